@@ -1,0 +1,315 @@
+/**
+ * @file heron.h
+ * @brief Heron's C ABI: the only door into the engine.
+ *
+ * Rules (see docs/c_api.md):
+ *  - Every fallible call returns a ::heron_status (0 = ::HERON_OK) and writes results through
+ *    out-parameters, which are left untouched on failure. The thread-local last error
+ *    (heron_last_error_code(), heron_last_error_message(), heron_last_error_op()) explains it.
+ *  - No C++ exception, abort or crash crosses this boundary.
+ *  - A handle returned to the caller is owned by the caller: release it with its *_release
+ *    function (which accepts NULL). heron_live_handles() counts live handles, for leak tests.
+ *  - Append-only within a major version. Check heron_abi_version() against HERON_ABI_VERSION at
+ *    load time (heron_abi_check() does it and explains a mismatch).
+ */
+#ifndef HERON_H_
+#define HERON_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(HERON_BUILDING)
+#    define HERON_API __declspec(dllexport)
+#  else
+#    define HERON_API __declspec(dllimport)
+#  endif
+#else
+#  define HERON_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================= versions */
+
+/** Major version of the ABI this header describes; a library with another major is incompatible. */
+#define HERON_ABI_VERSION_MAJOR 1
+/** Minor version: grows when symbols are appended. A library must have at least this minor. */
+#define HERON_ABI_VERSION_MINOR 0
+/** Packed ABI version of this header: (major << 16) | minor. */
+#define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
+
+/** Status code: 0 on success, one of HERON_ERR_* on failure. */
+typedef int32_t heron_status;
+
+/** Success. */
+#define HERON_OK 0
+/** A value is wrong: a shape, an axis size, an attribute value. */
+#define HERON_ERR_INVALID_ARGUMENT 1
+/** A dtype or the kind of an argument is wrong. */
+#define HERON_ERR_TYPE 2
+/** An index or axis is out of range. */
+#define HERON_ERR_INDEX 3
+/** A NULL handle or pointer where one is required. */
+#define HERON_ERR_NULL_HANDLE 4
+/** An unknown name: op, device, attribute. */
+#define HERON_ERR_NOT_FOUND 5
+/** No kernel for this op, device and dtype. */
+#define HERON_ERR_NOT_IMPLEMENTED 6
+/** Memory could not be allocated. */
+#define HERON_ERR_OUT_OF_MEMORY 7
+/** A caller-provided array is too small; the needed size is reported. */
+#define HERON_ERR_BUFFER_TOO_SMALL 8
+/** Any other failure. */
+#define HERON_ERR_RUNTIME 9
+/** The header and the library disagree on the ABI version. */
+#define HERON_ERR_ABI_MISMATCH 10
+/** A device runtime failed. */
+#define HERON_ERR_DEVICE 11
+
+/** The packed ABI version of the loaded library: (major << 16) | minor. */
+HERON_API uint32_t heron_abi_version(void);
+
+/** The library's release version, e.g. "0.1.0". Never NULL. */
+HERON_API const char* heron_version_string(void);
+
+/**
+ * Checks that the loaded library can serve a caller compiled against @p header_version
+ * (pass HERON_ABI_VERSION). Fails with HERON_ERR_ABI_MISMATCH and a readable message when the
+ * majors differ or the header is newer than the library.
+ */
+HERON_API heron_status heron_abi_check(uint32_t header_version);
+
+/* ======================================================================= errors */
+
+/** The status of the last failed call on this thread (HERON_OK if none since heron_clear_error()). */
+HERON_API heron_status heron_last_error_code(void);
+/** The message of the last failure on this thread; "" if none. Valid until the next failing call on this thread. */
+HERON_API const char* heron_last_error_message(void);
+/** The op the last failure on this thread happened in; "" if none or not in an op. */
+HERON_API const char* heron_last_error_op(void);
+/** Clears this thread's last error. */
+HERON_API void heron_clear_error(void);
+
+/* ======================================================================= dtypes */
+
+#define HERON_FLOAT32 0  /**< IEEE 754 binary32. */
+#define HERON_FLOAT64 1  /**< IEEE 754 binary64. */
+#define HERON_FLOAT16 2  /**< IEEE 754 binary16. */
+#define HERON_BFLOAT16 3 /**< bfloat16 (8-bit exponent, 7-bit mantissa). */
+#define HERON_INT8 4     /**< Signed 8-bit integer. */
+#define HERON_UINT8 5    /**< Unsigned 8-bit integer. */
+#define HERON_INT32 6    /**< Signed 32-bit integer. */
+#define HERON_INT64 7    /**< Signed 64-bit integer. */
+#define HERON_BOOL 8     /**< Boolean, one byte (0 or 1). */
+/** Number of dtypes. */
+#define HERON_NUM_DTYPES 9
+
+/** The name of a dtype ("float32", ...), or NULL for an unknown code. */
+HERON_API const char* heron_dtype_name(int32_t dtype);
+/** Size in bytes of one element of @p dtype, or 0 for an unknown code. */
+HERON_API size_t heron_dtype_size(int32_t dtype);
+/** The dtype code for a name ("float32", "int64", ...). */
+HERON_API heron_status heron_dtype_from_name(const char* name, int32_t* out);
+/** The dtype two dtypes promote to (the same table as numpy and PyTorch). */
+HERON_API heron_status heron_promote_types(int32_t a, int32_t b, int32_t* out);
+
+/* ======================================================================= handles */
+
+/** An n-dimensional array: storage, dtype, shape, strides, offset. Opaque; refcounted. */
+typedef struct heron_tensor heron_tensor;
+/** An op of the schema, resolved once by name. Static: never released. */
+typedef struct heron_op heron_op;
+
+/** The number of live handles (tensors and other refcounted objects) in the process. */
+HERON_API int64_t heron_live_handles(void);
+/** Adds a reference to @p t. */
+HERON_API heron_status heron_tensor_retain(heron_tensor* t);
+/** Drops a reference to @p t (NULL is allowed and ignored). */
+HERON_API void heron_tensor_release(heron_tensor* t);
+
+/* ======================================================================= devices */
+
+/** Number of device kinds compiled into this library ("cpu" always; "cuda" when built with it). */
+HERON_API int32_t heron_device_type_count(void);
+/** The name of device kind @p i (0 <= i < heron_device_type_count()). The string is static. */
+HERON_API heron_status heron_device_type_name(int32_t i, const char** out);
+/** How many devices of kind @p name are usable now (0 when, e.g., no GPU is present). */
+HERON_API heron_status heron_device_count(const char* name, int32_t* out);
+/** Waits until all work queued on @p device ("cuda:0") has finished. */
+HERON_API heron_status heron_device_synchronize(const char* device);
+
+/* ======================================================================= attributes */
+
+#define HERON_ATTR_DEFAULT 0 /**< Use the schema's default (only for attributes that have one). */
+#define HERON_ATTR_NONE 1    /**< None/null, for optional attributes. */
+#define HERON_ATTR_INT 2     /**< Integer in field i. */
+#define HERON_ATTR_FLOAT 3   /**< Double in field f. */
+#define HERON_ATTR_BOOL 4    /**< Boolean in field i (0 or 1). */
+#define HERON_ATTR_STRING 5  /**< UTF-8 string in p; length in i, or -1 for NUL-terminated. */
+#define HERON_ATTR_INTS 6    /**< const int64_t* in p; count in i. */
+#define HERON_ATTR_FLOATS 7  /**< const double* in p; count in i. */
+#define HERON_ATTR_DTYPE 8   /**< dtype code in i. */
+
+/**
+ * A typed attribute value, passed by pointer in arrays to heron_op_call() in schema order.
+ * 32 bytes, no unions, so every FFI can lay it out. Missing trailing attributes take defaults.
+ */
+typedef struct heron_attr {
+  int32_t kind;     /**< HERON_ATTR_*. */
+  int32_t reserved; /**< Must be 0. */
+  int64_t i;        /**< INT, BOOL, DTYPE value; element count of INTS/FLOATS; length of STRING. */
+  double f;         /**< FLOAT value. */
+  const void* p;    /**< INTS, FLOATS, STRING data (borrowed for the duration of the call). */
+} heron_attr;
+
+/* ======================================================================= tensors */
+
+/**
+ * Creates a contiguous tensor of @p dtype and @p shape on @p device (NULL = host) by copying
+ * @p nbytes bytes of row-major data from host memory. @p nbytes must equal numel * itemsize.
+ */
+HERON_API heron_status heron_tensor_from_host(const void* data, size_t nbytes, int32_t dtype, const int64_t* shape,
+                                              int32_t ndim, const char* device, heron_tensor** out);
+
+/**
+ * Wraps external host memory without copying. @p strides are in elements (NULL = contiguous) and
+ * may be zero or negative; every element reached must lie inside [data, data + nbytes), and
+ * @p data must be aligned to the dtype's size. When the last view dies, @p deleter(@p ctx) is
+ * called (deleter may be NULL). On failure the deleter is not called.
+ */
+HERON_API heron_status heron_tensor_from_external(void* data, size_t nbytes, int32_t dtype, const int64_t* shape,
+                                                  const int64_t* strides, int32_t ndim, void (*deleter)(void* ctx),
+                                                  void* ctx, heron_tensor** out);
+
+/**
+ * Creates a 0-d tensor from a scalar attribute value (INT, FLOAT or BOOL). With @p dtype = -1 the
+ * tensor is a "wrapped number": it takes part in type promotion as a Python scalar does
+ * (int tensor + 2.5 -> float32, float16 tensor + 2.0 -> float16). Otherwise it has @p dtype.
+ */
+HERON_API heron_status heron_tensor_from_scalar(const heron_attr* value, int32_t dtype, heron_tensor** out);
+
+/** Number of dimensions. */
+HERON_API heron_status heron_tensor_ndim(const heron_tensor* t, int32_t* out);
+/** Writes the shape (ndim entries) into @p out, which holds @p capacity entries. */
+HERON_API heron_status heron_tensor_shape(const heron_tensor* t, int64_t* out, int32_t capacity);
+/** Writes the strides in elements (ndim entries) into @p out, which holds @p capacity entries. */
+HERON_API heron_status heron_tensor_strides(const heron_tensor* t, int64_t* out, int32_t capacity);
+/** Offset of the first element in its storage, in elements. */
+HERON_API heron_status heron_tensor_offset(const heron_tensor* t, int64_t* out);
+/** Number of elements. */
+HERON_API heron_status heron_tensor_numel(const heron_tensor* t, int64_t* out);
+/** The dtype code. */
+HERON_API heron_status heron_tensor_dtype(const heron_tensor* t, int32_t* out);
+/** The device kind's name (static string) and the device index. */
+HERON_API heron_status heron_tensor_device(const heron_tensor* t, const char** type_name, int32_t* index);
+/** 1 when the elements are laid out row-major without gaps, else 0. */
+HERON_API heron_status heron_tensor_is_contiguous(const heron_tensor* t, int32_t* out);
+/** 1 when @p a and @p b share storage (views of one another), else 0. */
+HERON_API heron_status heron_tensor_shares_storage(const heron_tensor* a, const heron_tensor* b, int32_t* out);
+/** Address of the first element (a device address for device tensors). Valid while @p t lives. */
+HERON_API heron_status heron_tensor_data_ptr(const heron_tensor* t, void** out);
+/**
+ * Copies the elements in row-major order to host memory @p dst of @p nbytes bytes, which must be
+ * exactly numel * itemsize. Works for any strides and any device.
+ */
+HERON_API heron_status heron_tensor_to_host(const heron_tensor* t, void* dst, size_t nbytes);
+/** The value of a one-element tensor as a double. */
+HERON_API heron_status heron_tensor_item_double(const heron_tensor* t, double* out);
+/** The value of a one-element tensor as an int64 (floats truncate toward zero). */
+HERON_API heron_status heron_tensor_item_int64(const heron_tensor* t, int64_t* out);
+
+/* ======================================================================= DLPack (v1.x, versioned and legacy) */
+
+/** DLPack device (layout-compatible with DLDevice). */
+typedef struct heron_DLDevice { int32_t device_type; int32_t device_id; } heron_DLDevice;
+/** DLPack dtype (layout-compatible with DLDataType). */
+typedef struct heron_DLDataType { uint8_t code; uint8_t bits; uint16_t lanes; } heron_DLDataType;
+/** DLPack tensor (layout-compatible with DLTensor). */
+typedef struct heron_DLTensor {
+  void* data;
+  heron_DLDevice device;
+  int32_t ndim;
+  heron_DLDataType dtype;
+  int64_t* shape;
+  int64_t* strides;
+  uint64_t byte_offset;
+} heron_DLTensor;
+/** Legacy DLPack managed tensor (layout-compatible with DLManagedTensor). */
+typedef struct heron_DLManagedTensor {
+  heron_DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(struct heron_DLManagedTensor* self);
+} heron_DLManagedTensor;
+/** DLPack version pair (layout-compatible with DLPackVersion). */
+typedef struct heron_DLPackVersion { uint32_t major; uint32_t minor; } heron_DLPackVersion;
+/** Versioned DLPack managed tensor (layout-compatible with DLManagedTensorVersioned, DLPack >= 1.0). */
+typedef struct heron_DLManagedTensorVersioned {
+  heron_DLPackVersion version;
+  void* manager_ctx;
+  void (*deleter)(struct heron_DLManagedTensorVersioned* self);
+  uint64_t flags;
+  heron_DLTensor dl_tensor;
+} heron_DLManagedTensorVersioned;
+/** DLPack flag: the consumer must not write. */
+#define HERON_DLPACK_FLAG_READ_ONLY 1
+/** DLPack flag: the tensor is a copy. */
+#define HERON_DLPACK_FLAG_IS_COPIED 2
+
+/** Exports @p t as a versioned DLPack tensor (v1.0) that keeps @p t's storage alive until its deleter runs. */
+HERON_API heron_status heron_tensor_to_dlpack(heron_tensor* t, heron_DLManagedTensorVersioned** out);
+/** Exports @p t as a legacy (unversioned) DLPack tensor. */
+HERON_API heron_status heron_tensor_to_dlpack_legacy(heron_tensor* t, heron_DLManagedTensor** out);
+/**
+ * Imports a versioned DLPack tensor without copying. On success Heron owns @p m and calls its
+ * deleter when the last view dies; on failure the caller still owns it. Major versions other
+ * than 1 are refused.
+ */
+HERON_API heron_status heron_tensor_from_dlpack(heron_DLManagedTensorVersioned* m, heron_tensor** out);
+/** Imports a legacy DLPack tensor without copying; ownership as heron_tensor_from_dlpack(). */
+HERON_API heron_status heron_tensor_from_dlpack_legacy(heron_DLManagedTensor* m, heron_tensor** out);
+
+/* ======================================================================= ops */
+
+/** Finds an op of the schema by name ("add", "conv2d"). The handle is static. */
+HERON_API heron_status heron_op_find(const char* name, const heron_op** out);
+/** Number of ops in the schema. */
+HERON_API int32_t heron_op_count(void);
+/** The op at position @p i of the schema (0 <= i < heron_op_count()). */
+HERON_API heron_status heron_op_at(int32_t i, const heron_op** out);
+/** The op's name (static string). */
+HERON_API heron_status heron_op_name(const heron_op* op, const char** out);
+/** The op's schema entry as canonical JSON (static string). */
+HERON_API heron_status heron_op_schema_json(const heron_op* op, const char** out);
+/** The whole op schema as canonical JSON (static string; {"version":..,"ops":[..]}). Never NULL. */
+HERON_API const char* heron_ops_schema_json(void);
+
+/**
+ * Runs @p op. @p inputs follow the schema's order (a variadic input takes all the remaining
+ * entries; an optional input may be NULL); @p attrs follow the schema's attribute order and may
+ * stop early (the rest take their defaults). New output handles (owned by the caller) are written
+ * to @p outputs, which holds @p capacity entries; their count goes to @p n_outputs. When
+ * @p capacity is too small, HERON_ERR_BUFFER_TOO_SMALL is returned, @p n_outputs holds the count
+ * needed and no handle is written. In-place ops (names ending in '_') write into input 0 and
+ * return a new handle to it.
+ */
+HERON_API heron_status heron_op_call(const heron_op* op, heron_tensor* const* inputs, size_t n_inputs,
+                                     const heron_attr* attrs, size_t n_attrs, heron_tensor** outputs,
+                                     size_t capacity, size_t* n_outputs);
+
+/* ======================================================================= threads and random numbers */
+
+/** Sets the size of the intra-op thread pool (process-wide; also the BLAS thread count). n >= 1. */
+HERON_API heron_status heron_set_num_threads(int32_t n);
+/** The size of the intra-op thread pool. */
+HERON_API int32_t heron_get_num_threads(void);
+/** Reseeds the process-wide default random generator (Philox4x32-10). Ops with a `seed` attribute bypass it. */
+HERON_API void heron_manual_seed(uint64_t seed);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* HERON_H_ */

@@ -1,0 +1,126 @@
+// The dispatcher: op table (generated from ops.yaml), op implementations (registered by impl
+// files), and kernels registered per (op, device, dtype).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor/tensor.h"
+
+struct heron_attr;  // from heron.h: the ABI's typed attribute value
+
+namespace heron {
+
+// An exact number attribute (int64 ints stay exact, floats stay double).
+struct Scalar {
+  enum Kind : int8_t { Int, Float, Bool } kind = Int;
+  int64_t i = 0;
+  double f = 0.0;
+  Scalar() = default;
+  Scalar(int v) : kind(Int), i(v), f(v) {}
+  Scalar(int64_t v) : kind(Int), i(v), f(static_cast<double>(v)) {}
+  Scalar(double v) : kind(Float), i(static_cast<int64_t>(v)), f(v) {}
+  static Scalar from_bool(bool b) { Scalar s(static_cast<int64_t>(b)); s.kind = Bool; return s; }
+  bool is_float() const { return kind == Float; }
+  double to_double() const { return kind == Float ? f : static_cast<double>(i); }
+  template <typename T> T to() const {
+    if (kind == Float) return convert<T>(f);
+    return convert<T>(i);
+  }
+  // The dtype a bare scalar of this kind takes (float32 / int64 / bool).
+  DType natural_dtype() const { return kind == Float ? kDefaultFloat : kind == Bool ? DType::Bool : DType::Int64; }
+  std::string str() const;
+};
+
+struct OpInfo;
+
+// What an op implementation sees: its inputs and the outputs it must produce.
+class OpCtx {
+ public:
+  OpCtx(const OpInfo* op, const Tensor* inputs, size_t n) : op_(op), inputs_(inputs), n_inputs_(n) {}
+  const OpInfo& op() const { return *op_; }
+  const char* name() const;
+  size_t num_inputs() const { return n_inputs_; }
+  const Tensor& in(size_t i) const { return inputs_[i]; }
+  const Tensor* inputs() const { return inputs_; }
+  std::vector<Tensor> outputs;
+  void set(Tensor t) { outputs.push_back(std::move(t)); }
+ private:
+  const OpInfo* op_;
+  const Tensor* inputs_;
+  size_t n_inputs_;
+};
+
+using ImplFn = void (*)(OpCtx&, const void* attrs);
+
+enum class AttrType : int32_t { Int, Float, Bool, Scalar, String, Ints, Floats, DType, Device };
+
+struct AttrInfo {
+  const char* name;
+  AttrType type;
+  bool optional;
+  bool has_default;
+};
+
+struct OpInfo {
+  int id;
+  const char* name;
+  const char* category;
+  int n_inputs;           // fixed inputs, not counting the variadic one
+  bool variadic_input;    // last input is a list
+  int n_outputs;          // fixed outputs (0 with variadic)
+  bool variadic_output;
+  bool inplace;
+  const bool* input_optional;  // per fixed input (+1 for the variadic list elements)
+  const AttrInfo* attrs;
+  int n_attrs;
+  // Generated: unpacks ABI attributes (defaults filled in, types checked) and calls the impl.
+  void (*invoke)(OpCtx&, const heron_attr* attrs, size_t n_attrs);
+};
+
+// Generated table.
+const OpInfo* find_op(const std::string& name);  // nullptr when unknown
+const OpInfo* op_by_id(int id);
+int num_ops();
+const char* ops_schema_json();  // canonical JSON of ops.yaml (all ops)
+
+// Implementations, registered by core/ops/impl/*.cpp.
+void register_impl(int op_id, ImplFn fn);
+ImplFn get_impl(int op_id);  // nullptr when not implemented
+
+// Kernels: registered per (op, device name, dtype); looked up by (op, device type, dtype).
+using KernelFn = void*;  // each op family casts to its own signature
+void register_kernel(int op_id, const char* device, DType dtype, KernelFn fn);
+KernelFn find_kernel(int op_id, Device device, DType dtype);  // nullptr when none
+// Throws NotImplemented naming op, device and dtype.
+KernelFn get_kernel(int op_id, Device device, DType dtype);
+
+template <typename Fn>
+Fn kernel(int op_id, Device device, DType dtype) { return reinterpret_cast<Fn>(get_kernel(op_id, device, dtype)); }
+
+// The device all tensor inputs share; throws naming the op and both devices when they differ.
+Device common_device(const char* op, const Tensor* ts, size_t n);
+Device host_device();
+
+struct ImplRegistrar { ImplRegistrar(int id, ImplFn fn) { register_impl(id, fn); } };
+struct KernelRegistrar {
+  KernelRegistrar(int id, const char* dev, DType dt, KernelFn fn) { register_kernel(id, dev, dt, fn); }
+};
+
+}  // namespace heron
+
+#define HERON_CONCAT_INNER(a, b) a##b
+#define HERON_CONCAT(a, b) HERON_CONCAT_INNER(a, b)
+
+// Defines the implementation of op NAME:  HERON_IMPL(add, AddAttrs) { ... uses ctx, attrs ... }
+#define HERON_IMPL(NAME, ATTRS)                                                                \
+  static void heron_impl_##NAME(::heron::OpCtx& ctx, const ::heron::ops::ATTRS& attrs);        \
+  static void heron_impl_thunk_##NAME(::heron::OpCtx& ctx, const void* a) {                    \
+    heron_impl_##NAME(ctx, *static_cast<const ::heron::ops::ATTRS*>(a));                       \
+  }                                                                                            \
+  static ::heron::ImplRegistrar heron_impl_reg_##NAME(::heron::ops::OpId::NAME, &heron_impl_thunk_##NAME); \
+  static void heron_impl_##NAME([[maybe_unused]] ::heron::OpCtx& ctx, [[maybe_unused]] const ::heron::ops::ATTRS& attrs)
+
+#define HERON_REGISTER_KERNEL(OPID, DEVICE, DTYPE, FN) \
+  static ::heron::KernelRegistrar HERON_CONCAT(heron_kreg_, __COUNTER__)(OPID, DEVICE, DTYPE, reinterpret_cast<::heron::KernelFn>(FN))

@@ -1,0 +1,52 @@
+// CPU copy_ kernel: strided, broadcasting, converting copy. Registered per destination dtype.
+#include <cstring>
+
+#include "core/ops/generated/ops_gen.h"
+#include "core/ops/kernels/cpu/loops.h"
+
+namespace heron {
+namespace cpu {
+namespace {
+
+template <typename Dst>
+void copy_kernel(const Tensor& dst, const Tensor& src) {
+  std::array<char*, 2> ptrs{static_cast<char*>(dst.raw_data()), static_cast<char*>(src.raw_data())};
+  std::array<Dims, 2> st{broadcast_byte_strides(dst, dst.shape()), broadcast_byte_strides(src, dst.shape())};
+  // Destination dims of stride 0 cannot be written meaningfully; they only arise from expand
+  // views, where every write lands on one element (last write wins), as in PyTorch.
+  StridedIter<2> it(dst.shape(), ptrs, st);
+  visit_dtype(src.dtype(), [&](auto sv) {
+    using Src = decltype(sv);
+    it.run([&](char** p, const int64_t* s, int64_t n) {
+      if constexpr (std::is_same_v<Src, Dst>) {
+        if (s[0] == sizeof(Dst) && s[1] == sizeof(Src)) { std::memcpy(p[0], p[1], n * sizeof(Dst)); return; }
+      }
+      if (s[0] == sizeof(Dst) && s[1] == sizeof(Src)) {
+        Dst* o = reinterpret_cast<Dst*>(p[0]);
+        const Src* a = reinterpret_cast<const Src*>(p[1]);
+        for (int64_t i = 0; i < n; ++i) o[i] = convert<Dst>(a[i]);
+      } else if (s[0] == sizeof(Dst) && s[1] == 0) {
+        Dst v = convert<Dst>(*reinterpret_cast<const Src*>(p[1]));
+        Dst* o = reinterpret_cast<Dst*>(p[0]);
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          *reinterpret_cast<Dst*>(p[0] + i * s[0]) = convert<Dst>(*reinterpret_cast<const Src*>(p[1] + i * s[1]));
+      }
+    });
+  });
+}
+
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float32, &copy_kernel<float>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float64, &copy_kernel<double>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float16, &copy_kernel<Half>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::BFloat16, &copy_kernel<BFloat16>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int8, &copy_kernel<int8_t>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::UInt8, &copy_kernel<uint8_t>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int32, &copy_kernel<int32_t>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int64, &copy_kernel<int64_t>);
+HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Bool, &copy_kernel<bool>);
+
+}  // namespace
+}  // namespace cpu
+}  // namespace heron
