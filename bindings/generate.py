@@ -448,7 +448,7 @@ def py_default(a):
 
 def gen_python(spec) -> tuple[str, str]:
     P = [f'"""{HEADER}"""', "# flake8: noqa", "from . import _C", "from . import _dtypes as _dt", "",
-         "_call = _C._call", "_op = _C._op", "", "", "def _ints(v):",
+         "_call = _C._call", "_calln = _C._calln", "_op = _C._op", "", "", "def _ints(v):",
          "    if v is None or isinstance(v, (tuple, list)):", "        return v",
          "    if hasattr(v, '__index__'):", "        return (v.__index__(),)", "    return v", "", ""]
     S = [f'"""{HEADER}"""', "from typing import Optional, Sequence, Tuple, Union, List", "",
@@ -515,7 +515,7 @@ def gen_python(spec) -> tuple[str, str]:
         if call_in and call_in[-1].startswith("*"):
             ins = "(" + ", ".join(call_in) + ")" if len(call_in) > 1 else f"tuple({call_in[0][1:]})"
         ats = "(" + ", ".join(call_at) + ("," if len(call_at) == 1 else "") + ")"
-        P.append(f"    return _call(_H_{n}, {ins}, {ats})")
+        P.append(f"    return {'_call' if single else '_calln'}(_H_{n}, {ins}, {ats})")
         P.append("")
         P.append("")
         S.append(f"def {pyname}({', '.join(stub_args)}) -> {ret_stub}: ...")

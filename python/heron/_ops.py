@@ -4,6 +4,7 @@ from . import _C
 from . import _dtypes as _dt
 
 _call = _C._call
+_calln = _C._calln
 _op = _C._op
 
 
@@ -1523,7 +1524,7 @@ def split(input, split_size=None, sizes=None, dim=0):
     Returns:
         List[Tensor]: outputs.
     """
-    return _call(_H_split, (input,), (split_size, _ints(sizes), dim))
+    return _calln(_H_split, (input,), (split_size, _ints(sizes), dim))
 
 
 _H_chunk = _op('chunk')
@@ -1540,7 +1541,7 @@ def chunk(input, chunks, dim=0):
     Returns:
         List[Tensor]: outputs.
     """
-    return _call(_H_chunk, (input,), (chunks, dim))
+    return _calln(_H_chunk, (input,), (chunks, dim))
 
 
 _H_gather = _op('gather')
@@ -1795,7 +1796,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     Returns:
         Tuple[Tensor, Tensor]: values, indices.
     """
-    return _call(_H_sort, (input,), (dim, descending, stable))
+    return _calln(_H_sort, (input,), (dim, descending, stable))
 
 
 _H_topk = _op('topk')
@@ -1814,7 +1815,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     Returns:
         Tuple[Tensor, Tensor]: values, indices.
     """
-    return _call(_H_topk, (input,), (k, dim, largest, sorted))
+    return _calln(_H_topk, (input,), (k, dim, largest, sorted))
 
 
 _H_empty = _op('empty')

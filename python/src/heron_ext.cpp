@@ -1,1 +1,684 @@
-// placeholder
+// heron._C: the Python extension. Compiled against heron.h only (no core header): everything goes
+// through the C ABI. Tensor operators live here so that an eager op costs well under a microsecond.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "heron.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+// ------------------------------------------------------------------ errors
+PyObject* g_invalid_argument = nullptr;  // heron.InvalidArgumentError(ValueError, RuntimeError)
+
+[[noreturn]] void raise_status(heron_status s) {
+  const char* msg = heron_last_error_message();
+  PyObject* type;
+  switch (s) {
+    case HERON_ERR_INVALID_ARGUMENT: type = g_invalid_argument; break;
+    case HERON_ERR_TYPE: type = PyExc_TypeError; break;
+    case HERON_ERR_INDEX: type = PyExc_IndexError; break;
+    case HERON_ERR_NULL_HANDLE: type = PyExc_ValueError; break;
+    case HERON_ERR_NOT_FOUND: type = PyExc_ValueError; break;
+    case HERON_ERR_NOT_IMPLEMENTED: type = PyExc_NotImplementedError; break;
+    case HERON_ERR_OUT_OF_MEMORY: type = PyExc_MemoryError; break;
+    case HERON_ERR_BUFFER_TOO_SMALL: type = PyExc_ValueError; break;
+    case HERON_ERR_ABI_MISMATCH: type = PyExc_ImportError; break;
+    default: type = PyExc_RuntimeError; break;
+  }
+  PyErr_SetString(type, msg && *msg ? msg : "heron: unknown error");
+  throw nb::python_error();
+}
+inline void check(heron_status s) {
+  if (s != HERON_OK) raise_status(s);
+}
+
+// ------------------------------------------------------------------ dtype and device objects
+struct DTypeObj {
+  int32_t code;
+};
+nb::handle g_dtypes[HERON_NUM_DTYPES];  // owned by the module's attributes
+nb::handle g_dtype_type;
+
+struct DeviceObj {
+  std::string type;
+  int32_t index;
+  std::string str() const { return (type == "cpu") ? type : type + ":" + std::to_string(index); }
+};
+
+// ------------------------------------------------------------------ tensors
+struct PyTensor {
+  heron_tensor* h = nullptr;
+  PyTensor() = default;
+  explicit PyTensor(heron_tensor* t) : h(t) {}
+  PyTensor(const PyTensor&) = delete;
+  PyTensor(PyTensor&& o) noexcept : h(o.h) { o.h = nullptr; }
+  PyTensor& operator=(PyTensor&& o) noexcept {
+    if (this != &o) { heron_tensor_release(h); h = o.h; o.h = nullptr; }
+    return *this;
+  }
+  ~PyTensor() { heron_tensor_release(h); }
+};
+nb::handle g_tensor_type;
+
+inline nb::object wrap(heron_tensor* t) { return nb::cast(PyTensor(t), nb::rv_policy::move); }
+
+struct OpObj {
+  const heron_op* op;
+  std::string name;
+};
+
+// Owns temporary handles made for Python scalars during one call.
+struct Temps {
+  heron_tensor* items[8];
+  int n = 0;
+  std::vector<heron_tensor*> more;
+  ~Temps() {
+    for (int i = 0; i < n; ++i) heron_tensor_release(items[i]);
+    for (auto* t : more) heron_tensor_release(t);
+  }
+  heron_tensor* keep(heron_tensor* t) {
+    if (n < 8) items[n++] = t; else more.push_back(t);
+    return t;
+  }
+};
+
+// A Python scalar as a wrapped-number tensor; nullptr when `o` is not a scalar.
+heron_tensor* scalar_handle(nb::handle o, Temps& temps) {
+  heron_attr a{};
+  PyObject* p = o.ptr();
+  if (PyBool_Check(p)) {
+    a.kind = HERON_ATTR_BOOL;
+    a.i = (p == Py_True);
+  } else if (PyLong_Check(p)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(p, &overflow);
+    if (overflow) {
+      PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to a heron int64 scalar");
+      throw nb::python_error();
+    }
+    a.kind = HERON_ATTR_INT;
+    a.i = v;
+  } else if (PyFloat_Check(p)) {
+    a.kind = HERON_ATTR_FLOAT;
+    a.f = PyFloat_AS_DOUBLE(p);
+  } else {
+    return nullptr;
+  }
+  heron_tensor* t = nullptr;
+  check(heron_tensor_from_scalar(&a, -1, &t));
+  return temps.keep(t);
+}
+
+inline PyTensor* as_tensor(nb::handle o) {
+  if (Py_TYPE(o.ptr()) == (PyTypeObject*)g_tensor_type.ptr() || nb::isinstance<PyTensor>(o)) return nb::inst_ptr<PyTensor>(o);
+  return nullptr;
+}
+
+heron_tensor* input_handle(nb::handle o, Temps& temps, const char* op, size_t i) {
+  if (PyTensor* t = as_tensor(o)) return t->h;
+  if (o.is_none()) return nullptr;
+  if (heron_tensor* s = scalar_handle(o, temps)) return s;
+  PyErr_Format(PyExc_TypeError, "%s(): argument %zu must be a heron.Tensor or a number, not %s", op, i,
+               Py_TYPE(o.ptr())->tp_name);
+  throw nb::python_error();
+}
+
+// Long calls release the GIL; tiny ones don't pay for it.
+bool worth_releasing(heron_tensor* const* ins, size_t n) {
+  int64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!ins[i]) continue;
+    int64_t k = 0;
+    if (heron_tensor_numel(ins[i], &k) == HERON_OK) total += k;
+  }
+  return total >= (1 << 16);
+}
+
+struct AttrStore {
+  std::vector<heron_attr> attrs;
+  std::vector<std::vector<int64_t>> ints;
+  std::vector<std::vector<double>> floats;
+  std::vector<std::string> strings;
+};
+
+void convert_attr(nb::handle v, AttrStore& st, heron_attr& a, const char* op, size_t k) {
+  PyObject* p = v.ptr();
+  a = heron_attr{};
+  if (v.is_none()) { a.kind = HERON_ATTR_NONE; return; }
+  if (PyBool_Check(p)) { a.kind = HERON_ATTR_BOOL; a.i = (p == Py_True); return; }
+  if (PyLong_Check(p)) {
+    int overflow = 0;
+    a.i = PyLong_AsLongLongAndOverflow(p, &overflow);
+    if (overflow) { PyErr_Format(PyExc_OverflowError, "%s(): attribute %zu does not fit in int64", op, k); throw nb::python_error(); }
+    a.kind = HERON_ATTR_INT;
+    return;
+  }
+  if (PyFloat_Check(p)) { a.kind = HERON_ATTR_FLOAT; a.f = PyFloat_AS_DOUBLE(p); return; }
+  if (PyUnicode_Check(p)) {
+    st.strings.emplace_back(nb::cast<std::string>(v));
+    a.kind = HERON_ATTR_STRING;
+    a.i = static_cast<int64_t>(st.strings.back().size());
+    a.p = nullptr;  // fixed up after all strings are stored (vector may reallocate)
+    return;
+  }
+  if (nb::isinstance<DTypeObj>(v)) { a.kind = HERON_ATTR_DTYPE; a.i = nb::cast<DTypeObj&>(v).code; return; }
+  if (nb::isinstance<DeviceObj>(v)) {
+    st.strings.emplace_back(nb::cast<DeviceObj&>(v).str());
+    a.kind = HERON_ATTR_STRING;
+    a.i = static_cast<int64_t>(st.strings.back().size());
+    return;
+  }
+  if (PyTuple_Check(p) || PyList_Check(p)) {
+    nb::sequence seq = nb::borrow<nb::sequence>(v);
+    size_t n = nb::len(seq);
+    bool all_int = true;
+    for (size_t i = 0; i < n; ++i) {
+      PyObject* e = seq[i].ptr();
+      if (PyLong_Check(e)) continue;
+      if (PyFloat_Check(e) || !PyIndex_Check(e)) { all_int = false; break; }
+    }
+    if (all_int) {
+      std::vector<int64_t> vals(n);
+      for (size_t i = 0; i < n; ++i) {
+        PyObject* e = seq[i].ptr();
+        int overflow = 0;
+        if (PyLong_Check(e)) {
+          vals[i] = PyLong_AsLongLongAndOverflow(e, &overflow);
+        } else {
+          nb::object idx = nb::steal(PyNumber_Index(e));
+          if (!idx.is_valid()) throw nb::python_error();
+          vals[i] = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
+        }
+        if (overflow) { PyErr_Format(PyExc_OverflowError, "%s(): attribute %zu has an int that does not fit in int64", op, k); throw nb::python_error(); }
+      }
+      st.ints.push_back(std::move(vals));
+      a.kind = HERON_ATTR_INTS;
+      a.i = static_cast<int64_t>(n);
+      return;
+    }
+    std::vector<double> vals(n);
+    for (size_t i = 0; i < n; ++i) vals[i] = nb::cast<double>(seq[i]);
+    st.floats.push_back(std::move(vals));
+    a.kind = HERON_ATTR_FLOATS;
+    a.i = static_cast<int64_t>(n);
+    return;
+  }
+  if (PyIndex_Check(p)) {
+    nb::object idx = nb::steal(PyNumber_Index(p));
+    if (!idx.is_valid()) throw nb::python_error();
+    a.kind = HERON_ATTR_INT;
+    a.i = nb::cast<int64_t>(idx);
+    return;
+  }
+  if (PyObject_HasAttrString(p, "__float__")) {
+    a.kind = HERON_ATTR_FLOAT;
+    a.f = PyFloat_AsDouble(p);
+    return;
+  }
+  PyErr_Format(PyExc_TypeError, "%s(): attribute %zu has unsupported type %s", op, k, Py_TYPE(p)->tp_name);
+  throw nb::python_error();
+}
+
+void build_attrs(nb::handle attrs, AttrStore& st, const char* op) {
+  if (attrs.is_none()) return;
+  PyObject* t = attrs.ptr();
+  if (!PyTuple_Check(t)) { PyErr_SetString(PyExc_TypeError, "attrs must be a tuple"); throw nb::python_error(); }
+  Py_ssize_t n = PyTuple_GET_SIZE(t);
+  st.attrs.resize(n);
+  st.strings.reserve(n);
+  for (Py_ssize_t k = 0; k < n; ++k) convert_attr(PyTuple_GET_ITEM(t, k), st, st.attrs[k], op, k);
+  // Fix up list/string pointers now that the stores no longer move.
+  size_t si = 0, ii = 0, fi = 0;
+  for (auto& a : st.attrs) {
+    if (a.kind == HERON_ATTR_STRING) a.p = st.strings[si++].c_str();
+    else if (a.kind == HERON_ATTR_INTS) a.p = st.ints[ii++].data();
+    else if (a.kind == HERON_ATTR_FLOATS) a.p = st.floats[fi++].data();
+  }
+}
+
+// Runs op; returns the outputs as new handles.
+size_t run_op(const OpObj& op, nb::handle inputs, nb::handle attrs, heron_tensor** outs, size_t cap, std::vector<heron_tensor*>& heap_outs) {
+  Temps temps;
+  PyObject* t = inputs.ptr();
+  if (!PyTuple_Check(t)) { PyErr_SetString(PyExc_TypeError, "inputs must be a tuple"); throw nb::python_error(); }
+  Py_ssize_t n = PyTuple_GET_SIZE(t);
+  heron_tensor* stack_ins[8];
+  std::vector<heron_tensor*> heap_ins;
+  heron_tensor** ins = stack_ins;
+  if (n > 8) { heap_ins.resize(n); ins = heap_ins.data(); }
+  for (Py_ssize_t i = 0; i < n; ++i) ins[i] = input_handle(PyTuple_GET_ITEM(t, i), temps, op.name.c_str(), i);
+  AttrStore st;
+  build_attrs(attrs, st, op.name.c_str());
+  size_t n_out = 0;
+  heron_status s;
+  const heron_attr* ap = st.attrs.empty() ? nullptr : st.attrs.data();
+  if (worth_releasing(ins, n)) {
+    nb::gil_scoped_release nogil;
+    s = heron_op_call(op.op, ins, n, ap, st.attrs.size(), outs, cap, &n_out);
+  } else {
+    s = heron_op_call(op.op, ins, n, ap, st.attrs.size(), outs, cap, &n_out);
+  }
+  if (s == HERON_ERR_BUFFER_TOO_SMALL && n_out > cap) {
+    heap_outs.resize(n_out);
+    size_t again = 0;
+    s = heron_op_call(op.op, ins, n, ap, st.attrs.size(), heap_outs.data(), heap_outs.size(), &again);
+    n_out = again;
+  }
+  check(s);
+  return n_out;
+}
+
+nb::object call1(const OpObj& op, nb::handle inputs, nb::handle attrs) {
+  heron_tensor* outs[4] = {};
+  std::vector<heron_tensor*> heap;
+  size_t n = run_op(op, inputs, attrs, outs, 4, heap);
+  heron_tensor** o = heap.empty() ? outs : heap.data();
+  for (size_t i = 1; i < n; ++i) heron_tensor_release(o[i]);
+  return wrap(o[0]);
+}
+
+nb::object calln(const OpObj& op, nb::handle inputs, nb::handle attrs) {
+  heron_tensor* outs[64] = {};
+  std::vector<heron_tensor*> heap;
+  size_t n = run_op(op, inputs, attrs, outs, 64, heap);
+  heron_tensor** o = heap.empty() ? outs : heap.data();
+  // Wrap every handle first (so none leaks if a wrap fails), then build the tuple.
+  std::vector<nb::object> objs;
+  objs.reserve(n);
+  for (size_t i = 0; i < n; ++i) objs.push_back(wrap(o[i]));
+  nb::object tup = nb::steal(PyTuple_New(static_cast<Py_ssize_t>(n)));
+  for (size_t i = 0; i < n; ++i) PyTuple_SET_ITEM(tup.ptr(), i, objs[i].release().ptr());
+  return tup;
+}
+
+// ------------------------------------------------------------------ fast operator path
+const heron_op* find(const char* name) {
+  const heron_op* op = nullptr;
+  check(heron_op_find(name, &op));
+  return op;
+}
+
+struct FastOps {
+  const heron_op *add, *sub, *mul, *div, *floor_divide, *remainder, *pow, *matmul, *neg, *abs, *bitwise_not,
+      *bitwise_and, *bitwise_or, *bitwise_xor, *lshift, *rshift, *eq, *ne, *lt, *le, *gt, *ge, *copy_, *logical_not;
+} F;
+
+// self (op) other; reflected swaps. Returns NotImplemented for foreign operands.
+nb::object binop(const heron_op* op, nb::handle self, nb::handle other, bool reflected) {
+  PyTensor* a = as_tensor(self);
+  Temps temps;
+  heron_tensor* b = nullptr;
+  if (PyTensor* t = as_tensor(other)) b = t->h;
+  else b = scalar_handle(other, temps);
+  if (!b) return nb::borrow(Py_NotImplemented);
+  heron_tensor* ins[2] = {reflected ? b : a->h, reflected ? a->h : b};
+  heron_tensor* out = nullptr;
+  size_t n_out = 0;
+  heron_status s;
+  if (worth_releasing(ins, 2)) {
+    nb::gil_scoped_release nogil;
+    s = heron_op_call(op, ins, 2, nullptr, 0, &out, 1, &n_out);
+  } else {
+    s = heron_op_call(op, ins, 2, nullptr, 0, &out, 1, &n_out);
+  }
+  check(s);
+  return wrap(out);
+}
+
+// In place: self = self (op) other, written into self's memory (self keeps its dtype).
+nb::object ibinop(const heron_op* op, nb::handle self, nb::handle other) {
+  nb::object r = binop(op, self, other, false);
+  if (r.ptr() == Py_NotImplemented) return r;
+  heron_tensor* ins[2] = {as_tensor(self)->h, as_tensor(r)->h};
+  heron_tensor* out = nullptr;
+  size_t n_out = 0;
+  check(heron_op_call(F.copy_, ins, 2, nullptr, 0, &out, 1, &n_out));
+  heron_tensor_release(out);
+  return nb::borrow(self);
+}
+
+nb::object unop(const heron_op* op, nb::handle self) {
+  heron_tensor* in = as_tensor(self)->h;
+  heron_tensor* out = nullptr;
+  size_t n_out = 0;
+  check(heron_op_call(op, &in, 1, nullptr, 0, &out, 1, &n_out));
+  return wrap(out);
+}
+
+std::vector<int64_t> shape_of(heron_tensor* h) {
+  int32_t nd = 0;
+  check(heron_tensor_ndim(h, &nd));
+  std::vector<int64_t> s(nd);
+  check(heron_tensor_shape(h, s.data(), nd));
+  return s;
+}
+nb::tuple to_tuple(const std::vector<int64_t>& v) {
+  nb::object t = nb::steal(PyTuple_New(static_cast<Py_ssize_t>(v.size())));
+  for (size_t i = 0; i < v.size(); ++i) PyTuple_SET_ITEM(t.ptr(), i, PyLong_FromLongLong(v[i]));
+  return nb::borrow<nb::tuple>(t);
+}
+
+// ------------------------------------------------------------------ DLPack
+const char* kVersioned = "dltensor_versioned";
+const char* kLegacy = "dltensor";
+
+void capsule_destructor_versioned(PyObject* cap) {
+  if (PyCapsule_IsValid(cap, kVersioned)) {
+    auto* m = static_cast<heron_DLManagedTensorVersioned*>(PyCapsule_GetPointer(cap, kVersioned));
+    if (m && m->deleter) m->deleter(m);
+  }
+}
+void capsule_destructor_legacy(PyObject* cap) {
+  if (PyCapsule_IsValid(cap, kLegacy)) {
+    auto* m = static_cast<heron_DLManagedTensor*>(PyCapsule_GetPointer(cap, kLegacy));
+    if (m && m->deleter) m->deleter(m);
+  }
+}
+
+nb::object to_dlpack(PyTensor& t, bool versioned) {
+  if (versioned) {
+    heron_DLManagedTensorVersioned* m = nullptr;
+    check(heron_tensor_to_dlpack(t.h, &m));
+    PyObject* cap = PyCapsule_New(m, kVersioned, capsule_destructor_versioned);
+    if (!cap) { m->deleter(m); throw nb::python_error(); }
+    return nb::steal(cap);
+  }
+  heron_DLManagedTensor* m = nullptr;
+  check(heron_tensor_to_dlpack_legacy(t.h, &m));
+  PyObject* cap = PyCapsule_New(m, kLegacy, capsule_destructor_legacy);
+  if (!cap) { m->deleter(m); throw nb::python_error(); }
+  return nb::steal(cap);
+}
+
+nb::object from_capsule(nb::handle cap) {
+  PyObject* c = cap.ptr();
+  heron_tensor* out = nullptr;
+  if (PyCapsule_IsValid(c, kVersioned)) {
+    auto* m = static_cast<heron_DLManagedTensorVersioned*>(PyCapsule_GetPointer(c, kVersioned));
+    check(heron_tensor_from_dlpack(m, &out));
+    PyCapsule_SetName(c, "used_dltensor_versioned");
+    PyCapsule_SetDestructor(c, nullptr);
+  } else if (PyCapsule_IsValid(c, kLegacy)) {
+    auto* m = static_cast<heron_DLManagedTensor*>(PyCapsule_GetPointer(c, kLegacy));
+    check(heron_tensor_from_dlpack_legacy(m, &out));
+    PyCapsule_SetName(c, "used_dltensor");
+    PyCapsule_SetDestructor(c, nullptr);
+  } else {
+    PyErr_SetString(PyExc_ValueError, "from_dlpack: expected an unused DLPack capsule ('dltensor' or 'dltensor_versioned')");
+    throw nb::python_error();
+  }
+  return wrap(out);
+}
+
+// Host bytes (any object with the buffer protocol, C-contiguous) -> new tensor (copy).
+nb::object from_buffer(nb::handle obj, nb::handle dtype_obj, std::vector<int64_t> shape, nb::handle device) {
+  int32_t dtype = nb::isinstance<DTypeObj>(dtype_obj) ? nb::cast<DTypeObj&>(dtype_obj).code : nb::cast<int32_t>(dtype_obj);
+  Py_buffer view;
+  if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) throw nb::python_error();
+  std::string dev;
+  const char* devp = nullptr;
+  if (!device.is_none()) {
+    dev = nb::isinstance<DeviceObj>(device) ? nb::cast<DeviceObj&>(device).str() : nb::cast<std::string>(device);
+    devp = dev.c_str();
+  }
+  heron_tensor* out = nullptr;
+  heron_status s = heron_tensor_from_host(view.buf, static_cast<size_t>(view.len), dtype, shape.data(),
+                                          static_cast<int32_t>(shape.size()), devp, &out);
+  PyBuffer_Release(&view);
+  check(s);
+  return wrap(out);
+}
+
+// Tensor -> bytes in row-major order (any device, any strides).
+nb::bytes to_bytes(PyTensor& t) {
+  int64_t numel = 0;
+  int32_t dt = 0;
+  check(heron_tensor_numel(t.h, &numel));
+  check(heron_tensor_dtype(t.h, &dt));
+  size_t n = static_cast<size_t>(numel) * heron_dtype_size(dt);
+  PyObject* b = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
+  if (!b) throw nb::python_error();
+  heron_status s = heron_tensor_to_host(t.h, PyBytes_AS_STRING(b), n);
+  if (s != HERON_OK) { Py_DECREF(b); raise_status(s); }
+  return nb::steal<nb::bytes>(b);
+}
+
+}  // namespace
+
+NB_MODULE(_C, m) {
+  m.doc() = "Heron's native extension (over the C ABI in heron.h).";
+  if (heron_abi_check(HERON_ABI_VERSION) != HERON_OK) {
+    PyErr_SetString(PyExc_ImportError, heron_last_error_message());
+    throw nb::python_error();
+  }
+  {
+    nb::object bases = nb::make_tuple(nb::handle(PyExc_ValueError), nb::handle(PyExc_RuntimeError));
+    g_invalid_argument = PyErr_NewExceptionWithDoc(
+        "heron.InvalidArgumentError",
+        "A value is wrong (shape, size, attribute value). Subclass of both ValueError and RuntimeError, so code "
+        "written for PyTorch (RuntimeError) or numpy (ValueError) catches it.",
+        bases.ptr(), nullptr);
+    m.attr("InvalidArgumentError") = nb::handle(g_invalid_argument);
+  }
+
+  // dtypes
+  nb::class_<DTypeObj>(m, "dtype", "An element type: heron.float32, heron.int64, ...")
+      .def_ro("_code", &DTypeObj::code)
+      .def_prop_ro("itemsize", [](const DTypeObj& d) { return heron_dtype_size(d.code); })
+      .def_prop_ro("name", [](const DTypeObj& d) { return std::string(heron_dtype_name(d.code)); })
+      .def_prop_ro("is_floating_point", [](const DTypeObj& d) { return d.code <= HERON_BFLOAT16; })
+      .def_prop_ro("is_signed", [](const DTypeObj& d) { return d.code != HERON_UINT8 && d.code != HERON_BOOL; })
+      .def("__repr__", [](const DTypeObj& d) { return std::string("heron.") + heron_dtype_name(d.code); })
+      .def("__str__", [](const DTypeObj& d) { return std::string("heron.") + heron_dtype_name(d.code); })
+      .def("__eq__", [](const DTypeObj& a, nb::handle b) { return nb::isinstance<DTypeObj>(b) && nb::cast<DTypeObj&>(b).code == a.code; })
+      .def("__hash__", [](const DTypeObj& d) { return d.code + 1000; })
+      .def("__reduce__", [](const DTypeObj& d) { return std::string(heron_dtype_name(d.code)); });
+  g_dtype_type = m.attr("dtype");
+  for (int32_t c = 0; c < HERON_NUM_DTYPES; ++c) {
+    nb::object o = nb::cast(DTypeObj{c});
+    m.attr(heron_dtype_name(c)) = o;
+    g_dtypes[c] = o;
+  }
+  m.def("promote_types", [](const DTypeObj& a, const DTypeObj& b) {
+    int32_t out = 0;
+    check(heron_promote_types(a.code, b.code, &out));
+    return nb::borrow(g_dtypes[out]);
+  }, "a"_a, "b"_a, "The dtype two dtypes promote to (torch.promote_types).");
+
+  // devices
+  nb::class_<DeviceObj>(m, "device", "A device: heron.device('cpu'), heron.device('cuda:0'), heron.device('cuda', 1).")
+      .def("__init__", [](DeviceObj* self, const std::string& spec, nb::handle index) {
+        std::string type = spec;
+        int32_t idx = 0;
+        auto colon = spec.find(':');
+        if (colon != std::string::npos) {
+          type = spec.substr(0, colon);
+          try { idx = std::stoi(spec.substr(colon + 1)); } catch (...) {
+            PyErr_Format(PyExc_ValueError, "invalid device string '%s'", spec.c_str());
+            throw nb::python_error();
+          }
+        }
+        if (!index.is_none()) idx = nb::cast<int32_t>(index);
+        int32_t count = 0;
+        check(heron_device_count(type.c_str(), &count));
+        new (self) DeviceObj{type, idx};
+      }, "type"_a, "index"_a = nb::none())
+      .def_ro("type", &DeviceObj::type)
+      .def_ro("index", &DeviceObj::index)
+      .def("__str__", &DeviceObj::str)
+      .def("__repr__", [](const DeviceObj& d) {
+        return d.type == "cpu" ? std::string("device(type='cpu')") : "device(type='" + d.type + "', index=" + std::to_string(d.index) + ")";
+      })
+      .def("__eq__", [](const DeviceObj& a, nb::handle b) {
+        if (nb::isinstance<DeviceObj>(b)) { auto& o = nb::cast<DeviceObj&>(b); return a.type == o.type && a.index == o.index; }
+        if (nb::isinstance<nb::str>(b)) return a.str() == nb::cast<std::string>(b) || (a.type == nb::cast<std::string>(b) && a.index == 0);
+        return false;
+      })
+      .def("__hash__", [](const DeviceObj& d) { return std::hash<std::string>()(d.str()); });
+
+  m.def("device_types", [] {
+    std::vector<std::string> out;
+    for (int32_t i = 0; i < heron_device_type_count(); ++i) {
+      const char* n = nullptr;
+      check(heron_device_type_name(i, &n));
+      out.push_back(n);
+    }
+    return out;
+  }, "Device kinds compiled into this build.");
+  m.def("device_count", [](const std::string& name) {
+    int32_t n = 0;
+    check(heron_device_count(name.c_str(), &n));
+    return n;
+  }, "name"_a, "How many devices of this kind are usable.");
+  m.def("synchronize", [](const std::string& dev) { check(heron_device_synchronize(dev.c_str())); }, "device"_a);
+
+  // ops
+  nb::class_<OpObj>(m, "_Op").def_ro("name", &OpObj::name).def("__repr__", [](const OpObj& o) { return "<heron op " + o.name + ">"; });
+  m.def("_op", [](const std::string& name) { return OpObj{find(name.c_str()), name}; });
+  m.def("_call", &call1, "op"_a, "inputs"_a, "attrs"_a);
+  m.def("_calln", &calln, "op"_a, "inputs"_a, "attrs"_a);
+  m.def("_op_names", [] {
+    std::vector<std::string> out;
+    for (int32_t i = 0; i < heron_op_count(); ++i) {
+      const heron_op* op = nullptr;
+      const char* n = nullptr;
+      check(heron_op_at(i, &op));
+      check(heron_op_name(op, &n));
+      out.push_back(n);
+    }
+    return out;
+  });
+  m.def("_schema_json", [] { return std::string(heron_ops_schema_json()); });
+
+  F = {find("add"), find("sub"), find("mul"), find("div"), find("floor_divide"), find("remainder"), find("pow"),
+       find("matmul"), find("neg"), find("abs"), find("bitwise_not"), find("bitwise_and"), find("bitwise_or"),
+       find("bitwise_xor"), find("bitwise_left_shift"), find("bitwise_right_shift"), find("eq"), find("ne"),
+       find("lt"), find("le"), find("gt"), find("ge"), find("copy_"), find("logical_not")};
+
+  // tensors
+  auto T = nb::class_<PyTensor>(m, "Tensor", "An n-dimensional array on a device.");
+  g_tensor_type = T;
+  T.def_prop_ro("shape", [](PyTensor& t) { return to_tuple(shape_of(t.h)); }, "The shape, as a tuple.")
+      .def_prop_ro("ndim", [](PyTensor& t) { int32_t n = 0; check(heron_tensor_ndim(t.h, &n)); return n; })
+      .def("dim", [](PyTensor& t) { int32_t n = 0; check(heron_tensor_ndim(t.h, &n)); return n; })
+      .def_prop_ro("dtype", [](PyTensor& t) { int32_t d = 0; check(heron_tensor_dtype(t.h, &d)); return nb::borrow(g_dtypes[d]); })
+      .def_prop_ro("device", [](PyTensor& t) {
+        const char* name = nullptr;
+        int32_t idx = 0;
+        check(heron_tensor_device(t.h, &name, &idx));
+        return DeviceObj{name, idx};
+      })
+      .def("numel", [](PyTensor& t) { int64_t n = 0; check(heron_tensor_numel(t.h, &n)); return n; })
+      .def("_strides", [](PyTensor& t) {
+        int32_t nd = 0;
+        check(heron_tensor_ndim(t.h, &nd));
+        std::vector<int64_t> s(nd);
+        check(heron_tensor_strides(t.h, s.data(), nd));
+        return to_tuple(s);
+      })
+      .def("storage_offset", [](PyTensor& t) { int64_t o = 0; check(heron_tensor_offset(t.h, &o)); return o; })
+      .def("is_contiguous", [](PyTensor& t) { int32_t c = 0; check(heron_tensor_is_contiguous(t.h, &c)); return c != 0; })
+      .def("data_ptr", [](PyTensor& t) { void* p = nullptr; check(heron_tensor_data_ptr(t.h, &p)); return reinterpret_cast<uintptr_t>(p); })
+      .def("_shares_storage", [](PyTensor& a, PyTensor& b) { int32_t r = 0; check(heron_tensor_shares_storage(a.h, b.h, &r)); return r != 0; })
+      .def("_item_float", [](PyTensor& t) { double v = 0; check(heron_tensor_item_double(t.h, &v)); return v; })
+      .def("_item_int", [](PyTensor& t) { int64_t v = 0; check(heron_tensor_item_int64(t.h, &v)); return v; })
+      .def("_to_bytes", &to_bytes)
+      .def("__dlpack__", [](PyTensor& t, nb::handle stream, nb::handle max_version, nb::handle dl_device, nb::handle copy) {
+        if (!copy.is_none() && nb::cast<bool>(copy)) {
+          PyErr_SetString(PyExc_BufferError, "heron: __dlpack__(copy=True) is not supported; call .clone() first");
+          throw nb::python_error();
+        }
+        bool versioned = false;
+        if (!max_version.is_none()) versioned = nb::cast<int>(nb::borrow<nb::tuple>(max_version)[0]) >= 1;
+        return to_dlpack(t, versioned);
+      }, "stream"_a = nb::none(), "max_version"_a = nb::none(), "dl_device"_a = nb::none(), "copy"_a = nb::none(),
+         "Exports the tensor as a DLPack capsule (versioned when max_version >= (1, 0)). Zero-copy.")
+      .def("__dlpack_device__", [](PyTensor& t) {
+        const char* name = nullptr;
+        int32_t idx = 0;
+        check(heron_tensor_device(t.h, &name, &idx));
+        int code = std::strcmp(name, "cpu") == 0 ? 1 : std::strcmp(name, "cuda") == 0 ? 2 : 0;
+        return nb::make_tuple(code, idx);
+      })
+      .def("__add__", [](nb::handle a, nb::handle b) { return binop(F.add, a, b, false); })
+      .def("__radd__", [](nb::handle a, nb::handle b) { return binop(F.add, a, b, true); })
+      .def("__sub__", [](nb::handle a, nb::handle b) { return binop(F.sub, a, b, false); })
+      .def("__rsub__", [](nb::handle a, nb::handle b) { return binop(F.sub, a, b, true); })
+      .def("__mul__", [](nb::handle a, nb::handle b) { return binop(F.mul, a, b, false); })
+      .def("__rmul__", [](nb::handle a, nb::handle b) { return binop(F.mul, a, b, true); })
+      .def("__truediv__", [](nb::handle a, nb::handle b) { return binop(F.div, a, b, false); })
+      .def("__rtruediv__", [](nb::handle a, nb::handle b) { return binop(F.div, a, b, true); })
+      .def("__floordiv__", [](nb::handle a, nb::handle b) { return binop(F.floor_divide, a, b, false); })
+      .def("__rfloordiv__", [](nb::handle a, nb::handle b) { return binop(F.floor_divide, a, b, true); })
+      .def("__mod__", [](nb::handle a, nb::handle b) { return binop(F.remainder, a, b, false); })
+      .def("__rmod__", [](nb::handle a, nb::handle b) { return binop(F.remainder, a, b, true); })
+      .def("__pow__", [](nb::handle a, nb::handle b, nb::handle) { return binop(F.pow, a, b, false); }, "other"_a, "mod"_a = nb::none())
+      .def("__rpow__", [](nb::handle a, nb::handle b, nb::handle) { return binop(F.pow, a, b, true); }, "other"_a, "mod"_a = nb::none())
+      .def("__matmul__", [](nb::handle a, nb::handle b) { return binop(F.matmul, a, b, false); })
+      .def("__rmatmul__", [](nb::handle a, nb::handle b) { return binop(F.matmul, a, b, true); })
+      .def("__and__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_and, a, b, false); })
+      .def("__rand__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_and, a, b, true); })
+      .def("__or__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_or, a, b, false); })
+      .def("__ror__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_or, a, b, true); })
+      .def("__xor__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_xor, a, b, false); })
+      .def("__rxor__", [](nb::handle a, nb::handle b) { return binop(F.bitwise_xor, a, b, true); })
+      .def("__lshift__", [](nb::handle a, nb::handle b) { return binop(F.lshift, a, b, false); })
+      .def("__rlshift__", [](nb::handle a, nb::handle b) { return binop(F.lshift, a, b, true); })
+      .def("__rshift__", [](nb::handle a, nb::handle b) { return binop(F.rshift, a, b, false); })
+      .def("__rrshift__", [](nb::handle a, nb::handle b) { return binop(F.rshift, a, b, true); })
+      .def("__eq__", [](nb::handle a, nb::handle b) { return binop(F.eq, a, b, false); })
+      .def("__ne__", [](nb::handle a, nb::handle b) { return binop(F.ne, a, b, false); })
+      .def("__lt__", [](nb::handle a, nb::handle b) { return binop(F.lt, a, b, false); })
+      .def("__le__", [](nb::handle a, nb::handle b) { return binop(F.le, a, b, false); })
+      .def("__gt__", [](nb::handle a, nb::handle b) { return binop(F.gt, a, b, false); })
+      .def("__ge__", [](nb::handle a, nb::handle b) { return binop(F.ge, a, b, false); })
+      .def("__iadd__", [](nb::handle a, nb::handle b) { return ibinop(F.add, a, b); })
+      .def("__isub__", [](nb::handle a, nb::handle b) { return ibinop(F.sub, a, b); })
+      .def("__imul__", [](nb::handle a, nb::handle b) { return ibinop(F.mul, a, b); })
+      .def("__itruediv__", [](nb::handle a, nb::handle b) { return ibinop(F.div, a, b); })
+      .def("__ifloordiv__", [](nb::handle a, nb::handle b) { return ibinop(F.floor_divide, a, b); })
+      .def("__imod__", [](nb::handle a, nb::handle b) { return ibinop(F.remainder, a, b); })
+      .def("__ipow__", [](nb::handle a, nb::handle b) { return ibinop(F.pow, a, b); })
+      .def("__iand__", [](nb::handle a, nb::handle b) { return ibinop(F.bitwise_and, a, b); })
+      .def("__ior__", [](nb::handle a, nb::handle b) { return ibinop(F.bitwise_or, a, b); })
+      .def("__ixor__", [](nb::handle a, nb::handle b) { return ibinop(F.bitwise_xor, a, b); })
+      .def("__neg__", [](nb::handle a) { return unop(F.neg, a); })
+      .def("__pos__", [](nb::handle a) { return nb::borrow(a); })
+      .def("__abs__", [](nb::handle a) { return unop(F.abs, a); })
+      .def("__invert__", [](nb::handle a) { return unop(F.bitwise_not, a); });
+  // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.
+  T.attr("__hash__") = nb::cpp_function([](nb::handle a) { return reinterpret_cast<intptr_t>(a.ptr()) >> 4; }, nb::is_method());
+
+  m.def("from_dlpack", [](nb::handle obj) -> nb::object {
+    if (PyCapsule_CheckExact(obj.ptr())) return from_capsule(obj);
+    if (as_tensor(obj)) return nb::borrow(obj);
+    if (!PyObject_HasAttrString(obj.ptr(), "__dlpack__")) {
+      PyErr_Format(PyExc_TypeError, "from_dlpack: %s supports neither __dlpack__ nor is a DLPack capsule", Py_TYPE(obj.ptr())->tp_name);
+      throw nb::python_error();
+    }
+    nb::object cap;
+    try {
+      cap = obj.attr("__dlpack__")("max_version"_a = nb::make_tuple(1, 0));
+    } catch (nb::python_error& e) {
+      if (!e.matches(PyExc_TypeError)) throw;
+      cap = obj.attr("__dlpack__")();
+    }
+    return from_capsule(cap);
+  }, "obj"_a, "A tensor sharing memory with any object that supports DLPack (numpy, PyTorch, ...), or a DLPack capsule.");
+  m.def("_from_buffer", &from_buffer, "obj"_a, "dtype"_a, "shape"_a, "device"_a = nb::none());
+
+  m.def("live_handles", [] { return heron_live_handles(); }, "Live handles in the process (tensors and other objects).");
+  m.def("set_num_threads", [](int32_t n) { check(heron_set_num_threads(n)); }, "n"_a, "Sets the intra-op thread pool size (also BLAS).");
+  m.def("get_num_threads", [] { return heron_get_num_threads(); }, "The intra-op thread pool size.");
+  m.def("manual_seed", [](uint64_t s) { heron_manual_seed(s); }, "seed"_a, "Reseeds the default random generator.");
+  m.def("abi_version", [] { return heron_abi_version(); });
+  m.def("version", [] { return std::string(heron_version_string()); });
+}

@@ -1,0 +1,207 @@
+"""Tensor creation with PyTorch's signatures: heron.zeros(2, 3), heron.tensor([[1, 2]]), ..."""
+import builtins
+import numbers
+
+import numpy as np
+
+from . import _C, _ops
+from . import _dtypes as _dt
+
+_NP_TO_HERON = {
+    np.dtype(np.float32): _dt.float32, np.dtype(np.float64): _dt.float64, np.dtype(np.float16): _dt.float16,
+    np.dtype(np.int8): _dt.int8, np.dtype(np.uint8): _dt.uint8, np.dtype(np.int32): _dt.int32,
+    np.dtype(np.int64): _dt.int64, np.dtype(np.bool_): _dt.bool,
+}
+# numpy dtypes Heron has no twin for, widened losslessly.
+_NP_WIDEN = {np.dtype(np.int16): np.int32, np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
+_HERON_TO_NP = {
+    _dt.float32: np.float32, _dt.float64: np.float64, _dt.float16: np.float16, _dt.int8: np.int8,
+    _dt.uint8: np.uint8, _dt.int32: np.int32, _dt.int64: np.int64, _dt.bool: np.bool_,
+}
+
+
+def _size(args, name):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    out = []
+    for a in args:
+        if isinstance(a, builtins.bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{name}(): size must be a sequence of ints, got {type(a).__name__}")
+        out.append(builtins.int(a))
+    return tuple(out)
+
+
+def numpy_dtype(dt):
+    """The numpy dtype of a Heron dtype (bfloat16 has none: TypeError)."""
+    try:
+        return _HERON_TO_NP[dt]
+    except KeyError:
+        raise TypeError(f"{dt} has no numpy equivalent; convert with .float() first") from None
+
+
+def heron_dtype(np_dtype):
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype in _NP_TO_HERON:
+        return _NP_TO_HERON[np_dtype]
+    raise TypeError(f"numpy dtype {np_dtype} is not supported by heron "
+                    "(supported: float16/32/64, int8, uint8, int32, int64, bool)")
+
+
+def _infer_python(data):
+    """dtype of nested Python scalars, as torch.tensor infers it."""
+    kinds = set()
+
+    def walk(x):
+        if isinstance(x, (list, tuple)):
+            for e in x:
+                walk(e)
+        elif isinstance(x, builtins.bool) or isinstance(x, np.bool_):
+            kinds.add("b")
+        elif isinstance(x, numbers.Integral):
+            kinds.add("i")
+        elif isinstance(x, numbers.Real):
+            kinds.add("f")
+        elif isinstance(x, _C.Tensor):
+            kinds.add("t")
+        elif isinstance(x, complex):
+            raise TypeError("heron has no complex dtypes")
+        else:
+            raise TypeError(f"tensor(): cannot convert {type(x).__name__} to a tensor element")
+
+    walk(data)
+    if "f" in kinds or "t" in kinds:
+        return _dt.float32
+    if "i" in kinds:
+        return _dt.int64
+    if "b" in kinds:
+        return _dt.bool
+    return _dt.float32
+
+
+def tensor(data, dtype=None, device=None):
+    """A new tensor holding a copy of `data` (nested lists, numbers, numpy arrays, tensors)."""
+    if isinstance(data, _C.Tensor):
+        out = data.clone()
+        if dtype is not None:
+            out = out.to(dtype)
+        if device is not None:
+            out = out.to(device)
+        return out
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        arr = np.asarray(data)
+        if arr.dtype in _NP_WIDEN:
+            arr = arr.astype(_NP_WIDEN[arr.dtype])
+        src_dt = heron_dtype(arr.dtype)
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(e, _C.Tensor) for e in data):
+            data = [e.tolist() if isinstance(e, _C.Tensor) else e for e in data]
+        src_dt = _infer_python(data)
+        target = dtype if dtype is not None else src_dt
+        np_t = _HERON_TO_NP.get(target, np.float32)
+        try:
+            arr = np.array(data, dtype=np_t)
+        except ValueError as e:
+            raise ValueError(f"tensor(): {e}") from None
+        src_dt = heron_dtype(arr.dtype)
+    arr = np.ascontiguousarray(arr)
+    t = _C._from_buffer(arr.reshape(-1).view(np.uint8) if arr.size else arr.view(np.uint8).reshape(-1),
+                        src_dt, list(arr.shape), device)
+    if dtype is not None and dtype != src_dt:
+        t = _ops.cast(t, dtype)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like tensor(), but shares memory with a heron tensor or numpy array when it can."""
+    if isinstance(data, _C.Tensor) and (dtype is None or data.dtype == dtype) and device is None:
+        return data
+    if isinstance(data, np.ndarray) and dtype is None and device is None and data.dtype in _NP_TO_HERON:
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(arr):
+    """A tensor sharing memory with the numpy array `arr` (zero-copy, any strides)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(arr).__name__}")
+    heron_dtype(arr.dtype)  # clear error for unsupported dtypes
+    if arr.ndim and builtins.any(s % arr.itemsize for s in arr.strides):
+        raise ValueError("from_numpy(): strides that are not a multiple of the item size are not supported")
+    return _C.from_dlpack(arr)
+
+
+def zeros(*size, dtype=None, device=None):
+    return _ops.zeros(_size(size, "zeros"), dtype or _dt.float32, device)
+
+
+def ones(*size, dtype=None, device=None):
+    return _ops.ones(_size(size, "ones"), dtype or _dt.float32, device)
+
+
+def empty(*size, dtype=None, device=None):
+    return _ops.empty(_size(size, "empty"), dtype or _dt.float32, device)
+
+
+def full(size, fill_value, dtype=None, device=None):
+    return _ops.full(_size((size,), "full"), fill_value, dtype, device)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None):
+    if end is None:
+        start, end = 0, start
+    return _ops.arange(start, end, step, dtype, device)
+
+
+def linspace(start, end, steps, dtype=None, device=None):
+    return _ops.linspace(start, end, steps, dtype or _dt.float32, device)
+
+
+def eye(n, m=None, dtype=None, device=None):
+    return _ops.eye(n, m, dtype or _dt.float32, device)
+
+
+def rand(*size, dtype=None, device=None, seed=None):
+    return _ops.rand(_size(size, "rand"), 0.0, 1.0, dtype or _dt.float32, device, seed)
+
+
+def randn(*size, dtype=None, device=None, seed=None):
+    return _ops.randn(_size(size, "randn"), 0.0, 1.0, dtype or _dt.float32, device, seed)
+
+
+def randint(low, high=None, size=None, dtype=None, device=None, seed=None):
+    """randint(high, size) or randint(low, high, size), like torch.randint."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint(): size is required")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    return _ops.randint(low, high, _size((size,), "randint"), dtype or _dt.int64, device, seed)
+
+
+def randperm(n, dtype=None, device=None, seed=None):
+    return _ops.randperm(n, dtype or _dt.int64, device, seed)
+
+
+def zeros_like(input, dtype=None):
+    return _ops.zeros_like(input, dtype)
+
+
+def ones_like(input, dtype=None):
+    return _ops.ones_like(input, dtype)
+
+
+def empty_like(input, dtype=None):
+    return _ops.empty_like(input, dtype)
+
+
+def full_like(input, fill_value, dtype=None):
+    return _ops.full_like(input, fill_value, dtype)
+
+
+def rand_like(input, dtype=None, seed=None):
+    return rand(*input.shape, dtype=dtype or input.dtype, device=input.device, seed=seed)
+
+
+def randn_like(input, dtype=None, seed=None):
+    return randn(*input.shape, dtype=dtype or input.dtype, device=input.device, seed=seed)
