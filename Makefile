@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 BUILD_ASAN := $(ROOT)/build-asan
 JOBS ?= $(shell nproc)
+# The cuda device is built whenever nvcc is found; `make ... HERON_CUDA=OFF` skips it.
+HERON_CUDA ?= ON
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libopenblas-dev libgtest-dev nlohmann-json3-dev \
                 python3 python3-dev python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -29,10 +31,11 @@ apt:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.deps: requirements-dev.txt | apt
+$(VENV)/.deps: requirements-dev.txt requirements-cuda.txt | apt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	@if [ "$$(uname -m)" = x86_64 ] && [ "$(HERON_CUDA)" = ON ]; then $(PY) -m pip install -q -r requirements-cuda.txt; fi
 	@# The package is used from the source tree (python/) in development: a .pth file points there.
 	echo "$(ROOT)/python" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/heron-dev.pth
 	touch $@
@@ -41,15 +44,13 @@ venv: apt $(VENV)/.deps
 bootstrap: venv
 
 # ---------------------------------------------------------------- build
-$(BUILD)/build.ninja: | bootstrap
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(PY)
-
-build: bootstrap $(BUILD)/build.ninja
+build: bootstrap
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(PY) -DHERON_CUDA=$(HERON_CUDA) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 $(BUILD_ASAN)/build.ninja: | bootstrap
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERON_SANITIZE=ON \
-	  -DHERON_BUILD_PYTHON=OFF -DHERON_DEV_LAYOUT=OFF
+	  -DHERON_BUILD_PYTHON=OFF -DHERON_DEV_LAYOUT=OFF -DHERON_CUDA=OFF
 
 build-asan: bootstrap $(BUILD_ASAN)/build.ninja
 	cmake --build $(BUILD_ASAN) -j $(JOBS) --target heron_tests heron_c_tour

@@ -265,7 +265,7 @@ def gen_cpp(spec, schema_json: str) -> tuple[str, str]:
         if ret == "Tensor":
             c.append("  return std::move(ctx.outputs.at(0));")
         else:
-            c.append("  return std::move(ctx.outputs);")
+            c.append("  return ctx.outputs.to_vector();")
         c.append("}")
     c.append("")
     c.append("}  // namespace ops")

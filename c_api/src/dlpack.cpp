@@ -98,13 +98,19 @@ Tensor import_dl(const heron_DLTensor& dl, void (*release)(void*), void* owner) 
   Dims shape(dl.shape, static_cast<size_t>(dl.ndim));
   Dims strides = dl.strides ? Dims(dl.strides, static_cast<size_t>(dl.ndim)) : contiguous_strides(shape);
   int64_t lo = 0, hi = 0, n = 1;
+  bool overflow = false;
   for (int32_t i = 0; i < dl.ndim; ++i) {
     if (shape[i] < 0) throw Error(ErrorCode::InvalidArgument, str_cat("from_dlpack: negative dimension in ", shape.str()));
-    n *= shape[i];
-    if (shape[i] == 0) continue;
-    int64_t ext = (shape[i] - 1) * strides[i];
-    (ext < 0 ? lo : hi) += ext;
+    if (shape[i] == 0) { n = 0; continue; }
+    if (n != 0) overflow |= __builtin_mul_overflow(n, shape[i], &n);
+    int64_t ext = 0;
+    overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &ext);
+    overflow |= ext < 0 ? __builtin_add_overflow(lo, ext, &lo) : __builtin_add_overflow(hi, ext, &hi);
   }
+  int64_t span = 0;
+  if (!overflow && n != 0) overflow |= __builtin_mul_overflow(hi - lo + 1, static_cast<int64_t>(isz), &span);
+  if (overflow)
+    throw Error(ErrorCode::InvalidArgument, str_cat("from_dlpack: shape ", shape.str(), " with strides ", strides.str(), " overflows int64"));
   if (n == 0) lo = hi = 0;
   char* base = static_cast<char*>(dl.data) + dl.byte_offset + lo * static_cast<int64_t>(isz);
   size_t nbytes = static_cast<size_t>(hi - lo + 1) * isz;
@@ -143,7 +149,8 @@ heron_status heron_internal_set_error(heron_status code, const char* msg, const 
   }                                                             \
   catch (...) {                                                 \
     heron_status s = fail_ex();                                 \
-    return heron_internal_set_error(s, t_msg.c_str(), "dlpack"); \
+    /* DLPack calls are not ops: the last error names no op. */ \
+    return heron_internal_set_error(s, t_msg.c_str(), "");      \
   }
 
 namespace {

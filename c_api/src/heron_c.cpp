@@ -1,6 +1,7 @@
 // The C ABI over the core. Every entry point catches everything: no exception crosses.
 #include "c_api/include/heron.h"
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
@@ -96,6 +97,22 @@ Dims check_shape(const int64_t* shape, int32_t ndim) {
     n *= d[i];
   }
   return d;
+}
+
+// (size - 1) * stride for size >= 1, into *out; false when it does not fit in an int64.
+bool checked_extent(int64_t size, int64_t stride, int64_t* out) {
+  uint64_t n = static_cast<uint64_t>(size - 1);
+  uint64_t mag = stride < 0 ? 0 - static_cast<uint64_t>(stride) : static_cast<uint64_t>(stride);
+  if (n != 0 && mag > static_cast<uint64_t>(INT64_MAX) / n) return false;
+  uint64_t p = n * mag;  // <= INT64_MAX
+  *out = stride < 0 ? -static_cast<int64_t>(p) : static_cast<int64_t>(p);
+  return true;
+}
+// *acc += v where acc and v have the same sign (acc >= 0 for v >= 0, acc <= 0 for v < 0); false on overflow.
+bool checked_add(int64_t* acc, int64_t v) {
+  if (v >= 0 ? *acc > INT64_MAX - v : *acc < -INT64_MAX - v) return false;
+  *acc += v;
+  return true;
 }
 
 }  // namespace
@@ -234,13 +251,18 @@ heron_status heron_tensor_from_external(void* data, size_t nbytes, int32_t dtype
                                                     " bytes, as ", heron::dtype_name(dt), " needs"));
   // The lowest and highest element reached must lie inside the buffer; negative strides reach
   // below `data`, which is not allowed here (pass the lowest address and an offset-free layout).
+  // The extents are computed without int64 overflow: huge strides must not wrap around into range.
   int64_t lo = 0, hi = 0;
-  for (int32_t i = 0; i < ndim; ++i) {
-    if (sh[i] == 0) { lo = hi = 0; break; }
-    int64_t ext = (sh[i] - 1) * st[i];
-    (ext < 0 ? lo : hi) += ext;
+  bool overflow = false;
+  const bool empty = sh.numel() == 0;
+  for (int32_t i = 0; i < ndim && !empty; ++i) {
+    int64_t ext = 0;
+    if (!checked_extent(sh[i], st[i], &ext) || !checked_add(ext < 0 ? &lo : &hi, ext)) { overflow = true; break; }
   }
-  if (sh.numel() > 0 && (lo < 0 || static_cast<uint64_t>(hi + 1) * isz > nbytes))
+  if (overflow)
+    return fail(HERON_ERR_INVALID_ARGUMENT, str_cat("tensor_from_external: shape ", sh.str(), " with strides ", st.str(),
+                                                    " reaches element offsets beyond the int64 range"));
+  if (!empty && (lo < 0 || static_cast<uint64_t>(hi) >= nbytes / isz))
     return fail(HERON_ERR_INVALID_ARGUMENT,
                 str_cat("tensor_from_external: shape ", sh.str(), " with strides ", st.str(), " reaches elements [", lo, ", ", hi,
                         "], outside the buffer of ", nbytes, " bytes (", nbytes / isz, " elements)"));

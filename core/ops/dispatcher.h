@@ -35,6 +35,33 @@ struct Scalar {
 
 struct OpInfo;
 
+// The outputs of one op call: up to two live inline (no heap allocation for most ops).
+class OutputList {
+ public:
+  void push_back(Tensor t) {
+    if (n_ < kInline) inline_[n_] = std::move(t);
+    else more_.push_back(std::move(t));
+    ++n_;
+  }
+  size_t size() const { return n_; }
+  Tensor& operator[](size_t i) { return i < kInline ? inline_[i] : more_[i - kInline]; }
+  Tensor& at(size_t i) {
+    if (i >= n_) throw Error(ErrorCode::Runtime, str_cat("op produced ", n_, " outputs, output ", i, " requested"));
+    return (*this)[i];
+  }
+  std::vector<Tensor> to_vector() {
+    std::vector<Tensor> v;
+    v.reserve(n_);
+    for (size_t i = 0; i < n_; ++i) v.push_back(std::move((*this)[i]));
+    return v;
+  }
+ private:
+  static constexpr size_t kInline = 2;
+  Tensor inline_[kInline];
+  std::vector<Tensor> more_;
+  size_t n_ = 0;
+};
+
 // What an op implementation sees: its inputs and the outputs it must produce.
 class OpCtx {
  public:
@@ -44,7 +71,7 @@ class OpCtx {
   size_t num_inputs() const { return n_inputs_; }
   const Tensor& in(size_t i) const { return inputs_[i]; }
   const Tensor* inputs() const { return inputs_; }
-  std::vector<Tensor> outputs;
+  OutputList outputs;
   void set(Tensor t) { outputs.push_back(std::move(t)); }
  private:
   const OpInfo* op_;
@@ -117,7 +144,8 @@ struct KernelRegistrar {
 #define HERON_IMPL(NAME, ATTRS)                                                                \
   static void heron_impl_##NAME(::heron::OpCtx& ctx, const ::heron::ops::ATTRS& attrs);        \
   static void heron_impl_thunk_##NAME(::heron::OpCtx& ctx, const void* a) {                    \
-    heron_impl_##NAME(ctx, *static_cast<const ::heron::ops::ATTRS*>(a));                       \
+    static const ::heron::ops::ATTRS kDefaults{};                                              \
+    heron_impl_##NAME(ctx, a ? *static_cast<const ::heron::ops::ATTRS*>(a) : kDefaults);       \
   }                                                                                            \
   static ::heron::ImplRegistrar heron_impl_reg_##NAME(::heron::ops::OpId::NAME, &heron_impl_thunk_##NAME); \
   static void heron_impl_##NAME([[maybe_unused]] ::heron::OpCtx& ctx, [[maybe_unused]] const ::heron::ops::ATTRS& attrs)

@@ -149,6 +149,8 @@ int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(
 bool Tensor::is_contiguous() const {
   const Dims& sh = impl_->shape;
   const Dims& st = impl_->strides;
+  for (size_t i = 0; i < sh.size(); ++i)
+    if (sh[i] == 0) return true;  // an empty tensor is contiguous whatever its strides (as in PyTorch)
   int64_t expected = 1;
   for (size_t i = sh.size(); i-- > 0;) {
     if (sh[i] == 1) continue;
@@ -168,16 +170,22 @@ Tensor Tensor::as_strided(const Dims& shape, const Dims& strides, int64_t offset
     throw Error(ErrorCode::InvalidArgument,
                 str_cat("as_strided: shape ", shape.str(), " and strides ", strides.str(), " differ in length"));
   if (offset < 0) throw Error(ErrorCode::InvalidArgument, str_cat("as_strided: negative offset ", offset));
-  // Bounds check against the storage: lowest and highest element reached.
+  // Bounds check against the storage: lowest and highest element reached, with checked arithmetic
+  // (a huge stride must not wrap around into range).
   int64_t lo = offset, hi = offset, n = 1;
+  bool overflow = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 0) throw Error(ErrorCode::InvalidArgument, str_cat("as_strided: negative size in ", shape.str()));
-    n *= shape[i];
-    if (shape[i] == 0) continue;
-    int64_t ext = (shape[i] - 1) * strides[i];
-    if (ext < 0) lo += ext; else hi += ext;
+    if (shape[i] == 0) { n = 0; continue; }
+    int64_t ext = 0;
+    overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &ext);
+    overflow |= ext < 0 ? __builtin_add_overflow(lo, ext, &lo) : __builtin_add_overflow(hi, ext, &hi);
+    if (n != 0) overflow |= __builtin_mul_overflow(n, shape[i], &n);
   }
   int64_t cap = static_cast<int64_t>(storage()->nbytes() / heron::itemsize(dtype()));
+  if (overflow)
+    throw Error(ErrorCode::InvalidArgument,
+                str_cat("as_strided: shape ", shape.str(), " with strides ", strides.str(), " overflows int64"));
   if (n > 0 && (lo < 0 || hi >= cap))
     throw Error(ErrorCode::InvalidArgument,
                 str_cat("as_strided: shape ", shape.str(), ", strides ", strides.str(), " and offset ", offset,

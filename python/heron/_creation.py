@@ -48,34 +48,46 @@ def heron_dtype(np_dtype):
 
 
 def _infer_python(data):
-    """dtype of nested Python scalars, as torch.tensor infers it."""
-    kinds = set()
+    """dtype of nested Python scalars (and tensors / numpy arrays inside lists), as torch.tensor infers it:
+    bools -> bool, ints -> int64, floats -> the default float32; tensor and array elements keep their dtype."""
+    found = []
 
     def walk(x):
         if isinstance(x, (list, tuple)):
             for e in x:
                 walk(e)
-        elif isinstance(x, builtins.bool) or isinstance(x, np.bool_):
-            kinds.add("b")
+        elif isinstance(x, (builtins.bool, np.bool_)):
+            found.append(_dt.bool)
         elif isinstance(x, numbers.Integral):
-            kinds.add("i")
+            found.append(_dt.int64)
         elif isinstance(x, numbers.Real):
-            kinds.add("f")
+            found.append(_dt.float32)
         elif isinstance(x, _C.Tensor):
-            kinds.add("t")
+            found.append(x.dtype)
+        elif isinstance(x, np.ndarray):
+            dt = x.dtype
+            found.append(heron_dtype(_NP_WIDEN.get(dt, dt)))
         elif isinstance(x, complex):
-            raise TypeError("heron has no complex dtypes")
+            raise TypeError("tensor(): heron has no complex dtypes")
         else:
             raise TypeError(f"tensor(): cannot convert {type(x).__name__} to a tensor element")
 
     walk(data)
-    if "f" in kinds or "t" in kinds:
+    if not found:
         return _dt.float32
-    if "i" in kinds:
-        return _dt.int64
-    if "b" in kinds:
-        return _dt.bool
-    return _dt.float32
+    out = found[0]
+    for d in found[1:]:
+        if d != out:
+            out = _dt.promote_types(out, d)
+    return out
+
+
+def _tensors_to_lists(x):
+    if isinstance(x, _C.Tensor):
+        return x.tolist()
+    if isinstance(x, (list, tuple)) and builtins.any(isinstance(e, (list, tuple, _C.Tensor)) for e in x):
+        return [_tensors_to_lists(e) for e in x]
+    return x
 
 
 def tensor(data, dtype=None, device=None):
@@ -89,13 +101,14 @@ def tensor(data, dtype=None, device=None):
         return out
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
         arr = np.asarray(data)
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.dtype in _NP_WIDEN:
             arr = arr.astype(_NP_WIDEN[arr.dtype])
         src_dt = heron_dtype(arr.dtype)
     else:
-        if isinstance(data, (list, tuple)) and any(isinstance(e, _C.Tensor) for e in data):
-            data = [e.tolist() if isinstance(e, _C.Tensor) else e for e in data]
         src_dt = _infer_python(data)
+        data = _tensors_to_lists(data)
         target = dtype if dtype is not None else src_dt
         np_t = _HERON_TO_NP.get(target, np.float32)
         try:
@@ -103,9 +116,9 @@ def tensor(data, dtype=None, device=None):
         except ValueError as e:
             raise ValueError(f"tensor(): {e}") from None
         src_dt = heron_dtype(arr.dtype)
-    arr = np.ascontiguousarray(arr)
-    t = _C._from_buffer(arr.reshape(-1).view(np.uint8) if arr.size else arr.view(np.uint8).reshape(-1),
-                        src_dt, list(arr.shape), device)
+    shape = list(arr.shape)  # before any reshape: np.ascontiguousarray would turn 0-d into 1-d
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    t = _C._from_buffer(flat.view(np.uint8), src_dt, shape, device)
     if dtype is not None and dtype != src_dt:
         t = _ops.cast(t, dtype)
     return t
@@ -149,7 +162,7 @@ def full(size, fill_value, dtype=None, device=None):
 def arange(start, end=None, step=1, dtype=None, device=None):
     if end is None:
         start, end = 0, start
-    return _ops.arange(start, end, step, dtype, device)
+    return _ops.arange(start=start, end=end, step=step, dtype=dtype, device=device)
 
 
 def linspace(start, end, steps, dtype=None, device=None):
@@ -176,7 +189,8 @@ def randint(low, high=None, size=None, dtype=None, device=None, seed=None):
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    return _ops.randint(low, high, _size((size,), "randint"), dtype or _dt.int64, device, seed)
+    return _ops.randint(low=low, high=high, size=_size((size,), "randint"), dtype=dtype or _dt.int64, device=device,
+                        seed=seed)
 
 
 def randperm(n, dtype=None, device=None, seed=None):

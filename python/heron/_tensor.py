@@ -1,5 +1,6 @@
 """The Python side of heron.Tensor: methods with PyTorch's signatures, indexing, repr, numpy."""
 import builtins
+import collections
 import numbers
 
 import numpy as np
@@ -30,13 +31,13 @@ def _to(self, *args, dtype=None, device=None, copy=False):
         else:
             raise TypeError(f"to(): unexpected argument of type {type(a).__name__}")
     out = self
-    if device is not None:
+    if device is not None and _C.device(str(device)) != self.device:
         out = _ops.to_device(out, str(device))
-    if dtype is not None:
+    if dtype is not None and dtype != out.dtype:
         out = _ops.cast(out, dtype)
     if copy and out is self:
         out = self.clone()
-    return out
+    return out  # self itself when nothing changes, like torch
 
 
 def _numpy(self):
@@ -91,9 +92,8 @@ def _len(self):
 
 def _iter(self):
     if self.ndim == 0:
-        raise TypeError("iteration over a 0-d tensor")
-    for i in range(self.shape[0]):
-        yield _ops.select(self, 0, i)
+        raise TypeError("iteration over a 0-d tensor")  # at iter() time, not at the first next()
+    return (_ops.select(self, 0, i) for i in range(self.shape[0]))
 
 
 def _array(self, dtype=None, copy=None):
@@ -104,6 +104,64 @@ def _array(self, dtype=None, copy=None):
 
 
 # ------------------------------------------------------------------ repr
+_PRINT_PRECISION = 4
+_PRINT_THRESHOLD = 1000
+_PRINT_EDGEITEMS = 3
+_PRINT_LINEWIDTH = 80
+
+
+def _summarized(arr):
+    """The elements repr shows (the edges of each dim when the tensor is summarized)."""
+    if arr.size <= _PRINT_THRESHOLD:
+        return arr
+    e = _PRINT_EDGEITEMS
+    for d in range(arr.ndim):
+        if arr.shape[d] > 2 * e:
+            idx = np.r_[0:e, arr.shape[d] - e:arr.shape[d]]
+            arr = np.take(arr, idx, axis=d)
+    return arr
+
+
+def _float_formatter(arr):
+    """PyTorch's float layout: `1.` when every finite value is integral, 4 decimals otherwise,
+    scientific when magnitudes span more than 1e3 (or exceed 1e8, or fall below 1e-4)."""
+    vals = _summarized(arr).astype(np.float64).ravel()
+    finite = vals[np.isfinite(vals) & (vals != 0)]
+    p = _PRINT_PRECISION
+    if finite.size == 0:
+        mode, width = "int", 1
+    else:
+        a = np.abs(finite)
+        lo, hi = a.min(), a.max()
+        if np.all(finite == np.ceil(finite)):
+            if hi / lo > 1000.0 or hi > 1.0e8:
+                mode = "sci"
+                width = builtins.max(len(f"{v:.{p}e}") for v in finite)
+            else:
+                mode = "int"
+                width = builtins.max(len(f"{v:.0f}") + 1 for v in finite)
+        elif hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4:
+            mode = "sci"
+            width = builtins.max(len(f"{v:.{p}e}") for v in finite)
+        else:
+            mode = "fixed"
+            width = builtins.max(len(f"{v:.{p}f}") for v in finite)
+
+    def fmt(v):
+        v = builtins.float(v)
+        if mode == "sci":
+            s = f"{v:.{p}e}"
+        elif mode == "int":
+            s = f"{v:.0f}"
+            if np.isfinite(v):
+                s += "."
+        else:
+            s = f"{v:.{p}f}"
+        return s.rjust(width)
+
+    return fmt
+
+
 def _repr(self):
     suffix = []
     if self.device.type != "cpu":
@@ -113,16 +171,15 @@ def _repr(self):
         body = "[]"
         if self.ndim != 1:
             suffix.insert(0, f"size={self.shape}")
+        show_dtype = self.dtype != _dt.float32  # nothing to infer an int64/bool dtype from
     else:
         arr = _host_numpy(self)
+        opts = dict(separator=", ", prefix="tensor(", threshold=_PRINT_THRESHOLD, edgeitems=_PRINT_EDGEITEMS,
+                    max_line_width=_PRINT_LINEWIDTH)
         if self.dtype.is_floating_point:
-            arr = arr.astype(np.float64) if self.dtype != _dt.float64 else arr
-            body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                                   precision=4, suppress_small=False)
+            body = np.array2string(arr, formatter={"float_kind": _float_formatter(arr)}, **opts)
         else:
-            body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-            if self.dtype == _dt.bool:
-                body = body.replace("True", "True").replace("False", "False")
+            body = np.array2string(arr, **opts)
     if show_dtype:
         suffix.append(f"dtype={self.dtype}")
     return "tensor(" + body + "".join(", " + s for s in suffix) + ")"
@@ -147,6 +204,12 @@ def _as_index_tensor(x, device):
     return _tensor_fn(arr.astype(np.int64))
 
 
+def _is_bool_0d(k):
+    if isinstance(k, Tensor):
+        return k.ndim == 0 and k.dtype == _dt.bool
+    return isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype == np.bool_
+
+
 def _expand_key(self, key):
     """Splits an index expression into basic steps and advanced indices.
 
@@ -157,9 +220,15 @@ def _expand_key(self, key):
     """
     if not isinstance(key, tuple):
         key = (key,)
+    # 0-d boolean masks act like Python bools (numpy): x[True] adds a dim of 1, x[False] one of 0.
+    if builtins.any(_is_bool_0d(k) for k in key):
+        key = tuple(builtins.bool(k.item()) if _is_bool_0d(k) else k for k in key)
     # Is there an advanced index?
     def is_adv(k):
-        return isinstance(k, (Tensor, list, np.ndarray)) or isinstance(k, (builtins.bool, np.bool_))
+        if isinstance(k, Tensor):
+            # a 0-d integer tensor alone acts like an int (a view), as in PyTorch
+            return k.ndim != 0 or k.dtype.is_floating_point or k.dtype == _dt.bool
+        return isinstance(k, (list, np.ndarray)) or isinstance(k, (builtins.bool, np.bool_))
     has_adv = builtins.any(is_adv(k) for k in key)
     # Dims consumed by each entry.
     consumed = 0
@@ -181,12 +250,14 @@ def _expand_key(self, key):
         raise IndexError(f"too many indices for tensor of dimension {self.ndim}")
     view = self
     dim = 0
+    sdim = 0  # the dim of self that k indexes (for messages)
     adv = []  # per dim of the current view
     for k in key:
         if k is Ellipsis:
             n = self.ndim - consumed
             adv.extend([None] * n)
             dim += n
+            sdim += n
         elif k is None:
             view = _ops.unsqueeze(view, dim)
             adv.insert(dim, None)
@@ -200,22 +271,24 @@ def _expand_key(self, key):
             start = None if k.start is None else k.start.__index__()
             stop = None if k.stop is None else k.stop.__index__()
             step = 1 if k.step is None else k.step.__index__()
-            if step <= 0:
-                raise ValueError("step must be greater than zero")
+            if step == 0:
+                raise ValueError("slice step cannot be zero")
             view = _ops.slice(view, dim, start, stop, step)
             adv.append(None)
             dim += 1
+            sdim += 1
         elif _is_int(k) or (isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_floating_point
                             and k.dtype != _dt.bool and not has_adv):
             i = k.__index__()
+            size = view.shape[dim]
+            if i < -size or i >= size:
+                raise IndexError(f"index {i} is out of bounds for dimension {sdim} with size {size}")
             if has_adv:
                 adv.append(_tensor_fn(i, dtype=_dt.int64))
                 dim += 1
             else:
-                size = view.shape[dim]
-                if i < -size or i >= size:
-                    raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
                 view = _ops.select(view, dim, i)
+            sdim += 1
         elif isinstance(k, (Tensor, list, np.ndarray)):
             t = _as_index_tensor(k, view.device)
             if t.dtype in (_dt.bool, _dt.uint8):
@@ -228,6 +301,7 @@ def _expand_key(self, key):
                 for j in range(t.ndim):
                     adv.append(_ops.select(nz, 1, j))
                 dim += t.ndim
+                sdim += t.ndim
             else:
                 if t.dtype.is_floating_point:
                     raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
@@ -235,6 +309,7 @@ def _expand_key(self, key):
                     t = _ops.cast(t, _dt.int64)
                 adv.append(t)
                 dim += 1
+                sdim += 1
         else:
             raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are "
                              f"valid indices (got {type(k).__name__})")
@@ -256,13 +331,19 @@ def _getitem(self, key):
 def _setitem(self, key, value):
     view, adv = _expand_key(self, key)
     if not isinstance(value, Tensor):
-        if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, complex):
-            value = _tensor_fn(value, dtype=self.dtype)
-        else:
-            value = _tensor_fn(value, dtype=self.dtype)
+        value = _tensor_fn(value, dtype=self.dtype)
+    # Leading size-1 dims of the value beyond the target's rank are dropped (numpy, PyTorch).
+    lead = 0
+    vshape = value.shape
+    while len(vshape) - lead > 0 and vshape[lead] == 1:
+        lead += 1
+    if lead:
+        value = _ops.reshape(value, vshape[lead:])
     if adv is None:
         _ops.copy_(view, value)
     else:
+        if value.dtype != self.dtype:
+            value = _ops.cast(value, self.dtype)
         _ops.index_put_(view, value, adv, False)
 
 
@@ -305,21 +386,59 @@ def _split(self, split_size_or_sections, dim=0):
     return _ops.split(self, split_size_or_sections, None, dim)
 
 
-def _max(input, dim=None, keepdim=False, *, other=None):
+# (values, indices) pairs with names, like torch.return_types.max / min.
+_MaxResult = collections.namedtuple("max", ["values", "indices"])
+_MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def _max(input, dim=None, keepdim=False):
     """max(input) -> scalar tensor; max(input, dim) -> (values, indices); max(input, other) -> maximum."""
     if isinstance(dim, Tensor):
         return _ops.maximum(input, dim)
     if dim is None:
         return _ops.amax(input)
-    return _ops.amax(input, dim, keepdim), _ops.argmax(input, dim, keepdim)
+    return _MaxResult(_ops.amax(input, dim, keepdim), _ops.argmax(input, dim, keepdim))
 
 
 def _min(input, dim=None, keepdim=False):
+    """min(input) -> scalar tensor; min(input, dim) -> (values, indices); min(input, other) -> minimum."""
     if isinstance(dim, Tensor):
         return _ops.minimum(input, dim)
     if dim is None:
         return _ops.amin(input)
-    return _ops.amin(input, dim, keepdim), _ops.argmin(input, dim, keepdim)
+    return _MinResult(_ops.amin(input, dim, keepdim), _ops.argmin(input, dim, keepdim))
+
+
+def _fill_(self, value):
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise _C.InvalidArgumentError(f"fill_: only supports a 0-dimension value tensor, but got one with "
+                                          f"{value.ndim} dimensions")
+        _ops.copy_(self, value)
+    else:
+        _ops.copy_(self, _tensor_fn(value, dtype=self.dtype))
+    return self
+
+
+def _zero_(self):
+    _ops.copy_(self, _tensor_fn(0, dtype=self.dtype))
+    return self
+
+
+def _copy_(self, src, non_blocking=False):
+    _ops.copy_(self, src if isinstance(src, Tensor) else _tensor_fn(src, dtype=self.dtype))
+    return self
+
+
+def _contiguous(self):
+    return self if self.is_contiguous() else _ops.contiguous(self)
+
+
+def _contains(self, element):
+    if isinstance(element, (Tensor, numbers.Number, np.generic)):
+        return builtins.bool(_ops.any(_ops.eq(self, element)).item())
+    raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                       f"{type(element).__name__}")
 
 
 def _T(self):
@@ -356,9 +475,8 @@ def install():
         "nelement": lambda self: self.numel(),
         "is_floating_point": lambda self: self.dtype.is_floating_point,
         "clip": lambda self, min=None, max=None: _ops.clamp(self, min, max),
-        "fill_": lambda self, value: _ops.copy_(self, _tensor_fn(value, dtype=self.dtype)),
-        "zero_": lambda self: _ops.copy_(self, _tensor_fn(0, dtype=self.dtype)),
-        "copy_": lambda self, src: _ops.copy_(self, src if isinstance(src, Tensor) else _tensor_fn(src, dtype=self.dtype)),
+        "fill_": _fill_, "zero_": _zero_, "copy_": _copy_, "contiguous": _contiguous,
+        "__contains__": _contains,
         "__array_priority__": 1000,
     }
     for name, fn in methods.items():

@@ -25,7 +25,7 @@ PyObject* g_invalid_argument = nullptr;  // heron.InvalidArgumentError(ValueErro
     case HERON_ERR_INVALID_ARGUMENT: type = g_invalid_argument; break;
     case HERON_ERR_TYPE: type = PyExc_TypeError; break;
     case HERON_ERR_INDEX: type = PyExc_IndexError; break;
-    case HERON_ERR_NULL_HANDLE: type = PyExc_ValueError; break;
+    case HERON_ERR_NULL_HANDLE: type = PyExc_TypeError; break;  // from Python: None where a tensor is required
     case HERON_ERR_NOT_FOUND: type = PyExc_ValueError; break;
     case HERON_ERR_NOT_IMPLEMENTED: type = PyExc_NotImplementedError; break;
     case HERON_ERR_OUT_OF_MEMORY: type = PyExc_MemoryError; break;
@@ -205,7 +205,17 @@ void convert_attr(nb::handle v, AttrStore& st, heron_attr& a, const char* op, si
       return;
     }
     std::vector<double> vals(n);
-    for (size_t i = 0; i < n; ++i) vals[i] = nb::cast<double>(seq[i]);
+    for (size_t i = 0; i < n; ++i) {
+      PyObject* e = seq[i].ptr();
+      double d = PyFloat_AsDouble(e);  // floats, ints, __float__, __index__
+      if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s(): attribute %zu has an element of unsupported type %s", op, k,
+                     Py_TYPE(e)->tp_name);
+        throw nb::python_error();
+      }
+      vals[i] = d;
+    }
     st.floats.push_back(std::move(vals));
     a.kind = HERON_ATTR_FLOATS;
     a.i = static_cast<int64_t>(n);
@@ -333,10 +343,30 @@ nb::object binop(const heron_op* op, nb::handle self, nb::handle other, bool ref
   return wrap(out);
 }
 
+// torch.can_cast: no floating -> integral/bool, no non-bool -> bool.
+bool can_cast(int32_t from, int32_t to) {
+  bool from_float = from <= HERON_BFLOAT16, to_float = to <= HERON_BFLOAT16;
+  if (from_float && !to_float) return false;
+  if (from != HERON_BOOL && to == HERON_BOOL) return false;
+  return true;
+}
+
 // In place: self = self (op) other, written into self's memory (self keeps its dtype).
 nb::object ibinop(const heron_op* op, nb::handle self, nb::handle other) {
   nb::object r = binop(op, self, other, false);
   if (r.ptr() == Py_NotImplemented) return r;
+  // Like PyTorch, an in-place op may not narrow the result's category into self's dtype
+  // (int_tensor += 2.5, int_tensor /= 2, bool_tensor += 1); self is left unchanged.
+  int32_t self_dt = 0, res_dt = 0;
+  check(heron_tensor_dtype(as_tensor(self)->h, &self_dt));
+  check(heron_tensor_dtype(as_tensor(r)->h, &res_dt));
+  if (!can_cast(res_dt, self_dt)) {
+    const char* name = "?";
+    heron_op_name(op, &name);
+    PyErr_Format(PyExc_TypeError, "%s_: result type %s can't be cast to the desired output type %s", name,
+                 heron_dtype_name(res_dt), heron_dtype_name(self_dt));
+    throw nb::python_error();
+  }
   heron_tensor* ins[2] = {as_tensor(self)->h, as_tensor(r)->h};
   heron_tensor* out = nullptr;
   size_t n_out = 0;
@@ -455,6 +485,9 @@ nb::bytes to_bytes(PyTensor& t) {
 
 NB_MODULE(_C, m) {
   m.doc() = "Heron's native extension (over the C ABI in heron.h).";
+  // The dtype singletons are referenced from Python module globals (dicts in heron._creation ...)
+  // that the interpreter may tear down after this module: nanobind would report them as leaks.
+  nb::set_leak_warnings(false);
   if (heron_abi_check(HERON_ABI_VERSION) != HERON_OK) {
     PyErr_SetString(PyExc_ImportError, heron_last_error_message());
     throw nb::python_error();

@@ -1685,13 +1685,13 @@ std::vector<Tensor> split(const Tensor& input, const SplitAttrs& attrs) {
   const Tensor ins[1] = {input};
   OpCtx ctx(&kOps[OpId::split], ins, 1);
   detail::run_impl(OpId::split, ctx, &attrs);
-  return std::move(ctx.outputs);
+  return ctx.outputs.to_vector();
 }
 std::vector<Tensor> chunk(const Tensor& input, const ChunkAttrs& attrs) {
   const Tensor ins[1] = {input};
   OpCtx ctx(&kOps[OpId::chunk], ins, 1);
   detail::run_impl(OpId::chunk, ctx, &attrs);
-  return std::move(ctx.outputs);
+  return ctx.outputs.to_vector();
 }
 Tensor gather(const Tensor& input, const Tensor& index, const GatherAttrs& attrs) {
   const Tensor ins[2] = {input, index};
@@ -1788,13 +1788,13 @@ std::vector<Tensor> sort(const Tensor& input, const SortAttrs& attrs) {
   const Tensor ins[1] = {input};
   OpCtx ctx(&kOps[OpId::sort], ins, 1);
   detail::run_impl(OpId::sort, ctx, &attrs);
-  return std::move(ctx.outputs);
+  return ctx.outputs.to_vector();
 }
 std::vector<Tensor> topk(const Tensor& input, const TopkAttrs& attrs) {
   const Tensor ins[1] = {input};
   OpCtx ctx(&kOps[OpId::topk], ins, 1);
   detail::run_impl(OpId::topk, ctx, &attrs);
-  return std::move(ctx.outputs);
+  return ctx.outputs.to_vector();
 }
 Tensor empty(const EmptyAttrs& attrs) {
   OpCtx ctx(&kOps[OpId::empty], nullptr, 0);

@@ -179,12 +179,14 @@ HERON_IMPL(take_along_dim, TakeAlongDimAttrs) {
 // [broadcast index dims..., non-indexed dims...]; the result is laid out either the same way
 // (index tensors separated by a full slice) or with the broadcast dims at the place of the first
 // indexed dim (adjacent index tensors).
+// The kernels then run over the result's layout (row-major in the result: the output, or the
+// values of index_put_, are walked in memory order, and repeated targets are visited in numpy's
+// order).
 struct IndexPlan {
   Dims result;          // shape of x[indices]
   Dims kspace;          // kernel-space shape
-  Dims result_to_k;     // permutation of the result dims giving kernel space
-  Tensor data_view;     // x restrided to kernel space (stride 0 over the broadcast dims)
-  Tensor offsets_view;  // validated element offsets broadcast to kernel space
+  Tensor data_view;     // x restrided to the result's shape (stride 0 over the broadcast dims)
+  Tensor offsets_view;  // validated element offsets broadcast to the result's shape
 };
 
 IndexPlan plan_index(const char* op, const Tensor& x, const Tensor* indices, size_t k, Device dev) {
@@ -236,10 +238,11 @@ IndexPlan plan_index(const char* op, const Tensor& x, const Tensor* indices, siz
   for (int64_t r = 0; r < pos; ++r) p.result.push_back(p.kspace[nb + r]);
   for (int64_t j = 0; j < nb; ++j) p.result.push_back(b[j]);
   for (int64_t r = nb + pos; r < nk; ++r) p.result.push_back(p.kspace[r]);
-  // Permutation of result dims giving kernel order: broadcast dims (at pos..pos+nb-1) first.
-  for (int64_t j = 0; j < nb; ++j) p.result_to_k.push_back(pos + j);
-  for (int64_t r = 0; r < pos; ++r) p.result_to_k.push_back(r);
-  for (int64_t r = pos + nb; r < nk; ++r) p.result_to_k.push_back(r);
+  // Kernel dim of each result dim: pre dims, broadcast dims, then the rest.
+  Dims k_of_result;
+  for (int64_t r = 0; r < pos; ++r) k_of_result.push_back(nb + r);
+  for (int64_t j = 0; j < nb; ++j) k_of_result.push_back(j);
+  for (int64_t r = nb + pos; r < nk; ++r) k_of_result.push_back(r);
 
   // Offsets: validated before anything is written.
   Tensor offsets = Tensor::empty(b, DType::Int64, dev);
@@ -256,8 +259,8 @@ IndexPlan plan_index(const char* op, const Tensor& x, const Tensor* indices, siz
   }
   Dims ostrides = contiguous_strides(b);
   for (int64_t r = nb; r < nk; ++r) ostrides.push_back(0);
-  p.offsets_view = Tensor::make(offsets.storage(), DType::Int64, p.kspace, ostrides, offsets.offset());
-  p.data_view = Tensor::make(x.storage(), x.dtype(), p.kspace, dstrides, x.offset());
+  p.offsets_view = Tensor::make(offsets.storage(), DType::Int64, p.kspace, ostrides, offsets.offset()).permute(k_of_result);
+  p.data_view = Tensor::make(x.storage(), x.dtype(), p.kspace, dstrides, x.offset()).permute(k_of_result);
   return p;
 }
 
@@ -270,7 +273,7 @@ HERON_IMPL(index, IndexAttrs) {
   Tensor out = Tensor::empty(p.result, x.dtype(), dev);
   if (out.numel() > 0) {
     IndexCheck chk{op, 0, 0, false, false};
-    kernel<GatherFn>(OpId::gather, dev, x.dtype())(out.permute(p.result_to_k), p.data_view, p.offsets_view, 1, chk);
+    kernel<GatherFn>(OpId::gather, dev, x.dtype())(out, p.data_view, p.offsets_view, 1, chk);
   }
   ctx.set(out);
 }
@@ -283,6 +286,8 @@ HERON_IMPL(index_put_, IndexPut_Attrs) {
   Device dev = common_device(op, ctx.inputs(), ctx.num_inputs());
   IndexPlan p = plan_index(op, x, ctx.inputs() + 2, ctx.num_inputs() - 2, dev);
   Tensor values = ctx.in(1);
+  // Leading size-1 dims of values beyond the indexed rank are dropped (as numpy assignment does).
+  while (values.dim() > static_cast<int64_t>(p.result.size()) && values.size(0) == 1) values = values.select(0, 0);
   Dims bshape;
   try {
     bshape = broadcast_shapes(values.shape(), p.result);
@@ -293,8 +298,8 @@ HERON_IMPL(index_put_, IndexPut_Attrs) {
                                 p.result.str(), " (input shape ", x.shape().str(), ")"));
   if (values.dtype() != x.dtype()) values = values.to(x.dtype());
   if (values.shares_storage(x)) values = values.clone();
-  if (!p.result.empty() && p.result.numel() == 0) { ctx.set(x); return; }
-  Tensor v = values.expand(p.result).permute(p.result_to_k);
+  if (p.result.numel() == 0) { ctx.set(x); return; }
+  Tensor v = values.expand(p.result);
   IndexCheck chk{op, 0, 0, false, false};
   kernel<ScatterFn>(OpId::index_put_, dev, x.dtype())(p.data_view, p.offsets_view, v, 1,
                                                       attrs.accumulate ? ScatterMode::Add : ScatterMode::Assign, chk);

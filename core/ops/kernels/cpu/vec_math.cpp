@@ -10,6 +10,10 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HERON_VEC_X86 1
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports _mm512_undefined_ps() inside the AVX-512 intrinsics as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
