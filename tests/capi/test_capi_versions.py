@@ -114,3 +114,19 @@ def test_abi_check_newer_minor(capi):
     msg = capi.expect(st, C.HERON_ERR_ABI_MISMATCH, f"{C.HERON_ABI_VERSION_MAJOR}.{lib_minor + 1}",
                       f"{C.HERON_ABI_VERSION_MAJOR}.{lib_minor}")
     assert "newer" in msg.lower() or "only provides" in msg.lower()
+
+
+def test_only_heron_symbols_are_exported(capi):
+    """libheron exports the C ABI and nothing else (no C++ symbols, no third-party symbols)."""
+    import os
+    import shutil
+    import subprocess
+    if not shutil.which("nm"):
+        pytest.skip("nm (binutils) is not installed")
+    lib = os.environ.get("HERON_LIB") or os.path.join(os.path.dirname(__file__), "..", "..", "python", "heron", "lib",
+                                                       "libheron.so")
+    out = subprocess.run(["nm", "-D", "--defined-only", lib], check=True, capture_output=True, text=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    foreign = [n for n in names if not n.startswith("heron_") and not n.startswith("HERON_")]
+    assert foreign == [], f"non-ABI symbols exported: {foreign[:10]}"
+    assert "heron_op_call" in names

@@ -112,8 +112,17 @@ HERON_IMPL(bernoulli, BernoulliAttrs) {
   int64_t n = out.numel();
   if (n > 0) {
     auto fn = kernel<BernoulliFn>(OpId::bernoulli, p.device(), p.dtype());
+    Tensor pc = p.contiguous();
+    // Validate before reserving random blocks, so a bad call leaves the default generator alone.
+    auto host_value = [](const Tensor& t) {
+      Tensor h = t.to(host_device()).to(DType::Float64);
+      return *h.data<double>();
+    };
+    double lo = host_value(ops::amin(pc)), hi = host_value(ops::amax(pc));
+    if (!(lo >= 0.0 && hi <= 1.0))
+      throw arg_error(op, str_cat("probabilities must lie in [0, 1], got values in [", lo, ", ", hi, "]"));
     auto [seed, off] = stream(attrs.seed, blocks_for(n, 2));
-    fn(out, p.contiguous(), seed, off);
+    fn(out, pc, seed, off);
   }
   ctx.set(out);
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/reduce.h"
@@ -19,7 +20,7 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kBlock = 64;        // positions scanned together
-constexpr int64_t kSoftBlock = 256;   // positions normalized together
+constexpr int64_t kSoftBlock = 16384; // positions normalized together
 
 template <typename T>
 constexpr bool kFloatLike = std::is_floating_point_v<opmath_t<T>>;
@@ -194,10 +195,14 @@ void softmax_kernel(const Tensor& in, const Tensor& out, int64_t dim, bool log) 
           }
           return;
         }
-        // The positions are inner: blocks of positions, row by row.
-        Acc mx[kSoftBlock], sm[kSoftBlock];
-        for (int64_t b = 0; b < n; b += kSoftBlock) {
-          int64_t m = std::min(kSoftBlock, n - b);
+        // The positions are inner: blocks of positions (whole rows when they fit), each pass
+        // streaming over the rows.
+        const int64_t B = std::min(n, kSoftBlock);
+        std::vector<Acc> mxv(static_cast<size_t>(B)), smv(static_cast<size_t>(B));
+        Acc* mx = mxv.data();
+        Acc* sm = smv.data();
+        for (int64_t b = 0; b < n; b += B) {
+          int64_t m = std::min(B, n - b);
           char* op = p[0] + b * s[0];
           const char* ip = p[1] + b * s[1];
           auto x = [&](int64_t l, int64_t i) -> Acc {
