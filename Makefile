@@ -81,7 +81,7 @@ test-capi: build
 
 test-examples: build
 	$(PY) examples/tour.py >/dev/null
-	$(PY) tests/run_doc_examples.py docs
+	$(PY) tests/run_doc_examples.py docs README.md
 
 # Languages whose bindings come with a later issue ([bindings]): nothing to run yet.
 other-languages:

@@ -4,11 +4,13 @@
 // converted to float32 per matrix and use sgemm (computing in float). Integers use an exact
 // own kernel (wrapping like two's-complement arithmetic).
 //
-// All BLAS-specific code of Heron lives here, including the thread-count listener that keeps
-// OpenBLAS's thread count equal to heron::get_num_threads().
+// All BLAS-specific code of Heron lives here, including the thread-count listener: products are
+// parallelised over Heron's pool (heron::set_num_threads) with OpenBLAS kept single-threaded, or,
+// with HERON_BLAS_POOL=0, by OpenBLAS itself with its thread count kept equal to Heron's.
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -23,17 +25,28 @@ namespace cpu {
 namespace {
 
 // ------------------------------------------------------------------ BLAS threads
-void set_blas_threads(int n) { openblas_set_num_threads(n); }
+// By default OpenBLAS runs single-threaded and big products are split into row (or column)
+// blocks over Heron's own pool, one independent gemm per block. OpenBLAS's threads synchronise by
+// spinning, which collapses when a core is taken by anything else (another BLAS in the process,
+// e.g. numpy's, whose idle workers keep spinning; other processes): measured on 2 cores, 256^2
+// products ran 2-4x faster this way under contention, and the same without it. Heron's pool
+// workers block instead of spinning, so nothing keeps burning cores after a product either.
+// HERON_BLAS_POOL=0 (read once) restores OpenBLAS's own threading with heron's thread count.
+bool pool_mode() {
+  static const bool on = [] { const char* e = std::getenv("HERON_BLAS_POOL"); return !(e && e[0] == '0'); }();
+  return on;
+}
+void set_blas_threads(int n) { openblas_set_num_threads(pool_mode() ? 1 : n); }
 
 struct BlasThreadsInit {
   BlasThreadsInit() { add_num_threads_listener(&set_blas_threads); }
 };
 BlasThreadsInit g_blas_threads_init;
 
-// On first use, align OpenBLAS with Heron's thread count (HERON_NUM_THREADS, set_num_threads).
+// On first use, set OpenBLAS's thread count (1, or Heron's with HERON_BLAS_POOL=0).
 void sync_blas_threads_once() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(get_num_threads()); });
+  std::call_once(once, [] { set_blas_threads(get_num_threads()); });
 }
 
 // ------------------------------------------------------------------ geometry
@@ -127,7 +140,7 @@ void small_matmul(const Mat<T>& a, const Mat<T>& b, T* c) {
 
 // One product with BLAS (float / double): in place when the layouts allow, else packed.
 template <typename T>
-void blas_one(const Mat<T>& a, const Mat<T>& b, T* c, std::vector<T>& scratch) {
+void blas_one(const Mat<T>& a, const Mat<T>& b, T* c, std::vector<T>& scratch, int64_t ldc = -1) {
   const int64_t m = a.rows, k = a.cols, n = b.cols;
   CBLAS_TRANSPOSE ta = CblasNoTrans, tb = CblasNoTrans;
   int64_t lda = 1, ldb = 1;
@@ -155,11 +168,45 @@ void blas_one(const Mat<T>& a, const Mat<T>& b, T* c, std::vector<T>& scratch) {
     if (tb == CblasNoTrans) gemv(CblasTrans, k, n, bp, ldb, ap, incx, c);
     else gemv(CblasNoTrans, n, k, bp, ldb, ap, incx, c);
   } else {
-    gemm(ta, tb, m, n, k, ap, lda, bp, ldb, c, n);
+    gemm(ta, tb, m, n, k, ap, lda, bp, ldb, c, ldc < 0 ? n : ldc);
+  }
+}
+
+// A big product split into row (or column) blocks over Heron's pool, each a single-threaded gemm.
+template <typename T>
+void pooled_one(const Mat<T>& a, const Mat<T>& b, T* c) {
+  const int64_t m = a.rows, n = b.cols;
+  const int64_t parts = get_num_threads();
+  if (m >= n) {
+    int64_t blk = ((m + parts - 1) / parts + 15) & ~int64_t{15};
+    parallel_for(0, (m + blk - 1) / blk, 1, [&](int64_t p0, int64_t p1) {
+      thread_local std::vector<T> scratch;
+      for (int64_t p = p0; p < p1; ++p) {
+        int64_t i0 = p * blk, i1 = std::min(m, i0 + blk);
+        blas_one(Mat<T>{a.p + i0 * a.rs, i1 - i0, a.cols, a.rs, a.cs}, b, c + i0 * n, scratch, n);
+      }
+    });
+  } else {
+    int64_t blk = ((n + parts - 1) / parts + 15) & ~int64_t{15};
+    parallel_for(0, (n + blk - 1) / blk, 1, [&](int64_t p0, int64_t p1) {
+      thread_local std::vector<T> scratch;
+      for (int64_t p = p0; p < p1; ++p) {
+        int64_t j0 = p * blk, j1 = std::min(n, j0 + blk);
+        blas_one(a, Mat<T>{b.p + j0 * b.cs, b.rows, j1 - j0, b.rs, b.cs}, c + j0, scratch, n);
+      }
+    });
   }
 }
 
 constexpr int64_t kBlasSerial = 1 << 18;  // m*n*k below which OpenBLAS runs single-threaded
+
+// Whether the products of a batch run in parallel with each other (each single-threaded) rather
+// than one at a time split over the threads: small products (OpenBLAS would not thread them),
+// and in pool mode any batch with at least one product per thread.
+inline bool batch_parallel(const Tensor& out, int64_t mn, int64_t work) {
+  if (work < kBlasSerial) return true;
+  return pool_mode() && out.numel() / std::max<int64_t>(mn, 1) >= get_num_threads();
+}
 
 // Iterates the batch: fn(batch index, a matrix, b matrix, c pointer).
 template <typename T, typename F>
@@ -204,9 +251,11 @@ void blas_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t work = m * n * k;
   sync_blas_threads_once();
   // Small products run single-threaded inside OpenBLAS, so batches of them go over our pool;
-  // big ones use OpenBLAS's own threads, one product at a time.
-  bool par = work < kBlasSerial;
-  for_batches<T>(a, b, out, work, par, [](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
+  // big ones are split over the pool one product at a time (or use OpenBLAS's threads).
+  bool par = batch_parallel(out, m * n, work);
+  bool pooled = !par && pool_mode();
+  for_batches<T>(a, b, out, work, par, [pooled](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
+    if (pooled) { pooled_one(am, bm, c); return; }
     thread_local std::vector<T> scratch;
     blas_one(am, bm, c, scratch);
   });
@@ -223,8 +272,9 @@ void half_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   }
   const int64_t work = m * n * k;
   sync_blas_threads_once();
-  bool par = work < kBlasSerial;
-  for_batches<T>(a, b, out, work, par, [m, n, k](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
+  bool par = batch_parallel(out, m * n, work);
+  bool pooled = !par && pool_mode();
+  for_batches<T>(a, b, out, work, par, [m, n, k, pooled](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
     thread_local std::vector<float> buf;
     thread_local std::vector<float> scratch;
     buf.resize(static_cast<size_t>(m * k + k * n + m * n));
@@ -233,7 +283,8 @@ void half_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     float* cf = bf + k * n;
     pack(am, af);
     pack(bm, bf);
-    blas_one(Mat<float>{af, m, k, k, 1}, Mat<float>{bf, k, n, n, 1}, cf, scratch);
+    if (pooled) pooled_one(Mat<float>{af, m, k, k, 1}, Mat<float>{bf, k, n, n, 1}, cf);
+    else blas_one(Mat<float>{af, m, k, k, 1}, Mat<float>{bf, k, n, n, 1}, cf, scratch);
     for (int64_t i = 0; i < m * n; ++i) c[i] = T(cf[i]);
   });
 }
