@@ -98,7 +98,7 @@ void unary_kernel(const Tensor& out, const Tensor& in, const ew::Params& p) {
       }
     } else if constexpr (std::is_same_v<T, float> && std::is_same_v<Out, float> && HasVecF32<Op<M>>::value) {
       // Strided: gather, run the same SIMD routine, scatter (results do not depend on layout).
-      float buf[256];
+      float buf[256] = {};  // zero-initialised: GCC cannot see that every read was written
       for (int64_t i0 = 0; i0 < n; i0 += 256) {
         const int64_t m = std::min<int64_t>(256, n - i0);
         for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const float*>(ptr[1] + (i0 + i) * s[1]);
