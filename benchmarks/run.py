@@ -3,7 +3,8 @@
     python benchmarks/run.py [--quick] [--only overhead,matmul,elementwise]
 
 Contenders are interleaved and each measurement is repeated; the table reports medians and the
-ratio to the peer. Set HERON_BENCH_EXTRA_PATH to a site-packages folder holding torch to compare
+ratio to the peer. Idle BLAS/OpenMP threads are told not to spin (see below), so that one library's
+idle threads do not steal the cores of the next contender. Set HERON_BENCH_EXTRA_PATH to a site-packages folder holding torch to compare
 with a PyTorch that lives outside this environment.
 """
 import argparse
@@ -12,7 +13,14 @@ import statistics
 import sys
 import time
 
-import numpy as np
+# numpy (its own OpenBLAS), PyTorch (OpenMP) and Heron share this process and its cores. Idle BLAS
+# and OpenMP threads spin-wait by default, so whichever library ran last steals the cores of the
+# next contender and the interleaved comparison would measure that interference, not the kernels.
+# Make every library's idle threads yield quickly (the user can override both).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 if os.environ.get("HERON_BENCH_EXTRA_PATH"):
     sys.path.append(os.environ["HERON_BENCH_EXTRA_PATH"])

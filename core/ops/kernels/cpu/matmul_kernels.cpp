@@ -5,8 +5,9 @@
 // own kernel (wrapping like two's-complement arithmetic).
 //
 // All BLAS-specific code of Heron lives here, including the thread-count listener: products are
-// parallelised over Heron's pool (heron::set_num_threads) with OpenBLAS kept single-threaded, or,
-// with HERON_BLAS_POOL=0, by OpenBLAS itself with its thread count kept equal to Heron's.
+// parallelised by OpenBLAS itself with its thread count kept equal to Heron's
+// (heron::set_num_threads), or, with HERON_BLAS_POOL=1, over Heron's pool with OpenBLAS kept
+// single-threaded.
 #include <cblas.h>
 
 #include <algorithm>
@@ -25,15 +26,15 @@ namespace cpu {
 namespace {
 
 // ------------------------------------------------------------------ BLAS threads
-// By default OpenBLAS runs single-threaded and big products are split into row (or column)
-// blocks over Heron's own pool, one independent gemm per block. OpenBLAS's threads synchronise by
-// spinning, which collapses when a core is taken by anything else (another BLAS in the process,
-// e.g. numpy's, whose idle workers keep spinning; other processes): measured on 2 cores, 256^2
-// products ran 2-4x faster this way under contention, and the same without it. Heron's pool
-// workers block instead of spinning, so nothing keeps burning cores after a product either.
-// HERON_BLAS_POOL=0 (read once) restores OpenBLAS's own threading with heron's thread count.
+// By default OpenBLAS threads the product itself (its thread count follows Heron's). With
+// HERON_BLAS_POOL=1 OpenBLAS runs single-threaded and big products are split into row (or column)
+// blocks over Heron's own pool, one independent gemm per block. Measured on 2 cores: alone,
+// OpenBLAS's own threading reaches 197 GFLOP/s at 2048^2 against 167 for the split (two
+// half-size gemms pack B twice); but OpenBLAS's threads synchronise by spinning, which collapses
+// when another spinning BLAS shares the process (numpy's, with default settings): there the split
+// was 2-4x faster at 256^2. Pick the pool mode for such processes (or set OPENBLAS_THREAD_TIMEOUT).
 bool pool_mode() {
-  static const bool on = [] { const char* e = std::getenv("HERON_BLAS_POOL"); return !(e && e[0] == '0'); }();
+  static const bool on = [] { const char* e = std::getenv("HERON_BLAS_POOL"); return e && e[0] == '1'; }();
   return on;
 }
 void set_blas_threads(int n) { openblas_set_num_threads(pool_mode() ? 1 : n); }
