@@ -683,33 +683,3 @@ TEST(Elementwise, OutputsAreFreshTensors) {
   expect_vals(xi, {1, 2});
   expect_vals(e, {std::exp(1.0), std::exp(2.0)}, 2e-7);
 }
-
-// Timing of the benchmark bars (run with --gtest_also_run_disabled_tests).
-TEST(Elementwise, DISABLED_Timing16M) {
-  const int64_t n = 16 << 20;
-  Tensor a = Tensor::empty(Dims{n}, DType::Float32, host_device());
-  Tensor b = Tensor::empty(Dims{n}, DType::Float32, host_device());
-  for (int64_t i = 0; i < n; ++i) { a.data<float>()[i] = (i % 1000) * 0.01f - 5; b.data<float>()[i] = 1.0f + (i % 7); }
-  auto time = [](const char* name, const std::function<void()>& f) {
-    f();
-    double best = 1e9;
-    for (int r = 0; r < 5; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      f();
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::printf("%-24s %8.2f ms\n", name, best * 1e3);
-  };
-  time("add f32 16M", [&] { O::add(a, b); });
-  time("exp f32 16M", [&] { O::exp(a); });
-  time("mul f32 16M", [&] { O::mul(a, b); });
-  time("sigmoid f32 16M", [&] { O::sigmoid(a); });
-  time("tanh f32 16M", [&] { O::tanh(a); });
-  Tensor one = Tensor::empty(Dims{1}, DType::Float32, host_device());
-  one.data<float>()[0] = 1;
-  const int iters = 200000;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < iters; ++i) O::add(one, one);
-  double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
-  std::printf("%-24s %8.1f ns\n", "add 1-element", per * 1e9);
-}

@@ -10,38 +10,12 @@ import numpy as np
 import pytest
 
 import heron
+from dtype_helpers import ALL, BF16, BOOL, F16, F32, F64, FLOATS, H, I8, I32, I64, INTS, N, NP, NUMERIC, U8, ids  # noqa: F401
 
-F32, F64, F16, BF16 = heron.float32, heron.float64, heron.float16, heron.bfloat16
-I8, U8, I32, I64, BOOL = heron.int8, heron.uint8, heron.int32, heron.int64, heron.bool
-FLOATS = [F32, F64, F16, BF16]
-INTS = [I8, U8, I32, I64]
-ALL = FLOATS + INTS + [BOOL]
-NUMERIC = FLOATS + INTS
 
-NP = {F32: np.float32, F64: np.float64, F16: np.float16, BF16: np.float32, I8: np.int8, U8: np.uint8,
-      I32: np.int32, I64: np.int64, BOOL: np.bool_}
 RTOL = {F32: 1e-5, F64: 1e-12, F16: 4e-3, BF16: 3e-2}
 
 rng = np.random.default_rng(4321)
-
-
-def ids(dts):
-    return [str(d).replace("heron.", "") for d in dts]
-
-
-def H(arr, dtype):
-    """A Heron tensor of `dtype` holding `arr` (bfloat16 via float32)."""
-    arr = np.asarray(arr)
-    if dtype == BF16:
-        return heron.tensor(arr.astype(np.float32)).to(BF16)
-    return heron.tensor(arr.astype(NP[dtype]))
-
-
-def N(t):
-    """A numpy copy of a Heron tensor (bfloat16 as float32)."""
-    if t.dtype == BF16:
-        t = t.to(F32)
-    return np.array(t.numpy(), copy=True)
 
 
 def rounded(arr, dtype):
