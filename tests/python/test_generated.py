@@ -41,3 +41,13 @@ def test_staleness_check_detects_an_edit(tmp_path):
     finally:
         with open(path, "w") as f:
             f.write(original)
+
+
+def test_c_reference_documents_every_abi_function():
+    import re
+    header = open(os.path.join(ROOT, "c_api", "include", "heron.h")).read()
+    functions = set(re.findall(r"HERON_API\s+[^;(]*?\b(heron_\w+)\s*\(", header))
+    reference = open(os.path.join(ROOT, "docs", "c_api_reference.md")).read()
+    assert len(functions) > 40
+    missing = sorted(f for f in functions if f + "(" not in reference)
+    assert missing == [], missing
