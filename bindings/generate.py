@@ -448,6 +448,7 @@ def py_default(a):
 
 def gen_python(spec) -> tuple[str, str]:
     P = [f'"""{HEADER}"""', "# flake8: noqa", "from . import _C", "from . import _dtypes as _dt", "",
+         "from collections import namedtuple as _namedtuple", "",
          "_call = _C._call", "_calln = _C._calln", "_op = _C._op", "", "", "def _ints(v):",
          "    if v is None or isinstance(v, (tuple, list)):", "        return v",
          "    if hasattr(v, '__index__'):", "        return (v.__index__(),)", "    return v", "", ""]
@@ -499,6 +500,8 @@ def gen_python(spec) -> tuple[str, str]:
         ret_stub = "Tensor" if single else ("List[Tensor]" if op["outputs"][0]["variadic"] else
                                             "Tuple[" + ", ".join("Tensor" for _ in op["outputs"]) + "]")
         P.append(f"_H_{n} = _op({n!r})")
+        if len(op["outputs"]) > 1:
+            P.append(f"_R_{n} = _namedtuple({n!r}, {[o['name'] for o in op['outputs']]!r})")
         P.append("")
         P.append("")
         P.append(f"def {pyname}({', '.join(args)}):")
@@ -515,7 +518,11 @@ def gen_python(spec) -> tuple[str, str]:
         if call_in and call_in[-1].startswith("*"):
             ins = "(" + ", ".join(call_in) + ")" if len(call_in) > 1 else f"tuple({call_in[0][1:]})"
         ats = "(" + ", ".join(call_at) + ("," if len(call_at) == 1 else "") + ")"
-        P.append(f"    return {'_call' if single else '_calln'}(_H_{n}, {ins}, {ats})")
+        if single or op["outputs"][0]["variadic"]:
+            P.append(f"    return {'_call' if single else '_calln'}(_H_{n}, {ins}, {ats})")
+        else:
+            # Several named outputs: a named tuple, like torch.return_types (values, indices = sort(x)).
+            P.append(f"    return _R_{n}(*_calln(_H_{n}, {ins}, {ats}))")
         P.append("")
         P.append("")
         S.append(f"def {pyname}({', '.join(stub_args)}) -> {ret_stub}: ...")

@@ -3,6 +3,8 @@
 from . import _C
 from . import _dtypes as _dt
 
+from collections import namedtuple as _namedtuple
+
 _call = _C._call
 _calln = _C._calln
 _op = _C._op
@@ -1782,6 +1784,7 @@ def pad(input, pad, mode='constant', value=0.0):
 
 
 _H_sort = _op('sort')
+_R_sort = _namedtuple('sort', ['values', 'indices'])
 
 
 def sort(input, dim=-1, descending=False, stable=False):
@@ -1796,10 +1799,11 @@ def sort(input, dim=-1, descending=False, stable=False):
     Returns:
         Tuple[Tensor, Tensor]: values, indices.
     """
-    return _calln(_H_sort, (input,), (dim, descending, stable))
+    return _R_sort(*_calln(_H_sort, (input,), (dim, descending, stable)))
 
 
 _H_topk = _op('topk')
+_R_topk = _namedtuple('topk', ['values', 'indices'])
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
@@ -1815,7 +1819,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     Returns:
         Tuple[Tensor, Tensor]: values, indices.
     """
-    return _calln(_H_topk, (input,), (k, dim, largest, sorted))
+    return _R_topk(*_calln(_H_topk, (input,), (k, dim, largest, sorted)))
 
 
 _H_empty = _op('empty')
