@@ -56,6 +56,12 @@ struct ExportCtx {
   int64_t shape_strides[128];
 };
 
+// DLPack exports hold shape and strides inline: at most 64 dims (checked before allocating).
+void check_exportable(const Tensor& t) {
+  if (t.dim() > 64)
+    throw Error(ErrorCode::InvalidArgument, str_cat("to_dlpack: tensors with more than 64 dims cannot be exported (got ", t.dim(), ")"));
+}
+
 template <typename M>
 void fill_export(M* m, ExportCtx* ctx, const Tensor& t) {
   int32_t nd = static_cast<int32_t>(t.dim());
@@ -168,6 +174,7 @@ heron_status heron_tensor_to_dlpack(heron_tensor* t, heron_DLManagedTensorVersio
   DL_TRY
   if (!out) throw Error(ErrorCode::NullHandle, "out is NULL");
   Tensor x(Ref<TensorImpl>::borrow(live(t)));
+  check_exportable(x);
   auto* ctx = new ExportCtx{x.ref(), {}};
   auto* m = new (std::nothrow) heron_DLManagedTensorVersioned();
   if (!m) { delete ctx; throw std::bad_alloc(); }
@@ -184,6 +191,7 @@ heron_status heron_tensor_to_dlpack_legacy(heron_tensor* t, heron_DLManagedTenso
   DL_TRY
   if (!out) throw Error(ErrorCode::NullHandle, "out is NULL");
   Tensor x(Ref<TensorImpl>::borrow(live(t)));
+  check_exportable(x);
   auto* ctx = new ExportCtx{x.ref(), {}};
   auto* m = new (std::nothrow) heron_DLManagedTensor();
   if (!m) { delete ctx; throw std::bad_alloc(); }

@@ -295,3 +295,15 @@ def test_deleter_may_be_null(capi):
     capi.check(st)
     np.testing.assert_array_equal(capi.to_numpy(t), a)
     capi.lib.heron_tensor_release(t)
+
+
+def test_to_dlpack_refuses_more_than_64_dims(capi):
+    """A view with 65 dims (unsqueeze) is refused cleanly instead of overflowing the export's arrays."""
+    lib, ffi, C = capi.lib, capi.ffi, capi.C
+    x = capi.from_numpy(np.zeros(1, dtype=np.float32))
+    t = x
+    for _ in range(65):
+        t = capi.call_ok("unsqueeze", [t], ("int", 0))[0]
+    out = ffi.new("heron_DLManagedTensorVersioned**")
+    capi.expect(lib.heron_tensor_to_dlpack(t, out), C.HERON_ERR_INVALID_ARGUMENT, "", "64 dims")
+    assert out[0] == ffi.NULL
