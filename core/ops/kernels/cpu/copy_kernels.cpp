@@ -3,6 +3,7 @@
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/kernels/cpu/loops.h"
+#include "core/ops/kernels/cpu/register.h"
 
 namespace heron {
 namespace cpu {
@@ -37,15 +38,7 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
   });
 }
 
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float32, &copy_kernel<float>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float64, &copy_kernel<double>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Float16, &copy_kernel<Half>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::BFloat16, &copy_kernel<BFloat16>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int8, &copy_kernel<int8_t>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::UInt8, &copy_kernel<uint8_t>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int32, &copy_kernel<int32_t>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Int64, &copy_kernel<int64_t>);
-HERON_REGISTER_KERNEL(ops::OpId::copy_, "cpu", DType::Bool, &copy_kernel<bool>);
+HERON_CPU_KERNELS_ALL(ops::OpId::copy_, copy_kernel);
 
 }  // namespace
 }  // namespace cpu

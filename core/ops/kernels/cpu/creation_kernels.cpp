@@ -5,6 +5,7 @@
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/creation_kernels.h"
 #include "core/ops/kernels/cpu/loops.h"
+#include "core/ops/kernels/cpu/register.h"
 
 namespace heron {
 namespace cpu {
@@ -56,22 +57,11 @@ void linspace_kernel(const Tensor& out, double start, double end) {
   });
 }
 
-#define HERON_REG_NUMERIC(OP, FN)                                        \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float32, &FN<float>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float64, &FN<double>);         \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float16, &FN<Half>);           \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::BFloat16, &FN<BFloat16>);      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int8, &FN<int8_t>);            \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::UInt8, &FN<uint8_t>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int32, &FN<int32_t>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int64, &FN<int64_t>)
 
-HERON_REG_NUMERIC(ops::OpId::full, fill_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::full, "cpu", DType::Bool, &fill_kernel<bool>);
-HERON_REG_NUMERIC(ops::OpId::arange, arange_kernel);
-HERON_REG_NUMERIC(ops::OpId::linspace, linspace_kernel);
+HERON_CPU_KERNELS_ALL(ops::OpId::full, fill_kernel);
+HERON_CPU_KERNELS_NUMERIC(ops::OpId::arange, arange_kernel);
+HERON_CPU_KERNELS_NUMERIC(ops::OpId::linspace, linspace_kernel);
 
-#undef HERON_REG_NUMERIC
 
 }  // namespace
 }  // namespace cpu

@@ -6,6 +6,7 @@
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/index_kernels.h"
 #include "core/ops/kernels/cpu/loops.h"
+#include "core/ops/kernels/cpu/register.h"
 
 namespace heron {
 namespace cpu {
@@ -172,30 +173,15 @@ void tri_kernel(const Tensor& out, const Tensor& in, int64_t diagonal, bool uppe
   });
 }
 
-#define HERON_REG_ALL(OP, FN)                                            \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float32, &FN<float>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float64, &FN<double>);         \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float16, &FN<Half>);           \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::BFloat16, &FN<BFloat16>);      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int8, &FN<int8_t>);            \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::UInt8, &FN<uint8_t>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int32, &FN<int32_t>);          \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int64, &FN<int64_t>)
 
-HERON_REG_ALL(ops::OpId::gather, gather_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::gather, "cpu", DType::Bool, &gather_kernel<bool>);
-HERON_REG_ALL(ops::OpId::scatter, scatter_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::scatter, "cpu", DType::Bool, &scatter_kernel<bool>);
-HERON_REG_ALL(ops::OpId::scatter_add, scatter_kernel);
-HERON_REG_ALL(ops::OpId::index_put_, scatter_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::index_put_, "cpu", DType::Bool, &scatter_kernel<bool>);
+HERON_CPU_KERNELS_ALL(ops::OpId::gather, gather_kernel);
+HERON_CPU_KERNELS_ALL(ops::OpId::scatter, scatter_kernel);
+HERON_CPU_KERNELS_NUMERIC(ops::OpId::scatter_add, scatter_kernel);
+HERON_CPU_KERNELS_ALL(ops::OpId::index_put_, scatter_kernel);
 HERON_REGISTER_KERNEL(ops::OpId::index, "cpu", DType::Int64, &index_offsets_kernel);
-HERON_REG_ALL(ops::OpId::nonzero, nonzero_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::nonzero, "cpu", DType::Bool, &nonzero_kernel<bool>);
-HERON_REG_ALL(ops::OpId::tril, tri_kernel);
-HERON_REGISTER_KERNEL(ops::OpId::tril, "cpu", DType::Bool, &tri_kernel<bool>);
+HERON_CPU_KERNELS_ALL(ops::OpId::nonzero, nonzero_kernel);
+HERON_CPU_KERNELS_ALL(ops::OpId::tril, tri_kernel);
 
-#undef HERON_REG_ALL
 
 }  // namespace
 }  // namespace cpu

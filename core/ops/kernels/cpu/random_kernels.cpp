@@ -9,6 +9,7 @@
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/creation_kernels.h"
 #include "core/ops/kernels/cpu/loops.h"
+#include "core/ops/kernels/cpu/register.h"
 #include "core/util/philox.h"
 
 namespace heron {
@@ -145,26 +146,14 @@ void randperm_kernel(const Tensor& out, uint64_t seed, uint64_t offset) {
   for (int64_t i = 0; i < n; ++i) o[i] = convert<T>(perm[i]);
 }
 
-#define HERON_REG_FLOAT(OP, FN)                                      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float32, &FN<float>);      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float64, &FN<double>);     \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Float16, &FN<Half>);       \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::BFloat16, &FN<BFloat16>)
-#define HERON_REG_INT(OP, FN)                                        \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int8, &FN<int8_t>);        \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::UInt8, &FN<uint8_t>);      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int32, &FN<int32_t>);      \
-  HERON_REGISTER_KERNEL(OP, "cpu", DType::Int64, &FN<int64_t>)
 
-HERON_REG_FLOAT(ops::OpId::rand, rand_kernel);
-HERON_REG_FLOAT(ops::OpId::randn, randn_kernel);
-HERON_REG_FLOAT(ops::OpId::randint, randint_kernel);
-HERON_REG_INT(ops::OpId::randint, randint_kernel);
-HERON_REG_FLOAT(ops::OpId::bernoulli, bernoulli_kernel);
-HERON_REG_INT(ops::OpId::randperm, randperm_kernel);
+HERON_CPU_KERNELS_FLOAT(ops::OpId::rand, rand_kernel);
+HERON_CPU_KERNELS_FLOAT(ops::OpId::randn, randn_kernel);
+HERON_CPU_KERNELS_FLOAT(ops::OpId::randint, randint_kernel);
+HERON_CPU_KERNELS_INT(ops::OpId::randint, randint_kernel);
+HERON_CPU_KERNELS_FLOAT(ops::OpId::bernoulli, bernoulli_kernel);
+HERON_CPU_KERNELS_INT(ops::OpId::randperm, randperm_kernel);
 
-#undef HERON_REG_FLOAT
-#undef HERON_REG_INT
 
 }  // namespace
 }  // namespace cpu
