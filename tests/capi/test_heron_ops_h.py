@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from conftest import skip_unless_ci
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "c", "ops_h_program.c")
 FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
@@ -28,7 +30,7 @@ def _compiler():
 def program(capi, tmp_path_factory):
     cc = _compiler()
     if cc is None:
-        pytest.skip("no C compiler found (looked for $CC, cc, gcc, clang): heron_ops.h is not compiled in this run")
+        skip_unless_ci("no C compiler found (looked for $CC, cc, gcc, clang): heron_ops.h is not compiled in this run")
     lib = os.path.realpath(str(capi.lib_path))
     exe = str(tmp_path_factory.mktemp("ops_h") / "ops_h_program")
     cmd = cc + FLAGS + ["-I", str(capi.include_dir), SOURCE, "-o", exe, lib,
@@ -42,7 +44,7 @@ def test_headers_compile_as_c99_and_pedantic(capi, tmp_path):
     """Both headers alone, in a translation unit of their own, with -Wpedantic too."""
     cc = _compiler()
     if cc is None:
-        pytest.skip("no C compiler found (looked for $CC, cc, gcc, clang)")
+        skip_unless_ci("no C compiler found (looked for $CC, cc, gcc, clang)")
     src = tmp_path / "tu.c"
     src.write_text('#include "heron_ops.h"\n#include "heron.h"\nint main(void) { return heron_abi_version() == 0; }\n')
     r = subprocess.run(cc + FLAGS + ["-Wpedantic", "-I", str(capi.include_dir), "-c", str(src), "-o", str(tmp_path / "tu.o")],
