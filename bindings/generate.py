@@ -51,6 +51,19 @@ def load_schema():
     except ImportError:  # pragma: no cover
         sys.exit("generate.py needs jsonschema (pip install jsonschema)")
     jsonschema.validate(spec, jschema)
+    # `include:` lists further schema files (relative to core/ops/) whose ops are appended in order.
+    for inc in spec.pop("include", []):
+        with open(os.path.join(ROOT, "core/ops", inc)) as f:
+            part = yaml.safe_load(f)
+        try:
+            jsonschema.validate({"version": spec["version"], **part}, jschema)
+        except jsonschema.ValidationError as e:
+            raise SystemExit(f"{inc}: {e.message}")
+        for g, dts in part.get("dtype_groups", {}).items():
+            if g in spec.get("dtype_groups", {}) and spec["dtype_groups"][g] != dts:
+                raise SystemExit(f"{inc}: dtype group '{g}' redefined differently")
+            spec.setdefault("dtype_groups", {})[g] = dts
+        spec["ops"].extend(part.get("ops", []))
     groups = spec.get("dtype_groups", {})
     names = set()
     for op in spec["ops"]:
