@@ -91,6 +91,13 @@ def load_schema():
         if op["dtypes"] not in groups:
             raise SystemExit(f"ops.yaml: {op['name']}: unknown dtype group '{op['dtypes']}'")
         op["dtype_list"] = groups[op["dtypes"]]
+        if "grad" not in op and op.get("differentiable") is not False:
+            raise SystemExit(f"ops.yaml: {op['name']}: declare its gradient (`grad:`) or `differentiable: false`")
+        if "grad" in op and op.get("differentiable") is False:
+            raise SystemExit(f"ops.yaml: {op['name']}: has `grad:` but says `differentiable: false`")
+        if op.get("inplace") and "grad" in op:
+            raise SystemExit(f"ops.yaml: {op['name']}: in-place ops are not differentiable in this version")
+        op.setdefault("differentiable", "grad" in op)
         anames = set()
         for a in op["attrs"]:
             if a["name"] in anames:
@@ -617,6 +624,90 @@ def gen_c_reference() -> str:
     return "\n".join(L).replace("\n\n\n", "\n\n") + "\n"
 
 
+# ----------------------------------------------------------------------------- autograd
+def _refs(exprs, name):
+    return any(re.search(r"(?<![\w.])" + re.escape(name) + r"\b", e) for e in exprs)
+
+
+def gen_grad(spec) -> str:
+    """core/autograd/generated/grad_gen.cpp: one backward function per differentiable op."""
+    ops = spec["ops"]
+    out = [f"// {HEADER}", '#include "core/autograd/grad_helpers.h"', "", "namespace heron {", "namespace autograd {",
+           "namespace {", "using namespace ops;", ""]
+    table = []
+    for op in ops:
+        n = op["name"]
+        grad = op.get("grad")
+        if not grad:
+            table.append("nullptr")
+            continue
+        exprs = list(grad.values())
+        fixed = [i for i in op["inputs"] if not i["variadic"]]
+        var = [i for i in op["inputs"] if i["variadic"]]
+        names = [i["name"] for i in op["inputs"]]
+        for k in grad:
+            if k != "all" and k not in names:
+                raise SystemExit(f"ops.yaml: {n}: grad key '{k}' is not an input")
+        has_attrs = bool(op["attrs"])
+        body = []
+        if has_attrs:
+            body.append(f"  const auto& attrs = *static_cast<const {camel(n)}Attrs*>(g.attrs);")
+        mask = 0
+        for idx, inp in enumerate(fixed):
+            if _refs(exprs, inp["name"]):
+                mask |= 1 << idx
+                body.append(f"  const Tensor& {inp['name']} = g.inputs[{idx}];")
+        if var and _refs(exprs, var[0]["name"]):
+            mask |= 1 << 63
+            body.append(f"  const std::vector<Tensor> {var[0]['name']}(g.inputs.begin() + {len(fixed)}, g.inputs.end());")
+        save_results = _refs(exprs, "result") or _refs(exprs, "results")
+        body += ["  const Tensor& grad = g.grads[0];", "  const std::vector<Tensor>& grads = g.grads;",
+                 "  const std::vector<Tensor>& results = g.results;",
+                 "  const Tensor& result = results.empty() ? grad : results[0];",
+                 "  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };",
+                 "  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };",
+                 "  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };",
+                 "  auto in_device = [&g](size_t i) { return g.in_devices[i]; };",
+                 "  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };",
+                 "  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;",
+                 "  (void)in_device; (void)zeros_in;"]
+        for k, e in grad.items():
+            if k == "all":
+                body += ["  {", f"    std::vector<Tensor> v = ({e});",
+                         "    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];", "  }"]
+            elif var and k == var[0]["name"]:
+                body += [f"  {{", f"    bool any = false;",
+                         f"    for (size_t i = {len(fixed)}; i < out.size(); ++i) any = any || needs(i);",
+                         f"    if (any) {{", f"      std::vector<Tensor> v = ({e});",
+                         f"      for (size_t i = 0; i < v.size() && {len(fixed)} + i < out.size(); ++i)",
+                         f"        if (needs({len(fixed)} + i)) out[{len(fixed)} + i] = v[i];", "    }", "  }"]
+            else:
+                idx = names.index(k)
+                body.append(f"  if (needs({idx})) out[{idx}] = ({e});")
+        out.append(f"// {n}")
+        out.append(f"void bw_{n}(GradCtx& g, std::vector<Tensor>& out) {{")
+        out += body
+        out.append("}")
+        if has_attrs:
+            out.append(f"std::shared_ptr<void> cp_{n}(const void* a) {{")
+            out.append(f"  return a ? std::make_shared<{camel(n)}Attrs>(*static_cast<const {camel(n)}Attrs*>(a))"
+                       f" : std::make_shared<{camel(n)}Attrs>();")
+            out.append("}")
+        else:
+            out.append(f"std::shared_ptr<void> cp_{n}(const void*) {{ return nullptr; }}")
+        out.append(f"const GradFormula f_{n}{{&bw_{n}, &cp_{n}, 0x{mask:x}ULL, {'true' if save_results else 'false'}}};")
+        out.append("")
+        table.append(f"&f_{n}")
+    out.append(f"const GradFormula* const kFormulas[{len(ops)}] = {{")
+    for i in range(0, len(table), 6):
+        out.append("    " + ", ".join(table[i:i + 6]) + ",")
+    out += ["};", "}  // namespace", "",
+            "const GradFormula* formula(int op_id) {",
+            f"  return op_id >= 0 && op_id < {len(ops)} ? kFormulas[op_id] : nullptr;", "}", "",
+            "}  // namespace autograd", "}  // namespace heron", ""]
+    return "\n".join(out)
+
+
 def outputs():
     spec = load_schema()
     js = canonical_json(spec)
@@ -625,6 +716,7 @@ def outputs():
     return {
         "core/ops/generated/ops_gen.h": h,
         "core/ops/generated/ops_gen.cpp": cpp,
+        "core/autograd/generated/grad_gen.cpp": gen_grad(spec),
         "c_api/include/heron_ops.h": gen_c_header(spec),
         "python/heron/_ops.py": py,
         "python/heron/_ops.pyi": pyi,

@@ -308,6 +308,47 @@ HERON_API int32_t heron_get_num_threads(void);
 /** Reseeds the process-wide default random generator (Philox4x32-10). Ops with a `seed` attribute bypass it. */
 HERON_API void heron_manual_seed(uint64_t seed);
 
+/* ======================================================================= autograd
+ * Reverse-mode autograd is recorded by the core as ops run (see docs/guide/autograd.md). Grad mode
+ * and anomaly mode are per thread (a new thread starts with grad mode on, anomaly mode off).
+ * Gradients accumulate into leaf tensors' .grad; a tensor's grad is read with heron_tensor_grad. */
+
+/** Marks a leaf tensor as requiring gradients (floating-point dtypes only), or clears the mark. */
+HERON_API heron_status heron_tensor_set_requires_grad(heron_tensor* t, int32_t requires_grad);
+/** 1 when the tensor requires gradients (a marked leaf, or computed from one with grad mode on). */
+HERON_API heron_status heron_tensor_requires_grad(const heron_tensor* t, int32_t* out);
+/** 1 for leaves (tensors not produced by a recorded op). */
+HERON_API heron_status heron_tensor_is_leaf(const heron_tensor* t, int32_t* out);
+/** A new handle to the accumulated gradient, or *out = NULL when there is none. */
+HERON_API heron_status heron_tensor_grad(const heron_tensor* t, heron_tensor** out);
+/** Replaces the gradient (same shape, dtype, device); grad = NULL clears it (PyTorch's set_to_none). */
+HERON_API heron_status heron_tensor_set_grad(heron_tensor* t, const heron_tensor* grad);
+/** Fills an existing gradient with zeros in place (no-op when there is none). */
+HERON_API heron_status heron_tensor_zero_grad(heron_tensor* t);
+/** Keeps the gradient of a non-leaf tensor in its .grad during backward. */
+HERON_API heron_status heron_tensor_retain_grad(heron_tensor* t);
+/** A new tensor sharing t's data, outside the graph (requires_grad 0). */
+HERON_API heron_status heron_tensor_detach(const heron_tensor* t, heron_tensor** out);
+/** Name of the node that produced t ("MulBackward", ...), or *out = NULL for leaves. Valid while t lives. */
+HERON_API heron_status heron_tensor_grad_fn_name(const heron_tensor* t, const char** out);
+/** Backpropagates from n root tensors. grads may be NULL, and any entry may be NULL for a scalar root
+ *  (gradient 1). Without retain_graph the graph's saved tensors are freed. */
+HERON_API heron_status heron_backward(heron_tensor* const* tensors, heron_tensor* const* grads, size_t n,
+                                      int32_t retain_graph);
+/** Gradients of the roots w.r.t. n_inputs tensors, returned as new handles in out (n_inputs entries)
+ *  without touching any .grad. An unused input is an error unless allow_unused (then its entry is NULL). */
+HERON_API heron_status heron_autograd_grad(heron_tensor* const* roots, heron_tensor* const* grads, size_t n_roots,
+                                           heron_tensor* const* inputs, size_t n_inputs, int32_t retain_graph,
+                                           int32_t allow_unused, heron_tensor** out);
+/** Turns grad mode on or off for the calling thread; *previous (may be NULL) receives the old mode. */
+HERON_API heron_status heron_set_grad_enabled(int32_t enabled, int32_t* previous);
+/** 1 when the calling thread records ops for autograd. */
+HERON_API int32_t heron_is_grad_enabled(void);
+/** Anomaly mode for the calling thread: ops that first produce nan/inf, and backward nodes that return
+ *  nan/inf gradients, fail with an error naming the op. */
+HERON_API heron_status heron_set_anomaly_enabled(int32_t enabled, int32_t* previous);
+HERON_API int32_t heron_is_anomaly_enabled(void);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

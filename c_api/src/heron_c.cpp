@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "core/autograd/autograd.h"
 #include "core/ops/dispatcher.h"
 #include "core/ops/generated/ops_gen.h"
 #include "core/util/philox.h"
@@ -539,5 +540,126 @@ int32_t heron_get_num_threads(void) {
   }
 }
 void heron_manual_seed(uint64_t seed) { Generator::default_generator().manual_seed(seed); }
+
+// ------------------------------------------------------------------ autograd
+heron_status heron_tensor_set_requires_grad(heron_tensor* t, int32_t requires_grad) {
+  HERON_TRY
+  autograd::set_requires_grad(borrow(t), requires_grad != 0);
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_requires_grad(const heron_tensor* t, int32_t* out) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out, "out");
+  *out = autograd::requires_grad(x) ? 1 : 0;
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_is_leaf(const heron_tensor* t, int32_t* out) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out, "out");
+  *out = autograd::is_leaf(x) ? 1 : 0;
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_grad(const heron_tensor* t, heron_tensor** out) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out, "out");
+  Tensor g = autograd::grad(x);
+  *out = g.defined() ? give(g) : nullptr;
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_set_grad(heron_tensor* t, const heron_tensor* grad) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  autograd::set_grad(x, grad ? borrow(grad, "grad") : Tensor());
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_zero_grad(heron_tensor* t) {
+  HERON_TRY
+  Tensor g = autograd::grad(borrow(t));
+  if (g.defined()) {
+    autograd::NoGradGuard ng;
+    ops::FullAttrs fa;
+    fa.size = Dims{};
+    fa.fill_value = Scalar(int64_t{0});
+    fa.dtype = g.dtype();
+    g.copy_from(ops::full(fa));
+    autograd::bump_version(g);
+  }
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_retain_grad(heron_tensor* t) {
+  HERON_TRY
+  autograd::retain_grad(borrow(t));
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_detach(const heron_tensor* t, heron_tensor** out) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out, "out");
+  *out = give(autograd::detach(x));
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_grad_fn_name(const heron_tensor* t, const char** out) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out, "out");
+  *out = autograd::grad_fn_name(x);
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_backward(heron_tensor* const* tensors, heron_tensor* const* grads, size_t n, int32_t retain_graph) {
+  HERON_TRY
+  if (n > 0) require(tensors, "tensors");
+  std::vector<Tensor> roots, gs;
+  for (size_t i = 0; i < n; ++i) {
+    roots.push_back(borrow(tensors[i], "tensors[i]"));
+    gs.push_back(grads && grads[i] ? borrow(grads[i], "grads[i]") : Tensor());
+  }
+  autograd::backward(roots, gs, retain_graph != 0);
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_autograd_grad(heron_tensor* const* roots, heron_tensor* const* grads, size_t n_roots,
+                                 heron_tensor* const* inputs, size_t n_inputs, int32_t retain_graph,
+                                 int32_t allow_unused, heron_tensor** out) {
+  HERON_TRY
+  if (n_roots > 0) require(roots, "roots");
+  if (n_inputs > 0) {
+    require(inputs, "inputs");
+    require(out, "out");
+  }
+  std::vector<Tensor> rs, gs, ins;
+  for (size_t i = 0; i < n_roots; ++i) {
+    rs.push_back(borrow(roots[i], "roots[i]"));
+    gs.push_back(grads && grads[i] ? borrow(grads[i], "grads[i]") : Tensor());
+  }
+  for (size_t i = 0; i < n_inputs; ++i) ins.push_back(borrow(inputs[i], "inputs[i]"));
+  std::vector<Tensor> res = autograd::grad(rs, gs, ins, retain_graph != 0, allow_unused != 0);
+  for (size_t i = 0; i < n_inputs; ++i) out[i] = res[i].defined() ? give(res[i]) : nullptr;
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_set_grad_enabled(int32_t enabled, int32_t* previous) {
+  if (previous) *previous = autograd::grad_mode() ? 1 : 0;
+  autograd::set_grad_mode(enabled != 0);
+  return HERON_OK;
+}
+int32_t heron_is_grad_enabled(void) { return autograd::grad_mode() ? 1 : 0; }
+heron_status heron_set_anomaly_enabled(int32_t enabled, int32_t* previous) {
+  if (previous) *previous = autograd::anomaly_mode() ? 1 : 0;
+  autograd::set_anomaly_mode(enabled != 0);
+  return HERON_OK;
+}
+int32_t heron_is_anomaly_enabled(void) { return autograd::anomaly_mode() ? 1 : 0; }
 
 }  // extern "C"

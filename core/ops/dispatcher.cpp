@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "c_api/include/heron.h"
+#include "core/autograd/autograd.h"
 #include "core/ops/attrs.h"
 #include "core/ops/generated/ops_gen.h"
 
@@ -139,6 +140,15 @@ void check_list(const heron_attr& a, const char* op, const char* name) {
 }
 }  // namespace
 
+// In-place ops write input 0 (and, for the fused optimizer ops, every input of their list).
+static void bump_inplace_versions(OpCtx& ctx) {
+  if (ctx.op().variadic_input) {
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) autograd::bump_version(ctx.in(i));
+  } else if (ctx.num_inputs() > 0) {
+    autograd::bump_version(ctx.in(0));
+  }
+}
+
 void check_attr_count(const char* op, size_t given, size_t expected) {
   if (given > expected)
     throw Error(ErrorCode::InvalidArgument,
@@ -162,7 +172,20 @@ void check_enum(const char* op, const char* attr, const std::string& v, std::ini
 void run_impl(int id, OpCtx& ctx, const void* attrs) {
   ImplFn fn = get_impl(id);
   if (!fn) throw Error(ErrorCode::NotImplemented, str_cat(ctx.name(), ": not implemented in this build"), ctx.name());
-  fn(ctx, attrs);
+  const OpInfo& op = ctx.op();
+  if (!autograd::grad_mode() || !autograd::any_requires_grad(ctx.inputs(), ctx.num_inputs())) {
+    fn(ctx, attrs);
+    if (op.inplace) bump_inplace_versions(ctx);
+    return;
+  }
+  // Recording: the impl's own inner op calls must not be recorded.
+  if (op.inplace) autograd::check_inplace(id, ctx);
+  {
+    autograd::NoGradGuard no_grad;
+    fn(ctx, attrs);
+  }
+  if (autograd::anomaly_mode()) autograd::check_anomaly_forward(id, ctx);
+  autograd::record(id, ctx, attrs);
 }
 
 int64_t get_int(const heron_attr& a, const char* op, const char* name) {

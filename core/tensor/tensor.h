@@ -1,5 +1,6 @@
 // Tensor = storage + dtype + shape + strides + offset. Views share storage.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,7 +27,11 @@ class Storage : public RefCounted {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   bool external() const { return external_; }
+  // Bumped by every in-place write through an op; autograd checks it on saved tensors.
+  uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
  private:
+  std::atomic<uint32_t> version_{0};
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;

@@ -15,6 +15,8 @@ from ._creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full,
                         rand, randn, randint, randperm, zeros_like, ones_like, empty_like, full_like,
                         rand_like, randn_like)
 from . import _tensor
+from . import autograd
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: F401
 
 _tensor.install()
 

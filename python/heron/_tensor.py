@@ -166,6 +166,11 @@ def _repr(self):
     suffix = []
     if self.device.type != "cpu":
         suffix.append(f"device='{self.device}'")
+    gfn = self._grad_fn_name
+    if gfn is not None:
+        suffix.append(f"grad_fn=<{gfn}>")
+    elif self.requires_grad:
+        suffix.append("requires_grad=True")
     show_dtype = self.dtype not in (_dt.float32, _dt.int64, _dt.bool)
     if self.numel() == 0:
         body = "[]"
@@ -449,6 +454,25 @@ def _mT(self):
     return _ops.transpose(self, -2, -1)
 
 
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Computes the gradient of this tensor w.r.t. the graph leaves and accumulates it into their .grad."""
+    from . import autograd
+    autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+def _grad_fn(self):
+    name = self._grad_fn_name
+    if name is None:
+        return None
+    from .autograd import Node
+    return Node(name)
+
+
+def _zero_grad_m(self):
+    self._zero_grad()
+    return self
+
+
 def install():
     """Attaches the generated op methods and the Python-side methods to heron.Tensor."""
     for name in _ops.METHODS:
@@ -477,6 +501,7 @@ def install():
         "clip": lambda self, min=None, max=None: _ops.clamp(self, min, max),
         "fill_": _fill_, "zero_": _zero_, "copy_": _copy_, "contiguous": _contiguous,
         "__contains__": _contains,
+        "backward": _backward, "grad_fn": property(_grad_fn),
         "__array_priority__": 1000,
     }
     for name, fn in methods.items():

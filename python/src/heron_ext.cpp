@@ -687,6 +687,72 @@ NB_MODULE(_C, m) {
       .def("__pos__", [](nb::handle a) { return nb::borrow(a); })
       .def("__abs__", [](nb::handle a) { return unop(F.abs, a); })
       .def("__invert__", [](nb::handle a) { return unop(F.bitwise_not, a); });
+  // ---- autograd (the engine is in the core; these are thin ABI calls)
+  T.def_prop_rw("requires_grad",
+      [](PyTensor& t) { int32_t r = 0; check(heron_tensor_requires_grad(t.h, &r)); return r != 0; },
+      [](PyTensor& t, bool v) { check(heron_tensor_set_requires_grad(t.h, v)); },
+      "Whether gradients are computed for this tensor.")
+      .def("requires_grad_", [](nb::handle self, bool v) {
+        check(heron_tensor_set_requires_grad(nb::cast<PyTensor&>(self).h, v));
+        return nb::borrow(self);
+      }, "requires_grad"_a = true, "Sets requires_grad in place and returns the tensor.")
+      .def_prop_rw("grad",
+      [](PyTensor& t) -> nb::object {
+        heron_tensor* g = nullptr;
+        check(heron_tensor_grad(t.h, &g));
+        if (!g) return nb::none();
+        return wrap(g);
+      },
+      [](PyTensor& t, nb::handle g) {
+        if (g.is_none()) { check(heron_tensor_set_grad(t.h, nullptr)); return; }
+        PyTensor* gt = as_tensor(g);
+        if (!gt) throw nb::type_error("grad must be a Tensor or None");
+        check(heron_tensor_set_grad(t.h, gt->h));
+      }, nb::arg("value").none(), "The accumulated gradient, or None.")
+      .def_prop_ro("is_leaf", [](PyTensor& t) { int32_t r = 0; check(heron_tensor_is_leaf(t.h, &r)); return r != 0; })
+      .def_prop_ro("_grad_fn_name", [](PyTensor& t) -> nb::object {
+        const char* n = nullptr;
+        check(heron_tensor_grad_fn_name(t.h, &n));
+        if (!n) return nb::none();
+        return nb::str(n);
+      })
+      .def("detach", [](PyTensor& t) { heron_tensor* o = nullptr; check(heron_tensor_detach(t.h, &o)); return wrap(o); },
+           "A tensor sharing this one's data, outside the autograd graph.")
+      .def("retain_grad", [](PyTensor& t) { check(heron_tensor_retain_grad(t.h)); },
+           "Keeps this non-leaf tensor's gradient in .grad during backward.")
+      .def("_zero_grad", [](PyTensor& t) { check(heron_tensor_zero_grad(t.h)); });
+  m.def("_backward", [](std::vector<PyTensor*> roots, std::vector<nb::handle> grads, bool retain_graph) {
+    std::vector<heron_tensor*> rs, gs;
+    for (auto* r : roots) rs.push_back(r->h);
+    for (auto g : grads) gs.push_back(g.is_none() ? nullptr : nb::cast<PyTensor&>(g).h);
+    heron_status st;
+    {
+      nb::gil_scoped_release nogil;
+      st = heron_backward(rs.data(), gs.data(), rs.size(), retain_graph);
+    }
+    check(st);
+  });
+  m.def("_autograd_grad", [](std::vector<PyTensor*> roots, std::vector<nb::handle> grads, std::vector<PyTensor*> inputs,
+                             bool retain_graph, bool allow_unused) {
+    std::vector<heron_tensor*> rs, gs, ins, out(inputs.size(), nullptr);
+    for (auto* r : roots) rs.push_back(r->h);
+    for (auto g : grads) gs.push_back(g.is_none() ? nullptr : nb::cast<PyTensor&>(g).h);
+    for (auto* i : inputs) ins.push_back(i->h);
+    heron_status st;
+    {
+      nb::gil_scoped_release nogil;
+      st = heron_autograd_grad(rs.data(), gs.data(), rs.size(), ins.data(), ins.size(), retain_graph, allow_unused, out.data());
+    }
+    check(st);
+    nb::list res;
+    for (auto* o : out) res.append(o ? wrap(o) : nb::none());
+    return res;
+  });
+  m.def("_set_grad_enabled", [](bool e) { int32_t prev = 0; check(heron_set_grad_enabled(e, &prev)); return prev != 0; });
+  m.def("is_grad_enabled", [] { return heron_is_grad_enabled() != 0; }, "Whether this thread records ops for autograd.");
+  m.def("_set_anomaly_enabled", [](bool e) { int32_t prev = 0; check(heron_set_anomaly_enabled(e, &prev)); return prev != 0; });
+  m.def("is_anomaly_enabled", [] { return heron_is_anomaly_enabled() != 0; });
+
   // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.
   T.attr("__hash__") = nb::cpp_function([](nb::handle a) { return reinterpret_cast<intptr_t>(a.ptr()) >> 4; }, nb::is_method());
 
