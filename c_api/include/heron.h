@@ -347,6 +347,7 @@ HERON_API int32_t heron_is_grad_enabled(void);
 /** Anomaly mode for the calling thread: ops that first produce nan/inf, and backward nodes that return
  *  nan/inf gradients, fail with an error naming the op. */
 HERON_API heron_status heron_set_anomaly_enabled(int32_t enabled, int32_t* previous);
+/** 1 when anomaly mode is on for the calling thread. */
 HERON_API int32_t heron_is_anomaly_enabled(void);
 
 #ifdef __cplusplus
