@@ -90,10 +90,24 @@ def _tensors_to_lists(x):
     return x
 
 
+def _with_requires_grad(fn):
+    """Adds PyTorch's `requires_grad=False` keyword to a factory function."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, requires_grad=False, **kwargs):
+        t = fn(*args, **kwargs)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+    return wrapper
+
+
+@_with_requires_grad
 def tensor(data, dtype=None, device=None):
     """A new tensor holding a copy of `data` (nested lists, numbers, numpy arrays, tensors)."""
     if isinstance(data, _C.Tensor):
-        out = data.clone()
+        out = data.detach().clone()
         if dtype is not None:
             out = out.to(dtype)
         if device is not None:
@@ -143,40 +157,49 @@ def from_numpy(arr):
     return _C.from_dlpack(arr)
 
 
+@_with_requires_grad
 def zeros(*size, dtype=None, device=None):
     return _ops.zeros(_size(size, "zeros"), dtype or _dt.float32, device)
 
 
+@_with_requires_grad
 def ones(*size, dtype=None, device=None):
     return _ops.ones(_size(size, "ones"), dtype or _dt.float32, device)
 
 
+@_with_requires_grad
 def empty(*size, dtype=None, device=None):
     return _ops.empty(_size(size, "empty"), dtype or _dt.float32, device)
 
 
+@_with_requires_grad
 def full(size, fill_value, dtype=None, device=None):
     return _ops.full(_size((size,), "full"), fill_value, dtype, device)
 
 
+@_with_requires_grad
 def arange(start, end=None, step=1, dtype=None, device=None):
     if end is None:
         start, end = 0, start
     return _ops.arange(start=start, end=end, step=step, dtype=dtype, device=device)
 
 
+@_with_requires_grad
 def linspace(start, end, steps, dtype=None, device=None):
     return _ops.linspace(start, end, steps, dtype or _dt.float32, device)
 
 
+@_with_requires_grad
 def eye(n, m=None, dtype=None, device=None):
     return _ops.eye(n, m, dtype or _dt.float32, device)
 
 
+@_with_requires_grad
 def rand(*size, dtype=None, device=None, seed=None):
     return _ops.rand(_size(size, "rand"), 0.0, 1.0, dtype or _dt.float32, device, seed)
 
 
+@_with_requires_grad
 def randn(*size, dtype=None, device=None, seed=None):
     return _ops.randn(_size(size, "randn"), 0.0, 1.0, dtype or _dt.float32, device, seed)
 
@@ -197,25 +220,31 @@ def randperm(n, dtype=None, device=None, seed=None):
     return _ops.randperm(n, dtype or _dt.int64, device, seed)
 
 
+@_with_requires_grad
 def zeros_like(input, dtype=None):
     return _ops.zeros_like(input, dtype)
 
 
+@_with_requires_grad
 def ones_like(input, dtype=None):
     return _ops.ones_like(input, dtype)
 
 
+@_with_requires_grad
 def empty_like(input, dtype=None):
     return _ops.empty_like(input, dtype)
 
 
+@_with_requires_grad
 def full_like(input, fill_value, dtype=None):
     return _ops.full_like(input, fill_value, dtype)
 
 
+@_with_requires_grad
 def rand_like(input, dtype=None, seed=None):
     return rand(*input.shape, dtype=dtype or input.dtype, device=input.device, seed=seed)
 
 
+@_with_requires_grad
 def randn_like(input, dtype=None, seed=None):
     return randn(*input.shape, dtype=dtype or input.dtype, device=input.device, seed=seed)
