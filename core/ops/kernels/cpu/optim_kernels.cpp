@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "core/ops/impl/optim.h"
 #include "core/ops/kernels/cpu/register.h"
@@ -33,34 +34,70 @@ void for_each_range(const OptimGroup& g, F&& f) {
 
 template <typename T> T* slot(const OptimGroup& g, size_t s, size_t i) { return static_cast<T*>(g.ptr[s][i]); }
 
-// torch.lerp's formula (exact at both ends).
-template <typename A> inline A lerp(A a, A b, A w) { return w < A(0.5) ? a + w * (b - a) : b - (b - a) * (A(1) - w); }
+// Stores v into *dst and returns the stored value as the compute type: the value a later use of
+// the state sees (a no-op for float and double; rounds 16-bit states like a separate op would).
+template <typename T, typename A> inline A store(T* dst, A v) {
+  *dst = static_cast<T>(v);
+  if constexpr (std::is_same_v<T, A>) return v;
+  else return static_cast<A>(*dst);
+}
+
+// The hot loops: options that change the operation sequence are template parameters, the others
+// are loop-invariant selects, and the pointers are restrict so that the loops vectorize.
+// torch.lerp's formula (exact at both ends): a + w (b - a) for w < 0.5, else b - (b - a)(1 - w).
+
+template <typename T, bool WD, bool MOM>
+void sgd_loop(T* __restrict p, const T* __restrict gr, T* __restrict buf, int64_t lo, int64_t hi, opmath_t<T> lr,
+              opmath_t<T> gsign, opmath_t<T> wd, opmath_t<T> mom, opmath_t<T> damp1, bool first, bool nesterov) {
+  using A = opmath_t<T>;
+  for (int64_t j = lo; j < hi; ++j) {
+    A pv = static_cast<A>(p[j]);
+    A d = gsign * static_cast<A>(gr[j]);
+    if constexpr (WD) d = d + wd * pv;
+    if constexpr (MOM) {
+      A b = first ? d : static_cast<A>(buf[j]) * mom + damp1 * d;
+      b = store(buf + j, b);
+      d = nesterov ? d + mom * b : b;
+    }
+    p[j] = static_cast<T>(pv - lr * d);
+  }
+}
 
 template <typename T>
 void sgd_kernel(const OptimGroup& g, const ops::SgdStep_Attrs& at) {
   using A = opmath_t<T>;
   const A lr = static_cast<A>(at.lr), mom = static_cast<A>(at.momentum), damp1 = static_cast<A>(1.0 - at.dampening);
-  const A wd = static_cast<A>(at.weight_decay);
+  const A wd = static_cast<A>(at.weight_decay), gsign = at.maximize ? A(-1) : A(1);
   const bool use_wd = at.weight_decay != 0.0, use_mom = at.momentum != 0.0;
-  const bool nesterov = at.nesterov, maximize = at.maximize, first = at.first_step;
+  auto loop = use_wd ? (use_mom ? &sgd_loop<T, true, true> : &sgd_loop<T, true, false>)
+                     : (use_mom ? &sgd_loop<T, false, true> : &sgd_loop<T, false, false>);
   for_each_range(g, [&](size_t i, int64_t lo, int64_t hi) {
-    T* p = slot<T>(g, 0, i);
-    const T* gr = slot<T>(g, 1, i);
-    T* buf = use_mom ? slot<T>(g, 2, i) : nullptr;
-    for (int64_t j = lo; j < hi; ++j) {
-      A pv = static_cast<A>(p[j]);
-      A d = static_cast<A>(gr[j]);
-      if (maximize) d = -d;
-      if (use_wd) d = d + wd * pv;
-      if (use_mom) {
-        A b = first ? d : static_cast<A>(buf[j]) * mom + damp1 * d;
-        buf[j] = static_cast<T>(b);
-        b = static_cast<A>(buf[j]);
-        d = nesterov ? d + mom * b : b;
-      }
-      p[j] = static_cast<T>(pv - lr * d);
-    }
+    loop(slot<T>(g, 0, i), slot<T>(g, 1, i), use_mom ? slot<T>(g, 2, i) : nullptr, lo, hi, lr, gsign, wd, mom, damp1, at.first_step,
+         at.nesterov);
   });
+}
+
+template <typename T, bool WD, bool AMS>
+void adam_loop(T* __restrict p, const T* __restrict gr, T* __restrict m, T* __restrict v, T* __restrict vmax, int64_t lo, int64_t hi,
+               opmath_t<T> gsign, opmath_t<T> wd, opmath_t<T> decay, opmath_t<T> w1, bool w1_lo, opmath_t<T> omw1, opmath_t<T> b2,
+               opmath_t<T> w2, opmath_t<T> bc2_sqrt, opmath_t<T> eps, opmath_t<T> neg_step_size) {
+  using A = opmath_t<T>;
+  for (int64_t j = lo; j < hi; ++j) {
+    A pv = static_cast<A>(p[j]) * decay;  // decay is exactly 1 unless AdamW decays
+    A d = gsign * static_cast<A>(gr[j]);
+    if constexpr (WD) d = d + wd * pv;
+    A m0 = static_cast<A>(m[j]);
+    A mv = w1_lo ? m0 + w1 * (d - m0) : d - (d - m0) * omw1;
+    A vv = static_cast<A>(v[j]) * b2 + w2 * d * d;
+    mv = store(m + j, mv);
+    vv = store(v + j, vv);
+    if constexpr (AMS) {
+      A old = static_cast<A>(vmax[j]);
+      vv = store(vmax + j, (vv > old || vv != vv) ? vv : old);  // torch.maximum: nan propagates
+    }
+    A denom = std::sqrt(vv) / bc2_sqrt + eps;
+    p[j] = static_cast<T>(pv + neg_step_size * (mv / denom));
+  }
 }
 
 template <typename T>
@@ -70,40 +107,46 @@ void adam_kernel(const OptimGroup& g, const ops::AdamStep_Attrs& at) {
   const double bc2 = 1.0 - std::pow(at.beta2, static_cast<double>(at.step));
   const A neg_step_size = static_cast<A>(-(at.lr / bc1));
   const A bc2_sqrt = static_cast<A>(std::sqrt(bc2));
-  const A w1 = static_cast<A>(1.0 - at.beta1), b2 = static_cast<A>(at.beta2), w2 = static_cast<A>(1.0 - at.beta2);
-  const A eps = static_cast<A>(at.eps), wd = static_cast<A>(at.weight_decay);
-  const A decay = static_cast<A>(1.0 - at.lr * at.weight_decay);
-  const bool use_wd = at.weight_decay != 0.0, decoupled = at.decoupled_weight_decay, ams = at.amsgrad, maximize = at.maximize;
+  const A w1 = static_cast<A>(1.0 - at.beta1), b2 = static_cast<A>(at.beta2);
+  const A w2 = static_cast<A>(1.0 - at.beta2);
+  const A eps = static_cast<A>(at.eps), wd = static_cast<A>(at.weight_decay), gsign = at.maximize ? A(-1) : A(1);
+  const bool use_wd = at.weight_decay != 0.0, decoupled = at.decoupled_weight_decay, ams = at.amsgrad;
+  const A decay = use_wd && decoupled ? static_cast<A>(1.0 - at.lr * at.weight_decay) : A(1);
+  const bool l2 = use_wd && !decoupled;
+  auto loop = l2 ? (ams ? &adam_loop<T, true, true> : &adam_loop<T, true, false>)
+                 : (ams ? &adam_loop<T, false, true> : &adam_loop<T, false, false>);
   for_each_range(g, [&](size_t i, int64_t lo, int64_t hi) {
-    T* p = slot<T>(g, 0, i);
-    const T* gr = slot<T>(g, 1, i);
-    T* m = slot<T>(g, 2, i);
-    T* v = slot<T>(g, 3, i);
-    T* vmax = ams ? slot<T>(g, 4, i) : nullptr;
-    for (int64_t j = lo; j < hi; ++j) {
-      A pv = static_cast<A>(p[j]);
-      A d = static_cast<A>(gr[j]);
-      if (maximize) d = -d;
-      if (use_wd) {
-        if (decoupled) pv = pv * decay;
-        else d = d + wd * pv;
-      }
-      A mv = lerp(static_cast<A>(m[j]), d, w1);
-      A vv = static_cast<A>(v[j]) * b2 + w2 * d * d;
-      m[j] = static_cast<T>(mv);
-      v[j] = static_cast<T>(vv);
-      mv = static_cast<A>(m[j]);
-      vv = static_cast<A>(v[j]);
-      if (ams) {
-        A old = static_cast<A>(vmax[j]);
-        A mx = (vv > old || std::isnan(vv)) ? vv : old;
-        vmax[j] = static_cast<T>(mx);
-        vv = static_cast<A>(vmax[j]);
-      }
-      A denom = std::sqrt(vv) / bc2_sqrt + eps;
-      p[j] = static_cast<T>(pv + neg_step_size * (mv / denom));
-    }
+    loop(slot<T>(g, 0, i), slot<T>(g, 1, i), slot<T>(g, 2, i), slot<T>(g, 3, i), ams ? slot<T>(g, 4, i) : nullptr, lo, hi, gsign, wd,
+         decay, w1, w1 < A(0.5), A(1) - w1, b2, w2, bc2_sqrt, eps, neg_step_size);
   });
+}
+
+template <typename T, bool WD, bool MOM, bool CENTERED>
+void rmsprop_loop(T* __restrict p, const T* __restrict gr, T* __restrict sq, T* __restrict buf, T* __restrict ga, int64_t lo,
+                  int64_t hi, opmath_t<T> gsign, opmath_t<T> wd, opmath_t<T> alpha, opmath_t<T> w, bool w_lo, opmath_t<T> omw, opmath_t<T> eps,
+                  opmath_t<T> mom, opmath_t<T> neg_lr) {
+  using A = opmath_t<T>;
+  for (int64_t j = lo; j < hi; ++j) {
+    A pv = static_cast<A>(p[j]);
+    A d = gsign * static_cast<A>(gr[j]);
+    if constexpr (WD) d = d + wd * pv;
+    A s = store(sq + j, static_cast<A>(sq[j]) * alpha + w * d * d);
+    A avg;
+    if constexpr (CENTERED) {
+      A g0 = static_cast<A>(ga[j]);
+      A gav = store(ga + j, w_lo ? g0 + w * (d - g0) : d - (d - g0) * omw);
+      avg = std::sqrt(s - gav * gav);
+    } else {
+      avg = std::sqrt(s);
+    }
+    avg = avg + eps;
+    if constexpr (MOM) {
+      A b = store(buf + j, static_cast<A>(buf[j]) * mom + d / avg);
+      p[j] = static_cast<T>(pv + neg_lr * b);
+    } else {
+      p[j] = static_cast<T>(pv + neg_lr * (d / avg));
+    }
+  }
 }
 
 template <typename T>
@@ -111,66 +154,77 @@ void rmsprop_kernel(const OptimGroup& g, const ops::RmspropStep_Attrs& at) {
   using A = opmath_t<T>;
   const A alpha = static_cast<A>(at.alpha), w = static_cast<A>(1.0 - at.alpha), eps = static_cast<A>(at.eps);
   const A wd = static_cast<A>(at.weight_decay), mom = static_cast<A>(at.momentum), neg_lr = static_cast<A>(-at.lr);
-  const bool use_wd = at.weight_decay != 0.0, use_mom = at.momentum > 0.0, centered = at.centered, maximize = at.maximize;
+  const A gsign = at.maximize ? A(-1) : A(1);
+  const bool use_wd = at.weight_decay != 0.0, use_mom = at.momentum > 0.0, centered = at.centered;
+  using Loop = void (*)(T*, const T*, T*, T*, T*, int64_t, int64_t, A, A, A, A, bool, A, A, A, A);
+  static const Loop loops[8] = {&rmsprop_loop<T, false, false, false>, &rmsprop_loop<T, false, false, true>,
+                                &rmsprop_loop<T, false, true, false>,  &rmsprop_loop<T, false, true, true>,
+                                &rmsprop_loop<T, true, false, false>,  &rmsprop_loop<T, true, false, true>,
+                                &rmsprop_loop<T, true, true, false>,   &rmsprop_loop<T, true, true, true>};
+  Loop loop = loops[(use_wd ? 4 : 0) + (use_mom ? 2 : 0) + (centered ? 1 : 0)];
   for_each_range(g, [&](size_t i, int64_t lo, int64_t hi) {
-    T* p = slot<T>(g, 0, i);
-    const T* gr = slot<T>(g, 1, i);
-    T* sq = slot<T>(g, 2, i);
-    T* buf = use_mom ? slot<T>(g, 3, i) : nullptr;
-    T* ga = centered ? slot<T>(g, 4, i) : nullptr;
-    for (int64_t j = lo; j < hi; ++j) {
-      A pv = static_cast<A>(p[j]);
-      A d = static_cast<A>(gr[j]);
-      if (maximize) d = -d;
-      if (use_wd) d = d + wd * pv;
-      A s = static_cast<A>(sq[j]) * alpha + w * d * d;
-      sq[j] = static_cast<T>(s);
-      s = static_cast<A>(sq[j]);
-      A avg;
-      if (centered) {
-        A gav = lerp(static_cast<A>(ga[j]), d, w);
-        ga[j] = static_cast<T>(gav);
-        gav = static_cast<A>(ga[j]);
-        avg = std::sqrt(s - gav * gav);
-      } else {
-        avg = std::sqrt(s);
-      }
-      avg = avg + eps;
-      if (use_mom) {
-        A b = static_cast<A>(buf[j]) * mom + d / avg;
-        buf[j] = static_cast<T>(b);
-        p[j] = static_cast<T>(pv + neg_lr * static_cast<A>(buf[j]));
-      } else {
-        p[j] = static_cast<T>(pv + neg_lr * (d / avg));
-      }
-    }
+    loop(slot<T>(g, 0, i), slot<T>(g, 1, i), slot<T>(g, 2, i), use_mom ? slot<T>(g, 3, i) : nullptr, centered ? slot<T>(g, 4, i) : nullptr,
+         lo, hi, gsign, wd, alpha, w, w < A(0.5), A(1) - w, eps, mom, neg_lr);
   });
+}
+
+template <typename T, bool WD>
+void adagrad_loop(T* __restrict p, const T* __restrict gr, T* __restrict ss, int64_t lo, int64_t hi, opmath_t<T> gsign,
+                  opmath_t<T> wd, opmath_t<T> eps, opmath_t<T> neg_clr) {
+  using A = opmath_t<T>;
+  for (int64_t j = lo; j < hi; ++j) {
+    A pv = static_cast<A>(p[j]);
+    A d = gsign * static_cast<A>(gr[j]);
+    if constexpr (WD) d = d + wd * pv;
+    A s = store(ss + j, static_cast<A>(ss[j]) + d * d);
+    p[j] = static_cast<T>(pv + neg_clr * (d / (std::sqrt(s) + eps)));
+  }
 }
 
 template <typename T>
 void adagrad_kernel(const OptimGroup& g, const ops::AdagradStep_Attrs& at) {
   using A = opmath_t<T>;
   const A neg_clr = static_cast<A>(-(at.lr / (1.0 + static_cast<double>(at.step - 1) * at.lr_decay)));
-  const A eps = static_cast<A>(at.eps), wd = static_cast<A>(at.weight_decay);
-  const bool use_wd = at.weight_decay != 0.0, maximize = at.maximize;
+  const A eps = static_cast<A>(at.eps), wd = static_cast<A>(at.weight_decay), gsign = at.maximize ? A(-1) : A(1);
+  auto loop = at.weight_decay != 0.0 ? &adagrad_loop<T, true> : &adagrad_loop<T, false>;
   for_each_range(g, [&](size_t i, int64_t lo, int64_t hi) {
-    T* p = slot<T>(g, 0, i);
-    const T* gr = slot<T>(g, 1, i);
-    T* ss = slot<T>(g, 2, i);
-    for (int64_t j = lo; j < hi; ++j) {
-      A pv = static_cast<A>(p[j]);
-      A d = static_cast<A>(gr[j]);
-      if (maximize) d = -d;
-      if (use_wd) d = d + wd * pv;
-      A s = static_cast<A>(ss[j]) + d * d;
-      ss[j] = static_cast<T>(s);
-      A sd = std::sqrt(static_cast<A>(ss[j])) + eps;
-      p[j] = static_cast<T>(pv + neg_clr * (d / sd));
-    }
+    loop(slot<T>(g, 0, i), slot<T>(g, 1, i), slot<T>(g, 2, i), lo, hi, gsign, wd, eps, neg_clr);
   });
 }
 
 // ---- clip_grad_norm_: per-tensor norm (deterministic: fixed blocks, summed in order) and scaling.
+// Sums accumulate in double over 8 independent lanes (so the loop vectorizes without reassociating
+// anything nondeterministically); nan propagates through the sums by itself.
+template <typename T, typename F>
+double block_sum(const T* __restrict x, int64_t lo, int64_t hi, F f) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = lo;
+  for (; j + 8 <= hi; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += f(static_cast<double>(static_cast<opmath_t<T>>(x[j + k])));
+  double tail = 0;
+  for (; j < hi; ++j) tail += f(static_cast<double>(static_cast<opmath_t<T>>(x[j])));
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+template <typename T>
+double block_norm(const T* x, int64_t lo, int64_t hi, double p) {
+  const double inf = std::numeric_limits<double>::infinity();
+  if (p == 2.0) return block_sum(x, lo, hi, [](double v) { return v * v; });
+  if (p == 1.0) return block_sum(x, lo, hi, [](double v) { return std::fabs(v); });
+  if (p == 0.0) return block_sum(x, lo, hi, [](double v) { return v != 0.0 ? 1.0 : 0.0; });
+  if (p == inf || p == -inf) {
+    double acc = p == inf ? 0.0 : inf;
+    bool nan = false;
+    for (int64_t j = lo; j < hi; ++j) {
+      double a = std::fabs(static_cast<double>(static_cast<opmath_t<T>>(x[j])));
+      nan |= a != a;
+      acc = p == inf ? (a > acc ? a : acc) : (a < acc ? a : acc);
+    }
+    return nan ? std::numeric_limits<double>::quiet_NaN() : acc;
+  }
+  return block_sum(x, lo, hi, [p](double v) { return std::pow(std::fabs(v), p); });
+}
+
 template <typename T>
 double norm_kernel(const void* data, int64_t n, double p) {
   const T* x = static_cast<const T*>(data);
@@ -179,22 +233,7 @@ double norm_kernel(const void* data, int64_t n, double p) {
   const int64_t nblocks = (n + kGrain - 1) / kGrain;
   std::vector<double> part(static_cast<size_t>(nblocks), 0.0);
   parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t lo = b * kGrain, hi = std::min(n, lo + kGrain);
-      double acc = p == -inf ? inf : 0.0;
-      bool nan = false;
-      for (int64_t j = lo; j < hi; ++j) {
-        double a = std::abs(static_cast<double>(static_cast<opmath_t<T>>(x[j])));
-        if (std::isnan(a)) nan = true;
-        if (p == inf) acc = std::max(acc, a);
-        else if (p == -inf) acc = std::min(acc, a);
-        else if (p == 0.0) acc += a != 0.0 ? 1.0 : 0.0;
-        else if (p == 1.0) acc += a;
-        else if (p == 2.0) acc += a * a;
-        else acc += std::pow(a, p);
-      }
-      part[static_cast<size_t>(b)] = nan ? std::numeric_limits<double>::quiet_NaN() : acc;
-    }
+    for (int64_t b = b0; b < b1; ++b) part[static_cast<size_t>(b)] = block_norm(x, b * kGrain, std::min(n, (b + 1) * kGrain), p);
   });
   double acc = p == -inf ? inf : 0.0;
   for (double v : part) {
