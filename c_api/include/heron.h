@@ -349,6 +349,72 @@ HERON_API int32_t heron_is_grad_enabled(void);
 HERON_API heron_status heron_set_anomaly_enabled(int32_t enabled, int32_t* previous);
 /** 1 when anomaly mode is on for the calling thread. */
 HERON_API int32_t heron_is_anomaly_enabled(void);
+/* ---- named tensor maps and safetensors ---- */
+
+/**
+ * A map from names (UTF-8 strings) to tensors, kept sorted by name, with string metadata: what a
+ * safetensors file holds. Owned by the caller (release with heron_tensor_map_release()); counted by
+ * heron_live_handles() like tensor handles. It holds its own references to its tensors. Not safe
+ * for concurrent mutation from several threads.
+ */
+typedef struct heron_tensor_map heron_tensor_map;
+
+/** Creates an empty map. */
+HERON_API heron_status heron_tensor_map_create(heron_tensor_map** out);
+/** Releases @p map and its references to its tensors. NULL and already-released maps are ignored. */
+HERON_API void heron_tensor_map_release(heron_tensor_map* map);
+/** Number of tensors in @p map. */
+HERON_API heron_status heron_tensor_map_size(const heron_tensor_map* map, size_t* out);
+/**
+ * The name at position @p i (0 <= i < size; positions follow name order). The string is borrowed:
+ * valid until @p map is modified or released.
+ */
+HERON_API heron_status heron_tensor_map_key(const heron_tensor_map* map, size_t i, const char** out);
+/** The tensor at position @p i, as a new handle owned by the caller. */
+HERON_API heron_status heron_tensor_map_tensor(const heron_tensor_map* map, size_t i, heron_tensor** out);
+/** The tensor named @p name, as a new handle owned by the caller; HERON_ERR_NOT_FOUND when absent. */
+HERON_API heron_status heron_tensor_map_get(const heron_tensor_map* map, const char* name, heron_tensor** out);
+/** Inserts or replaces @p name -> @p t. The map retains @p t; the caller keeps its own handle. */
+HERON_API heron_status heron_tensor_map_set(heron_tensor_map* map, const char* name, heron_tensor* t);
+/**
+ * The map's metadata as a JSON object of strings ("{}" when none), e.g. the "__metadata__" of a
+ * loaded safetensors file. Borrowed: valid until @p map is modified or released.
+ */
+HERON_API heron_status heron_tensor_map_metadata_json(const heron_tensor_map* map, const char** out);
+/**
+ * Replaces the map's metadata with @p metadata_json, a JSON object of strings (NULL clears it).
+ * heron_safetensors_save_*() write it when they are given no metadata of their own.
+ */
+HERON_API heron_status heron_tensor_map_set_metadata_json(heron_tensor_map* map, const char* metadata_json);
+
+/**
+ * Loads a safetensors file into a new map (owned by the caller). The file is memory-mapped
+ * (privately: writes to the tensors never reach the file) and tensors wrap the mapping without
+ * copying where the data is aligned for their dtype; the mapping lives as long as any tensor uses
+ * it. Everything is verified (header length, JSON, dtypes, shapes against offsets, offsets in range,
+ * not overlapping and covering the data, unique names): a bad file fails with
+ * HERON_ERR_INVALID_ARGUMENT and a message naming the file and the tensor (HERON_ERR_RUNTIME for
+ * I/O errors).
+ */
+HERON_API heron_status heron_safetensors_load_file(const char* path, heron_tensor_map** out);
+/** Loads safetensors bytes (copied: @p data may be freed afterwards) into a new map; checks as above. */
+HERON_API heron_status heron_safetensors_load_buffer(const void* data, size_t len, heron_tensor_map** out);
+/**
+ * Writes @p map as a safetensors file at @p path. Tensors are made contiguous (and moved to the
+ * host); the data follows the reference implementation's order (descending dtype alignment, then
+ * name) and the header is padded with spaces to a multiple of 8 bytes. @p metadata_json, a JSON
+ * object of strings, is written as "__metadata__"; NULL writes the map's own metadata (none when
+ * it has none).
+ */
+HERON_API heron_status heron_safetensors_save_file(const char* path, const heron_tensor_map* map, const char* metadata_json);
+/**
+ * Serializes @p map like heron_safetensors_save_file() into a new buffer: *@p out_bytes (free it
+ * with heron_safetensors_free_buffer()) of *@p out_len bytes.
+ */
+HERON_API heron_status heron_safetensors_save_buffer(const heron_tensor_map* map, const char* metadata_json, uint8_t** out_bytes,
+                                                     size_t* out_len);
+/** Frees a buffer from heron_safetensors_save_buffer(). NULL is ignored. */
+HERON_API void heron_safetensors_free_buffer(uint8_t* bytes);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -3277,6 +3277,160 @@ static inline heron_status heron_randperm(int64_t n, int32_t dtype, const char* 
   return HERON_OK;
 }
 
+/**
+ * sgd_step_: One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight_decay * p; with momentum, buf = g on the first step else momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf; p -= lr * g.
+ *
+ * @param tensors params ++ grads, then ++ momentum_buffers when momentum != 0 (n tensors each). (tensors_count of them).
+ * @param lr Learning rate. Required.
+ * @param momentum Momentum factor. Default: 0.0
+ * @param dampening Dampening of the momentum. Default: 0.0
+ * @param weight_decay L2 penalty added to the gradient. Default: 0.0
+ * @param nesterov Nesterov momentum (needs momentum > 0 and dampening 0). Default: false
+ * @param maximize Maximize the objective instead of minimizing. Default: false
+ * @param first_step The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch does on the first step. Default: false
+ * @param outputs Receives the new output handles (capacity entries; count in n_outputs).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_sgd_step_inplace(heron_tensor* const* tensors, size_t tensors_count, double lr, double momentum, double dampening, double weight_decay, int nesterov, int maximize, int first_step, heron_tensor** outputs, size_t capacity, size_t* n_outputs) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "sgd_step_");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[7] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = lr; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = momentum; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = dampening; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = weight_decay; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = nesterov ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = maximize ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = first_step ? 1 : 0; N_++;
+  (void)A_;
+  return heron_op_call(OP_, tensors, tensors_count, A_, N_, outputs, capacity, n_outputs);
+}
+
+/**
+ * adam_step_: One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m = lerp(m, g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g, p -= lr / (1 - beta1**step) * m / (sqrt(v_or_max_v) / sqrt(1 - beta2**step) + eps).
+ *
+ * @param tensors params ++ grads ++ exp_avgs ++ exp_avg_sqs, then ++ max_exp_avg_sqs when amsgrad (n tensors each). (tensors_count of them).
+ * @param lr Learning rate. Default: 0.001
+ * @param beta1 Decay of the first moment. Default: 0.9
+ * @param beta2 Decay of the second moment. Default: 0.999
+ * @param eps Added to the denominator. Default: 1e-08
+ * @param weight_decay Weight decay (L2 in the gradient, or decoupled for AdamW). Default: 0.0
+ * @param amsgrad Use the running maximum of the second moment. Default: false
+ * @param maximize Maximize the objective instead of minimizing. Default: false
+ * @param step The step count after incrementing (1 on the first step). Default: 1
+ * @param decoupled_weight_decay AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient. Default: false
+ * @param outputs Receives the new output handles (capacity entries; count in n_outputs).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_adam_step_inplace(heron_tensor* const* tensors, size_t tensors_count, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad, int maximize, int64_t step, int decoupled_weight_decay, heron_tensor** outputs, size_t capacity, size_t* n_outputs) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "adam_step_");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[9] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = lr; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = beta1; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = beta2; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = weight_decay; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = amsgrad ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = maximize ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = step; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = decoupled_weight_decay ? 1 : 0; N_++;
+  (void)A_;
+  return heron_op_call(OP_, tensors, tensors_count, A_, N_, outputs, capacity, n_outputs);
+}
+
+/**
+ * rmsprop_step_: One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; avg = sqrt(s - ga * ga) (centered, ga = lerp(ga, g, 1 - alpha)) or sqrt(s), plus eps; with momentum buf = momentum * buf + g / avg and p -= lr * buf, else p -= lr * g / avg.
+ *
+ * @param tensors params ++ grads ++ square_avgs, then ++ momentum_buffers when momentum > 0, then ++ grad_avgs when centered (n tensors each). (tensors_count of them).
+ * @param lr Learning rate. Default: 0.01
+ * @param alpha Smoothing constant. Default: 0.99
+ * @param eps Added to the denominator. Default: 1e-08
+ * @param weight_decay L2 penalty added to the gradient. Default: 0.0
+ * @param momentum Momentum factor. Default: 0.0
+ * @param centered Normalize by the estimated variance of the gradient. Default: false
+ * @param maximize Maximize the objective instead of minimizing. Default: false
+ * @param outputs Receives the new output handles (capacity entries; count in n_outputs).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_rmsprop_step_inplace(heron_tensor* const* tensors, size_t tensors_count, double lr, double alpha, double eps, double weight_decay, double momentum, int centered, int maximize, heron_tensor** outputs, size_t capacity, size_t* n_outputs) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "rmsprop_step_");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[7] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = lr; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = alpha; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = weight_decay; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = momentum; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = centered ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = maximize ? 1 : 0; N_++;
+  (void)A_;
+  return heron_op_call(OP_, tensors, tensors_count, A_, N_, outputs, capacity, n_outputs);
+}
+
+/**
+ * adagrad_step_: One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay); s += g * g; p -= clr * g / (sqrt(s) + eps).
+ *
+ * @param tensors params ++ grads ++ state_sums (n tensors each). (tensors_count of them).
+ * @param lr Learning rate. Default: 0.01
+ * @param lr_decay Learning-rate decay. Default: 0.0
+ * @param weight_decay L2 penalty added to the gradient. Default: 0.0
+ * @param eps Added to the denominator. Default: 1e-10
+ * @param step The step count after incrementing (1 on the first step). Default: 1
+ * @param maximize Maximize the objective instead of minimizing. Default: false
+ * @param outputs Receives the new output handles (capacity entries; count in n_outputs).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_adagrad_step_inplace(heron_tensor* const* tensors, size_t tensors_count, double lr, double lr_decay, double weight_decay, double eps, int64_t step, int maximize, heron_tensor** outputs, size_t capacity, size_t* n_outputs) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "adagrad_step_");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = lr; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = lr_decay; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = weight_decay; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = step; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = maximize ? 1 : 0; N_++;
+  (void)A_;
+  return heron_op_call(OP_, tensors, tensors_count, A_, N_, outputs, capacity, n_outputs);
+}
+
+/**
+ * clip_grad_norm_: Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).
+ *
+ * @param tensors The gradients. (tensors_count of them).
+ * @param max_norm Largest allowed total norm. Required.
+ * @param norm_type p of the p-norm; inf for the largest absolute value. Default: 2.0
+ * @param error_if_nonfinite Raise when the total norm is nan or inf. Default: false
+ * @param total_norm Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_clip_grad_norm_inplace(heron_tensor* const* tensors, size_t tensors_count, double max_norm, double norm_type, int error_if_nonfinite, heron_tensor** total_norm) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "clip_grad_norm_");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = max_norm; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = norm_type; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = error_if_nonfinite ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, tensors, tensors_count, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *total_norm = OUTS_[0];
+  return HERON_OK;
+}
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -20,6 +20,10 @@ from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  #
 
 _tensor.install()
 
+# Weights on disk: safetensors, read and written by the core.
+from . import safetensors  # noqa: E402
+from .safetensors import _save_state_dict as save, _load_state_dict as load  # noqa: E402,F401
+
 __version__ = _C.version()
 
 # PyTorch spellings.

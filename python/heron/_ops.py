@@ -2106,5 +2106,112 @@ def randperm(n, dtype=_dt.int64, device=None, seed=None):
     return _call(_H_randperm, (), (n, dtype, device, seed))
 
 
+_H_sgd_step_ = _op('sgd_step_')
+
+
+def sgd_step_(tensors, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, first_step=False):
+    """One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight_decay * p; with momentum, buf = g on the first step else momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf; p -= lr * g.
+
+    Args:
+        tensors (sequence of Tensor): params ++ grads, then ++ momentum_buffers when momentum != 0 (n tensors each).
+        lr (float): Learning rate.
+        momentum (float): Momentum factor. Default: 0.0.
+        dampening (float): Dampening of the momentum. Default: 0.0.
+        weight_decay (float): L2 penalty added to the gradient. Default: 0.0.
+        nesterov (bool): Nesterov momentum (needs momentum > 0 and dampening 0). Default: False.
+        maximize (bool): Maximize the objective instead of minimizing. Default: False.
+        first_step (bool): The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch does on the first step. Default: False.
+
+    Returns:
+        List[Tensor]: params.
+    """
+    return _calln(_H_sgd_step_, tuple(tensors), (lr, momentum, dampening, weight_decay, nesterov, maximize, first_step))
+
+
+_H_adam_step_ = _op('adam_step_')
+
+
+def adam_step_(tensors, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False, maximize=False, step=1, decoupled_weight_decay=False):
+    """One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m = lerp(m, g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g, p -= lr / (1 - beta1**step) * m / (sqrt(v_or_max_v) / sqrt(1 - beta2**step) + eps).
+
+    Args:
+        tensors (sequence of Tensor): params ++ grads ++ exp_avgs ++ exp_avg_sqs, then ++ max_exp_avg_sqs when amsgrad (n tensors each).
+        lr (float): Learning rate. Default: 0.001.
+        beta1 (float): Decay of the first moment. Default: 0.9.
+        beta2 (float): Decay of the second moment. Default: 0.999.
+        eps (float): Added to the denominator. Default: 1e-08.
+        weight_decay (float): Weight decay (L2 in the gradient, or decoupled for AdamW). Default: 0.0.
+        amsgrad (bool): Use the running maximum of the second moment. Default: False.
+        maximize (bool): Maximize the objective instead of minimizing. Default: False.
+        step (int): The step count after incrementing (1 on the first step). Default: 1.
+        decoupled_weight_decay (bool): AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient. Default: False.
+
+    Returns:
+        List[Tensor]: params.
+    """
+    return _calln(_H_adam_step_, tuple(tensors), (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, step, decoupled_weight_decay))
+
+
+_H_rmsprop_step_ = _op('rmsprop_step_')
+
+
+def rmsprop_step_(tensors, lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    """One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; avg = sqrt(s - ga * ga) (centered, ga = lerp(ga, g, 1 - alpha)) or sqrt(s), plus eps; with momentum buf = momentum * buf + g / avg and p -= lr * buf, else p -= lr * g / avg.
+
+    Args:
+        tensors (sequence of Tensor): params ++ grads ++ square_avgs, then ++ momentum_buffers when momentum > 0, then ++ grad_avgs when centered (n tensors each).
+        lr (float): Learning rate. Default: 0.01.
+        alpha (float): Smoothing constant. Default: 0.99.
+        eps (float): Added to the denominator. Default: 1e-08.
+        weight_decay (float): L2 penalty added to the gradient. Default: 0.0.
+        momentum (float): Momentum factor. Default: 0.0.
+        centered (bool): Normalize by the estimated variance of the gradient. Default: False.
+        maximize (bool): Maximize the objective instead of minimizing. Default: False.
+
+    Returns:
+        List[Tensor]: params.
+    """
+    return _calln(_H_rmsprop_step_, tuple(tensors), (lr, alpha, eps, weight_decay, momentum, centered, maximize))
+
+
+_H_adagrad_step_ = _op('adagrad_step_')
+
+
+def adagrad_step_(tensors, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10, step=1, maximize=False):
+    """One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay); s += g * g; p -= clr * g / (sqrt(s) + eps).
+
+    Args:
+        tensors (sequence of Tensor): params ++ grads ++ state_sums (n tensors each).
+        lr (float): Learning rate. Default: 0.01.
+        lr_decay (float): Learning-rate decay. Default: 0.0.
+        weight_decay (float): L2 penalty added to the gradient. Default: 0.0.
+        eps (float): Added to the denominator. Default: 1e-10.
+        step (int): The step count after incrementing (1 on the first step). Default: 1.
+        maximize (bool): Maximize the objective instead of minimizing. Default: False.
+
+    Returns:
+        List[Tensor]: params.
+    """
+    return _calln(_H_adagrad_step_, tuple(tensors), (lr, lr_decay, weight_decay, eps, step, maximize))
+
+
+_H_clip_grad_norm_ = _op('clip_grad_norm_')
+
+
+def clip_grad_norm_(tensors, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).
+
+    Args:
+        tensors (sequence of Tensor): The gradients.
+        max_norm (float): Largest allowed total norm.
+        norm_type (float): p of the p-norm; inf for the largest absolute value. Default: 2.0.
+        error_if_nonfinite (bool): Raise when the total norm is nan or inf. Default: False.
+
+    Returns:
+        Tensor: total_norm.
+    """
+    return _call(_H_clip_grad_norm_, tuple(tensors), (max_norm, norm_type, error_if_nonfinite))
+
+
 # Ops that are also Tensor methods (the first input is self).
 METHODS = ('neg', 'abs', 'sign', 'exp', 'expm1', 'log', 'log1p', 'log2', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'softplus', 'erf', 'floor', 'ceil', 'round', 'trunc', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'logical_not', 'bitwise_not', 'add', 'sub', 'mul', 'div', 'floor_divide', 'remainder', 'pow', 'maximum', 'minimum', 'atan2', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'bitwise_left_shift', 'bitwise_right_shift', 'clamp', 'sum', 'mean', 'prod', 'amax', 'amin', 'argmax', 'argmin', 'var', 'std', 'logsumexp', 'all', 'any', 'cumsum', 'cumprod', 'matmul', 'softmax', 'log_softmax', 'reshape', 'view', 'permute', 'transpose', 'select', 'expand', 'broadcast_to', 'squeeze', 'unsqueeze', 'flatten', 'as_strided', 'contiguous', 'clone', 'copy_', 'split', 'chunk', 'gather', 'scatter', 'scatter_add', 'index_select', 'take_along_dim', 'nonzero', 'masked_fill', 'flip', 'roll', 'tril', 'triu', 'sort', 'topk', 'bernoulli')

@@ -481,6 +481,99 @@ nb::bytes to_bytes(PyTensor& t) {
   return nb::steal<nb::bytes>(b);
 }
 
+// ==================================================================== BEGIN safetensors (area optim)
+// Named tensor maps and safetensors over heron.h's "named tensor maps and safetensors" section.
+// Used by heron/safetensors.py; the Python-level API (heron.save/load, heron.safetensors) is there.
+struct MapGuard {
+  heron_tensor_map* m = nullptr;
+  ~MapGuard() { heron_tensor_map_release(m); }
+};
+
+// A loaded map -> (list of (name, Tensor) in name order, metadata JSON).
+nb::tuple st_unpack(heron_tensor_map* m) {
+  size_t n = 0;
+  check(heron_tensor_map_size(m, &n));
+  nb::list items;
+  for (size_t i = 0; i < n; ++i) {
+    const char* key = nullptr;
+    heron_tensor* t = nullptr;
+    check(heron_tensor_map_key(m, i, &key));
+    check(heron_tensor_map_tensor(m, i, &t));
+    nb::object tobj = wrap(t);
+    items.append(nb::make_tuple(nb::str(key), tobj));
+  }
+  const char* md = nullptr;
+  check(heron_tensor_map_metadata_json(m, &md));
+  return nb::make_tuple(items, nb::str(md));
+}
+
+// (name, Tensor) pairs -> a new map (owned by the guard).
+void st_pack(nb::handle items, MapGuard& g) {
+  check(heron_tensor_map_create(&g.m));
+  for (nb::handle it : items) {
+    PyObject* pr = it.ptr();
+    if (!PyTuple_Check(pr) || PyTuple_GET_SIZE(pr) != 2) {
+      PyErr_SetString(PyExc_TypeError, "safetensors: expected (name, tensor) pairs");
+      throw nb::python_error();
+    }
+    nb::handle k(PyTuple_GET_ITEM(pr, 0)), v(PyTuple_GET_ITEM(pr, 1));
+    if (!PyUnicode_Check(k.ptr())) {
+      PyErr_Format(PyExc_TypeError, "safetensors: tensor names must be str, not %s", Py_TYPE(k.ptr())->tp_name);
+      throw nb::python_error();
+    }
+    std::string name = nb::cast<std::string>(k);
+    PyTensor* t = as_tensor(v);
+    if (!t) {
+      PyErr_Format(PyExc_TypeError, "safetensors: the value of '%s' must be a heron.Tensor, not %s", name.c_str(),
+                   Py_TYPE(v.ptr())->tp_name);
+      throw nb::python_error();
+    }
+    check(heron_tensor_map_set(g.m, name.c_str(), t->h));
+  }
+}
+
+void register_safetensors(nb::module_& m) {
+  m.def("_st_load_file", [](const std::string& path) {
+    MapGuard g;
+    heron_status s;
+    {
+      nb::gil_scoped_release rel;
+      s = heron_safetensors_load_file(path.c_str(), &g.m);
+    }
+    check(s);
+    return st_unpack(g.m);
+  }, "path"_a);
+  m.def("_st_load_bytes", [](nb::bytes data) {
+    MapGuard g;
+    check(heron_safetensors_load_buffer(data.c_str(), data.size(), &g.m));
+    return st_unpack(g.m);
+  }, "data"_a);
+  m.def("_st_save_file", [](nb::handle items, const std::string& path, nb::handle metadata_json) {
+    MapGuard g;
+    st_pack(items, g);
+    std::string md = metadata_json.is_none() ? std::string() : nb::cast<std::string>(metadata_json);
+    heron_status s;
+    {
+      nb::gil_scoped_release rel;
+      s = heron_safetensors_save_file(path.c_str(), g.m, metadata_json.is_none() ? nullptr : md.c_str());
+    }
+    check(s);
+  }, "items"_a, "path"_a, "metadata_json"_a = nb::none());
+  m.def("_st_save_bytes", [](nb::handle items, nb::handle metadata_json) {
+    MapGuard g;
+    st_pack(items, g);
+    std::string md = metadata_json.is_none() ? std::string() : nb::cast<std::string>(metadata_json);
+    uint8_t* buf = nullptr;
+    size_t len = 0;
+    check(heron_safetensors_save_buffer(g.m, metadata_json.is_none() ? nullptr : md.c_str(), &buf, &len));
+    PyObject* b = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(buf), static_cast<Py_ssize_t>(len));
+    heron_safetensors_free_buffer(buf);
+    if (!b) throw nb::python_error();
+    return nb::steal<nb::bytes>(b);
+  }, "items"_a, "metadata_json"_a = nb::none());
+}
+// ==================================================================== END safetensors (area optim)
+
 }  // namespace
 
 NB_MODULE(_C, m) {
@@ -780,4 +873,5 @@ NB_MODULE(_C, m) {
   m.def("manual_seed", [](uint64_t s) { heron_manual_seed(s); }, "seed"_a, "Reseeds the default random generator.");
   m.def("abi_version", [] { return heron_abi_version(); });
   m.def("version", [] { return std::string(heron_version_string()); });
+  register_safetensors(m);  // safetensors (area optim): see the block above NB_MODULE
 }

@@ -1743,7 +1743,7 @@ std::shared_ptr<void> cp_topk(const void* a) {
 }
 const GradFormula f_topk{&bw_topk, &cp_topk, 0x0ULL, true};
 
-const GradFormula* const kFormulas[127] = {
+const GradFormula* const kFormulas[132] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -1765,12 +1765,12 @@ const GradFormula* const kFormulas[127] = {
     &f_pad, &f_sort, &f_topk, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-    nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 127 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 132 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

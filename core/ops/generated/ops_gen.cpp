@@ -986,6 +986,75 @@ void invoke_randperm(OpCtx& ctx, const heron_attr* a, size_t n) {
   if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT && a[3].kind != HERON_ATTR_NONE) attrs.seed = detail::get_int(a[3], "randperm", "seed");
   detail::run_impl(OpId::randperm, ctx, &attrs);
 }
+const bool k_inopt_sgd_step_[] = {false};
+const AttrInfo k_attrs_sgd_step_[] = {{"lr", AttrType::Float, false, false}, {"momentum", AttrType::Float, false, true}, {"dampening", AttrType::Float, false, true}, {"weight_decay", AttrType::Float, false, true}, {"nesterov", AttrType::Bool, false, true}, {"maximize", AttrType::Bool, false, true}, {"first_step", AttrType::Bool, false, true}};
+void invoke_sgd_step_(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("sgd_step_", n, 7);
+  SgdStep_Attrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.lr = detail::get_float(a[0], "sgd_step_", "lr");
+  else detail::missing_attr("sgd_step_", "lr");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.momentum = detail::get_float(a[1], "sgd_step_", "momentum");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.dampening = detail::get_float(a[2], "sgd_step_", "dampening");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.weight_decay = detail::get_float(a[3], "sgd_step_", "weight_decay");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.nesterov = detail::get_bool(a[4], "sgd_step_", "nesterov");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.maximize = detail::get_bool(a[5], "sgd_step_", "maximize");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.first_step = detail::get_bool(a[6], "sgd_step_", "first_step");
+  detail::run_impl(OpId::sgd_step_, ctx, &attrs);
+}
+const bool k_inopt_adam_step_[] = {false};
+const AttrInfo k_attrs_adam_step_[] = {{"lr", AttrType::Float, false, true}, {"beta1", AttrType::Float, false, true}, {"beta2", AttrType::Float, false, true}, {"eps", AttrType::Float, false, true}, {"weight_decay", AttrType::Float, false, true}, {"amsgrad", AttrType::Bool, false, true}, {"maximize", AttrType::Bool, false, true}, {"step", AttrType::Int, false, true}, {"decoupled_weight_decay", AttrType::Bool, false, true}};
+void invoke_adam_step_(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("adam_step_", n, 9);
+  AdamStep_Attrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.lr = detail::get_float(a[0], "adam_step_", "lr");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.beta1 = detail::get_float(a[1], "adam_step_", "beta1");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.beta2 = detail::get_float(a[2], "adam_step_", "beta2");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[3], "adam_step_", "eps");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.weight_decay = detail::get_float(a[4], "adam_step_", "weight_decay");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.amsgrad = detail::get_bool(a[5], "adam_step_", "amsgrad");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.maximize = detail::get_bool(a[6], "adam_step_", "maximize");
+  if (n > 7 && a[7].kind != HERON_ATTR_DEFAULT) attrs.step = detail::get_int(a[7], "adam_step_", "step");
+  if (n > 8 && a[8].kind != HERON_ATTR_DEFAULT) attrs.decoupled_weight_decay = detail::get_bool(a[8], "adam_step_", "decoupled_weight_decay");
+  detail::run_impl(OpId::adam_step_, ctx, &attrs);
+}
+const bool k_inopt_rmsprop_step_[] = {false};
+const AttrInfo k_attrs_rmsprop_step_[] = {{"lr", AttrType::Float, false, true}, {"alpha", AttrType::Float, false, true}, {"eps", AttrType::Float, false, true}, {"weight_decay", AttrType::Float, false, true}, {"momentum", AttrType::Float, false, true}, {"centered", AttrType::Bool, false, true}, {"maximize", AttrType::Bool, false, true}};
+void invoke_rmsprop_step_(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("rmsprop_step_", n, 7);
+  RmspropStep_Attrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.lr = detail::get_float(a[0], "rmsprop_step_", "lr");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.alpha = detail::get_float(a[1], "rmsprop_step_", "alpha");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[2], "rmsprop_step_", "eps");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.weight_decay = detail::get_float(a[3], "rmsprop_step_", "weight_decay");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.momentum = detail::get_float(a[4], "rmsprop_step_", "momentum");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.centered = detail::get_bool(a[5], "rmsprop_step_", "centered");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.maximize = detail::get_bool(a[6], "rmsprop_step_", "maximize");
+  detail::run_impl(OpId::rmsprop_step_, ctx, &attrs);
+}
+const bool k_inopt_adagrad_step_[] = {false};
+const AttrInfo k_attrs_adagrad_step_[] = {{"lr", AttrType::Float, false, true}, {"lr_decay", AttrType::Float, false, true}, {"weight_decay", AttrType::Float, false, true}, {"eps", AttrType::Float, false, true}, {"step", AttrType::Int, false, true}, {"maximize", AttrType::Bool, false, true}};
+void invoke_adagrad_step_(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("adagrad_step_", n, 6);
+  AdagradStep_Attrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.lr = detail::get_float(a[0], "adagrad_step_", "lr");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.lr_decay = detail::get_float(a[1], "adagrad_step_", "lr_decay");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.weight_decay = detail::get_float(a[2], "adagrad_step_", "weight_decay");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[3], "adagrad_step_", "eps");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.step = detail::get_int(a[4], "adagrad_step_", "step");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.maximize = detail::get_bool(a[5], "adagrad_step_", "maximize");
+  detail::run_impl(OpId::adagrad_step_, ctx, &attrs);
+}
+const bool k_inopt_clip_grad_norm_[] = {false};
+const AttrInfo k_attrs_clip_grad_norm_[] = {{"max_norm", AttrType::Float, false, false}, {"norm_type", AttrType::Float, false, true}, {"error_if_nonfinite", AttrType::Bool, false, true}};
+void invoke_clip_grad_norm_(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("clip_grad_norm_", n, 3);
+  ClipGradNorm_Attrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.max_norm = detail::get_float(a[0], "clip_grad_norm_", "max_norm");
+  else detail::missing_attr("clip_grad_norm_", "max_norm");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.norm_type = detail::get_float(a[1], "clip_grad_norm_", "norm_type");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.error_if_nonfinite = detail::get_bool(a[2], "clip_grad_norm_", "error_if_nonfinite");
+  detail::run_impl(OpId::clip_grad_norm_, ctx, &attrs);
+}
 
 }  // namespace
 
@@ -1117,6 +1186,11 @@ const OpInfo kOps[] = {
   {OpId::randint, "randint", "random", 0, false, 1, false, false, k_inopt_randint, k_attrs_randint, 6, &invoke_randint},
   {OpId::bernoulli, "bernoulli", "random", 1, false, 1, false, false, k_inopt_bernoulli, k_attrs_bernoulli, 1, &invoke_bernoulli},
   {OpId::randperm, "randperm", "random", 0, false, 1, false, false, k_inopt_randperm, k_attrs_randperm, 4, &invoke_randperm},
+  {OpId::sgd_step_, "sgd_step_", "optim", 0, true, 0, true, true, k_inopt_sgd_step_, k_attrs_sgd_step_, 7, &invoke_sgd_step_},
+  {OpId::adam_step_, "adam_step_", "optim", 0, true, 0, true, true, k_inopt_adam_step_, k_attrs_adam_step_, 9, &invoke_adam_step_},
+  {OpId::rmsprop_step_, "rmsprop_step_", "optim", 0, true, 0, true, true, k_inopt_rmsprop_step_, k_attrs_rmsprop_step_, 7, &invoke_rmsprop_step_},
+  {OpId::adagrad_step_, "adagrad_step_", "optim", 0, true, 0, true, true, k_inopt_adagrad_step_, k_attrs_adagrad_step_, 6, &invoke_adagrad_step_},
+  {OpId::clip_grad_norm_, "clip_grad_norm_", "optim", 0, true, 1, false, true, k_inopt_clip_grad_norm_, k_attrs_clip_grad_norm_, 3, &invoke_clip_grad_norm_},
 };
 
 Tensor neg(const Tensor& input) {
@@ -1881,6 +1955,46 @@ Tensor randperm(const RandpermAttrs& attrs) {
   detail::run_impl(OpId::randperm, ctx, &attrs);
   return std::move(ctx.outputs.at(0));
 }
+std::vector<Tensor> sgd_step_(const std::vector<Tensor>& tensors, const SgdStep_Attrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(0 + tensors.size());
+  ins.insert(ins.end(), tensors.begin(), tensors.end());
+  OpCtx ctx(&kOps[OpId::sgd_step_], ins.data(), ins.size());
+  detail::run_impl(OpId::sgd_step_, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> adam_step_(const std::vector<Tensor>& tensors, const AdamStep_Attrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(0 + tensors.size());
+  ins.insert(ins.end(), tensors.begin(), tensors.end());
+  OpCtx ctx(&kOps[OpId::adam_step_], ins.data(), ins.size());
+  detail::run_impl(OpId::adam_step_, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> rmsprop_step_(const std::vector<Tensor>& tensors, const RmspropStep_Attrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(0 + tensors.size());
+  ins.insert(ins.end(), tensors.begin(), tensors.end());
+  OpCtx ctx(&kOps[OpId::rmsprop_step_], ins.data(), ins.size());
+  detail::run_impl(OpId::rmsprop_step_, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> adagrad_step_(const std::vector<Tensor>& tensors, const AdagradStep_Attrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(0 + tensors.size());
+  ins.insert(ins.end(), tensors.begin(), tensors.end());
+  OpCtx ctx(&kOps[OpId::adagrad_step_], ins.data(), ins.size());
+  detail::run_impl(OpId::adagrad_step_, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor clip_grad_norm_(const std::vector<Tensor>& tensors, const ClipGradNorm_Attrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(0 + tensors.size());
+  ins.insert(ins.end(), tensors.begin(), tensors.end());
+  OpCtx ctx(&kOps[OpId::clip_grad_norm_], ins.data(), ins.size());
+  detail::run_impl(OpId::clip_grad_norm_, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
 
 }  // namespace ops
 
@@ -1921,7 +2035,11 @@ const char* ops_schema_json() {
     R"HERONJSON(.","name":"start","optional":false,"required":true,"type":"float"},{"doc":"Last value.","name":"end","optional":false,"required":true,"type":"float"},{"doc":"Number of values (>= 0).","name":"steps","optional":false,"required":true,"type":"int"},{"default":"float32","doc":"Element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":false,"type":"device"}],"category":"creation","doc":"`steps` evenly spaced values from start to end inclusive.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64"],"inplace":false,"inputs":[],"method":false,"name":"linspace","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Rows.","name":"n","optional":false,"required":true,"type":"int"},{"default":null,"doc":"Columns; none for n.","name":"m","optional":true,"required":false,"type":"int"},{"default":"float32","doc":"Element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":false,"type":"device"}],"category":"creation","doc":"An n x m matrix with ones on the diagonal.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[],"method":false,"name":"eye","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":null,"doc":"Override the dtype.","name":"dtype","optional":true,"required":false,"type":"dtype"}],"category":"creation","doc":"An uninitialized tensor with the input's shape, dtype and device.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"empty_like","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":)HERONJSON"
     R"HERONJSON(1},{"attrs":[{"default":null,"doc":"Override the dtype.","name":"dtype","optional":true,"required":false,"type":"dtype"}],"category":"creation","doc":"Zeros with the input's shape, dtype and device.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"zeros_like","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"default":null,"doc":"Override the dtype.","name":"dtype","optional":true,"required":false,"type":"dtype"}],"category":"creation","doc":"Ones with the input's shape, dtype and device.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"ones_like","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"doc":"Value.","name":"fill_value","optional":false,"required":true,"type":"scalar"},{"default":null,"doc":"Override the dtype.","name":"dtype","optional":true,"required":false,"type":"dtype"}],"category":"creation","doc":"`fill_value` with the input's shape, dtype and device.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"full_like","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"doc":"Shape.","name":"size","optional":false,"required":true,"type":"ints"},{"default":0.0,"doc":"Lower bound.","name":"low","optional":false,"required":false,"type":"float"},{"default":1.0,"doc":"Upper bound (exclusive).","name":"high","optional":false,"required":false,"type":"float"},{"default":"float32","doc":"Floating element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Devi)HERONJSON"
     R"HERONJSON(ce; none for the host.","name":"device","optional":true,"required":false,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"Uniform samples in [low, high). With `seed` the stream is (seed, 0); without, the default generator's next stream.","dtypes":["float32","float64","float16","bfloat16"],"inplace":false,"inputs":[],"method":false,"name":"rand","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Shape.","name":"size","optional":false,"required":true,"type":"ints"},{"default":0.0,"doc":"Mean.","name":"mean","optional":false,"required":false,"type":"float"},{"default":1.0,"doc":"Standard deviation (>= 0).","name":"std","optional":false,"required":false,"type":"float"},{"default":"float32","doc":"Floating element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":false,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"Normal samples with `mean` and `std` (Box-Muller on Philox).","dtypes":["float32","float64","float16","bfloat16"],"inplace":false,"inputs":[],"method":false,"name":"randn","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":0,"doc":"Lower bound.","name":"low","optional":false,"required":false,"type":"int"},{"doc":"Upper bound (exclusive).","name":"high","optional":false,"required":true,"type":"int"},{"doc":"Shape.","name":"size","optional":false,"required":true,"type":"ints"},{"default":"int64","doc":"Element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":f)HERONJSON"
-    R"HERONJSON(alse,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"Uniform integers in [low, high).","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64"],"inplace":false,"inputs":[],"method":false,"name":"randint","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"1 with probability input[i], else 0, in the input's dtype. Probabilities must lie in [0, 1].","dtypes":["float32","float64","float16","bfloat16"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":true,"name":"bernoulli","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"doc":"Length.","name":"n","optional":false,"required":true,"type":"int"},{"default":"int64","doc":"Element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":false,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"A random permutation of 0..n-1 (Fisher-Yates on Philox).","dtypes":["int8","uint8","int32","int64"],"inplace":false,"inputs":[],"method":false,"name":"randperm","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
+    R"HERONJSON(alse,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"Uniform integers in [low, high).","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64"],"inplace":false,"inputs":[],"method":false,"name":"randint","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"1 with probability input[i], else 0, in the input's dtype. Probabilities must lie in [0, 1].","dtypes":["float32","float64","float16","bfloat16"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":true,"name":"bernoulli","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"doc":"Length.","name":"n","optional":false,"required":true,"type":"int"},{"default":"int64","doc":"Element type.","name":"dtype","optional":false,"required":false,"type":"dtype"},{"default":null,"doc":"Device; none for the host.","name":"device","optional":true,"required":false,"type":"device"},{"default":null,"doc":"Seed for this call alone; none uses the default generator.","name":"seed","optional":true,"required":false,"type":"int"}],"category":"random","doc":"A random permutation of 0..n-1 (Fisher-Yates on Philox).","dtypes":["int8","uint8","int32","int64"],"inplace":false,"inputs":[],"method":false,"name":"randperm","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Learning rate.","name":"lr","optional":false,"required":true,"type":"float"},{"default":0.0,"doc":"Momentum factor.","name":"momentum","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Dampening of the momentum.","name":"dampening","optional":false,"required")HERONJSON"
+    R"HERONJSON(:false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Nesterov momentum (needs momentum > 0 and dampening 0).","name":"nesterov","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch does on the first step.","name":"first_step","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight_decay * p; with momentum, buf = g on the first step else momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf; p -= lr * g.","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads, then ++ momentum_buffers when momentum != 0 (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"sgd_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.001,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.9,"doc":"Decay of the first moment.","name":"beta1","optional":false,"required":false,"type":"float"},{"default":0.999,"doc":"Decay of the second moment.","name":"beta2","optional":false,"required":false,"type":"float"},{"default":1e-08,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Weight decay (L2 in the gradient, or decoupled for AdamW).","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Use the running maximum of the second moment.","name":"amsg)HERONJSON"
+    R"HERONJSON(rad","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"},{"default":1,"doc":"The step count after incrementing (1 on the first step).","name":"step","optional":false,"required":false,"type":"int"},{"default":false,"doc":"AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient.","name":"decoupled_weight_decay","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m = lerp(m, g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g, p -= lr / (1 - beta1**step) * m / (sqrt(v_or_max_v) / sqrt(1 - beta2**step) + eps).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ exp_avgs ++ exp_avg_sqs, then ++ max_exp_avg_sqs when amsgrad (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"adam_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.01,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.99,"doc":"Smoothing constant.","name":"alpha","optional":false,"required":false,"type":"float"},{"default":1e-08,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Momentum factor.","name":"momentum","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Normalize by the estimated variance of the gradient.","name":"centered","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"m)HERONJSON"
+    R"HERONJSON(aximize","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; avg = sqrt(s - ga * ga) (centered, ga = lerp(ga, g, 1 - alpha)) or sqrt(s), plus eps; with momentum buf = momentum * buf + g / avg and p -= lr * buf, else p -= lr * g / avg.","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ square_avgs, then ++ momentum_buffers when momentum > 0, then ++ grad_avgs when centered (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"rmsprop_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.01,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Learning-rate decay.","name":"lr_decay","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":1e-10,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":1,"doc":"The step count after incrementing (1 on the first step).","name":"step","optional":false,"required":false,"type":"int"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay); s += g * g; p -= clr * g / (sqrt(s) + eps).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ state_sums (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"adagrad_step_","outputs":[{"doc":"The updated params (the input tensors thems)HERONJSON"
+    R"HERONJSON(elves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"doc":"Largest allowed total norm.","name":"max_norm","optional":false,"required":true,"type":"float"},{"default":2.0,"doc":"p of the p-norm; inf for the largest absolute value.","name":"norm_type","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Raise when the total norm is nan or inf.","name":"error_if_nonfinite","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"The gradients.","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"clip_grad_norm_","outputs":[{"doc":"0-d tensor with the total norm (the grads' dtype; float32 for no grads).","name":"total_norm","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
   ;
   return kJson;
 }

@@ -138,7 +138,12 @@ struct OpId {
   static constexpr int randint = 124;
   static constexpr int bernoulli = 125;
   static constexpr int randperm = 126;
-  static constexpr int kCount = 127;
+  static constexpr int sgd_step_ = 127;
+  static constexpr int adam_step_ = 128;
+  static constexpr int rmsprop_step_ = 129;
+  static constexpr int adagrad_step_ = 130;
+  static constexpr int clip_grad_norm_ = 131;
+  static constexpr int kCount = 132;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -675,6 +680,53 @@ struct RandpermAttrs {
   std::optional<std::string> device{};  // Device; none for the host.
   std::optional<int64_t> seed{};  // Seed for this call alone; none uses the default generator.
 };
+// sgd_step_: One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight
+struct SgdStep_Attrs {
+  double lr{0.0};  // Learning rate.
+  double momentum{0.0};  // Momentum factor.
+  double dampening{0.0};  // Dampening of the momentum.
+  double weight_decay{0.0};  // L2 penalty added to the gradient.
+  bool nesterov{false};  // Nesterov momentum (needs momentum > 0 and dampening 0).
+  bool maximize{false};  // Maximize the objective instead of minimizing.
+  bool first_step{false};  // The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch
+};
+// adam_step_: One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m
+struct AdamStep_Attrs {
+  double lr{0.001};  // Learning rate.
+  double beta1{0.9};  // Decay of the first moment.
+  double beta2{0.999};  // Decay of the second moment.
+  double eps{1e-08};  // Added to the denominator.
+  double weight_decay{0.0};  // Weight decay (L2 in the gradient, or decoupled for AdamW).
+  bool amsgrad{false};  // Use the running maximum of the second moment.
+  bool maximize{false};  // Maximize the objective instead of minimizing.
+  int64_t step{1};  // The step count after incrementing (1 on the first step).
+  bool decoupled_weight_decay{false};  // AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the grad
+};
+// rmsprop_step_: One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; 
+struct RmspropStep_Attrs {
+  double lr{0.01};  // Learning rate.
+  double alpha{0.99};  // Smoothing constant.
+  double eps{1e-08};  // Added to the denominator.
+  double weight_decay{0.0};  // L2 penalty added to the gradient.
+  double momentum{0.0};  // Momentum factor.
+  bool centered{false};  // Normalize by the estimated variance of the gradient.
+  bool maximize{false};  // Maximize the objective instead of minimizing.
+};
+// adagrad_step_: One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay
+struct AdagradStep_Attrs {
+  double lr{0.01};  // Learning rate.
+  double lr_decay{0.0};  // Learning-rate decay.
+  double weight_decay{0.0};  // L2 penalty added to the gradient.
+  double eps{1e-10};  // Added to the denominator.
+  int64_t step{1};  // The step count after incrementing (1 on the first step).
+  bool maximize{false};  // Maximize the objective instead of minimizing.
+};
+// clip_grad_norm_: Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the
+struct ClipGradNorm_Attrs {
+  double max_norm{0.0};  // Largest allowed total norm.
+  double norm_type{2.0};  // p of the p-norm; inf for the largest absolute value.
+  bool error_if_nonfinite{false};  // Raise when the total norm is nan or inf.
+};
 
 // Typed C++ API: runs the op's implementation directly (no attribute unpacking).
 Tensor neg(const Tensor& input);
@@ -804,6 +856,11 @@ Tensor randn(const RandnAttrs& attrs = {});
 Tensor randint(const RandintAttrs& attrs = {});
 Tensor bernoulli(const Tensor& input, const BernoulliAttrs& attrs = {});
 Tensor randperm(const RandpermAttrs& attrs = {});
+std::vector<Tensor> sgd_step_(const std::vector<Tensor>& tensors, const SgdStep_Attrs& attrs = {});
+std::vector<Tensor> adam_step_(const std::vector<Tensor>& tensors, const AdamStep_Attrs& attrs = {});
+std::vector<Tensor> rmsprop_step_(const std::vector<Tensor>& tensors, const RmspropStep_Attrs& attrs = {});
+std::vector<Tensor> adagrad_step_(const std::vector<Tensor>& tensors, const AdagradStep_Attrs& attrs = {});
+Tensor clip_grad_norm_(const std::vector<Tensor>& tensors, const ClipGradNorm_Attrs& attrs = {});
 
 }  // namespace ops
 }  // namespace heron
