@@ -514,3 +514,21 @@ def test_pool_errors():
         heron.max_pool2d_backward(out, x, heron.full((2, 3, 3, 3), 99, dtype=heron.int64))
     with pytest.raises(ValueError, match=r"max_pool2d_backward: grad \(shape \[2, 3, 2, 2\]\) and indices"):
         heron.max_pool2d_backward(heron.ones(2, 3, 2, 2), x, idx)
+
+
+@pytest.mark.parametrize("xs,ws,kw", [((7, 6, 5, 5), (4, 3, 3), dict(padding=1, groups=2)),
+                                      ((9, 4, 3, 4), (6, 1, 1), {}),
+                                      ((5, 3, 8, 8), (4, 3, 3), dict(stride=2))])
+def test_conv2d_backward_batched_small_images(xs, ws, kw):
+    """Batches of small images share one gemm per several images; compare with one image at a time."""
+    g = kw.get("groups", 1)
+    x, w = rand(*xs), rand(ws[0], xs[1] // g, ws[1], ws[2])
+    a = (kw.get("stride", 1), kw.get("padding", 0), 1, g, False)
+    y = heron.conv2d(H(x, F64), H(w, F64), None, *a)
+    close(y, ref_conv2d(x, w, None, *a), F64)
+    gy = rand(*y.shape)
+    gx, gw, gb = heron.conv2d_backward(H(gy, F64), H(x, F64), H(w, F64), *a)
+    parts = [heron.conv2d_backward(H(gy[i:i + 1], F64), H(x[i:i + 1], F64), H(w, F64), *a) for i in range(xs[0])]
+    close(gx, np.concatenate([N(p[0]) for p in parts]), F64)
+    close(gw, sum(N(p[1]) for p in parts), F64, 10)
+    close(gb, gy.sum(axis=(0, 2, 3)), F64, 10)

@@ -81,11 +81,13 @@ struct Plan {
   bool direct;     // 1x1, stride 1, no padding: x itself is the column matrix
   int64_t rows;    // output rows per tile
   int64_t tiles;   // tiles per image
+  int64_t nb;      // images per item (> 1 only for small images: one tile holds several)
+  int64_t groups;  // image groups: ceil(N / nb)
   int64_t parts;   // work split over the pool
 };
 
 template <typename T>
-Plan make_plan(const ConvGeom& g, int64_t items_per_tile_group) {
+Plan make_plan(const ConvGeom& g) {
   Plan p;
   p.Cg = g.C / g.G;
   p.Kg = g.K / g.G;
@@ -94,22 +96,44 @@ Plan make_plan(const ConvGeom& g, int64_t items_per_tile_group) {
   p.OHW = g.OH * g.OW;
   p.HW = g.H * g.W;
   p.direct = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
-  const int64_t row_bytes = std::max<int64_t>(1, p.CgRS * g.OW * int64_t(sizeof(T)));
-  if (blas_threaded_mode()) {
-    p.rows = g.OH;
-  } else {
-    p.rows = std::min<int64_t>(g.OH, std::max<int64_t>(1, tile_bytes() / row_bytes));
-  }
-  p.tiles = (g.OH + p.rows - 1) / p.rows;
-  (void)items_per_tile_group;
   p.parts = blas_threaded_mode() ? 1 : get_num_threads();
+  const int64_t row_bytes = std::max<int64_t>(1, p.CgRS * g.OW * int64_t(sizeof(T)));
+  p.rows = blas_threaded_mode() ? g.OH : std::min<int64_t>(g.OH, std::max<int64_t>(1, tile_bytes() / row_bytes));
+  p.tiles = (g.OH + p.rows - 1) / p.rows;
+  p.nb = 1;
+  if (p.tiles == 1 && !blas_threaded_mode()) {
+    // Several small images per gemm, keeping at least one item per thread.
+    const int64_t fit = tile_bytes() / std::max<int64_t>(1, row_bytes * g.OH);
+    const int64_t per_part = (g.N + p.parts - 1) / std::max<int64_t>(1, p.parts);
+    p.nb = std::max<int64_t>(1, std::min(fit, per_part));
+  }
+  p.groups = (g.N + p.nb - 1) / p.nb;
   return p;
 }
 
-// col (CgRS x (r1-r0)*OW) = the patches of output rows [r0, r1) of one group's channels xg (Cg planes of H x W).
+// One item of work: images [n0, n0+cnt), group gi, output rows [r0, r1).
+struct Item {
+  int64_t n0, cnt, gi, r0, r1;
+  int64_t tn;  // columns: cnt * (r1 - r0) * OW
+};
+inline Item item_at(int64_t it, const ConvGeom& g, const Plan& p) {
+  Item m;
+  const int64_t t = it % p.tiles, rest = it / p.tiles;
+  m.gi = rest % g.G;
+  const int64_t ib = rest / g.G;
+  m.n0 = ib * p.nb;
+  m.cnt = std::min(p.nb, g.N - m.n0);
+  m.r0 = t * p.rows;
+  m.r1 = std::min(g.OH, m.r0 + p.rows);
+  m.tn = m.cnt * (m.r1 - m.r0) * g.OW;
+  return m;
+}
+
+// col (CgRS rows of (r1-r0)*OW, row stride ld) = the patches of output rows [r0, r1) of one
+// group's channels xg (Cg planes of H x W).
 template <typename T>
-void im2col(const T* xg, T* col, const ConvGeom& g, const Plan& p, int64_t r0, int64_t r1) {
-  const int64_t OW = g.OW, W = g.W, H = g.H, tn = (r1 - r0) * OW;
+void im2col(const T* xg, T* col, int64_t ld, const ConvGeom& g, const Plan& p, int64_t r0, int64_t r1) {
+  const int64_t OW = g.OW, W = g.W, H = g.H, tn = ld;
   for (int64_t c = 0; c < p.Cg; ++c) {
     const T* plane = xg + c * p.HW;
     for (int64_t i = 0; i < g.kH; ++i) {
@@ -141,10 +165,11 @@ void im2col(const T* xg, T* col, const ConvGeom& g, const Plan& p, int64_t r0, i
   }
 }
 
-// Adds col (nc*RS rows of (r1-r0)*OW output pixels) into the planes of channels [c0, c0+nc) xg.
+// Adds col (nc*RS rows of (r1-r0)*OW output pixels, row stride ld) into the planes of channels
+// [c0, c0+nc) of xg.
 template <typename T>
-void col2im(const T* col, T* xg, const ConvGeom& g, const Plan& p, int64_t c0, int64_t nc, int64_t r0, int64_t r1) {
-  const int64_t OW = g.OW, W = g.W, H = g.H, tn = (r1 - r0) * OW;
+void col2im(const T* col, int64_t ld, T* xg, const ConvGeom& g, const Plan& p, int64_t c0, int64_t nc, int64_t r0, int64_t r1) {
+  const int64_t OW = g.OW, W = g.W, H = g.H, tn = ld;
   for (int64_t c = 0; c < nc; ++c) {
     T* plane = xg + (c0 + c) * p.HW;
     for (int64_t i = 0; i < g.kH; ++i) {
@@ -171,49 +196,83 @@ void col2im(const T* col, T* xg, const ConvGeom& g, const Plan& p, int64_t c0, i
 }
 
 template <typename T>
-std::vector<T>& scratch() {
-  thread_local std::vector<T> buf;
-  return buf;
+std::vector<T>& scratch(int which) {
+  thread_local std::vector<T> buf[2];
+  return buf[which];
+}
+
+// The column matrix of an item: x itself (1x1 direct, one image) or im2col into buf.
+template <typename T>
+const T* columns(const T* x, const Item& m, const ConvGeom& g, const Plan& p, std::vector<T>& buf, int64_t& ld) {
+  const T* xg = x + (m.n0 * g.C + m.gi * p.Cg) * p.HW;
+  if (p.direct && m.cnt == 1) {
+    ld = p.HW;
+    return xg + m.r0 * g.OW;
+  }
+  buf.resize(static_cast<size_t>(p.CgRS * m.tn));
+  ld = m.tn;
+  for (int64_t b = 0; b < m.cnt; ++b) im2col(xg + b * g.C * p.HW, buf.data() + b * p.OHW, ld, g, p, m.r0, m.r1);
+  return buf.data();
+}
+
+// gy of an item as a (Kg x tn) matrix: in place for one image, else gathered into buf.
+template <typename T>
+const T* grad_rows(const T* gy, const Item& m, const ConvGeom& g, const Plan& p, std::vector<T>& buf, int64_t& ld) {
+  const T* gyg = gy + (m.n0 * g.K + m.gi * p.Kg) * p.OHW;
+  if (m.cnt == 1) {
+    ld = p.OHW;
+    return gyg + m.r0 * g.OW;
+  }
+  buf.resize(static_cast<size_t>(p.Kg * m.tn));
+  ld = m.tn;
+  for (int64_t k = 0; k < p.Kg; ++k)
+    for (int64_t b = 0; b < m.cnt; ++b)
+      std::memcpy(buf.data() + k * m.tn + b * p.OHW, gyg + (b * g.K + k) * p.OHW, sizeof(T) * p.OHW);
+  return buf.data();
 }
 
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
-  Plan p = make_plan<T>(g, 0);
+  const Plan p = make_plan<T>(g);
   const T* x = xt.data<T>();
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* y = yt.data<T>();
-  const int64_t items = g.N * g.G * p.tiles;
+  const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::min(p.parts, items);
   BlasSingleThread guard(parts > 1);
   split_items(items, parts, [&](int64_t, int64_t i0, int64_t i1) {
-    std::vector<T>& buf = scratch<T>();
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& obuf = scratch<T>(1);
     for (int64_t it = i0; it < i1; ++it) {
-      const int64_t t = it % p.tiles, ng = it / p.tiles, gi = ng % g.G, n = ng / g.G;
-      const int64_t r0 = t * p.rows, r1 = std::min(g.OH, r0 + p.rows), tn = (r1 - r0) * g.OW;
-      const T* xg = x + (n * g.C + gi * p.Cg) * p.HW;
-      T* yt0 = y + (n * g.K + gi * p.Kg) * p.OHW + r0 * g.OW;
-      if (p.CgRS == 0) {
-        for (int64_t k = 0; k < p.Kg; ++k) std::fill_n(yt0 + k * p.OHW, tn, T(0));
-      } else {
-        const T* col;
-        int64_t ldcol;
-        if (p.direct) {
-          col = xg + r0 * g.OW;
-          ldcol = p.HW;
-        } else {
-          buf.resize(static_cast<size_t>(p.CgRS * tn));
-          im2col(xg, buf.data(), g, p, r0, r1);
-          col = buf.data();
-          ldcol = tn;
-        }
-        gemm(false, false, p.Kg, tn, p.CgRS, w + gi * p.Kg * p.CgRS, p.CgRS, col, ldcol, T(0), yt0, p.OHW);
+      const Item m = item_at(it, g, p);
+      T* yg = y + (m.n0 * g.K + m.gi * p.Kg) * p.OHW + m.r0 * g.OW;
+      // One image: the gemm writes y in place; several: into obuf, then scattered per image.
+      T* out = yg;
+      int64_t ldo = p.OHW;
+      if (m.cnt > 1) {
+        obuf.resize(static_cast<size_t>(p.Kg * m.tn));
+        out = obuf.data();
+        ldo = m.tn;
       }
-      if (b) {
+      if (p.CgRS == 0) {
+        for (int64_t k = 0; k < p.Kg; ++k) std::fill_n(out + k * ldo, m.tn, T(0));
+      } else {
+        int64_t ldc;
+        const T* col = columns(x, m, g, p, cbuf, ldc);
+        gemm(false, false, p.Kg, m.tn, p.CgRS, w + m.gi * p.Kg * p.CgRS, p.CgRS, col, ldc, T(0), out, ldo);
+      }
+      const int64_t run = (m.r1 - m.r0) * g.OW;
+      for (int64_t bi = 0; bi < m.cnt; ++bi) {
         for (int64_t k = 0; k < p.Kg; ++k) {
-          const T bv = b[gi * p.Kg + k];
-          T* r = yt0 + k * p.OHW;
-          for (int64_t q = 0; q < tn; ++q) r[q] += bv;
+          T* dst = yg + (bi * g.K + k) * p.OHW;
+          const T* src = out + k * ldo + bi * p.OHW;
+          const T bv = b ? b[m.gi * p.Kg + k] : T(0);
+          if (m.cnt > 1) {
+            for (int64_t q = 0; q < run; ++q) dst[q] = src[q] + bv;
+          } else if (b) {
+            for (int64_t q = 0; q < run; ++q) dst[q] += bv;
+          }
         }
       }
     }
@@ -222,47 +281,55 @@ void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Te
 
 template <typename T>
 void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, const Tensor& gxt, const ConvGeom& g) {
-  Plan p = make_plan<T>(g, 0);
+  Plan p = make_plan<T>(g);
   const T* gy = gyt.data<T>();
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* gx = gxt.data<T>();
-  // Items: (image, group, channel block); col2im of a channel block touches only its channels.
-  const int64_t ng = g.N * g.G;
+  // Items: (image group, group, channel block), all tiles of the images in one item (col2im of
+  // neighbouring tiles overlaps); col2im of a channel block touches only its channels, so small
+  // batches are split by channels.
+  const int64_t ng = p.groups * g.G;
   int64_t blocks = 1;
   if (ng < p.parts) blocks = std::min<int64_t>(p.Cg, (p.parts + ng - 1) / ng);
   const int64_t items = ng * blocks;
   const int64_t parts = std::min(p.parts, items);
   BlasSingleThread guard(parts > 1);
   split_items(items, parts, [&](int64_t, int64_t i0, int64_t i1) {
-    std::vector<T>& buf = scratch<T>();
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& gbuf = scratch<T>(1);
     for (int64_t it = i0; it < i1; ++it) {
-      const int64_t blk = it % blocks, ngi = it / blocks, gi = ngi % g.G, n = ngi / g.G;
+      const int64_t blk = it % blocks, ngi = it / blocks;
       const int64_t c0 = blk * p.Cg / blocks, c1 = (blk + 1) * p.Cg / blocks, nc = c1 - c0;
       if (nc == 0) continue;
-      T* gxg = gx + (n * g.C + gi * p.Cg) * p.HW;
-      const T* gyg = gy + (n * g.K + gi * p.Kg) * p.OHW;
+      const int64_t gi = ngi % g.G, n0 = (ngi / g.G) * p.nb, cnt = std::min(p.nb, g.N - n0);
+      T* gxg = gx + (n0 * g.C + gi * p.Cg) * p.HW;
       const T* wg = w + gi * p.Kg * p.CgRS + c0 * p.RS;  // columns [c0*RS, c1*RS) of w[g]
-      if (p.direct) {
-        // gx rows [c0, c1) = w[g][:, c0:c1]^T @ gy[n, g]
-        if (p.Kg == 0) std::fill_n(gxg + c0 * p.HW, nc * p.HW, T(0));
-        else gemm(true, false, nc, p.HW, p.Kg, wg, p.CgRS, gyg, p.OHW, T(0), gxg + c0 * p.HW, p.HW);
-      } else {
-        std::fill_n(gxg + c0 * p.HW, nc * p.HW, T(0));
-        if (p.Kg > 0) {
-          for (int64_t t = 0; t < p.tiles; ++t) {
-            const int64_t r0 = t * p.rows, r1 = std::min(g.OH, r0 + p.rows), tn = (r1 - r0) * g.OW;
-            buf.resize(static_cast<size_t>(nc * p.RS * tn));
-            gemm(true, false, nc * p.RS, tn, p.Kg, wg, p.CgRS, gyg + r0 * g.OW, p.OHW, T(0), buf.data(), tn);
-            col2im(buf.data(), gxg, g, p, c0, nc, r0, r1);
+      for (int64_t bi = 0; bi < cnt; ++bi) std::fill_n(gxg + bi * g.C * p.HW + c0 * p.HW, nc * p.HW, T(0));
+      if (p.Kg > 0) {
+        for (int64_t t = 0; t < p.tiles; ++t) {
+          Item m{n0, cnt, gi, t * p.rows, std::min(g.OH, (t + 1) * p.rows), 0};
+          m.tn = cnt * (m.r1 - m.r0) * g.OW;
+          int64_t ldg;
+          const T* gm = grad_rows(gy, m, g, p, gbuf, ldg);
+          if (p.direct && cnt == 1) {
+            // gx rows [c0, c1) = w[g][:, c0:c1]^T @ gy[n, g]
+            gemm(true, false, nc, m.tn, p.Kg, wg, p.CgRS, gm, ldg, T(0), gxg + c0 * p.HW + m.r0 * g.OW, p.HW);
+            continue;
           }
+          cbuf.resize(static_cast<size_t>(nc * p.RS * m.tn));
+          gemm(true, false, nc * p.RS, m.tn, p.Kg, wg, p.CgRS, gm, ldg, T(0), cbuf.data(), m.tn);
+          for (int64_t bi = 0; bi < cnt; ++bi)
+            col2im(cbuf.data() + bi * p.OHW, m.tn, gxg + bi * g.C * p.HW, g, p, c0, nc, m.r0, m.r1);
         }
       }
       if (b) {
-        for (int64_t c = c0; c < c1; ++c) {
-          const T bv = b[gi * p.Cg + c];
-          T* r = gxg + c * p.HW;
-          for (int64_t q = 0; q < p.HW; ++q) r[q] += bv;
+        for (int64_t bi = 0; bi < cnt; ++bi) {
+          for (int64_t c = c0; c < c1; ++c) {
+            const T bv = b[gi * p.Cg + c];
+            T* r = gxg + bi * g.C * p.HW + c * p.HW;
+            for (int64_t q = 0; q < p.HW; ++q) r[q] += bv;
+          }
         }
       }
     }
@@ -271,7 +338,7 @@ void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, c
 
 template <typename T>
 void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt, const Tensor& gbt, const ConvGeom& g) {
-  Plan p = make_plan<T>(g, 0);
+  const Plan p = make_plan<T>(g);
   const T* gy = gyt.data<T>();
   if (gbt.defined()) {
     T* gb = gbt.data<T>();
@@ -292,34 +359,24 @@ void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt
   const T* x = xt.data<T>();
   T* gw = gwt.data<T>();
   const int64_t wsize = g.K * p.CgRS;
-  const int64_t items = g.N * g.G * p.tiles;
+  const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::max<int64_t>(1, std::min(p.parts, items));
   std::fill_n(gw, wsize, T(0));
-  if (items == 0 || wsize == 0) return;
+  if (items == 0 || wsize == 0 || g.N == 0) return;
   // Part 0 accumulates into gw itself, the others into their own buffers, summed at the end.
   std::vector<T> acc(static_cast<size_t>((parts - 1) * wsize), T(0));
   BlasSingleThread guard(parts > 1);
   split_items(items, parts, [&](int64_t part, int64_t i0, int64_t i1) {
     T* a = part == 0 ? gw : acc.data() + (part - 1) * wsize;
-    std::vector<T>& buf = scratch<T>();
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& gbuf = scratch<T>(1);
     for (int64_t it = i0; it < i1; ++it) {
-      const int64_t t = it % p.tiles, ng = it / p.tiles, gi = ng % g.G, n = ng / g.G;
-      const int64_t r0 = t * p.rows, r1 = std::min(g.OH, r0 + p.rows), tn = (r1 - r0) * g.OW;
-      const T* xg = x + (n * g.C + gi * p.Cg) * p.HW;
-      const T* gyt0 = gy + (n * g.K + gi * p.Kg) * p.OHW + r0 * g.OW;
-      const T* col;
-      int64_t ldcol;
-      if (p.direct) {
-        col = xg + r0 * g.OW;
-        ldcol = p.HW;
-      } else {
-        buf.resize(static_cast<size_t>(p.CgRS * tn));
-        im2col(xg, buf.data(), g, p, r0, r1);
-        col = buf.data();
-        ldcol = tn;
-      }
-      // a[g] (Kg x CgRS) += gy tile (Kg x tn) @ col^T (tn x CgRS)
-      gemm(false, true, p.Kg, p.CgRS, tn, gyt0, p.OHW, col, ldcol, T(1), a + gi * p.Kg * p.CgRS, p.CgRS);
+      const Item m = item_at(it, g, p);
+      int64_t ldc, ldg;
+      const T* col = columns(x, m, g, p, cbuf, ldc);
+      const T* gm = grad_rows(gy, m, g, p, gbuf, ldg);
+      // a[g] (Kg x CgRS) += gy (Kg x tn) @ col^T (tn x CgRS)
+      gemm(false, true, p.Kg, p.CgRS, m.tn, gm, ldg, col, ldc, T(1), a + m.gi * p.Kg * p.CgRS, p.CgRS);
     }
   });
   for (int64_t q = 1; q < parts; ++q) {
