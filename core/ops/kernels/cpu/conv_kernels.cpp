@@ -148,13 +148,16 @@ void im2col(const T* xg, T* col, int64_t ld, const ConvGeom& g, const Plan& p, i
         for (int64_t oh = r0; oh < r1; ++oh, dst += OW) {
           const int64_t ih = oh * g.sH - g.pH + i * g.dH;
           if (ih < 0 || ih >= H) {
-            std::memset(dst, 0, sizeof(T) * OW);
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = T(0);
             continue;
           }
           const T* src = plane + ih * W + iw0;
           for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
           if (g.sW == 1) {
-            std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+            // Short rows (small images) are copied inline: a memcpy call per row costs more.
+            if (hi - lo >= 64) std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sW];
           }
