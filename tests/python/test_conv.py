@@ -532,3 +532,42 @@ def test_conv2d_backward_batched_small_images(xs, ws, kw):
     close(gx, np.concatenate([N(p[0]) for p in parts]), F64)
     close(gw, sum(N(p[1]) for p in parts), F64, 10)
     close(gb, gy.sum(axis=(0, 2, 3)), F64, 10)
+
+
+def ref_conv2d_weight_grad(gy, x, wshape, stride, padding, dilation, groups):
+    k, cg, kh, kw = wshape
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = gy.shape[2:]
+    kg = k // groups
+    gw = np.zeros(wshape)
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                gw[g * kg:(g + 1) * kg, :, i, j] = np.einsum("nkhw,nchw->kc", gy[:, g * kg:(g + 1) * kg], patch)
+    return gw
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 32, 24, 24), (16, 3, 3), dict(padding=1)),               # several tiles per image (wide columns)
+    ((6, 4, 9, 9), (5, 3, 3), dict(padding=1, groups=1)),         # several images per gemm (wide columns)
+    ((5, 6, 9, 8), (4, 3, 3), dict(padding=(2, 1), dilation=2, groups=2)),
+    ((3, 8, 20, 21), (8, 5, 5), dict(padding=2, stride=2)),       # strided: classic im2col
+    ((4, 3, 6, 6), (4, 3, 3), {}),                               # narrow: classic im2col
+])
+def test_conv2d_backward_against_reference(dtype, xs, ws, kw):
+    g = kw.get("groups", 1)
+    x, w = rand(*xs), rand(ws[0], xs[1] // g, ws[1], ws[2])
+    s, p, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
+    y = heron.conv2d(H(x, dtype), H(w, dtype), None, s, p, d, g)
+    close(y, ref_conv2d(x, w, None, s, p, d, g), dtype, 20)
+    gy = rand(*y.shape)
+    gx, gw, gb = heron.conv2d_backward(H(gy, dtype), H(x, dtype), H(w, dtype), s, p, d, g)
+    (sh, sw), (ph, pw), (dh, dw) = pair(s), pair(p), pair(d)
+    oph = xs[2] - ((y.shape[2] - 1) * sh - 2 * ph + dh * (ws[1] - 1) + 1)
+    opw = xs[3] - ((y.shape[3] - 1) * sw - 2 * pw + dw * (ws[2] - 1) + 1)
+    close(gx, ref_conv_transpose2d(gy, w, None, s, p, (oph, opw), g, d), dtype, 20)
+    close(gw, ref_conv2d_weight_grad(gy, x, w.shape, s, p, d, g), dtype, 100)
+    close(gb, gy.sum(axis=(0, 2, 3)), dtype, 100)
