@@ -42,20 +42,22 @@ SHAPES = [
 
 
 def timed(fn, n):
-    t0 = time.perf_counter()
+    """(wall, process CPU) seconds per call."""
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t0) / n
+    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
 
 def interleaved(contenders, n, reps):
+    """{name: (median wall, median CPU) per call}, contenders run round-robin `reps` times."""
     samples = {k: [] for k in contenders}
     for fn in contenders.values():
         timed(fn, max(1, n // 2))  # warm up
     for _ in range(reps):
         for k, fn in contenders.items():
             samples[k].append(timed(fn, n))
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {k: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v)) for k, v in samples.items()}
 
 
 def main():
@@ -67,7 +69,8 @@ def main():
     if torch is not None:
         torch.set_num_threads(threads)
     hdt = getattr(heron, args.dtype)
-    print(f"threads={threads} dtype={args.dtype} torch={'yes ' + torch.__version__ if torch else 'no'}")
+    print(f"threads={threads} dtype={args.dtype} torch={'yes ' + torch.__version__ if torch else 'no'} "
+          f"load={os.getloadavg()[0]:.1f}")
     rng = np.random.default_rng(0)
     rows = []
     for name, xs, ws, pad in SHAPES:
@@ -115,11 +118,15 @@ def main():
         rf = interleaved(fwd, n, reps)
         rb = interleaved(fb, n, reps)
         for who in fwd:
-            ratio_f = f"{rf['heron'] / rf['torch']:.2f}x" if "torch" in rf and who == "heron" else ""
-            ratio_b = f"{rb['heron'] / rb['torch']:.2f}x" if "torch" in rb and who == "heron" else ""
-            rows.append((name, who, f"{rf[who] * 1e3:8.2f} ms", f"{flops / rf[who] / 1e9:7.1f} GFLOP/s", ratio_f,
-                         f"{rb[who] * 1e3:8.2f} ms", ratio_b))
-    hdr = ("shape", "who", "forward", "fwd rate", "vs torch", "fwd+bwd", "vs torch")
+            def ratio(r, i):
+                return f"{r['heron'][i] / r['torch'][i]:.2f}x" if "torch" in r and who == "heron" else ""
+            rows.append((name, who, f"{rf[who][0] * 1e3:8.2f} ms", f"{flops / rf[who][0] / 1e9:7.1f} GFLOP/s", ratio(rf, 0),
+                         f"{rb[who][0] * 1e3:8.2f} ms", ratio(rb, 0), f"{rf[who][1] * 1e3:8.2f} ms", ratio(rf, 1),
+                         f"{rb[who][1] * 1e3:8.2f} ms", ratio(rb, 1)))
+    # The CPU columns (process time, all threads) are the work done: on a machine shared with
+    # other jobs the wall times mostly measure the scheduler's share.
+    hdr = ("shape", "who", "forward", "fwd rate", "vs torch", "fwd+bwd", "vs torch", "fwd CPU", "vs torch",
+           "fwd+bwd CPU", "vs torch")
     widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     for r in [hdr] + rows:
         print("  ".join(str(v).ljust(wd) for v, wd in zip(r, widths)))

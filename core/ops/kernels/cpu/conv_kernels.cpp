@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -68,15 +69,20 @@ struct BlasSingleThread {
   }
 };
 
-// Runs fn(part, item_begin, item_end) over `items` split into contiguous parts over the pool.
+// Runs fn(part, item, item + 1) for every item, over `parts` pool tasks that pull items from a
+// shared counter: a thread that is descheduled (the machine is shared) does not hold the others
+// back as a static split would. `part` is unique among concurrently running tasks (per-part
+// accumulators).
 template <typename F>
 void split_items(int64_t items, int64_t parts, F fn) {
   if (parts <= 1) {
-    fn(0, 0, items);
+    for (int64_t i = 0; i < items; ++i) fn(0, i, i + 1);
     return;
   }
+  std::atomic<int64_t> next{0};
   parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) fn(p, p * items / parts, (p + 1) * items / parts);
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) fn(p, i, i + 1);
   });
 }
 
