@@ -3431,6 +3431,414 @@ static inline heron_status heron_clip_grad_norm_inplace(heron_tensor* const* ten
   return HERON_OK;
 }
 
+/**
+ * conv1d: 1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight (K, C/groups, kL), plus bias (K) when given.
+ *
+ * @param input (N, C, L) or (C, L)..
+ * @param weight (K, C/groups, kL)..
+ * @param bias (K), or none. (may be NULL).
+ * @param stride Step of the window (>= 1). (stride_len entries; NULL for the default). Default: [1]
+ * @param padding Zeros added on both sides (>= 0). (padding_len entries; NULL for the default). Default: [0]
+ * @param dilation Spacing between kernel taps (>= 1). (dilation_len entries; NULL for the default). Default: [1]
+ * @param groups Channel groups; C and K must be multiples of it. Default: 1
+ * @param same_padding PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right); `padding` is ignored. Default: false
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv1d(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int64_t groups, int same_padding, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv1d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[5] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = same_padding ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * conv2d: 2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.
+ *
+ * @param input (N, C, H, W) or (C, H, W)..
+ * @param weight (K, C/groups, kH, kW)..
+ * @param bias (K), or none. (may be NULL).
+ * @param stride Step of the window (>= 1). (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding Zeros added on both sides of each spatial dim (>= 0). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation Spacing between kernel taps (>= 1). (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param groups Channel groups; C and K must be multiples of it. Default: 1
+ * @param same_padding PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right/bottom); `padding` is ignored. Default: false
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv2d(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int64_t groups, int same_padding, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[5] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = same_padding ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * conv_transpose2d: 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
+ *
+ * @param input (N, C_in, H, W) or (C_in, H, W)..
+ * @param weight (C_in, K/groups, kH, kW)..
+ * @param bias (K), or none. (may be NULL).
+ * @param stride Stride of the matching conv2d (>= 1). (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding Padding of the matching conv2d: removes that many rows/columns from each border of the full output (>= 0). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param output_padding Extra rows/columns added at the bottom/right of the output (< stride or < dilation). (output_padding_len entries; NULL for the default). Default: [0, 0]
+ * @param groups Channel groups; C_in and K must be multiples of it. Default: 1
+ * @param dilation Spacing between kernel taps (>= 1). (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv_transpose2d(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* output_padding, size_t output_padding_len, int64_t groups, const int64_t* dilation, size_t dilation_len, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv_transpose2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[5] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = output_padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_padding_len; A_[N_].p = output_padding; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * max_pool2d: 2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in its input's H*W plane (like PyTorch). Padding is -inf; nan wins.
+ *
+ * @param input Input tensor.
+ * @param kernel_size Window size (kH, kW). (kernel_size_len entries; NULL for the default). Required.
+ * @param stride Window step; empty means kernel_size. (stride_len entries; NULL for the default). Default: []
+ * @param padding Implicit -inf padding on both sides (<= kernel_size / 2). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation Spacing between window taps (>= 1). (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param ceil_mode Round the output size up (a last window must start inside the input or left padding). Default: false
+ * @param out Receives the new output handle (owned by the caller).
+ * @param indices Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_max_pool2d(heron_tensor* input, const int64_t* kernel_size, size_t kernel_size_len, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int ceil_mode, heron_tensor** out, heron_tensor** indices) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "max_pool2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[5] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = kernel_size ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)kernel_size_len; A_[N_].p = kernel_size; N_++;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = ceil_mode ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *indices = OUTS_[1];
+  return HERON_OK;
+}
+
+/**
+ * avg_pool2d: 2-d average pooling of (N, C, H, W) or (C, H, W), like PyTorch (padding is zeros).
+ *
+ * @param input Input tensor.
+ * @param kernel_size Window size (kH, kW). (kernel_size_len entries; NULL for the default). Required.
+ * @param stride Window step; empty means kernel_size. (stride_len entries; NULL for the default). Default: []
+ * @param padding Implicit zero padding on both sides (<= kernel_size / 2). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param ceil_mode Round the output size up (a last window must start inside the input or left padding). Default: false
+ * @param count_include_pad Count padding zeros in the divisor. Default: true
+ * @param divisor_override Divide every window sum by this instead (nonzero). NULL for none.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_avg_pool2d(heron_tensor* input, const int64_t* kernel_size, size_t kernel_size_len, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, int ceil_mode, int count_include_pad, const int64_t* divisor_override, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "avg_pool2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = kernel_size ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)kernel_size_len; A_[N_].p = kernel_size; N_++;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = ceil_mode ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = count_include_pad ? 1 : 0; N_++;
+  A_[N_].kind = divisor_override ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = divisor_override ? *divisor_override : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * adaptive_avg_pool2d: 2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages rows floor(i*H/oH) to ceil((i+1)*H/oH) (PyTorch's rule).
+ *
+ * @param input Input tensor.
+ * @param output_size (oH, oW), each >= 1. (output_size_len entries; NULL for the default). Required.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_adaptive_avg_pool2d(heron_tensor* input, const int64_t* output_size, size_t output_size_len, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "adaptive_avg_pool2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = output_size ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_size_len; A_[N_].p = output_size; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * conv1d_backward: Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+ *
+ * @param grad Gradient of conv1d's output..
+ * @param input conv1d's input..
+ * @param weight conv1d's weight..
+ * @param stride As in conv1d. (stride_len entries; NULL for the default). Default: [1]
+ * @param padding As in conv1d. (padding_len entries; NULL for the default). Default: [0]
+ * @param dilation As in conv1d. (dilation_len entries; NULL for the default). Default: [1]
+ * @param groups As in conv1d. Default: 1
+ * @param same_padding As in conv1d. Default: false
+ * @param output_mask Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). (output_mask_len entries; NULL for the default). Default: [1, 1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv1d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* weight, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int64_t groups, int same_padding, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv1d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = same_padding ? 1 : 0; N_++;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, weight};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * conv2d_backward: Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+ *
+ * @param grad Gradient of conv2d's output..
+ * @param input conv2d's input..
+ * @param weight conv2d's weight..
+ * @param stride As in conv2d. (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding As in conv2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation As in conv2d. (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param groups As in conv2d. Default: 1
+ * @param same_padding As in conv2d. Default: false
+ * @param output_mask Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). (output_mask_len entries; NULL for the default). Default: [1, 1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* weight, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int64_t groups, int same_padding, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = same_padding ? 1 : 0; N_++;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, weight};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * conv_transpose2d_backward: Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+ *
+ * @param grad Gradient of conv_transpose2d's output..
+ * @param input conv_transpose2d's input..
+ * @param weight conv_transpose2d's weight..
+ * @param stride As in conv_transpose2d. (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding As in conv_transpose2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param output_padding As in conv_transpose2d. (output_padding_len entries; NULL for the default). Default: [0, 0]
+ * @param groups As in conv_transpose2d. Default: 1
+ * @param dilation As in conv_transpose2d. (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param output_mask Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). (output_mask_len entries; NULL for the default). Default: [1, 1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv_transpose2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* weight, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* output_padding, size_t output_padding_len, int64_t groups, const int64_t* dilation, size_t dilation_len, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv_transpose2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = output_padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_padding_len; A_[N_].p = output_padding; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, weight};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * max_pool2d_backward: Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's indices.
+ *
+ * @param grad Gradient of max_pool2d's out..
+ * @param input max_pool2d's input (for its shape, dtype and device)..
+ * @param indices max_pool2d's indices (int64, same shape as grad)..
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_max_pool2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* indices, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "max_pool2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, indices};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * avg_pool2d_backward: Gradient of avg_pool2d with respect to its input.
+ *
+ * @param grad Gradient of avg_pool2d's output..
+ * @param input avg_pool2d's input (for its shape, dtype and device)..
+ * @param kernel_size As in avg_pool2d. (kernel_size_len entries; NULL for the default). Required.
+ * @param stride As in avg_pool2d. (stride_len entries; NULL for the default). Default: []
+ * @param padding As in avg_pool2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param ceil_mode As in avg_pool2d. Default: false
+ * @param count_include_pad As in avg_pool2d. Default: true
+ * @param divisor_override As in avg_pool2d. NULL for none.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_avg_pool2d_backward(heron_tensor* grad, heron_tensor* input, const int64_t* kernel_size, size_t kernel_size_len, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, int ceil_mode, int count_include_pad, const int64_t* divisor_override, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "avg_pool2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[6] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = kernel_size ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)kernel_size_len; A_[N_].p = kernel_size; N_++;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = ceil_mode ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = count_include_pad ? 1 : 0; N_++;
+  A_[N_].kind = divisor_override ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = divisor_override ? *divisor_override : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {grad, input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * adaptive_avg_pool2d_backward: Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
+ *
+ * @param grad Gradient of adaptive_avg_pool2d's output..
+ * @param input adaptive_avg_pool2d's input (for its shape, dtype and device)..
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_adaptive_avg_pool2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "adaptive_avg_pool2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  (void)A_;
+  heron_tensor* IN_[2] = {grad, input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -2213,5 +2213,256 @@ def clip_grad_norm_(tensors, max_norm, norm_type=2.0, error_if_nonfinite=False):
     return _call(_H_clip_grad_norm_, tuple(tensors), (max_norm, norm_type, error_if_nonfinite))
 
 
+_H_conv1d = _op('conv1d')
+
+
+def conv1d(input, weight, bias, stride=(1,), padding=(0,), dilation=(1,), groups=1, same_padding=False):
+    """1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight (K, C/groups, kL), plus bias (K) when given.
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        weight (Tensor): (K, C/groups, kL).
+        bias (Tensor): (K), or none.
+        stride (ints): Step of the window (>= 1). Default: [1].
+        padding (ints): Zeros added on both sides (>= 0). Default: [0].
+        dilation (ints): Spacing between kernel taps (>= 1). Default: [1].
+        groups (int): Channel groups; C and K must be multiples of it. Default: 1.
+        same_padding (bool): PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right); `padding` is ignored. Default: False.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_conv1d, (input, weight, bias), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding))
+
+
+_H_conv2d = _op('conv2d')
+
+
+def conv2d(input, weight, bias, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, same_padding=False):
+    """2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        weight (Tensor): (K, C/groups, kH, kW).
+        bias (Tensor): (K), or none.
+        stride (ints): Step of the window (>= 1). Default: [1, 1].
+        padding (ints): Zeros added on both sides of each spatial dim (>= 0). Default: [0, 0].
+        dilation (ints): Spacing between kernel taps (>= 1). Default: [1, 1].
+        groups (int): Channel groups; C and K must be multiples of it. Default: 1.
+        same_padding (bool): PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right/bottom); `padding` is ignored. Default: False.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_conv2d, (input, weight, bias), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding))
+
+
+_H_conv_transpose2d = _op('conv_transpose2d')
+
+
+def conv_transpose2d(input, weight, bias, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)):
+    """2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
+
+    Args:
+        input (Tensor): (N, C_in, H, W) or (C_in, H, W).
+        weight (Tensor): (C_in, K/groups, kH, kW).
+        bias (Tensor): (K), or none.
+        stride (ints): Stride of the matching conv2d (>= 1). Default: [1, 1].
+        padding (ints): Padding of the matching conv2d: removes that many rows/columns from each border of the full output (>= 0). Default: [0, 0].
+        output_padding (ints): Extra rows/columns added at the bottom/right of the output (< stride or < dilation). Default: [0, 0].
+        groups (int): Channel groups; C_in and K must be multiples of it. Default: 1.
+        dilation (ints): Spacing between kernel taps (>= 1). Default: [1, 1].
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_conv_transpose2d, (input, weight, bias), (_ints(stride), _ints(padding), _ints(output_padding), groups, _ints(dilation)))
+
+
+_H_max_pool2d = _op('max_pool2d')
+_R_max_pool2d = _namedtuple('max_pool2d', ['out', 'indices'])
+
+
+def max_pool2d(input, kernel_size, stride=(), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+    """2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in its input's H*W plane (like PyTorch). Padding is -inf; nan wins.
+
+    Args:
+        input (Tensor): Input tensor.
+        kernel_size (ints): Window size (kH, kW).
+        stride (ints): Window step; empty means kernel_size. Default: [].
+        padding (ints): Implicit -inf padding on both sides (<= kernel_size / 2). Default: [0, 0].
+        dilation (ints): Spacing between window taps (>= 1). Default: [1, 1].
+        ceil_mode (bool): Round the output size up (a last window must start inside the input or left padding). Default: False.
+
+    Returns:
+        Tuple[Tensor, Tensor]: out, indices.
+    """
+    return _R_max_pool2d(*_calln(_H_max_pool2d, (input,), (_ints(kernel_size), _ints(stride), _ints(padding), _ints(dilation), ceil_mode)))
+
+
+_H_avg_pool2d = _op('avg_pool2d')
+
+
+def avg_pool2d(input, kernel_size, stride=(), padding=(0, 0), ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """2-d average pooling of (N, C, H, W) or (C, H, W), like PyTorch (padding is zeros).
+
+    Args:
+        input (Tensor): Input tensor.
+        kernel_size (ints): Window size (kH, kW).
+        stride (ints): Window step; empty means kernel_size. Default: [].
+        padding (ints): Implicit zero padding on both sides (<= kernel_size / 2). Default: [0, 0].
+        ceil_mode (bool): Round the output size up (a last window must start inside the input or left padding). Default: False.
+        count_include_pad (bool): Count padding zeros in the divisor. Default: True.
+        divisor_override (int): Divide every window sum by this instead (nonzero). Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_avg_pool2d, (input,), (_ints(kernel_size), _ints(stride), _ints(padding), ceil_mode, count_include_pad, divisor_override))
+
+
+_H_adaptive_avg_pool2d = _op('adaptive_avg_pool2d')
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages rows floor(i*H/oH) to ceil((i+1)*H/oH) (PyTorch's rule).
+
+    Args:
+        input (Tensor): Input tensor.
+        output_size (ints): (oH, oW), each >= 1.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_adaptive_avg_pool2d, (input,), (_ints(output_size),))
+
+
+_H_conv1d_backward = _op('conv1d_backward')
+_R_conv1d_backward = _namedtuple('conv1d_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def conv1d_backward(grad, input, weight, stride=(1,), padding=(0,), dilation=(1,), groups=1, same_padding=False, output_mask=(1, 1, 1)):
+    """Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+
+    Args:
+        grad (Tensor): Gradient of conv1d's output.
+        input (Tensor): conv1d's input.
+        weight (Tensor): conv1d's weight.
+        stride (ints): As in conv1d. Default: [1].
+        padding (ints): As in conv1d. Default: [0].
+        dilation (ints): As in conv1d. Default: [1].
+        groups (int): As in conv1d. Default: 1.
+        same_padding (bool): As in conv1d. Default: False.
+        output_mask (ints): Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). Default: [1, 1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_conv1d_backward(*_calln(_H_conv1d_backward, (grad, input, weight), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding, _ints(output_mask))))
+
+
+_H_conv2d_backward = _op('conv2d_backward')
+_R_conv2d_backward = _namedtuple('conv2d_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def conv2d_backward(grad, input, weight, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, same_padding=False, output_mask=(1, 1, 1)):
+    """Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+
+    Args:
+        grad (Tensor): Gradient of conv2d's output.
+        input (Tensor): conv2d's input.
+        weight (Tensor): conv2d's weight.
+        stride (ints): As in conv2d. Default: [1, 1].
+        padding (ints): As in conv2d. Default: [0, 0].
+        dilation (ints): As in conv2d. Default: [1, 1].
+        groups (int): As in conv2d. Default: 1.
+        same_padding (bool): As in conv2d. Default: False.
+        output_mask (ints): Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). Default: [1, 1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_conv2d_backward(*_calln(_H_conv2d_backward, (grad, input, weight), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding, _ints(output_mask))))
+
+
+_H_conv_transpose2d_backward = _op('conv_transpose2d_backward')
+_R_conv_transpose2d_backward = _namedtuple('conv_transpose2d_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def conv_transpose2d_backward(grad, input, weight, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1), output_mask=(1, 1, 1)):
+    """Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+
+    Args:
+        grad (Tensor): Gradient of conv_transpose2d's output.
+        input (Tensor): conv_transpose2d's input.
+        weight (Tensor): conv_transpose2d's weight.
+        stride (ints): As in conv_transpose2d. Default: [1, 1].
+        padding (ints): As in conv_transpose2d. Default: [0, 0].
+        output_padding (ints): As in conv_transpose2d. Default: [0, 0].
+        groups (int): As in conv_transpose2d. Default: 1.
+        dilation (ints): As in conv_transpose2d. Default: [1, 1].
+        output_mask (ints): Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each). Default: [1, 1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_conv_transpose2d_backward(*_calln(_H_conv_transpose2d_backward, (grad, input, weight), (_ints(stride), _ints(padding), _ints(output_padding), groups, _ints(dilation), _ints(output_mask))))
+
+
+_H_max_pool2d_backward = _op('max_pool2d_backward')
+
+
+def max_pool2d_backward(grad, input, indices):
+    """Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's indices.
+
+    Args:
+        grad (Tensor): Gradient of max_pool2d's out.
+        input (Tensor): max_pool2d's input (for its shape, dtype and device).
+        indices (Tensor): max_pool2d's indices (int64, same shape as grad).
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_max_pool2d_backward, (grad, input, indices), ())
+
+
+_H_avg_pool2d_backward = _op('avg_pool2d_backward')
+
+
+def avg_pool2d_backward(grad, input, kernel_size, stride=(), padding=(0, 0), ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Gradient of avg_pool2d with respect to its input.
+
+    Args:
+        grad (Tensor): Gradient of avg_pool2d's output.
+        input (Tensor): avg_pool2d's input (for its shape, dtype and device).
+        kernel_size (ints): As in avg_pool2d.
+        stride (ints): As in avg_pool2d. Default: [].
+        padding (ints): As in avg_pool2d. Default: [0, 0].
+        ceil_mode (bool): As in avg_pool2d. Default: False.
+        count_include_pad (bool): As in avg_pool2d. Default: True.
+        divisor_override (int): As in avg_pool2d. Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_avg_pool2d_backward, (grad, input), (_ints(kernel_size), _ints(stride), _ints(padding), ceil_mode, count_include_pad, divisor_override))
+
+
+_H_adaptive_avg_pool2d_backward = _op('adaptive_avg_pool2d_backward')
+
+
+def adaptive_avg_pool2d_backward(grad, input):
+    """Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
+
+    Args:
+        grad (Tensor): Gradient of adaptive_avg_pool2d's output.
+        input (Tensor): adaptive_avg_pool2d's input (for its shape, dtype and device).
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_adaptive_avg_pool2d_backward, (grad, input), ())
+
+
 # Ops that are also Tensor methods (the first input is self).
 METHODS = ('neg', 'abs', 'sign', 'exp', 'expm1', 'log', 'log1p', 'log2', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'softplus', 'erf', 'floor', 'ceil', 'round', 'trunc', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'logical_not', 'bitwise_not', 'add', 'sub', 'mul', 'div', 'floor_divide', 'remainder', 'pow', 'maximum', 'minimum', 'atan2', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'bitwise_left_shift', 'bitwise_right_shift', 'clamp', 'sum', 'mean', 'prod', 'amax', 'amin', 'argmax', 'argmin', 'var', 'std', 'logsumexp', 'all', 'any', 'cumsum', 'cumprod', 'matmul', 'softmax', 'log_softmax', 'reshape', 'view', 'permute', 'transpose', 'select', 'expand', 'broadcast_to', 'squeeze', 'unsqueeze', 'flatten', 'as_strided', 'contiguous', 'clone', 'copy_', 'split', 'chunk', 'gather', 'scatter', 'scatter_add', 'index_select', 'take_along_dim', 'nonzero', 'masked_fill', 'flip', 'roll', 'tril', 'triu', 'sort', 'topk', 'bernoulli')

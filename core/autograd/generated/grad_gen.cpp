@@ -1743,7 +1743,154 @@ std::shared_ptr<void> cp_topk(const void* a) {
 }
 const GradFormula f_topk{&bw_topk, &cp_topk, 0x0ULL, true};
 
-const GradFormula* const kFormulas[132] = {
+// conv1d
+void bw_conv1d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const Conv1dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = conv1d_backward(grad, input, weight, Conv1dBackwardAttrs{attrs.stride, attrs.padding, attrs.dilation, attrs.groups, attrs.same_padding, Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0, bias.defined() && needs(2) ? 1 : 0}}); for (int i = 0; i < 3; ++i) if (!needs(i)) r[i] = Tensor(); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_conv1d(const void* a) {
+  return a ? std::make_shared<Conv1dAttrs>(*static_cast<const Conv1dAttrs*>(a)) : std::make_shared<Conv1dAttrs>();
+}
+const GradFormula f_conv1d{&bw_conv1d, &cp_conv1d, 0x7ULL, false};
+
+// conv2d
+void bw_conv2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const Conv2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = conv2d_backward(grad, input, weight, Conv2dBackwardAttrs{attrs.stride, attrs.padding, attrs.dilation, attrs.groups, attrs.same_padding, Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0, bias.defined() && needs(2) ? 1 : 0}}); for (int i = 0; i < 3; ++i) if (!needs(i)) r[i] = Tensor(); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_conv2d(const void* a) {
+  return a ? std::make_shared<Conv2dAttrs>(*static_cast<const Conv2dAttrs*>(a)) : std::make_shared<Conv2dAttrs>();
+}
+const GradFormula f_conv2d{&bw_conv2d, &cp_conv2d, 0x7ULL, false};
+
+// conv_transpose2d
+void bw_conv_transpose2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const ConvTranspose2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = conv_transpose2d_backward(grad, input, weight, ConvTranspose2dBackwardAttrs{attrs.stride, attrs.padding, attrs.output_padding, attrs.groups, attrs.dilation, Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0, bias.defined() && needs(2) ? 1 : 0}}); for (int i = 0; i < 3; ++i) if (!needs(i)) r[i] = Tensor(); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_conv_transpose2d(const void* a) {
+  return a ? std::make_shared<ConvTranspose2dAttrs>(*static_cast<const ConvTranspose2dAttrs*>(a)) : std::make_shared<ConvTranspose2dAttrs>();
+}
+const GradFormula f_conv_transpose2d{&bw_conv_transpose2d, &cp_conv_transpose2d, 0x7ULL, false};
+
+// max_pool2d
+void bw_max_pool2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const MaxPool2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (max_pool2d_backward(grad, input, results[1]));
+}
+std::shared_ptr<void> cp_max_pool2d(const void* a) {
+  return a ? std::make_shared<MaxPool2dAttrs>(*static_cast<const MaxPool2dAttrs*>(a)) : std::make_shared<MaxPool2dAttrs>();
+}
+const GradFormula f_max_pool2d{&bw_max_pool2d, &cp_max_pool2d, 0x1ULL, true};
+
+// avg_pool2d
+void bw_avg_pool2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const AvgPool2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (avg_pool2d_backward(grad, input, AvgPool2dBackwardAttrs{attrs.kernel_size, attrs.stride, attrs.padding, attrs.ceil_mode, attrs.count_include_pad, attrs.divisor_override}));
+}
+std::shared_ptr<void> cp_avg_pool2d(const void* a) {
+  return a ? std::make_shared<AvgPool2dAttrs>(*static_cast<const AvgPool2dAttrs*>(a)) : std::make_shared<AvgPool2dAttrs>();
+}
+const GradFormula f_avg_pool2d{&bw_avg_pool2d, &cp_avg_pool2d, 0x1ULL, false};
+
+// adaptive_avg_pool2d
+void bw_adaptive_avg_pool2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const AdaptiveAvgPool2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (adaptive_avg_pool2d_backward(grad, input));
+}
+std::shared_ptr<void> cp_adaptive_avg_pool2d(const void* a) {
+  return a ? std::make_shared<AdaptiveAvgPool2dAttrs>(*static_cast<const AdaptiveAvgPool2dAttrs*>(a)) : std::make_shared<AdaptiveAvgPool2dAttrs>();
+}
+const GradFormula f_adaptive_avg_pool2d{&bw_adaptive_avg_pool2d, &cp_adaptive_avg_pool2d, 0x1ULL, false};
+
+const GradFormula* const kFormulas[144] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -1766,11 +1913,13 @@ const GradFormula* const kFormulas[132] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    &f_conv1d, &f_conv2d, &f_conv_transpose2d, &f_max_pool2d, &f_avg_pool2d, &f_adaptive_avg_pool2d,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 132 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 144 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

@@ -1055,6 +1055,141 @@ void invoke_clip_grad_norm_(OpCtx& ctx, const heron_attr* a, size_t n) {
   if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.error_if_nonfinite = detail::get_bool(a[2], "clip_grad_norm_", "error_if_nonfinite");
   detail::run_impl(OpId::clip_grad_norm_, ctx, &attrs);
 }
+const bool k_inopt_conv1d[] = {false, false, true};
+const AttrInfo k_attrs_conv1d[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"dilation", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"same_padding", AttrType::Bool, false, true}};
+void invoke_conv1d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv1d", n, 5);
+  Conv1dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv1d", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv1d", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[2], "conv1d", "dilation");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv1d", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.same_padding = detail::get_bool(a[4], "conv1d", "same_padding");
+  detail::run_impl(OpId::conv1d, ctx, &attrs);
+}
+const bool k_inopt_conv2d[] = {false, false, true};
+const AttrInfo k_attrs_conv2d[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"dilation", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"same_padding", AttrType::Bool, false, true}};
+void invoke_conv2d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv2d", n, 5);
+  Conv2dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv2d", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv2d", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[2], "conv2d", "dilation");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv2d", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.same_padding = detail::get_bool(a[4], "conv2d", "same_padding");
+  detail::run_impl(OpId::conv2d, ctx, &attrs);
+}
+const bool k_inopt_conv_transpose2d[] = {false, false, true};
+const AttrInfo k_attrs_conv_transpose2d[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"output_padding", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"dilation", AttrType::Ints, false, true}};
+void invoke_conv_transpose2d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv_transpose2d", n, 5);
+  ConvTranspose2dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv_transpose2d", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv_transpose2d", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.output_padding = detail::get_ints(a[2], "conv_transpose2d", "output_padding");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv_transpose2d", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[4], "conv_transpose2d", "dilation");
+  detail::run_impl(OpId::conv_transpose2d, ctx, &attrs);
+}
+const bool k_inopt_max_pool2d[] = {false};
+const AttrInfo k_attrs_max_pool2d[] = {{"kernel_size", AttrType::Ints, false, false}, {"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"dilation", AttrType::Ints, false, true}, {"ceil_mode", AttrType::Bool, false, true}};
+void invoke_max_pool2d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("max_pool2d", n, 5);
+  MaxPool2dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.kernel_size = detail::get_ints(a[0], "max_pool2d", "kernel_size");
+  else detail::missing_attr("max_pool2d", "kernel_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[1], "max_pool2d", "stride");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[2], "max_pool2d", "padding");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[3], "max_pool2d", "dilation");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.ceil_mode = detail::get_bool(a[4], "max_pool2d", "ceil_mode");
+  detail::run_impl(OpId::max_pool2d, ctx, &attrs);
+}
+const bool k_inopt_avg_pool2d[] = {false};
+const AttrInfo k_attrs_avg_pool2d[] = {{"kernel_size", AttrType::Ints, false, false}, {"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"ceil_mode", AttrType::Bool, false, true}, {"count_include_pad", AttrType::Bool, false, true}, {"divisor_override", AttrType::Int, true, true}};
+void invoke_avg_pool2d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("avg_pool2d", n, 6);
+  AvgPool2dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.kernel_size = detail::get_ints(a[0], "avg_pool2d", "kernel_size");
+  else detail::missing_attr("avg_pool2d", "kernel_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[1], "avg_pool2d", "stride");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[2], "avg_pool2d", "padding");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.ceil_mode = detail::get_bool(a[3], "avg_pool2d", "ceil_mode");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.count_include_pad = detail::get_bool(a[4], "avg_pool2d", "count_include_pad");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT && a[5].kind != HERON_ATTR_NONE) attrs.divisor_override = detail::get_int(a[5], "avg_pool2d", "divisor_override");
+  detail::run_impl(OpId::avg_pool2d, ctx, &attrs);
+}
+const bool k_inopt_adaptive_avg_pool2d[] = {false};
+const AttrInfo k_attrs_adaptive_avg_pool2d[] = {{"output_size", AttrType::Ints, false, false}};
+void invoke_adaptive_avg_pool2d(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("adaptive_avg_pool2d", n, 1);
+  AdaptiveAvgPool2dAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.output_size = detail::get_ints(a[0], "adaptive_avg_pool2d", "output_size");
+  else detail::missing_attr("adaptive_avg_pool2d", "output_size");
+  detail::run_impl(OpId::adaptive_avg_pool2d, ctx, &attrs);
+}
+const bool k_inopt_conv1d_backward[] = {false, false, false};
+const AttrInfo k_attrs_conv1d_backward[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"dilation", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"same_padding", AttrType::Bool, false, true}, {"output_mask", AttrType::Ints, false, true}};
+void invoke_conv1d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv1d_backward", n, 6);
+  Conv1dBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv1d_backward", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv1d_backward", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[2], "conv1d_backward", "dilation");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv1d_backward", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.same_padding = detail::get_bool(a[4], "conv1d_backward", "same_padding");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.output_mask = detail::get_ints(a[5], "conv1d_backward", "output_mask");
+  detail::run_impl(OpId::conv1d_backward, ctx, &attrs);
+}
+const bool k_inopt_conv2d_backward[] = {false, false, false};
+const AttrInfo k_attrs_conv2d_backward[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"dilation", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"same_padding", AttrType::Bool, false, true}, {"output_mask", AttrType::Ints, false, true}};
+void invoke_conv2d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv2d_backward", n, 6);
+  Conv2dBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv2d_backward", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv2d_backward", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[2], "conv2d_backward", "dilation");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv2d_backward", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.same_padding = detail::get_bool(a[4], "conv2d_backward", "same_padding");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.output_mask = detail::get_ints(a[5], "conv2d_backward", "output_mask");
+  detail::run_impl(OpId::conv2d_backward, ctx, &attrs);
+}
+const bool k_inopt_conv_transpose2d_backward[] = {false, false, false};
+const AttrInfo k_attrs_conv_transpose2d_backward[] = {{"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"output_padding", AttrType::Ints, false, true}, {"groups", AttrType::Int, false, true}, {"dilation", AttrType::Ints, false, true}, {"output_mask", AttrType::Ints, false, true}};
+void invoke_conv_transpose2d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("conv_transpose2d_backward", n, 6);
+  ConvTranspose2dBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[0], "conv_transpose2d_backward", "stride");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[1], "conv_transpose2d_backward", "padding");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.output_padding = detail::get_ints(a[2], "conv_transpose2d_backward", "output_padding");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.groups = detail::get_int(a[3], "conv_transpose2d_backward", "groups");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.dilation = detail::get_ints(a[4], "conv_transpose2d_backward", "dilation");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.output_mask = detail::get_ints(a[5], "conv_transpose2d_backward", "output_mask");
+  detail::run_impl(OpId::conv_transpose2d_backward, ctx, &attrs);
+}
+const bool k_inopt_max_pool2d_backward[] = {false, false, false};
+void invoke_max_pool2d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("max_pool2d_backward", n, 0);
+  detail::run_impl(OpId::max_pool2d_backward, ctx, nullptr);
+}
+const bool k_inopt_avg_pool2d_backward[] = {false, false};
+const AttrInfo k_attrs_avg_pool2d_backward[] = {{"kernel_size", AttrType::Ints, false, false}, {"stride", AttrType::Ints, false, true}, {"padding", AttrType::Ints, false, true}, {"ceil_mode", AttrType::Bool, false, true}, {"count_include_pad", AttrType::Bool, false, true}, {"divisor_override", AttrType::Int, true, true}};
+void invoke_avg_pool2d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("avg_pool2d_backward", n, 6);
+  AvgPool2dBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.kernel_size = detail::get_ints(a[0], "avg_pool2d_backward", "kernel_size");
+  else detail::missing_attr("avg_pool2d_backward", "kernel_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.stride = detail::get_ints(a[1], "avg_pool2d_backward", "stride");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.padding = detail::get_ints(a[2], "avg_pool2d_backward", "padding");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.ceil_mode = detail::get_bool(a[3], "avg_pool2d_backward", "ceil_mode");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.count_include_pad = detail::get_bool(a[4], "avg_pool2d_backward", "count_include_pad");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT && a[5].kind != HERON_ATTR_NONE) attrs.divisor_override = detail::get_int(a[5], "avg_pool2d_backward", "divisor_override");
+  detail::run_impl(OpId::avg_pool2d_backward, ctx, &attrs);
+}
+const bool k_inopt_adaptive_avg_pool2d_backward[] = {false, false};
+void invoke_adaptive_avg_pool2d_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("adaptive_avg_pool2d_backward", n, 0);
+  detail::run_impl(OpId::adaptive_avg_pool2d_backward, ctx, nullptr);
+}
 
 }  // namespace
 
@@ -1191,6 +1326,18 @@ const OpInfo kOps[] = {
   {OpId::rmsprop_step_, "rmsprop_step_", "optim", 0, true, 0, true, true, k_inopt_rmsprop_step_, k_attrs_rmsprop_step_, 7, &invoke_rmsprop_step_},
   {OpId::adagrad_step_, "adagrad_step_", "optim", 0, true, 0, true, true, k_inopt_adagrad_step_, k_attrs_adagrad_step_, 6, &invoke_adagrad_step_},
   {OpId::clip_grad_norm_, "clip_grad_norm_", "optim", 0, true, 1, false, true, k_inopt_clip_grad_norm_, k_attrs_clip_grad_norm_, 3, &invoke_clip_grad_norm_},
+  {OpId::conv1d, "conv1d", "conv", 3, false, 1, false, false, k_inopt_conv1d, k_attrs_conv1d, 5, &invoke_conv1d},
+  {OpId::conv2d, "conv2d", "conv", 3, false, 1, false, false, k_inopt_conv2d, k_attrs_conv2d, 5, &invoke_conv2d},
+  {OpId::conv_transpose2d, "conv_transpose2d", "conv", 3, false, 1, false, false, k_inopt_conv_transpose2d, k_attrs_conv_transpose2d, 5, &invoke_conv_transpose2d},
+  {OpId::max_pool2d, "max_pool2d", "pool", 1, false, 2, false, false, k_inopt_max_pool2d, k_attrs_max_pool2d, 5, &invoke_max_pool2d},
+  {OpId::avg_pool2d, "avg_pool2d", "pool", 1, false, 1, false, false, k_inopt_avg_pool2d, k_attrs_avg_pool2d, 6, &invoke_avg_pool2d},
+  {OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d", "pool", 1, false, 1, false, false, k_inopt_adaptive_avg_pool2d, k_attrs_adaptive_avg_pool2d, 1, &invoke_adaptive_avg_pool2d},
+  {OpId::conv1d_backward, "conv1d_backward", "backward", 3, false, 3, false, false, k_inopt_conv1d_backward, k_attrs_conv1d_backward, 6, &invoke_conv1d_backward},
+  {OpId::conv2d_backward, "conv2d_backward", "backward", 3, false, 3, false, false, k_inopt_conv2d_backward, k_attrs_conv2d_backward, 6, &invoke_conv2d_backward},
+  {OpId::conv_transpose2d_backward, "conv_transpose2d_backward", "backward", 3, false, 3, false, false, k_inopt_conv_transpose2d_backward, k_attrs_conv_transpose2d_backward, 6, &invoke_conv_transpose2d_backward},
+  {OpId::max_pool2d_backward, "max_pool2d_backward", "backward", 3, false, 1, false, false, k_inopt_max_pool2d_backward, nullptr, 0, &invoke_max_pool2d_backward},
+  {OpId::avg_pool2d_backward, "avg_pool2d_backward", "backward", 2, false, 1, false, false, k_inopt_avg_pool2d_backward, k_attrs_avg_pool2d_backward, 6, &invoke_avg_pool2d_backward},
+  {OpId::adaptive_avg_pool2d_backward, "adaptive_avg_pool2d_backward", "backward", 2, false, 1, false, false, k_inopt_adaptive_avg_pool2d_backward, nullptr, 0, &invoke_adaptive_avg_pool2d_backward},
 };
 
 Tensor neg(const Tensor& input) {
@@ -1995,6 +2142,78 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& tensors, const ClipGradNorm_At
   detail::run_impl(OpId::clip_grad_norm_, ctx, &attrs);
   return std::move(ctx.outputs.at(0));
 }
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dAttrs& attrs) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::conv1d], ins, 3);
+  detail::run_impl(OpId::conv1d, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dAttrs& attrs) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::conv2d], ins, 3);
+  detail::run_impl(OpId::conv2d, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvTranspose2dAttrs& attrs) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::conv_transpose2d], ins, 3);
+  detail::run_impl(OpId::conv_transpose2d, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+std::vector<Tensor> max_pool2d(const Tensor& input, const MaxPool2dAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::max_pool2d], ins, 1);
+  detail::run_impl(OpId::max_pool2d, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor avg_pool2d(const Tensor& input, const AvgPool2dAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::avg_pool2d], ins, 1);
+  detail::run_impl(OpId::avg_pool2d, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor adaptive_avg_pool2d(const Tensor& input, const AdaptiveAvgPool2dAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::adaptive_avg_pool2d], ins, 1);
+  detail::run_impl(OpId::adaptive_avg_pool2d, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+std::vector<Tensor> conv1d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Conv1dBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad, input, weight};
+  OpCtx ctx(&kOps[OpId::conv1d_backward], ins, 3);
+  detail::run_impl(OpId::conv1d_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Conv2dBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad, input, weight};
+  OpCtx ctx(&kOps[OpId::conv2d_backward], ins, 3);
+  detail::run_impl(OpId::conv2d_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> conv_transpose2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const ConvTranspose2dBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad, input, weight};
+  OpCtx ctx(&kOps[OpId::conv_transpose2d_backward], ins, 3);
+  detail::run_impl(OpId::conv_transpose2d_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor max_pool2d_backward(const Tensor& grad, const Tensor& input, const Tensor& indices) {
+  const Tensor ins[3] = {grad, input, indices};
+  OpCtx ctx(&kOps[OpId::max_pool2d_backward], ins, 3);
+  detail::run_impl(OpId::max_pool2d_backward, ctx, nullptr);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor avg_pool2d_backward(const Tensor& grad, const Tensor& input, const AvgPool2dBackwardAttrs& attrs) {
+  const Tensor ins[2] = {grad, input};
+  OpCtx ctx(&kOps[OpId::avg_pool2d_backward], ins, 2);
+  detail::run_impl(OpId::avg_pool2d_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor adaptive_avg_pool2d_backward(const Tensor& grad, const Tensor& input) {
+  const Tensor ins[2] = {grad, input};
+  OpCtx ctx(&kOps[OpId::adaptive_avg_pool2d_backward], ins, 2);
+  detail::run_impl(OpId::adaptive_avg_pool2d_backward, ctx, nullptr);
+  return std::move(ctx.outputs.at(0));
+}
 
 }  // namespace ops
 
@@ -2039,7 +2258,14 @@ const char* ops_schema_json() {
     R"HERONJSON(:false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Nesterov momentum (needs momentum > 0 and dampening 0).","name":"nesterov","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch does on the first step.","name":"first_step","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight_decay * p; with momentum, buf = g on the first step else momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf; p -= lr * g.","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads, then ++ momentum_buffers when momentum != 0 (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"sgd_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.001,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.9,"doc":"Decay of the first moment.","name":"beta1","optional":false,"required":false,"type":"float"},{"default":0.999,"doc":"Decay of the second moment.","name":"beta2","optional":false,"required":false,"type":"float"},{"default":1e-08,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Weight decay (L2 in the gradient, or decoupled for AdamW).","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Use the running maximum of the second moment.","name":"amsg)HERONJSON"
     R"HERONJSON(rad","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"},{"default":1,"doc":"The step count after incrementing (1 on the first step).","name":"step","optional":false,"required":false,"type":"int"},{"default":false,"doc":"AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient.","name":"decoupled_weight_decay","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m = lerp(m, g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g, p -= lr / (1 - beta1**step) * m / (sqrt(v_or_max_v) / sqrt(1 - beta2**step) + eps).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ exp_avgs ++ exp_avg_sqs, then ++ max_exp_avg_sqs when amsgrad (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"adam_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.01,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.99,"doc":"Smoothing constant.","name":"alpha","optional":false,"required":false,"type":"float"},{"default":1e-08,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Momentum factor.","name":"momentum","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Normalize by the estimated variance of the gradient.","name":"centered","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"m)HERONJSON"
     R"HERONJSON(aximize","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; avg = sqrt(s - ga * ga) (centered, ga = lerp(ga, g, 1 - alpha)) or sqrt(s), plus eps; with momentum buf = momentum * buf + g / avg and p -= lr * buf, else p -= lr * g / avg.","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ square_avgs, then ++ momentum_buffers when momentum > 0, then ++ grad_avgs when centered (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"rmsprop_step_","outputs":[{"doc":"The updated params (the input tensors themselves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"default":0.01,"doc":"Learning rate.","name":"lr","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"Learning-rate decay.","name":"lr_decay","optional":false,"required":false,"type":"float"},{"default":0.0,"doc":"L2 penalty added to the gradient.","name":"weight_decay","optional":false,"required":false,"type":"float"},{"default":1e-10,"doc":"Added to the denominator.","name":"eps","optional":false,"required":false,"type":"float"},{"default":1,"doc":"The step count after incrementing (1 on the first step).","name":"step","optional":false,"required":false,"type":"int"},{"default":false,"doc":"Maximize the objective instead of minimizing.","name":"maximize","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay); s += g * g; p -= clr * g / (sqrt(s) + eps).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"params ++ grads ++ state_sums (n tensors each).","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"adagrad_step_","outputs":[{"doc":"The updated params (the input tensors thems)HERONJSON"
-    R"HERONJSON(elves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"doc":"Largest allowed total norm.","name":"max_norm","optional":false,"required":true,"type":"float"},{"default":2.0,"doc":"p of the p-norm; inf for the largest absolute value.","name":"norm_type","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Raise when the total norm is nan or inf.","name":"error_if_nonfinite","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"The gradients.","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"clip_grad_norm_","outputs":[{"doc":"0-d tensor with the total norm (the grads' dtype; float32 for no grads).","name":"total_norm","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
+    R"HERONJSON(elves).","name":"params","variadic":true}],"shape":"custom","since":1},{"attrs":[{"doc":"Largest allowed total norm.","name":"max_norm","optional":false,"required":true,"type":"float"},{"default":2.0,"doc":"p of the p-norm; inf for the largest absolute value.","name":"norm_type","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Raise when the total norm is nan or inf.","name":"error_if_nonfinite","optional":false,"required":false,"type":"bool"}],"category":"optim","doc":"Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).","dtypes":["float32","float64","float16","bfloat16"],"inplace":true,"inputs":[{"doc":"The gradients.","name":"tensors","optional":false,"variadic":true}],"method":false,"name":"clip_grad_norm_","outputs":[{"doc":"0-d tensor with the total norm (the grads' dtype; float32 for no grads).","name":"total_norm","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1],"doc":"Step of the window (>= 1).","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0],"doc":"Zeros added on both sides (>= 0).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1],"doc":"Spacing between kernel taps (>= 1).","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"Channel groups; C and K must be multiples of it.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right); `padding` is ignored.","name":"same_padding","optional":false,"required":false,"type":"bool"}],"category":"conv","doc":"1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight (K, C/groups, kL), plus bias (K) when given.","dtypes":["float32","float64"],"inplace)HERONJSON"
+    R"HERONJSON(":false,"inputs":[{"doc":"(N, C, L) or (C, L).","name":"input","optional":false,"variadic":false},{"doc":"(K, C/groups, kL).","name":"weight","optional":false,"variadic":false},{"doc":"(K), or none.","name":"bias","optional":true,"variadic":false}],"method":false,"name":"conv1d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"Step of the window (>= 1).","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Zeros added on both sides of each spatial dim (>= 0).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"Spacing between kernel taps (>= 1).","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"Channel groups; C and K must be multiples of it.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right/bottom); `padding` is ignored.","name":"same_padding","optional":false,"required":false,"type":"bool"}],"category":"conv","doc":"2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, C, H, W) or (C, H, W).","name":"input","optional":false,"variadic":false},{"doc":"(K, C/groups, kH, kW).","name":"weight","optional":false,"variadic":false},{"doc":"(K), or none.","name":"bias","optional":true,"variadic":false}],"method":false,"name":"conv2d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"Stride of the matching conv2d (>= 1).","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Padding of the matching conv2d: removes that many rows/columns from each border of the full output (>= 0).","name":"padding","optional":false)HERONJSON"
+    R"HERONJSON(,"required":false,"type":"ints"},{"default":[0,0],"doc":"Extra rows/columns added at the bottom/right of the output (< stride or < dilation).","name":"output_padding","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"Channel groups; C_in and K must be multiples of it.","name":"groups","optional":false,"required":false,"type":"int"},{"default":[1,1],"doc":"Spacing between kernel taps (>= 1).","name":"dilation","optional":false,"required":false,"type":"ints"}],"category":"conv","doc":"2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, C_in, H, W) or (C_in, H, W).","name":"input","optional":false,"variadic":false},{"doc":"(C_in, K/groups, kH, kW).","name":"weight","optional":false,"variadic":false},{"doc":"(K), or none.","name":"bias","optional":true,"variadic":false}],"method":false,"name":"conv_transpose2d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Window size (kH, kW).","name":"kernel_size","optional":false,"required":true,"type":"ints"},{"default":[],"doc":"Window step; empty means kernel_size.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Implicit -inf padding on both sides (<= kernel_size / 2).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"Spacing between window taps (>= 1).","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":false,"doc":"Round the output size up (a last window must start inside the input or left padding).","name":"ceil_mode","optional":false,"required":false,"type":"bool"}],"category":"pool","doc":"2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in its input's H*W plane (like PyTorch). Padding is -inf; nan wins.")HERONJSON"
+    R"HERONJSON(,"dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"max_pool2d","outputs":[{"doc":"The maxima.","name":"out","variadic":false},{"doc":"int64 flat indices into the H*W plane.","name":"indices","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Window size (kH, kW).","name":"kernel_size","optional":false,"required":true,"type":"ints"},{"default":[],"doc":"Window step; empty means kernel_size.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Implicit zero padding on both sides (<= kernel_size / 2).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":false,"doc":"Round the output size up (a last window must start inside the input or left padding).","name":"ceil_mode","optional":false,"required":false,"type":"bool"},{"default":true,"doc":"Count padding zeros in the divisor.","name":"count_include_pad","optional":false,"required":false,"type":"bool"},{"default":null,"doc":"Divide every window sum by this instead (nonzero).","name":"divisor_override","optional":true,"required":false,"type":"int"}],"category":"pool","doc":"2-d average pooling of (N, C, H, W) or (C, H, W), like PyTorch (padding is zeros).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"avg_pool2d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"(oH, oW), each >= 1.","name":"output_size","optional":false,"required":true,"type":"ints"}],"category":"pool","doc":"2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages rows floor(i*H/oH) to ceil((i+1)*H/oH) (PyTorch's rule).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"adaptive_avg_pool2d","outputs":[{"doc":"","name":)HERONJSON"
+    R"HERONJSON("out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1],"doc":"As in conv1d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0],"doc":"As in conv1d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1],"doc":"As in conv1d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv1d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"As in conv1d.","name":"same_padding","optional":false,"required":false,"type":"bool"},{"default":[1,1,1],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv1d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv1d's input.","name":"input","optional":false,"variadic":false},{"doc":"conv1d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv1d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in conv2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in conv2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"As in conv2d.","name":"same_padding","optional":false,"required":false,"type":"bool"},{"default":[1,1,1)HERONJSON"
+    R"HERONJSON(],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv2d's input.","name":"input","optional":false,"variadic":false},{"doc":"conv2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in conv_transpose2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv_transpose2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv_transpose2d.","name":"output_padding","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv_transpose2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":[1,1],"doc":"As in conv_transpose2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":[1,1,1],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv_transpose2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv_transpose2d's input.","name":"input","o)HERONJSON"
+    R"HERONJSON(ptional":false,"variadic":false},{"doc":"conv_transpose2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv_transpose2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"backward","doc":"Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's indices.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of max_pool2d's out.","name":"grad","optional":false,"variadic":false},{"doc":"max_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":false},{"doc":"max_pool2d's indices (int64, same shape as grad).","name":"indices","optional":false,"variadic":false}],"method":false,"name":"max_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"As in avg_pool2d.","name":"kernel_size","optional":false,"required":true,"type":"ints"},{"default":[],"doc":"As in avg_pool2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in avg_pool2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":false,"doc":"As in avg_pool2d.","name":"ceil_mode","optional":false,"required":false,"type":"bool"},{"default":true,"doc":"As in avg_pool2d.","name":"count_include_pad","optional":false,"required":false,"type":"bool"},{"default":null,"doc":"As in avg_pool2d.","name":"divisor_override","optional":true,"required":false,"type":"int"}],"category":"backward","doc":"Gradient of avg_pool2d with respect to its input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of avg_pool2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"avg_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":fa)HERONJSON"
+    R"HERONJSON(lse}],"method":false,"name":"avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"backward","doc":"Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of adaptive_avg_pool2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"adaptive_avg_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":false}],"method":false,"name":"adaptive_avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
   ;
   return kJson;
 }

@@ -143,7 +143,19 @@ struct OpId {
   static constexpr int rmsprop_step_ = 129;
   static constexpr int adagrad_step_ = 130;
   static constexpr int clip_grad_norm_ = 131;
-  static constexpr int kCount = 132;
+  static constexpr int conv1d = 132;
+  static constexpr int conv2d = 133;
+  static constexpr int conv_transpose2d = 134;
+  static constexpr int max_pool2d = 135;
+  static constexpr int avg_pool2d = 136;
+  static constexpr int adaptive_avg_pool2d = 137;
+  static constexpr int conv1d_backward = 138;
+  static constexpr int conv2d_backward = 139;
+  static constexpr int conv_transpose2d_backward = 140;
+  static constexpr int max_pool2d_backward = 141;
+  static constexpr int avg_pool2d_backward = 142;
+  static constexpr int adaptive_avg_pool2d_backward = 143;
+  static constexpr int kCount = 144;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -727,6 +739,93 @@ struct ClipGradNorm_Attrs {
   double norm_type{2.0};  // p of the p-norm; inf for the largest absolute value.
   bool error_if_nonfinite{false};  // Raise when the total norm is nan or inf.
 };
+// conv1d: 1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight
+struct Conv1dAttrs {
+  Dims stride{Dims{1}};  // Step of the window (>= 1).
+  Dims padding{Dims{0}};  // Zeros added on both sides (>= 0).
+  Dims dilation{Dims{1}};  // Spacing between kernel taps (>= 1).
+  int64_t groups{1};  // Channel groups; C and K must be multiples of it.
+  bool same_padding{false};  // PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the righ
+};
+// conv2d: 2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with 
+struct Conv2dAttrs {
+  Dims stride{Dims{1, 1}};  // Step of the window (>= 1).
+  Dims padding{Dims{0, 0}};  // Zeros added on both sides of each spatial dim (>= 0).
+  Dims dilation{Dims{1, 1}};  // Spacing between kernel taps (>= 1).
+  int64_t groups{1};  // Channel groups; C and K must be multiples of it.
+  bool same_padding{false};  // PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the righ
+};
+// conv_transpose2d: 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, 
+struct ConvTranspose2dAttrs {
+  Dims stride{Dims{1, 1}};  // Stride of the matching conv2d (>= 1).
+  Dims padding{Dims{0, 0}};  // Padding of the matching conv2d: removes that many rows/columns from each border 
+  Dims output_padding{Dims{0, 0}};  // Extra rows/columns added at the bottom/right of the output (< stride or < dilati
+  int64_t groups{1};  // Channel groups; C_in and K must be multiples of it.
+  Dims dilation{Dims{1, 1}};  // Spacing between kernel taps (>= 1).
+};
+// max_pool2d: 2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in it
+struct MaxPool2dAttrs {
+  Dims kernel_size{};  // Window size (kH, kW).
+  Dims stride{Dims{}};  // Window step; empty means kernel_size.
+  Dims padding{Dims{0, 0}};  // Implicit -inf padding on both sides (<= kernel_size / 2).
+  Dims dilation{Dims{1, 1}};  // Spacing between window taps (>= 1).
+  bool ceil_mode{false};  // Round the output size up (a last window must start inside the input or left padd
+};
+// avg_pool2d: 2-d average pooling of (N, C, H, W) or (C, H, W), like PyTorch (padding is zeros).
+struct AvgPool2dAttrs {
+  Dims kernel_size{};  // Window size (kH, kW).
+  Dims stride{Dims{}};  // Window step; empty means kernel_size.
+  Dims padding{Dims{0, 0}};  // Implicit zero padding on both sides (<= kernel_size / 2).
+  bool ceil_mode{false};  // Round the output size up (a last window must start inside the input or left padd
+  bool count_include_pad{true};  // Count padding zeros in the divisor.
+  std::optional<int64_t> divisor_override{};  // Divide every window sum by this instead (nonzero).
+};
+// adaptive_avg_pool2d: 2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages row
+struct AdaptiveAvgPool2dAttrs {
+  Dims output_size{};  // (oH, oW), each >= 1.
+};
+// conv1d_backward: Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not a
+struct Conv1dBackwardAttrs {
+  Dims stride{Dims{1}};  // As in conv1d.
+  Dims padding{Dims{0}};  // As in conv1d.
+  Dims dilation{Dims{1}};  // As in conv1d.
+  int64_t groups{1};  // As in conv1d.
+  bool same_padding{false};  // As in conv1d.
+  Dims output_mask{Dims{1, 1, 1}};  // Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
+};
+// conv2d_backward: Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not a
+struct Conv2dBackwardAttrs {
+  Dims stride{Dims{1, 1}};  // As in conv2d.
+  Dims padding{Dims{0, 0}};  // As in conv2d.
+  Dims dilation{Dims{1, 1}};  // As in conv2d.
+  int64_t groups{1};  // As in conv2d.
+  bool same_padding{false};  // As in conv2d.
+  Dims output_mask{Dims{1, 1, 1}};  // Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
+};
+// conv_transpose2d_backward: Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (out
+struct ConvTranspose2dBackwardAttrs {
+  Dims stride{Dims{1, 1}};  // As in conv_transpose2d.
+  Dims padding{Dims{0, 0}};  // As in conv_transpose2d.
+  Dims output_padding{Dims{0, 0}};  // As in conv_transpose2d.
+  int64_t groups{1};  // As in conv_transpose2d.
+  Dims dilation{Dims{1, 1}};  // As in conv_transpose2d.
+  Dims output_mask{Dims{1, 1, 1}};  // Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
+};
+// max_pool2d_backward: Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's in
+struct MaxPool2dBackwardAttrs {
+};
+// avg_pool2d_backward: Gradient of avg_pool2d with respect to its input.
+struct AvgPool2dBackwardAttrs {
+  Dims kernel_size{};  // As in avg_pool2d.
+  Dims stride{Dims{}};  // As in avg_pool2d.
+  Dims padding{Dims{0, 0}};  // As in avg_pool2d.
+  bool ceil_mode{false};  // As in avg_pool2d.
+  bool count_include_pad{true};  // As in avg_pool2d.
+  std::optional<int64_t> divisor_override{};  // As in avg_pool2d.
+};
+// adaptive_avg_pool2d_backward: Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
+struct AdaptiveAvgPool2dBackwardAttrs {
+};
 
 // Typed C++ API: runs the op's implementation directly (no attribute unpacking).
 Tensor neg(const Tensor& input);
@@ -861,6 +960,18 @@ std::vector<Tensor> adam_step_(const std::vector<Tensor>& tensors, const AdamSte
 std::vector<Tensor> rmsprop_step_(const std::vector<Tensor>& tensors, const RmspropStep_Attrs& attrs = {});
 std::vector<Tensor> adagrad_step_(const std::vector<Tensor>& tensors, const AdagradStep_Attrs& attrs = {});
 Tensor clip_grad_norm_(const std::vector<Tensor>& tensors, const ClipGradNorm_Attrs& attrs = {});
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dAttrs& attrs = {});
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dAttrs& attrs = {});
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvTranspose2dAttrs& attrs = {});
+std::vector<Tensor> max_pool2d(const Tensor& input, const MaxPool2dAttrs& attrs = {});
+Tensor avg_pool2d(const Tensor& input, const AvgPool2dAttrs& attrs = {});
+Tensor adaptive_avg_pool2d(const Tensor& input, const AdaptiveAvgPool2dAttrs& attrs = {});
+std::vector<Tensor> conv1d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Conv1dBackwardAttrs& attrs = {});
+std::vector<Tensor> conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Conv2dBackwardAttrs& attrs = {});
+std::vector<Tensor> conv_transpose2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const ConvTranspose2dBackwardAttrs& attrs = {});
+Tensor max_pool2d_backward(const Tensor& grad, const Tensor& input, const Tensor& indices);
+Tensor avg_pool2d_backward(const Tensor& grad, const Tensor& input, const AvgPool2dBackwardAttrs& attrs = {});
+Tensor adaptive_avg_pool2d_backward(const Tensor& grad, const Tensor& input);
 
 }  // namespace ops
 }  // namespace heron

@@ -1,0 +1,486 @@
+// CPU convolution products (float32 / float64): im2col + OpenBLAS gemm.
+//
+// Each image is cut into tiles of whole output rows whose column buffer (C/G*kH*kW rows of the
+// tile's output pixels) stays in L2; a tile is one gemm. The (image, group, tile) items are split
+// over Heron's pool, each thread running single-threaded gemms (OpenBLAS is set to one thread for
+// the op): measured faster than one big OpenBLAS-threaded gemm per image (see benchmarks/conv.py),
+// as the im2col / col2im work is then parallel too and the threads never wait on each other.
+// 1x1 stride-1 unpadded convolutions skip im2col (the image is the column matrix).
+//
+//   forward         y[n, g] (Kg x OHW)       = w[g] (Kg x CgRS) @ col(x[n, g]) (CgRS x OHW)
+//   backward data   gx[n, g] = col2im(w[g]^T (CgRS x Kg) @ gy[n, g] (Kg x OHW)), split by channels
+//   backward weight gw[g]  += gy[n, g] (Kg x OHW) @ col(x[n, g])^T, one accumulator per thread
+//
+// HERON_CONV_TILE_KB (default 384) sets the column-buffer size a tile aims at; HERON_CONV_BLAS=1
+// runs the items one at a time with OpenBLAS's own threads instead (for measuring).
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/ops/generated/ops_gen.h"
+#include "core/ops/impl/conv.h"
+#include "core/util/thread_pool.h"
+
+namespace heron {
+namespace cpu {
+namespace {
+
+inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb,
+              beta, c, ldc);
+}
+inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
+                 int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
+              beta, c, ldc);
+}
+
+int64_t tile_bytes() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("HERON_CONV_TILE_KB");
+    int64_t kb = e ? std::atoll(e) : 384;
+    return std::max<int64_t>(kb, 1) * 1024;
+  }();
+  return v;
+}
+bool wide_enabled() {
+  static const bool v = [] { const char* e = std::getenv("HERON_CONV_WIDE"); return !(e && e[0] == '0'); }();
+  return v;
+}
+bool blas_threaded_mode() {
+  static const bool v = [] { const char* e = std::getenv("HERON_CONV_BLAS"); return e && e[0] == '1'; }();
+  return v;
+}
+
+// OpenBLAS runs single-threaded while our pool splits the work (restored afterwards).
+struct BlasSingleThread {
+  int prev;
+  bool on;
+  explicit BlasSingleThread(bool enable) : prev(openblas_get_num_threads()), on(enable && prev != 1) {
+    if (on) openblas_set_num_threads(1);
+  }
+  ~BlasSingleThread() {
+    if (on) openblas_set_num_threads(prev);
+  }
+};
+
+// Runs fn(part, item, item + 1) for every item, over `parts` pool tasks that pull items from a
+// shared counter: a thread that is descheduled (the machine is shared) does not hold the others
+// back as a static split would. `part` is unique among concurrently running tasks (per-part
+// accumulators).
+template <typename F>
+void split_items(int64_t items, int64_t parts, F fn) {
+  if (parts <= 1) {
+    for (int64_t i = 0; i < items; ++i) fn(0, i, i + 1);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) fn(p, i, i + 1);
+  });
+}
+
+struct Plan {
+  int64_t Cg, Kg, RS, CgRS, OHW, HW;
+  bool direct;     // 1x1, stride 1, no padding: x itself is the column matrix
+  int64_t rows;    // output rows per tile
+  int64_t tiles;   // tiles per image
+  bool wide;       // stride 1: columns cover padded-width rows (see `wide` below)
+  int64_t Wp;      // padded input width (wide)
+  int64_t Hp;      // padded input height (wide)
+  int64_t cols;    // columns per output row: Wp when wide, else OW
+  int64_t nb;      // images per item (> 1 only for small images: one tile holds several)
+  int64_t groups;  // image groups: ceil(N / nb)
+  int64_t parts;   // work split over the pool
+};
+
+template <typename T>
+Plan make_plan(const ConvGeom& g, bool allow_wide) {
+  Plan p;
+  p.Cg = g.C / g.G;
+  p.Kg = g.K / g.G;
+  p.RS = g.kH * g.kW;
+  p.CgRS = p.Cg * p.RS;
+  p.OHW = g.OH * g.OW;
+  p.HW = g.H * g.W;
+  p.direct = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
+  p.parts = blas_threaded_mode() ? 1 : get_num_threads();
+  // Wide columns: with stride 1, the patches of a tile of output rows, taken over the padded
+  // input's full width Wp, are for each (c, i, j) one contiguous run of the padded input, so
+  // im2col becomes one copy per (c, i, j) instead of one per output row. The gemm then also
+  // computes Wp - OW garbage columns per row (dropped). Measured (single thread, CPU time): 12%
+  // faster forward on 7x7 and 14x14 images, but 6% slower on 56x56 (im2col is cheap there
+  // next to the gemm, and the output is staged), and no gain for the backward-data product;
+  // so used for the forward and backward-weight products of narrow images only.
+  p.Wp = g.OW + (g.kW - 1) * g.dW;
+  p.Hp = g.OH + (g.kH - 1) * g.dH;
+  p.wide = allow_wide && wide_enabled() && g.sH == 1 && g.sW == 1 && !p.direct && p.RS > 1 && g.OW < 32 &&
+           3 * (p.Wp - g.OW) <= g.OW;
+  p.cols = p.wide ? p.Wp : g.OW;
+  const int64_t row_bytes = std::max<int64_t>(1, p.CgRS * p.cols * int64_t(sizeof(T)));
+  p.rows = blas_threaded_mode() ? g.OH : std::min<int64_t>(g.OH, std::max<int64_t>(1, tile_bytes() / row_bytes));
+  p.tiles = (g.OH + p.rows - 1) / p.rows;
+  p.nb = 1;
+  if (p.tiles == 1 && !blas_threaded_mode()) {
+    // Several small images per gemm, keeping at least one item per thread.
+    const int64_t fit = tile_bytes() / std::max<int64_t>(1, row_bytes * g.OH);
+    const int64_t per_part = (g.N + p.parts - 1) / std::max<int64_t>(1, p.parts);
+    p.nb = std::max<int64_t>(1, std::min(fit, per_part));
+  }
+  p.groups = (g.N + p.nb - 1) / p.nb;
+  return p;
+}
+
+// One item of work: images [n0, n0+cnt), group gi, output rows [r0, r1).
+struct Item {
+  int64_t n0, cnt, gi, r0, r1;
+  int64_t blk;  // columns per image: (r1 - r0) * cols
+  int64_t tn;   // columns: cnt * blk
+};
+inline Item item_at(int64_t it, const ConvGeom& g, const Plan& p) {
+  Item m;
+  const int64_t t = it % p.tiles, rest = it / p.tiles;
+  m.gi = rest % g.G;
+  const int64_t ib = rest / g.G;
+  m.n0 = ib * p.nb;
+  m.cnt = std::min(p.nb, g.N - m.n0);
+  m.r0 = t * p.rows;
+  m.r1 = std::min(g.OH, m.r0 + p.rows);
+  m.blk = (m.r1 - m.r0) * p.cols;
+  m.tn = m.cnt * m.blk;
+  return m;
+}
+
+// col (CgRS rows of (r1-r0)*OW, row stride ld) = the patches of output rows [r0, r1) of one
+// group's channels xg (Cg planes of H x W).
+template <typename T>
+void im2col(const T* xg, T* col, int64_t ld, const ConvGeom& g, const Plan& p, int64_t r0, int64_t r1) {
+  const int64_t OW = g.OW, W = g.W, H = g.H, tn = ld;
+  for (int64_t c = 0; c < p.Cg; ++c) {
+    const T* plane = xg + c * p.HW;
+    for (int64_t i = 0; i < g.kH; ++i) {
+      for (int64_t j = 0; j < g.kW; ++j) {
+        T* dst = col + ((c * g.kH + i) * g.kW + j) * tn;
+        const int64_t iw0 = j * g.dW - g.pW;
+        // Output columns whose input column iw = ow*sW + iw0 lies in [0, W).
+        int64_t lo = iw0 >= 0 ? 0 : (-iw0 + g.sW - 1) / g.sW;
+        int64_t hi = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / g.sW + 1;
+        lo = std::min(lo, OW);
+        hi = std::min(std::max(hi, lo), OW);
+        for (int64_t oh = r0; oh < r1; ++oh, dst += OW) {
+          const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+          if (ih < 0 || ih >= H) {
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = T(0);
+            continue;
+          }
+          const T* src = plane + ih * W + iw0;
+          for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+          if (g.sW == 1) {
+            // Short rows (small images) are copied inline: a memcpy call per row costs more.
+            if (hi - lo >= 64) std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sW];
+          }
+          for (int64_t ow = hi; ow < OW; ++ow) dst[ow] = T(0);
+        }
+      }
+    }
+  }
+}
+
+// Adds col (nc*RS rows of (r1-r0)*OW output pixels, row stride ld) into the planes of channels
+// [c0, c0+nc) of xg.
+template <typename T>
+void col2im(const T* col, int64_t ld, T* xg, const ConvGeom& g, const Plan& p, int64_t c0, int64_t nc, int64_t r0, int64_t r1) {
+  const int64_t OW = g.OW, W = g.W, H = g.H, tn = ld;
+  for (int64_t c = 0; c < nc; ++c) {
+    T* plane = xg + (c0 + c) * p.HW;
+    for (int64_t i = 0; i < g.kH; ++i) {
+      for (int64_t j = 0; j < g.kW; ++j) {
+        const T* src = col + ((c * g.kH + i) * g.kW + j) * tn;
+        const int64_t iw0 = j * g.dW - g.pW;
+        int64_t lo = iw0 >= 0 ? 0 : (-iw0 + g.sW - 1) / g.sW;
+        int64_t hi = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / g.sW + 1;
+        lo = std::min(lo, OW);
+        hi = std::min(std::max(hi, lo), OW);
+        for (int64_t oh = r0; oh < r1; ++oh, src += OW) {
+          const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+          if (ih < 0 || ih >= H) continue;
+          T* dst = plane + ih * W + iw0;
+          if (g.sW == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sW] += src[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+std::vector<T>& scratch(int which) {
+  thread_local std::vector<T> buf[3];
+  return buf[which];
+}
+
+// Wide columns of an item: each image's tile rows of the zero-padded input (with the halo of
+// (kH-1)*dH rows and a tail of (kW-1)*dW) copied to pad, then one run per (c, i, j) into buf.
+template <typename T>
+void wide_columns(const T* x, const Item& m, const ConvGeom& g, const Plan& p, std::vector<T>& pad, std::vector<T>& buf) {
+  const int64_t prows = (m.r1 - m.r0) + (g.kH - 1) * g.dH;
+  const int64_t plane = prows * p.Wp + (g.kW - 1) * g.dW;
+  pad.resize(static_cast<size_t>(p.Cg * plane));
+  buf.resize(static_cast<size_t>(p.CgRS * m.tn));
+  for (int64_t b = 0; b < m.cnt; ++b) {
+    const T* xg = x + ((m.n0 + b) * g.C + m.gi * p.Cg) * p.HW;
+    for (int64_t c = 0; c < p.Cg; ++c) {
+      T* dp = pad.data() + c * plane;
+      const T* src = xg + c * p.HW;
+      for (int64_t pr = 0; pr < prows; ++pr, dp += p.Wp) {
+        const int64_t ih = m.r0 + pr - g.pH;
+        if (ih < 0 || ih >= g.H) {
+          std::fill_n(dp, p.Wp, T(0));
+          continue;
+        }
+        std::fill_n(dp, g.pW, T(0));
+        std::memcpy(dp + g.pW, src + ih * g.W, sizeof(T) * g.W);
+        std::fill_n(dp + g.pW + g.W, p.Wp - g.pW - g.W, T(0));
+      }
+      std::fill_n(pad.data() + c * plane + prows * p.Wp, (g.kW - 1) * g.dW, T(0));
+      for (int64_t i = 0; i < g.kH; ++i)
+        for (int64_t j = 0; j < g.kW; ++j)
+          std::memcpy(buf.data() + ((c * g.kH + i) * g.kW + j) * m.tn + b * m.blk,
+                      pad.data() + c * plane + i * g.dH * p.Wp + j * g.dW, sizeof(T) * m.blk);
+    }
+  }
+}
+
+// The column matrix of an item: x itself (1x1 direct, one image), wide columns, or im2col into buf.
+template <typename T>
+const T* columns(const T* x, const Item& m, const ConvGeom& g, const Plan& p, std::vector<T>& buf, int64_t& ld) {
+  const T* xg = x + (m.n0 * g.C + m.gi * p.Cg) * p.HW;
+  if (p.direct && m.cnt == 1) {
+    ld = p.HW;
+    return xg + m.r0 * g.OW;
+  }
+  ld = m.tn;
+  if (p.wide) {
+    wide_columns(x, m, g, p, scratch<T>(2), buf);
+    return buf.data();
+  }
+  buf.resize(static_cast<size_t>(p.CgRS * m.tn));
+  for (int64_t b = 0; b < m.cnt; ++b) im2col(xg + b * g.C * p.HW, buf.data() + b * m.blk, ld, g, p, m.r0, m.r1);
+  return buf.data();
+}
+
+// gy of an item as a (Kg x tn) matrix: in place for one image (not wide), else gathered into buf
+// (wide: zeros in the garbage columns).
+template <typename T>
+const T* grad_rows(const T* gy, const Item& m, const ConvGeom& g, const Plan& p, std::vector<T>& buf, int64_t& ld) {
+  const T* gyg = gy + (m.n0 * g.K + m.gi * p.Kg) * p.OHW + m.r0 * g.OW;
+  if (m.cnt == 1 && !p.wide) {
+    ld = p.OHW;
+    return gyg;
+  }
+  buf.resize(static_cast<size_t>(p.Kg * m.tn));
+  ld = m.tn;
+  const int64_t rows = m.r1 - m.r0;
+  for (int64_t k = 0; k < p.Kg; ++k)
+    for (int64_t b = 0; b < m.cnt; ++b) {
+      const T* src = gyg + (b * g.K + k) * p.OHW;
+      T* dst = buf.data() + k * m.tn + b * m.blk;
+      if (!p.wide) {
+        std::memcpy(dst, src, sizeof(T) * rows * g.OW);
+        continue;
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(dst + r * p.Wp, src + r * g.OW, sizeof(T) * g.OW);
+        std::fill_n(dst + r * p.Wp + g.OW, p.Wp - g.OW, T(0));
+      }
+    }
+  return buf.data();
+}
+
+template <typename T>
+void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
+  const Plan p = make_plan<T>(g, true);
+  const T* x = xt.data<T>();
+  const T* w = wt.data<T>();
+  const T* b = bt.defined() ? bt.data<T>() : nullptr;
+  T* y = yt.data<T>();
+  const int64_t items = p.groups * g.G * p.tiles;
+  const int64_t parts = std::min(p.parts, items);
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t, int64_t i0, int64_t i1) {
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& obuf = scratch<T>(1);
+    for (int64_t it = i0; it < i1; ++it) {
+      const Item m = item_at(it, g, p);
+      T* yg = y + (m.n0 * g.K + m.gi * p.Kg) * p.OHW + m.r0 * g.OW;
+      // One image, not wide: the gemm writes y in place; else into obuf, then copied per image.
+      const bool staged = m.cnt > 1 || p.wide;
+      T* out = yg;
+      int64_t ldo = p.OHW;
+      if (staged) {
+        obuf.resize(static_cast<size_t>(p.Kg * m.tn));
+        out = obuf.data();
+        ldo = m.tn;
+      }
+      if (p.CgRS == 0) {
+        for (int64_t k = 0; k < p.Kg; ++k) std::fill_n(out + k * ldo, m.tn, T(0));
+      } else {
+        int64_t ldc;
+        const T* col = columns(x, m, g, p, cbuf, ldc);
+        gemm(false, false, p.Kg, m.tn, p.CgRS, w + m.gi * p.Kg * p.CgRS, p.CgRS, col, ldc, T(0), out, ldo);
+      }
+      const int64_t rows = m.r1 - m.r0;
+      for (int64_t bi = 0; bi < m.cnt; ++bi) {
+        for (int64_t k = 0; k < p.Kg; ++k) {
+          T* dst = yg + (bi * g.K + k) * p.OHW;
+          const T bv = b ? b[m.gi * p.Kg + k] : T(0);
+          if (staged) {
+            const T* src = out + k * ldo + bi * m.blk;
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t q = 0; q < g.OW; ++q) dst[r * g.OW + q] = src[r * p.cols + q] + bv;
+          } else if (b) {
+            for (int64_t q = 0; q < rows * g.OW; ++q) dst[q] += bv;
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, const Tensor& gxt, const ConvGeom& g) {
+  const Plan p = make_plan<T>(g, false);
+  const T* gy = gyt.data<T>();
+  const T* w = wt.data<T>();
+  const T* b = bt.defined() ? bt.data<T>() : nullptr;
+  T* gx = gxt.data<T>();
+  // Items: (image group, group, channel block), all tiles of the images in one item (col2im of
+  // neighbouring tiles overlaps); col2im of a channel block touches only its channels, so small
+  // batches are split by channels.
+  const int64_t ng = p.groups * g.G;
+  int64_t blocks = 1;
+  if (ng < p.parts) blocks = std::min<int64_t>(p.Cg, (p.parts + ng - 1) / ng);
+  const int64_t items = ng * blocks;
+  const int64_t parts = std::min(p.parts, items);
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t, int64_t i0, int64_t i1) {
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& gbuf = scratch<T>(1);
+    for (int64_t it = i0; it < i1; ++it) {
+      const int64_t blk = it % blocks, ngi = it / blocks;
+      const int64_t c0 = blk * p.Cg / blocks, c1 = (blk + 1) * p.Cg / blocks, nc = c1 - c0;
+      if (nc == 0) continue;
+      const int64_t gi = ngi % g.G, n0 = (ngi / g.G) * p.nb, cnt = std::min(p.nb, g.N - n0);
+      T* gxg = gx + (n0 * g.C + gi * p.Cg) * p.HW;
+      const T* wg = w + gi * p.Kg * p.CgRS + c0 * p.RS;  // columns [c0*RS, c1*RS) of w[g]
+      for (int64_t bi = 0; bi < cnt; ++bi) std::fill_n(gxg + bi * g.C * p.HW + c0 * p.HW, nc * p.HW, T(0));
+      if (p.Kg > 0) {
+        for (int64_t t = 0; t < p.tiles; ++t) {
+          Item m{n0, cnt, gi, t * p.rows, std::min(g.OH, (t + 1) * p.rows), 0, 0};
+          m.blk = (m.r1 - m.r0) * p.cols;
+          m.tn = cnt * m.blk;
+          int64_t ldg;
+          const T* gm = grad_rows(gy, m, g, p, gbuf, ldg);
+          if (p.direct && cnt == 1) {
+            // gx rows [c0, c1) = w[g][:, c0:c1]^T @ gy[n, g]
+            gemm(true, false, nc, m.tn, p.Kg, wg, p.CgRS, gm, ldg, T(0), gxg + c0 * p.HW + m.r0 * g.OW, p.HW);
+            continue;
+          }
+          cbuf.resize(static_cast<size_t>(nc * p.RS * m.tn));
+          gemm(true, false, nc * p.RS, m.tn, p.Kg, wg, p.CgRS, gm, ldg, T(0), cbuf.data(), m.tn);
+          for (int64_t bi = 0; bi < cnt; ++bi)
+            col2im(cbuf.data() + bi * m.blk, m.tn, gxg + bi * g.C * p.HW, g, p, c0, nc, m.r0, m.r1);
+        }
+      }
+      if (b) {
+        for (int64_t bi = 0; bi < cnt; ++bi) {
+          for (int64_t c = c0; c < c1; ++c) {
+            const T bv = b[gi * p.Cg + c];
+            T* r = gxg + bi * g.C * p.HW + c * p.HW;
+            for (int64_t q = 0; q < p.HW; ++q) r[q] += bv;
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt, const Tensor& gbt, const ConvGeom& g) {
+  const Plan p = make_plan<T>(g, true);
+  const T* gy = gyt.data<T>();
+  if (gbt.defined()) {
+    T* gb = gbt.data<T>();
+    parallel_for(0, g.K, std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, g.N * p.OHW)), [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        double acc = 0;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const T* r = gy + (n * g.K + k) * p.OHW;
+          T s = 0;
+          for (int64_t q = 0; q < p.OHW; ++q) s += r[q];
+          acc += s;
+        }
+        gb[k] = T(acc);
+      }
+    });
+  }
+  if (!gwt.defined()) return;
+  const T* x = xt.data<T>();
+  T* gw = gwt.data<T>();
+  const int64_t wsize = g.K * p.CgRS;
+  const int64_t items = p.groups * g.G * p.tiles;
+  const int64_t parts = std::max<int64_t>(1, std::min(p.parts, items));
+  std::fill_n(gw, wsize, T(0));
+  if (items == 0 || wsize == 0 || g.N == 0) return;
+  // Part 0 accumulates into gw itself, the others into their own buffers, summed at the end.
+  std::vector<T> acc(static_cast<size_t>((parts - 1) * wsize), T(0));
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t part, int64_t i0, int64_t i1) {
+    T* a = part == 0 ? gw : acc.data() + (part - 1) * wsize;
+    std::vector<T>& cbuf = scratch<T>(0);
+    std::vector<T>& gbuf = scratch<T>(1);
+    for (int64_t it = i0; it < i1; ++it) {
+      const Item m = item_at(it, g, p);
+      int64_t ldc, ldg;
+      const T* col = columns(x, m, g, p, cbuf, ldc);
+      const T* gm = grad_rows(gy, m, g, p, gbuf, ldg);
+      // a[g] (Kg x CgRS) += gy (Kg x tn) @ col^T (tn x CgRS)
+      gemm(false, true, p.Kg, p.CgRS, m.tn, gm, ldg, col, ldc, T(1), a + m.gi * p.Kg * p.CgRS, p.CgRS);
+    }
+  });
+  for (int64_t q = 1; q < parts; ++q) {
+    const T* a = acc.data() + (q - 1) * wsize;
+    for (int64_t i = 0; i < wsize; ++i) gw[i] += a[i];
+  }
+}
+
+template <typename T>
+ConvKernels g_conv_kernels = {&conv_forward<T>, &conv_backward_data<T>, &conv_backward_weight<T>};
+
+#define HERON_CONV_REGISTER(OP)                                                               \
+  HERON_REGISTER_KERNEL(ops::OpId::OP, "cpu", DType::Float32, &g_conv_kernels<float>); \
+  HERON_REGISTER_KERNEL(ops::OpId::OP, "cpu", DType::Float64, &g_conv_kernels<double>)
+
+HERON_CONV_REGISTER(conv1d);
+HERON_CONV_REGISTER(conv2d);
+HERON_CONV_REGISTER(conv_transpose2d);
+HERON_CONV_REGISTER(conv1d_backward);
+HERON_CONV_REGISTER(conv2d_backward);
+HERON_CONV_REGISTER(conv_transpose2d_backward);
+
+}  // namespace
+}  // namespace cpu
+}  // namespace heron
