@@ -12,10 +12,12 @@ namespace heron {
 namespace {
 using namespace ops;
 
-// Marks that `t`'s storage was written in place.
-// TODO(autograd): bump the storage version counter here once Storage::version exists
-// (`t.storage()->version++` or its API), so that backward refuses tensors saved before the update.
-// Every in-place write of this file goes through this one helper.
+// Marks that `t`'s storage was written in place. Every in-place write of this file goes through
+// this one helper (params and optimizer states; clip_grad_norm_'s grads).
+// TODO(autograd): this branch predates Storage::version. The autograd dispatcher (run_impl) bumps
+// the version of every input of a variadic in-place op after the impl returns, which covers these
+// ops; if per-tensor bumping is wanted instead, make this `t.storage()->bump_version()` and drop
+// the dispatcher's blanket bump for these ops (it also bumps the read-only grads).
 void bump_version(const Tensor& t) { (void)t; }
 
 Error arg_error(const char* op, const std::string& msg) { return Error(ErrorCode::InvalidArgument, str_cat(op, ": ", msg), op); }
