@@ -1,0 +1,328 @@
+// CPU kernels of the losses: cross_entropy (fused log_softmax) and nll_loss over (N, C, S),
+// and the pointwise losses (mse, l1, smooth_l1, binary_cross_entropy[_with_logits]), with their
+// backward ops. Losses are computed in double; reductions use fixed chunks (deterministic).
+#include <cmath>
+#include <vector>
+
+#include "core/ops/kernels/cpu/nn_common.h"
+#include "core/ops/kernels/cpu/register.h"
+
+namespace heron {
+namespace cpu {
+namespace {
+using namespace nn;
+using nnk::chunked_sum;
+
+constexpr int64_t kChunk = 8192;
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+
+// Class index of sample i (checked), or -1 when it equals ignore_index.
+inline int64_t class_of(const int64_t* tp, int64_t i, const ClassLossParams& p) {
+  const int64_t t = tp[i];
+  if (t == p.ignore_index) return -1;
+  if (t < 0 || t >= p.C)
+    throw Error(ErrorCode::IndexError, str_cat(p.op, ": target ", t, " (at sample ", i, ") is out of bounds for ", p.C, " classes"), p.op);
+  return t;
+}
+
+// Checks every class-index target; returns sum over non-ignored samples of weight[target].
+template <typename T>
+double target_weight_sum(const int64_t* tp, const T* wp, int64_t n, const ClassLossParams& p) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t t = class_of(tp, i, p);
+    if (t >= 0) s += wp ? static_cast<double>(wp[t]) : 1.0;
+  }
+  return s;
+}
+
+// log-sum-exp over the C classes of sample (n, s) (stride S).
+template <typename T>
+inline double lse_of(const T* xs, int64_t C, int64_t S) {
+  double mx = -INFINITY;
+  for (int64_t c = 0; c < C; ++c) mx = std::max(mx, static_cast<double>(xs[c * S]));
+  if (std::isinf(mx)) return mx;
+  double se = 0;
+  for (int64_t c = 0; c < C; ++c) se += std::exp(static_cast<double>(xs[c * S]) - mx);
+  return mx + std::log(se);
+}
+
+// Writes out (none: per sample; else the reduced scalar) from per-sample losses f(i) in double.
+template <typename T, typename F>
+void reduce_samples(const Tensor& out, int64_t n, int reduction, double denom, F f) {
+  T* op = out.data<T>();
+  if (reduction == kNone) {
+    parallel_for(0, n, std::max<int64_t>(1, kChunk / 8), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) op[i] = static_cast<T>(f(i));
+    });
+    return;
+  }
+  double s = chunked_sum(n, kChunk / 8, [&](int64_t i0, int64_t i1) {
+    double a = 0;
+    for (int64_t i = i0; i < i1; ++i) a += f(i);
+    return a;
+  });
+  op[0] = static_cast<T>(reduction == kMean ? s / denom : s);
+}
+
+// ------------------------------------------------------------------ cross_entropy
+template <typename T>
+void cross_entropy_kernel(const Tensor& x, const Tensor& target, const Tensor& weight, const Tensor& out, const ClassLossParams& p) {
+  const T* xp = x.data<T>();
+  const T* wp = ptr_or_null<T>(weight);
+  const int64_t C = p.C, S = p.S, n = p.N * S;
+  const double eps = p.label_smoothing;
+  double wsum = 0;
+  for (int64_t c = 0; c < C; ++c) wsum += wp ? static_cast<double>(wp[c]) : 1.0;
+  if (p.prob) {
+    const T* tp = target.data<T>();
+    reduce_samples<T>(out, n, p.reduction, static_cast<double>(n), [&](int64_t i) {
+      const int64_t base = (i / S) * C * S + i % S;
+      const double lse = lse_of(xp + base, C, S);
+      double l = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        const double q = (1.0 - eps) * static_cast<double>(tp[base + c * S]) + eps / C;
+        const double wc = wp ? static_cast<double>(wp[c]) : 1.0;
+        l -= wc * q * (static_cast<double>(xp[base + c * S]) - lse);
+      }
+      return l;
+    });
+    return;
+  }
+  const int64_t* tp = target.data<int64_t>();
+  const double denom = target_weight_sum(tp, wp, n, p);
+  reduce_samples<T>(out, n, p.reduction, denom, [&](int64_t i) {
+    const int64_t t = class_of(tp, i, p);
+    if (t < 0) return 0.0;
+    const int64_t base = (i / S) * C * S + i % S;
+    const double lse = lse_of(xp + base, C, S);
+    const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+    double l = -(1.0 - eps) * wt * (static_cast<double>(xp[base + t * S]) - lse);
+    if (eps > 0) {
+      double sx = 0;
+      for (int64_t c = 0; c < C; ++c) sx += (wp ? static_cast<double>(wp[c]) : 1.0) * static_cast<double>(xp[base + c * S]);
+      l -= eps / C * (sx - lse * wsum);
+    }
+    return l;
+  });
+}
+
+// Scale of sample i's gradient: the upstream grad, divided by the mean's denominator.
+template <typename T>
+inline double sample_scale(const T* gp, int64_t i, int reduction, double denom) {
+  if (reduction == kNone) return gp[i];
+  return reduction == kMean ? static_cast<double>(gp[0]) / denom : static_cast<double>(gp[0]);
+}
+
+template <typename T>
+void cross_entropy_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& target, const Tensor& weight, const Tensor& gi,
+                                   const ClassLossParams& p) {
+  const T* gp = g.data<T>();
+  const T* xp = x.data<T>();
+  const T* wp = ptr_or_null<T>(weight);
+  T* op = gi.data<T>();
+  const int64_t C = p.C, S = p.S, n = p.N * S;
+  const double eps = p.label_smoothing;
+  double wsum = 0;
+  for (int64_t c = 0; c < C; ++c) wsum += wp ? static_cast<double>(wp[c]) : 1.0;
+  const T* tpf = p.prob ? target.data<T>() : nullptr;
+  const int64_t* tpi = p.prob ? nullptr : target.data<int64_t>();
+  const double denom = p.prob ? static_cast<double>(n) : target_weight_sum(tpi, wp, n, p);
+  parallel_for(0, n, std::max<int64_t>(1, kChunk / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t base = (i / S) * C * S + i % S;
+      const int64_t t = p.prob ? 0 : class_of(tpi, i, p);
+      if (t < 0) {
+        for (int64_t c = 0; c < C; ++c) op[base + c * S] = T(0);
+        continue;
+      }
+      const double s = sample_scale(gp, i, p.reduction, denom);
+      const double lse = lse_of(xp + base, C, S);
+      if (p.prob) {
+        double sumG = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          const double q = (1.0 - eps) * static_cast<double>(tpf[base + c * S]) + eps / C;
+          sumG -= (wp ? static_cast<double>(wp[c]) : 1.0) * q;
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const double q = (1.0 - eps) * static_cast<double>(tpf[base + c * S]) + eps / C;
+          const double G = -(wp ? static_cast<double>(wp[c]) : 1.0) * q;
+          const double pc = std::exp(static_cast<double>(xp[base + c * S]) - lse);
+          op[base + c * S] = static_cast<T>(s * (G - pc * sumG));
+        }
+      } else {
+        const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+        const double sumG = -(1.0 - eps) * wt - eps / C * wsum;
+        for (int64_t c = 0; c < C; ++c) {
+          double G = -eps / C * (wp ? static_cast<double>(wp[c]) : 1.0);
+          if (c == t) G -= (1.0 - eps) * wt;
+          const double pc = std::exp(static_cast<double>(xp[base + c * S]) - lse);
+          op[base + c * S] = static_cast<T>(s * (G - pc * sumG));
+        }
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------ nll_loss
+template <typename T>
+void nll_loss_kernel(const Tensor& x, const Tensor& target, const Tensor& weight, const Tensor& out, const ClassLossParams& p) {
+  const T* xp = x.data<T>();
+  const T* wp = ptr_or_null<T>(weight);
+  const int64_t C = p.C, S = p.S, n = p.N * S;
+  const int64_t* tp = target.data<int64_t>();
+  const double denom = target_weight_sum(tp, wp, n, p);
+  reduce_samples<T>(out, n, p.reduction, denom, [&](int64_t i) {
+    const int64_t t = class_of(tp, i, p);
+    if (t < 0) return 0.0;
+    const int64_t base = (i / S) * C * S + i % S;
+    return -(wp ? static_cast<double>(wp[t]) : 1.0) * static_cast<double>(xp[base + t * S]);
+  });
+}
+
+template <typename T>
+void nll_loss_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& target, const Tensor& weight, const Tensor& gi,
+                              const ClassLossParams& p) {
+  const T* gp = g.data<T>();
+  const T* wp = ptr_or_null<T>(weight);
+  T* op = gi.data<T>();
+  const int64_t C = p.C, S = p.S, n = p.N * S;
+  const int64_t* tp = target.data<int64_t>();
+  const double denom = target_weight_sum(tp, wp, n, p);
+  std::fill_n(op, x.numel(), T(0));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t t = class_of(tp, i, p);
+    if (t < 0) continue;
+    const int64_t base = (i / S) * C * S + i % S;
+    op[base + t * S] = static_cast<T>(-(wp ? static_cast<double>(wp[t]) : 1.0) * sample_scale(gp, i, p.reduction, denom));
+  }
+}
+
+// ------------------------------------------------------------------ pointwise losses
+// Each functor: loss(x, y, w, pw, beta) and grad(x, y, w, pw, beta) = d loss / d x, in double.
+struct Mse {
+  static constexpr const char* name = "mse_loss";
+  static double loss(double x, double y, double, double, double) { return (x - y) * (x - y); }
+  static double grad(double x, double y, double, double, double) { return 2.0 * (x - y); }
+};
+struct L1 {
+  static constexpr const char* name = "l1_loss";
+  static double loss(double x, double y, double, double, double) { return std::fabs(x - y); }
+  static double grad(double x, double y, double, double, double) { double d = x - y; return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0; }
+};
+struct SmoothL1 {
+  static constexpr const char* name = "smooth_l1_loss";
+  static double loss(double x, double y, double, double, double beta) {
+    double d = std::fabs(x - y);
+    return d < beta ? 0.5 * d * d / beta : d - 0.5 * beta;
+  }
+  static double grad(double x, double y, double, double, double beta) {
+    double d = x - y;
+    if (std::fabs(d) < beta) return d / beta;
+    return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+  }
+};
+struct Bce {
+  static constexpr const char* name = "binary_cross_entropy";
+  static double loss(double x, double y, double w, double, double) {
+    double lx = std::max(std::log(x), -100.0), l1x = std::max(std::log1p(-x), -100.0);
+    return -w * (y * lx + (1.0 - y) * l1x);
+  }
+  static double grad(double x, double y, double w, double, double) { return w * (x - y) / std::max(x * (1.0 - x), 1e-12); }
+};
+struct BceLogits {
+  static constexpr const char* name = "binary_cross_entropy_with_logits";
+  static double softplus_neg(double x) { return std::log1p(std::exp(-std::fabs(x))) + std::max(-x, 0.0); }  // log(1 + e^-x)
+  static double loss(double x, double y, double w, double pw, double) {
+    const double lw = 1.0 + (pw - 1.0) * y;
+    return w * ((1.0 - y) * x + lw * softplus_neg(x));
+  }
+  static double grad(double x, double y, double w, double pw, double) {
+    const double lw = 1.0 + (pw - 1.0) * y;
+    const double sig_neg = x >= 0 ? std::exp(-x) / (1.0 + std::exp(-x)) : 1.0 / (1.0 + std::exp(x));  // sigmoid(-x)
+    return w * ((1.0 - y) - lw * sig_neg);
+  }
+};
+
+template <typename F, typename T>
+void check_bce_input(const T* xp, int64_t n) {
+  if constexpr (std::is_same_v<F, Bce>) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = xp[i];
+      if (!(v >= 0.0 && v <= 1.0))
+        throw Error(ErrorCode::InvalidArgument,
+                    str_cat(F::name, ": all elements of input should be between 0 and 1, got ", v, " at flat index ", i), F::name);
+    }
+  }
+}
+
+template <typename F, typename T>
+void pointwise_loss_kernel(const Tensor& x, const Tensor& y, const Tensor& w, const Tensor& pw, const Tensor& out, int reduction,
+                           double beta) {
+  const T* xp = x.data<T>();
+  const T* yp = y.data<T>();
+  const T* wp = ptr_or_null<T>(w);
+  const T* pp = ptr_or_null<T>(pw);
+  const int64_t n = x.numel();
+  check_bce_input<F>(xp, n);
+  auto f = [&](int64_t i) {
+    return F::loss(xp[i], yp[i], wp ? static_cast<double>(wp[i]) : 1.0, pp ? static_cast<double>(pp[i]) : 1.0, beta);
+  };
+  T* op = out.data<T>();
+  if (reduction == kNone) {
+    parallel_for(0, n, kGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) op[i] = static_cast<T>(f(i));
+    });
+    return;
+  }
+  double s = chunked_sum(n, kChunk, [&](int64_t i0, int64_t i1) {
+    double a = 0;
+    for (int64_t i = i0; i < i1; ++i) a += f(i);
+    return a;
+  });
+  op[0] = static_cast<T>(reduction == kMean ? s / static_cast<double>(n) : s);
+}
+
+template <typename F, typename T>
+void pointwise_loss_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& w, const Tensor& pw,
+                                    const Tensor& gi, int reduction, double beta) {
+  const T* gp = g.data<T>();
+  const T* xp = x.data<T>();
+  const T* yp = y.data<T>();
+  const T* wp = ptr_or_null<T>(w);
+  const T* pp = ptr_or_null<T>(pw);
+  T* op = gi.data<T>();
+  const int64_t n = x.numel();
+  const double sc = reduction == kNone ? 1.0 : reduction == kMean ? static_cast<double>(gp[0]) / n : static_cast<double>(gp[0]);
+  parallel_for(0, n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double s = reduction == kNone ? static_cast<double>(gp[i]) : sc;
+      op[i] = static_cast<T>(s * F::grad(xp[i], yp[i], wp ? static_cast<double>(wp[i]) : 1.0, pp ? static_cast<double>(pp[i]) : 1.0, beta));
+    }
+  });
+}
+
+#define NN_FLOAT_KERNELS(OP, FN)                                   \
+  HERON_REGISTER_KERNEL(OP, "cpu", ::heron::DType::Float32, &FN<float>); \
+  HERON_REGISTER_KERNEL(OP, "cpu", ::heron::DType::Float64, &FN<double>)
+#define NN_POINTWISE(OP, OPB, F)                                                                      \
+  HERON_REGISTER_KERNEL(OP, "cpu", ::heron::DType::Float32, (&pointwise_loss_kernel<F, float>));       \
+  HERON_REGISTER_KERNEL(OP, "cpu", ::heron::DType::Float64, (&pointwise_loss_kernel<F, double>));      \
+  HERON_REGISTER_KERNEL(OPB, "cpu", ::heron::DType::Float32, (&pointwise_loss_backward_kernel<F, float>)); \
+  HERON_REGISTER_KERNEL(OPB, "cpu", ::heron::DType::Float64, (&pointwise_loss_backward_kernel<F, double>))
+
+NN_FLOAT_KERNELS(ops::OpId::cross_entropy, cross_entropy_kernel);
+NN_FLOAT_KERNELS(ops::OpId::cross_entropy_backward, cross_entropy_backward_kernel);
+NN_FLOAT_KERNELS(ops::OpId::nll_loss, nll_loss_kernel);
+NN_FLOAT_KERNELS(ops::OpId::nll_loss_backward, nll_loss_backward_kernel);
+NN_POINTWISE(ops::OpId::mse_loss, ops::OpId::mse_loss_backward, Mse);
+NN_POINTWISE(ops::OpId::l1_loss, ops::OpId::l1_loss_backward, L1);
+NN_POINTWISE(ops::OpId::smooth_l1_loss, ops::OpId::smooth_l1_loss_backward, SmoothL1);
+NN_POINTWISE(ops::OpId::binary_cross_entropy, ops::OpId::binary_cross_entropy_backward, Bce);
+NN_POINTWISE(ops::OpId::binary_cross_entropy_with_logits, ops::OpId::binary_cross_entropy_with_logits_backward, BceLogits);
+
+}  // namespace
+}  // namespace cpu
+}  // namespace heron
