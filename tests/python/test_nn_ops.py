@@ -875,3 +875,22 @@ def test_pointwise_errors():
         heron.binary_cross_entropy_with_logits(T(np.zeros((2, 3))), T(np.zeros((2, 3))), None, T(np.ones(4)))
     with raises(ValueError, "smooth_l1_loss", "beta"):
         heron.smooth_l1_loss(T(np.zeros(3)), T(np.zeros(3)), beta=-1.0)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (6,), (7, 1000), (3, 13)])
+@pytest.mark.parametrize("opts", CE_GRAD)
+def test_cross_entropy_float32_matches_float64(shape, opts):
+    """The float32 kernels (SIMD exp on contiguous rows) agree with the float64 ones."""
+    use_w, ii, red, ls = opts
+    x = rng.standard_normal(shape) * 4
+    cd = 0 if x.ndim == 1 else 1
+    w = rng.uniform(0.2, 2, shape[cd]) if use_w else None
+    t = heron.tensor(targets_for(x, cd, ii))
+    out64 = heron.cross_entropy(T(x), t, T(w) if use_w else None, ignore_index=ii, reduction=red, label_smoothing=ls)
+    out32 = heron.cross_entropy(T(x, F32), t, T(w, F32) if use_w else None, ignore_index=ii, reduction=red, label_smoothing=ls)
+    np.testing.assert_allclose(N(out32), N(out64), rtol=2e-5, atol=2e-5)
+    G = rng.standard_normal(out64.shape)
+    g64 = heron.cross_entropy_backward(T(G), T(x), t, T(w) if use_w else None, ignore_index=ii, reduction=red, label_smoothing=ls)
+    g32 = heron.cross_entropy_backward(T(G, F32), T(x, F32), t, T(w, F32) if use_w else None, ignore_index=ii, reduction=red,
+                                       label_smoothing=ls)
+    np.testing.assert_allclose(N(g32), N(g64), rtol=2e-5, atol=2e-6)

@@ -3,7 +3,12 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/ops/impl/nn.h"
 #include "core/ops/kernels/cpu/loops.h"
@@ -28,55 +33,67 @@ double chunked_sum(int64_t n, int64_t chunk, F f) {
   return s;
 }
 
-// s1 += sum(p[i] - k), s2 += sum((p[i] - k)^2) over n elements, with 8 lanes in T per block of
-// 1024 and the blocks added in double.
+// Lane sums over one block [0, n) (n <= 1024, in L1): a1 = sum(u[i]), a2 = sum(u[i] * v[i]) where
+// (shifted) u = p - k, v = p - k; (grad) u = g, v = x - m. SSE2 with 4 accumulators where available
+// (plain loops of lanes are not reduced in SIMD without -ffast-math), scalar otherwise.
+template <bool Grad, typename T>
+inline void block_sums(const T* g, const T* p, int64_t n, T k, double& s1, double& s2) {
+  int64_t i = 0;
+  double t1 = 0, t2 = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m128 kk = _mm_set1_ps(k);
+    __m128 a0 = _mm_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+    for (; i + 8 <= n; i += 8) {
+      __m128 v0 = _mm_sub_ps(_mm_loadu_ps(p + i), kk), v1 = _mm_sub_ps(_mm_loadu_ps(p + i + 4), kk);
+      __m128 u0 = Grad ? _mm_loadu_ps(g + i) : v0, u1 = Grad ? _mm_loadu_ps(g + i + 4) : v1;
+      a0 = _mm_add_ps(a0, u0);
+      a1 = _mm_add_ps(a1, u1);
+      b0 = _mm_add_ps(b0, _mm_mul_ps(u0, v0));
+      b1 = _mm_add_ps(b1, _mm_mul_ps(u1, v1));
+    }
+    alignas(16) float la[4], lb[4];
+    _mm_store_ps(la, _mm_add_ps(a0, a1));
+    _mm_store_ps(lb, _mm_add_ps(b0, b1));
+    for (int l = 0; l < 4; ++l) { t1 += la[l]; t2 += lb[l]; }
+  } else if constexpr (std::is_same_v<T, double>) {
+    const __m128d kk = _mm_set1_pd(k);
+    __m128d a0 = _mm_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+    for (; i + 4 <= n; i += 4) {
+      __m128d v0 = _mm_sub_pd(_mm_loadu_pd(p + i), kk), v1 = _mm_sub_pd(_mm_loadu_pd(p + i + 2), kk);
+      __m128d u0 = Grad ? _mm_loadu_pd(g + i) : v0, u1 = Grad ? _mm_loadu_pd(g + i + 2) : v1;
+      a0 = _mm_add_pd(a0, u0);
+      a1 = _mm_add_pd(a1, u1);
+      b0 = _mm_add_pd(b0, _mm_mul_pd(u0, v0));
+      b1 = _mm_add_pd(b1, _mm_mul_pd(u1, v1));
+    }
+    alignas(16) double la[2], lb[2];
+    _mm_store_pd(la, _mm_add_pd(a0, a1));
+    _mm_store_pd(lb, _mm_add_pd(b0, b1));
+    t1 += la[0] + la[1];
+    t2 += lb[0] + lb[1];
+  }
+#endif
+  for (; i < n; ++i) {
+    const T v = p[i] - k;
+    const T u = Grad ? g[i] : v;
+    t1 += u;
+    t2 += static_cast<double>(u) * v;
+  }
+  s1 += t1;
+  s2 += t2;
+}
+
+// s1 += sum(p[i] - k), s2 += sum((p[i] - k)^2) over n elements, by blocks of 1024 added in double.
 template <typename T>
 inline void shifted_sums(const T* p, int64_t n, T k, double& s1, double& s2) {
-  constexpr int L = 8;
-  for (int64_t b0 = 0; b0 < n; b0 += 1024) {
-    const int64_t b1 = std::min(n, b0 + 1024);
-    T a1[L] = {}, a2[L] = {};
-    int64_t i = b0;
-    for (; i + L <= b1; i += L)
-      for (int l = 0; l < L; ++l) {
-        T d = p[i + l] - k;
-        a1[l] += d;
-        a2[l] += d * d;
-      }
-    double t1 = 0, t2 = 0;
-    for (; i < b1; ++i) {
-      T d = p[i] - k;
-      t1 += d;
-      t2 += static_cast<double>(d) * d;
-    }
-    for (int l = 0; l < L; ++l) { t1 += a1[l]; t2 += a2[l]; }
-    s1 += t1;
-    s2 += t2;
-  }
+  for (int64_t b0 = 0; b0 < n; b0 += 1024) block_sums<false, T>(nullptr, p + b0, std::min<int64_t>(1024, n - b0), k, s1, s2);
 }
 
 // sg += sum(g[i]), sgx += sum(g[i] * (x[i] - m)).
 template <typename T>
 inline void grad_sums(const T* g, const T* x, int64_t n, T m, double& sg, double& sgx) {
-  constexpr int L = 8;
-  for (int64_t b0 = 0; b0 < n; b0 += 1024) {
-    const int64_t b1 = std::min(n, b0 + 1024);
-    T a1[L] = {}, a2[L] = {};
-    int64_t i = b0;
-    for (; i + L <= b1; i += L)
-      for (int l = 0; l < L; ++l) {
-        a1[l] += g[i + l];
-        a2[l] += g[i + l] * (x[i + l] - m);
-      }
-    double t1 = 0, t2 = 0;
-    for (; i < b1; ++i) {
-      t1 += g[i];
-      t2 += static_cast<double>(g[i]) * (x[i] - m);
-    }
-    for (int l = 0; l < L; ++l) { t1 += a1[l]; t2 += a2[l]; }
-    sg += t1;
-    sgx += t2;
-  }
+  for (int64_t b0 = 0; b0 < n; b0 += 1024) block_sums<true, T>(g + b0, x + b0, std::min<int64_t>(1024, n - b0), m, sg, sgx);
 }
 
 // Mean and biased variance from shifted sums over n elements (shift k).

@@ -6,6 +6,7 @@
 
 #include "core/ops/kernels/cpu/nn_common.h"
 #include "core/ops/kernels/cpu/register.h"
+#include "core/ops/kernels/cpu/vec_math.h"
 
 namespace heron {
 namespace cpu {
@@ -49,6 +50,51 @@ inline double lse_of(const T* xs, int64_t C, int64_t S) {
   return mx + std::log(se);
 }
 
+// Row maximum of a contiguous float row in 8 lanes (nan propagates through the comparison).
+inline float row_max(const float* x, int64_t C) {
+  constexpr int L = 8;
+  float m[L];
+  for (int l = 0; l < L; ++l) m[l] = -INFINITY;
+  int64_t c = 0;
+  for (; c + L <= C; c += L)
+    for (int l = 0; l < L; ++l) m[l] = x[c + l] > m[l] ? x[c + l] : m[l];
+  float r = -INFINITY;
+  for (; c < C; ++c) r = x[c] > r ? x[c] : r;
+  for (int l = 0; l < L; ++l) r = m[l] > r ? m[l] : r;
+  return r;
+}
+
+// float32 rows (S == 1): the SIMD exp of vec_math into a scratch row, summed in lanes.
+inline double lse_row_f32(const float* x, int64_t C, std::vector<float>& buf) {
+  const float mx = row_max(x, C);
+  if (std::isinf(mx) || std::isnan(mx)) return lse_of(x, C, 1);
+  buf.resize(static_cast<size_t>(C));
+  float* b = buf.data();
+  for (int64_t c = 0; c < C; ++c) b[c] = x[c] - mx;
+  vec::exp_f32(b, b, C);
+  constexpr int L = 8;
+  float a[L] = {};
+  int64_t c = 0;
+  for (; c + L <= C; c += L)
+    for (int l = 0; l < L; ++l) a[l] += b[c + l];
+  double se = 0;
+  for (; c < C; ++c) se += b[c];
+  for (int l = 0; l < L; ++l) se += a[l];
+  return static_cast<double>(mx) + std::log(se);
+}
+
+// log-sum-exp of sample at xs: the fast float32 path for contiguous rows, else lse_of.
+template <typename T>
+inline double lse_sample(const T* xs, int64_t C, int64_t S) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (S == 1) {
+      thread_local std::vector<float> buf;
+      return lse_row_f32(xs, C, buf);
+    }
+  }
+  return lse_of(xs, C, S);
+}
+
 // Writes out (none: per sample; else the reduced scalar) from per-sample losses f(i) in double.
 template <typename T, typename F>
 void reduce_samples(const Tensor& out, int64_t n, int reduction, double denom, F f) {
@@ -80,7 +126,7 @@ void cross_entropy_kernel(const Tensor& x, const Tensor& target, const Tensor& w
     const T* tp = target.data<T>();
     reduce_samples<T>(out, n, p.reduction, static_cast<double>(n), [&](int64_t i) {
       const int64_t base = (i / S) * C * S + i % S;
-      const double lse = lse_of(xp + base, C, S);
+      const double lse = lse_sample(xp + base, C, S);
       double l = 0;
       for (int64_t c = 0; c < C; ++c) {
         const double q = (1.0 - eps) * static_cast<double>(tp[base + c * S]) + eps / C;
@@ -97,7 +143,7 @@ void cross_entropy_kernel(const Tensor& x, const Tensor& target, const Tensor& w
     const int64_t t = class_of(tp, i, p);
     if (t < 0) return 0.0;
     const int64_t base = (i / S) * C * S + i % S;
-    const double lse = lse_of(xp + base, C, S);
+    const double lse = lse_sample(xp + base, C, S);
     const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
     double l = -(1.0 - eps) * wt * (static_cast<double>(xp[base + t * S]) - lse);
     if (eps > 0) {
@@ -139,7 +185,7 @@ void cross_entropy_backward_kernel(const Tensor& g, const Tensor& x, const Tenso
         continue;
       }
       const double s = sample_scale(gp, i, p.reduction, denom);
-      const double lse = lse_of(xp + base, C, S);
+      const double lse = lse_sample(xp + base, C, S);
       if (p.prob) {
         double sumG = 0;
         for (int64_t c = 0; c < C; ++c) {
@@ -155,6 +201,24 @@ void cross_entropy_backward_kernel(const Tensor& g, const Tensor& x, const Tenso
       } else {
         const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
         const double sumG = -(1.0 - eps) * wt - eps / C * wsum;
+        if constexpr (std::is_same_v<T, float>) {
+          if (S == 1) {
+            // Contiguous float row: softmax with the SIMD exp, written straight into the output.
+            float* o = op + base;
+            const float* xr = xp + base;
+            const float l = static_cast<float>(lse);
+            for (int64_t c = 0; c < C; ++c) o[c] = xr[c] - l;
+            vec::exp_f32(o, o, C);
+            const float ms = static_cast<float>(-s * sumG), se = static_cast<float>(-s * eps / C);
+            if (wp) {
+              for (int64_t c = 0; c < C; ++c) o[c] = o[c] * ms + se * wp[c];
+            } else {
+              for (int64_t c = 0; c < C; ++c) o[c] = o[c] * ms + se;
+            }
+            o[t] = static_cast<float>(static_cast<double>(o[t]) - s * (1.0 - eps) * wt);
+            continue;
+          }
+        }
         for (int64_t c = 0; c < C; ++c) {
           double G = -eps / C * (wp ? static_cast<double>(wp[c]) : 1.0);
           if (c == t) G -= (1.0 - eps) * wt;
