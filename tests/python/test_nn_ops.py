@@ -894,3 +894,23 @@ def test_cross_entropy_float32_matches_float64(shape, opts):
     g32 = heron.cross_entropy_backward(T(G, F32), T(x, F32), t, T(w, F32) if use_w else None, ignore_index=ii, reduction=red,
                                        label_smoothing=ls)
     np.testing.assert_allclose(N(g32), N(g64), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", FL, ids=ids(FL))
+@pytest.mark.parametrize("shape,ns", [((300, 50), (50,)), ((7, 40, 3, 5), (3, 5)), ((3, 70000), (70000,))])
+def test_layer_norm_backward_many_rows(dtype, shape, ns):
+    """Against the analytic gradient in numpy (many rows: the chunked weight/bias sums)."""
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(ns)
+    G = rng.standard_normal(shape)
+    _, mean, rstd = heron.layer_norm(T(x, dtype), T(w, dtype), None, list(ns))
+    gi, gw, gb = heron.layer_norm_backward(T(G, dtype), T(x, dtype), T(w, dtype), mean, rstd, list(ns))
+    axes = tuple(range(x.ndim - len(ns), x.ndim))
+    lead = tuple(range(x.ndim - len(ns)))
+    _, m, r = ref_layer_norm(x, ns, None, None, 1e-5)
+    xhat = (x - m) * r
+    gwx = G * w
+    want_gi = r * (gwx - gwx.mean(axes, keepdims=True) - xhat * (gwx * xhat).mean(axes, keepdims=True))
+    close(gi, want_gi, dtype, scale=100)
+    close(gw, (G * xhat).sum(lead), dtype, scale=1000)
+    close(gb, G.sum(lead), dtype, scale=1000)

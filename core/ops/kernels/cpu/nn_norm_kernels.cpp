@@ -287,63 +287,85 @@ void layer_norm_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& 
   const T* mp = mean.data<T>();
   const T* rp = rstd.data<T>();
   T* gip = gi.data<T>();
-  parallel_for(0, M, std::max<int64_t>(1, kGrain / std::max<int64_t>(K, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row) {
-      const T* gr = gp + row * K;
-      const T* xr = xp + row * K;
-      T* o = gip + row * K;
-      const T mu = mp[row];
-      const double r = rp[row];
-      double a1 = 0, a2 = 0;
-      if (wp) {
-        constexpr int L = 8;
-        T l1[L] = {}, l2[L] = {};
-        int64_t k = 0;
-        for (; k + L <= K; k += L)
-          for (int l = 0; l < L; ++l) {
-            T gw_ = gr[k + l] * wp[k + l];
-            l1[l] += gw_;
-            l2[l] += gw_ * (xr[k + l] - mu);
-          }
-        for (; k < K; ++k) {
-          T gw_ = gr[k] * wp[k];
-          a1 += gw_;
-          a2 += static_cast<double>(gw_) * (xr[k] - mu);
+  // Rows go in a fixed number of chunks (independent of the thread count); each chunk also sums
+  // its rows' contributions to grad_weight / grad_bias while the row is in cache, and the chunk
+  // partials are added in order at the end (deterministic).
+  const int64_t nch = std::max<int64_t>(1, std::min<int64_t>({M, 32, (int64_t{1} << 20) / std::max<int64_t>(K, 1)}));
+  std::vector<double> pw(static_cast<size_t>(nch * K), 0.0), pb(static_cast<size_t>(nch * K), 0.0);
+  parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      double* sw = pw.data() + ch * K;
+      double* sb = pb.data() + ch * K;
+      // Up to 32 rows accumulate in T (vectorised), then flush into the double partials.
+      thread_local std::vector<T> tw, tb;
+      tw.assign(static_cast<size_t>(K), T(0));
+      tb.assign(static_cast<size_t>(K), T(0));
+      int64_t pending = 0;
+      auto flush = [&] {
+        for (int64_t k = 0; k < K; ++k) {
+          sw[k] += tw[k];
+          sb[k] += tb[k];
+          tw[k] = T(0);
+          tb[k] = T(0);
         }
-        for (int l = 0; l < L; ++l) { a1 += l1[l]; a2 += l2[l]; }
-      } else {
-        grad_sums(gr, xr, K, mu, a1, a2);
-      }
-      const double A1 = K > 0 ? a1 / K : 0.0, A2 = K > 0 ? a2 * r / K : 0.0;
-      const T rr = static_cast<T>(r), bq = static_cast<T>(-r * r * A2), dq = static_cast<T>(-r * A1 + static_cast<double>(mu) * r * r * A2);
-      if (wp) {
-        for (int64_t k = 0; k < K; ++k) o[k] = rr * wp[k] * gr[k] + bq * xr[k] + dq;
-      } else {
-        for (int64_t k = 0; k < K; ++k) o[k] = rr * gr[k] + bq * xr[k] + dq;
-      }
-    }
-  });
-  // grad_weight[k] = sum over rows of g * (x - mean) * rstd; grad_bias[k] = sum over rows of g.
-  T* gwp = gw.data<T>();
-  T* gbp = gb.data<T>();
-  constexpr int64_t KB = 256;
-  parallel_for(0, (K + KB - 1) / KB, std::max<int64_t>(1, kGrain / std::max<int64_t>(M * KB, 1)), [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t k0 = blk * KB, k1 = std::min(K, k0 + KB);
-      double sw[KB] = {}, sb[KB] = {};
-      for (int64_t row = 0; row < M; ++row) {
+        pending = 0;
+      };
+      for (int64_t row = M * ch / nch; row < M * (ch + 1) / nch; ++row) {
         const T* gr = gp + row * K;
         const T* xr = xp + row * K;
-        const T mu = mp[row], r = rp[row];
-        for (int64_t k = k0; k < k1; ++k) {
-          sw[k - k0] += static_cast<double>(gr[k] * ((xr[k] - mu) * r));
-          sb[k - k0] += gr[k];
+        T* o = gip + row * K;
+        const T mu = mp[row];
+        const double r = rp[row];
+        double a1 = 0, a2 = 0;
+        if (wp) {
+          constexpr int L = 8;
+          T l1[L] = {}, l2[L] = {};
+          int64_t k = 0;
+          for (; k + L <= K; k += L)
+            for (int l = 0; l < L; ++l) {
+              T gw_ = gr[k + l] * wp[k + l];
+              l1[l] += gw_;
+              l2[l] += gw_ * (xr[k + l] - mu);
+            }
+          for (; k < K; ++k) {
+            T gw_ = gr[k] * wp[k];
+            a1 += gw_;
+            a2 += static_cast<double>(gw_) * (xr[k] - mu);
+          }
+          for (int l = 0; l < L; ++l) { a1 += l1[l]; a2 += l2[l]; }
+        } else {
+          grad_sums(gr, xr, K, mu, a1, a2);
         }
+        const double A1 = K > 0 ? a1 / K : 0.0, A2 = K > 0 ? a2 * r / K : 0.0;
+        const T rr = static_cast<T>(r), bq = static_cast<T>(-r * r * A2), dq = static_cast<T>(-r * A1 + static_cast<double>(mu) * r * r * A2);
+        if (wp) {
+          for (int64_t k = 0; k < K; ++k) o[k] = rr * wp[k] * gr[k] + bq * xr[k] + dq;
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[k] = rr * gr[k] + bq * xr[k] + dq;
+        }
+        const T nmr = static_cast<T>(-static_cast<double>(mu) * r);
+        T* twp = tw.data();
+        T* tbp = tb.data();
+        for (int64_t k = 0; k < K; ++k) {
+          twp[k] += gr[k] * (xr[k] * rr + nmr);
+          tbp[k] += gr[k];
+        }
+        if (++pending == 32) flush();
       }
-      for (int64_t k = k0; k < k1; ++k) {
-        gwp[k] = static_cast<T>(sw[k - k0]);
-        gbp[k] = static_cast<T>(sb[k - k0]);
+      flush();
+    }
+  });
+  T* gwp = gw.data<T>();
+  T* gbp = gb.data<T>();
+  parallel_for(0, K, std::max<int64_t>(1, kGrain / nch), [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double a = 0, b = 0;
+      for (int64_t ch = 0; ch < nch; ++ch) {
+        a += pw[ch * K + k];
+        b += pb[ch * K + k];
       }
+      gwp[k] = static_cast<T>(a);
+      gbp[k] = static_cast<T>(b);
     }
   });
 }
