@@ -126,6 +126,12 @@ def test_linear_errors():
 def test_leaky_relu(dtype, slope):
     x = rng.standard_normal((3, 50000)) if slope == 0.01 else rng.standard_normal((4, 5))
     close(heron.leaky_relu(NC(x, dtype), negative_slope=slope), np.where(x > 0, x, slope * x), dtype)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-30, -1e-30])
+    got = N(heron.leaky_relu(T(special, dtype), negative_slope=slope))
+    sp = special.astype(got.dtype)
+    want = np.where(sp > 0, sp, sp * got.dtype.type(slope))
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got[3]) == (slope > 0)  # -0.0 * slope, like x * slope
     x = rng.standard_normal((3, 4))
     G = rng.standard_normal((3, 4))
     fd_check(lambda v: heron.leaky_relu(T(v), negative_slope=slope), heron.leaky_relu_backward(NC(G), NC(x), negative_slope=slope), x, G)

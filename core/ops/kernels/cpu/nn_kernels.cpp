@@ -92,8 +92,15 @@ void leaky_relu_kernel(const Tensor& x, const Tensor& out, double slope) {
   const T* xp = x.data<T>();
   T* op = out.data<T>();
   const T s = static_cast<T>(slope);
-  parallel_for(0, x.numel(), kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) op[i] = xp[i] > T(0) ? xp[i] : xp[i] * s;
+  parallel_for(0, x.numel(), kGrain, [xp, op, s](int64_t i0, int64_t i1) {
+    const T* __restrict xr = xp;
+    T* __restrict o = op;
+    for (int64_t i = i0; i < i1; ++i) {
+      // max(v, 0) + s * min(v, 0): branch-free (random signs defeat the branch predictor) and
+      // exact (one of the two terms is zero); nan propagates.
+      const T v = xr[i];
+      o[i] = std::max(v, T(0)) + s * std::min(v, T(0));
+    }
   });
 }
 
@@ -103,8 +110,12 @@ void leaky_relu_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& 
   const T* xp = x.data<T>();
   T* op = gi.data<T>();
   const T s = static_cast<T>(slope);
-  parallel_for(0, x.numel(), kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) op[i] = xp[i] > T(0) ? gp[i] : gp[i] * s;
+  parallel_for(0, x.numel(), kGrain, [gp, xp, op, s](int64_t i0, int64_t i1) {
+    const T* __restrict gr = gp;
+    const T* __restrict xr = xp;
+    T* __restrict o = op;
+    const T f[2] = {s, T(1)};  // factor by (x > 0), looked up instead of branched on
+    for (int64_t i = i0; i < i1; ++i) o[i] = gr[i] * f[xr[i] > T(0)];
   });
 }
 
@@ -119,7 +130,7 @@ void dropout_kernel(const Tensor& x, const Tensor& out, const Tensor& mask, doub
   const double thr_d = std::ceil(p * 4294967296.0);
   const bool drop_all = thr_d >= 4294967296.0;
   const uint32_t thr = drop_all ? 0u : static_cast<uint32_t>(thr_d);
-  const T sc = static_cast<T>(scale);
+  const T f[2] = {T(0), static_cast<T>(scale)};
   const int64_t nblocks = (n + 3) / 4;
   parallel_for(0, nblocks, std::max<int64_t>(1, kGrain / 4), [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
@@ -129,7 +140,7 @@ void dropout_kernel(const Tensor& x, const Tensor& out, const Tensor& mask, doub
         if (i >= n) break;
         const bool keep = !drop_all && wd[k] >= thr;
         mp[i] = keep;
-        op[i] = keep ? xp[i] * sc : T(0);
+        op[i] = xp[i] * f[keep];  // x * mask * scale, like PyTorch (branch-free)
       }
     }
   });
@@ -141,8 +152,12 @@ void dropout_backward_kernel(const Tensor& g, const Tensor& mask, const Tensor& 
   const bool* mp = mask.data<bool>();
   T* op = gi.data<T>();
   const T sc = static_cast<T>(scale);
-  parallel_for(0, g.numel(), kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) op[i] = mp[i] ? gp[i] * sc : T(0);
+  parallel_for(0, g.numel(), kGrain, [gp, mp, op, sc](int64_t i0, int64_t i1) {
+    const T* __restrict gr = gp;
+    const bool* __restrict mr = mp;
+    T* __restrict o = op;
+    const T f[2] = {T(0), sc};
+    for (int64_t i = i0; i < i1; ++i) o[i] = gr[i] * f[mr[i]];
   });
 }
 

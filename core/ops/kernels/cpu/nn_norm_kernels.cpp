@@ -31,10 +31,86 @@ void per_channel(int64_t N, int64_t C, int64_t S, std::vector<double>& s1, std::
   });
 }
 
+constexpr int64_t kSmallS = 32;  // below this many elements per (n, c), work goes by rows
+
+// Per-channel sums for small S (e.g. (N, C) input), reading whole rows in order: the rows go in
+// a fixed number of chunks (independent of the thread count), each with its own per-channel
+// partials, added in chunk order at the end (deterministic).
+// Grad = false: s1 += x - k[c], s2 += (x - k[c])^2; Grad = true: s1 += g, s2 += g * (x - k[c]).
+template <bool Grad, typename T>
+void per_channel_small(const T* g, const T* x, const T* k, int64_t N, int64_t C, int64_t S, std::vector<double>& s1,
+                       std::vector<double>& s2) {
+  const int64_t row = C * S;
+  const int64_t nch = std::max<int64_t>(1, std::min<int64_t>({N, 32, (int64_t{1} << 20) / std::max<int64_t>(C, 1)}));
+  std::vector<double> p1(static_cast<size_t>(nch * C), 0.0), p2(static_cast<size_t>(nch * C), 0.0);
+  parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      double* a1 = p1.data() + ch * C;
+      double* a2 = p2.data() + ch * C;
+      for (int64_t n = N * ch / nch; n < N * (ch + 1) / nch; ++n) {
+        const T* xr = x + n * row;
+        const T* gr = Grad ? g + n * row : nullptr;
+        if (S == 1) {
+          for (int64_t c = 0; c < C; ++c) {
+            const T v = xr[c] - k[c];
+            const T u = Grad ? gr[c] : v;
+            a1[c] += static_cast<double>(u);
+            a2[c] += static_cast<double>(u) * static_cast<double>(v);
+          }
+        } else {
+          for (int64_t c = 0; c < C; ++c) {
+            double t1 = 0, t2 = 0;
+            for (int64_t q = 0; q < S; ++q) {
+              const T v = xr[c * S + q] - k[c];
+              const T u = Grad ? gr[c * S + q] : v;
+              t1 += static_cast<double>(u);
+              t2 += static_cast<double>(u) * static_cast<double>(v);
+            }
+            a1[c] += t1;
+            a2[c] += t2;
+          }
+        }
+      }
+    }
+  });
+  s1.assign(static_cast<size_t>(C), 0.0);
+  s2.assign(static_cast<size_t>(C), 0.0);
+  for (int64_t ch = 0; ch < nch; ++ch)
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += p1[ch * C + c];
+      s2[c] += p2[ch * C + c];
+    }
+}
+
 // out[n, c, s] = a[c] * in1[n, c, s] + b[c] * in2[n, c, s] + d[c]  (in2 may be null).
 template <typename T>
 void apply_affine(const T* in1, const T* in2, T* out, const std::vector<T>& a, const std::vector<T>& b, const std::vector<T>& d,
                   int64_t N, int64_t C, int64_t S) {
+  if (S < kSmallS) {
+    // By rows of C * S elements.
+    const T* ap = a.data();
+    const T* bp = b.data();
+    const T* dp = d.data();
+    parallel_for(0, N, std::max<int64_t>(1, kGrain / std::max<int64_t>(C * S, 1)), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T* x1 = in1 + n * C * S;
+        const T* x2 = in2 ? in2 + n * C * S : nullptr;
+        T* o = out + n * C * S;
+        if (S == 1) {
+          if (x2) {
+            for (int64_t c = 0; c < C; ++c) o[c] = ap[c] * x1[c] + bp[c] * x2[c] + dp[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) o[c] = ap[c] * x1[c] + dp[c];
+          }
+        } else {
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t q = 0; q < S; ++q)
+              o[c * S + q] = ap[c] * x1[c * S + q] + (x2 ? bp[c] * x2[c * S + q] : T(0)) + dp[c];
+        }
+      }
+    });
+    return;
+  }
   const int64_t pairs = N * C;
   parallel_for(0, pairs, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
@@ -65,9 +141,15 @@ void batch_norm_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const 
   std::vector<double> m(static_cast<size_t>(C)), is(static_cast<size_t>(C));
   if (training) {
     std::vector<double> s1, s2;
-    per_channel(N, C, S, s1, s2, [&](int64_t c, int64_t off, double& a1, double& a2) {
-      shifted_sums(xp + off, S, xp[c * S], a1, a2);
-    });
+    if (S < kSmallS) {
+      std::vector<T> shift(static_cast<size_t>(C));
+      for (int64_t c = 0; c < C; ++c) shift[c] = xp[c * S];
+      per_channel_small<false, T>(nullptr, xp, shift.data(), N, C, S, s1, s2);
+    } else {
+      per_channel(N, C, S, s1, s2, [&](int64_t c, int64_t off, double& a1, double& a2) {
+        shifted_sums(xp + off, S, xp[c * S], a1, a2);
+      });
+    }
     const int64_t M = N * S;
     for (int64_t c = 0; c < C; ++c) {
       double var;
@@ -108,7 +190,10 @@ void batch_norm_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& 
   const T* mp = mean.data<T>();
   const T* ip = invstd.data<T>();
   std::vector<double> sg, sgx;
-  per_channel(N, C, S, sg, sgx, [&](int64_t c, int64_t off, double& a1, double& a2) { grad_sums(gp + off, xp + off, S, mp[c], a1, a2); });
+  if (S < kSmallS)
+    per_channel_small<true, T>(gp, xp, mp, N, C, S, sg, sgx);
+  else
+    per_channel(N, C, S, sg, sgx, [&](int64_t c, int64_t off, double& a1, double& a2) { grad_sums(gp + off, xp + off, S, mp[c], a1, a2); });
   T* gwp = gw.data<T>();
   T* gbp = gb.data<T>();
   const double M = static_cast<double>(N * S);
