@@ -2,7 +2,9 @@
 // accumulation that the compiler vectorises without reassociating.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -94,6 +96,55 @@ inline void shifted_sums(const T* p, int64_t n, T k, double& s1, double& s2) {
 template <typename T>
 inline void grad_sums(const T* g, const T* x, int64_t n, T m, double& sg, double& sgx) {
   for (int64_t b0 = 0; b0 < n; b0 += 1024) block_sums<true, T>(g + b0, x + b0, std::min<int64_t>(1024, n - b0), m, sg, sgx);
+}
+
+// Natural log of n contiguous floats, written so that the compiler vectorises it (bit tricks on
+// uint32 and selects, no calls): Cephes' logf polynomial (about 1 ulp). Zero, negative, inf, nan
+// and subnormal inputs are redone with std::log afterwards, so those follow libm exactly.
+inline void log_f32(const float* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = in[i];
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    const int32_t e0 = static_cast<int32_t>(bits >> 23) - 126;
+    const uint32_t mb = (bits & 0x007FFFFFu) | 0x3F000000u;  // mantissa in [0.5, 1)
+    float m;
+    std::memcpy(&m, &mb, 4);
+    const bool small = m < 0.707106781186547524f;
+    const float e = static_cast<float>(e0 - (small ? 1 : 0));
+    m = m - 1.0f + (small ? m : 0.0f);
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    y += -2.12194440e-4f * e;
+    y += -0.5f * z;
+    out[i] = m + y + 0.693359375f * e;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = in[i];
+    if (!(x >= 1.17549435e-38f && x <= 3.40282347e38f)) out[i] = std::log(x);
+  }
+}
+
+// log1p of n contiguous floats through log_f32 with Goldberg's correction:
+// log1p(v) = log(u) * v / (u - 1) for u = 1 + v != 1, else v (accurate for tiny v). tmp: n floats.
+inline void log1p_f32(const float* in, float* out, float* tmp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) tmp[i] = 1.0f + in[i];
+  log_f32(tmp, out, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = in[i], u = tmp[i], d = u - 1.0f;
+    out[i] = d == 0.0f ? v : out[i] * (v / d);
+  }
+  for (int64_t i = 0; i < n; ++i)
+    if (!(in[i] > -1.0f && in[i] <= 3.0e38f)) out[i] = std::log1p(in[i]);
 }
 
 // Mean and biased variance from shifted sums over n elements (shift k).

@@ -2,6 +2,7 @@
 // and the pointwise losses (mse, l1, smooth_l1, binary_cross_entropy[_with_logits]), with their
 // backward ops. Losses are computed in double; reductions use fixed chunks (deterministic).
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/ops/kernels/cpu/nn_common.h"
@@ -265,48 +266,122 @@ void nll_loss_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& ta
 }
 
 // ------------------------------------------------------------------ pointwise losses
-// Each functor: loss(x, y, w, pw, beta) and grad(x, y, w, pw, beta) = d loss / d x, in double.
+// Each functor fills out[0..n) with the loss (loss) or d loss / d x (grad) of n elements, in T,
+// branch-free where the formula allows (random signs defeat the branch predictor). w / pw may be
+// null (1). The kernels run them over blocks of kBlock elements.
+constexpr int64_t kBlock = 1024;
+
+template <typename T>
+inline T wv(const T* w, int64_t i) { return w ? w[i] : T(1); }
+
 struct Mse {
   static constexpr const char* name = "mse_loss";
-  static double loss(double x, double y, double, double, double) { return (x - y) * (x - y); }
-  static double grad(double x, double y, double, double, double) { return 2.0 * (x - y); }
+  template <typename T>
+  static void loss(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T) {
+    for (int64_t i = 0; i < n; ++i) { const T d = x[i] - y[i]; o[i] = d * d; }
+  }
+  template <typename T>
+  static void grad(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T) {
+    for (int64_t i = 0; i < n; ++i) o[i] = T(2) * (x[i] - y[i]);
+  }
 };
+template <typename T>
+inline T sign_of(T d) { return d != d ? d : static_cast<T>((d > T(0)) - (d < T(0))); }
 struct L1 {
   static constexpr const char* name = "l1_loss";
-  static double loss(double x, double y, double, double, double) { return std::fabs(x - y); }
-  static double grad(double x, double y, double, double, double) { double d = x - y; return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0; }
+  template <typename T>
+  static void loss(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T) {
+    for (int64_t i = 0; i < n; ++i) o[i] = std::fabs(x[i] - y[i]);
+  }
+  template <typename T>
+  static void grad(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T) {
+    for (int64_t i = 0; i < n; ++i) o[i] = sign_of(x[i] - y[i]);
+  }
 };
 struct SmoothL1 {
   static constexpr const char* name = "smooth_l1_loss";
-  static double loss(double x, double y, double, double, double beta) {
-    double d = std::fabs(x - y);
-    return d < beta ? 0.5 * d * d / beta : d - 0.5 * beta;
+  // z = min(|d|, beta): 0.5 z^2 / beta + (|d| - z) is the quadratic part below beta and
+  // |d| - beta / 2 above, without a branch; beta = 0 is l1.
+  template <typename T>
+  static void loss(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T beta) {
+    if (beta == T(0)) return L1::loss(x, y, x, x, o, n, beta);
+    const T hb = T(0.5) / beta;
+    for (int64_t i = 0; i < n; ++i) {
+      const T ad = std::fabs(x[i] - y[i]), z = std::min(ad, beta);
+      o[i] = hb * z * z + (ad - z);
+    }
   }
-  static double grad(double x, double y, double, double, double beta) {
-    double d = x - y;
-    if (std::fabs(d) < beta) return d / beta;
-    return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+  template <typename T>
+  static void grad(const T* x, const T* y, const T*, const T*, T* o, int64_t n, T beta) {
+    if (beta == T(0)) return L1::grad(x, y, x, x, o, n, beta);
+    for (int64_t i = 0; i < n; ++i) {
+      const T d = x[i] - y[i];
+      o[i] = std::fabs(d) < beta ? d / beta : sign_of(d);
+    }
   }
 };
 struct Bce {
   static constexpr const char* name = "binary_cross_entropy";
-  static double loss(double x, double y, double w, double, double) {
-    double lx = std::max(std::log(x), -100.0), l1x = std::max(std::log1p(-x), -100.0);
-    return -w * (y * lx + (1.0 - y) * l1x);
+  template <typename T>
+  static void loss(const T* x, const T* y, const T* w, const T*, T* o, int64_t n, T) {
+    if constexpr (std::is_same_v<T, float>) {
+      // Vectorised logs for float32 (libm's scalar logf/log1pf are the bottleneck otherwise).
+      float lx[kBlock], nx[kBlock], tmp[kBlock];
+      nnk::log_f32(x, lx, n);
+      for (int64_t i = 0; i < n; ++i) nx[i] = -x[i];
+      nnk::log1p_f32(nx, o, tmp, n);
+      for (int64_t i = 0; i < n; ++i)
+        o[i] = -wv(w, i) * (y[i] * std::max(lx[i], -100.0f) + (1.0f - y[i]) * std::max(o[i], -100.0f));
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        const T lx = std::max(std::log(x[i]), T(-100)), l1x = std::max(std::log1p(-x[i]), T(-100));
+        o[i] = -wv(w, i) * (y[i] * lx + (T(1) - y[i]) * l1x);
+      }
+    }
   }
-  static double grad(double x, double y, double w, double, double) { return w * (x - y) / std::max(x * (1.0 - x), 1e-12); }
+  template <typename T>
+  static void grad(const T* x, const T* y, const T* w, const T*, T* o, int64_t n, T) {
+    for (int64_t i = 0; i < n; ++i) o[i] = wv(w, i) * (x[i] - y[i]) / std::max(x[i] * (T(1) - x[i]), T(1e-12));
+  }
 };
 struct BceLogits {
   static constexpr const char* name = "binary_cross_entropy_with_logits";
-  static double softplus_neg(double x) { return std::log1p(std::exp(-std::fabs(x))) + std::max(-x, 0.0); }  // log(1 + e^-x)
-  static double loss(double x, double y, double w, double pw, double) {
-    const double lw = 1.0 + (pw - 1.0) * y;
-    return w * ((1.0 - y) * x + lw * softplus_neg(x));
+  // e = exp(-|x|) (the SIMD exp for float32), softplus(-x) = log1p(e) + max(-x, 0). The loss
+  // (1 - y) x + lw softplus(-x) is regrouped as (1 - y) max(x, 0) - pw y min(x, 0) + lw log1p(e)
+  // (lw = 1 + (pw - 1) y), which has no cancellation between x and max(-x, 0).
+  template <typename T>
+  static void exp_neg_abs(const T* x, T* e, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) e[i] = -std::fabs(x[i]);
+    if constexpr (std::is_same_v<T, float>) vec::exp_f32(e, e, n);
+    else for (int64_t i = 0; i < n; ++i) e[i] = std::exp(e[i]);
   }
-  static double grad(double x, double y, double w, double pw, double) {
-    const double lw = 1.0 + (pw - 1.0) * y;
-    const double sig_neg = x >= 0 ? std::exp(-x) / (1.0 + std::exp(-x)) : 1.0 / (1.0 + std::exp(x));  // sigmoid(-x)
-    return w * ((1.0 - y) - lw * sig_neg);
+  template <typename T>
+  static void loss(const T* x, const T* y, const T* w, const T* pw, T* o, int64_t n, T) {
+    exp_neg_abs(x, o, n);
+    if constexpr (std::is_same_v<T, float>) {
+      float e[kBlock], tmp[kBlock];
+      std::memcpy(e, o, sizeof(float) * n);
+      nnk::log1p_f32(e, o, tmp, n);
+      for (int64_t i = 0; i < n; ++i) {
+        const float p = pw ? pw[i] : 1.0f, lw = 1.0f + (p - 1.0f) * y[i];
+        o[i] = wv(w, i) * ((1.0f - y[i]) * std::max(x[i], 0.0f) - p * y[i] * std::min(x[i], 0.0f) + lw * o[i]);
+      }
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const T p = pw ? pw[i] : T(1), lw = T(1) + (p - T(1)) * y[i];
+      o[i] = wv(w, i) * ((T(1) - y[i]) * std::max(x[i], T(0)) - p * y[i] * std::min(x[i], T(0)) + lw * std::log1p(o[i]));
+    }
+  }
+  // d/dx = w * ((1 - y) - lw * sigmoid(-x)), sigmoid(-x) = (x >= 0 ? e : 1) / (1 + e).
+  template <typename T>
+  static void grad(const T* x, const T* y, const T* w, const T* pw, T* o, int64_t n, T) {
+    exp_neg_abs(x, o, n);
+    for (int64_t i = 0; i < n; ++i) {
+      const T e = o[i], num = x[i] >= T(0) ? e : T(1);
+      const T lw = pw ? T(1) + (pw[i] - T(1)) * y[i] : T(1);
+      o[i] = wv(w, i) * ((T(1) - y[i]) - lw * (num / (T(1) + e)));
+    }
   }
 };
 
@@ -330,21 +405,29 @@ void pointwise_loss_kernel(const Tensor& x, const Tensor& y, const Tensor& w, co
   const T* wp = ptr_or_null<T>(w);
   const T* pp = ptr_or_null<T>(pw);
   const int64_t n = x.numel();
+  const T b = static_cast<T>(beta);
   check_bce_input<F>(xp, n);
-  auto f = [&](int64_t i) {
-    return F::loss(xp[i], yp[i], wp ? static_cast<double>(wp[i]) : 1.0, pp ? static_cast<double>(pp[i]) : 1.0, beta);
+  // Loss of [i0, i1) into o, block by block.
+  auto run = [&](int64_t i0, int64_t i1, T* o) {
+    for (int64_t j = i0; j < i1; j += kBlock) {
+      const int64_t m = std::min(kBlock, i1 - j);
+      F::loss(xp + j, yp + j, wp ? wp + j : nullptr, pp ? pp + j : nullptr, o + (j - i0), m, b);
+    }
   };
   T* op = out.data<T>();
   if (reduction == kNone) {
-    parallel_for(0, n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) op[i] = static_cast<T>(f(i));
-    });
+    parallel_for(0, n, kGrain, [&](int64_t i0, int64_t i1) { run(i0, i1, op + i0); });
     return;
   }
   double s = chunked_sum(n, kChunk, [&](int64_t i0, int64_t i1) {
-    double a = 0;
-    for (int64_t i = i0; i < i1; ++i) a += f(i);
-    return a;
+    T buf[kBlock];
+    double s1 = 0, s2 = 0;
+    for (int64_t j = i0; j < i1; j += kBlock) {
+      const int64_t m = std::min(kBlock, i1 - j);
+      run(j, j + m, buf);
+      nnk::block_sums<true, T>(buf, buf, m, T(0), s1, s2);
+    }
+    return s1;
   });
   op[0] = static_cast<T>(reduction == kMean ? s / static_cast<double>(n) : s);
 }
@@ -359,11 +442,19 @@ void pointwise_loss_backward_kernel(const Tensor& g, const Tensor& x, const Tens
   const T* pp = ptr_or_null<T>(pw);
   T* op = gi.data<T>();
   const int64_t n = x.numel();
-  const double sc = reduction == kNone ? 1.0 : reduction == kMean ? static_cast<double>(gp[0]) / n : static_cast<double>(gp[0]);
+  const T b = static_cast<T>(beta);
+  const T sc = static_cast<T>(reduction == kNone ? 1.0 : reduction == kMean ? static_cast<double>(gp[0]) / n : static_cast<double>(gp[0]));
   parallel_for(0, n, kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const double s = reduction == kNone ? static_cast<double>(gp[i]) : sc;
-      op[i] = static_cast<T>(s * F::grad(xp[i], yp[i], wp ? static_cast<double>(wp[i]) : 1.0, pp ? static_cast<double>(pp[i]) : 1.0, beta));
+    for (int64_t j = i0; j < i1; j += kBlock) {
+      const int64_t m = std::min(kBlock, i1 - j);
+      T* o = op + j;
+      F::grad(xp + j, yp + j, wp ? wp + j : nullptr, pp ? pp + j : nullptr, o, m, b);
+      if (reduction == kNone) {
+        const T* gr = gp + j;
+        for (int64_t k = 0; k < m; ++k) o[k] *= gr[k];
+      } else {
+        for (int64_t k = 0; k < m; ++k) o[k] *= sc;
+      }
     }
   });
 }
