@@ -885,7 +885,7 @@ def test_pointwise_errors():
         heron.smooth_l1_loss(T(np.zeros(3)), T(np.zeros(3)), beta=-1.0)
 
 
-@pytest.mark.parametrize("shape", [(5, 4), (6,), (7, 1000), (3, 13)])
+@pytest.mark.parametrize("shape", [(5, 4), (6,), (7, 1000), (3, 13), (2, 5, 300), (3, 4, 2, 3)])
 @pytest.mark.parametrize("opts", CE_GRAD)
 def test_cross_entropy_float32_matches_float64(shape, opts):
     """The float32 kernels (SIMD exp on contiguous rows) agree with the float64 ones."""
@@ -936,3 +936,24 @@ def test_bce_float32_logs_accurate():
     got = N(heron.binary_cross_entropy_with_logits(T(zz, F32), T(yy, F32), None, None, reduction="none")).astype(np.float64)
     want = ref_pointwise("binary_cross_entropy_with_logits", zz.astype(np.float64), yy.astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=3e-6, atol=1e-37)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 300), (3, 4, 7)])
+@pytest.mark.parametrize("red,ls,use_w", [("mean", 0.0, False), ("none", 0.2, True)])
+def test_cross_entropy_spatial_probabilities_blocks(shape, red, ls, use_w):
+    """Spatial inputs (processed in blocks of positions), probability targets, both dtypes."""
+    x = rng.standard_normal(shape) * 2
+    q = rng.uniform(0, 1, shape)
+    q /= q.sum(1, keepdims=True)
+    w = rng.uniform(0.2, 2, shape[1]) if use_w else None
+    for dtype in FL:
+        W = T(w, dtype) if use_w else None
+        out = heron.cross_entropy(T(x, dtype), T(q, dtype), W, reduction=red, label_smoothing=ls)
+        close(out, ref_cross_entropy(x, q, w, -100, red, ls), dtype, scale=10)
+    W = T(w) if use_w else None
+    G = rng.standard_normal(out.shape)
+    g64 = heron.cross_entropy_backward(T(G), T(x), T(q), W, reduction=red, label_smoothing=ls)
+    g32 = heron.cross_entropy_backward(T(G, F32), T(x, F32), T(q, F32), T(w, F32) if use_w else None, reduction=red, label_smoothing=ls)
+    np.testing.assert_allclose(N(g32), N(g64), rtol=2e-5, atol=2e-6)
+    if shape == (3, 4, 7):
+        fd_check(lambda v: heron.cross_entropy(T(v), T(q), W, reduction=red, label_smoothing=ls), g64, x, G)

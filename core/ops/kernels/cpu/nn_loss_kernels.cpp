@@ -114,6 +114,141 @@ void reduce_samples(const Tensor& out, int64_t n, int reduction, double denom, F
   op[0] = static_cast<T>(reduction == kMean ? s / denom : s);
 }
 
+// ------------------------------------------------------------------ cross_entropy, spatial (S > 1)
+// Samples (n, s) for s in a block of up to kL consecutive positions are processed together: for
+// each class c their logits x[n, c, s0:s0+L] are contiguous, so max, exp and sums run along s.
+constexpr int64_t kL = 256;
+
+template <typename T>
+inline void exp_inplace(T* v, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) vec::exp_f32(v, v, n);
+  else for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
+}
+
+// lse[l] = log sum_c exp(xb[c * S + l]) for l < len.
+template <typename T>
+void lse_block(const T* xb, int64_t C, int64_t S, int64_t len, T* mx, T* tmp, double* acc, double* lse) {
+  for (int64_t l = 0; l < len; ++l) mx[l] = xb[l];
+  for (int64_t c = 1; c < C; ++c) {
+    const T* row = xb + c * S;
+    for (int64_t l = 0; l < len; ++l) mx[l] = row[l] > mx[l] ? row[l] : mx[l];
+  }
+  for (int64_t l = 0; l < len; ++l) acc[l] = 0.0;
+  for (int64_t c = 0; c < C; ++c) {
+    const T* row = xb + c * S;
+    for (int64_t l = 0; l < len; ++l) tmp[l] = row[l] - mx[l];
+    exp_inplace(tmp, len);
+    for (int64_t l = 0; l < len; ++l) acc[l] += tmp[l];
+  }
+  for (int64_t l = 0; l < len; ++l) lse[l] = static_cast<double>(mx[l]) + std::log(acc[l]);
+}
+
+// Per-sample losses (n * S) of the spatial case.
+template <typename T>
+void ce_spatial_forward(const T* xp, const int64_t* tpi, const T* tpf, const T* wp, const ClassLossParams& p, double wsum,
+                        std::vector<double>& per) {
+  const int64_t C = p.C, S = p.S, N = p.N, nb = (S + kL - 1) / kL;
+  const double eps = p.label_smoothing;
+  per.assign(static_cast<size_t>(N * S), 0.0);
+  parallel_for(0, N * nb, std::max<int64_t>(1, kChunk / std::max<int64_t>(C * kL, 1)), [&](int64_t b0, int64_t b1) {
+    T mx[kL], tmp[kL];
+    double acc[kL], lse[kL], sx[kL];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n = b / nb, s0 = (b % nb) * kL, len = std::min(kL, S - s0);
+      const T* xb = xp + n * C * S + s0;
+      lse_block(xb, C, S, len, mx, tmp, acc, lse);
+      double* pr = per.data() + n * S + s0;
+      if (p.prob) {
+        for (int64_t l = 0; l < len; ++l) sx[l] = 0.0;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* row = xb + c * S;
+          const T* q = tpf + n * C * S + c * S + s0;
+          const double wc = wp ? static_cast<double>(wp[c]) : 1.0;
+          for (int64_t l = 0; l < len; ++l)
+            sx[l] -= wc * ((1.0 - eps) * static_cast<double>(q[l]) + eps / C) * (static_cast<double>(row[l]) - lse[l]);
+        }
+        for (int64_t l = 0; l < len; ++l) pr[l] = sx[l];
+        continue;
+      }
+      if (eps > 0) {
+        for (int64_t l = 0; l < len; ++l) sx[l] = 0.0;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* row = xb + c * S;
+          const double wc = wp ? static_cast<double>(wp[c]) : 1.0;
+          for (int64_t l = 0; l < len; ++l) sx[l] += wc * static_cast<double>(row[l]);
+        }
+      }
+      for (int64_t l = 0; l < len; ++l) {
+        const int64_t t = class_of(tpi, n * S + s0 + l, p);
+        if (t < 0) continue;
+        const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+        double v = -(1.0 - eps) * wt * (static_cast<double>(xb[t * S + l]) - lse[l]);
+        if (eps > 0) v -= eps / C * (sx[l] - lse[l] * wsum);
+        pr[l] = v;
+      }
+    }
+  });
+}
+
+// Gradient of the spatial case; scale(i) is the upstream factor of sample i (mean/sum/none).
+template <typename T, typename Scale>
+void ce_spatial_backward(const T* xp, const int64_t* tpi, const T* tpf, const T* wp, T* op, const ClassLossParams& p, double wsum,
+                         Scale scale) {
+  const int64_t C = p.C, S = p.S, N = p.N, nb = (S + kL - 1) / kL;
+  const double eps = p.label_smoothing;
+  parallel_for(0, N * nb, std::max<int64_t>(1, kChunk / std::max<int64_t>(C * kL, 1)), [&](int64_t b0, int64_t b1) {
+    T mx[kL], tmp[kL];
+    double acc[kL], lse[kL], sumG[kL], sc[kL];
+    int64_t tt[kL];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n = b / nb, s0 = (b % nb) * kL, len = std::min(kL, S - s0);
+      const T* xb = xp + n * C * S + s0;
+      T* ob = op + n * C * S + s0;
+      lse_block(xb, C, S, len, mx, tmp, acc, lse);
+      for (int64_t l = 0; l < len; ++l) {
+        const int64_t i = n * S + s0 + l;
+        tt[l] = p.prob ? 0 : class_of(tpi, i, p);
+        sc[l] = tt[l] < 0 ? 0.0 : scale(i);
+        sumG[l] = 0.0;
+      }
+      if (p.prob) {
+        for (int64_t c = 0; c < C; ++c) {
+          const T* q = tpf + n * C * S + c * S + s0;
+          const double wc = wp ? static_cast<double>(wp[c]) : 1.0;
+          for (int64_t l = 0; l < len; ++l) sumG[l] -= wc * ((1.0 - eps) * static_cast<double>(q[l]) + eps / C);
+        }
+      } else {
+        for (int64_t l = 0; l < len; ++l)
+          if (tt[l] >= 0) sumG[l] = -(1.0 - eps) * (wp ? static_cast<double>(wp[tt[l]]) : 1.0) - eps / C * wsum;
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        const T* row = xb + c * S;
+        T* orow = ob + c * S;
+        for (int64_t l = 0; l < len; ++l) tmp[l] = static_cast<T>(static_cast<double>(row[l]) - lse[l]);
+        exp_inplace(tmp, len);
+        const double wc = wp ? static_cast<double>(wp[c]) : 1.0;
+        if (p.prob) {
+          const T* q = tpf + n * C * S + c * S + s0;
+          for (int64_t l = 0; l < len; ++l)
+            orow[l] = static_cast<T>(sc[l] * (-wc * ((1.0 - eps) * static_cast<double>(q[l]) + eps / C) - tmp[l] * sumG[l]));
+        } else {
+          for (int64_t l = 0; l < len; ++l) orow[l] = static_cast<T>(sc[l] * (-eps / C * wc - tmp[l] * sumG[l]));
+        }
+      }
+      for (int64_t l = 0; l < len; ++l) {
+        if (p.prob) continue;
+        if (tt[l] < 0) {
+          for (int64_t c = 0; c < C; ++c) ob[c * S + l] = T(0);
+          continue;
+        }
+        const double wt = wp ? static_cast<double>(wp[tt[l]]) : 1.0;
+        T& o = ob[tt[l] * S + l];
+        o = static_cast<T>(static_cast<double>(o) - sc[l] * (1.0 - eps) * wt);
+      }
+    }
+  });
+}
+
 // ------------------------------------------------------------------ cross_entropy
 template <typename T>
 void cross_entropy_kernel(const Tensor& x, const Tensor& target, const Tensor& weight, const Tensor& out, const ClassLossParams& p) {
@@ -123,6 +258,14 @@ void cross_entropy_kernel(const Tensor& x, const Tensor& target, const Tensor& w
   const double eps = p.label_smoothing;
   double wsum = 0;
   for (int64_t c = 0; c < C; ++c) wsum += wp ? static_cast<double>(wp[c]) : 1.0;
+  if (S > 1) {
+    const int64_t* tpi = p.prob ? nullptr : target.data<int64_t>();
+    const double denom = p.prob ? static_cast<double>(n) : target_weight_sum(tpi, wp, n, p);
+    std::vector<double> per;
+    ce_spatial_forward<T>(xp, tpi, p.prob ? target.data<T>() : nullptr, wp, p, wsum, per);
+    reduce_samples<T>(out, n, p.reduction, denom, [&](int64_t i) { return per[i]; });
+    return;
+  }
   if (p.prob) {
     const T* tp = target.data<T>();
     reduce_samples<T>(out, n, p.reduction, static_cast<double>(n), [&](int64_t i) {
@@ -177,6 +320,10 @@ void cross_entropy_backward_kernel(const Tensor& g, const Tensor& x, const Tenso
   const T* tpf = p.prob ? target.data<T>() : nullptr;
   const int64_t* tpi = p.prob ? nullptr : target.data<int64_t>();
   const double denom = p.prob ? static_cast<double>(n) : target_weight_sum(tpi, wp, n, p);
+  if (S > 1) {
+    ce_spatial_backward<T>(xp, tpi, tpf, wp, op, p, wsum, [&](int64_t i) { return sample_scale(gp, i, p.reduction, denom); });
+    return;
+  }
   parallel_for(0, n, std::max<int64_t>(1, kChunk / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t base = (i / S) * C * S + i % S;
