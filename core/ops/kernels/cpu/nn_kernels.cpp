@@ -279,64 +279,107 @@ void interpolate_kernel(const Tensor& x, const Tensor& out, const InterpParams& 
     });
     return;
   }
+  // Separable: the input rows some output row reads are first interpolated along W into hw
+  // (IH x OW per plane), then each output row is a vectorised blend of two hw rows.
   auto th = bilinear_taps<T>(p.IH, p.OH, p.align_corners, p.scale_h);
   auto tw = bilinear_taps<T>(p.IW, p.OW, p.align_corners, p.scale_w);
+  std::vector<char> used(static_cast<size_t>(p.IH), 0);
+  for (const auto& a : th) used[a.i0] = used[a.i1] = 1;
   parallel_for(0, p.P, grain, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t h = 0; h < p.OH; ++h) {
-        const Tap<T>& a = th[h];
-        const T* r0 = xp + c * plane_in + a.i0 * p.IW;
-        const T* r1 = xp + c * plane_in + a.i1 * p.IW;
-        T* dst = op + c * plane_out + h * p.OW;
+    thread_local std::vector<T> hw;
+    hw.resize(static_cast<size_t>(p.IH * p.OW));
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t i = 0; i < p.IH; ++i) {
+        if (!used[i]) continue;
+        const T* r = xp + c * plane_in + i * p.IW;
+        T* hr = hw.data() + i * p.OW;
         for (int64_t w = 0; w < p.OW; ++w) {
           const Tap<T>& b = tw[w];
-          dst[w] = a.l0 * (b.l0 * r0[b.i0] + b.l1 * r0[b.i1]) + a.l1 * (b.l0 * r1[b.i0] + b.l1 * r1[b.i1]);
+          hr[w] = b.l0 * r[b.i0] + b.l1 * r[b.i1];
         }
       }
+      for (int64_t h = 0; h < p.OH; ++h) {
+        const Tap<T>& a = th[h];
+        const T* r0 = hw.data() + a.i0 * p.OW;
+        const T* r1 = hw.data() + a.i1 * p.OW;
+        T* dst = op + c * plane_out + h * p.OW;
+        for (int64_t w = 0; w < p.OW; ++w) dst[w] = a.l0 * r0[w] + a.l1 * r1[w];
+      }
+    }
   });
 }
 
+template <typename T>
+struct TapsT {
+  std::vector<int64_t> start, out;
+  std::vector<T> w;
+};
+
+template <typename T>
+TapsT<T> transpose_taps(const std::vector<Tap<T>>& taps, int64_t in) {
+  TapsT<T> t;
+  t.start.assign(static_cast<size_t>(in + 1), 0);
+  for (const auto& tp : taps) {
+    if (tp.l0 != T(0)) ++t.start[tp.i0 + 1];
+    if (tp.l1 != T(0)) ++t.start[tp.i1 + 1];
+  }
+  for (int64_t i = 0; i < in; ++i) t.start[i + 1] += t.start[i];
+  t.out.resize(static_cast<size_t>(t.start[in]));
+  t.w.resize(static_cast<size_t>(t.start[in]));
+  std::vector<int64_t> pos(t.start.begin(), t.start.end() - 1);
+  for (int64_t o = 0; o < static_cast<int64_t>(taps.size()); ++o) {
+    const auto& tp = taps[o];
+    if (tp.l0 != T(0)) { t.out[pos[tp.i0]] = o; t.w[pos[tp.i0]++] = tp.l0; }
+    if (tp.l1 != T(0)) { t.out[pos[tp.i1]] = o; t.w[pos[tp.i1]++] = tp.l1; }
+  }
+  return t;
+}
+
+// Taps of one dim for either mode (nearest: one tap of weight 1).
+template <typename T>
+std::vector<Tap<T>> taps_for(const InterpParams& p, int64_t in, int64_t out, double scale) {
+  if (p.bilinear) return bilinear_taps<T>(in, out, p.align_corners, scale);
+  std::vector<Tap<T>> taps(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t i = nearest_index<T>(o, in, out, scale);
+    taps[o] = {i, i, T(1), T(0)};
+  }
+  return taps;
+}
+
+// Gather form of the adjoint (no read-modify-write scatter, deterministic): per plane, first
+// ht[h, j] = sum over the outputs w reading column j of weight * g[h, w], then
+// gi[i, :] = sum over the output rows h reading row i of weight * ht[h, :].
 template <typename T>
 void interpolate_backward_kernel(const Tensor& g, const Tensor& gi, const InterpParams& p) {
   const T* gp = g.data<T>();
   T* op = gi.data<T>();
   const int64_t plane_in = p.IH * p.IW, plane_out = p.OH * p.OW;
+  const TapsT<T> th = transpose_taps(taps_for<T>(p, p.IH, p.OH, p.scale_h), p.IH);
+  const TapsT<T> tw = transpose_taps(taps_for<T>(p, p.IW, p.OW, p.scale_w), p.IW);
   const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(plane_out, 1));
-  if (!p.bilinear) {
-    std::vector<int64_t> ih(p.OH), iw(p.OW);
-    for (int64_t o = 0; o < p.OH; ++o) ih[o] = nearest_index<T>(o, p.IH, p.OH, p.scale_h);
-    for (int64_t o = 0; o < p.OW; ++o) iw[o] = nearest_index<T>(o, p.IW, p.OW, p.scale_w);
-    parallel_for(0, p.P, grain, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        T* dst = op + c * plane_in;
-        std::fill_n(dst, plane_in, T(0));
-        for (int64_t h = 0; h < p.OH; ++h) {
-          const T* src = gp + c * plane_out + h * p.OW;
-          T* row = dst + ih[h] * p.IW;
-          for (int64_t w = 0; w < p.OW; ++w) row[iw[w]] += src[w];
+  parallel_for(0, p.P, grain, [&](int64_t c0, int64_t c1) {
+    thread_local std::vector<T> ht;
+    ht.resize(static_cast<size_t>(p.OH * p.IW));
+    for (int64_t c = c0; c < c1; ++c) {
+      const T* gpl = gp + c * plane_out;
+      for (int64_t h = 0; h < p.OH; ++h) {
+        const T* grow = gpl + h * p.OW;
+        T* hrow = ht.data() + h * p.IW;
+        for (int64_t j = 0; j < p.IW; ++j) {
+          T acc = T(0);
+          for (int64_t k = tw.start[j]; k < tw.start[j + 1]; ++k) acc += tw.w[k] * grow[tw.out[k]];
+          hrow[j] = acc;
         }
       }
-    });
-    return;
-  }
-  auto th = bilinear_taps<T>(p.IH, p.OH, p.align_corners, p.scale_h);
-  auto tw = bilinear_taps<T>(p.IW, p.OW, p.align_corners, p.scale_w);
-  parallel_for(0, p.P, grain, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
       T* dst = op + c * plane_in;
-      std::fill_n(dst, plane_in, T(0));
-      for (int64_t h = 0; h < p.OH; ++h) {
-        const Tap<T>& a = th[h];
-        T* r0 = dst + a.i0 * p.IW;
-        T* r1 = dst + a.i1 * p.IW;
-        const T* src = gp + c * plane_out + h * p.OW;
-        for (int64_t w = 0; w < p.OW; ++w) {
-          const Tap<T>& b = tw[w];
-          const T v = src[w];
-          r0[b.i0] += a.l0 * b.l0 * v;
-          r0[b.i1] += a.l0 * b.l1 * v;
-          r1[b.i0] += a.l1 * b.l0 * v;
-          r1[b.i1] += a.l1 * b.l1 * v;
+      for (int64_t i = 0; i < p.IH; ++i) {
+        T* drow = dst + i * p.IW;
+        std::fill_n(drow, p.IW, T(0));
+        for (int64_t k = th.start[i]; k < th.start[i + 1]; ++k) {
+          const T wgt = th.w[k];
+          const T* hrow = ht.data() + th.out[k] * p.IW;
+          for (int64_t j = 0; j < p.IW; ++j) drow[j] += wgt * hrow[j];
         }
       }
     }
