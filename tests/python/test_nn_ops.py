@@ -429,7 +429,7 @@ def ref_batch_norm(x, w, b, rm, rv, training, momentum, eps):
 
 
 @pytest.mark.parametrize("dtype", FL, ids=ids(FL))
-@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5), (3, 2, 4, 5), (64, 5, 1), (2, 3, 70, 80)])
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5), (3, 2, 4, 5), (64, 5, 1), (2, 3, 70, 80), (20, 3, 40), (17, 2, 5000)])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm(dtype, shape, affine, training):
@@ -459,7 +459,7 @@ def test_batch_norm_no_running_stats_and_large_mean():
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5)])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5), (2, 2, 40), (16, 2, 33)])  # by rows and by channel
 def test_batch_norm_backward(training, shape):
     C = shape[1]
     x = rng.standard_normal(shape)

@@ -31,7 +31,11 @@ void per_channel(int64_t N, int64_t C, int64_t S, std::vector<double>& s1, std::
   });
 }
 
-constexpr int64_t kSmallS = 32;  // below this many elements per (n, c), work goes by rows
+// Per-channel statistics go by rows (whole (n, :) rows read in order, in chunks of rows) when the
+// spatial size is small, or moderate with enough rows to split; else by channel. Chosen by shape
+// only, so results do not depend on the thread count.
+constexpr int64_t kSmallS = 32;
+inline bool by_rows(int64_t N, int64_t S) { return S < kSmallS || (S <= 4096 && N >= 16); }
 
 // Per-channel sums for small S (e.g. (N, C) input), reading whole rows in order: the rows go in
 // a fixed number of chunks (independent of the thread count), each with its own per-channel
@@ -58,17 +62,10 @@ void per_channel_small(const T* g, const T* x, const T* k, int64_t N, int64_t C,
             a2[c] += static_cast<double>(u) * static_cast<double>(v);
           }
         } else {
-          for (int64_t c = 0; c < C; ++c) {
-            double t1 = 0, t2 = 0;
-            for (int64_t q = 0; q < S; ++q) {
-              const T v = xr[c * S + q] - k[c];
-              const T u = Grad ? gr[c * S + q] : v;
-              t1 += static_cast<double>(u);
-              t2 += static_cast<double>(u) * static_cast<double>(v);
-            }
-            a1[c] += t1;
-            a2[c] += t2;
-          }
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t q0 = 0; q0 < S; q0 += 1024)
+              nnk::block_sums<Grad, T>(Grad ? gr + c * S + q0 : nullptr, xr + c * S + q0, std::min<int64_t>(1024, S - q0), k[c],
+                                       a1[c], a2[c]);
         }
       }
     }
@@ -141,7 +138,7 @@ void batch_norm_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const 
   std::vector<double> m(static_cast<size_t>(C)), is(static_cast<size_t>(C));
   if (training) {
     std::vector<double> s1, s2;
-    if (S < kSmallS) {
+    if (by_rows(N, S)) {
       std::vector<T> shift(static_cast<size_t>(C));
       for (int64_t c = 0; c < C; ++c) shift[c] = xp[c * S];
       per_channel_small<false, T>(nullptr, xp, shift.data(), N, C, S, s1, s2);
@@ -190,7 +187,7 @@ void batch_norm_backward_kernel(const Tensor& g, const Tensor& x, const Tensor& 
   const T* mp = mean.data<T>();
   const T* ip = invstd.data<T>();
   std::vector<double> sg, sgx;
-  if (S < kSmallS)
+  if (by_rows(N, S))
     per_channel_small<true, T>(gp, xp, mp, N, C, S, sg, sgx);
   else
     per_channel(N, C, S, sg, sgx, [&](int64_t c, int64_t off, double& a1, double& a2) { grad_sums(gp + off, xp + off, S, mp[c], a1, a2); });
