@@ -678,6 +678,7 @@ def targets_for(x, cd, ignore_index):
     t = rng.integers(0, C, shape)
     if ignore_index >= 0 and t.size > 1:
         t.flat[0] = ignore_index  # at least one ignored, one not
+    if ignore_index >= 0:
         t.flat[-1] = (ignore_index + 1) % C
     return t
 
@@ -721,6 +722,9 @@ def test_cross_entropy_extremes():
     close(heron.cross_entropy(T(x), heron.tensor(t), None), ref_cross_entropy(x, t, None))
     # every target ignored: the weighted mean is 0/0 like PyTorch
     assert np.isnan(float(N(heron.cross_entropy(T(x), heron.tensor(np.array([-100, -100])), None))))
+    # ... and its gradient is zero (no sample contributes), as in PyTorch
+    g = heron.cross_entropy_backward(T(np.array(1.0)), T(x), heron.tensor(np.array([-100, -100])), None)
+    np.testing.assert_array_equal(N(g), np.zeros_like(x))
     # int32 targets work too
     close(heron.cross_entropy(T(x), heron.tensor(t.astype(np.int32)), None), ref_cross_entropy(x, t, None))
 
