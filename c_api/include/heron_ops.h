@@ -3839,6 +3839,970 @@ static inline heron_status heron_adaptive_avg_pool2d_backward(heron_tensor* grad
   return HERON_OK;
 }
 
+/**
+ * linear: y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
+ *
+ * @param input (..., in).
+ * @param weight (out, in).
+ * @param bias (out) (may be NULL).
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_linear(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "linear");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * linear_backward: Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), grad_bias = sum of g. Outputs masked off by output_mask are empty (shape (0,)).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param weight Input tensor.
+ * @param output_mask Which of grad_input, grad_weight, grad_bias to compute (1) or skip (0). (output_mask_len entries; NULL for the default). Default: [1, 1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_linear_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* weight, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "linear_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad_output, input, weight};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * leaky_relu: Elementwise x if x > 0 else negative_slope * x.
+ *
+ * @param input Input tensor.
+ * @param negative_slope Slope for x <= 0. Default: 0.01
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_leaky_relu(heron_tensor* input, double negative_slope, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "leaky_relu");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = negative_slope; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * leaky_relu_backward: grad_output where input > 0, else negative_slope * grad_output.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param negative_slope Slope for x <= 0. Default: 0.01
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_leaky_relu_backward(heron_tensor* grad_output, heron_tensor* input, double negative_slope, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "leaky_relu_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = negative_slope; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {grad_output, input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * dropout: In training, zeroes each element with probability p (mask from the default Philox generator, the same for any thread count) and scales the rest by 1/(1-p); otherwise the identity. Returns the output and the bool keep-mask.
+ *
+ * @param input Input tensor.
+ * @param p Probability of zeroing an element, in [0, 1]. Default: 0.5
+ * @param training Apply dropout (true) or return the input unchanged (false). Default: true
+ * @param out Receives the new output handle (owned by the caller).
+ * @param mask Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_dropout(heron_tensor* input, double p, int training, heron_tensor** out, heron_tensor** mask) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "dropout");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = p; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *mask = OUTS_[1];
+  return HERON_OK;
+}
+
+/**
+ * dropout_backward: grad_output * mask / (1 - p) (zeros when p = 1).
+ *
+ * @param grad_output Input tensor.
+ * @param mask Input tensor.
+ * @param p The dropout probability of the forward call. Default: 0.5
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_dropout_backward(heron_tensor* grad_output, heron_tensor* mask, double p, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "dropout_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = p; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {grad_output, mask};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * embedding: Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.
+ *
+ * @param weight (num, dim).
+ * @param indices int32 or int64, any shape.
+ * @param padding_idx Row that receives no gradient (negative counts from the end). NULL for none.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_embedding(heron_tensor* weight, heron_tensor* indices, const int64_t* padding_idx, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "embedding");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = padding_idx ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = padding_idx ? *padding_idx : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {weight, indices};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * embedding_backward: Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_idx row stays zero.
+ *
+ * @param grad_output Input tensor.
+ * @param indices Input tensor.
+ * @param num_weights Rows of the weight. Required.
+ * @param padding_idx Row that receives no gradient. NULL for none.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_embedding_backward(heron_tensor* grad_output, heron_tensor* indices, int64_t num_weights, const int64_t* padding_idx, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "embedding_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_weights; N_++;
+  A_[N_].kind = padding_idx ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = padding_idx ? *padding_idx : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {grad_output, indices};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * pixel_shuffle: Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).
+ *
+ * @param input Input tensor.
+ * @param upscale_factor r (>= 1). Required.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_pixel_shuffle(heron_tensor* input, int64_t upscale_factor, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "pixel_shuffle");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = upscale_factor; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * pixel_unshuffle: Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.
+ *
+ * @param input Input tensor.
+ * @param downscale_factor r (>= 1). Required.
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_pixel_unshuffle(heron_tensor* input, int64_t downscale_factor, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "pixel_unshuffle");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = downscale_factor; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * interpolate: Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor` (out = floor(in * scale_factor)), with PyTorch's index rules; with scale_factor the source index uses 1/scale_factor.
+ *
+ * @param input Input tensor.
+ * @param size Output spatial size (one per spatial dim). (size_len entries; NULL for none). Default: null
+ * @param scale_factor Multiplier per spatial dim (one value applies to all). (scale_factor_len entries; NULL for none). Default: null
+ * @param mode Interpolation mode. NULL for the default. Default: "nearest"
+ * @param align_corners bilinear: align the corner pixels' centres. Default: false
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_interpolate(heron_tensor* input, const int64_t* size, size_t size_len, const double* scale_factor, size_t scale_factor_len, const char* mode, int align_corners, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "interpolate");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[4] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = size ? HERON_ATTR_INTS : HERON_ATTR_NONE; A_[N_].i = (int64_t)size_len; A_[N_].p = size; N_++;
+  A_[N_].kind = scale_factor ? HERON_ATTR_FLOATS : HERON_ATTR_NONE; A_[N_].i = (int64_t)scale_factor_len; A_[N_].p = scale_factor; N_++;
+  A_[N_].kind = mode ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = mode; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = align_corners ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {input};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * interpolate_backward: Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.
+ *
+ * @param grad_output Input tensor.
+ * @param input_size Shape of the forward input. (input_size_len entries; NULL for the default). Required.
+ * @param scale_factor The forward call's scale_factor. (scale_factor_len entries; NULL for none). Default: null
+ * @param mode Interpolation mode. NULL for the default. Default: "nearest"
+ * @param align_corners The forward call's align_corners. Default: false
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_interpolate_backward(heron_tensor* grad_output, const int64_t* input_size, size_t input_size_len, const double* scale_factor, size_t scale_factor_len, const char* mode, int align_corners, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "interpolate_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[4] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = input_size ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)input_size_len; A_[N_].p = input_size; N_++;
+  A_[N_].kind = scale_factor ? HERON_ATTR_FLOATS : HERON_ATTR_NONE; A_[N_].i = (int64_t)scale_factor_len; A_[N_].p = scale_factor; N_++;
+  A_[N_].kind = mode ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = mode; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = align_corners ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[1] = {grad_output};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 1, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * batch_norm: Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
+ *
+ * @param input (N, C, *).
+ * @param weight (C) (may be NULL).
+ * @param bias (C) (may be NULL).
+ * @param running_mean (C), updated in place in training (may be NULL).
+ * @param running_var (C), updated in place in training (may be NULL).
+ * @param training Use batch statistics and update the running ones. Default: false
+ * @param momentum running = (1 - momentum) * running + momentum * batch. Default: 0.1
+ * @param eps Added to the variance. Default: 1e-05
+ * @param out Receives the new output handle (owned by the caller).
+ * @param save_mean Receives the new output handle (owned by the caller).
+ * @param save_invstd Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_batch_norm(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, heron_tensor* running_mean, heron_tensor* running_var, int training, double momentum, double eps, heron_tensor** out, heron_tensor** save_mean, heron_tensor** save_invstd) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "batch_norm");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = momentum; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {input, weight, bias, running_mean, running_var};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *save_mean = OUTS_[1];
+  *save_invstd = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * batch_norm_backward: Gradients of batch_norm from the saved mean and invstd: grad_input, grad_weight, grad_bias (per channel).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param save_mean Input tensor.
+ * @param save_invstd Input tensor.
+ * @param training Whether the statistics were the batch's (they then depend on the input). Default: true
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_batch_norm_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* weight, heron_tensor* save_mean, heron_tensor* save_invstd, int training, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "batch_norm_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {grad_output, input, weight, save_mean, save_invstd};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * layer_norm: Normalises over the last len(normalized_shape) dims, then applies the elementwise weight and bias (of shape normalized_shape). Returns out, mean and rstd (input.shape[:-k] + (1,)*k).
+ *
+ * @param input Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param bias Input tensor (may be NULL).
+ * @param normalized_shape The trailing shape to normalise over. (normalized_shape_len entries; NULL for the default). Required.
+ * @param eps Added to the variance. Default: 1e-05
+ * @param out Receives the new output handle (owned by the caller).
+ * @param mean Receives the new output handle (owned by the caller).
+ * @param rstd Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_layer_norm(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* normalized_shape, size_t normalized_shape_len, double eps, heron_tensor** out, heron_tensor** mean, heron_tensor** rstd) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "layer_norm");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = normalized_shape ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)normalized_shape_len; A_[N_].p = normalized_shape; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *mean = OUTS_[1];
+  *rstd = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * layer_norm_backward: Gradients of layer_norm from the saved mean and rstd: grad_input, grad_weight, grad_bias (normalized_shape).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param mean Input tensor.
+ * @param rstd Input tensor.
+ * @param normalized_shape The trailing shape normalised over. (normalized_shape_len entries; NULL for the default). Required.
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_layer_norm_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* weight, heron_tensor* mean, heron_tensor* rstd, const int64_t* normalized_shape, size_t normalized_shape_len, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "layer_norm_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = normalized_shape ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)normalized_shape_len; A_[N_].p = normalized_shape; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {grad_output, input, weight, mean, rstd};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * group_norm: Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), then applies per-channel weight and bias. Returns out, mean and rstd (N, num_groups).
+ *
+ * @param input (N, C, *).
+ * @param weight (C) (may be NULL).
+ * @param bias (C) (may be NULL).
+ * @param num_groups Number of groups; divides C. Required.
+ * @param eps Added to the variance. Default: 1e-05
+ * @param out Receives the new output handle (owned by the caller).
+ * @param mean Receives the new output handle (owned by the caller).
+ * @param rstd Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_group_norm(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, int64_t num_groups, double eps, heron_tensor** out, heron_tensor** mean, heron_tensor** rstd) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "group_norm");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_groups; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *mean = OUTS_[1];
+  *rstd = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * group_norm_backward: Gradients of group_norm from the saved mean and rstd (N, num_groups): grad_input, grad_weight, grad_bias (C).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param mean Input tensor.
+ * @param rstd Input tensor.
+ * @param num_groups Number of groups. Required.
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @param grad_bias Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_group_norm_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* weight, heron_tensor* mean, heron_tensor* rstd, int64_t num_groups, heron_tensor** grad_input, heron_tensor** grad_weight, heron_tensor** grad_bias) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "group_norm_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_groups; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {grad_output, input, weight, mean, rstd};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  *grad_bias = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * instance_norm: Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).
+ *
+ * @param input (N, C, *).
+ * @param weight (C) (may be NULL).
+ * @param bias (C) (may be NULL).
+ * @param running_mean (C) (may be NULL).
+ * @param running_var (C) (may be NULL).
+ * @param use_input_stats Use per-instance statistics (and update the running ones). Default: true
+ * @param momentum running = (1 - momentum) * running + momentum * batch. Default: 0.1
+ * @param eps Added to the variance. Default: 1e-05
+ * @param out Receives the new output handle (owned by the caller).
+ * @param mean Receives the new output handle (owned by the caller).
+ * @param rstd Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_instance_norm(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, heron_tensor* running_mean, heron_tensor* running_var, int use_input_stats, double momentum, double eps, heron_tensor** out, heron_tensor** mean, heron_tensor** rstd) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "instance_norm");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = use_input_stats ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = momentum; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = eps; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {input, weight, bias, running_mean, running_var};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  *mean = OUTS_[1];
+  *rstd = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * cross_entropy: Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...) or class probabilities (input's shape), with a fused log_softmax over the class dim. PyTorch's semantics for class weights, ignore_index (indices only), label smoothing and reductions (weighted mean divides by the summed target weights).
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight (C) class weights (may be NULL).
+ * @param ignore_index Target index that contributes nothing (class-index targets). Default: -100
+ * @param reduction Reduction over samples. NULL for the default. Default: "mean"
+ * @param label_smoothing In [0, 1]: mixes the target with the uniform distribution. Default: 0.0
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_cross_entropy(heron_tensor* input, heron_tensor* target, heron_tensor* weight, int64_t ignore_index, const char* reduction, double label_smoothing, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "cross_entropy");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = ignore_index; N_++;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = label_smoothing; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * cross_entropy_backward: Gradient of cross_entropy with respect to the logits (softmax recomputed).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param ignore_index As in cross_entropy. Default: -100
+ * @param reduction As in cross_entropy. NULL for the default. Default: "mean"
+ * @param label_smoothing As in cross_entropy. Default: 0.0
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_cross_entropy_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, heron_tensor* weight, int64_t ignore_index, const char* reduction, double label_smoothing, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "cross_entropy_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = ignore_index; N_++;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = label_smoothing; N_++;
+  (void)A_;
+  heron_tensor* IN_[4] = {grad_output, input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 4, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * nll_loss: Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight (C) class weights (may be NULL).
+ * @param ignore_index Target index that contributes nothing. Default: -100
+ * @param reduction Reduction over samples. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_nll_loss(heron_tensor* input, heron_tensor* target, heron_tensor* weight, int64_t ignore_index, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "nll_loss");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = ignore_index; N_++;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * nll_loss_backward: Gradient of nll_loss with respect to input.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param ignore_index As in nll_loss. Default: -100
+ * @param reduction As in nll_loss. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_nll_loss_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, heron_tensor* weight, int64_t ignore_index, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "nll_loss_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = ignore_index; N_++;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[4] = {grad_output, input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 4, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * mse_loss: (input - target)**2, reduced. input and target have the same shape.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction Reduction over elements. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_mse_loss(heron_tensor* input, heron_tensor* target, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "mse_loss");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * mse_loss_backward: Gradient of mse_loss with respect to input (the target's is its negation).
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction As in mse_loss. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_mse_loss_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "mse_loss_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad_output, input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * l1_loss: |input - target|, reduced. input and target have the same shape.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction Reduction over elements. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_l1_loss(heron_tensor* input, heron_tensor* target, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "l1_loss");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * l1_loss_backward: Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction As in l1_loss. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_l1_loss_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "l1_loss_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad_output, input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * smooth_l1_loss: 0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is l1_loss.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction Reduction over elements. NULL for the default. Default: "mean"
+ * @param beta Threshold between the quadratic and linear parts (>= 0). Default: 1.0
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_smooth_l1_loss(heron_tensor* input, heron_tensor* target, const char* reduction, double beta, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "smooth_l1_loss");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = beta; N_++;
+  (void)A_;
+  heron_tensor* IN_[2] = {input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 2, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * smooth_l1_loss_backward: Gradient of smooth_l1_loss with respect to input.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param reduction As in smooth_l1_loss. NULL for the default. Default: "mean"
+ * @param beta As in smooth_l1_loss. Default: 1.0
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_smooth_l1_loss_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, const char* reduction, double beta, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "smooth_l1_loss_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[2] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = beta; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad_output, input, target};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * binary_cross_entropy: -weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param reduction Reduction over elements. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_binary_cross_entropy(heron_tensor* input, heron_tensor* target, heron_tensor* weight, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "binary_cross_entropy");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * binary_cross_entropy_backward: Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param reduction As in binary_cross_entropy. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_binary_cross_entropy_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, heron_tensor* weight, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "binary_cross_entropy_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[4] = {grad_output, input, target, weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 4, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * binary_cross_entropy_with_logits: Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.
+ *
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param pos_weight Input tensor (may be NULL).
+ * @param reduction Reduction over elements. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_binary_cross_entropy_with_logits(heron_tensor* input, heron_tensor* target, heron_tensor* weight, heron_tensor* pos_weight, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "binary_cross_entropy_with_logits");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[4] = {input, target, weight, pos_weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 4, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * binary_cross_entropy_with_logits_backward: Gradient of binary_cross_entropy_with_logits with respect to input.
+ *
+ * @param grad_output Input tensor.
+ * @param input Input tensor.
+ * @param target Input tensor.
+ * @param weight Input tensor (may be NULL).
+ * @param pos_weight Input tensor (may be NULL).
+ * @param reduction As in binary_cross_entropy_with_logits. NULL for the default. Default: "mean"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_binary_cross_entropy_with_logits_backward(heron_tensor* grad_output, heron_tensor* input, heron_tensor* target, heron_tensor* weight, heron_tensor* pos_weight, const char* reduction, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "binary_cross_entropy_with_logits_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = reduction ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = reduction; N_++;
+  (void)A_;
+  heron_tensor* IN_[5] = {grad_output, input, target, weight, pos_weight};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 5, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

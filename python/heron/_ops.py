@@ -2464,5 +2464,626 @@ def adaptive_avg_pool2d_backward(grad, input):
     return _call(_H_adaptive_avg_pool2d_backward, (grad, input), ())
 
 
+_H_linear = _op('linear')
+
+
+def linear(input, weight, bias):
+    """y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
+
+    Args:
+        input (Tensor): (..., in)
+        weight (Tensor): (out, in)
+        bias (Tensor): (out)
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_linear, (input, weight, bias), ())
+
+
+_H_linear_backward = _op('linear_backward')
+_R_linear_backward = _namedtuple('linear_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def linear_backward(grad_output, input, weight, output_mask=(1, 1, 1)):
+    """Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), grad_bias = sum of g. Outputs masked off by output_mask are empty (shape (0,)).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        output_mask (ints): Which of grad_input, grad_weight, grad_bias to compute (1) or skip (0). Default: [1, 1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_linear_backward(*_calln(_H_linear_backward, (grad_output, input, weight), (_ints(output_mask),)))
+
+
+_H_leaky_relu = _op('leaky_relu')
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """Elementwise x if x > 0 else negative_slope * x.
+
+    Args:
+        input (Tensor): Input tensor.
+        negative_slope (float): Slope for x <= 0. Default: 0.01.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_leaky_relu, (input,), (negative_slope,))
+
+
+_H_leaky_relu_backward = _op('leaky_relu_backward')
+
+
+def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+    """grad_output where input > 0, else negative_slope * grad_output.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        negative_slope (float): Slope for x <= 0. Default: 0.01.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_leaky_relu_backward, (grad_output, input), (negative_slope,))
+
+
+_H_dropout = _op('dropout')
+_R_dropout = _namedtuple('dropout', ['out', 'mask'])
+
+
+def dropout(input, p=0.5, training=True):
+    """In training, zeroes each element with probability p (mask from the default Philox generator, the same for any thread count) and scales the rest by 1/(1-p); otherwise the identity. Returns the output and the bool keep-mask.
+
+    Args:
+        input (Tensor): Input tensor.
+        p (float): Probability of zeroing an element, in [0, 1]. Default: 0.5.
+        training (bool): Apply dropout (true) or return the input unchanged (false). Default: True.
+
+    Returns:
+        Tuple[Tensor, Tensor]: out, mask.
+    """
+    return _R_dropout(*_calln(_H_dropout, (input,), (p, training)))
+
+
+_H_dropout_backward = _op('dropout_backward')
+
+
+def dropout_backward(grad_output, mask, p=0.5):
+    """grad_output * mask / (1 - p) (zeros when p = 1).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        mask (Tensor): Input tensor.
+        p (float): The dropout probability of the forward call. Default: 0.5.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_dropout_backward, (grad_output, mask), (p,))
+
+
+_H_embedding = _op('embedding')
+
+
+def embedding(weight, indices, padding_idx=None):
+    """Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.
+
+    Args:
+        weight (Tensor): (num, dim)
+        indices (Tensor): int32 or int64, any shape
+        padding_idx (int): Row that receives no gradient (negative counts from the end). Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_embedding, (weight, indices), (padding_idx,))
+
+
+_H_embedding_backward = _op('embedding_backward')
+
+
+def embedding_backward(grad_output, indices, num_weights, padding_idx=None):
+    """Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_idx row stays zero.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        indices (Tensor): Input tensor.
+        num_weights (int): Rows of the weight.
+        padding_idx (int): Row that receives no gradient. Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_embedding_backward, (grad_output, indices), (num_weights, padding_idx))
+
+
+_H_pixel_shuffle = _op('pixel_shuffle')
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).
+
+    Args:
+        input (Tensor): Input tensor.
+        upscale_factor (int): r (>= 1).
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_pixel_shuffle, (input,), (upscale_factor,))
+
+
+_H_pixel_unshuffle = _op('pixel_unshuffle')
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.
+
+    Args:
+        input (Tensor): Input tensor.
+        downscale_factor (int): r (>= 1).
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_pixel_unshuffle, (input,), (downscale_factor,))
+
+
+_H_interpolate = _op('interpolate')
+
+
+def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=False):
+    """Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor` (out = floor(in * scale_factor)), with PyTorch's index rules; with scale_factor the source index uses 1/scale_factor.
+
+    Args:
+        input (Tensor): Input tensor.
+        size (ints): Output spatial size (one per spatial dim). Default: None.
+        scale_factor (floats): Multiplier per spatial dim (one value applies to all). Default: None.
+        mode (string): Interpolation mode. One of 'nearest', 'bilinear'. Default: 'nearest'.
+        align_corners (bool): bilinear: align the corner pixels' centres. Default: False.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_interpolate, (input,), (_ints(size), scale_factor, mode, align_corners))
+
+
+_H_interpolate_backward = _op('interpolate_backward')
+
+
+def interpolate_backward(grad_output, input_size, scale_factor=None, mode='nearest', align_corners=False):
+    """Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input_size (ints): Shape of the forward input.
+        scale_factor (floats): The forward call's scale_factor. Default: None.
+        mode (string): Interpolation mode. One of 'nearest', 'bilinear'. Default: 'nearest'.
+        align_corners (bool): The forward call's align_corners. Default: False.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_interpolate_backward, (grad_output,), (_ints(input_size), scale_factor, mode, align_corners))
+
+
+_H_batch_norm = _op('batch_norm')
+_R_batch_norm = _namedtuple('batch_norm', ['out', 'save_mean', 'save_invstd'])
+
+
+def batch_norm(input, weight, bias, running_mean, running_var, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
+
+    Args:
+        input (Tensor): (N, C, *)
+        weight (Tensor): (C)
+        bias (Tensor): (C)
+        running_mean (Tensor): (C), updated in place in training
+        running_var (Tensor): (C), updated in place in training
+        training (bool): Use batch statistics and update the running ones. Default: False.
+        momentum (float): running = (1 - momentum) * running + momentum * batch. Default: 0.1.
+        eps (float): Added to the variance. Default: 1e-05.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: out, save_mean, save_invstd.
+    """
+    return _R_batch_norm(*_calln(_H_batch_norm, (input, weight, bias, running_mean, running_var), (training, momentum, eps)))
+
+
+_H_batch_norm_backward = _op('batch_norm_backward')
+_R_batch_norm_backward = _namedtuple('batch_norm_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training=True):
+    """Gradients of batch_norm from the saved mean and invstd: grad_input, grad_weight, grad_bias (per channel).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        save_mean (Tensor): Input tensor.
+        save_invstd (Tensor): Input tensor.
+        training (bool): Whether the statistics were the batch's (they then depend on the input). Default: True.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_batch_norm_backward(*_calln(_H_batch_norm_backward, (grad_output, input, weight, save_mean, save_invstd), (training,)))
+
+
+_H_layer_norm = _op('layer_norm')
+_R_layer_norm = _namedtuple('layer_norm', ['out', 'mean', 'rstd'])
+
+
+def layer_norm(input, weight, bias, normalized_shape, eps=1e-05):
+    """Normalises over the last len(normalized_shape) dims, then applies the elementwise weight and bias (of shape normalized_shape). Returns out, mean and rstd (input.shape[:-k] + (1,)*k).
+
+    Args:
+        input (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        bias (Tensor): Input tensor.
+        normalized_shape (ints): The trailing shape to normalise over.
+        eps (float): Added to the variance. Default: 1e-05.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: out, mean, rstd.
+    """
+    return _R_layer_norm(*_calln(_H_layer_norm, (input, weight, bias), (_ints(normalized_shape), eps)))
+
+
+_H_layer_norm_backward = _op('layer_norm_backward')
+_R_layer_norm_backward = _namedtuple('layer_norm_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def layer_norm_backward(grad_output, input, weight, mean, rstd, normalized_shape):
+    """Gradients of layer_norm from the saved mean and rstd: grad_input, grad_weight, grad_bias (normalized_shape).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        mean (Tensor): Input tensor.
+        rstd (Tensor): Input tensor.
+        normalized_shape (ints): The trailing shape normalised over.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_layer_norm_backward(*_calln(_H_layer_norm_backward, (grad_output, input, weight, mean, rstd), (_ints(normalized_shape),)))
+
+
+_H_group_norm = _op('group_norm')
+_R_group_norm = _namedtuple('group_norm', ['out', 'mean', 'rstd'])
+
+
+def group_norm(input, weight, bias, num_groups, eps=1e-05):
+    """Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), then applies per-channel weight and bias. Returns out, mean and rstd (N, num_groups).
+
+    Args:
+        input (Tensor): (N, C, *)
+        weight (Tensor): (C)
+        bias (Tensor): (C)
+        num_groups (int): Number of groups; divides C.
+        eps (float): Added to the variance. Default: 1e-05.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: out, mean, rstd.
+    """
+    return _R_group_norm(*_calln(_H_group_norm, (input, weight, bias), (num_groups, eps)))
+
+
+_H_group_norm_backward = _op('group_norm_backward')
+_R_group_norm_backward = _namedtuple('group_norm_backward', ['grad_input', 'grad_weight', 'grad_bias'])
+
+
+def group_norm_backward(grad_output, input, weight, mean, rstd, num_groups):
+    """Gradients of group_norm from the saved mean and rstd (N, num_groups): grad_input, grad_weight, grad_bias (C).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        mean (Tensor): Input tensor.
+        rstd (Tensor): Input tensor.
+        num_groups (int): Number of groups.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: grad_input, grad_weight, grad_bias.
+    """
+    return _R_group_norm_backward(*_calln(_H_group_norm_backward, (grad_output, input, weight, mean, rstd), (num_groups,)))
+
+
+_H_instance_norm = _op('instance_norm')
+_R_instance_norm = _namedtuple('instance_norm', ['out', 'mean', 'rstd'])
+
+
+def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats=True, momentum=0.1, eps=1e-05):
+    """Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).
+
+    Args:
+        input (Tensor): (N, C, *)
+        weight (Tensor): (C)
+        bias (Tensor): (C)
+        running_mean (Tensor): (C)
+        running_var (Tensor): (C)
+        use_input_stats (bool): Use per-instance statistics (and update the running ones). Default: True.
+        momentum (float): running = (1 - momentum) * running + momentum * batch. Default: 0.1.
+        eps (float): Added to the variance. Default: 1e-05.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: out, mean, rstd.
+    """
+    return _R_instance_norm(*_calln(_H_instance_norm, (input, weight, bias, running_mean, running_var), (use_input_stats, momentum, eps)))
+
+
+_H_cross_entropy = _op('cross_entropy')
+
+
+def cross_entropy(input, target, weight, ignore_index=-100, reduction='mean', label_smoothing=0.0):
+    """Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...) or class probabilities (input's shape), with a fused log_softmax over the class dim. PyTorch's semantics for class weights, ignore_index (indices only), label smoothing and reductions (weighted mean divides by the summed target weights).
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): (C) class weights
+        ignore_index (int): Target index that contributes nothing (class-index targets). Default: -100.
+        reduction (string): Reduction over samples. One of 'none', 'mean', 'sum'. Default: 'mean'.
+        label_smoothing (float): In [0, 1]: mixes the target with the uniform distribution. Default: 0.0.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_cross_entropy, (input, target, weight), (ignore_index, reduction, label_smoothing))
+
+
+_H_cross_entropy_backward = _op('cross_entropy_backward')
+
+
+def cross_entropy_backward(grad_output, input, target, weight, ignore_index=-100, reduction='mean', label_smoothing=0.0):
+    """Gradient of cross_entropy with respect to the logits (softmax recomputed).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        ignore_index (int): As in cross_entropy. Default: -100.
+        reduction (string): As in cross_entropy. One of 'none', 'mean', 'sum'. Default: 'mean'.
+        label_smoothing (float): As in cross_entropy. Default: 0.0.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_cross_entropy_backward, (grad_output, input, target, weight), (ignore_index, reduction, label_smoothing))
+
+
+_H_nll_loss = _op('nll_loss')
+
+
+def nll_loss(input, target, weight, ignore_index=-100, reduction='mean'):
+    """Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): (C) class weights
+        ignore_index (int): Target index that contributes nothing. Default: -100.
+        reduction (string): Reduction over samples. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_nll_loss, (input, target, weight), (ignore_index, reduction))
+
+
+_H_nll_loss_backward = _op('nll_loss_backward')
+
+
+def nll_loss_backward(grad_output, input, target, weight, ignore_index=-100, reduction='mean'):
+    """Gradient of nll_loss with respect to input.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        ignore_index (int): As in nll_loss. Default: -100.
+        reduction (string): As in nll_loss. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_nll_loss_backward, (grad_output, input, target, weight), (ignore_index, reduction))
+
+
+_H_mse_loss = _op('mse_loss')
+
+
+def mse_loss(input, target, reduction='mean'):
+    """(input - target)**2, reduced. input and target have the same shape.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): Reduction over elements. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_mse_loss, (input, target), (reduction,))
+
+
+_H_mse_loss_backward = _op('mse_loss_backward')
+
+
+def mse_loss_backward(grad_output, input, target, reduction='mean'):
+    """Gradient of mse_loss with respect to input (the target's is its negation).
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): As in mse_loss. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_mse_loss_backward, (grad_output, input, target), (reduction,))
+
+
+_H_l1_loss = _op('l1_loss')
+
+
+def l1_loss(input, target, reduction='mean'):
+    """|input - target|, reduced. input and target have the same shape.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): Reduction over elements. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_l1_loss, (input, target), (reduction,))
+
+
+_H_l1_loss_backward = _op('l1_loss_backward')
+
+
+def l1_loss_backward(grad_output, input, target, reduction='mean'):
+    """Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): As in l1_loss. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_l1_loss_backward, (grad_output, input, target), (reduction,))
+
+
+_H_smooth_l1_loss = _op('smooth_l1_loss')
+
+
+def smooth_l1_loss(input, target, reduction='mean', beta=1.0):
+    """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is l1_loss.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): Reduction over elements. One of 'none', 'mean', 'sum'. Default: 'mean'.
+        beta (float): Threshold between the quadratic and linear parts (>= 0). Default: 1.0.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_smooth_l1_loss, (input, target), (reduction, beta))
+
+
+_H_smooth_l1_loss_backward = _op('smooth_l1_loss_backward')
+
+
+def smooth_l1_loss_backward(grad_output, input, target, reduction='mean', beta=1.0):
+    """Gradient of smooth_l1_loss with respect to input.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        reduction (string): As in smooth_l1_loss. One of 'none', 'mean', 'sum'. Default: 'mean'.
+        beta (float): As in smooth_l1_loss. Default: 1.0.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_smooth_l1_loss_backward, (grad_output, input, target), (reduction, beta))
+
+
+_H_binary_cross_entropy = _op('binary_cross_entropy')
+
+
+def binary_cross_entropy(input, target, weight, reduction='mean'):
+    """-weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        reduction (string): Reduction over elements. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_binary_cross_entropy, (input, target, weight), (reduction,))
+
+
+_H_binary_cross_entropy_backward = _op('binary_cross_entropy_backward')
+
+
+def binary_cross_entropy_backward(grad_output, input, target, weight, reduction='mean'):
+    """Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        reduction (string): As in binary_cross_entropy. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_binary_cross_entropy_backward, (grad_output, input, target, weight), (reduction,))
+
+
+_H_binary_cross_entropy_with_logits = _op('binary_cross_entropy_with_logits')
+
+
+def binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction='mean'):
+    """Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.
+
+    Args:
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        pos_weight (Tensor): Input tensor.
+        reduction (string): Reduction over elements. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_binary_cross_entropy_with_logits, (input, target, weight, pos_weight), (reduction,))
+
+
+_H_binary_cross_entropy_with_logits_backward = _op('binary_cross_entropy_with_logits_backward')
+
+
+def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight, pos_weight, reduction='mean'):
+    """Gradient of binary_cross_entropy_with_logits with respect to input.
+
+    Args:
+        grad_output (Tensor): Input tensor.
+        input (Tensor): Input tensor.
+        target (Tensor): Input tensor.
+        weight (Tensor): Input tensor.
+        pos_weight (Tensor): Input tensor.
+        reduction (string): As in binary_cross_entropy_with_logits. One of 'none', 'mean', 'sum'. Default: 'mean'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_binary_cross_entropy_with_logits_backward, (grad_output, input, target, weight, pos_weight), (reduction,))
+
+
 # Ops that are also Tensor methods (the first input is self).
 METHODS = ('neg', 'abs', 'sign', 'exp', 'expm1', 'log', 'log1p', 'log2', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'softplus', 'erf', 'floor', 'ceil', 'round', 'trunc', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'logical_not', 'bitwise_not', 'add', 'sub', 'mul', 'div', 'floor_divide', 'remainder', 'pow', 'maximum', 'minimum', 'atan2', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'bitwise_left_shift', 'bitwise_right_shift', 'clamp', 'sum', 'mean', 'prod', 'amax', 'amin', 'argmax', 'argmin', 'var', 'std', 'logsumexp', 'all', 'any', 'cumsum', 'cumprod', 'matmul', 'softmax', 'log_softmax', 'reshape', 'view', 'permute', 'transpose', 'select', 'expand', 'broadcast_to', 'squeeze', 'unsqueeze', 'flatten', 'as_strided', 'contiguous', 'clone', 'copy_', 'split', 'chunk', 'gather', 'scatter', 'scatter_add', 'index_select', 'take_along_dim', 'nonzero', 'masked_fill', 'flip', 'roll', 'tril', 'triu', 'sort', 'topk', 'bernoulli')

@@ -1890,7 +1890,444 @@ std::shared_ptr<void> cp_adaptive_avg_pool2d(const void* a) {
 }
 const GradFormula f_adaptive_avg_pool2d{&bw_adaptive_avg_pool2d, &cp_adaptive_avg_pool2d, 0x1ULL, false};
 
-const GradFormula* const kFormulas[144] = {
+// linear
+void bw_linear(GradCtx& g, std::vector<Tensor>& out) {
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { auto r = linear_backward(grad, input, weight, LinearBackwardAttrs{Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0, (bias.defined() && needs(2)) ? 1 : 0}}); if (!needs(0)) r[0] = Tensor(); if (!needs(1)) r[1] = Tensor(); if (!bias.defined() || !needs(2)) r[2] = Tensor(); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_linear(const void*) { return nullptr; }
+const GradFormula f_linear{&bw_linear, &cp_linear, 0x7ULL, false};
+
+// leaky_relu
+void bw_leaky_relu(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const LeakyReluAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (leaky_relu_backward(grad, input, LeakyReluBackwardAttrs{attrs.negative_slope}));
+}
+std::shared_ptr<void> cp_leaky_relu(const void* a) {
+  return a ? std::make_shared<LeakyReluAttrs>(*static_cast<const LeakyReluAttrs*>(a)) : std::make_shared<LeakyReluAttrs>();
+}
+const GradFormula f_leaky_relu{&bw_leaky_relu, &cp_leaky_relu, 0x1ULL, false};
+
+// dropout
+void bw_dropout(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const DropoutAttrs*>(g.attrs);
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (dropout_backward(grad, results[1], DropoutBackwardAttrs{attrs.training ? attrs.p : 0.0}));
+}
+std::shared_ptr<void> cp_dropout(const void* a) {
+  return a ? std::make_shared<DropoutAttrs>(*static_cast<const DropoutAttrs*>(a)) : std::make_shared<DropoutAttrs>();
+}
+const GradFormula f_dropout{&bw_dropout, &cp_dropout, 0x0ULL, true};
+
+// embedding
+void bw_embedding(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const EmbeddingAttrs*>(g.attrs);
+  const Tensor& weight = g.inputs[0];
+  const Tensor& indices = g.inputs[1];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (embedding_backward(grad, indices, EmbeddingBackwardAttrs{weight.size(0), attrs.padding_idx}));
+}
+std::shared_ptr<void> cp_embedding(const void* a) {
+  return a ? std::make_shared<EmbeddingAttrs>(*static_cast<const EmbeddingAttrs*>(a)) : std::make_shared<EmbeddingAttrs>();
+}
+const GradFormula f_embedding{&bw_embedding, &cp_embedding, 0x3ULL, false};
+
+// pixel_shuffle
+void bw_pixel_shuffle(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const PixelShuffleAttrs*>(g.attrs);
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (pixel_unshuffle(grad, PixelUnshuffleAttrs{attrs.upscale_factor}));
+}
+std::shared_ptr<void> cp_pixel_shuffle(const void* a) {
+  return a ? std::make_shared<PixelShuffleAttrs>(*static_cast<const PixelShuffleAttrs*>(a)) : std::make_shared<PixelShuffleAttrs>();
+}
+const GradFormula f_pixel_shuffle{&bw_pixel_shuffle, &cp_pixel_shuffle, 0x0ULL, false};
+
+// pixel_unshuffle
+void bw_pixel_unshuffle(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const PixelUnshuffleAttrs*>(g.attrs);
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (pixel_shuffle(grad, PixelShuffleAttrs{attrs.downscale_factor}));
+}
+std::shared_ptr<void> cp_pixel_unshuffle(const void* a) {
+  return a ? std::make_shared<PixelUnshuffleAttrs>(*static_cast<const PixelUnshuffleAttrs*>(a)) : std::make_shared<PixelUnshuffleAttrs>();
+}
+const GradFormula f_pixel_unshuffle{&bw_pixel_unshuffle, &cp_pixel_unshuffle, 0x0ULL, false};
+
+// interpolate
+void bw_interpolate(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const InterpolateAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (interpolate_backward(grad, InterpolateBackwardAttrs{input.shape(), attrs.scale_factor, attrs.mode, attrs.align_corners}));
+}
+std::shared_ptr<void> cp_interpolate(const void* a) {
+  return a ? std::make_shared<InterpolateAttrs>(*static_cast<const InterpolateAttrs*>(a)) : std::make_shared<InterpolateAttrs>();
+}
+const GradFormula f_interpolate{&bw_interpolate, &cp_interpolate, 0x1ULL, false};
+
+// batch_norm
+void bw_batch_norm(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const BatchNormAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { auto r = batch_norm_backward(grad, input, weight, results[1], results[2], BatchNormBackwardAttrs{attrs.training}); return std::vector<Tensor>{needs(0) ? r[0] : Tensor(), weight.defined() ? r[1] : Tensor(), bias.defined() ? r[2] : Tensor(), Tensor(), Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_batch_norm(const void* a) {
+  return a ? std::make_shared<BatchNormAttrs>(*static_cast<const BatchNormAttrs*>(a)) : std::make_shared<BatchNormAttrs>();
+}
+const GradFormula f_batch_norm{&bw_batch_norm, &cp_batch_norm, 0x7ULL, true};
+
+// layer_norm
+void bw_layer_norm(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const LayerNormAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { auto r = layer_norm_backward(grad, input, weight, results[1], results[2], LayerNormBackwardAttrs{attrs.normalized_shape}); return std::vector<Tensor>{needs(0) ? r[0] : Tensor(), weight.defined() ? r[1] : Tensor(), bias.defined() ? r[2] : Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_layer_norm(const void* a) {
+  return a ? std::make_shared<LayerNormAttrs>(*static_cast<const LayerNormAttrs*>(a)) : std::make_shared<LayerNormAttrs>();
+}
+const GradFormula f_layer_norm{&bw_layer_norm, &cp_layer_norm, 0x7ULL, true};
+
+// group_norm
+void bw_group_norm(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const GroupNormAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { auto r = group_norm_backward(grad, input, weight, results[1], results[2], GroupNormBackwardAttrs{attrs.num_groups}); return std::vector<Tensor>{needs(0) ? r[0] : Tensor(), weight.defined() ? r[1] : Tensor(), bias.defined() ? r[2] : Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_group_norm(const void* a) {
+  return a ? std::make_shared<GroupNormAttrs>(*static_cast<const GroupNormAttrs*>(a)) : std::make_shared<GroupNormAttrs>();
+}
+const GradFormula f_group_norm{&bw_group_norm, &cp_group_norm, 0x7ULL, true};
+
+// instance_norm
+void bw_instance_norm(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const InstanceNormAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = attrs.use_input_stats ? group_norm_backward(grad, input, weight, results[1], results[2], GroupNormBackwardAttrs{input.size(1)}) : batch_norm_backward(grad, input, weight, results[1], results[2], BatchNormBackwardAttrs{false}); return std::vector<Tensor>{needs(0) ? r[0] : Tensor(), weight.defined() ? r[1] : Tensor(), bias.defined() ? r[2] : Tensor(), Tensor(), Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_instance_norm(const void* a) {
+  return a ? std::make_shared<InstanceNormAttrs>(*static_cast<const InstanceNormAttrs*>(a)) : std::make_shared<InstanceNormAttrs>();
+}
+const GradFormula f_instance_norm{&bw_instance_norm, &cp_instance_norm, 0x7ULL, true};
+
+// cross_entropy
+void bw_cross_entropy(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const CrossEntropyAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& weight = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (cross_entropy_backward(grad, input, target, weight, CrossEntropyBackwardAttrs{attrs.ignore_index, attrs.reduction, attrs.label_smoothing}));
+}
+std::shared_ptr<void> cp_cross_entropy(const void* a) {
+  return a ? std::make_shared<CrossEntropyAttrs>(*static_cast<const CrossEntropyAttrs*>(a)) : std::make_shared<CrossEntropyAttrs>();
+}
+const GradFormula f_cross_entropy{&bw_cross_entropy, &cp_cross_entropy, 0x7ULL, false};
+
+// nll_loss
+void bw_nll_loss(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const NllLossAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& weight = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (nll_loss_backward(grad, input, target, weight, NllLossBackwardAttrs{attrs.ignore_index, attrs.reduction}));
+}
+std::shared_ptr<void> cp_nll_loss(const void* a) {
+  return a ? std::make_shared<NllLossAttrs>(*static_cast<const NllLossAttrs*>(a)) : std::make_shared<NllLossAttrs>();
+}
+const GradFormula f_nll_loss{&bw_nll_loss, &cp_nll_loss, 0x7ULL, false};
+
+// mse_loss
+void bw_mse_loss(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const MseLossAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { Tensor g = mse_loss_backward(grad, input, target, MseLossBackwardAttrs{attrs.reduction}); return std::vector<Tensor>{g, needs(1) ? neg(g) : Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_mse_loss(const void* a) {
+  return a ? std::make_shared<MseLossAttrs>(*static_cast<const MseLossAttrs*>(a)) : std::make_shared<MseLossAttrs>();
+}
+const GradFormula f_mse_loss{&bw_mse_loss, &cp_mse_loss, 0x3ULL, false};
+
+// l1_loss
+void bw_l1_loss(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const L1LossAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { Tensor g = l1_loss_backward(grad, input, target, L1LossBackwardAttrs{attrs.reduction}); return std::vector<Tensor>{g, needs(1) ? neg(g) : Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_l1_loss(const void* a) {
+  return a ? std::make_shared<L1LossAttrs>(*static_cast<const L1LossAttrs*>(a)) : std::make_shared<L1LossAttrs>();
+}
+const GradFormula f_l1_loss{&bw_l1_loss, &cp_l1_loss, 0x3ULL, false};
+
+// smooth_l1_loss
+void bw_smooth_l1_loss(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const SmoothL1LossAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { Tensor g = smooth_l1_loss_backward(grad, input, target, SmoothL1LossBackwardAttrs{attrs.reduction, attrs.beta}); return std::vector<Tensor>{g, needs(1) ? neg(g) : Tensor()}; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_smooth_l1_loss(const void* a) {
+  return a ? std::make_shared<SmoothL1LossAttrs>(*static_cast<const SmoothL1LossAttrs*>(a)) : std::make_shared<SmoothL1LossAttrs>();
+}
+const GradFormula f_smooth_l1_loss{&bw_smooth_l1_loss, &cp_smooth_l1_loss, 0x3ULL, false};
+
+// binary_cross_entropy
+void bw_binary_cross_entropy(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const BinaryCrossEntropyAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& weight = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (binary_cross_entropy_backward(grad, input, target, weight, BinaryCrossEntropyBackwardAttrs{attrs.reduction}));
+}
+std::shared_ptr<void> cp_binary_cross_entropy(const void* a) {
+  return a ? std::make_shared<BinaryCrossEntropyAttrs>(*static_cast<const BinaryCrossEntropyAttrs*>(a)) : std::make_shared<BinaryCrossEntropyAttrs>();
+}
+const GradFormula f_binary_cross_entropy{&bw_binary_cross_entropy, &cp_binary_cross_entropy, 0x7ULL, false};
+
+// binary_cross_entropy_with_logits
+void bw_binary_cross_entropy_with_logits(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const BinaryCrossEntropyWithLogitsAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& target = g.inputs[1];
+  const Tensor& weight = g.inputs[2];
+  const Tensor& pos_weight = g.inputs[3];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  if (needs(0)) out[0] = (binary_cross_entropy_with_logits_backward(grad, input, target, weight, pos_weight, BinaryCrossEntropyWithLogitsBackwardAttrs{attrs.reduction}));
+}
+std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
+  return a ? std::make_shared<BinaryCrossEntropyWithLogitsAttrs>(*static_cast<const BinaryCrossEntropyWithLogitsAttrs*>(a)) : std::make_shared<BinaryCrossEntropyWithLogitsAttrs>();
+}
+const GradFormula f_binary_cross_entropy_with_logits{&bw_binary_cross_entropy_with_logits, &cp_binary_cross_entropy_with_logits, 0xfULL, false};
+
+const GradFormula* const kFormulas[177] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -1915,11 +2352,17 @@ const GradFormula* const kFormulas[144] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     &f_conv1d, &f_conv2d, &f_conv_transpose2d, &f_max_pool2d, &f_avg_pool2d, &f_adaptive_avg_pool2d,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    &f_linear, nullptr, &f_leaky_relu, nullptr, &f_dropout, nullptr,
+    &f_embedding, nullptr, &f_pixel_shuffle, &f_pixel_unshuffle, &f_interpolate, nullptr,
+    &f_batch_norm, nullptr, &f_layer_norm, nullptr, &f_group_norm, nullptr,
+    &f_instance_norm, &f_cross_entropy, nullptr, &f_nll_loss, nullptr, &f_mse_loss,
+    nullptr, &f_l1_loss, nullptr, &f_smooth_l1_loss, nullptr, &f_binary_cross_entropy,
+    nullptr, &f_binary_cross_entropy_with_logits, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 144 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 177 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

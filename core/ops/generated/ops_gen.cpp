@@ -1190,6 +1190,313 @@ void invoke_adaptive_avg_pool2d_backward(OpCtx& ctx, const heron_attr* a, size_t
   detail::check_attr_count("adaptive_avg_pool2d_backward", n, 0);
   detail::run_impl(OpId::adaptive_avg_pool2d_backward, ctx, nullptr);
 }
+const bool k_inopt_linear[] = {false, false, true};
+void invoke_linear(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("linear", n, 0);
+  detail::run_impl(OpId::linear, ctx, nullptr);
+}
+const bool k_inopt_linear_backward[] = {false, false, false};
+const AttrInfo k_attrs_linear_backward[] = {{"output_mask", AttrType::Ints, false, true}};
+void invoke_linear_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("linear_backward", n, 1);
+  LinearBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.output_mask = detail::get_ints(a[0], "linear_backward", "output_mask");
+  detail::run_impl(OpId::linear_backward, ctx, &attrs);
+}
+const bool k_inopt_leaky_relu[] = {false};
+const AttrInfo k_attrs_leaky_relu[] = {{"negative_slope", AttrType::Float, false, true}};
+void invoke_leaky_relu(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("leaky_relu", n, 1);
+  LeakyReluAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.negative_slope = detail::get_float(a[0], "leaky_relu", "negative_slope");
+  detail::run_impl(OpId::leaky_relu, ctx, &attrs);
+}
+const bool k_inopt_leaky_relu_backward[] = {false, false};
+const AttrInfo k_attrs_leaky_relu_backward[] = {{"negative_slope", AttrType::Float, false, true}};
+void invoke_leaky_relu_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("leaky_relu_backward", n, 1);
+  LeakyReluBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.negative_slope = detail::get_float(a[0], "leaky_relu_backward", "negative_slope");
+  detail::run_impl(OpId::leaky_relu_backward, ctx, &attrs);
+}
+const bool k_inopt_dropout[] = {false};
+const AttrInfo k_attrs_dropout[] = {{"p", AttrType::Float, false, true}, {"training", AttrType::Bool, false, true}};
+void invoke_dropout(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("dropout", n, 2);
+  DropoutAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.p = detail::get_float(a[0], "dropout", "p");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[1], "dropout", "training");
+  detail::run_impl(OpId::dropout, ctx, &attrs);
+}
+const bool k_inopt_dropout_backward[] = {false, false};
+const AttrInfo k_attrs_dropout_backward[] = {{"p", AttrType::Float, false, true}};
+void invoke_dropout_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("dropout_backward", n, 1);
+  DropoutBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.p = detail::get_float(a[0], "dropout_backward", "p");
+  detail::run_impl(OpId::dropout_backward, ctx, &attrs);
+}
+const bool k_inopt_embedding[] = {false, false};
+const AttrInfo k_attrs_embedding[] = {{"padding_idx", AttrType::Int, true, true}};
+void invoke_embedding(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("embedding", n, 1);
+  EmbeddingAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT && a[0].kind != HERON_ATTR_NONE) attrs.padding_idx = detail::get_int(a[0], "embedding", "padding_idx");
+  detail::run_impl(OpId::embedding, ctx, &attrs);
+}
+const bool k_inopt_embedding_backward[] = {false, false};
+const AttrInfo k_attrs_embedding_backward[] = {{"num_weights", AttrType::Int, false, false}, {"padding_idx", AttrType::Int, true, true}};
+void invoke_embedding_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("embedding_backward", n, 2);
+  EmbeddingBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.num_weights = detail::get_int(a[0], "embedding_backward", "num_weights");
+  else detail::missing_attr("embedding_backward", "num_weights");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT && a[1].kind != HERON_ATTR_NONE) attrs.padding_idx = detail::get_int(a[1], "embedding_backward", "padding_idx");
+  detail::run_impl(OpId::embedding_backward, ctx, &attrs);
+}
+const bool k_inopt_pixel_shuffle[] = {false};
+const AttrInfo k_attrs_pixel_shuffle[] = {{"upscale_factor", AttrType::Int, false, false}};
+void invoke_pixel_shuffle(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("pixel_shuffle", n, 1);
+  PixelShuffleAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.upscale_factor = detail::get_int(a[0], "pixel_shuffle", "upscale_factor");
+  else detail::missing_attr("pixel_shuffle", "upscale_factor");
+  detail::run_impl(OpId::pixel_shuffle, ctx, &attrs);
+}
+const bool k_inopt_pixel_unshuffle[] = {false};
+const AttrInfo k_attrs_pixel_unshuffle[] = {{"downscale_factor", AttrType::Int, false, false}};
+void invoke_pixel_unshuffle(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("pixel_unshuffle", n, 1);
+  PixelUnshuffleAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.downscale_factor = detail::get_int(a[0], "pixel_unshuffle", "downscale_factor");
+  else detail::missing_attr("pixel_unshuffle", "downscale_factor");
+  detail::run_impl(OpId::pixel_unshuffle, ctx, &attrs);
+}
+const bool k_inopt_interpolate[] = {false};
+const AttrInfo k_attrs_interpolate[] = {{"size", AttrType::Ints, true, true}, {"scale_factor", AttrType::Floats, true, true}, {"mode", AttrType::String, false, true}, {"align_corners", AttrType::Bool, false, true}};
+void invoke_interpolate(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("interpolate", n, 4);
+  InterpolateAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT && a[0].kind != HERON_ATTR_NONE) attrs.size = detail::get_ints(a[0], "interpolate", "size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT && a[1].kind != HERON_ATTR_NONE) attrs.scale_factor = detail::get_floats(a[1], "interpolate", "scale_factor");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.mode = detail::get_string(a[2], "interpolate", "mode");
+  if (true) detail::check_enum("interpolate", "mode", attrs.mode, {"nearest", "bilinear"});
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.align_corners = detail::get_bool(a[3], "interpolate", "align_corners");
+  detail::run_impl(OpId::interpolate, ctx, &attrs);
+}
+const bool k_inopt_interpolate_backward[] = {false};
+const AttrInfo k_attrs_interpolate_backward[] = {{"input_size", AttrType::Ints, false, false}, {"scale_factor", AttrType::Floats, true, true}, {"mode", AttrType::String, false, true}, {"align_corners", AttrType::Bool, false, true}};
+void invoke_interpolate_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("interpolate_backward", n, 4);
+  InterpolateBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.input_size = detail::get_ints(a[0], "interpolate_backward", "input_size");
+  else detail::missing_attr("interpolate_backward", "input_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT && a[1].kind != HERON_ATTR_NONE) attrs.scale_factor = detail::get_floats(a[1], "interpolate_backward", "scale_factor");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.mode = detail::get_string(a[2], "interpolate_backward", "mode");
+  if (true) detail::check_enum("interpolate_backward", "mode", attrs.mode, {"nearest", "bilinear"});
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.align_corners = detail::get_bool(a[3], "interpolate_backward", "align_corners");
+  detail::run_impl(OpId::interpolate_backward, ctx, &attrs);
+}
+const bool k_inopt_batch_norm[] = {false, true, true, true, true};
+const AttrInfo k_attrs_batch_norm[] = {{"training", AttrType::Bool, false, true}, {"momentum", AttrType::Float, false, true}, {"eps", AttrType::Float, false, true}};
+void invoke_batch_norm(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("batch_norm", n, 3);
+  BatchNormAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[0], "batch_norm", "training");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.momentum = detail::get_float(a[1], "batch_norm", "momentum");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[2], "batch_norm", "eps");
+  detail::run_impl(OpId::batch_norm, ctx, &attrs);
+}
+const bool k_inopt_batch_norm_backward[] = {false, false, true, false, false};
+const AttrInfo k_attrs_batch_norm_backward[] = {{"training", AttrType::Bool, false, true}};
+void invoke_batch_norm_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("batch_norm_backward", n, 1);
+  BatchNormBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[0], "batch_norm_backward", "training");
+  detail::run_impl(OpId::batch_norm_backward, ctx, &attrs);
+}
+const bool k_inopt_layer_norm[] = {false, true, true};
+const AttrInfo k_attrs_layer_norm[] = {{"normalized_shape", AttrType::Ints, false, false}, {"eps", AttrType::Float, false, true}};
+void invoke_layer_norm(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("layer_norm", n, 2);
+  LayerNormAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.normalized_shape = detail::get_ints(a[0], "layer_norm", "normalized_shape");
+  else detail::missing_attr("layer_norm", "normalized_shape");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[1], "layer_norm", "eps");
+  detail::run_impl(OpId::layer_norm, ctx, &attrs);
+}
+const bool k_inopt_layer_norm_backward[] = {false, false, true, false, false};
+const AttrInfo k_attrs_layer_norm_backward[] = {{"normalized_shape", AttrType::Ints, false, false}};
+void invoke_layer_norm_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("layer_norm_backward", n, 1);
+  LayerNormBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.normalized_shape = detail::get_ints(a[0], "layer_norm_backward", "normalized_shape");
+  else detail::missing_attr("layer_norm_backward", "normalized_shape");
+  detail::run_impl(OpId::layer_norm_backward, ctx, &attrs);
+}
+const bool k_inopt_group_norm[] = {false, true, true};
+const AttrInfo k_attrs_group_norm[] = {{"num_groups", AttrType::Int, false, false}, {"eps", AttrType::Float, false, true}};
+void invoke_group_norm(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("group_norm", n, 2);
+  GroupNormAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.num_groups = detail::get_int(a[0], "group_norm", "num_groups");
+  else detail::missing_attr("group_norm", "num_groups");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[1], "group_norm", "eps");
+  detail::run_impl(OpId::group_norm, ctx, &attrs);
+}
+const bool k_inopt_group_norm_backward[] = {false, false, true, false, false};
+const AttrInfo k_attrs_group_norm_backward[] = {{"num_groups", AttrType::Int, false, false}};
+void invoke_group_norm_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("group_norm_backward", n, 1);
+  GroupNormBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.num_groups = detail::get_int(a[0], "group_norm_backward", "num_groups");
+  else detail::missing_attr("group_norm_backward", "num_groups");
+  detail::run_impl(OpId::group_norm_backward, ctx, &attrs);
+}
+const bool k_inopt_instance_norm[] = {false, true, true, true, true};
+const AttrInfo k_attrs_instance_norm[] = {{"use_input_stats", AttrType::Bool, false, true}, {"momentum", AttrType::Float, false, true}, {"eps", AttrType::Float, false, true}};
+void invoke_instance_norm(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("instance_norm", n, 3);
+  InstanceNormAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.use_input_stats = detail::get_bool(a[0], "instance_norm", "use_input_stats");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.momentum = detail::get_float(a[1], "instance_norm", "momentum");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.eps = detail::get_float(a[2], "instance_norm", "eps");
+  detail::run_impl(OpId::instance_norm, ctx, &attrs);
+}
+const bool k_inopt_cross_entropy[] = {false, false, true};
+const AttrInfo k_attrs_cross_entropy[] = {{"ignore_index", AttrType::Int, false, true}, {"reduction", AttrType::String, false, true}, {"label_smoothing", AttrType::Float, false, true}};
+void invoke_cross_entropy(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("cross_entropy", n, 3);
+  CrossEntropyAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.ignore_index = detail::get_int(a[0], "cross_entropy", "ignore_index");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[1], "cross_entropy", "reduction");
+  if (true) detail::check_enum("cross_entropy", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.label_smoothing = detail::get_float(a[2], "cross_entropy", "label_smoothing");
+  detail::run_impl(OpId::cross_entropy, ctx, &attrs);
+}
+const bool k_inopt_cross_entropy_backward[] = {false, false, false, true};
+const AttrInfo k_attrs_cross_entropy_backward[] = {{"ignore_index", AttrType::Int, false, true}, {"reduction", AttrType::String, false, true}, {"label_smoothing", AttrType::Float, false, true}};
+void invoke_cross_entropy_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("cross_entropy_backward", n, 3);
+  CrossEntropyBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.ignore_index = detail::get_int(a[0], "cross_entropy_backward", "ignore_index");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[1], "cross_entropy_backward", "reduction");
+  if (true) detail::check_enum("cross_entropy_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.label_smoothing = detail::get_float(a[2], "cross_entropy_backward", "label_smoothing");
+  detail::run_impl(OpId::cross_entropy_backward, ctx, &attrs);
+}
+const bool k_inopt_nll_loss[] = {false, false, true};
+const AttrInfo k_attrs_nll_loss[] = {{"ignore_index", AttrType::Int, false, true}, {"reduction", AttrType::String, false, true}};
+void invoke_nll_loss(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("nll_loss", n, 2);
+  NllLossAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.ignore_index = detail::get_int(a[0], "nll_loss", "ignore_index");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[1], "nll_loss", "reduction");
+  if (true) detail::check_enum("nll_loss", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::nll_loss, ctx, &attrs);
+}
+const bool k_inopt_nll_loss_backward[] = {false, false, false, true};
+const AttrInfo k_attrs_nll_loss_backward[] = {{"ignore_index", AttrType::Int, false, true}, {"reduction", AttrType::String, false, true}};
+void invoke_nll_loss_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("nll_loss_backward", n, 2);
+  NllLossBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.ignore_index = detail::get_int(a[0], "nll_loss_backward", "ignore_index");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[1], "nll_loss_backward", "reduction");
+  if (true) detail::check_enum("nll_loss_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::nll_loss_backward, ctx, &attrs);
+}
+const bool k_inopt_mse_loss[] = {false, false};
+const AttrInfo k_attrs_mse_loss[] = {{"reduction", AttrType::String, false, true}};
+void invoke_mse_loss(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("mse_loss", n, 1);
+  MseLossAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "mse_loss", "reduction");
+  if (true) detail::check_enum("mse_loss", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::mse_loss, ctx, &attrs);
+}
+const bool k_inopt_mse_loss_backward[] = {false, false, false};
+const AttrInfo k_attrs_mse_loss_backward[] = {{"reduction", AttrType::String, false, true}};
+void invoke_mse_loss_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("mse_loss_backward", n, 1);
+  MseLossBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "mse_loss_backward", "reduction");
+  if (true) detail::check_enum("mse_loss_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::mse_loss_backward, ctx, &attrs);
+}
+const bool k_inopt_l1_loss[] = {false, false};
+const AttrInfo k_attrs_l1_loss[] = {{"reduction", AttrType::String, false, true}};
+void invoke_l1_loss(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("l1_loss", n, 1);
+  L1LossAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "l1_loss", "reduction");
+  if (true) detail::check_enum("l1_loss", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::l1_loss, ctx, &attrs);
+}
+const bool k_inopt_l1_loss_backward[] = {false, false, false};
+const AttrInfo k_attrs_l1_loss_backward[] = {{"reduction", AttrType::String, false, true}};
+void invoke_l1_loss_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("l1_loss_backward", n, 1);
+  L1LossBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "l1_loss_backward", "reduction");
+  if (true) detail::check_enum("l1_loss_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::l1_loss_backward, ctx, &attrs);
+}
+const bool k_inopt_smooth_l1_loss[] = {false, false};
+const AttrInfo k_attrs_smooth_l1_loss[] = {{"reduction", AttrType::String, false, true}, {"beta", AttrType::Float, false, true}};
+void invoke_smooth_l1_loss(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("smooth_l1_loss", n, 2);
+  SmoothL1LossAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "smooth_l1_loss", "reduction");
+  if (true) detail::check_enum("smooth_l1_loss", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.beta = detail::get_float(a[1], "smooth_l1_loss", "beta");
+  detail::run_impl(OpId::smooth_l1_loss, ctx, &attrs);
+}
+const bool k_inopt_smooth_l1_loss_backward[] = {false, false, false};
+const AttrInfo k_attrs_smooth_l1_loss_backward[] = {{"reduction", AttrType::String, false, true}, {"beta", AttrType::Float, false, true}};
+void invoke_smooth_l1_loss_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("smooth_l1_loss_backward", n, 2);
+  SmoothL1LossBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "smooth_l1_loss_backward", "reduction");
+  if (true) detail::check_enum("smooth_l1_loss_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.beta = detail::get_float(a[1], "smooth_l1_loss_backward", "beta");
+  detail::run_impl(OpId::smooth_l1_loss_backward, ctx, &attrs);
+}
+const bool k_inopt_binary_cross_entropy[] = {false, false, true};
+const AttrInfo k_attrs_binary_cross_entropy[] = {{"reduction", AttrType::String, false, true}};
+void invoke_binary_cross_entropy(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("binary_cross_entropy", n, 1);
+  BinaryCrossEntropyAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "binary_cross_entropy", "reduction");
+  if (true) detail::check_enum("binary_cross_entropy", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::binary_cross_entropy, ctx, &attrs);
+}
+const bool k_inopt_binary_cross_entropy_backward[] = {false, false, false, true};
+const AttrInfo k_attrs_binary_cross_entropy_backward[] = {{"reduction", AttrType::String, false, true}};
+void invoke_binary_cross_entropy_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("binary_cross_entropy_backward", n, 1);
+  BinaryCrossEntropyBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "binary_cross_entropy_backward", "reduction");
+  if (true) detail::check_enum("binary_cross_entropy_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::binary_cross_entropy_backward, ctx, &attrs);
+}
+const bool k_inopt_binary_cross_entropy_with_logits[] = {false, false, true, true};
+const AttrInfo k_attrs_binary_cross_entropy_with_logits[] = {{"reduction", AttrType::String, false, true}};
+void invoke_binary_cross_entropy_with_logits(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("binary_cross_entropy_with_logits", n, 1);
+  BinaryCrossEntropyWithLogitsAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "binary_cross_entropy_with_logits", "reduction");
+  if (true) detail::check_enum("binary_cross_entropy_with_logits", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::binary_cross_entropy_with_logits, ctx, &attrs);
+}
+const bool k_inopt_binary_cross_entropy_with_logits_backward[] = {false, false, false, true, true};
+const AttrInfo k_attrs_binary_cross_entropy_with_logits_backward[] = {{"reduction", AttrType::String, false, true}};
+void invoke_binary_cross_entropy_with_logits_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("binary_cross_entropy_with_logits_backward", n, 1);
+  BinaryCrossEntropyWithLogitsBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.reduction = detail::get_string(a[0], "binary_cross_entropy_with_logits_backward", "reduction");
+  if (true) detail::check_enum("binary_cross_entropy_with_logits_backward", "reduction", attrs.reduction, {"none", "mean", "sum"});
+  detail::run_impl(OpId::binary_cross_entropy_with_logits_backward, ctx, &attrs);
+}
 
 }  // namespace
 
@@ -1338,6 +1645,39 @@ const OpInfo kOps[] = {
   {OpId::max_pool2d_backward, "max_pool2d_backward", "backward", 3, false, 1, false, false, k_inopt_max_pool2d_backward, nullptr, 0, &invoke_max_pool2d_backward},
   {OpId::avg_pool2d_backward, "avg_pool2d_backward", "backward", 2, false, 1, false, false, k_inopt_avg_pool2d_backward, k_attrs_avg_pool2d_backward, 6, &invoke_avg_pool2d_backward},
   {OpId::adaptive_avg_pool2d_backward, "adaptive_avg_pool2d_backward", "backward", 2, false, 1, false, false, k_inopt_adaptive_avg_pool2d_backward, nullptr, 0, &invoke_adaptive_avg_pool2d_backward},
+  {OpId::linear, "linear", "nn", 3, false, 1, false, false, k_inopt_linear, nullptr, 0, &invoke_linear},
+  {OpId::linear_backward, "linear_backward", "backward", 3, false, 3, false, false, k_inopt_linear_backward, k_attrs_linear_backward, 1, &invoke_linear_backward},
+  {OpId::leaky_relu, "leaky_relu", "nn", 1, false, 1, false, false, k_inopt_leaky_relu, k_attrs_leaky_relu, 1, &invoke_leaky_relu},
+  {OpId::leaky_relu_backward, "leaky_relu_backward", "backward", 2, false, 1, false, false, k_inopt_leaky_relu_backward, k_attrs_leaky_relu_backward, 1, &invoke_leaky_relu_backward},
+  {OpId::dropout, "dropout", "nn", 1, false, 2, false, false, k_inopt_dropout, k_attrs_dropout, 2, &invoke_dropout},
+  {OpId::dropout_backward, "dropout_backward", "backward", 2, false, 1, false, false, k_inopt_dropout_backward, k_attrs_dropout_backward, 1, &invoke_dropout_backward},
+  {OpId::embedding, "embedding", "nn", 2, false, 1, false, false, k_inopt_embedding, k_attrs_embedding, 1, &invoke_embedding},
+  {OpId::embedding_backward, "embedding_backward", "backward", 2, false, 1, false, false, k_inopt_embedding_backward, k_attrs_embedding_backward, 2, &invoke_embedding_backward},
+  {OpId::pixel_shuffle, "pixel_shuffle", "nn", 1, false, 1, false, false, k_inopt_pixel_shuffle, k_attrs_pixel_shuffle, 1, &invoke_pixel_shuffle},
+  {OpId::pixel_unshuffle, "pixel_unshuffle", "nn", 1, false, 1, false, false, k_inopt_pixel_unshuffle, k_attrs_pixel_unshuffle, 1, &invoke_pixel_unshuffle},
+  {OpId::interpolate, "interpolate", "nn", 1, false, 1, false, false, k_inopt_interpolate, k_attrs_interpolate, 4, &invoke_interpolate},
+  {OpId::interpolate_backward, "interpolate_backward", "backward", 1, false, 1, false, false, k_inopt_interpolate_backward, k_attrs_interpolate_backward, 4, &invoke_interpolate_backward},
+  {OpId::batch_norm, "batch_norm", "nn", 5, false, 3, false, false, k_inopt_batch_norm, k_attrs_batch_norm, 3, &invoke_batch_norm},
+  {OpId::batch_norm_backward, "batch_norm_backward", "backward", 5, false, 3, false, false, k_inopt_batch_norm_backward, k_attrs_batch_norm_backward, 1, &invoke_batch_norm_backward},
+  {OpId::layer_norm, "layer_norm", "nn", 3, false, 3, false, false, k_inopt_layer_norm, k_attrs_layer_norm, 2, &invoke_layer_norm},
+  {OpId::layer_norm_backward, "layer_norm_backward", "backward", 5, false, 3, false, false, k_inopt_layer_norm_backward, k_attrs_layer_norm_backward, 1, &invoke_layer_norm_backward},
+  {OpId::group_norm, "group_norm", "nn", 3, false, 3, false, false, k_inopt_group_norm, k_attrs_group_norm, 2, &invoke_group_norm},
+  {OpId::group_norm_backward, "group_norm_backward", "backward", 5, false, 3, false, false, k_inopt_group_norm_backward, k_attrs_group_norm_backward, 1, &invoke_group_norm_backward},
+  {OpId::instance_norm, "instance_norm", "nn", 5, false, 3, false, false, k_inopt_instance_norm, k_attrs_instance_norm, 3, &invoke_instance_norm},
+  {OpId::cross_entropy, "cross_entropy", "loss", 3, false, 1, false, false, k_inopt_cross_entropy, k_attrs_cross_entropy, 3, &invoke_cross_entropy},
+  {OpId::cross_entropy_backward, "cross_entropy_backward", "backward", 4, false, 1, false, false, k_inopt_cross_entropy_backward, k_attrs_cross_entropy_backward, 3, &invoke_cross_entropy_backward},
+  {OpId::nll_loss, "nll_loss", "loss", 3, false, 1, false, false, k_inopt_nll_loss, k_attrs_nll_loss, 2, &invoke_nll_loss},
+  {OpId::nll_loss_backward, "nll_loss_backward", "backward", 4, false, 1, false, false, k_inopt_nll_loss_backward, k_attrs_nll_loss_backward, 2, &invoke_nll_loss_backward},
+  {OpId::mse_loss, "mse_loss", "loss", 2, false, 1, false, false, k_inopt_mse_loss, k_attrs_mse_loss, 1, &invoke_mse_loss},
+  {OpId::mse_loss_backward, "mse_loss_backward", "backward", 3, false, 1, false, false, k_inopt_mse_loss_backward, k_attrs_mse_loss_backward, 1, &invoke_mse_loss_backward},
+  {OpId::l1_loss, "l1_loss", "loss", 2, false, 1, false, false, k_inopt_l1_loss, k_attrs_l1_loss, 1, &invoke_l1_loss},
+  {OpId::l1_loss_backward, "l1_loss_backward", "backward", 3, false, 1, false, false, k_inopt_l1_loss_backward, k_attrs_l1_loss_backward, 1, &invoke_l1_loss_backward},
+  {OpId::smooth_l1_loss, "smooth_l1_loss", "loss", 2, false, 1, false, false, k_inopt_smooth_l1_loss, k_attrs_smooth_l1_loss, 2, &invoke_smooth_l1_loss},
+  {OpId::smooth_l1_loss_backward, "smooth_l1_loss_backward", "backward", 3, false, 1, false, false, k_inopt_smooth_l1_loss_backward, k_attrs_smooth_l1_loss_backward, 2, &invoke_smooth_l1_loss_backward},
+  {OpId::binary_cross_entropy, "binary_cross_entropy", "loss", 3, false, 1, false, false, k_inopt_binary_cross_entropy, k_attrs_binary_cross_entropy, 1, &invoke_binary_cross_entropy},
+  {OpId::binary_cross_entropy_backward, "binary_cross_entropy_backward", "backward", 4, false, 1, false, false, k_inopt_binary_cross_entropy_backward, k_attrs_binary_cross_entropy_backward, 1, &invoke_binary_cross_entropy_backward},
+  {OpId::binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits", "loss", 4, false, 1, false, false, k_inopt_binary_cross_entropy_with_logits, k_attrs_binary_cross_entropy_with_logits, 1, &invoke_binary_cross_entropy_with_logits},
+  {OpId::binary_cross_entropy_with_logits_backward, "binary_cross_entropy_with_logits_backward", "backward", 5, false, 1, false, false, k_inopt_binary_cross_entropy_with_logits_backward, k_attrs_binary_cross_entropy_with_logits_backward, 1, &invoke_binary_cross_entropy_with_logits_backward},
 };
 
 Tensor neg(const Tensor& input) {
@@ -2214,6 +2554,204 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad, const Tensor& input) {
   detail::run_impl(OpId::adaptive_avg_pool2d_backward, ctx, nullptr);
   return std::move(ctx.outputs.at(0));
 }
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::linear], ins, 3);
+  detail::run_impl(OpId::linear, ctx, nullptr);
+  return std::move(ctx.outputs.at(0));
+}
+std::vector<Tensor> linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const LinearBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad_output, input, weight};
+  OpCtx ctx(&kOps[OpId::linear_backward], ins, 3);
+  detail::run_impl(OpId::linear_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor leaky_relu(const Tensor& input, const LeakyReluAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::leaky_relu], ins, 1);
+  detail::run_impl(OpId::leaky_relu, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor leaky_relu_backward(const Tensor& grad_output, const Tensor& input, const LeakyReluBackwardAttrs& attrs) {
+  const Tensor ins[2] = {grad_output, input};
+  OpCtx ctx(&kOps[OpId::leaky_relu_backward], ins, 2);
+  detail::run_impl(OpId::leaky_relu_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+std::vector<Tensor> dropout(const Tensor& input, const DropoutAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::dropout], ins, 1);
+  detail::run_impl(OpId::dropout, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask, const DropoutBackwardAttrs& attrs) {
+  const Tensor ins[2] = {grad_output, mask};
+  OpCtx ctx(&kOps[OpId::dropout_backward], ins, 2);
+  detail::run_impl(OpId::dropout_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingAttrs& attrs) {
+  const Tensor ins[2] = {weight, indices};
+  OpCtx ctx(&kOps[OpId::embedding], ins, 2);
+  detail::run_impl(OpId::embedding, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor embedding_backward(const Tensor& grad_output, const Tensor& indices, const EmbeddingBackwardAttrs& attrs) {
+  const Tensor ins[2] = {grad_output, indices};
+  OpCtx ctx(&kOps[OpId::embedding_backward], ins, 2);
+  detail::run_impl(OpId::embedding_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor pixel_shuffle(const Tensor& input, const PixelShuffleAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::pixel_shuffle], ins, 1);
+  detail::run_impl(OpId::pixel_shuffle, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor pixel_unshuffle(const Tensor& input, const PixelUnshuffleAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::pixel_unshuffle], ins, 1);
+  detail::run_impl(OpId::pixel_unshuffle, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor interpolate(const Tensor& input, const InterpolateAttrs& attrs) {
+  const Tensor ins[1] = {input};
+  OpCtx ctx(&kOps[OpId::interpolate], ins, 1);
+  detail::run_impl(OpId::interpolate, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor interpolate_backward(const Tensor& grad_output, const InterpolateBackwardAttrs& attrs) {
+  const Tensor ins[1] = {grad_output};
+  OpCtx ctx(&kOps[OpId::interpolate_backward], ins, 1);
+  detail::run_impl(OpId::interpolate_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+std::vector<Tensor> batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var, const BatchNormAttrs& attrs) {
+  const Tensor ins[5] = {input, weight, bias, running_mean, running_var};
+  OpCtx ctx(&kOps[OpId::batch_norm], ins, 5);
+  detail::run_impl(OpId::batch_norm, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd, const BatchNormBackwardAttrs& attrs) {
+  const Tensor ins[5] = {grad_output, input, weight, save_mean, save_invstd};
+  OpCtx ctx(&kOps[OpId::batch_norm_backward], ins, 5);
+  detail::run_impl(OpId::batch_norm_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> layer_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const LayerNormAttrs& attrs) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::layer_norm], ins, 3);
+  detail::run_impl(OpId::layer_norm, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> layer_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const LayerNormBackwardAttrs& attrs) {
+  const Tensor ins[5] = {grad_output, input, weight, mean, rstd};
+  OpCtx ctx(&kOps[OpId::layer_norm_backward], ins, 5);
+  detail::run_impl(OpId::layer_norm_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> group_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const GroupNormAttrs& attrs) {
+  const Tensor ins[3] = {input, weight, bias};
+  OpCtx ctx(&kOps[OpId::group_norm], ins, 3);
+  detail::run_impl(OpId::group_norm, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> group_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const GroupNormBackwardAttrs& attrs) {
+  const Tensor ins[5] = {grad_output, input, weight, mean, rstd};
+  OpCtx ctx(&kOps[OpId::group_norm_backward], ins, 5);
+  detail::run_impl(OpId::group_norm_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> instance_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var, const InstanceNormAttrs& attrs) {
+  const Tensor ins[5] = {input, weight, bias, running_mean, running_var};
+  OpCtx ctx(&kOps[OpId::instance_norm], ins, 5);
+  detail::run_impl(OpId::instance_norm, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, const CrossEntropyAttrs& attrs) {
+  const Tensor ins[3] = {input, target, weight};
+  OpCtx ctx(&kOps[OpId::cross_entropy], ins, 3);
+  detail::run_impl(OpId::cross_entropy, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor cross_entropy_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const CrossEntropyBackwardAttrs& attrs) {
+  const Tensor ins[4] = {grad_output, input, target, weight};
+  OpCtx ctx(&kOps[OpId::cross_entropy_backward], ins, 4);
+  detail::run_impl(OpId::cross_entropy_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, const NllLossAttrs& attrs) {
+  const Tensor ins[3] = {input, target, weight};
+  OpCtx ctx(&kOps[OpId::nll_loss], ins, 3);
+  detail::run_impl(OpId::nll_loss, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor nll_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const NllLossBackwardAttrs& attrs) {
+  const Tensor ins[4] = {grad_output, input, target, weight};
+  OpCtx ctx(&kOps[OpId::nll_loss_backward], ins, 4);
+  detail::run_impl(OpId::nll_loss_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor mse_loss(const Tensor& input, const Tensor& target, const MseLossAttrs& attrs) {
+  const Tensor ins[2] = {input, target};
+  OpCtx ctx(&kOps[OpId::mse_loss], ins, 2);
+  detail::run_impl(OpId::mse_loss, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor mse_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const MseLossBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad_output, input, target};
+  OpCtx ctx(&kOps[OpId::mse_loss_backward], ins, 3);
+  detail::run_impl(OpId::mse_loss_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor l1_loss(const Tensor& input, const Tensor& target, const L1LossAttrs& attrs) {
+  const Tensor ins[2] = {input, target};
+  OpCtx ctx(&kOps[OpId::l1_loss], ins, 2);
+  detail::run_impl(OpId::l1_loss, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor l1_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const L1LossBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad_output, input, target};
+  OpCtx ctx(&kOps[OpId::l1_loss_backward], ins, 3);
+  detail::run_impl(OpId::l1_loss_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const SmoothL1LossAttrs& attrs) {
+  const Tensor ins[2] = {input, target};
+  OpCtx ctx(&kOps[OpId::smooth_l1_loss], ins, 2);
+  detail::run_impl(OpId::smooth_l1_loss, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor smooth_l1_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const SmoothL1LossBackwardAttrs& attrs) {
+  const Tensor ins[3] = {grad_output, input, target};
+  OpCtx ctx(&kOps[OpId::smooth_l1_loss_backward], ins, 3);
+  detail::run_impl(OpId::smooth_l1_loss_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, const BinaryCrossEntropyAttrs& attrs) {
+  const Tensor ins[3] = {input, target, weight};
+  OpCtx ctx(&kOps[OpId::binary_cross_entropy], ins, 3);
+  detail::run_impl(OpId::binary_cross_entropy, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor binary_cross_entropy_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const BinaryCrossEntropyBackwardAttrs& attrs) {
+  const Tensor ins[4] = {grad_output, input, target, weight};
+  OpCtx ctx(&kOps[OpId::binary_cross_entropy_backward], ins, 4);
+  detail::run_impl(OpId::binary_cross_entropy_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsAttrs& attrs) {
+  const Tensor ins[4] = {input, target, weight, pos_weight};
+  OpCtx ctx(&kOps[OpId::binary_cross_entropy_with_logits], ins, 4);
+  detail::run_impl(OpId::binary_cross_entropy_with_logits, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
+Tensor binary_cross_entropy_with_logits_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsBackwardAttrs& attrs) {
+  const Tensor ins[5] = {grad_output, input, target, weight, pos_weight};
+  OpCtx ctx(&kOps[OpId::binary_cross_entropy_with_logits_backward], ins, 5);
+  detail::run_impl(OpId::binary_cross_entropy_with_logits_backward, ctx, &attrs);
+  return std::move(ctx.outputs.at(0));
+}
 
 }  // namespace ops
 
@@ -2265,7 +2803,20 @@ const char* ops_schema_json() {
     R"HERONJSON("out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1],"doc":"As in conv1d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0],"doc":"As in conv1d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1],"doc":"As in conv1d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv1d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"As in conv1d.","name":"same_padding","optional":false,"required":false,"type":"bool"},{"default":[1,1,1],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv1d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv1d's input.","name":"input","optional":false,"variadic":false},{"doc":"conv1d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv1d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in conv2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in conv2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":false,"doc":"As in conv2d.","name":"same_padding","optional":false,"required":false,"type":"bool"},{"default":[1,1,1)HERONJSON"
     R"HERONJSON(],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv2d's input.","name":"input","optional":false,"variadic":false},{"doc":"conv2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in conv_transpose2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv_transpose2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in conv_transpose2d.","name":"output_padding","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in conv_transpose2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":[1,1],"doc":"As in conv_transpose2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":[1,1,1],"doc":"Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of conv_transpose2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"conv_transpose2d's input.","name":"input","o)HERONJSON"
     R"HERONJSON(ptional":false,"variadic":false},{"doc":"conv_transpose2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"conv_transpose2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"backward","doc":"Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's indices.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of max_pool2d's out.","name":"grad","optional":false,"variadic":false},{"doc":"max_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":false},{"doc":"max_pool2d's indices (int64, same shape as grad).","name":"indices","optional":false,"variadic":false}],"method":false,"name":"max_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"As in avg_pool2d.","name":"kernel_size","optional":false,"required":true,"type":"ints"},{"default":[],"doc":"As in avg_pool2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in avg_pool2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":false,"doc":"As in avg_pool2d.","name":"ceil_mode","optional":false,"required":false,"type":"bool"},{"default":true,"doc":"As in avg_pool2d.","name":"count_include_pad","optional":false,"required":false,"type":"bool"},{"default":null,"doc":"As in avg_pool2d.","name":"divisor_override","optional":true,"required":false,"type":"int"}],"category":"backward","doc":"Gradient of avg_pool2d with respect to its input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of avg_pool2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"avg_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":fa)HERONJSON"
-    R"HERONJSON(lse}],"method":false,"name":"avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"backward","doc":"Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of adaptive_avg_pool2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"adaptive_avg_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":false}],"method":false,"name":"adaptive_avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
+    R"HERONJSON(lse}],"method":false,"name":"avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"backward","doc":"Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of adaptive_avg_pool2d's output.","name":"grad","optional":false,"variadic":false},{"doc":"adaptive_avg_pool2d's input (for its shape, dtype and device).","name":"input","optional":false,"variadic":false}],"method":false,"name":"adaptive_avg_pool2d_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"nn","doc":"y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(..., in)","name":"input","optional":false,"variadic":false},{"doc":"(out, in)","name":"weight","optional":false,"variadic":false},{"doc":"(out)","name":"bias","optional":true,"variadic":false}],"method":false,"name":"linear","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1,1],"doc":"Which of grad_input, grad_weight, grad_bias to compute (1) or skip (0).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), grad_bias = sum of g. Outputs masked off by output_mask are empty (shape (0,)).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"weight","optional":false,"variadic":false}],"method":false,"name":"linear_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":)HERONJSON"
+    R"HERONJSON(false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":0.01,"doc":"Slope for x <= 0.","name":"negative_slope","optional":false,"required":false,"type":"float"}],"category":"nn","doc":"Elementwise x if x > 0 else negative_slope * x.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"leaky_relu","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"default":0.01,"doc":"Slope for x <= 0.","name":"negative_slope","optional":false,"required":false,"type":"float"}],"category":"backward","doc":"grad_output where input > 0, else negative_slope * grad_output.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"leaky_relu_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"default":0.5,"doc":"Probability of zeroing an element, in [0, 1].","name":"p","optional":false,"required":false,"type":"float"},{"default":true,"doc":"Apply dropout (true) or return the input unchanged (false).","name":"training","optional":false,"required":false,"type":"bool"}],"category":"nn","doc":"In training, zeroes each element with probability p (mask from the default Philox generator, the same for any thread count) and scales the rest by 1/(1-p); otherwise the identity. Returns the output and the bool keep-mask.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"dropout","outputs":[{"doc":"","name":"out","variadic":false},{"doc":"bool, true where the element was kept","name":"mask","variadic":false}],"shape":"same","since":1},{"attrs":[{"default":0.5,"doc":"The dropout probability of the forward call.","name":"p","optional":false,"requ)HERONJSON"
+    R"HERONJSON(ired":false,"type":"float"}],"category":"backward","doc":"grad_output * mask / (1 - p) (zeros when p = 1).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"mask","optional":false,"variadic":false}],"method":false,"name":"dropout_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"same","since":1},{"attrs":[{"default":null,"doc":"Row that receives no gradient (negative counts from the end).","name":"padding_idx","optional":true,"required":false,"type":"int"}],"category":"nn","doc":"Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(num, dim)","name":"weight","optional":false,"variadic":false},{"doc":"int32 or int64, any shape","name":"indices","optional":false,"variadic":false}],"method":false,"name":"embedding","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Rows of the weight.","name":"num_weights","optional":false,"required":true,"type":"int"},{"default":null,"doc":"Row that receives no gradient.","name":"padding_idx","optional":true,"required":false,"type":"int"}],"category":"backward","doc":"Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_idx row stays zero.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"indices","optional":false,"variadic":false}],"method":false,"name":"embedding_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"r (>= 1).","name":"upscale_factor","optional":false,"required":true,"type":"int"}],"category":"nn","doc":"Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).","dtypes":["float32","float64","float16","bfloat16","int8","uint)HERONJSON"
+    R"HERONJSON(8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"pixel_shuffle","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"r (>= 1).","name":"downscale_factor","optional":false,"required":true,"type":"int"}],"category":"nn","doc":"Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.","dtypes":["float32","float64","float16","bfloat16","int8","uint8","int32","int64","bool"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"pixel_unshuffle","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":null,"doc":"Output spatial size (one per spatial dim).","name":"size","optional":true,"required":false,"type":"ints"},{"default":null,"doc":"Multiplier per spatial dim (one value applies to all).","name":"scale_factor","optional":true,"required":false,"type":"floats"},{"default":"nearest","doc":"Interpolation mode.","enum":["nearest","bilinear"],"name":"mode","optional":false,"required":false,"type":"string"},{"default":false,"doc":"bilinear: align the corner pixels' centres.","name":"align_corners","optional":false,"required":false,"type":"bool"}],"category":"nn","doc":"Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor` (out = floor(in * scale_factor)), with PyTorch's index rules; with scale_factor the source index uses 1/scale_factor.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false}],"method":false,"name":"interpolate","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Shape of the forward input.","name":"input_size","optional":false,"required":true,"type":"ints"},{"default":null,"doc":"The forward call's scale_factor.","name":"scale_factor","optional":)HERONJSON"
+    R"HERONJSON(true,"required":false,"type":"floats"},{"default":"nearest","doc":"Interpolation mode.","enum":["nearest","bilinear"],"name":"mode","optional":false,"required":false,"type":"string"},{"default":false,"doc":"The forward call's align_corners.","name":"align_corners","optional":false,"required":false,"type":"bool"}],"category":"backward","doc":"Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false}],"method":false,"name":"interpolate_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":false,"doc":"Use batch statistics and update the running ones.","name":"training","optional":false,"required":false,"type":"bool"},{"default":0.1,"doc":"running = (1 - momentum) * running + momentum * batch.","name":"momentum","optional":false,"required":false,"type":"float"},{"default":1e-05,"doc":"Added to the variance.","name":"eps","optional":false,"required":false,"type":"float"}],"category":"nn","doc":"Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, C, *)","name":"input","optional":false,"variadic":false},{"doc":"(C)","name":"weight","optional":true,"variadic":false},{"doc":"(C)","name":"bias","optional":true,"variadic":false},{"doc":"(C), updated in place in training","name":"running_mean","optional":true,"variadic":false},{"doc":"(C), updated in place in training","name":"running_var","optional":true,"variadic":false}],"method":false,"name":"batch_norm","outputs":[{"doc":"","name":"out","variadic":false},{"doc":"","name":"save_mean","variadic":false},{"doc":"","name":"save_)HERONJSON"
+    R"HERONJSON(invstd","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":true,"doc":"Whether the statistics were the batch's (they then depend on the input).","name":"training","optional":false,"required":false,"type":"bool"}],"category":"backward","doc":"Gradients of batch_norm from the saved mean and invstd: grad_input, grad_weight, grad_bias (per channel).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"save_mean","optional":false,"variadic":false},{"doc":"","name":"save_invstd","optional":false,"variadic":false}],"method":false,"name":"batch_norm_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"The trailing shape to normalise over.","name":"normalized_shape","optional":false,"required":true,"type":"ints"},{"default":1e-05,"doc":"Added to the variance.","name":"eps","optional":false,"required":false,"type":"float"}],"category":"nn","doc":"Normalises over the last len(normalized_shape) dims, then applies the elementwise weight and bias (of shape normalized_shape). Returns out, mean and rstd (input.shape[:-k] + (1,)*k).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"bias","optional":true,"variadic":false}],"method":false,"name":"layer_norm","outputs":[{"doc":"","name":"out","variadic":false},{"doc":"","name":"mean","variadic":false},{"doc":"","name":"rstd","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"The trailing shape normalised over.","name":"normalized_shape","optional":false,"required":true,"type":"ints"}],"category":"back)HERONJSON"
+    R"HERONJSON(ward","doc":"Gradients of layer_norm from the saved mean and rstd: grad_input, grad_weight, grad_bias (normalized_shape).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"mean","optional":false,"variadic":false},{"doc":"","name":"rstd","optional":false,"variadic":false}],"method":false,"name":"layer_norm_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Number of groups; divides C.","name":"num_groups","optional":false,"required":true,"type":"int"},{"default":1e-05,"doc":"Added to the variance.","name":"eps","optional":false,"required":false,"type":"float"}],"category":"nn","doc":"Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), then applies per-channel weight and bias. Returns out, mean and rstd (N, num_groups).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, C, *)","name":"input","optional":false,"variadic":false},{"doc":"(C)","name":"weight","optional":true,"variadic":false},{"doc":"(C)","name":"bias","optional":true,"variadic":false}],"method":false,"name":"group_norm","outputs":[{"doc":"","name":"out","variadic":false},{"doc":"","name":"mean","variadic":false},{"doc":"","name":"rstd","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Number of groups.","name":"num_groups","optional":false,"required":true,"type":"int"}],"category":"backward","doc":"Gradients of group_norm from the saved mean and rstd (N, num_groups): grad_input, grad_weight, grad_bias (C).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optiona)HERONJSON"
+    R"HERONJSON(l":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"mean","optional":false,"variadic":false},{"doc":"","name":"rstd","optional":false,"variadic":false}],"method":false,"name":"group_norm_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false},{"doc":"","name":"grad_bias","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":true,"doc":"Use per-instance statistics (and update the running ones).","name":"use_input_stats","optional":false,"required":false,"type":"bool"},{"default":0.1,"doc":"running = (1 - momentum) * running + momentum * batch.","name":"momentum","optional":false,"required":false,"type":"float"},{"default":1e-05,"doc":"Added to the variance.","name":"eps","optional":false,"required":false,"type":"float"}],"category":"nn","doc":"Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, C, *)","name":"input","optional":false,"variadic":false},{"doc":"(C)","name":"weight","optional":true,"variadic":false},{"doc":"(C)","name":"bias","optional":true,"variadic":false},{"doc":"(C)","name":"running_mean","optional":true,"variadic":false},{"doc":"(C)","name":"running_var","optional":true,"variadic":false}],"method":false,"name":"instance_norm","outputs":[{"doc":"","name":"out","variadic":false},{"doc":"","name":"mean","variadic":false},{"doc":"","name":"rstd","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":-100,"doc":"Target index that contributes nothing (class-index targets).","name":"ignore_index","optional":false,"required":false,"type":"int"},{"default":"mean","doc")HERONJSON"
+    R"HERONJSON(:"Reduction over samples.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"},{"default":0.0,"doc":"In [0, 1]: mixes the target with the uniform distribution.","name":"label_smoothing","optional":false,"required":false,"type":"float"}],"category":"loss","doc":"Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...) or class probabilities (input's shape), with a fused log_softmax over the class dim. PyTorch's semantics for class weights, ignore_index (indices only), label smoothing and reductions (weighted mean divides by the summed target weights).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"(C) class weights","name":"weight","optional":true,"variadic":false}],"method":false,"name":"cross_entropy","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":-100,"doc":"As in cross_entropy.","name":"ignore_index","optional":false,"required":false,"type":"int"},{"default":"mean","doc":"As in cross_entropy.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"},{"default":0.0,"doc":"As in cross_entropy.","name":"label_smoothing","optional":false,"required":false,"type":"float"}],"category":"backward","doc":"Gradient of cross_entropy with respect to the logits (softmax recomputed).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false}],"method":false,"name":"cross_entropy_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":-100,"doc":"Target index )HERONJSON"
+    R"HERONJSON(that contributes nothing.","name":"ignore_index","optional":false,"required":false,"type":"int"},{"default":"mean","doc":"Reduction over samples.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"loss","doc":"Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"(C) class weights","name":"weight","optional":true,"variadic":false}],"method":false,"name":"nll_loss","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":-100,"doc":"As in nll_loss.","name":"ignore_index","optional":false,"required":false,"type":"int"},{"default":"mean","doc":"As in nll_loss.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of nll_loss with respect to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false}],"method":false,"name":"nll_loss_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"Reduction over elements.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"loss","doc":"(input - target)**2, reduced. input and target have the same shape.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"t)HERONJSON"
+    R"HERONJSON(arget","optional":false,"variadic":false}],"method":false,"name":"mse_loss","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in mse_loss.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of mse_loss with respect to input (the target's is its negation).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false}],"method":false,"name":"mse_loss_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"Reduction over elements.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"loss","doc":"|input - target|, reduced. input and target have the same shape.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false}],"method":false,"name":"l1_loss","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in l1_loss.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false}],"method":false,"name":"l1_loss_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"Reduction)HERONJSON"
+    R"HERONJSON( over elements.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"},{"default":1.0,"doc":"Threshold between the quadratic and linear parts (>= 0).","name":"beta","optional":false,"required":false,"type":"float"}],"category":"loss","doc":"0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is l1_loss.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false}],"method":false,"name":"smooth_l1_loss","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in smooth_l1_loss.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"},{"default":1.0,"doc":"As in smooth_l1_loss.","name":"beta","optional":false,"required":false,"type":"float"}],"category":"backward","doc":"Gradient of smooth_l1_loss with respect to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false}],"method":false,"name":"smooth_l1_loss_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"Reduction over elements.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"loss","doc":"-weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false}],"method":false,")HERONJSON"
+    R"HERONJSON(name":"binary_cross_entropy","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in binary_cross_entropy.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false}],"method":false,"name":"binary_cross_entropy_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"Reduction over elements.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"loss","doc":"Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"pos_weight","optional":true,"variadic":false}],"method":false,"name":"binary_cross_entropy_with_logits","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in binary_cross_entropy_with_logits.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of binary_cross_entropy_with_logits with respect to input.","dtypes":["float32","float6)HERONJSON"
+    R"HERONJSON(4"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"pos_weight","optional":true,"variadic":false}],"method":false,"name":"binary_cross_entropy_with_logits_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
   ;
   return kJson;
 }

@@ -155,7 +155,40 @@ struct OpId {
   static constexpr int max_pool2d_backward = 141;
   static constexpr int avg_pool2d_backward = 142;
   static constexpr int adaptive_avg_pool2d_backward = 143;
-  static constexpr int kCount = 144;
+  static constexpr int linear = 144;
+  static constexpr int linear_backward = 145;
+  static constexpr int leaky_relu = 146;
+  static constexpr int leaky_relu_backward = 147;
+  static constexpr int dropout = 148;
+  static constexpr int dropout_backward = 149;
+  static constexpr int embedding = 150;
+  static constexpr int embedding_backward = 151;
+  static constexpr int pixel_shuffle = 152;
+  static constexpr int pixel_unshuffle = 153;
+  static constexpr int interpolate = 154;
+  static constexpr int interpolate_backward = 155;
+  static constexpr int batch_norm = 156;
+  static constexpr int batch_norm_backward = 157;
+  static constexpr int layer_norm = 158;
+  static constexpr int layer_norm_backward = 159;
+  static constexpr int group_norm = 160;
+  static constexpr int group_norm_backward = 161;
+  static constexpr int instance_norm = 162;
+  static constexpr int cross_entropy = 163;
+  static constexpr int cross_entropy_backward = 164;
+  static constexpr int nll_loss = 165;
+  static constexpr int nll_loss_backward = 166;
+  static constexpr int mse_loss = 167;
+  static constexpr int mse_loss_backward = 168;
+  static constexpr int l1_loss = 169;
+  static constexpr int l1_loss_backward = 170;
+  static constexpr int smooth_l1_loss = 171;
+  static constexpr int smooth_l1_loss_backward = 172;
+  static constexpr int binary_cross_entropy = 173;
+  static constexpr int binary_cross_entropy_backward = 174;
+  static constexpr int binary_cross_entropy_with_logits = 175;
+  static constexpr int binary_cross_entropy_with_logits_backward = 176;
+  static constexpr int kCount = 177;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -826,6 +859,159 @@ struct AvgPool2dBackwardAttrs {
 // adaptive_avg_pool2d_backward: Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
 struct AdaptiveAvgPool2dBackwardAttrs {
 };
+// linear: y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One 
+struct LinearAttrs {
+};
+// linear_backward: Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), gra
+struct LinearBackwardAttrs {
+  Dims output_mask{Dims{1, 1, 1}};  // Which of grad_input, grad_weight, grad_bias to compute (1) or skip (0).
+};
+// leaky_relu: Elementwise x if x > 0 else negative_slope * x.
+struct LeakyReluAttrs {
+  double negative_slope{0.01};  // Slope for x <= 0.
+};
+// leaky_relu_backward: grad_output where input > 0, else negative_slope * grad_output.
+struct LeakyReluBackwardAttrs {
+  double negative_slope{0.01};  // Slope for x <= 0.
+};
+// dropout: In training, zeroes each element with probability p (mask from the default Philox generator, the sam
+struct DropoutAttrs {
+  double p{0.5};  // Probability of zeroing an element, in [0, 1].
+  bool training{true};  // Apply dropout (true) or return the input unchanged (false).
+};
+// dropout_backward: grad_output * mask / (1 - p) (zeros when p = 1).
+struct DropoutBackwardAttrs {
+  double p{0.5};  // The dropout probability of the forward call.
+};
+// embedding: Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim
+struct EmbeddingAttrs {
+  std::optional<int64_t> padding_idx{};  // Row that receives no gradient (negative counts from the end).
+};
+// embedding_backward: Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_
+struct EmbeddingBackwardAttrs {
+  int64_t num_weights{0};  // Rows of the weight.
+  std::optional<int64_t> padding_idx{};  // Row that receives no gradient.
+};
+// pixel_shuffle: Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).
+struct PixelShuffleAttrs {
+  int64_t upscale_factor{0};  // r (>= 1).
+};
+// pixel_unshuffle: Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.
+struct PixelUnshuffleAttrs {
+  int64_t downscale_factor{0};  // r (>= 1).
+};
+// interpolate: Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_facto
+struct InterpolateAttrs {
+  std::optional<Dims> size{};  // Output spatial size (one per spatial dim).
+  std::optional<std::vector<double>> scale_factor{};  // Multiplier per spatial dim (one value applies to all).
+  std::string mode{"nearest"};  // Interpolation mode.
+  bool align_corners{false};  // bilinear: align the corner pixels' centres.
+};
+// interpolate_backward: Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.
+struct InterpolateBackwardAttrs {
+  Dims input_size{};  // Shape of the forward input.
+  std::optional<std::vector<double>> scale_factor{};  // The forward call's scale_factor.
+  std::string mode{"nearest"};  // Interpolation mode.
+  bool align_corners{false};  // The forward call's align_corners.
+};
+// batch_norm: Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/run
+struct BatchNormAttrs {
+  bool training{false};  // Use batch statistics and update the running ones.
+  double momentum{0.1};  // running = (1 - momentum) * running + momentum * batch.
+  double eps{1e-05};  // Added to the variance.
+};
+// batch_norm_backward: Gradients of batch_norm from the saved mean and invstd: grad_input, grad_weight, grad_bias (per chan
+struct BatchNormBackwardAttrs {
+  bool training{true};  // Whether the statistics were the batch's (they then depend on the input).
+};
+// layer_norm: Normalises over the last len(normalized_shape) dims, then applies the elementwise weight and bias (o
+struct LayerNormAttrs {
+  Dims normalized_shape{};  // The trailing shape to normalise over.
+  double eps{1e-05};  // Added to the variance.
+};
+// layer_norm_backward: Gradients of layer_norm from the saved mean and rstd: grad_input, grad_weight, grad_bias (normalized
+struct LayerNormBackwardAttrs {
+  Dims normalized_shape{};  // The trailing shape normalised over.
+};
+// group_norm: Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), th
+struct GroupNormAttrs {
+  int64_t num_groups{0};  // Number of groups; divides C.
+  double eps{1e-05};  // Added to the variance.
+};
+// group_norm_backward: Gradients of group_norm from the saved mean and rstd (N, num_groups): grad_input, grad_weight, grad_
+struct GroupNormBackwardAttrs {
+  int64_t num_groups{0};  // Number of groups.
+};
+// instance_norm: Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updati
+struct InstanceNormAttrs {
+  bool use_input_stats{true};  // Use per-instance statistics (and update the running ones).
+  double momentum{0.1};  // running = (1 - momentum) * running + momentum * batch.
+  double eps{1e-05};  // Added to the variance.
+};
+// cross_entropy: Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...
+struct CrossEntropyAttrs {
+  int64_t ignore_index{-100};  // Target index that contributes nothing (class-index targets).
+  std::string reduction{"mean"};  // Reduction over samples.
+  double label_smoothing{0.0};  // In [0, 1]: mixes the target with the uniform distribution.
+};
+// cross_entropy_backward: Gradient of cross_entropy with respect to the logits (softmax recomputed).
+struct CrossEntropyBackwardAttrs {
+  int64_t ignore_index{-100};  // As in cross_entropy.
+  std::string reduction{"mean"};  // As in cross_entropy.
+  double label_smoothing{0.0};  // As in cross_entropy.
+};
+// nll_loss: Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class ind
+struct NllLossAttrs {
+  int64_t ignore_index{-100};  // Target index that contributes nothing.
+  std::string reduction{"mean"};  // Reduction over samples.
+};
+// nll_loss_backward: Gradient of nll_loss with respect to input.
+struct NllLossBackwardAttrs {
+  int64_t ignore_index{-100};  // As in nll_loss.
+  std::string reduction{"mean"};  // As in nll_loss.
+};
+// mse_loss: (input - target)**2, reduced. input and target have the same shape.
+struct MseLossAttrs {
+  std::string reduction{"mean"};  // Reduction over elements.
+};
+// mse_loss_backward: Gradient of mse_loss with respect to input (the target's is its negation).
+struct MseLossBackwardAttrs {
+  std::string reduction{"mean"};  // As in mse_loss.
+};
+// l1_loss: |input - target|, reduced. input and target have the same shape.
+struct L1LossAttrs {
+  std::string reduction{"mean"};  // Reduction over elements.
+};
+// l1_loss_backward: Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.
+struct L1LossBackwardAttrs {
+  std::string reduction{"mean"};  // As in l1_loss.
+};
+// smooth_l1_loss: 0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is
+struct SmoothL1LossAttrs {
+  std::string reduction{"mean"};  // Reduction over elements.
+  double beta{1.0};  // Threshold between the quadratic and linear parts (>= 0).
+};
+// smooth_l1_loss_backward: Gradient of smooth_l1_loss with respect to input.
+struct SmoothL1LossBackwardAttrs {
+  std::string reduction{"mean"};  // As in smooth_l1_loss.
+  double beta{1.0};  // As in smooth_l1_loss.
+};
+// binary_cross_entropy: -weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. inpu
+struct BinaryCrossEntropyAttrs {
+  std::string reduction{"mean"};  // Reduction over elements.
+};
+// binary_cross_entropy_backward: Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 -
+struct BinaryCrossEntropyBackwardAttrs {
+  std::string reduction{"mean"};  // As in binary_cross_entropy.
+};
+// binary_cross_entropy_with_logits: Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x 
+struct BinaryCrossEntropyWithLogitsAttrs {
+  std::string reduction{"mean"};  // Reduction over elements.
+};
+// binary_cross_entropy_with_logits_backward: Gradient of binary_cross_entropy_with_logits with respect to input.
+struct BinaryCrossEntropyWithLogitsBackwardAttrs {
+  std::string reduction{"mean"};  // As in binary_cross_entropy_with_logits.
+};
 
 // Typed C++ API: runs the op's implementation directly (no attribute unpacking).
 Tensor neg(const Tensor& input);
@@ -972,6 +1158,39 @@ std::vector<Tensor> conv_transpose2d_backward(const Tensor& grad, const Tensor& 
 Tensor max_pool2d_backward(const Tensor& grad, const Tensor& input, const Tensor& indices);
 Tensor avg_pool2d_backward(const Tensor& grad, const Tensor& input, const AvgPool2dBackwardAttrs& attrs = {});
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad, const Tensor& input);
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);
+std::vector<Tensor> linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const LinearBackwardAttrs& attrs = {});
+Tensor leaky_relu(const Tensor& input, const LeakyReluAttrs& attrs = {});
+Tensor leaky_relu_backward(const Tensor& grad_output, const Tensor& input, const LeakyReluBackwardAttrs& attrs = {});
+std::vector<Tensor> dropout(const Tensor& input, const DropoutAttrs& attrs = {});
+Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask, const DropoutBackwardAttrs& attrs = {});
+Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingAttrs& attrs = {});
+Tensor embedding_backward(const Tensor& grad_output, const Tensor& indices, const EmbeddingBackwardAttrs& attrs = {});
+Tensor pixel_shuffle(const Tensor& input, const PixelShuffleAttrs& attrs = {});
+Tensor pixel_unshuffle(const Tensor& input, const PixelUnshuffleAttrs& attrs = {});
+Tensor interpolate(const Tensor& input, const InterpolateAttrs& attrs = {});
+Tensor interpolate_backward(const Tensor& grad_output, const InterpolateBackwardAttrs& attrs = {});
+std::vector<Tensor> batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var, const BatchNormAttrs& attrs = {});
+std::vector<Tensor> batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd, const BatchNormBackwardAttrs& attrs = {});
+std::vector<Tensor> layer_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const LayerNormAttrs& attrs = {});
+std::vector<Tensor> layer_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const LayerNormBackwardAttrs& attrs = {});
+std::vector<Tensor> group_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const GroupNormAttrs& attrs = {});
+std::vector<Tensor> group_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const GroupNormBackwardAttrs& attrs = {});
+std::vector<Tensor> instance_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var, const InstanceNormAttrs& attrs = {});
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, const CrossEntropyAttrs& attrs = {});
+Tensor cross_entropy_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const CrossEntropyBackwardAttrs& attrs = {});
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, const NllLossAttrs& attrs = {});
+Tensor nll_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const NllLossBackwardAttrs& attrs = {});
+Tensor mse_loss(const Tensor& input, const Tensor& target, const MseLossAttrs& attrs = {});
+Tensor mse_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const MseLossBackwardAttrs& attrs = {});
+Tensor l1_loss(const Tensor& input, const Tensor& target, const L1LossAttrs& attrs = {});
+Tensor l1_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const L1LossBackwardAttrs& attrs = {});
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const SmoothL1LossAttrs& attrs = {});
+Tensor smooth_l1_loss_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const SmoothL1LossBackwardAttrs& attrs = {});
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, const BinaryCrossEntropyAttrs& attrs = {});
+Tensor binary_cross_entropy_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const BinaryCrossEntropyBackwardAttrs& attrs = {});
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsAttrs& attrs = {});
+Tensor binary_cross_entropy_with_logits_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsBackwardAttrs& attrs = {});
 
 }  // namespace ops
 }  // namespace heron
