@@ -310,6 +310,168 @@ const T* grad_rows(const T* gy, const Item& m, const ConvGeom& g, const Plan& p,
   return buf.data();
 }
 
+// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+// 3x3 stride-1 undilated ungrouped convolutions: each 2x2 output block comes from a 4x4 input
+// block through 16 products instead of 36 (the 16 gemms U[e] (K x C) @ V[e] (C x tiles)), with
+// the input, weight and output transforms of Lavin & Gray. Also the backward-data product of
+// such a convolution (a Winograd convolution of gy with the flipped, transposed weight).
+// HERON_CONV_WINOGRAD=0 turns it off.
+bool winograd_enabled() {
+  static const bool v = [] { const char* e = std::getenv("HERON_CONV_WINOGRAD"); return !(e && e[0] == '0'); }();
+  return v;
+}
+
+// Whether a convolution with top/left padding pt/pl takes the Winograd path.
+inline bool winograd_ok(const ConvGeom& g) {
+  return winograd_enabled() && g.kH == 3 && g.kW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 &&
+         g.C >= 16 && g.K >= 16 && g.OH >= 4 && g.OW >= 4 && g.pH <= 2 && g.pW <= 2;
+}
+
+// U[e][k][c] = (G w[k][c] G^T)[e] for a weight read as w[(k * C + c) * 9 + i * 3 + j] (flip: as
+// w[(c * K' + k)...] rotated 180 degrees, for the backward-data product).
+template <typename T>
+void winograd_weight(const T* w, T* U, int64_t K, int64_t C, bool flip_transpose) {
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      T f[3][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+          f[i][j] = flip_transpose ? w[(c * K + k) * 9 + (2 - i) * 3 + (2 - j)] : w[(k * C + c) * 9 + i * 3 + j];
+      T t[4][3];  // G f
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = f[0][j];
+        t[1][j] = T(0.5) * (f[0][j] + f[1][j] + f[2][j]);
+        t[2][j] = T(0.5) * (f[0][j] - f[1][j] + f[2][j]);
+        t[3][j] = f[2][j];
+      }
+      for (int i = 0; i < 4; ++i) {  // (G f) G^T
+        T u0 = t[i][0], u1 = T(0.5) * (t[i][0] + t[i][1] + t[i][2]), u2 = T(0.5) * (t[i][0] - t[i][1] + t[i][2]), u3 = t[i][2];
+        U[((i * 4 + 0) * K + k) * C + c] = u0;
+        U[((i * 4 + 1) * K + k) * C + c] = u1;
+        U[((i * 4 + 2) * K + k) * C + c] = u2;
+        U[((i * 4 + 3) * K + k) * C + c] = u3;
+      }
+    }
+}
+
+// y (N, K, OH, OW) = winograd conv of x (N, C, H, W) with U (16, K, C), padding pt / pl.
+template <typename T>
+void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) {
+  const int64_t C = g.C, K = g.K, H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
+  // Tiles per block: V (16 x C x tb) about 384 KB.
+  const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
+  const int64_t blocks = (tiles + tb - 1) / tb;
+  const int64_t items = g.N * blocks;
+  const int64_t parts = std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items);
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t, int64_t it, int64_t) {
+    const int64_t n = it / blocks, t0 = (it % blocks) * tb, nt = std::min(tb, tiles - t0);
+    std::vector<T>& V = scratch<T>(0);
+    std::vector<T>& M = scratch<T>(1);
+    // The 16 matrices of V and M are padded apart: at a multiple of 4 KiB their simultaneous
+    // streams alias in L1 (measured 1.3x slower transforms).
+    const int64_t vs = C * nt + 48, es = K * nt + 48;
+    V.resize(static_cast<size_t>(16 * vs));
+    M.resize(static_cast<size_t>(16 * es));
+    const T* xn = x + n * C * H * W;
+    // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
+    // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
+    // tiles has no bounds checks and vectorises.
+    const int64_t WR = 2 * TW + 2;
+    std::vector<T>& R = scratch<T>(2);
+    R.resize(static_cast<size_t>(4 * WR));
+    for (int64_t c = 0; c < C; ++c) {
+      const T* plane = xn + c * H * W;
+      for (int64_t t = 0; t < nt;) {
+        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
+        for (int a = 0; a < 4; ++a) {
+          T* r = R.data() + a * WR;
+          const int64_t ih = 2 * th - g.pH + a;
+          std::fill_n(r, WR, T(0));
+          if (ih < 0 || ih >= H) continue;
+          const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // r[q] = x[q - pW]
+          if (hi > lo) std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
+        }
+        const T* __restrict r0 = R.data();
+        const T* __restrict r1 = r0 + WR;
+        const T* __restrict r2 = r1 + WR;
+        const T* __restrict r3 = r2 + WR;
+        T* __restrict v = V.data() + c * nt + t - tw0;
+        for (int64_t tw = tw0; tw < tw1; ++tw) {
+          const int64_t q = 2 * tw;
+          T d[4][4] = {{r0[q], r0[q + 1], r0[q + 2], r0[q + 3]},
+                       {r1[q], r1[q + 1], r1[q + 2], r1[q + 3]},
+                       {r2[q], r2[q + 1], r2[q + 2], r2[q + 3]},
+                       {r3[q], r3[q + 1], r3[q + 2], r3[q + 3]}};
+          T u[4][4];  // B^T d
+          for (int e = 0; e < 4; ++e) {
+            u[0][e] = d[0][e] - d[2][e];
+            u[1][e] = d[1][e] + d[2][e];
+            u[2][e] = d[2][e] - d[1][e];
+            u[3][e] = d[1][e] - d[3][e];
+          }
+          for (int i = 0; i < 4; ++i) {  // (B^T d) B
+            v[(i * 4 + 0) * vs + tw] = u[i][0] - u[i][2];
+            v[(i * 4 + 1) * vs + tw] = u[i][1] + u[i][2];
+            v[(i * 4 + 2) * vs + tw] = u[i][2] - u[i][1];
+            v[(i * 4 + 3) * vs + tw] = u[i][1] - u[i][3];
+          }
+        }
+        t += tw1 - tw0;
+      }
+    }
+    for (int e = 0; e < 16; ++e)
+      gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
+    // Output transform: y block = A^T m A, per output channel and tile row (full 2-wide blocks
+    // in a vectorisable loop, an odd last column apart).
+    for (int64_t k = 0; k < K; ++k) {
+      T* yk = y + (n * K + k) * OH * OW;
+      const T bv = b ? b[k] : T(0);
+      for (int64_t t = 0; t < nt;) {
+        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
+        const T* __restrict m = M.data() + k * nt + t - tw0;
+        const int64_t oh = 2 * th, cnt = tw1 - tw0;
+        T* __restrict o = R.data();  // 4 rows of cnt: the 2x2 block's values per tile
+        if (static_cast<int64_t>(R.size()) < 4 * cnt) R.resize(static_cast<size_t>(4 * cnt)), o = R.data();
+        T* __restrict o00 = o;
+        T* __restrict o01 = o + cnt;
+        T* __restrict o10 = o + 2 * cnt;
+        T* __restrict o11 = o + 3 * cnt;
+        const T* __restrict mt = m + tw0;
+        for (int64_t j = 0; j < cnt; ++j) {
+          T q0[4], q1[4];
+          for (int e = 0; e < 4; ++e) {
+            const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
+            q0[e] = m0 + m1 + m2;
+            q1[e] = m1 - m2 - m3;
+          }
+          o00[j] = q0[0] + q0[1] + q0[2] + bv;
+          o01[j] = q0[1] - q0[2] - q0[3] + bv;
+          o10[j] = q1[0] + q1[1] + q1[2] + bv;
+          o11[j] = q1[1] - q1[2] - q1[3] + bv;
+        }
+        T* y0 = yk + oh * OW + 2 * tw0;
+        const int64_t full = std::min(cnt, (OW - 2 * tw0) / 2);  // blocks with both columns inside
+        for (int64_t j = 0; j < full; ++j) {
+          y0[2 * j] = o00[j];
+          y0[2 * j + 1] = o01[j];
+        }
+        if (full < cnt) y0[2 * full] = o00[full];
+        if (oh + 1 < OH) {
+          T* y1 = y0 + OW;
+          for (int64_t j = 0; j < full; ++j) {
+            y1[2 * j] = o10[j];
+            y1[2 * j + 1] = o11[j];
+          }
+          if (full < cnt) y1[2 * full] = o10[full];
+        }
+        t += tw1 - tw0;
+      }
+    }
+  });
+}
+
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
   const Plan p = make_plan<T>(g, true);
@@ -317,6 +479,12 @@ void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Te
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* y = yt.data<T>();
+  if (winograd_ok(g)) {
+    std::vector<T> U(static_cast<size_t>(16 * g.K * g.C));
+    winograd_weight(w, U.data(), g.K, g.C, false);
+    winograd_conv(x, U.data(), b, y, g);
+    return;
+  }
   const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::min(p.parts, items);
   BlasSingleThread guard(parts > 1);
@@ -367,6 +535,14 @@ void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, c
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* gx = gxt.data<T>();
+  // A Winograd convolution of gy with the flipped, transposed weight and padding 2 - p.
+  ConvGeom t{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, 3, 3, 1, 1, 2 - g.pH, 2 - g.pW, 1, 1, 1};
+  if (winograd_ok(g) && winograd_ok(t)) {
+    std::vector<T> U(static_cast<size_t>(16 * g.K * g.C));
+    winograd_weight(w, U.data(), g.C, g.K, true);
+    winograd_conv(gy, U.data(), b, gx, t);
+    return;
+  }
   // Items: (image group, group, channel block), all tiles of the images in one item (col2im of
   // neighbouring tiles overlaps); col2im of a channel block touches only its channels, so small
   // batches are split by channels.
