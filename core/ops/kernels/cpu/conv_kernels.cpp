@@ -354,6 +354,59 @@ void winograd_weight(const T* w, T* U, int64_t K, int64_t C, bool flip_transpose
     }
 }
 
+// V[e][c][t] (matrix e at V + e * vs, row c of nt tiles) = the input transform of tiles
+// [t0, t0 + nt) of image xn (C planes of H x W; tiles of TW per row; padding pH / pW).
+template <typename T>
+void winograd_input(const T* xn, T* Vd, int64_t vs, const ConvGeom& g, int64_t C, int64_t TW, int64_t t0, int64_t nt) {
+  const int64_t H = g.H, W = g.W;
+  // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
+  // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
+  // tiles has no bounds checks and vectorises.
+  const int64_t WR = 2 * TW + 2;
+  std::vector<T>& R = scratch<T>(2);
+  R.resize(static_cast<size_t>(4 * WR));
+  for (int64_t c = 0; c < C; ++c) {
+    const T* plane = xn + c * H * W;
+    for (int64_t t = 0; t < nt;) {
+      const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
+      for (int a = 0; a < 4; ++a) {
+        T* r = R.data() + a * WR;
+        const int64_t ih = 2 * th - g.pH + a;
+        std::fill_n(r, WR, T(0));
+        if (ih < 0 || ih >= H) continue;
+        const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // r[q] = x[q - pW]
+        if (hi > lo) std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
+      }
+      const T* __restrict r0 = R.data();
+      const T* __restrict r1 = r0 + WR;
+      const T* __restrict r2 = r1 + WR;
+      const T* __restrict r3 = r2 + WR;
+      T* __restrict v = Vd + c * nt + t - tw0;
+      for (int64_t tw = tw0; tw < tw1; ++tw) {
+        const int64_t q = 2 * tw;
+        T d[4][4] = {{r0[q], r0[q + 1], r0[q + 2], r0[q + 3]},
+                     {r1[q], r1[q + 1], r1[q + 2], r1[q + 3]},
+                     {r2[q], r2[q + 1], r2[q + 2], r2[q + 3]},
+                     {r3[q], r3[q + 1], r3[q + 2], r3[q + 3]}};
+        T u[4][4];  // B^T d
+        for (int e = 0; e < 4; ++e) {
+          u[0][e] = d[0][e] - d[2][e];
+          u[1][e] = d[1][e] + d[2][e];
+          u[2][e] = d[2][e] - d[1][e];
+          u[3][e] = d[1][e] - d[3][e];
+        }
+        for (int i = 0; i < 4; ++i) {  // (B^T d) B
+          v[(i * 4 + 0) * vs + tw] = u[i][0] - u[i][2];
+          v[(i * 4 + 1) * vs + tw] = u[i][1] + u[i][2];
+          v[(i * 4 + 2) * vs + tw] = u[i][2] - u[i][1];
+          v[(i * 4 + 3) * vs + tw] = u[i][1] - u[i][3];
+        }
+      }
+      t += tw1 - tw0;
+    }
+  }
+}
+
 // y (N, K, OH, OW) = winograd conv of x (N, C, H, W) with U (16, K, C), padding pt / pl.
 template <typename T>
 void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) {
@@ -374,53 +427,8 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
     const int64_t vs = C * nt + 48, es = K * nt + 48;
     V.resize(static_cast<size_t>(16 * vs));
     M.resize(static_cast<size_t>(16 * es));
-    const T* xn = x + n * C * H * W;
-    // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
-    // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
-    // tiles has no bounds checks and vectorises.
-    const int64_t WR = 2 * TW + 2;
+    winograd_input(x + n * C * H * W, V.data(), vs, g, C, TW, t0, nt);
     std::vector<T>& R = scratch<T>(2);
-    R.resize(static_cast<size_t>(4 * WR));
-    for (int64_t c = 0; c < C; ++c) {
-      const T* plane = xn + c * H * W;
-      for (int64_t t = 0; t < nt;) {
-        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
-        for (int a = 0; a < 4; ++a) {
-          T* r = R.data() + a * WR;
-          const int64_t ih = 2 * th - g.pH + a;
-          std::fill_n(r, WR, T(0));
-          if (ih < 0 || ih >= H) continue;
-          const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // r[q] = x[q - pW]
-          if (hi > lo) std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
-        }
-        const T* __restrict r0 = R.data();
-        const T* __restrict r1 = r0 + WR;
-        const T* __restrict r2 = r1 + WR;
-        const T* __restrict r3 = r2 + WR;
-        T* __restrict v = V.data() + c * nt + t - tw0;
-        for (int64_t tw = tw0; tw < tw1; ++tw) {
-          const int64_t q = 2 * tw;
-          T d[4][4] = {{r0[q], r0[q + 1], r0[q + 2], r0[q + 3]},
-                       {r1[q], r1[q + 1], r1[q + 2], r1[q + 3]},
-                       {r2[q], r2[q + 1], r2[q + 2], r2[q + 3]},
-                       {r3[q], r3[q + 1], r3[q + 2], r3[q + 3]}};
-          T u[4][4];  // B^T d
-          for (int e = 0; e < 4; ++e) {
-            u[0][e] = d[0][e] - d[2][e];
-            u[1][e] = d[1][e] + d[2][e];
-            u[2][e] = d[2][e] - d[1][e];
-            u[3][e] = d[1][e] - d[3][e];
-          }
-          for (int i = 0; i < 4; ++i) {  // (B^T d) B
-            v[(i * 4 + 0) * vs + tw] = u[i][0] - u[i][2];
-            v[(i * 4 + 1) * vs + tw] = u[i][1] + u[i][2];
-            v[(i * 4 + 2) * vs + tw] = u[i][2] - u[i][1];
-            v[(i * 4 + 3) * vs + tw] = u[i][1] - u[i][3];
-          }
-        }
-        t += tw1 - tw0;
-      }
-    }
     for (int e = 0; e < 16; ++e)
       gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
     // Output transform: y block = A^T m A, per output channel and tile row (full 2-wide blocks
@@ -470,6 +478,72 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
       }
     }
   });
+}
+
+// gw (K, C, 3, 3) of a Winograd-eligible convolution, as the adjoint of the forward algorithm:
+// dU[e] (K x C) = sum over tiles of (A dY A^T)[e] (K x tiles) @ V[e]^T, then gw = G^T dU G.
+template <typename T>
+void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
+  const int64_t C = g.C, K = g.K, H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
+  const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
+  const int64_t blocks = (tiles + tb - 1) / tb;
+  const int64_t items = g.N * blocks;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items));
+  const int64_t usize = 16 * K * C;
+  std::vector<T> dU(static_cast<size_t>(parts * usize), T(0));
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t part, int64_t it, int64_t) {
+    const int64_t n = it / blocks, t0 = (it % blocks) * tb, nt = std::min(tb, tiles - t0);
+    std::vector<T>& V = scratch<T>(0);
+    std::vector<T>& M = scratch<T>(1);
+    const int64_t vs = C * nt + 48, es = K * nt + 48;
+    V.resize(static_cast<size_t>(16 * vs));
+    M.resize(static_cast<size_t>(16 * es));
+    winograd_input(x + n * C * H * W, V.data(), vs, g, C, TW, t0, nt);
+    // dM[e][k][t] = (A dY A^T)[e], dY the tile's 2x2 block of gy (zeros outside the output).
+    for (int64_t k = 0; k < K; ++k) {
+      const T* gk = gy + (n * K + k) * OH * OW;
+      T* m = M.data() + k * nt;
+      for (int64_t t = 0; t < nt; ++t) {
+        const int64_t th = (t0 + t) / TW, tw = (t0 + t) % TW, oh = 2 * th, ow = 2 * tw;
+        const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
+        const T y00 = gk[oh * OW + ow], y01 = c1 ? gk[oh * OW + ow + 1] : T(0);
+        const T y10 = r1 ? gk[(oh + 1) * OW + ow] : T(0), y11 = (r1 && c1) ? gk[(oh + 1) * OW + ow + 1] : T(0);
+        // rows of A dY (A = [[1,0],[1,1],[1,-1],[0,-1]]), then each row times A^T.
+        const T a[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+        for (int i = 0; i < 4; ++i) {
+          m[(i * 4 + 0) * es + t] = a[i][0];
+          m[(i * 4 + 1) * es + t] = a[i][0] + a[i][1];
+          m[(i * 4 + 2) * es + t] = a[i][0] - a[i][1];
+          m[(i * 4 + 3) * es + t] = -a[i][1];
+        }
+      }
+    }
+    T* du = dU.data() + part * usize;
+    for (int e = 0; e < 16; ++e)
+      gemm(false, true, K, C, nt, M.data() + e * es, nt, V.data() + e * vs, nt, T(1), du + e * K * C, C);
+  });
+  for (int64_t q = 1; q < parts; ++q)
+    for (int64_t i = 0; i < usize; ++i) dU[i] += dU[q * usize + i];
+  // gw[k][c] = G^T dU[k][c] G, G^T = [[1, .5, .5, 0], [0, .5, -.5, 0], [0, .5, .5, 1]].
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      T u[4][4];
+      for (int e = 0; e < 16; ++e) u[e / 4][e % 4] = dU[(e * K + k) * C + c];
+      T r[3][4];
+      for (int j = 0; j < 4; ++j) {
+        r[0][j] = u[0][j] + T(0.5) * (u[1][j] + u[2][j]);
+        r[1][j] = T(0.5) * (u[1][j] - u[2][j]);
+        r[2][j] = T(0.5) * (u[1][j] + u[2][j]) + u[3][j];
+      }
+      T* o = gw + (k * C + c) * 9;
+      for (int i = 0; i < 3; ++i) {
+        o[i * 3 + 0] = r[i][0] + T(0.5) * (r[i][1] + r[i][2]);
+        o[i * 3 + 1] = T(0.5) * (r[i][1] - r[i][2]);
+        o[i * 3 + 2] = T(0.5) * (r[i][1] + r[i][2]) + r[i][3];
+      }
+    }
 }
 
 template <typename T>
@@ -617,6 +691,10 @@ void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt
   const T* x = xt.data<T>();
   T* gw = gwt.data<T>();
   const int64_t wsize = g.K * p.CgRS;
+  if (winograd_ok(g)) {
+    winograd_weight_grad(x, gy, gw, g);
+    return;
+  }
   const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::max<int64_t>(1, std::min(p.parts, items));
   std::fill_n(gw, wsize, T(0));
