@@ -354,10 +354,22 @@ void winograd_weight(const T* w, T* U, int64_t K, int64_t C, bool flip_transpose
     }
 }
 
-// V[e][c][t] (matrix e at V + e * vs, row c of nt tiles) = the input transform of tiles
+// Calls fn(n, t0, nt, col) for the per-image pieces of global tiles [T0, T0 + nt) (tiles
+// numbered image by image): an item of work may span several small images.
+template <typename F>
+void for_image_tiles(int64_t T0, int64_t nt, int64_t tiles, F fn) {
+  for (int64_t col = 0; col < nt;) {
+    const int64_t n = (T0 + col) / tiles, t0 = (T0 + col) % tiles, cnt = std::min(nt - col, tiles - t0);
+    fn(n, t0, cnt, col);
+    col += cnt;
+  }
+}
+
+// V[e][c][t] (matrix e at V + e * vs, row c at c * ld) = the input transform of tiles
 // [t0, t0 + nt) of image xn (C planes of H x W; tiles of TW per row; padding pH / pW).
 template <typename T>
-void winograd_input(const T* xn, T* Vd, int64_t vs, const ConvGeom& g, int64_t C, int64_t TW, int64_t t0, int64_t nt) {
+void winograd_input(const T* xn, T* Vd, int64_t vs, int64_t ld, const ConvGeom& g, int64_t C, int64_t TW, int64_t t0,
+                    int64_t nt) {
   const int64_t H = g.H, W = g.W;
   // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
   // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
@@ -381,7 +393,7 @@ void winograd_input(const T* xn, T* Vd, int64_t vs, const ConvGeom& g, int64_t C
       const T* __restrict r1 = r0 + WR;
       const T* __restrict r2 = r1 + WR;
       const T* __restrict r3 = r2 + WR;
-      T* __restrict v = Vd + c * nt + t - tw0;
+      T* __restrict v = Vd + c * ld + t - tw0;
       for (int64_t tw = tw0; tw < tw1; ++tw) {
         const int64_t q = 2 * tw;
         T d[4][4] = {{r0[q], r0[q + 1], r0[q + 2], r0[q + 3]},
@@ -414,12 +426,11 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
   const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
   // Tiles per block: V (16 x C x tb) about 384 KB.
   const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
-  const int64_t blocks = (tiles + tb - 1) / tb;
-  const int64_t items = g.N * blocks;
+  const int64_t all = g.N * tiles, items = (all + tb - 1) / tb;
   const int64_t parts = std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items);
   BlasSingleThread guard(parts > 1);
   split_items(items, parts, [&](int64_t, int64_t it, int64_t) {
-    const int64_t n = it / blocks, t0 = (it % blocks) * tb, nt = std::min(tb, tiles - t0);
+    const int64_t T0 = it * tb, nt = std::min(tb, all - T0);
     std::vector<T>& V = scratch<T>(0);
     std::vector<T>& M = scratch<T>(1);
     // The 16 matrices of V and M are padded apart: at a multiple of 4 KiB their simultaneous
@@ -427,18 +438,21 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
     const int64_t vs = C * nt + 48, es = K * nt + 48;
     V.resize(static_cast<size_t>(16 * vs));
     M.resize(static_cast<size_t>(16 * es));
-    winograd_input(x + n * C * H * W, V.data(), vs, g, C, TW, t0, nt);
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t cnt, int64_t col) {
+      winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, cnt);
+    });
     std::vector<T>& R = scratch<T>(2);
     for (int e = 0; e < 16; ++e)
       gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
     // Output transform: y block = A^T m A, per output channel and tile row (full 2-wide blocks
     // in a vectorisable loop, an odd last column apart).
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
     for (int64_t k = 0; k < K; ++k) {
       T* yk = y + (n * K + k) * OH * OW;
       const T bv = b ? b[k] : T(0);
-      for (int64_t t = 0; t < nt;) {
-        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
-        const T* __restrict m = M.data() + k * nt + t - tw0;
+      for (int64_t t = 0; t < nloc;) {
+        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nloc - t));
+        const T* __restrict m = M.data() + col + k * nt + t - tw0;
         const int64_t oh = 2 * th, cnt = tw1 - tw0;
         T* __restrict o = R.data();  // 4 rows of cnt: the 2x2 block's values per tile
         if (static_cast<int64_t>(R.size()) < 4 * cnt) R.resize(static_cast<size_t>(4 * cnt)), o = R.data();
@@ -477,6 +491,7 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
         t += tw1 - tw0;
       }
     }
+    });
   });
 }
 
@@ -487,25 +502,25 @@ void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
   const int64_t C = g.C, K = g.K, H = g.H, W = g.W, OH = g.OH, OW = g.OW;
   const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
   const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
-  const int64_t blocks = (tiles + tb - 1) / tb;
-  const int64_t items = g.N * blocks;
+  const int64_t all = g.N * tiles, items = (all + tb - 1) / tb;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items));
   const int64_t usize = 16 * K * C;
   std::vector<T> dU(static_cast<size_t>(parts * usize), T(0));
   BlasSingleThread guard(parts > 1);
   split_items(items, parts, [&](int64_t part, int64_t it, int64_t) {
-    const int64_t n = it / blocks, t0 = (it % blocks) * tb, nt = std::min(tb, tiles - t0);
+    const int64_t T0 = it * tb, nt = std::min(tb, all - T0);
     std::vector<T>& V = scratch<T>(0);
     std::vector<T>& M = scratch<T>(1);
     const int64_t vs = C * nt + 48, es = K * nt + 48;
     V.resize(static_cast<size_t>(16 * vs));
     M.resize(static_cast<size_t>(16 * es));
-    winograd_input(x + n * C * H * W, V.data(), vs, g, C, TW, t0, nt);
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
+    winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, nloc);
     // dM[e][k][t] = (A dY A^T)[e], dY the tile's 2x2 block of gy (zeros outside the output).
     for (int64_t k = 0; k < K; ++k) {
       const T* gk = gy + (n * K + k) * OH * OW;
-      T* m = M.data() + k * nt;
-      for (int64_t t = 0; t < nt; ++t) {
+      T* m = M.data() + col + k * nt;
+      for (int64_t t = 0; t < nloc; ++t) {
         const int64_t th = (t0 + t) / TW, tw = (t0 + t) % TW, oh = 2 * th, ow = 2 * tw;
         const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
         const T y00 = gk[oh * OW + ow], y01 = c1 ? gk[oh * OW + ow + 1] : T(0);
@@ -520,6 +535,7 @@ void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
         }
       }
     }
+    });
     T* du = dU.data() + part * usize;
     for (int e = 0; e < 16; ++e)
       gemm(false, true, K, C, nt, M.data() + e * es, nt, V.data() + e * vs, nt, T(1), du + e * K * C, C);
