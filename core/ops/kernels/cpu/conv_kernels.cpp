@@ -1,18 +1,28 @@
-// CPU convolution products (float32 / float64): im2col + OpenBLAS gemm.
+// CPU convolution products (float32 / float64) on OpenBLAS gemms.
 //
-// Each image is cut into tiles of whole output rows whose column buffer (C/G*kH*kW rows of the
-// tile's output pixels) stays in L2; a tile is one gemm. The (image, group, tile) items are split
-// over Heron's pool, each thread running single-threaded gemms (OpenBLAS is set to one thread for
-// the op): measured faster than one big OpenBLAS-threaded gemm per image (see benchmarks/conv.py),
-// as the im2col / col2im work is then parallel too and the threads never wait on each other.
-// 1x1 stride-1 unpadded convolutions skip im2col (the image is the column matrix).
+// 3x3 stride-1 undilated ungrouped convolutions with >= 16 input and output channels use
+// Winograd F(2x2, 3x3) (16 products per 2x2 output block instead of 36) for all three products:
+// forward, backward data (a Winograd convolution of gy with the flipped, transposed weight) and
+// backward weight (the adjoint of the forward algorithm). On the ResNet shape (N=32, C=K=64,
+// 56x56) it took 1.8x less CPU time than im2col + gemm forward and backward-data, 1.5x less
+// backward-weight. Everything else is im2col + gemm:
 //
 //   forward         y[n, g] (Kg x OHW)       = w[g] (Kg x CgRS) @ col(x[n, g]) (CgRS x OHW)
 //   backward data   gx[n, g] = col2im(w[g]^T (CgRS x Kg) @ gy[n, g] (Kg x OHW)), split by channels
-//   backward weight gw[g]  += gy[n, g] (Kg x OHW) @ col(x[n, g])^T, one accumulator per thread
+//   backward weight gw[g]  += gy[n, g] (Kg x OHW) @ col(x[n, g])^T, one accumulator per task
 //
-// HERON_CONV_TILE_KB (default 384) sets the column-buffer size a tile aims at; HERON_CONV_BLAS=1
-// runs the items one at a time with OpenBLAS's own threads instead (for measuring).
+// Images are cut into tiles of whole output rows whose column buffer stays in L2 (one gemm per
+// tile); small images are grouped, several per gemm. 1x1 stride-1 unpadded convolutions skip
+// im2col (the image is the column matrix); stride-1 convolutions of narrow images build
+// "wide" columns (see make_plan). The items (tiles, image groups, Winograd tile blocks) are
+// pulled dynamically by Heron's pool tasks, each running single-threaded gemms (OpenBLAS is set
+// to one thread for the op): measured faster than one OpenBLAS-threaded gemm per image
+// (HERON_CONV_BLAS=1: 1.1-1.25x slower on the ResNet shape), as im2col / col2im / transforms then
+// run in parallel too and the threads never wait on each other.
+//
+// Tuning and measuring switches (read once): HERON_CONV_TILE_KB (default 384) sets the buffer
+// size a tile aims at; HERON_CONV_BLAS=1 runs the items one at a time with OpenBLAS's own
+// threads; HERON_CONV_WINOGRAD=0 / HERON_CONV_WIDE=0 turn those paths off.
 #include <cblas.h>
 
 #include <algorithm>
@@ -373,7 +383,8 @@ void winograd_input(const T* xn, T* Vd, int64_t vs, int64_t ld, const ConvGeom& 
   const int64_t H = g.H, W = g.W;
   // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
   // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
-  // tiles has no bounds checks and vectorises.
+  // tiles has no bounds checks. (Scalar code: for small images with few channels these
+  // transforms, not the gemms, are most of the time.)
   const int64_t WR = 2 * TW + 2;
   std::vector<T>& R = scratch<T>(2);
   R.resize(static_cast<size_t>(4 * WR));
@@ -444,53 +455,53 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
     std::vector<T>& R = scratch<T>(2);
     for (int e = 0; e < 16; ++e)
       gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
-    // Output transform: y block = A^T m A, per output channel and tile row (full 2-wide blocks
-    // in a vectorisable loop, an odd last column apart).
+    // Output transform: y block = A^T m A, per output channel and tile row (the blocks' values
+    // first, then stored interleaved; an odd last column apart).
     for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
-    for (int64_t k = 0; k < K; ++k) {
-      T* yk = y + (n * K + k) * OH * OW;
-      const T bv = b ? b[k] : T(0);
-      for (int64_t t = 0; t < nloc;) {
-        const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nloc - t));
-        const T* __restrict m = M.data() + col + k * nt + t - tw0;
-        const int64_t oh = 2 * th, cnt = tw1 - tw0;
-        T* __restrict o = R.data();  // 4 rows of cnt: the 2x2 block's values per tile
-        if (static_cast<int64_t>(R.size()) < 4 * cnt) R.resize(static_cast<size_t>(4 * cnt)), o = R.data();
-        T* __restrict o00 = o;
-        T* __restrict o01 = o + cnt;
-        T* __restrict o10 = o + 2 * cnt;
-        T* __restrict o11 = o + 3 * cnt;
-        const T* __restrict mt = m + tw0;
-        for (int64_t j = 0; j < cnt; ++j) {
-          T q0[4], q1[4];
-          for (int e = 0; e < 4; ++e) {
-            const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
-            q0[e] = m0 + m1 + m2;
-            q1[e] = m1 - m2 - m3;
+      for (int64_t k = 0; k < K; ++k) {
+        T* yk = y + (n * K + k) * OH * OW;
+        const T bv = b ? b[k] : T(0);
+        for (int64_t t = 0; t < nloc;) {
+          const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nloc - t));
+          const T* __restrict m = M.data() + col + k * nt + t - tw0;
+          const int64_t oh = 2 * th, cnt = tw1 - tw0;
+          T* __restrict o = R.data();  // 4 rows of cnt: the 2x2 block's values per tile
+          if (static_cast<int64_t>(R.size()) < 4 * cnt) R.resize(static_cast<size_t>(4 * cnt)), o = R.data();
+          T* __restrict o00 = o;
+          T* __restrict o01 = o + cnt;
+          T* __restrict o10 = o + 2 * cnt;
+          T* __restrict o11 = o + 3 * cnt;
+          const T* __restrict mt = m + tw0;
+          for (int64_t j = 0; j < cnt; ++j) {
+            T q0[4], q1[4];
+            for (int e = 0; e < 4; ++e) {
+              const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
+              q0[e] = m0 + m1 + m2;
+              q1[e] = m1 - m2 - m3;
+            }
+            o00[j] = q0[0] + q0[1] + q0[2] + bv;
+            o01[j] = q0[1] - q0[2] - q0[3] + bv;
+            o10[j] = q1[0] + q1[1] + q1[2] + bv;
+            o11[j] = q1[1] - q1[2] - q1[3] + bv;
           }
-          o00[j] = q0[0] + q0[1] + q0[2] + bv;
-          o01[j] = q0[1] - q0[2] - q0[3] + bv;
-          o10[j] = q1[0] + q1[1] + q1[2] + bv;
-          o11[j] = q1[1] - q1[2] - q1[3] + bv;
-        }
-        T* y0 = yk + oh * OW + 2 * tw0;
-        const int64_t full = std::min(cnt, (OW - 2 * tw0) / 2);  // blocks with both columns inside
-        for (int64_t j = 0; j < full; ++j) {
-          y0[2 * j] = o00[j];
-          y0[2 * j + 1] = o01[j];
-        }
-        if (full < cnt) y0[2 * full] = o00[full];
-        if (oh + 1 < OH) {
-          T* y1 = y0 + OW;
+          T* y0 = yk + oh * OW + 2 * tw0;
+          const int64_t full = std::min(cnt, (OW - 2 * tw0) / 2);  // blocks with both columns inside
           for (int64_t j = 0; j < full; ++j) {
-            y1[2 * j] = o10[j];
-            y1[2 * j + 1] = o11[j];
+            y0[2 * j] = o00[j];
+            y0[2 * j + 1] = o01[j];
           }
-          if (full < cnt) y1[2 * full] = o10[full];
+          if (full < cnt) y0[2 * full] = o00[full];
+          if (oh + 1 < OH) {
+            T* y1 = y0 + OW;
+            for (int64_t j = 0; j < full; ++j) {
+              y1[2 * j] = o10[j];
+              y1[2 * j + 1] = o11[j];
+            }
+            if (full < cnt) y1[2 * full] = o10[full];
+          }
+          t += tw1 - tw0;
         }
-        t += tw1 - tw0;
       }
-    }
     });
   });
 }
@@ -515,26 +526,26 @@ void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
     V.resize(static_cast<size_t>(16 * vs));
     M.resize(static_cast<size_t>(16 * es));
     for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
-    winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, nloc);
-    // dM[e][k][t] = (A dY A^T)[e], dY the tile's 2x2 block of gy (zeros outside the output).
-    for (int64_t k = 0; k < K; ++k) {
-      const T* gk = gy + (n * K + k) * OH * OW;
-      T* m = M.data() + col + k * nt;
-      for (int64_t t = 0; t < nloc; ++t) {
-        const int64_t th = (t0 + t) / TW, tw = (t0 + t) % TW, oh = 2 * th, ow = 2 * tw;
-        const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
-        const T y00 = gk[oh * OW + ow], y01 = c1 ? gk[oh * OW + ow + 1] : T(0);
-        const T y10 = r1 ? gk[(oh + 1) * OW + ow] : T(0), y11 = (r1 && c1) ? gk[(oh + 1) * OW + ow + 1] : T(0);
-        // rows of A dY (A = [[1,0],[1,1],[1,-1],[0,-1]]), then each row times A^T.
-        const T a[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
-        for (int i = 0; i < 4; ++i) {
-          m[(i * 4 + 0) * es + t] = a[i][0];
-          m[(i * 4 + 1) * es + t] = a[i][0] + a[i][1];
-          m[(i * 4 + 2) * es + t] = a[i][0] - a[i][1];
-          m[(i * 4 + 3) * es + t] = -a[i][1];
+      winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, nloc);
+      // dM[e][k][t] = (A dY A^T)[e], dY the tile's 2x2 block of gy (zeros outside the output).
+      for (int64_t k = 0; k < K; ++k) {
+        const T* gk = gy + (n * K + k) * OH * OW;
+        T* m = M.data() + col + k * nt;
+        for (int64_t t = 0; t < nloc; ++t) {
+          const int64_t th = (t0 + t) / TW, tw = (t0 + t) % TW, oh = 2 * th, ow = 2 * tw;
+          const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
+          const T y00 = gk[oh * OW + ow], y01 = c1 ? gk[oh * OW + ow + 1] : T(0);
+          const T y10 = r1 ? gk[(oh + 1) * OW + ow] : T(0), y11 = (r1 && c1) ? gk[(oh + 1) * OW + ow + 1] : T(0);
+          // rows of A dY (A = [[1,0],[1,1],[1,-1],[0,-1]]), then each row times A^T.
+          const T a[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+          for (int i = 0; i < 4; ++i) {
+            m[(i * 4 + 0) * es + t] = a[i][0];
+            m[(i * 4 + 1) * es + t] = a[i][0] + a[i][1];
+            m[(i * 4 + 2) * es + t] = a[i][0] - a[i][1];
+            m[(i * 4 + 3) * es + t] = -a[i][1];
+          }
         }
       }
-    }
     });
     T* du = dU.data() + part * usize;
     for (int e = 0; e < 16; ++e)
