@@ -16,9 +16,10 @@
 // im2col (the image is the column matrix); stride-1 convolutions of narrow images build
 // "wide" columns (see make_plan). The items (tiles, image groups, Winograd tile blocks) are
 // pulled dynamically by Heron's pool tasks, each running single-threaded gemms (OpenBLAS is set
-// to one thread for the op): measured faster than one OpenBLAS-threaded gemm per image
-// (HERON_CONV_BLAS=1: 1.1-1.25x slower on the ResNet shape), as im2col / col2im / transforms then
-// run in parallel too and the threads never wait on each other.
+// to one thread for the op), as im2col / col2im / transforms then run in parallel too. Against
+// OpenBLAS's own threads on one item at a time (HERON_CONV_BLAS=1), ResNet shape, 2 cores: forward
+// about equal (100-105 ms), forward data+weight gradients 1.2x slower with BLAS threads (276 vs
+// 228 ms); before Winograd, im2col forward was 1.07-1.28x slower with BLAS threads.
 //
 // Tuning and measuring switches (read once): HERON_CONV_TILE_KB (default 384) sets the buffer
 // size a tile aims at; HERON_CONV_BLAS=1 runs the items one at a time with OpenBLAS's own
