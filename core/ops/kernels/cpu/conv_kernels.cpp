@@ -388,7 +388,8 @@ void winograd_input(const T* xn, T* Vd, int64_t vs, int64_t ld, const ConvGeom& 
   // transforms, not the gemms, are most of the time.)
   const int64_t WR = 2 * TW + 2;
   std::vector<T>& R = scratch<T>(2);
-  R.resize(static_cast<size_t>(4 * WR));
+  R.assign(static_cast<size_t>(4 * WR), T(0));  // the padding columns stay zero
+  const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // R[q] = x[q - pW]
   for (int64_t c = 0; c < C; ++c) {
     const T* plane = xn + c * H * W;
     for (int64_t t = 0; t < nt;) {
@@ -396,10 +397,9 @@ void winograd_input(const T* xn, T* Vd, int64_t vs, int64_t ld, const ConvGeom& 
       for (int a = 0; a < 4; ++a) {
         T* r = R.data() + a * WR;
         const int64_t ih = 2 * th - g.pH + a;
-        std::fill_n(r, WR, T(0));
-        if (ih < 0 || ih >= H) continue;
-        const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // r[q] = x[q - pW]
-        if (hi > lo) std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
+        if (hi <= lo) continue;
+        if (ih < 0 || ih >= H) std::fill_n(r + lo, hi - lo, T(0));
+        else std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
       }
       const T* __restrict r0 = R.data();
       const T* __restrict r1 = r0 + WR;
@@ -456,51 +456,49 @@ void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) 
     std::vector<T>& R = scratch<T>(2);
     for (int e = 0; e < 16; ++e)
       gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
-    // Output transform: y block = A^T m A, per output channel and tile row (the blocks' values
-    // first, then stored interleaved; an odd last column apart).
+    // Output transform: y block = A^T m A, per output channel: the blocks' 4 values for all the
+    // image's tiles in one loop, then stored tile row by tile row (an odd last column apart).
     for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
+      if (static_cast<int64_t>(R.size()) < 4 * nloc) R.resize(static_cast<size_t>(4 * nloc));
+      T* __restrict o00 = R.data();
+      T* __restrict o01 = o00 + nloc;
+      T* __restrict o10 = o01 + nloc;
+      T* __restrict o11 = o10 + nloc;
       for (int64_t k = 0; k < K; ++k) {
         T* yk = y + (n * K + k) * OH * OW;
         const T bv = b ? b[k] : T(0);
-        for (int64_t t = 0; t < nloc;) {
-          const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nloc - t));
-          const T* __restrict m = M.data() + col + k * nt + t - tw0;
-          const int64_t oh = 2 * th, cnt = tw1 - tw0;
-          T* __restrict o = R.data();  // 4 rows of cnt: the 2x2 block's values per tile
-          if (static_cast<int64_t>(R.size()) < 4 * cnt) R.resize(static_cast<size_t>(4 * cnt)), o = R.data();
-          T* __restrict o00 = o;
-          T* __restrict o01 = o + cnt;
-          T* __restrict o10 = o + 2 * cnt;
-          T* __restrict o11 = o + 3 * cnt;
-          const T* __restrict mt = m + tw0;
-          for (int64_t j = 0; j < cnt; ++j) {
-            T q0[4], q1[4];
-            for (int e = 0; e < 4; ++e) {
-              const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
-              q0[e] = m0 + m1 + m2;
-              q1[e] = m1 - m2 - m3;
-            }
-            o00[j] = q0[0] + q0[1] + q0[2] + bv;
-            o01[j] = q0[1] - q0[2] - q0[3] + bv;
-            o10[j] = q1[0] + q1[1] + q1[2] + bv;
-            o11[j] = q1[1] - q1[2] - q1[3] + bv;
+        const T* __restrict mt = M.data() + col + k * nt;
+        for (int64_t j = 0; j < nloc; ++j) {
+          T q0[4], q1[4];
+          for (int e = 0; e < 4; ++e) {
+            const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
+            q0[e] = m0 + m1 + m2;
+            q1[e] = m1 - m2 - m3;
           }
+          o00[j] = q0[0] + q0[1] + q0[2] + bv;
+          o01[j] = q0[1] - q0[2] - q0[3] + bv;
+          o10[j] = q1[0] + q1[1] + q1[2] + bv;
+          o11[j] = q1[1] - q1[2] - q1[3] + bv;
+        }
+        for (int64_t t = 0; t < nloc;) {
+          const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, cnt = std::min(TW - tw0, nloc - t);
+          const int64_t oh = 2 * th;
           T* y0 = yk + oh * OW + 2 * tw0;
           const int64_t full = std::min(cnt, (OW - 2 * tw0) / 2);  // blocks with both columns inside
           for (int64_t j = 0; j < full; ++j) {
-            y0[2 * j] = o00[j];
-            y0[2 * j + 1] = o01[j];
+            y0[2 * j] = o00[t + j];
+            y0[2 * j + 1] = o01[t + j];
           }
-          if (full < cnt) y0[2 * full] = o00[full];
+          if (full < cnt) y0[2 * full] = o00[t + full];
           if (oh + 1 < OH) {
             T* y1 = y0 + OW;
             for (int64_t j = 0; j < full; ++j) {
-              y1[2 * j] = o10[j];
-              y1[2 * j + 1] = o11[j];
+              y1[2 * j] = o10[t + j];
+              y1[2 * j + 1] = o11[t + j];
             }
-            if (full < cnt) y1[2 * full] = o10[full];
+            if (full < cnt) y1[2 * full] = o10[t + full];
           }
-          t += tw1 - tw0;
+          t += cnt;
         }
       }
     });
