@@ -571,3 +571,21 @@ def test_conv2d_backward_against_reference(dtype, xs, ws, kw):
     close(gx, ref_conv_transpose2d(gy, w, None, s, p, (oph, opw), g, d), dtype, 20)
     close(gw, ref_conv2d_weight_grad(gy, x, w.shape, s, p, d, g), dtype, 100)
     close(gb, gy.sum(axis=(0, 2, 3)), dtype, 100)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,k,pad", [((2, 16, 9, 11), 16, 1), ((1, 17, 8, 7), 20, 0), ((3, 16, 6, 9), 18, 2),
+                                      ((2, 24, 13, 5), 16, "same")])
+def test_conv2d_winograd_shapes(dtype, xs, k, pad):
+    """3x3 stride-1 convs with >= 16 channels take the Winograd path (forward and backward data):
+    odd output sizes, paddings 0..2, same padding, bias."""
+    x, w, b = rand(*xs), rand(k, xs[1], 3, 3), rand(k)
+    same = pad == "same"
+    p = 0 if same else pad
+    y = heron.conv2d(H(x, dtype), H(w, dtype), H(b, dtype), 1, p, 1, 1, same)
+    close(y, ref_conv2d(x, w, b, 1, p, 1, 1, same), dtype, 20)
+    gy = rand(*y.shape)
+    gx, gw, gb = heron.conv2d_backward(H(gy, dtype), H(x, dtype), H(w, dtype), 1, p, 1, 1, same)
+    pp = 1 if same else p
+    close(gx, ref_conv_transpose2d(gy, w, None, 1, pp, 0, 1, 1), dtype, 20)
+    close(gw, ref_conv2d_weight_grad(gy, x, w.shape, 1, pp, 1, 1), dtype, 100)

@@ -1,18 +1,29 @@
-// CPU convolution products (float32 / float64): im2col + OpenBLAS gemm.
+// CPU convolution products (float32 / float64) on OpenBLAS gemms.
 //
-// Each image is cut into tiles of whole output rows whose column buffer (C/G*kH*kW rows of the
-// tile's output pixels) stays in L2; a tile is one gemm. The (image, group, tile) items are split
-// over Heron's pool, each thread running single-threaded gemms (OpenBLAS is set to one thread for
-// the op): measured faster than one big OpenBLAS-threaded gemm per image (see benchmarks/conv.py),
-// as the im2col / col2im work is then parallel too and the threads never wait on each other.
-// 1x1 stride-1 unpadded convolutions skip im2col (the image is the column matrix).
+// 3x3 stride-1 undilated ungrouped convolutions with >= 16 input and output channels use
+// Winograd F(2x2, 3x3) (16 products per 2x2 output block instead of 36) for all three products:
+// forward, backward data (a Winograd convolution of gy with the flipped, transposed weight) and
+// backward weight (the adjoint of the forward algorithm). On the ResNet shape (N=32, C=K=64,
+// 56x56) it took 1.8x less CPU time than im2col + gemm forward and backward-data, 1.5x less
+// backward-weight. Everything else is im2col + gemm:
 //
 //   forward         y[n, g] (Kg x OHW)       = w[g] (Kg x CgRS) @ col(x[n, g]) (CgRS x OHW)
 //   backward data   gx[n, g] = col2im(w[g]^T (CgRS x Kg) @ gy[n, g] (Kg x OHW)), split by channels
-//   backward weight gw[g]  += gy[n, g] (Kg x OHW) @ col(x[n, g])^T, one accumulator per thread
+//   backward weight gw[g]  += gy[n, g] (Kg x OHW) @ col(x[n, g])^T, one accumulator per task
 //
-// HERON_CONV_TILE_KB (default 384) sets the column-buffer size a tile aims at; HERON_CONV_BLAS=1
-// runs the items one at a time with OpenBLAS's own threads instead (for measuring).
+// Images are cut into tiles of whole output rows whose column buffer stays in L2 (one gemm per
+// tile); small images are grouped, several per gemm. 1x1 stride-1 unpadded convolutions skip
+// im2col (the image is the column matrix); stride-1 convolutions of narrow images build
+// "wide" columns (see make_plan). The items (tiles, image groups, Winograd tile blocks) are
+// pulled dynamically by Heron's pool tasks, each running single-threaded gemms (OpenBLAS is set
+// to one thread for the op), as im2col / col2im / transforms then run in parallel too. Against
+// OpenBLAS's own threads on one item at a time (HERON_CONV_BLAS=1), ResNet shape, 2 cores: forward
+// about equal (100-105 ms), forward data+weight gradients 1.2x slower with BLAS threads (276 vs
+// 228 ms); before Winograd, im2col forward was 1.07-1.28x slower with BLAS threads.
+//
+// Tuning and measuring switches (read once): HERON_CONV_TILE_KB (default 384) sets the buffer
+// size a tile aims at; HERON_CONV_BLAS=1 runs the items one at a time with OpenBLAS's own
+// threads; HERON_CONV_WINOGRAD=0 / HERON_CONV_WIDE=0 turn those paths off.
 #include <cblas.h>
 
 #include <algorithm>
@@ -310,6 +321,257 @@ const T* grad_rows(const T* gy, const Item& m, const ConvGeom& g, const Plan& p,
   return buf.data();
 }
 
+// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+// 3x3 stride-1 undilated ungrouped convolutions: each 2x2 output block comes from a 4x4 input
+// block through 16 products instead of 36 (the 16 gemms U[e] (K x C) @ V[e] (C x tiles)), with
+// the input, weight and output transforms of Lavin & Gray. Also the backward-data product of
+// such a convolution (a Winograd convolution of gy with the flipped, transposed weight).
+// HERON_CONV_WINOGRAD=0 turns it off.
+bool winograd_enabled() {
+  static const bool v = [] { const char* e = std::getenv("HERON_CONV_WINOGRAD"); return !(e && e[0] == '0'); }();
+  return v;
+}
+
+// Whether a convolution with top/left padding pt/pl takes the Winograd path.
+inline bool winograd_ok(const ConvGeom& g) {
+  return winograd_enabled() && g.kH == 3 && g.kW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 &&
+         g.C >= 16 && g.K >= 16 && g.OH >= 4 && g.OW >= 4 && g.pH <= 2 && g.pW <= 2;
+}
+
+// U[e][k][c] = (G w[k][c] G^T)[e] for a weight read as w[(k * C + c) * 9 + i * 3 + j] (flip: as
+// w[(c * K' + k)...] rotated 180 degrees, for the backward-data product).
+template <typename T>
+void winograd_weight(const T* w, T* U, int64_t K, int64_t C, bool flip_transpose) {
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      T f[3][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+          f[i][j] = flip_transpose ? w[(c * K + k) * 9 + (2 - i) * 3 + (2 - j)] : w[(k * C + c) * 9 + i * 3 + j];
+      T t[4][3];  // G f
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = f[0][j];
+        t[1][j] = T(0.5) * (f[0][j] + f[1][j] + f[2][j]);
+        t[2][j] = T(0.5) * (f[0][j] - f[1][j] + f[2][j]);
+        t[3][j] = f[2][j];
+      }
+      for (int i = 0; i < 4; ++i) {  // (G f) G^T
+        T u0 = t[i][0], u1 = T(0.5) * (t[i][0] + t[i][1] + t[i][2]), u2 = T(0.5) * (t[i][0] - t[i][1] + t[i][2]), u3 = t[i][2];
+        U[((i * 4 + 0) * K + k) * C + c] = u0;
+        U[((i * 4 + 1) * K + k) * C + c] = u1;
+        U[((i * 4 + 2) * K + k) * C + c] = u2;
+        U[((i * 4 + 3) * K + k) * C + c] = u3;
+      }
+    }
+}
+
+// Calls fn(n, t0, nt, col) for the per-image pieces of global tiles [T0, T0 + nt) (tiles
+// numbered image by image): an item of work may span several small images.
+template <typename F>
+void for_image_tiles(int64_t T0, int64_t nt, int64_t tiles, F fn) {
+  for (int64_t col = 0; col < nt;) {
+    const int64_t n = (T0 + col) / tiles, t0 = (T0 + col) % tiles, cnt = std::min(nt - col, tiles - t0);
+    fn(n, t0, cnt, col);
+    col += cnt;
+  }
+}
+
+// V[e][c][t] (matrix e at V + e * vs, row c at c * ld) = the input transform of tiles
+// [t0, t0 + nt) of image xn (C planes of H x W; tiles of TW per row; padding pH / pW).
+template <typename T>
+void winograd_input(const T* xn, T* Vd, int64_t vs, int64_t ld, const ConvGeom& g, int64_t C, int64_t TW, int64_t t0,
+                    int64_t nt) {
+  const int64_t H = g.H, W = g.W;
+  // Input transform: V[e][c][t] = (B^T d B)[e], d the 4x4 input block of tile t. Per channel
+  // and tile row, the 4 input rows are copied zero-padded into R, so the loop over the row's
+  // tiles has no bounds checks. (Scalar code: for small images with few channels these
+  // transforms, not the gemms, are most of the time.)
+  const int64_t WR = 2 * TW + 2;
+  std::vector<T>& R = scratch<T>(2);
+  R.assign(static_cast<size_t>(4 * WR), T(0));  // the padding columns stay zero
+  const int64_t lo = std::max<int64_t>(0, g.pW), hi = std::min<int64_t>(WR, g.pW + W);  // R[q] = x[q - pW]
+  for (int64_t c = 0; c < C; ++c) {
+    const T* plane = xn + c * H * W;
+    for (int64_t t = 0; t < nt;) {
+      const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, tw1 = std::min(TW, tw0 + (nt - t));
+      for (int a = 0; a < 4; ++a) {
+        T* r = R.data() + a * WR;
+        const int64_t ih = 2 * th - g.pH + a;
+        if (hi <= lo) continue;
+        if (ih < 0 || ih >= H) std::fill_n(r + lo, hi - lo, T(0));
+        else std::memcpy(r + lo, plane + ih * W + (lo - g.pW), sizeof(T) * (hi - lo));
+      }
+      const T* __restrict r0 = R.data();
+      const T* __restrict r1 = r0 + WR;
+      const T* __restrict r2 = r1 + WR;
+      const T* __restrict r3 = r2 + WR;
+      T* __restrict v = Vd + c * ld + t - tw0;
+      for (int64_t tw = tw0; tw < tw1; ++tw) {
+        const int64_t q = 2 * tw;
+        T d[4][4] = {{r0[q], r0[q + 1], r0[q + 2], r0[q + 3]},
+                     {r1[q], r1[q + 1], r1[q + 2], r1[q + 3]},
+                     {r2[q], r2[q + 1], r2[q + 2], r2[q + 3]},
+                     {r3[q], r3[q + 1], r3[q + 2], r3[q + 3]}};
+        T u[4][4];  // B^T d
+        for (int e = 0; e < 4; ++e) {
+          u[0][e] = d[0][e] - d[2][e];
+          u[1][e] = d[1][e] + d[2][e];
+          u[2][e] = d[2][e] - d[1][e];
+          u[3][e] = d[1][e] - d[3][e];
+        }
+        for (int i = 0; i < 4; ++i) {  // (B^T d) B
+          v[(i * 4 + 0) * vs + tw] = u[i][0] - u[i][2];
+          v[(i * 4 + 1) * vs + tw] = u[i][1] + u[i][2];
+          v[(i * 4 + 2) * vs + tw] = u[i][2] - u[i][1];
+          v[(i * 4 + 3) * vs + tw] = u[i][1] - u[i][3];
+        }
+      }
+      t += tw1 - tw0;
+    }
+  }
+}
+
+// y (N, K, OH, OW) = winograd conv of x (N, C, H, W) with U (16, K, C), padding pt / pl.
+template <typename T>
+void winograd_conv(const T* x, const T* U, const T* b, T* y, const ConvGeom& g) {
+  const int64_t C = g.C, K = g.K, H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
+  // Tiles per block: V (16 x C x tb) about 384 KB.
+  const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
+  const int64_t all = g.N * tiles, items = (all + tb - 1) / tb;
+  const int64_t parts = std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items);
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t, int64_t it, int64_t) {
+    const int64_t T0 = it * tb, nt = std::min(tb, all - T0);
+    std::vector<T>& V = scratch<T>(0);
+    std::vector<T>& M = scratch<T>(1);
+    // The 16 matrices of V and M are padded apart: at a multiple of 4 KiB their simultaneous
+    // streams alias in L1 (measured 1.3x slower transforms).
+    const int64_t vs = C * nt + 48, es = K * nt + 48;
+    V.resize(static_cast<size_t>(16 * vs));
+    M.resize(static_cast<size_t>(16 * es));
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t cnt, int64_t col) {
+      winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, cnt);
+    });
+    std::vector<T>& R = scratch<T>(2);
+    for (int e = 0; e < 16; ++e)
+      gemm(false, false, K, nt, C, U + e * K * C, C, V.data() + e * vs, nt, T(0), M.data() + e * es, nt);
+    // Output transform: y block = A^T m A, per output channel: the blocks' 4 values for all the
+    // image's tiles in one loop, then stored tile row by tile row (an odd last column apart).
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
+      if (static_cast<int64_t>(R.size()) < 4 * nloc) R.resize(static_cast<size_t>(4 * nloc));
+      T* __restrict o00 = R.data();
+      T* __restrict o01 = o00 + nloc;
+      T* __restrict o10 = o01 + nloc;
+      T* __restrict o11 = o10 + nloc;
+      for (int64_t k = 0; k < K; ++k) {
+        T* yk = y + (n * K + k) * OH * OW;
+        const T bv = b ? b[k] : T(0);
+        const T* __restrict mt = M.data() + col + k * nt;
+        for (int64_t j = 0; j < nloc; ++j) {
+          T q0[4], q1[4];
+          for (int e = 0; e < 4; ++e) {
+            const T m0 = mt[e * es + j], m1 = mt[(4 + e) * es + j], m2 = mt[(8 + e) * es + j], m3 = mt[(12 + e) * es + j];
+            q0[e] = m0 + m1 + m2;
+            q1[e] = m1 - m2 - m3;
+          }
+          o00[j] = q0[0] + q0[1] + q0[2] + bv;
+          o01[j] = q0[1] - q0[2] - q0[3] + bv;
+          o10[j] = q1[0] + q1[1] + q1[2] + bv;
+          o11[j] = q1[1] - q1[2] - q1[3] + bv;
+        }
+        for (int64_t t = 0; t < nloc;) {
+          const int64_t th = (t0 + t) / TW, tw0 = (t0 + t) % TW, cnt = std::min(TW - tw0, nloc - t);
+          const int64_t oh = 2 * th;
+          T* y0 = yk + oh * OW + 2 * tw0;
+          const int64_t full = std::min(cnt, (OW - 2 * tw0) / 2);  // blocks with both columns inside
+          for (int64_t j = 0; j < full; ++j) {
+            y0[2 * j] = o00[t + j];
+            y0[2 * j + 1] = o01[t + j];
+          }
+          if (full < cnt) y0[2 * full] = o00[t + full];
+          if (oh + 1 < OH) {
+            T* y1 = y0 + OW;
+            for (int64_t j = 0; j < full; ++j) {
+              y1[2 * j] = o10[t + j];
+              y1[2 * j + 1] = o11[t + j];
+            }
+            if (full < cnt) y1[2 * full] = o10[t + full];
+          }
+          t += cnt;
+        }
+      }
+    });
+  });
+}
+
+// gw (K, C, 3, 3) of a Winograd-eligible convolution, as the adjoint of the forward algorithm:
+// dU[e] (K x C) = sum over tiles of (A dY A^T)[e] (K x tiles) @ V[e]^T, then gw = G^T dU G.
+template <typename T>
+void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
+  const int64_t C = g.C, K = g.K, H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
+  const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
+  const int64_t all = g.N * tiles, items = (all + tb - 1) / tb;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items));
+  const int64_t usize = 16 * K * C;
+  std::vector<T> dU(static_cast<size_t>(parts * usize), T(0));
+  BlasSingleThread guard(parts > 1);
+  split_items(items, parts, [&](int64_t part, int64_t it, int64_t) {
+    const int64_t T0 = it * tb, nt = std::min(tb, all - T0);
+    std::vector<T>& V = scratch<T>(0);
+    std::vector<T>& M = scratch<T>(1);
+    const int64_t vs = C * nt + 48, es = K * nt + 48;
+    V.resize(static_cast<size_t>(16 * vs));
+    M.resize(static_cast<size_t>(16 * es));
+    for_image_tiles(T0, nt, tiles, [&](int64_t n, int64_t t0, int64_t nloc, int64_t col) {
+      winograd_input(x + n * C * H * W, V.data() + col, vs, nt, g, C, TW, t0, nloc);
+      // dM[e][k][t] = (A dY A^T)[e], dY the tile's 2x2 block of gy (zeros outside the output).
+      for (int64_t k = 0; k < K; ++k) {
+        const T* gk = gy + (n * K + k) * OH * OW;
+        T* m = M.data() + col + k * nt;
+        for (int64_t t = 0; t < nloc; ++t) {
+          const int64_t th = (t0 + t) / TW, tw = (t0 + t) % TW, oh = 2 * th, ow = 2 * tw;
+          const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
+          const T y00 = gk[oh * OW + ow], y01 = c1 ? gk[oh * OW + ow + 1] : T(0);
+          const T y10 = r1 ? gk[(oh + 1) * OW + ow] : T(0), y11 = (r1 && c1) ? gk[(oh + 1) * OW + ow + 1] : T(0);
+          // rows of A dY (A = [[1,0],[1,1],[1,-1],[0,-1]]), then each row times A^T.
+          const T a[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+          for (int i = 0; i < 4; ++i) {
+            m[(i * 4 + 0) * es + t] = a[i][0];
+            m[(i * 4 + 1) * es + t] = a[i][0] + a[i][1];
+            m[(i * 4 + 2) * es + t] = a[i][0] - a[i][1];
+            m[(i * 4 + 3) * es + t] = -a[i][1];
+          }
+        }
+      }
+    });
+    T* du = dU.data() + part * usize;
+    for (int e = 0; e < 16; ++e)
+      gemm(false, true, K, C, nt, M.data() + e * es, nt, V.data() + e * vs, nt, T(1), du + e * K * C, C);
+  });
+  for (int64_t q = 1; q < parts; ++q)
+    for (int64_t i = 0; i < usize; ++i) dU[i] += dU[q * usize + i];
+  // gw[k][c] = G^T dU[k][c] G, G^T = [[1, .5, .5, 0], [0, .5, -.5, 0], [0, .5, .5, 1]].
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      T u[4][4];
+      for (int e = 0; e < 16; ++e) u[e / 4][e % 4] = dU[(e * K + k) * C + c];
+      T r[3][4];
+      for (int j = 0; j < 4; ++j) {
+        r[0][j] = u[0][j] + T(0.5) * (u[1][j] + u[2][j]);
+        r[1][j] = T(0.5) * (u[1][j] - u[2][j]);
+        r[2][j] = T(0.5) * (u[1][j] + u[2][j]) + u[3][j];
+      }
+      T* o = gw + (k * C + c) * 9;
+      for (int i = 0; i < 3; ++i) {
+        o[i * 3 + 0] = r[i][0] + T(0.5) * (r[i][1] + r[i][2]);
+        o[i * 3 + 1] = T(0.5) * (r[i][1] - r[i][2]);
+        o[i * 3 + 2] = T(0.5) * (r[i][1] + r[i][2]) + r[i][3];
+      }
+    }
+}
+
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
   const Plan p = make_plan<T>(g, true);
@@ -317,6 +579,12 @@ void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Te
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* y = yt.data<T>();
+  if (winograd_ok(g)) {
+    std::vector<T> U(static_cast<size_t>(16 * g.K * g.C));
+    winograd_weight(w, U.data(), g.K, g.C, false);
+    winograd_conv(x, U.data(), b, y, g);
+    return;
+  }
   const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::min(p.parts, items);
   BlasSingleThread guard(parts > 1);
@@ -367,6 +635,14 @@ void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, c
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* gx = gxt.data<T>();
+  // A Winograd convolution of gy with the flipped, transposed weight and padding 2 - p.
+  ConvGeom t{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, 3, 3, 1, 1, 2 - g.pH, 2 - g.pW, 1, 1, 1};
+  if (winograd_ok(g) && winograd_ok(t)) {
+    std::vector<T> U(static_cast<size_t>(16 * g.K * g.C));
+    winograd_weight(w, U.data(), g.C, g.K, true);
+    winograd_conv(gy, U.data(), b, gx, t);
+    return;
+  }
   // Items: (image group, group, channel block), all tiles of the images in one item (col2im of
   // neighbouring tiles overlaps); col2im of a channel block touches only its channels, so small
   // batches are split by channels.
@@ -441,6 +717,10 @@ void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt
   const T* x = xt.data<T>();
   T* gw = gwt.data<T>();
   const int64_t wsize = g.K * p.CgRS;
+  if (winograd_ok(g)) {
+    winograd_weight_grad(x, gy, gw, g);
+    return;
+  }
   const int64_t items = p.groups * g.G * p.tiles;
   const int64_t parts = std::max<int64_t>(1, std::min(p.parts, items));
   std::fill_n(gw, wsize, T(0));
