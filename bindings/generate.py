@@ -516,6 +516,18 @@ def gen_python(spec) -> tuple[str, str]:
             ni = len(op["inputs"])
             args.insert(ni + first_def, "*")
             stub_args.insert(ni + first_def, "*")
+        # Optional tensor inputs default to None when every later positional parameter has a default
+        # (linear(x, w) as well as linear(x, w, None)).
+        for i in range(len(op["inputs"]) - 1, -1, -1):
+            inp = op["inputs"][i]
+            if not inp["optional"] or inp["variadic"]:
+                continue
+            later = args[i + 1:]
+            if "*" in later:
+                later = later[:later.index("*")]
+            if all("=" in a for a in later):
+                args[i] = f"{inp['name']}=None"
+                stub_args[i] += " = ..."
         single = len(op["outputs"]) == 1 and not op["outputs"][0]["variadic"]
         ret_stub = "Tensor" if single else ("List[Tensor]" if op["outputs"][0]["variadic"] else
                                             "Tuple[" + ", ".join("Tensor" for _ in op["outputs"]) + "]")
@@ -671,6 +683,10 @@ def gen_grad(spec) -> str:
                  "  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };",
                  "  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;",
                  "  (void)in_device; (void)zeros_in;"]
+        if "all" not in grad:
+            for idx, inp in enumerate(op["inputs"]):
+                if inp["name"] not in grad and not inp["variadic"]:
+                    body.append(f'  if (needs({idx})) not_differentiable("{n}", "with respect to \'{inp["name"]}\'");')
         for k, e in grad.items():
             if k == "all":
                 body += ["  {", f"    std::vector<Tensor> v = ({e});",

@@ -2216,7 +2216,7 @@ def clip_grad_norm_(tensors, max_norm, norm_type=2.0, error_if_nonfinite=False):
 _H_conv1d = _op('conv1d')
 
 
-def conv1d(input, weight, bias, stride=(1,), padding=(0,), dilation=(1,), groups=1, same_padding=False):
+def conv1d(input, weight, bias=None, stride=(1,), padding=(0,), dilation=(1,), groups=1, same_padding=False):
     """1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight (K, C/groups, kL), plus bias (K) when given.
 
     Args:
@@ -2238,7 +2238,7 @@ def conv1d(input, weight, bias, stride=(1,), padding=(0,), dilation=(1,), groups
 _H_conv2d = _op('conv2d')
 
 
-def conv2d(input, weight, bias, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, same_padding=False):
+def conv2d(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, same_padding=False):
     """2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.
 
     Args:
@@ -2260,7 +2260,7 @@ def conv2d(input, weight, bias, stride=(1, 1), padding=(0, 0), dilation=(1, 1), 
 _H_conv_transpose2d = _op('conv_transpose2d')
 
 
-def conv_transpose2d(input, weight, bias, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)):
+def conv_transpose2d(input, weight, bias=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)):
     """2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
 
     Args:
@@ -2467,7 +2467,7 @@ def adaptive_avg_pool2d_backward(grad, input):
 _H_linear = _op('linear')
 
 
-def linear(input, weight, bias):
+def linear(input, weight, bias=None):
     """y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
 
     Args:
@@ -2677,7 +2677,7 @@ _H_batch_norm = _op('batch_norm')
 _R_batch_norm = _namedtuple('batch_norm', ['out', 'save_mean', 'save_invstd'])
 
 
-def batch_norm(input, weight, bias, running_mean, running_var, training=False, momentum=0.1, eps=1e-05):
+def batch_norm(input, weight=None, bias=None, running_mean=None, running_var=None, training=False, momentum=0.1, eps=1e-05):
     """Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
 
     Args:
@@ -2803,7 +2803,7 @@ _H_instance_norm = _op('instance_norm')
 _R_instance_norm = _namedtuple('instance_norm', ['out', 'mean', 'rstd'])
 
 
-def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats=True, momentum=0.1, eps=1e-05):
+def instance_norm(input, weight=None, bias=None, running_mean=None, running_var=None, use_input_stats=True, momentum=0.1, eps=1e-05):
     """Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).
 
     Args:
@@ -2825,7 +2825,7 @@ def instance_norm(input, weight, bias, running_mean, running_var, use_input_stat
 _H_cross_entropy = _op('cross_entropy')
 
 
-def cross_entropy(input, target, weight, ignore_index=-100, reduction='mean', label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0):
     """Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...) or class probabilities (input's shape), with a fused log_softmax over the class dim. PyTorch's semantics for class weights, ignore_index (indices only), label smoothing and reductions (weighted mean divides by the summed target weights).
 
     Args:
@@ -2845,7 +2845,7 @@ def cross_entropy(input, target, weight, ignore_index=-100, reduction='mean', la
 _H_cross_entropy_backward = _op('cross_entropy_backward')
 
 
-def cross_entropy_backward(grad_output, input, target, weight, ignore_index=-100, reduction='mean', label_smoothing=0.0):
+def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0):
     """Gradient of cross_entropy with respect to the logits (softmax recomputed).
 
     Args:
@@ -2866,7 +2866,7 @@ def cross_entropy_backward(grad_output, input, target, weight, ignore_index=-100
 _H_nll_loss = _op('nll_loss')
 
 
-def nll_loss(input, target, weight, ignore_index=-100, reduction='mean'):
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
     """Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.
 
     Args:
@@ -2885,7 +2885,7 @@ def nll_loss(input, target, weight, ignore_index=-100, reduction='mean'):
 _H_nll_loss_backward = _op('nll_loss_backward')
 
 
-def nll_loss_backward(grad_output, input, target, weight, ignore_index=-100, reduction='mean'):
+def nll_loss_backward(grad_output, input, target, weight=None, ignore_index=-100, reduction='mean'):
     """Gradient of nll_loss with respect to input.
 
     Args:
@@ -3012,7 +3012,7 @@ def smooth_l1_loss_backward(grad_output, input, target, reduction='mean', beta=1
 _H_binary_cross_entropy = _op('binary_cross_entropy')
 
 
-def binary_cross_entropy(input, target, weight, reduction='mean'):
+def binary_cross_entropy(input, target, weight=None, reduction='mean'):
     """-weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.
 
     Args:
@@ -3030,7 +3030,7 @@ def binary_cross_entropy(input, target, weight, reduction='mean'):
 _H_binary_cross_entropy_backward = _op('binary_cross_entropy_backward')
 
 
-def binary_cross_entropy_backward(grad_output, input, target, weight, reduction='mean'):
+def binary_cross_entropy_backward(grad_output, input, target, weight=None, reduction='mean'):
     """Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.
 
     Args:
@@ -3049,7 +3049,7 @@ def binary_cross_entropy_backward(grad_output, input, target, weight, reduction=
 _H_binary_cross_entropy_with_logits = _op('binary_cross_entropy_with_logits')
 
 
-def binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction='mean'):
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction='mean'):
     """Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.
 
     Args:
@@ -3068,7 +3068,7 @@ def binary_cross_entropy_with_logits(input, target, weight, pos_weight, reductio
 _H_binary_cross_entropy_with_logits_backward = _op('binary_cross_entropy_with_logits_backward')
 
 
-def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight, pos_weight, reduction='mean'):
+def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight=None, pos_weight=None, reduction='mean'):
     """Gradient of binary_cross_entropy_with_logits with respect to input.
 
     Args:

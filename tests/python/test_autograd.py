@@ -464,3 +464,85 @@ def test_create_graph_not_supported_is_clear():
     x = T((2,))
     with pytest.raises(NotImplementedError):
         heron.autograd.grad((x * x).sum(), x, create_graph=True)
+
+
+# ------------------------------------------------------------------ [training] ops through autograd
+def _probs(shape):
+    p = RNG.random(shape) + 0.1
+    return heron.from_numpy(p / p.sum(axis=1, keepdims=True))
+
+
+NN_CASES = {
+    "linear": lambda: ((T((4, 3)), T((5, 3)), T((5,))), lambda x, w, b: heron.linear(x, w, b)),
+    "leaky_relu": lambda: ((T((3, 4)),), lambda x: heron.leaky_relu(x, 0.2)),
+    "conv1d": lambda: ((T((2, 4, 7)), T((6, 2, 3)), T((6,))), lambda x, w, b: heron.conv1d(x, w, b, 2, 1, 1, 2)),
+    "conv2d": lambda: ((T((2, 2, 5, 5)), T((3, 2, 3, 3)), T((3,))),
+                       lambda x, w, b: heron.conv2d(x, w, b, [1, 2], [1, 0], [1, 1], 1)),
+    "conv2d_same": lambda: ((T((1, 2, 4, 4)), T((2, 1, 2, 3))),
+                            lambda x, w: heron.conv2d(x, w, None, 1, 0, [2, 1], 2, True)),
+    "conv_transpose2d": lambda: ((T((1, 2, 3, 3)), T((2, 3, 3, 3)), T((3,))),
+                                 lambda x, w, b: heron.conv_transpose2d(x, w, b, 2, 1, 1)),
+    "max_pool2d": lambda: ((T((2, 2, 5, 5)),), lambda x: heron.max_pool2d(x, 2, [], 0, 1, True)[0]),
+    "avg_pool2d": lambda: ((T((2, 2, 5, 5)),), lambda x: heron.avg_pool2d(x, 3, 2, 1, False, False)),
+    "adaptive_avg_pool2d": lambda: ((T((2, 2, 5, 7)),), lambda x: heron.adaptive_avg_pool2d(x, [3, 2])),
+    "batch_norm": lambda: ((T((4, 3, 2)), T((3,)), T((3,))),
+                           lambda x, w, b: heron.batch_norm(x, w, b, None, None, True)[0]),
+    "batch_norm_eval": lambda: ((T((4, 3)), T((3,)), T((3,))),
+                                lambda x, w, b: heron.batch_norm(x, w, b, heron.zeros(3, dtype=heron.float64),
+                                                                 heron.ones(3, dtype=heron.float64), False)[0]),
+    "layer_norm": lambda: ((T((3, 2, 4)), T((2, 4)), T((2, 4))),
+                           lambda x, w, b: heron.layer_norm(x, w, b, [2, 4])[0]),
+    "group_norm": lambda: ((T((2, 4, 3)), T((4,)), T((4,))), lambda x, w, b: heron.group_norm(x, w, b, 2)[0]),
+    "instance_norm": lambda: ((T((2, 3, 4)), T((3,)), T((3,))),
+                              lambda x, w, b: heron.instance_norm(x, w, b, None, None)[0]),
+    "embedding": lambda: ((T((5, 3)),), lambda w: heron.embedding(w, heron.tensor([[0, 2], [4, 2]]))),
+    "cross_entropy": lambda: (lambda w: ((T((4, 5)),), lambda x: heron.cross_entropy(
+        x, heron.tensor([0, 3, -100, 4]), w, -100, "mean", 0.1)))(T((5,), positive=True, requires_grad=False)),
+    "cross_entropy_probs": lambda: (lambda p: ((T((3, 4)),), lambda x: heron.cross_entropy(x, p)))(_probs((3, 4))),
+    "nll_loss": lambda: ((T((4, 5)),), lambda x: heron.nll_loss(x, heron.tensor([1, 0, 4, 4]), None, -100, "sum")),
+    "mse_loss": lambda: ((T((3, 4)), T((3, 4))), lambda a, b: heron.mse_loss(a, b)),
+    "l1_loss": lambda: ((T((3, 4)), T((3, 4))), lambda a, b: heron.l1_loss(a, b, "sum")),
+    "smooth_l1_loss": lambda: ((T((3, 4)), T((3, 4))), lambda a, b: heron.smooth_l1_loss(a, b, "mean", 0.5)),
+    "binary_cross_entropy": lambda: (lambda t: ((T((3, 4), lo=0.1, hi=0.9),),
+                                                lambda p: heron.binary_cross_entropy(p, t)))(heron.from_numpy(RNG.random((3, 4)))),
+    "binary_cross_entropy_with_logits": lambda: (lambda t, pw: (
+        (T((3, 4)),), lambda x: heron.binary_cross_entropy_with_logits(x, t, None, pw)))(
+        heron.from_numpy(RNG.random((3, 4))), T((4,), positive=True, requires_grad=False)),
+    "interpolate_nearest": lambda: ((T((1, 2, 3, 3)),), lambda x: heron.interpolate(x, [5, 4])),
+    "interpolate_bilinear": lambda: ((T((1, 2, 3, 3)),), lambda x: heron.interpolate(x, [5, 4], None, "bilinear", True)),
+    "interpolate_bilinear_scale": lambda: ((T((1, 1, 3, 4)),),
+                                           lambda x: heron.interpolate(x, None, [2.0, 1.5], "bilinear", False)),
+    "pixel_shuffle": lambda: ((T((1, 8, 2, 3)),), lambda x: heron.pixel_shuffle(x, 2)),
+    "pixel_unshuffle": lambda: ((T((1, 2, 4, 6)),), lambda x: heron.pixel_unshuffle(x, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NN_CASES))
+def test_training_ops_gradcheck_through_autograd(name):
+    inputs, fn = NN_CASES[name]()
+    if name == "max_pool2d":  # distinct values: no ties at the max
+        with heron.no_grad():
+            inputs[0].copy_(heron.from_numpy(RNG.permutation(50).reshape(2, 5, 5).astype(np.float64)[None].repeat(2, 0)
+                                             .reshape(2, 2, 5, 5) / 10.0))
+    assert gradcheck(fn, inputs)
+
+
+def test_missing_derivative_is_a_clear_error():
+    x, w = T((4, 5)), T((5,), positive=True)
+    loss = heron.cross_entropy(x, heron.tensor([0, 3, 1, 4]), w)
+    with pytest.raises(NotImplementedError, match="cross_entropy.*'weight'"):
+        loss.backward()
+
+
+def test_embedding_padding_idx_gets_no_gradient():
+    w = T((5, 3))
+    heron.embedding(w, heron.tensor([[0, 2], [4, 2]]), 4).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy()[:, 0], [1, 0, 2, 0, 0])
+
+
+def test_dropout_gradient_uses_the_mask():
+    x = T((100,))
+    heron.manual_seed(3)
+    y, mask = heron.dropout(x, 0.3, True)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), mask.numpy() / 0.7)

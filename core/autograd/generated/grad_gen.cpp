@@ -702,6 +702,7 @@ void bw_where(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(0)) not_differentiable("where", "with respect to 'condition'");
   if (needs(1)) out[1] = (where(condition, grad, sc(0)));
   if (needs(2)) out[2] = (where(condition, sc(0), grad));
 }
@@ -1458,6 +1459,7 @@ void bw_gather(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("gather", "with respect to 'index'");
   if (needs(0)) out[0] = (gather_backward(grad, in_shape(0), in_dtype(0), in_device(0), index, attrs.dim));
 }
 std::shared_ptr<void> cp_gather(const void* a) {
@@ -1480,6 +1482,7 @@ void bw_scatter(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("scatter", "with respect to 'index'");
   if (needs(0)) out[0] = (scatter_backward_input(grad, index, attrs));
   if (needs(2)) out[2] = (gather(grad, index, GatherAttrs{attrs.dim}));
 }
@@ -1503,6 +1506,7 @@ void bw_scatter_add(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("scatter_add", "with respect to 'index'");
   if (needs(0)) out[0] = (grad);
   if (needs(2)) out[2] = (gather(grad, index, GatherAttrs{attrs.dim}));
 }
@@ -1526,6 +1530,7 @@ void bw_index_select(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("index_select", "with respect to 'index'");
   if (needs(0)) out[0] = (index_select_backward(grad, in_shape(0), in_dtype(0), in_device(0), index, attrs.dim));
 }
 std::shared_ptr<void> cp_index_select(const void* a) {
@@ -1548,6 +1553,7 @@ void bw_take_along_dim(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("take_along_dim", "with respect to 'indices'");
   if (needs(0)) out[0] = (take_along_dim_backward(grad, in_shape(0), in_dtype(0), in_device(0), indices, attrs.dim));
 }
 std::shared_ptr<void> cp_take_along_dim(const void* a) {
@@ -1589,6 +1595,7 @@ void bw_masked_fill(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("masked_fill", "with respect to 'mask'");
   if (needs(0)) out[0] = (masked_fill(grad, mask, MaskedFillAttrs{Scalar(0.0)}));
 }
 std::shared_ptr<void> cp_masked_fill(const void* a) {
@@ -1973,6 +1980,7 @@ void bw_embedding(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("embedding", "with respect to 'indices'");
   if (needs(0)) out[0] = (embedding_backward(grad, indices, EmbeddingBackwardAttrs{weight.size(0), attrs.padding_idx}));
 }
 std::shared_ptr<void> cp_embedding(const void* a) {
@@ -2169,6 +2177,8 @@ void bw_cross_entropy(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("cross_entropy", "with respect to 'target'");
+  if (needs(2)) not_differentiable("cross_entropy", "with respect to 'weight'");
   if (needs(0)) out[0] = (cross_entropy_backward(grad, input, target, weight, CrossEntropyBackwardAttrs{attrs.ignore_index, attrs.reduction, attrs.label_smoothing}));
 }
 std::shared_ptr<void> cp_cross_entropy(const void* a) {
@@ -2193,6 +2203,8 @@ void bw_nll_loss(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("nll_loss", "with respect to 'target'");
+  if (needs(2)) not_differentiable("nll_loss", "with respect to 'weight'");
   if (needs(0)) out[0] = (nll_loss_backward(grad, input, target, weight, NllLossBackwardAttrs{attrs.ignore_index, attrs.reduction}));
 }
 std::shared_ptr<void> cp_nll_loss(const void* a) {
@@ -2295,6 +2307,8 @@ void bw_binary_cross_entropy(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("binary_cross_entropy", "with respect to 'target'");
+  if (needs(2)) not_differentiable("binary_cross_entropy", "with respect to 'weight'");
   if (needs(0)) out[0] = (binary_cross_entropy_backward(grad, input, target, weight, BinaryCrossEntropyBackwardAttrs{attrs.reduction}));
 }
 std::shared_ptr<void> cp_binary_cross_entropy(const void* a) {
@@ -2320,6 +2334,9 @@ void bw_binary_cross_entropy_with_logits(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
+  if (needs(1)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'target'");
+  if (needs(2)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'weight'");
+  if (needs(3)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'pos_weight'");
   if (needs(0)) out[0] = (binary_cross_entropy_with_logits_backward(grad, input, target, weight, pos_weight, BinaryCrossEntropyWithLogitsBackwardAttrs{attrs.reduction}));
 }
 std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
