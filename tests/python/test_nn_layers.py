@@ -63,9 +63,10 @@ def np_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilati
     n, cin, h, wd = x.shape
     _, kg, kh, kw = w.shape
     (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+    # every input pixel scatters its kernel-weighted copy; padding then crops both sides
     full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph
     full_w = (wd - 1) * sw + dw * (kw - 1) + 1 + opw
-    out = np.zeros((n, kg * groups, full_h + 2 * ph, full_w + 2 * pw))
+    out = np.zeros((n, kg * groups, full_h, full_w))
     cg = cin // groups
     for g in range(groups):
         for i in range(kh):
@@ -73,7 +74,7 @@ def np_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilati
                 contrib = np.einsum("nchw,ck->nkhw", x[:, g * cg:(g + 1) * cg], w[g * cg:(g + 1) * cg, :, i, j])
                 out[:, g * kg:(g + 1) * kg, i * dh:i * dh + sh * (h - 1) + 1:sh, j * dw:j * dw + sw * (wd - 1) + 1:sw] \
                     += contrib
-    out = out[:, :, ph:ph + full_h, pw:pw + full_w]
+    out = out[:, :, ph:full_h - ph, pw:full_w - pw]
     if b is not None:
         out += b[None, :, None, None]
     return out
@@ -530,6 +531,9 @@ def test_interpolate_and_upsample():
         close(F.interpolate(T(x), size=(7, 9), mode="bilinear", align_corners=align),
               np_interp_bilinear(x, 7, 9, align, 4 / 7, 5 / 9))
     close(nn.Upsample(scale_factor=(2, 3), mode="bilinear")(T(x)), np_interp_bilinear(x, 8, 15, False, 0.5, 1 / 3))
+    x3 = rng.normal(size=(2, 3, 5))
+    close(F.interpolate(T(x3), scale_factor=2), np.repeat(x3, 2, axis=2))
+    close(F.interpolate(T(x3), size=3), x3[:, :, np.floor(np.arange(3) * 5 / 3).astype(int)])
 
 
 @needs("pixel_shuffle")

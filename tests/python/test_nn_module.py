@@ -747,3 +747,41 @@ def test_layer_input_errors_name_the_layer_and_the_expected_shape():
         F.interpolate(heron.zeros(1, 1, 2, 2), scale_factor=2, align_corners=True)
     with pytest.raises(ValueError, match="output size"):
         nn.ConvTranspose2d(2, 2, 3, stride=2)(heron.zeros(1, 2, 4, 4), output_size=(20, 20))
+
+
+def test_parameter_list_and_dict():
+    m = nn.Module()
+    m.plist = nn.ParameterList([heron.zeros(2), nn.Parameter(heron.ones(3))])
+    m.pdict = nn.ParameterDict({"a": heron.zeros(1)})
+    m.pdict["b"] = nn.Parameter(heron.ones(2, 2))
+    assert all(isinstance(p, nn.Parameter) for p in m.plist) and len(m.plist) == 2
+    assert m.plist[-1].shape == (3,)
+    m.plist.append(heron.zeros(4))
+    assert list(m.state_dict()) == ["plist.0", "plist.1", "plist.2", "pdict.a", "pdict.b"]
+    assert "b" in m.pdict and len(m.pdict) == 2 and isinstance(m.pdict["a"], nn.Parameter)
+    assert [k for k in m.pdict] == ["a", "b"]
+    assert len(list(m.parameters())) == 5
+
+
+def test_utils_vector_round_trip():
+    m = nn.Linear(3, 2)
+    v = nn.utils.parameters_to_vector(m.parameters())
+    assert v.shape == (8,)
+    np.testing.assert_array_equal(N(v), np.concatenate([N(m.weight).ravel(), N(m.bias)]))
+    nn.utils.vector_to_parameters(heron.arange(8, dtype=heron.float32), m.parameters())
+    np.testing.assert_array_equal(N(m.weight), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(N(m.bias), [6.0, 7.0])
+
+
+@pytest.mark.skipif(not HAS_AUTOGRAD or not hasattr(heron._ops, "clip_grad_norm_"),
+                    reason="needs autograd and the clip_grad_norm_ op")
+def test_utils_clip_grad():
+    m = nn.Linear(4, 3).double()
+    (m(heron.tensor(np.ones((2, 4)) * 10)) ** 2).sum().backward()
+    g = np.concatenate([N(p.grad).ravel() for p in m.parameters()])
+    total = nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    assert float(total.item()) == pytest.approx(np.linalg.norm(g), rel=1e-9)
+    g2 = np.concatenate([N(p.grad).ravel() for p in m.parameters()])
+    assert np.linalg.norm(g2) == pytest.approx(1.0, rel=1e-5)
+    nn.utils.clip_grad_value_(m.parameters(), 0.01)
+    assert all(np.abs(N(p.grad)).max() <= 0.01 for p in m.parameters())

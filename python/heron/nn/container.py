@@ -3,9 +3,13 @@ import collections
 import collections.abc
 import operator
 
+from .. import _C
 from .module import Module
+from .parameter import Parameter
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+Tensor = _C.Tensor
+
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _index(idx, n, what):
@@ -224,3 +228,101 @@ class ModuleDict(Module):
                 if not isinstance(m, (list, tuple)) or len(m) != 2:
                     raise ValueError(f"ModuleDict update sequence element #{j} should be a (key, module) pair")
                 self[m[0]] = m[1]
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered under "0", "1", ... (tensors are wrapped in Parameter)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    @staticmethod
+    def _wrap(value):
+        if isinstance(value, Parameter) or not isinstance(value, Tensor):
+            return value
+        return Parameter(value)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList([self[i] for i in range(self._size)[idx]])
+        return getattr(self, str(_index(idx, self._size, "ParameterList")))
+
+    def __setitem__(self, idx, param):
+        setattr(self, str(_index(idx, self._size, "ParameterList")), self._wrap(param))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(self._size))
+
+    def __iadd__(self, params):
+        return self.extend(params)
+
+    def append(self, value):
+        i = self._size
+        self._size += 1
+        setattr(self, str(i), self._wrap(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(f"({i}): Parameter containing: [{type(p).__name__} of size {tuple(p.shape)}]"
+                         for i, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """A dict of Parameters, registered under their keys (tensors are wrapped in Parameter)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, ParameterList._wrap(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def pop(self, key):
+        v = self._parameters[key]
+        del self._parameters[key]
+        return v
+
+    def update(self, parameters):
+        items = parameters.items() if isinstance(parameters, collections.abc.Mapping) else parameters
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: [{type(p).__name__} of size {tuple(p.shape)}]"
+                         for k, p in self.items())

@@ -214,8 +214,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
-    return _ops.instance_norm(input, weight, bias, running_mean, running_var, use_input_stats=use_input_stats,
-                              momentum=momentum, eps=eps)
+    out = _ops.instance_norm(input, weight, bias, running_mean, running_var, use_input_stats=use_input_stats,
+                             momentum=momentum, eps=eps)
+    return out[0] if isinstance(out, tuple) else out  # (out, mean, rstd)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -295,7 +296,8 @@ def pad(input, pad, mode="constant", value=None):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resizes (N, C, H, W) input to `size` or by `scale_factor` ('nearest' or 'bilinear')."""
+    """Resizes (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor`
+    ('nearest' or 'bilinear')."""
     if mode not in ("nearest", "bilinear"):
         raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (only 'nearest' and 'bilinear')")
     if align_corners is not None and mode == "nearest":
@@ -303,22 +305,24 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          "linear | bilinear | bicubic | trilinear")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
-    if input.ndim != 4:
-        raise ValueError(f"interpolate: expected input of shape (N, C, H, W), got {shape_str(input.shape)}")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"interpolate: expected input of shape (N, C, H, W) or (N, C, W), got {shape_str(input.shape)}")
+    nsp = input.ndim - 2
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined")
     if size is not None:
-        size = [int(s) for s in _pair(size)] if not isinstance(size, (list, tuple)) else [int(s) for s in size]
-        if len(size) != 2:
-            raise ValueError(f"interpolate: size must have 2 elements for 4-d input, got {size}")
+        size = [int(s) for s in size] if isinstance(size, (list, tuple)) else [int(size)] * nsp
+        if len(size) != nsp:
+            raise ValueError(f"interpolate: size must have {nsp} elements for {input.ndim}-d input, got {size}")
         scales = None
     else:
         scales = [float(s) for s in scale_factor] if isinstance(scale_factor, (list, tuple)) \
-            else [float(scale_factor)] * 2
-        if len(scales) != 2:
-            raise ValueError(f"interpolate: scale_factor must have 2 elements for 4-d input, got {scale_factor}")
+            else [float(scale_factor)] * nsp
+        if len(scales) != nsp:
+            raise ValueError(f"interpolate: scale_factor must have {nsp} elements for {input.ndim}-d input, "
+                             f"got {scale_factor}")
         if recompute_scale_factor:
-            size = [int(math.floor(input.shape[2 + i] * scales[i])) for i in range(2)]
+            size = [int(math.floor(input.shape[2 + i] * scales[i])) for i in range(nsp)]
             scales = None
     return _ops.interpolate(input, size=size, scale_factor=scales, mode=mode, align_corners=bool(align_corners))
 
@@ -343,27 +347,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _reduction(reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    if target.dtype.is_floating_point:
-        if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
-                             f"{shape_str(input.shape)}, got {shape_str(target.shape)}")
-        cdim = 0 if input.ndim == 1 else 1
-        c = input.shape[cdim]
-        logp = _ops.log_softmax(input, cdim)
-        if label_smoothing > 0.0:
-            target = _ops.add(_ops.mul(target, 1.0 - label_smoothing), label_smoothing / c)
-        prod = _ops.mul(logp, target)
-        if weight is not None:
-            wshape = [1] * input.ndim
-            wshape[cdim] = c
-            prod = _ops.mul(prod, _ops.reshape(weight, wshape))
-        loss = _ops.neg(_ops.sum(prod, cdim))
-        if reduction == "none":
-            return loss
-        if reduction == "sum":
-            return _ops.sum(loss)
-        n = input.numel() // c
-        return _ops.div(_ops.sum(loss), float(n)) if n else _ops.sum(loss)
+    if target.dtype.is_floating_point and tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
+                         f"{shape_str(input.shape)}, got {shape_str(target.shape)}")
     return _ops.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
 
