@@ -415,10 +415,8 @@ class Module:
                     p._set_handle(detached(new))
                     if rg is not None:
                         p.requires_grad_(rg)
-                if g is not None:
-                    new_g = fn(g)
-                    if new_g is not g:
-                        p.grad = new_g
+                    if g is not None:
+                        p.grad = fn(g)
             for name, b in self._buffers.items():
                 if b is not None:
                     self._buffers[name] = fn(b)
