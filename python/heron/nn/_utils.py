@@ -9,6 +9,10 @@ Tensor = _C.Tensor
 
 def _ntuple(n, name="argument"):
     def parse(x):
+        if type(x) is int:  # the hot paths first
+            return (x,) * n
+        if type(x) is tuple and len(x) == n and type(x[0]) is int:
+            return x
         if isinstance(x, (list, tuple)):
             if len(x) != n:
                 raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {tuple(x)}")

@@ -84,11 +84,11 @@ def _conv_padding(padding, n, fn):
     """(padding ints, same_padding) from an int, a tuple, 'same' or 'valid'."""
     if isinstance(padding, str):
         if padding == "same":
-            return [0] * n, True
+            return (0,) * n, True
         if padding == "valid":
-            return [0] * n, False
+            return (0,) * n, False
         raise ValueError(f"{fn}: invalid padding string '{padding}', should be one of 'valid', 'same'")
-    return list(_ntuple_of(n)(padding)), False
+    return _ntuple_of(n)(padding), False
 
 
 def _ntuple_of(n):
@@ -96,13 +96,13 @@ def _ntuple_of(n):
 
 
 def _check_same(same, stride, fn):
-    if same and any(s != 1 for s in stride):
+    if same and stride != (1,) * len(stride):
         raise ValueError(f"{fn}: padding='same' is not supported for strided convolutions")
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d convolution of (N, C_in, L) or (C_in, L) input with a (C_out, C_in/groups, K) weight."""
-    stride, dilation = list(_single(stride)), list(_single(dilation))
+    stride, dilation = _single(stride), _single(dilation)
     pad, same = _conv_padding(padding, 1, "conv1d")
     _check_same(same, stride, "conv1d")
     unbatched = input.ndim == 2
@@ -116,7 +116,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d convolution of (N, C_in, H, W) or (C_in, H, W) input with a (C_out, C_in/groups, kH, kW) weight;
     padding is an int, a pair, 'valid' or 'same'."""
-    stride, dilation = list(_pair(stride)), list(_pair(dilation))
+    stride, dilation = _pair(stride), _pair(dilation)
     pad, same = _conv_padding(padding, 2, "conv2d")
     _check_same(same, stride, "conv2d")
     unbatched = input.ndim == 3
@@ -132,9 +132,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     unbatched = input.ndim == 3
     if unbatched:
         input = _ops.unsqueeze(input, 0)
-    out = _ops.conv_transpose2d(input, weight, bias, stride=list(_pair(stride)), padding=list(_pair(padding)),
-                                output_padding=list(_pair(output_padding)), groups=groups,
-                                dilation=list(_pair(dilation)))
+    out = _ops.conv_transpose2d(input, weight, bias, stride=_pair(stride), padding=_pair(padding),
+                                output_padding=_pair(output_padding), groups=groups, dilation=_pair(dilation))
     return _ops.squeeze(out, 0) if unbatched else out
 
 
@@ -144,9 +143,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     unbatched = input.ndim == 3
     if unbatched:
         input = _ops.unsqueeze(input, 0)
-    stride = [] if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else list(_pair(stride))
-    out, idx = _ops.max_pool2d(input, list(_pair(kernel_size)), stride=stride, padding=list(_pair(padding)),
-                               dilation=list(_pair(dilation)), ceil_mode=ceil_mode)
+    stride = () if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else _pair(stride)
+    out, idx = _ops.max_pool2d(input, _pair(kernel_size), stride=stride, padding=_pair(padding),
+                               dilation=_pair(dilation), ceil_mode=ceil_mode)
     if unbatched:
         out, idx = _ops.squeeze(out, 0), _ops.squeeze(idx, 0)
     return (out, idx) if return_indices else out
@@ -162,8 +161,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     unbatched = input.ndim == 3
     if unbatched:
         input = _ops.unsqueeze(input, 0)
-    stride = [] if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else list(_pair(stride))
-    out = _ops.avg_pool2d(input, list(_pair(kernel_size)), stride=stride, padding=list(_pair(padding)),
+    stride = () if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else _pair(stride)
+    out = _ops.avg_pool2d(input, _pair(kernel_size), stride=stride, padding=_pair(padding),
                           ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override)
     return _ops.squeeze(out, 0) if unbatched else out
 

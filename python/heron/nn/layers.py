@@ -160,7 +160,8 @@ class _ConvNd(Module):
 
     def _check(self, input):
         nd = self._n
-        if input.ndim not in (nd + 1, nd + 2) or input.shape[-nd - 1] != self.in_channels:
+        shape = input.shape
+        if not nd < len(shape) < nd + 3 or shape[-nd - 1] != self.in_channels:
             raise _bad_shape(self._desc(), self._expected(), input)
         if input.dtype != self.weight.dtype:
             _check_dtype(self._desc(), input, self.weight)
