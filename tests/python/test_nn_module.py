@@ -423,7 +423,7 @@ def test_repr_like_pytorch():
   (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
   (3): Flatten(start_dim=1, end_dim=-1)
   (4): Linear(in_features=10, out_features=2, bias=True)
-  (5): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (5): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
   (6): Dropout(p=0.25, inplace=False)
   (7): Softmax(dim=1)
 )"""
@@ -433,7 +433,7 @@ def test_repr_like_pytorch():
         "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"
     assert repr(nn.Conv2d(2, 4, (1, 3), padding="same", dilation=2, groups=2)) == \
         "Conv2d(2, 4, kernel_size=(1, 3), stride=(1, 1), padding=same, dilation=(2, 2), groups=2)"
-    assert repr(nn.LayerNorm(8)) == "LayerNorm((8,), eps=1e-05, elementwise_affine=True)"
+    assert repr(nn.LayerNorm(8)) == "LayerNorm((8,), eps=1e-05, elementwise_affine=True, bias=True)"
     assert repr(nn.Embedding(10, 3, padding_idx=0)) == "Embedding(10, 3, padding_idx=0)"
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
     assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
