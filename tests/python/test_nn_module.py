@@ -785,3 +785,17 @@ def test_utils_clip_grad():
     assert np.linalg.norm(g2) == pytest.approx(1.0, rel=1e-5)
     nn.utils.clip_grad_value_(m.parameters(), 0.01)
     assert all(np.abs(N(p.grad)).max() <= 0.01 for p in m.parameters())
+
+
+def test_deepcopy_clones_parameters_and_buffers():
+    m = convnet()
+    m.tied = m.classifier  # the same module twice
+    c = copy.deepcopy(m)
+    assert c.tied is c.classifier and c.classifier is not m.classifier
+    for (k, a), (_, b) in zip(m.state_dict().items(), c.state_dict().items()):
+        assert a.data_ptr() != b.data_ptr(), k
+        np.testing.assert_array_equal(N(a), N(b))
+    assert isinstance(c.classifier.weight, nn.Parameter)
+    init.zeros_(c.classifier.weight)
+    assert np.any(N(m.classifier.weight) != 0)
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]

@@ -75,6 +75,21 @@ def _parse_to(args, kwargs):
     return device, dtype
 
 
+def _deepcopy_value(v, memo):
+    import copy
+    if isinstance(v, Tensor) and not isinstance(v, Parameter):
+        if id(v) not in memo:
+            from .. import _ops
+            memo[id(v)] = _ops.clone(detached(v))
+        return memo[id(v)]
+    if type(v) in (dict, collections.OrderedDict):
+        out = type(v)()
+        for k, x in v.items():
+            out[k] = _deepcopy_value(x, memo)
+        return out
+    return copy.deepcopy(v, memo)
+
+
 class Module:
     """Base class of every layer. Assigning a Parameter, a Module or a registered buffer to an
     attribute registers it; parameters(), state_dict(), to(), train() ... walk the tree."""
@@ -562,6 +577,18 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors))
         return _IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ copying
+    def __deepcopy__(self, memo):
+        """copy.deepcopy(module): parameters and buffers are cloned (tied ones stay tied)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            object.__setattr__(new, k, _deepcopy_value(v, memo))
+        return new
 
     # ------------------------------------------------------------------ repr
     def _get_name(self):
