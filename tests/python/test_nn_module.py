@@ -763,30 +763,6 @@ def test_parameter_list_and_dict():
     assert len(list(m.parameters())) == 5
 
 
-def test_utils_vector_round_trip():
-    m = nn.Linear(3, 2)
-    v = nn.utils.parameters_to_vector(m.parameters())
-    assert v.shape == (8,)
-    np.testing.assert_array_equal(N(v), np.concatenate([N(m.weight).ravel(), N(m.bias)]))
-    nn.utils.vector_to_parameters(heron.arange(8, dtype=heron.float32), m.parameters())
-    np.testing.assert_array_equal(N(m.weight), np.arange(6.0).reshape(2, 3))
-    np.testing.assert_array_equal(N(m.bias), [6.0, 7.0])
-
-
-@pytest.mark.skipif(not HAS_AUTOGRAD or not hasattr(heron._ops, "clip_grad_norm_"),
-                    reason="needs autograd and the clip_grad_norm_ op")
-def test_utils_clip_grad():
-    m = nn.Linear(4, 3).double()
-    (m(heron.tensor(np.ones((2, 4)) * 10)) ** 2).sum().backward()
-    g = np.concatenate([N(p.grad).ravel() for p in m.parameters()])
-    total = nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-    assert float(total.item()) == pytest.approx(np.linalg.norm(g), rel=1e-9)
-    g2 = np.concatenate([N(p.grad).ravel() for p in m.parameters()])
-    assert np.linalg.norm(g2) == pytest.approx(1.0, rel=1e-5)
-    nn.utils.clip_grad_value_(m.parameters(), 0.01)
-    assert all(np.abs(N(p.grad)).max() <= 0.01 for p in m.parameters())
-
-
 def test_deepcopy_clones_parameters_and_buffers():
     m = convnet()
     m.tied = m.classifier  # the same module twice

@@ -9,4 +9,9 @@ from .layers import (Identity, Linear, Conv1d, Conv2d, ConvTranspose2d, MaxPool2
 from .activation import ReLU, LeakyReLU, GELU, SiLU, Tanh, Sigmoid, Softmax, LogSoftmax  # noqa: F401
 from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss,  # noqa: F401
                    BCEWithLogitsLoss)
-from . import functional, init, utils  # noqa: F401
+from . import functional, init  # noqa: F401
+
+try:  # heron.nn.utils (clip_grad_norm_, clip_grad_value_) comes with heron.optim
+    from . import utils  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
