@@ -477,7 +477,10 @@ def test_regression_losses(reduction):
         sl = np.where(np.abs(d) < beta, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta)
         close(nn.SmoothL1Loss(reduction=reduction, beta=beta)(T(a), T(b)), reduce_(sl, reduction))
     with pytest.warns(UserWarning, match="different to the input size"):
-        nn.MSELoss()(T(a), T(b[:1]))
+        out = nn.MSELoss(reduction=reduction)(T(a), T(b[:1]))
+    close(out, reduce_((a - b[:1]) ** 2, reduction))
+    with pytest.raises(ValueError, match="does not broadcast"), pytest.warns(UserWarning):
+        F.l1_loss(T(a), T(b[:, :3]))
 
 
 @needs("binary_cross_entropy", "binary_cross_entropy_with_logits")

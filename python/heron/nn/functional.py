@@ -357,17 +357,36 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _ops.nll_loss(input, target, weight, ignore_index, reduction)
 
 
+def _same_shape(name, input, target):
+    """PyTorch broadcasts input and target of different shapes (with a warning); so do we."""
+    if tuple(input.shape) == tuple(target.shape):
+        return input, target
+    import numpy as np
+    warnings.warn(f"{name}: using a target size ({shape_str(target.shape)}) that is different to the input size "
+                  f"({shape_str(input.shape)}); they will be broadcast, which is likely not what you want.",
+                  stacklevel=3)
+    try:
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+    except ValueError:
+        raise ValueError(f"{name}: the target size {shape_str(target.shape)} does not broadcast with the input size "
+                         f"{shape_str(input.shape)}") from None
+    return _ops.broadcast_to(input, shape), _ops.broadcast_to(target, shape)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    input, target = _same_shape("mse_loss", input, target)
     return _ops.mse_loss(input, target, _reduction(reduction, size_average, reduce))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    input, target = _same_shape("l1_loss", input, target)
     return _ops.l1_loss(input, target, _reduction(reduction, size_average, reduce))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     if beta < 0:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    input, target = _same_shape("smooth_l1_loss", input, target)
     return _ops.smooth_l1_loss(input, target, _reduction(reduction, size_average, reduce), beta)
 
 

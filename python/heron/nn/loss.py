@@ -1,6 +1,4 @@
 """Loss layers."""
-import warnings
-
 from .. import _C, _ops
 from .. import _dtypes as _dt
 from . import functional as F
@@ -41,13 +39,6 @@ def _class_target(name, input, target):
     return target
 
 
-def _check_same_shape(name, input, target):
-    if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"{name}: using a target size ({shape_str(target.shape)}) that is different to the input size "
-                      f"({shape_str(input.shape)}); they will be broadcast, which is likely not what you want.",
-                      stacklevel=3)
-
-
 class CrossEntropyLoss(_WeightedLoss):
     """Cross entropy of logits against class indices (int64) or class probabilities; class weights,
     ignore_index and label_smoothing as in PyTorch."""
@@ -79,13 +70,11 @@ class NLLLoss(_WeightedLoss):
 
 class MSELoss(_Loss):
     def forward(self, input, target):
-        _check_same_shape("MSELoss", input, target)
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     def forward(self, input, target):
-        _check_same_shape("L1Loss", input, target)
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -95,7 +84,6 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input, target):
-        _check_same_shape("SmoothL1Loss", input, target)
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
