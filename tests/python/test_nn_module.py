@@ -775,3 +775,24 @@ def test_deepcopy_clones_parameters_and_buffers():
     init.zeros_(c.classifier.weight)
     assert np.any(N(m.classifier.weight) != 0)
     assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
+
+
+def test_load_state_dict_without_num_batches_tracked_and_custom_loader():
+    m = convnet()
+    sd = m.state_dict()
+    del sd["features.1.num_batches_tracked"]
+    assert m.load_state_dict(sd).missing_keys == []  # PyTorch accepts it too (no version metadata)
+
+    class Legacy(nn.Module):  # PyTorch's 7-argument _load_from_state_dict override still works
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(heron.zeros(2))
+            self.seen = None
+
+        def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+            self.seen = sorted(k for k in state_dict if k.startswith(prefix))
+            super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
+
+    outer = nn.Sequential(Legacy())
+    outer.load_state_dict({"0.w": heron.ones(2)})
+    assert outer[0].seen == ["0.w"] and np.all(N(outer[0].w) == 1)

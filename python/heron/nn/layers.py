@@ -363,6 +363,17 @@ class _NormBase(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Like PyTorch for state dicts without version metadata (safetensors files, old checkpoints):
+        # a missing num_batches_tracked is not an error; the counter keeps its value.
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict and self.num_batches_tracked is not None:
+            state_dict = dict(state_dict)
+            state_dict[key] = self.num_batches_tracked
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def _desc(self):
         return f"{type(self).__name__}({self.num_features})"
 

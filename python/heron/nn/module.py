@@ -505,7 +505,10 @@ class Module:
         return destination
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs, assign=False):
+                              error_msgs):
+        """Loads this module's own tensors (PyTorch's signature; assign=True arrives as
+        local_metadata["assign_to_params_buffers"])."""
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
         persistent = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
         local = [(k, v, True) for k, v in self._parameters.items() if v is not None]
         local += [(k, v, False) for k, v in persistent.items() if v is not None]
@@ -563,7 +566,8 @@ class Module:
         missing, unexpected, errors = [], [], []
 
         def load(module, prefix):
-            module._load_from_state_dict(state_dict, prefix, {}, True, missing, unexpected, errors, assign)
+            module._load_from_state_dict(state_dict, prefix, {"assign_to_params_buffers": assign}, True, missing,
+                                         unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
