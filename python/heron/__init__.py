@@ -42,3 +42,5 @@ def is_tensor(obj):
 def result_type(a, b):
     """The dtype of `a + b` under Heron's (PyTorch's) promotion rules."""
     return _ops.add(a if isinstance(a, Tensor) else tensor(a), b if isinstance(b, Tensor) else b).dtype
+
+from . import nn  # noqa: E402,F401  (after everything nn builds on)

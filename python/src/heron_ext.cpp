@@ -849,6 +849,23 @@ NB_MODULE(_C, m) {
   // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.
   T.attr("__hash__") = nb::cpp_function([](nb::handle a) { return reinterpret_cast<intptr_t>(a.ptr()) >> 4; }, nb::is_method());
 
+  // ---------------------------------------------------------------- heron.nn support (pynn) begin
+  // Tensor(other): a new Python object holding another reference to other's handle, so that Python
+  // subclasses (heron.nn.Parameter) can wrap an existing tensor. _set_handle(other): makes this object
+  // hold other's handle instead of its own (Module.to/float/double keep their Parameter objects, like
+  // PyTorch's `param.data = ...`).
+  T.def("__init__", [](PyTensor* self, PyTensor& other) {
+    check(heron_tensor_retain(other.h));
+    new (self) PyTensor(other.h);
+  }, "other"_a, "A new tensor object sharing `other`'s handle (for subclasses such as heron.nn.Parameter).");
+  T.def("_set_handle", [](PyTensor& self, PyTensor& other) {
+    if (self.h == other.h) return;
+    check(heron_tensor_retain(other.h));
+    heron_tensor_release(self.h);
+    self.h = other.h;
+  }, "other"_a);
+  // ---------------------------------------------------------------- heron.nn support (pynn) end
+
   m.def("from_dlpack", [](nb::handle obj) -> nb::object {
     if (PyCapsule_CheckExact(obj.ptr())) return from_capsule(obj);
     if (as_tensor(obj)) return nb::borrow(obj);

@@ -1,0 +1,17 @@
+"""heron.nn: modules, layers, losses, initialisers and the functional interface, with PyTorch's
+names, arguments and semantics."""
+from .parameter import Parameter  # noqa: F401
+from .module import Module, RemovableHandle  # noqa: F401
+from .container import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict  # noqa: F401
+from .layers import (Identity, Linear, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,  # noqa: F401
+                     AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d, Dropout,
+                     Embedding, Flatten, Unflatten, Upsample)
+from .activation import ReLU, LeakyReLU, GELU, SiLU, Tanh, Sigmoid, Softmax, LogSoftmax  # noqa: F401
+from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss,  # noqa: F401
+                   BCEWithLogitsLoss)
+from . import functional, init  # noqa: F401
+
+try:  # heron.nn.utils (clip_grad_norm_, clip_grad_value_) comes with heron.optim
+    from . import utils  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
