@@ -34,8 +34,9 @@ def close(got, want, tol=1e-10):
 
 
 def set_params(module, **arrays):
-    for name, a in arrays.items():
-        getattr(module, name).copy_(T(a))
+    with heron.no_grad():  # parameters require grad: in-place writes only outside recording, as in PyTorch
+        for name, a in arrays.items():
+            getattr(module, name).copy_(T(a))
 
 
 # ------------------------------------------------------------------ numpy references
