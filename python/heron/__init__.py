@@ -36,3 +36,7 @@ def is_tensor(obj):
 def result_type(a, b):
     """The dtype of `a + b` under Heron's (PyTorch's) promotion rules."""
     return _ops.add(a if isinstance(a, Tensor) else tensor(a), b if isinstance(b, Tensor) else b).dtype
+
+# Training utilities (pure Python over the ops): heron.optim, heron.utils.data, heron.datasets.
+from ._generator import Generator  # noqa: E402,F401
+from . import utils, datasets  # noqa: E402,F401
