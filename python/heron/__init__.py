@@ -39,4 +39,4 @@ def result_type(a, b):
 
 # Training utilities (pure Python over the ops): heron.optim, heron.utils.data, heron.datasets.
 from ._generator import Generator  # noqa: E402,F401
-from . import utils, datasets  # noqa: E402,F401
+from . import optim, utils, datasets  # noqa: E402,F401
