@@ -6,7 +6,6 @@ from collections.abc import Mapping, MutableMapping
 
 from .. import _C, _ops
 from .. import _dtypes as _dt
-from .._creation import tensor as _tensor
 
 Tensor = _C.Tensor
 
@@ -270,7 +269,7 @@ class Optimizer:
 # ---------------------------------------------------------------------- helpers for the subclasses
 def _step_tensor(value):
     """The per-parameter step counter as PyTorch keeps it: a 0-d float32 tensor."""
-    return _tensor(float(value), dtype=_dt.float32)
+    return _ops.full([], float(value), _dt.float32)
 
 
 def _step_value(state):
