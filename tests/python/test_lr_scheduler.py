@@ -55,7 +55,8 @@ def test_exponential_lr():
 def test_cosine_annealing_follows_closed_form_past_t_max(eta_min):
     T = 10
     s = CosineAnnealingLR(make_opt((0.1, 1.0)), T_max=T, eta_min=eta_min)
-    want = [[eta_min + (b - eta_min) * (1 + math.cos(math.pi * e / T)) / 2 for b in (0.1, 1.0)] for e in range(3 * T + 1)]
+    want = [[eta_min + (b - eta_min) * (1 + math.cos(math.pi * e / T)) / 2 for b in (0.1, 1.0)]
+            for e in range(3 * T + 1)]
     assert_close(trajectory(s, 3 * T), want, rtol=1e-9, atol=1e-12)
     assert math.isclose(want[T][0], eta_min, abs_tol=1e-15)
 
