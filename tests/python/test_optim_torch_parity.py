@@ -153,7 +153,7 @@ SCHEDULERS = [
 ]
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")
 @pytest.mark.parametrize("label,make,opt_name,opt_kw,n", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
 def test_schedulers_match_torch(label, make, opt_name, opt_kw, n):
     ts, hs = _sched_pair(make, opt_name, opt_kw)
