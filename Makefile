@@ -19,7 +19,7 @@ STAMP := $(ROOT)/build/.stamps
         test-capi test-examples test-wheel other-languages bench clean help
 
 help:
-	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron)"
+	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
 	@echo "make test   - bootstrap, build, run every suite (C++ incl. ASan/UBSan, C ABI, Python, examples)"
 	@echo "make bench  - run the benchmarks (prints a table)"
 
@@ -98,6 +98,8 @@ demo: build
 	  $$(PKG_CONFIG_PATH=$(ROOT)/python/heron/lib/pkgconfig pkg-config --cflags --libs heron) \
 	  -Wl,-rpath,$(ROOT)/python/heron/lib
 	$(BUILD)/tour_pkgconfig
+	@echo "== training a ConvNet on MNIST-10k (python -m heron.examples.mnist):"
+	$(PY) -m heron.examples.mnist --out $(ROOT)/out/mnist
 
 bench: build
 	$(PY) benchmarks/run.py

@@ -44,3 +44,6 @@ def result_type(a, b):
     return _ops.add(a if isinstance(a, Tensor) else tensor(a), b if isinstance(b, Tensor) else b).dtype
 
 from . import nn  # noqa: E402,F401  (after everything nn builds on)
+# Training utilities (pure Python over the ops): heron.optim, heron.utils.data, heron.datasets.
+from ._generator import Generator  # noqa: E402,F401
+from . import optim, utils, datasets  # noqa: E402,F401

@@ -1,0 +1,2 @@
+"""heron.utils: data loading (heron.utils.data)."""
+from . import data  # noqa: F401
