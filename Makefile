@@ -103,6 +103,8 @@ demo: build
 
 bench: build
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/conv.py
+	$(PY) benchmarks/training.py
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) dist python/heron/_C*.so python/heron/lib python/heron/include
