@@ -3,7 +3,6 @@ dropout, embedding, losses, interpolate, pixel_shuffle) against numpy references
 once autograd is there, gradients of a small network against central differences. Each test is
 skipped while its op is missing from the build."""
 import contextlib
-import math
 
 import numpy as np
 import pytest
