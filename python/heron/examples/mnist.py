@@ -1,6 +1,6 @@
 """Train a small ConvNet on MNIST-10k (bundled with Heron) and save its weights and learning curves.
 
-    python -m heron.examples.mnist --epochs 8 --batch-size 64 --lr 0.003 --out out/mnist [--seed 0] [--threads N]
+    python -m heron.examples.mnist --epochs 10 --batch-size 64 --lr 0.003 --out out/mnist [--seed 0] [--threads N]
 
 ConvNet: conv 3x3x16 relu, maxpool 2, conv 3x3x32 relu, maxpool 2, conv 3x3x32 relu, flatten,
 dense 64 relu, dense 10. Trained with Adam under a one-cycle learning-rate schedule on the first
@@ -138,7 +138,7 @@ def _smooth(values, k):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m heron.examples.mnist", description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=8, help="passes over the 8,500 training images (default 8)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the 8,500 training images (default 10)")
     p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle Adam schedule "
                    "(default 3e-3)")
