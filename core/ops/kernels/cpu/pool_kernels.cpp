@@ -3,6 +3,8 @@
 // that lies inside the padded input (count_include_pad) or only the input cells.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 
 #include "core/ops/generated/ops_gen.h"
@@ -16,15 +18,55 @@ namespace {
 // Planes per task so that a task does at least ~32k element visits.
 int64_t plane_grain(int64_t per_plane) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, per_plane)); }
 
+// Branch-free "take v if v > best or v is nan" (nan wins, as in PyTorch): on random data the
+// comparison is unpredictable, and compilers keep branches for float selects, so blend the bits.
+template <typename T>
+inline void take_if_greater(T v, int64_t vi, T& best, int64_t& bi) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const bool t = (v > best) | (v != v);
+  const U m = U(0) - static_cast<U>(t);
+  U vb, bb;
+  std::memcpy(&vb, &v, sizeof(T));
+  std::memcpy(&bb, &best, sizeof(T));
+  bb = (vb & m) | (bb & ~m);
+  std::memcpy(&best, &bb, sizeof(T));
+  const uint64_t mi = uint64_t(0) - static_cast<uint64_t>(t);
+  bi = static_cast<int64_t>((static_cast<uint64_t>(vi) & mi) | (static_cast<uint64_t>(bi) & ~mi));
+}
+
 template <typename T>
 void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const PoolGeom& g) {
   const T* x = xt.data<T>();
   T* y = yt.data<T>();
   int64_t* ix = it.data<int64_t>();
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+  const int64_t W = g.W;
+  const bool k2s2 = g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0 && g.dH == 1 &&
+                    g.dW == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
   parallel_for(0, g.NC, plane_grain(OHW * g.kH * g.kW), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * HW;
+      if (k2s2) {  // the common 2x2 / stride 2 window: straight-line, branch-free
+        T* yp = y + pl * OHW;
+        int64_t* ip = ix + pl * OHW;
+        const int64_t OH = g.OH, OW = g.OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const T* r0 = xp + 2 * oh * W;
+          const T* r1 = r0 + W;
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t c = 2 * ow;
+            T best = r0[c];
+            int64_t bi = 2 * oh * W + c;
+            const T v1 = r0[c + 1], v2 = r1[c], v3 = r1[c + 1];
+            take_if_greater(v1, bi + 1, best, bi);
+            take_if_greater(v2, 2 * oh * W + W + c, best, bi);
+            take_if_greater(v3, 2 * oh * W + W + c + 1, best, bi);
+            yp[oh * OW + ow] = best;
+            ip[oh * OW + ow] = bi;
+          }
+        }
+        continue;
+      }
       T* yp = y + pl * OHW;
       int64_t* ip = ix + pl * OHW;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -39,14 +81,11 @@ void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const Poo
           const int64_t w_end = std::min(w0 + (g.kW - 1) * g.dW + 1, g.W);
           T best = -std::numeric_limits<T>::infinity();
           int64_t bi = ih_lo * g.W + iw_lo;
+          // Branch-free update (random data makes `v > best` unpredictable): nan wins, as in PyTorch.
           for (int64_t ih = ih_lo; ih < h_end; ih += g.dH) {
-            const T* row = xp + ih * g.W;
+            const T* row = xp + ih * W;
             for (int64_t iw = iw_lo; iw < w_end; iw += g.dW) {
-              T v = row[iw];
-              if (v > best || std::isnan(v)) {
-                best = v;
-                bi = ih * g.W + iw;
-              }
+              take_if_greater(row[iw], ih * W + iw, best, bi);
             }
           }
           yp[oh * g.OW + ow] = best;
@@ -104,6 +143,7 @@ void avg_forward(const Tensor& xt, const Tensor& yt, const PoolGeom& g, bool inc
   parallel_for(0, g.NC, plane_grain(OHW * g.kH * g.kW), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * HW;
+
       T* yp = y + pl * OHW;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         for (int64_t ow = 0; ow < g.OW; ++ow) {
