@@ -589,3 +589,25 @@ def test_conv2d_winograd_shapes(dtype, xs, k, pad):
     pp = 1 if same else p
     close(gx, ref_conv_transpose2d(gy, w, None, 1, pp, 0, 1, 1), dtype, 20)
     close(gw, ref_conv2d_weight_grad(gy, x, w.shape, 1, pp, 1, 1), dtype, 100)
+
+
+@pytest.mark.parametrize("shape", [((64, 1, 28, 28), (16, 1, 3, 3)), ((8, 16, 13, 13), (32, 16, 3, 3)),
+                                   ((4, 32, 20, 20), (32, 32, 3, 3))], ids=["1to16", "16to32", "winograd"])
+def test_weight_gradient_is_bitwise_deterministic_across_thread_counts(shape):
+    """Reductions over images use a split fixed by the shape, so the weight gradient does not depend
+    on the thread count or on scheduling (training runs reproduce exactly)."""
+    rng = np.random.default_rng(7)
+    x = heron.from_numpy(rng.standard_normal(shape[0]).astype(np.float32))
+    w = heron.from_numpy(rng.standard_normal(shape[1]).astype(np.float32))
+    out_shape = heron.conv2d(x, w).shape
+    gy = heron.from_numpy(rng.standard_normal(out_shape).astype(np.float32))
+    prev = heron.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3, 2, 2):
+            heron.set_num_threads(threads)
+            results.append(heron.conv2d_backward(gy, x, w)[1].numpy().copy())
+    finally:
+        heron.set_num_threads(prev)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

@@ -63,3 +63,25 @@ def test_live_parity_with_pytorch_adam_step():
     hopt.step()
     for k, p in hm.named_parameters():
         np.testing.assert_allclose(p.detach().numpy(), tp[k].detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_convnet_gradients_are_bitwise_identical_at_any_thread_count():
+    """Reproducibility: same seed and data give the same bits whatever the thread count."""
+    rng = np.random.default_rng(0)
+    x = heron.from_numpy(rng.random((64, 1, 28, 28), dtype=np.float32))
+    y = heron.from_numpy(rng.integers(0, 10, 64))
+    prev = heron.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            heron.set_num_threads(threads)
+            heron.manual_seed(0)
+            m = ConvNet()
+            loss = heron.nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            runs.append([loss.detach().numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()])
+    finally:
+        heron.set_num_threads(prev)
+    for r in runs[1:]:
+        for a, b in zip(runs[0], r):
+            np.testing.assert_array_equal(a, b)

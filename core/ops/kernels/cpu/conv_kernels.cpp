@@ -97,6 +97,20 @@ void split_items(int64_t items, int64_t parts, F fn) {
   });
 }
 
+// Deterministic split for reductions: items go to `parts` contiguous chunks fixed by the shape
+// alone (never by the thread count or by timing), each chunk accumulates into its own buffer
+// and the buffers are summed in order, so a gradient is bitwise the same at any thread count.
+constexpr int64_t kReduceParts = 8;
+template <typename F>
+void split_items_fixed(int64_t items, int64_t parts, F fn) {
+  parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t i0 = items * p / parts, i1 = items * (p + 1) / parts;
+      for (int64_t i = i0; i < i1; ++i) fn(p, i, i + 1);
+    }
+  });
+}
+
 struct Plan {
   int64_t Cg, Kg, RS, CgRS, OHW, HW;
   bool direct;     // 1x1, stride 1, no padding: x itself is the column matrix
@@ -112,7 +126,9 @@ struct Plan {
 };
 
 template <typename T>
-Plan make_plan(const ConvGeom& g, bool allow_wide) {
+// `reduce`: the plan of a reduction over images (the weight gradient), which must not depend on the
+// thread count (see split_items_fixed).
+Plan make_plan(const ConvGeom& g, bool allow_wide, bool reduce = false) {
   Plan p;
   p.Cg = g.C / g.G;
   p.Kg = g.K / g.G;
@@ -121,7 +137,7 @@ Plan make_plan(const ConvGeom& g, bool allow_wide) {
   p.OHW = g.OH * g.OW;
   p.HW = g.H * g.W;
   p.direct = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
-  p.parts = blas_threaded_mode() ? 1 : get_num_threads();
+  p.parts = blas_threaded_mode() ? 1 : reduce ? kReduceParts : get_num_threads();
   // Wide columns: with stride 1, the patches of a tile of output rows, taken over the padded
   // input's full width Wp, are for each (c, i, j) one contiguous run of the padded input, so
   // im2col becomes one copy per (c, i, j) instead of one per output row. The gemm then also
@@ -513,11 +529,11 @@ void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
   const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
   const int64_t tb = std::max<int64_t>(8, std::min<int64_t>(tiles, tile_bytes() / (16 * C * int64_t(sizeof(T)))));
   const int64_t all = g.N * tiles, items = (all + tb - 1) / tb;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : get_num_threads(), items));
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : kReduceParts, items));
   const int64_t usize = 16 * K * C;
   std::vector<T> dU(static_cast<size_t>(parts * usize), T(0));
-  BlasSingleThread guard(parts > 1);
-  split_items(items, parts, [&](int64_t part, int64_t it, int64_t) {
+  BlasSingleThread guard(!blas_threaded_mode());  // BLAS's own split would depend on the thread count
+  split_items_fixed(items, parts, [&](int64_t part, int64_t it, int64_t) {
     const int64_t T0 = it * tb, nt = std::min(tb, all - T0);
     std::vector<T>& V = scratch<T>(0);
     std::vector<T>& M = scratch<T>(1);
@@ -696,7 +712,7 @@ void conv_backward_data(const Tensor& gyt, const Tensor& wt, const Tensor& bt, c
 
 template <typename T>
 void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt, const Tensor& gbt, const ConvGeom& g) {
-  const Plan p = make_plan<T>(g, true);
+  const Plan p = make_plan<T>(g, true, /*reduce=*/true);
   const T* gy = gyt.data<T>();
   if (gbt.defined()) {
     T* gb = gbt.data<T>();
@@ -722,13 +738,13 @@ void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt
     return;
   }
   const int64_t items = p.groups * g.G * p.tiles;
-  const int64_t parts = std::max<int64_t>(1, std::min(p.parts, items));
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(blas_threaded_mode() ? 1 : kReduceParts, items));
   std::fill_n(gw, wsize, T(0));
   if (items == 0 || wsize == 0 || g.N == 0) return;
   // Part 0 accumulates into gw itself, the others into their own buffers, summed at the end.
   std::vector<T> acc(static_cast<size_t>((parts - 1) * wsize), T(0));
-  BlasSingleThread guard(parts > 1);
-  split_items(items, parts, [&](int64_t part, int64_t i0, int64_t i1) {
+  BlasSingleThread guard(!blas_threaded_mode());  // BLAS's own split would depend on the thread count
+  split_items_fixed(items, parts, [&](int64_t part, int64_t i0, int64_t i1) {
     T* a = part == 0 ? gw : acc.data() + (part - 1) * wsize;
     std::vector<T>& cbuf = scratch<T>(0);
     std::vector<T>& gbuf = scratch<T>(1);
