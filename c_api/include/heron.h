@@ -37,7 +37,7 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 0
+#define HERON_ABI_VERSION_MINOR 1  /* 1.1: autograd, named tensor maps and safetensors */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
