@@ -724,6 +724,55 @@ def gen_grad(spec) -> str:
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------------------- graph attributes
+def gen_graph_attrs(spec) -> str:
+    """core/graph/generated/attrs_gen.cpp: typed attribute structs -> graph::AttrValue lists."""
+    out = [f"// {HEADER}", '#include "core/graph/trace.h"', "", '#include "core/ops/generated/ops_gen.h"', "",
+           "namespace heron {", "namespace graph {", "namespace {", "using namespace ops;",
+           "AttrValue av_int(int64_t v) { AttrValue a; a.kind = AttrValue::Int; a.i = v; return a; }",
+           "AttrValue av_float(double v) { AttrValue a; a.kind = AttrValue::Float; a.f = v; return a; }",
+           "AttrValue av_bool(bool v) { AttrValue a; a.kind = AttrValue::Bool; a.i = v; return a; }",
+           "AttrValue av_str(const std::string& v) { AttrValue a; a.kind = AttrValue::String; a.s = v; return a; }",
+           "AttrValue av_ints(const Dims& v) { AttrValue a; a.kind = AttrValue::Ints; a.ints.assign(v.begin(), v.end()); return a; }",
+           "AttrValue av_floats(const std::vector<double>& v) { AttrValue a; a.kind = AttrValue::Floats; a.floats = v; return a; }",
+           "AttrValue av_dtype(DType v) { AttrValue a; a.kind = AttrValue::Dtype; a.i = static_cast<int64_t>(v); return a; }",
+           "AttrValue av_scalar(const Scalar& v) {",
+           "  if (v.kind == Scalar::Float) return av_float(v.f);",
+           "  return v.kind == Scalar::Bool ? av_bool(v.i != 0) : av_int(v.i);",
+           "}",
+           "AttrValue av_none() { AttrValue a; a.kind = AttrValue::None; return a; }", ""]
+    fn = {"int": "av_int", "float": "av_float", "bool": "av_bool", "scalar": "av_scalar", "string": "av_str",
+          "ints": "av_ints", "floats": "av_floats", "dtype": "av_dtype", "device": "av_str"}
+    table = []
+    for op in spec["ops"]:
+        n = op["name"]
+        if not op["attrs"]:
+            table.append("nullptr")
+            continue
+        out.append(f"std::vector<AttrValue> av_{n}(const void* p) {{")
+        out.append(f"  static const {camel(n)}Attrs kDefault{{}};")
+        out.append(f"  const auto& a = p ? *static_cast<const {camel(n)}Attrs*>(p) : kDefault;")
+        out.append("  std::vector<AttrValue> v;")
+        for a in op["attrs"]:
+            f = fn[a["type"]]
+            if a["optional"]:
+                out.append(f"  v.push_back(a.{a['name']} ? {f}(*a.{a['name']}) : av_none());")
+            else:
+                out.append(f"  v.push_back({f}(a.{a['name']}));")
+        out.append("  return v;")
+        out.append("}")
+        table.append(f"&av_{n}")
+    out.append(f"using AvFn = std::vector<AttrValue> (*)(const void*);")
+    out.append(f"const AvFn kAv[{len(spec['ops'])}] = {{")
+    for i in range(0, len(table), 6):
+        out.append("    " + ", ".join(table[i:i + 6]) + ",")
+    out += ["};", "}  // namespace", "",
+            "std::vector<AttrValue> attrs_to_values(int op_id, const void* attrs) {",
+            f"  if (op_id < 0 || op_id >= {len(spec['ops'])} || !kAv[op_id]) return {{}};",
+            "  return kAv[op_id](attrs);", "}", "", "}  // namespace graph", "}  // namespace heron", ""]
+    return "\n".join(out)
+
+
 def outputs():
     spec = load_schema()
     js = canonical_json(spec)
@@ -733,6 +782,7 @@ def outputs():
         "core/ops/generated/ops_gen.h": h,
         "core/ops/generated/ops_gen.cpp": cpp,
         "core/autograd/generated/grad_gen.cpp": gen_grad(spec),
+        "core/graph/generated/attrs_gen.cpp": gen_graph_attrs(spec),
         "c_api/include/heron_ops.h": gen_c_header(spec),
         "python/heron/_ops.py": py,
         "python/heron/_ops.pyi": pyi,

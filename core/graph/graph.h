@@ -34,6 +34,7 @@ struct Value {
   std::string name;
   DType dtype = DType::Float32;
   std::vector<int64_t> shape;  // -1 = symbolic
+  bool wrapped_number = false;  // a captured Python/JS number: keeps its weak role in type promotion
 };
 
 struct Node {
@@ -62,9 +63,14 @@ struct Graph {
   // Recomputes every non-input value's dtype and shape by running the ops on meta shapes
   // (symbolic dims propagated). Throws naming the node whose shapes do not fit.
   void infer_shapes();
+  // Renumbers values so that only used ones remain (inputs first, in order of first use).
+  void compact();
   // A readable text form, one line per node:  %3 = conv2d(%0, %w1, %b1; stride=[1, 1], ...) : float32[N, 16, 26, 26]
   std::string to_text() const;
 };
+
+// Runs g eagerly, node by node (the reference for the runtime; also what shape inference uses).
+std::vector<Tensor> execute(const Graph& g, const std::vector<Tensor>& inputs);
 
 }  // namespace graph
 }  // namespace heron

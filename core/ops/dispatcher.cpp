@@ -7,6 +7,7 @@
 
 #include "c_api/include/heron.h"
 #include "core/autograd/autograd.h"
+#include "core/graph/trace.h"
 #include "core/ops/attrs.h"
 #include "core/ops/generated/ops_gen.h"
 
@@ -169,7 +170,23 @@ void check_enum(const char* op, const char* attr, const std::string& v, std::ini
   throw Error(ErrorCode::InvalidArgument, str_cat(op, ": attribute '", attr, "' must be one of ", list, ", got '", v, "'"), op);
 }
 
+static void run_impl_untraced(int id, OpCtx& ctx, const void* attrs);
+
 void run_impl(int id, OpCtx& ctx, const void* attrs) {
+  graph::Tracer* tracer = graph::active_tracer();
+  if (!tracer || tracer->busy) return run_impl_untraced(id, ctx, attrs);
+  tracer->busy = true;
+  try {
+    run_impl_untraced(id, ctx, attrs);
+  } catch (...) {
+    tracer->busy = false;
+    throw;
+  }
+  tracer->busy = false;
+  tracer->record(id, ctx, attrs);
+}
+
+static void run_impl_untraced(int id, OpCtx& ctx, const void* attrs) {
   ImplFn fn = get_impl(id);
   if (!fn) throw Error(ErrorCode::NotImplemented, str_cat(ctx.name(), ": not implemented in this build"), ctx.name());
   const OpInfo& op = ctx.op();
