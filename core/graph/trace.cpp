@@ -53,6 +53,7 @@ int32_t Tracer::value_of(const Tensor& t, const char* op) {
 }
 
 void Tracer::record(int op_id, OpCtx& ctx, const void* attrs) {
+  if (finished_) return;
   const OpInfo& op = ctx.op();
   Node n;
   n.op = op.name;
@@ -111,6 +112,7 @@ Graph Tracer::finish(const std::vector<Tensor>& outputs, const std::vector<std::
     if (!live[it->first]) it = g_.initializers.erase(it);
     else ++it;
   }
+  finished_ = true;  // shape inference below runs ops: they must not be recorded
   Graph out = std::move(g_);
   out.compact();
   if (dynamic_batch) {

@@ -38,6 +38,7 @@ class Tracer {
   std::vector<Tensor> keep_;  // every traced tensor stays alive, so no address is reused mid-trace
   std::unordered_map<std::string, int> op_counts_;
   Tracer* prev_ = nullptr;
+  bool finished_ = false;
 };
 
 // The tracer active on this thread (nullptr when none). A Tracer makes itself active on
