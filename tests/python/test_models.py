@@ -224,6 +224,20 @@ def test_eval_forward_float64_and_batch_independence():
     np.testing.assert_allclose(y[1:2], y1, rtol=1e-10, atol=1e-12)  # eval: samples are independent
 
 
+def test_eval_forward_non_contiguous_input():
+    m = randomize_bn(models.resnet18(num_classes=4), 16).eval()
+    x = rng.standard_normal((2, 3, 40, 36)).astype(np.float32)
+    base = heron.tensor(np.ascontiguousarray(x.transpose(0, 1, 3, 2)))  # (2, 3, 36, 40)
+    view = base.transpose(2, 3)                                           # x's values, strided
+    assert not view.is_contiguous()
+    sliced = heron.tensor(np.concatenate([x, x], axis=3))[:, :, :, ::2]   # every other column
+    with heron.no_grad():
+        want = N(m(heron.tensor(x)))
+        np.testing.assert_allclose(N(m(view)), want, rtol=1e-5, atol=1e-5)
+        contiguous = heron.tensor(np.ascontiguousarray(np.concatenate([x, x], axis=3)[:, :, :, ::2]))
+        np.testing.assert_allclose(N(m(sliced)), N(m(contiguous)), rtol=1e-5, atol=1e-5)
+
+
 def test_eval_is_deterministic_and_dropout_off():
     m = models.mobilenet_v2(num_classes=3).eval()
     x = heron.randn(2, 3, 32, 32)
