@@ -32,6 +32,13 @@ def relu6(input, inplace=False):
     return _ops.clamp(input, 0.0, 6.0)
 
 
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """min(max(input, min_val), max_val); the gradient is zero outside [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _ops.clamp(input, float(min_val), float(max_val))
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     return _ops.leaky_relu(input, negative_slope=negative_slope)
 
