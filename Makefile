@@ -11,6 +11,7 @@ JOBS ?= $(shell nproc)
 # The cuda device is built whenever nvcc is found; `make ... HERON_CUDA=OFF` skips it.
 HERON_CUDA ?= ON
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libopenblas-dev libgtest-dev nlohmann-json3-dev \
+                flatbuffers-compiler libflatbuffers-dev \
                 python3 python3-dev python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(ROOT)/build/.stamps
