@@ -178,3 +178,16 @@ def test_float64_model_and_dump_names(models, tmp_path):
                   "--iter", "1", "--dump-outputs", tmp_path)
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "sum.npy"), a + 2 * b)
+
+
+def test_c_example_runs_a_model(models):
+    exe = BUILD / "heron_c_run_model"
+    if not exe.exists():
+        pytest.skip("examples/c/run_model.c is not built")
+    r = subprocess.run([str(exe), str(models / "mlp.heron")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    ry, rh = mlp_reference(np.full((1, 8), 0.5, np.float32))
+    assert "output y: ndim 2, 4 elements, first value" in r.stdout
+    first = float(r.stdout.split("output y: ndim 2, 4 elements, first value ")[1].split()[0])
+    assert abs(first - ry[0, 0]) < 1e-4
+    assert '"format":"heron-profile"' in r.stdout
