@@ -37,7 +37,7 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 1  /* 1.1: autograd, named tensor maps and safetensors */
+#define HERON_ABI_VERSION_MINOR 2  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models and sessions */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -415,6 +415,95 @@ HERON_API heron_status heron_safetensors_save_buffer(const heron_tensor_map* map
                                                      size_t* out_len);
 /** Frees a buffer from heron_safetensors_save_buffer(). NULL is ignored. */
 HERON_API void heron_safetensors_free_buffer(uint8_t* bytes);
+
+/* ======================================================================= models and sessions (deployment)
+ * A model is a loaded .heron file: a graph (named inputs and outputs, nodes, weights). A session runs
+ * a model on a device; heron_session_run() is safe from several threads at once on one session. No
+ * Python is involved (see docs/guide/deploy.md). Models, options and sessions are counted by
+ * heron_live_handles(); a session keeps what it needs of its model, so the model may be released first. */
+
+/** A loaded model. Opaque; owned by the caller. */
+typedef struct heron_model heron_model;
+/** Options for heron_session_create(). Opaque; owned by the caller. */
+typedef struct heron_session_options heron_session_options;
+/** A model prepared to run on a device. Opaque; owned by the caller. */
+typedef struct heron_session heron_session;
+
+/**
+ * Loads a .heron model file (memory-mapped: the weights are used in place). The file is verified
+ * (structure, format version, ops, attributes, shapes, offsets); a bad file fails with
+ * HERON_ERR_INVALID_ARGUMENT and a message naming what is wrong and where.
+ */
+HERON_API heron_status heron_model_load_file(const char* path, heron_model** out);
+/** Loads a model from @p len bytes of .heron data (copied: @p data may be freed afterwards); checks as above. */
+HERON_API heron_status heron_model_load_buffer(const void* data, size_t len, heron_model** out);
+/** Writes @p model as a .heron file at @p path. */
+HERON_API heron_status heron_model_save_file(const heron_model* model, const char* path);
+/** Releases @p model (NULL and already-released handles are ignored). */
+HERON_API void heron_model_release(heron_model* model);
+/** Number of model inputs. */
+HERON_API heron_status heron_model_num_inputs(const heron_model* model, size_t* out);
+/** Number of model outputs. */
+HERON_API heron_status heron_model_num_outputs(const heron_model* model, size_t* out);
+/**
+ * Describes input @p i: its name, dtype code, rank and shape (-1 for a symbolic dim such as the
+ * batch). Any out-pointer may be NULL. The name and shape are borrowed: valid while @p model lives.
+ */
+HERON_API heron_status heron_model_input_info(const heron_model* model, size_t i, const char** name, int32_t* dtype,
+                                              int32_t* ndim, const int64_t** shape);
+/** Describes output @p i, like heron_model_input_info(). */
+HERON_API heron_status heron_model_output_info(const heron_model* model, size_t i, const char** name, int32_t* dtype,
+                                               int32_t* ndim, const int64_t** shape);
+
+/** Creates session options with the defaults: device "cpu", threads 0 (keep the pool), no profiling. */
+HERON_API heron_status heron_session_options_create(heron_session_options** out);
+/** Releases @p options (NULL is ignored). */
+HERON_API void heron_session_options_release(heron_session_options* options);
+/** The device to run on: "cpu", "cuda", "cuda:1". Checked by heron_session_create(). */
+HERON_API heron_status heron_session_options_set_device(heron_session_options* options, const char* device);
+/**
+ * Intra-op threads (>= 0; 0 keeps the current pool). The pool is process-wide: a session created
+ * with threads > 0 sets it, as heron_set_num_threads() does.
+ */
+HERON_API heron_status heron_session_options_set_threads(heron_session_options* options, int32_t threads);
+/** Turns per-node profiling of every run on (1) or off (0). */
+HERON_API heron_status heron_session_options_set_profiling(heron_session_options* options, int32_t enable);
+
+/**
+ * Creates a session: checks the graph, resolves its ops, moves the weights to the device and plans
+ * when each intermediate is freed. @p options may be NULL (defaults).
+ */
+HERON_API heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out);
+/** Releases @p session (NULL is ignored). Must not race with a heron_session_run() on it. */
+HERON_API void heron_session_release(heron_session* session);
+/**
+ * Runs the model. @p inputs[k] is bound to the model input named @p input_names[k]; every model
+ * input must be given once, with the model's dtype and a shape that matches (symbolic dims match
+ * any size); inputs on another device are copied. @p output_names lists the outputs wanted
+ * (NULL = all @p n_outputs model outputs in model order, and then @p n_outputs must equal their
+ * count); new handles, owned by the caller, are written to @p outputs (@p n_outputs entries). Wrong
+ * names, dtypes or shapes fail with a message listing what the model expects. Thread-safe.
+ */
+HERON_API heron_status heron_session_run(heron_session* session, const char* const* input_names, heron_tensor* const* inputs,
+                                         size_t n_inputs, const char* const* output_names, size_t n_outputs,
+                                         heron_tensor** outputs);
+/**
+ * Peak bytes of live intermediates (tensors made by the model's nodes, each storage counted once):
+ * of the last finished run (@p last) and the largest over all runs (@p max). Either may be NULL.
+ */
+HERON_API heron_status heron_session_peak_memory(const heron_session* session, int64_t* last, int64_t* max);
+/**
+ * The profile of the runs so far (profiling on) as JSON: {"format": "heron-profile", "version": 1,
+ * "session": {...}, "runs": [...]} (see docs/guide/deploy.md). *@p out is a new NUL-terminated
+ * string; free it with heron_free_string().
+ */
+HERON_API heron_status heron_session_profile_json(const heron_session* session, char** out);
+/** The same runs as a Chrome trace ({"traceEvents": [...]}, "X" events in microseconds); free with heron_free_string(). */
+HERON_API heron_status heron_session_chrome_trace(const heron_session* session, char** out);
+/** Forgets the recorded runs (e.g. after warm-up). */
+HERON_API heron_status heron_session_clear_profile(heron_session* session);
+/** Frees a string returned by the library (NULL is ignored). */
+HERON_API void heron_free_string(char* s);
 
 #ifdef __cplusplus
 }  /* extern "C" */

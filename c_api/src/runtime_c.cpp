@@ -1,0 +1,316 @@
+// The C ABI of models and sessions (heron.h, section "models and sessions"). Every entry point
+// catches everything: no exception crosses.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "c_api/include/heron.h"
+#include "core/graph/model_io.h"
+#include "core/runtime/session.h"
+#include "core/util/refcount.h"
+
+using namespace heron;
+
+namespace {
+struct LiveCount {
+  LiveCount() { live_handle_counter().fetch_add(1, std::memory_order_relaxed); }
+  ~LiveCount() { live_handle_counter().fetch_sub(1, std::memory_order_relaxed); }
+  LiveCount(const LiveCount&) = delete;
+  LiveCount& operator=(const LiveCount&) = delete;
+};
+}  // namespace
+
+struct heron_model {
+  static constexpr uint64_t kLiveMagic = 0x484552304d4f444cULL;  // "HER0MODL"
+  uint64_t magic = kLiveMagic;
+  LiveCount live;
+  graph::Graph graph;
+  ~heron_model() { magic = 0; }
+};
+
+struct heron_session_options {
+  static constexpr uint64_t kLiveMagic = 0x484552304f505453ULL;  // "HER0OPTS"
+  uint64_t magic = kLiveMagic;
+  LiveCount live;
+  runtime::SessionOptions opts;
+  ~heron_session_options() { magic = 0; }
+};
+
+struct heron_session {
+  static constexpr uint64_t kLiveMagic = 0x4845523053455353ULL;  // "HER0SESS"
+  uint64_t magic = kLiveMagic;
+  LiveCount live;
+  std::unique_ptr<runtime::Session> session;
+  ~heron_session() { magic = 0; }
+};
+
+// Defined in heron_c.cpp: records an error in the thread-local state.
+heron_status heron_internal_set_error(heron_status code, const char* msg, const char* op);
+
+namespace {
+
+heron_status fail_current() {
+  try {
+    throw;
+  } catch (const Error& ex) {
+    return heron_internal_set_error(static_cast<heron_status>(ex.code()), ex.what(), ex.op().c_str());
+  } catch (const std::bad_alloc&) {
+    return heron_internal_set_error(HERON_ERR_OUT_OF_MEMORY, "out of memory", "");
+  } catch (const std::exception& ex) {
+    return heron_internal_set_error(HERON_ERR_RUNTIME, ex.what(), "");
+  } catch (...) {
+    return heron_internal_set_error(HERON_ERR_RUNTIME, "unknown error", "");
+  }
+}
+
+#define RT_TRY try {
+#define RT_CATCH \
+  }              \
+  catch (...) { return fail_current(); }
+
+[[noreturn]] void null_arg(const char* fn, const char* what) { throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is NULL")); }
+
+template <typename H>
+H* live(const H* h, const char* fn, const char* what) {
+  if (!h) null_arg(fn, what);
+  if (h->magic != H::kLiveMagic) throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is not a live handle (already released?)"));
+  return const_cast<H*>(h);
+}
+
+Tensor borrow_tensor(heron_tensor* t, const char* fn, const std::string& what) {
+  if (!t) throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is NULL"));
+  auto* impl = reinterpret_cast<TensorImpl*>(t);
+  if (impl->magic != TensorImpl::kLiveMagic)
+    throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is not a live tensor handle (already released?)"));
+  return Tensor(Ref<TensorImpl>::borrow(impl));
+}
+
+heron_tensor* give(const Tensor& t) { return reinterpret_cast<heron_tensor*>(Ref<TensorImpl>(t.ref()).release()); }
+
+heron_status value_info(const heron_model* model, size_t i, bool input, const char** name, int32_t* dtype, int32_t* ndim,
+                        const int64_t** shape) {
+  const char* fn = input ? "model_input_info" : "model_output_info";
+  const auto* m = live(model, fn, "model");
+  const auto& ids = input ? m->graph.inputs : m->graph.outputs;
+  if (i >= ids.size())
+    throw Error(ErrorCode::IndexError, str_cat(fn, ": index ", i, " is out of range for a model with ", ids.size(), input ? " inputs" : " outputs"));
+  const graph::Value& v = m->graph.values.at(static_cast<size_t>(ids[i]));
+  if (name) *name = v.name.c_str();
+  if (dtype) *dtype = static_cast<int32_t>(v.dtype);
+  if (ndim) *ndim = static_cast<int32_t>(v.shape.size());
+  if (shape) *shape = v.shape.data();
+  return HERON_OK;
+}
+
+char* dup_string(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+heron_status heron_model_load_file(const char* path, heron_model** out) {
+  RT_TRY
+  if (!path) null_arg("model_load_file", "path");
+  if (!out) null_arg("model_load_file", "out");
+  auto m = std::make_unique<heron_model>();
+  m->graph = graph::load_model_file(path);
+  *out = m.release();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_model_load_buffer(const void* data, size_t len, heron_model** out) {
+  RT_TRY
+  if (!data) null_arg("model_load_buffer", "data");
+  if (!out) null_arg("model_load_buffer", "out");
+  auto m = std::make_unique<heron_model>();
+  m->graph = graph::load_model(static_cast<const uint8_t*>(data), len);
+  *out = m.release();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_model_save_file(const heron_model* model, const char* path) {
+  RT_TRY
+  const auto* m = live(model, "model_save_file", "model");
+  if (!path) null_arg("model_save_file", "path");
+  graph::save_model_file(m->graph, path);
+  return HERON_OK;
+  RT_CATCH
+}
+
+void heron_model_release(heron_model* model) {
+  if (!model || model->magic != heron_model::kLiveMagic) return;
+  delete model;
+}
+
+heron_status heron_model_num_inputs(const heron_model* model, size_t* out) {
+  RT_TRY
+  const auto* m = live(model, "model_num_inputs", "model");
+  if (!out) null_arg("model_num_inputs", "out");
+  *out = m->graph.inputs.size();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_model_num_outputs(const heron_model* model, size_t* out) {
+  RT_TRY
+  const auto* m = live(model, "model_num_outputs", "model");
+  if (!out) null_arg("model_num_outputs", "out");
+  *out = m->graph.outputs.size();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_model_input_info(const heron_model* model, size_t i, const char** name, int32_t* dtype, int32_t* ndim,
+                                    const int64_t** shape) {
+  RT_TRY
+  return value_info(model, i, true, name, dtype, ndim, shape);
+  RT_CATCH
+}
+
+heron_status heron_model_output_info(const heron_model* model, size_t i, const char** name, int32_t* dtype, int32_t* ndim,
+                                     const int64_t** shape) {
+  RT_TRY
+  return value_info(model, i, false, name, dtype, ndim, shape);
+  RT_CATCH
+}
+
+heron_status heron_session_options_create(heron_session_options** out) {
+  RT_TRY
+  if (!out) null_arg("session_options_create", "out");
+  *out = new heron_session_options();
+  return HERON_OK;
+  RT_CATCH
+}
+
+void heron_session_options_release(heron_session_options* options) {
+  if (!options || options->magic != heron_session_options::kLiveMagic) return;
+  delete options;
+}
+
+heron_status heron_session_options_set_device(heron_session_options* options, const char* device) {
+  RT_TRY
+  auto* o = live(options, "session_options_set_device", "options");
+  if (!device) null_arg("session_options_set_device", "device");
+  o->opts.device = device;
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_options_set_threads(heron_session_options* options, int32_t threads) {
+  RT_TRY
+  auto* o = live(options, "session_options_set_threads", "options");
+  if (threads < 0)
+    throw Error(ErrorCode::InvalidArgument, str_cat("session_options_set_threads: threads must be >= 0 (0 = keep the current pool), got ", threads));
+  o->opts.threads = threads;
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_options_set_profiling(heron_session_options* options, int32_t enable) {
+  RT_TRY
+  auto* o = live(options, "session_options_set_profiling", "options");
+  o->opts.profile = enable != 0;
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out) {
+  RT_TRY
+  const auto* m = live(model, "session_create", "model");
+  runtime::SessionOptions opts;
+  if (options) opts = live(options, "session_create", "options")->opts;
+  if (!out) null_arg("session_create", "out");
+  auto s = std::make_unique<heron_session>();
+  s->session = std::make_unique<runtime::Session>(m->graph, opts);
+  *out = s.release();
+  return HERON_OK;
+  RT_CATCH
+}
+
+void heron_session_release(heron_session* session) {
+  if (!session || session->magic != heron_session::kLiveMagic) return;
+  delete session;
+}
+
+heron_status heron_session_run(heron_session* session, const char* const* input_names, heron_tensor* const* inputs, size_t n_inputs,
+                               const char* const* output_names, size_t n_outputs, heron_tensor** outputs) {
+  RT_TRY
+  const auto* s = live(session, "session_run", "session");
+  if (n_inputs > 0 && !input_names) null_arg("session_run", "input_names");
+  if (n_inputs > 0 && !inputs) null_arg("session_run", "inputs");
+  if (n_outputs > 0 && !outputs) null_arg("session_run", "outputs");
+  if (n_inputs > (size_t{1} << 20)) throw Error(ErrorCode::InvalidArgument, str_cat("session_run: too many inputs (", n_inputs, ")"));
+  std::vector<std::string> names;
+  std::vector<Tensor> ins;
+  names.reserve(n_inputs);
+  ins.reserve(n_inputs);
+  for (size_t i = 0; i < n_inputs; ++i) {
+    if (!input_names[i]) throw Error(ErrorCode::NullHandle, str_cat("session_run: input name ", i, " is NULL"));
+    names.emplace_back(input_names[i]);
+    ins.push_back(borrow_tensor(inputs[i], "session_run", str_cat("input '", input_names[i], "'")));
+  }
+  std::vector<std::string> wanted;
+  const size_t model_outputs = s->session->num_outputs();
+  if (output_names) {
+    for (size_t i = 0; i < n_outputs; ++i) {
+      if (!output_names[i]) throw Error(ErrorCode::NullHandle, str_cat("session_run: output name ", i, " is NULL"));
+      wanted.emplace_back(output_names[i]);
+    }
+  } else if (n_outputs != model_outputs) {
+    throw Error(ErrorCode::InvalidArgument,
+                str_cat("session_run: output_names is NULL, so n_outputs must be the model's output count ", model_outputs, ", got ", n_outputs));
+  }
+  if (n_outputs == 0) return HERON_OK;  // nothing asked for: nothing to run
+  std::vector<Tensor> res = s->session->run(names, ins, wanted);
+  for (size_t i = 0; i < res.size(); ++i) outputs[i] = give(res[i]);
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_peak_memory(const heron_session* session, int64_t* last, int64_t* max) {
+  RT_TRY
+  const auto* s = live(session, "session_peak_memory", "session");
+  if (last) *last = s->session->last_peak_bytes();
+  if (max) *max = s->session->max_peak_bytes();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_profile_json(const heron_session* session, char** out) {
+  RT_TRY
+  const auto* s = live(session, "session_profile_json", "session");
+  if (!out) null_arg("session_profile_json", "out");
+  *out = dup_string(s->session->profile_json());
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_chrome_trace(const heron_session* session, char** out) {
+  RT_TRY
+  const auto* s = live(session, "session_chrome_trace", "session");
+  if (!out) null_arg("session_chrome_trace", "out");
+  *out = dup_string(s->session->chrome_trace_json());
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_session_clear_profile(heron_session* session) {
+  RT_TRY
+  live(session, "session_clear_profile", "session")->session->clear_profile();
+  return HERON_OK;
+  RT_CATCH
+}
+
+void heron_free_string(char* s) { std::free(s); }
+
+}  // extern "C"

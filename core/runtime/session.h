@@ -1,0 +1,116 @@
+// The runtime session ([deploy]): runs a graph::Graph on a device, from several threads at once.
+//
+// Creation checks the graph (ops known and implemented, attribute kinds, value ids, topological
+// order), resolves each node's op once, packs its attributes into the ABI's heron_attr array (the
+// same unpacking heron_op_call uses), moves the initializers to the device and computes liveness:
+// every intermediate value is dropped right after its last use. `run` keeps all of its state in a
+// per-run value table, so one session may run on many threads concurrently.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "c_api/include/heron.h"
+#include "core/graph/graph.h"
+#include "core/ops/dispatcher.h"
+
+namespace heron {
+namespace runtime {
+
+struct SessionOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:1", ...
+  // Intra-op threads. The pool is process-wide: > 0 sets it (heron::set_num_threads) when the
+  // session is created; 0 leaves it as it is.
+  int threads = 0;
+  bool profile = false;  // record a per-node profile of every run (profile_json, chrome_trace_json)
+};
+
+// What one profiled node execution recorded.
+struct NodeProfile {
+  int32_t node = 0;  // index into the graph's nodes
+  std::vector<std::vector<int64_t>> input_shapes, output_shapes;  // absent optional inputs: empty
+  int64_t start_ns = 0, end_ns = 0;  // since the start of the run
+  int64_t flops = 0;                 // matmul/linear/conv*: multiply-adds x 2; 0 for other ops
+  int64_t bytes = 0;                 // bytes of the inputs + bytes of the outputs
+};
+
+struct RunProfile {
+  int64_t index = 0;       // the session's run counter
+  int64_t thread = 0;      // a small id of the thread that ran it
+  int64_t start_ns = 0;    // since the session was created
+  int64_t duration_ns = 0;
+  int64_t peak_bytes = 0;  // peak bytes of live intermediates during this run
+  std::vector<NodeProfile> nodes;
+};
+
+struct RunStats {
+  int64_t peak_bytes = 0;  // peak bytes of distinct storages made by nodes and alive at once
+};
+
+class Session {
+ public:
+  explicit Session(graph::Graph g, SessionOptions opts = {});
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the graph. inputs[i] is bound to the model input input_names[i]; every model input must
+  // be given exactly once. output_names selects model outputs (empty = all, in model order).
+  // Returns the outputs in the order asked for. Safe to call from several threads at once.
+  std::vector<Tensor> run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
+                          const std::vector<std::string>& output_names = {}, RunStats* stats = nullptr) const;
+
+  const graph::Graph& graph() const { return g_; }
+  Device device() const { return device_; }
+  const SessionOptions& options() const { return opts_; }
+  size_t num_inputs() const { return g_.inputs.size(); }
+  size_t num_outputs() const { return g_.outputs.size(); }
+  const graph::Value& input(size_t i) const { return g_.values.at(static_cast<size_t>(g_.inputs.at(i))); }
+  const graph::Value& output(size_t i) const { return g_.values.at(static_cast<size_t>(g_.outputs.at(i))); }
+
+  // Peak bytes of live intermediates: of the last finished run, and the largest over all runs.
+  int64_t last_peak_bytes() const { return last_peak_.load(); }
+  int64_t max_peak_bytes() const { return max_peak_.load(); }
+  int64_t num_runs() const { return runs_.load(); }
+
+  // The recorded profile ({"format": "heron-profile", "version": 1, ...}; see docs/guide/deploy.md)
+  // and the same as a Chrome trace (chrome://tracing, Perfetto). Empty runs when profiling is off.
+  std::string profile_json() const;
+  std::string chrome_trace_json() const;
+  void clear_profile();
+
+ private:
+  struct Step {
+    const OpInfo* op = nullptr;
+    std::vector<heron_attr> attrs;   // points into g_.nodes[i].attrs
+    std::vector<int32_t> inputs;     // value ids, -1 = absent
+    std::vector<int32_t> outputs;
+    std::vector<int32_t> free_after; // values whose last use is this step
+  };
+  void check_and_plan();
+  std::string describe_inputs() const;
+
+  graph::Graph g_;
+  SessionOptions opts_;
+  Device device_;
+  std::vector<Step> steps_;
+  std::vector<Tensor> init_values_;            // per value id: the initializer on the device, or undefined
+  std::unordered_map<std::string, size_t> input_index_;   // model input name -> position
+  std::unordered_map<std::string, size_t> output_index_;  // model output name -> position
+  std::vector<char> is_output_;                // per value id
+  int64_t created_ns_ = 0;
+
+  mutable std::atomic<int64_t> last_peak_{0}, max_peak_{0}, runs_{0};
+  mutable std::mutex profile_mu_;
+  mutable std::vector<RunProfile> profiles_;
+};
+
+// FLOPs of one node execution (2 x multiply-adds for matmul, linear, conv1d, conv2d,
+// conv_transpose2d; 0 for other ops).
+int64_t estimate_flops(const char* op, const Tensor* inputs, size_t n_inputs, const Tensor* outputs, size_t n_outputs);
+
+}  // namespace runtime
+}  // namespace heron

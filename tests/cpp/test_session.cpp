@@ -1,0 +1,347 @@
+// The runtime session: results equal the ops called directly, input checks, graph checks,
+// concurrent runs, liveness (intermediates freed, peak memory) and the profile.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/ops/generated/ops_gen.h"
+#include "core/runtime/session.h"
+#include "core/util/thread_pool.h"
+
+using namespace heron;
+namespace O = heron::ops;
+using graph::AttrValue;
+using graph::Graph;
+using runtime::Session;
+using runtime::SessionOptions;
+
+namespace {
+
+Tensor randn(const Dims& shape, DType dt, uint32_t seed) {
+  Tensor t = Tensor::empty(shape, dt, host_device());
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  visit_dtype(dt, [&](auto z) {
+    using T = decltype(z);
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = convert<T>(u(g));
+  });
+  return t;
+}
+
+bool same(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
+}
+
+AttrValue ints(std::vector<int64_t> v) {
+  AttrValue a;
+  a.kind = AttrValue::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+AttrValue flt(double f) {
+  AttrValue a;
+  a.kind = AttrValue::Float;
+  a.f = f;
+  return a;
+}
+
+// x[?, 8] -> linear(w1, b1) -> relu -> h ; h -> linear(w2, no bias) -> y ; y + 0.5 * h[:, :4] ... kept simple:
+// outputs "y" (?, 4) and "h" (?, 16).
+struct Mlp {
+  Graph g;
+  Tensor w1, b1, w2;
+  Mlp(DType dt = DType::Float32) {
+    w1 = randn({16, 8}, dt, 1);
+    b1 = randn({16}, dt, 2);
+    w2 = randn({4, 16}, dt, 3);
+    int x = g.add_value("x", dt, {-1, 8});
+    int vw1 = g.add_value("w1", dt, {16, 8});
+    int vb1 = g.add_value("b1", dt, {16});
+    int vw2 = g.add_value("w2", dt, {4, 16});
+    int l1 = g.add_value("l1", dt, {-1, 16});
+    int h = g.add_value("h", dt, {-1, 16});
+    int y = g.add_value("y", dt, {-1, 4});
+    g.inputs = {x};
+    g.initializers[vw1] = w1;
+    g.initializers[vb1] = b1;
+    g.initializers[vw2] = w2;
+    g.nodes.push_back({"linear_0", "linear", {x, vw1, vb1}, {l1}, {}});
+    g.nodes.push_back({"relu_1", "relu", {l1}, {h}, {}});
+    g.nodes.push_back({"linear_2", "linear", {h, vw2, -1}, {y}, {}});
+    g.outputs = {y, h};
+  }
+  std::vector<Tensor> direct(const Tensor& x) const {
+    Tensor h = O::relu(O::linear(x, w1, b1));
+    return {O::linear(h, w2, Tensor()), h};
+  }
+};
+
+template <typename Fn>
+void expect_error(Fn fn, ErrorCode code, std::vector<std::string> fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
+    for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "'" << f << "' not in: " << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(Session, ResultsEqualTheOpsCalledDirectly) {
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Mlp m(dt);
+    Session s(m.g);
+    for (int64_t batch : {1, 3, 7}) {  // the symbolic batch dim takes any size
+      Tensor x = randn({batch, 8}, dt, 10 + static_cast<uint32_t>(batch));
+      auto got = s.run({"x"}, {x});
+      auto want = m.direct(x);
+      ASSERT_EQ(got.size(), 2u);
+      EXPECT_TRUE(same(got[0], want[0]));
+      EXPECT_TRUE(same(got[1], want[1]));
+      auto only_h = s.run({"x"}, {x}, {"h"});
+      ASSERT_EQ(only_h.size(), 1u);
+      EXPECT_TRUE(same(only_h[0], want[1]));
+    }
+  }
+}
+
+TEST(Session, AttributesAreUnpackedLikeOpCall) {
+  Graph g;
+  int a = g.add_value("a", DType::Float32, {2, 6});
+  int b = g.add_value("b", DType::Float32, {2, 6});
+  int sum = g.add_value("sum", DType::Float32, {2, 6});
+  int r = g.add_value("r", DType::Float32, {3, 4});
+  g.inputs = {a, b};
+  g.nodes.push_back({"add_0", "add", {a, b}, {sum}, {flt(0.5)}});
+  g.nodes.push_back({"reshape_1", "reshape", {sum}, {r}, {ints({3, 4})}});
+  g.outputs = {r};
+  Session s(g);
+  Tensor ta = randn({2, 6}, DType::Float32, 5), tb = randn({2, 6}, DType::Float32, 6);
+  auto out = s.run({"b", "a"}, {tb, ta});  // any order of names
+  O::AddAttrs aa;
+  aa.alpha = Scalar(0.5);
+  O::ReshapeAttrs ra;
+  ra.shape = Dims{3, 4};
+  Tensor want = O::reshape(O::add(ta, tb, aa), ra);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(same(out[0], want));
+}
+
+TEST(Session, WrongInputsAreClearErrors) {
+  Mlp m;
+  Session s(m.g);
+  Tensor x = randn({2, 8}, DType::Float32, 1);
+  expect_error([&] { s.run({"input"}, {x}); }, ErrorCode::NotFound, {"no input named 'input'", "'x': float32[?, 8]"});
+  expect_error([&] { s.run({"x"}, {x.to(DType::Float64)}); }, ErrorCode::TypeError, {"'x'", "float32[?, 8]", "float64[2, 8]"});
+  expect_error([&] { s.run({"x"}, {randn({2, 9}, DType::Float32, 1)}); }, ErrorCode::InvalidArgument, {"'x'", "[?, 8]", "[2, 9]"});
+  expect_error([&] { s.run({"x"}, {randn({8}, DType::Float32, 1)}); }, ErrorCode::InvalidArgument, {"[?, 8]", "[8]"});
+  expect_error([&] { s.run({}, {}); }, ErrorCode::InvalidArgument, {"missing input 'x'"});
+  expect_error([&] { s.run({"x", "x"}, {x, x}); }, ErrorCode::InvalidArgument, {"given twice"});
+  expect_error([&] { s.run({"x"}, {x}, {"z"}); }, ErrorCode::NotFound, {"no output named 'z'", "'y', 'h'"});
+  expect_error([&] { s.run({"x"}, {Tensor()}); }, ErrorCode::NullHandle, {"'x'"});
+}
+
+TEST(Session, BadGraphsAreRejectedAtCreation) {
+  {
+    Mlp m;
+    m.g.nodes[1].op = "no_such_op";
+    expect_error([&] { Session s(m.g); }, ErrorCode::NotFound, {"relu_1", "no_such_op"});
+  }
+  {
+    Mlp m;
+    m.g.nodes[0].inputs[0] = 99;
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"linear_0", "99"});
+  }
+  {
+    Mlp m;
+    std::swap(m.g.nodes[0], m.g.nodes[1]);  // relu before the linear that makes its input
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"relu_1", "before it is defined"});
+  }
+  {
+    Mlp m;
+    m.g.nodes[1].inputs.push_back(0);
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"relu_1", "expected 1 inputs"});
+  }
+  {
+    Mlp m;
+    m.g.nodes[0].inputs[1] = -1;  // weight is not optional
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"linear_0", "required"});
+  }
+  {
+    Mlp m;
+    m.g.nodes[1].outputs = {4};  // h redefines the initializer b1... value 4 is l1's: defined twice
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"defined twice"});
+  }
+  {
+    Graph g;
+    int a = g.add_value("a", DType::Float32, {2, 6});
+    int r = g.add_value("r", DType::Float32, {3, 4});
+    g.inputs = {a};
+    AttrValue bad;
+    bad.kind = AttrValue::String;
+    bad.s = "nope";
+    g.nodes.push_back({"reshape_0", "reshape", {a}, {r}, {bad}});
+    g.outputs = {r};
+    expect_error([&] { Session s(g); }, ErrorCode::TypeError, {"reshape_0", "'shape'", "string"});
+  }
+  {
+    Mlp m;
+    m.g.initializers[1] = randn({16, 9}, DType::Float32, 1);
+    expect_error([&] { Session s(m.g); }, ErrorCode::InvalidArgument, {"initializer 'w1'", "[16, 9]"});
+  }
+  {
+    Mlp m;
+    SessionOptions o;
+    o.device = "nodevice";
+    expect_error([&] { Session s(m.g, o); }, ErrorCode::NotFound, {});
+  }
+}
+
+TEST(Session, ErrorsInsideANodeNameTheNode) {
+  Graph g;
+  int a = g.add_value("a", DType::Float32, {-1, 6});
+  int r = g.add_value("r", DType::Float32, {3, 4});
+  g.inputs = {a};
+  g.nodes.push_back({"reshape_0", "reshape", {a}, {r}, {ints({3, 4})}});
+  g.outputs = {r};
+  Session s(g);
+  expect_error([&] { s.run({"a"}, {randn({3, 6}, DType::Float32, 1)}); }, ErrorCode::InvalidArgument, {"node 'reshape_0' (reshape)"});
+}
+
+TEST(Session, EightThreadsOnOneSessionGetIdenticalResults) {
+  Mlp m;
+  Session s(m.g);
+  const int kThreads = 8, kRuns = 25;
+  std::vector<Tensor> xs, want;
+  for (int i = 0; i < kThreads; ++i) {
+    xs.push_back(randn({4 + i, 8}, DType::Float32, 100 + static_cast<uint32_t>(i)));
+    want.push_back(s.run({"x"}, {xs.back()})[0]);
+  }
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      for (int r = 0; r < kRuns; ++r) {
+        int k = (t + r) % kThreads;
+        auto out = s.run({"x"}, {xs[k]});
+        if (!same(out[0], want[k])) ++mismatches[t];
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  EXPECT_EQ(s.num_runs(), kThreads + kThreads * kRuns);
+}
+
+TEST(Session, IntermediatesAreFreedAfterTheirLastUse) {
+  // x -> relu -> relu -> ... (6 nodes) -> y: at most two intermediates are alive at once.
+  Graph g;
+  int prev = g.add_value("x", DType::Float32, {256, 256});
+  g.inputs = {prev};
+  for (int i = 0; i < 6; ++i) {
+    int v = g.add_value("v" + std::to_string(i), DType::Float32, {256, 256});
+    g.nodes.push_back({"relu_" + std::to_string(i), "relu", {prev}, {v}, {}});
+    prev = v;
+  }
+  g.outputs = {prev};
+  Session s(g);
+  Tensor x = randn({256, 256}, DType::Float32, 1);
+  const int64_t baseline = live_handle_counter().load();
+  runtime::RunStats stats;
+  {
+    auto out = s.run({"x"}, {x}, {}, &stats);
+    EXPECT_EQ(out[0].storage()->refcount(), 1);  // the run kept no reference
+  }
+  EXPECT_EQ(live_handle_counter().load(), baseline);
+  const int64_t one = 256 * 256 * 4;
+  EXPECT_EQ(stats.peak_bytes, 2 * one);
+  EXPECT_EQ(s.last_peak_bytes(), 2 * one);
+  EXPECT_EQ(s.max_peak_bytes(), 2 * one);
+}
+
+TEST(Session, ViewsOfInputsAndSharedStoragesAreNotCounted) {
+  Graph g;
+  int a = g.add_value("a", DType::Float32, {4, 6});
+  int r = g.add_value("r", DType::Float32, {6, 4});
+  int e = g.add_value("e", DType::Float32, {6, 4});
+  g.inputs = {a};
+  g.nodes.push_back({"reshape_0", "reshape", {a}, {r}, {ints({6, 4})}});  // a view of the input
+  g.nodes.push_back({"relu_1", "relu", {r}, {e}, {}});
+  g.outputs = {e};
+  Session s(g);
+  runtime::RunStats st;
+  s.run({"a"}, {randn({4, 6}, DType::Float32, 2)}, {}, &st);
+  EXPECT_EQ(st.peak_bytes, 6 * 4 * 4);
+}
+
+TEST(Session, ProfileRecordsEveryNode) {
+  Mlp m;
+  SessionOptions o;
+  o.profile = true;
+  Session s(m.g, o);
+  Tensor x = randn({5, 8}, DType::Float32, 1);
+  s.run({"x"}, {x});
+  s.run({"x"}, {x});
+  auto j = nlohmann::json::parse(s.profile_json());
+  EXPECT_EQ(j["format"], "heron-profile");
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["session"]["nodes"], 3);
+  EXPECT_EQ(j["session"]["peak_bytes"], 5 * 16 * 4 * 2);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  const auto& nodes = j["runs"][1]["nodes"];
+  ASSERT_EQ(nodes.size(), 3u);
+  EXPECT_EQ(nodes[0]["name"], "linear_0");
+  EXPECT_EQ(nodes[0]["op"], "linear");
+  EXPECT_EQ(nodes[0]["input_shapes"], nlohmann::json::parse("[[5, 8], [16, 8], [16]]"));
+  EXPECT_EQ(nodes[0]["output_shapes"], nlohmann::json::parse("[[5, 16]]"));
+  EXPECT_EQ(nodes[0]["flops"], 2 * 5 * 8 * 16 + 5 * 16);
+  EXPECT_EQ(nodes[0]["bytes"], (5 * 8 + 16 * 8 + 16 + 5 * 16) * 4);
+  EXPECT_EQ(nodes[1]["flops"], 0);
+  EXPECT_EQ(nodes[2]["input_shapes"][2], nlohmann::json::array());  // the absent bias
+  EXPECT_EQ(nodes[2]["flops"], 2 * 5 * 16 * 4);
+  int64_t prev_end = 0;
+  for (const auto& n : nodes) {
+    EXPECT_LE(prev_end, n["start_ns"].get<int64_t>());
+    EXPECT_LE(n["start_ns"].get<int64_t>(), n["end_ns"].get<int64_t>());
+    prev_end = n["end_ns"];
+  }
+  EXPECT_LE(prev_end, j["runs"][1]["duration_ns"].get<int64_t>());
+  auto t = nlohmann::json::parse(s.chrome_trace_json());
+  ASSERT_EQ(t["traceEvents"].size(), 2u * 4u);  // a run event + 3 node events, per run
+  for (const auto& ev : t["traceEvents"]) {
+    EXPECT_EQ(ev["ph"], "X");
+    EXPECT_GE(ev["dur"].get<double>(), 0.0);
+  }
+  s.clear_profile();
+  EXPECT_EQ(nlohmann::json::parse(s.profile_json())["runs"].size(), 0u);
+}
+
+TEST(Session, FlopEstimates) {
+  Tensor x = randn({2, 3, 10, 10}, DType::Float32, 1), w = randn({4, 3, 3, 3}, DType::Float32, 2);
+  Tensor y = O::conv2d(x, w, Tensor());
+  EXPECT_EQ(runtime::estimate_flops("conv2d", std::vector<Tensor>{x, w, Tensor()}.data(), 3, &y, 1), 2 * y.numel() * 27);
+  Tensor a = randn({3, 5}, DType::Float32, 1), b = randn({5, 2}, DType::Float32, 2);
+  Tensor c = O::matmul(a, b);
+  EXPECT_EQ(runtime::estimate_flops("matmul", std::vector<Tensor>{a, b}.data(), 2, &c, 1), 2 * 3 * 5 * 2);
+  EXPECT_EQ(runtime::estimate_flops("relu", &a, 1, &a, 1), 0);
+}
+
+TEST(Session, ThreadsOptionSetsThePool) {
+  const int before = get_num_threads();
+  Mlp m;
+  SessionOptions o;
+  o.threads = 1;
+  Session s(m.g, o);
+  EXPECT_EQ(get_num_threads(), 1);
+  set_num_threads(before);
+  o.threads = -1;
+  expect_error([&] { Session s2(m.g, o); }, ErrorCode::InvalidArgument, {"threads"});
+}
