@@ -37,7 +37,7 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 2  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models and sessions */
+#define HERON_ABI_VERSION_MINOR 2  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -504,6 +504,29 @@ HERON_API heron_status heron_session_chrome_trace(const heron_session* session, 
 HERON_API heron_status heron_session_clear_profile(heron_session* session);
 /** Frees a string returned by the library (NULL is ignored). */
 HERON_API void heron_free_string(char* s);
+
+/* ======================================================================= tracing
+ * A tracer records every op run on the calling thread into a graph (any language can trace).
+ * It is bound to the thread that began it: finish and release it on that thread. */
+/** A trace in progress. Opaque; owned by the caller. */
+typedef struct heron_tracer heron_tracer;
+/** Starts tracing the calling thread's op calls (tracers nest: the newest one records). */
+HERON_API heron_status heron_tracer_begin(heron_tracer** out);
+/** Declares @p t as the graph input named @p name (declare inputs before using them). */
+HERON_API heron_status heron_tracer_add_input(heron_tracer* tracer, heron_tensor* t, const char* name);
+/** Names a tensor the traced code may capture (a weight): it becomes an initializer called @p name. */
+HERON_API heron_status heron_tracer_name_constant(heron_tracer* tracer, heron_tensor* t, const char* name);
+/**
+ * Ends the trace: the @p n tensors become the graph's outputs named @p names. Unused nodes are
+ * dropped; with @p dynamic_batch the first dim of every input is symbolic and shapes are
+ * re-inferred. The graph is validated. The tracer stops recording (release it afterwards).
+ */
+HERON_API heron_status heron_tracer_finish(heron_tracer* tracer, heron_tensor* const* outputs, const char* const* names,
+                                           size_t n, int32_t dynamic_batch, heron_model** out);
+/** Stops and frees @p tracer (NULL is ignored). Must be called on the thread that began it. */
+HERON_API void heron_tracer_release(heron_tracer* tracer);
+/** The model's graph as readable text; free with heron_free_string(). */
+HERON_API heron_status heron_model_text(const heron_model* model, char** out);
 
 #ifdef __cplusplus
 }  /* extern "C" */

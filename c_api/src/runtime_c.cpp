@@ -2,6 +2,7 @@
 // catches everything: no exception crosses.
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <memory>
 #include <new>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "c_api/include/heron.h"
 #include "core/graph/model_io.h"
+#include "core/graph/trace.h"
 #include "core/runtime/session.h"
 #include "core/util/refcount.h"
 
@@ -312,5 +314,98 @@ heron_status heron_session_clear_profile(heron_session* session) {
 }
 
 void heron_free_string(char* s) { std::free(s); }
+
+}  // extern "C"
+
+// ------------------------------------------------------------------ tracing
+struct heron_tracer {
+  static constexpr uint64_t kLiveMagic = 0x4845523054524345ULL;  // "HER0TRCE"
+  uint64_t magic = kLiveMagic;
+  LiveCount live;
+  std::unique_ptr<graph::Tracer> tracer = std::make_unique<graph::Tracer>();
+  std::thread::id thread = std::this_thread::get_id();
+  ~heron_tracer() { magic = 0; }
+};
+
+namespace {
+heron_tracer* tracer_of(heron_tracer* t, const char* fn) {
+  if (!t) throw Error(ErrorCode::NullHandle, str_cat(fn, ": tracer is NULL"));
+  if (t->magic != heron_tracer::kLiveMagic)
+    throw Error(ErrorCode::NullHandle, str_cat(fn, ": not a live tracer handle (already released?)"));
+  if (!t->tracer) throw Error(ErrorCode::InvalidArgument, str_cat(fn, ": the trace is already finished"));
+  if (t->thread != std::this_thread::get_id())
+    throw Error(ErrorCode::InvalidArgument, str_cat(fn, ": a tracer must be used on the thread that began it"));
+  return t;
+}
+}  // namespace
+
+extern "C" {
+
+heron_status heron_tracer_begin(heron_tracer** out) {
+  RT_TRY
+  if (!out) null_arg("tracer_begin", "out");
+  *out = new heron_tracer();
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_tracer_add_input(heron_tracer* tracer, heron_tensor* t, const char* name) {
+  RT_TRY
+  heron_tracer* tr = tracer_of(tracer, "tracer_add_input");
+  if (!name) null_arg("tracer_add_input", "name");
+  tr->tracer->add_input(borrow_tensor(t, "tracer_add_input", "t"), name);
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_tracer_name_constant(heron_tracer* tracer, heron_tensor* t, const char* name) {
+  RT_TRY
+  heron_tracer* tr = tracer_of(tracer, "tracer_name_constant");
+  if (!name) null_arg("tracer_name_constant", "name");
+  tr->tracer->name_constant(borrow_tensor(t, "tracer_name_constant", "t"), name);
+  return HERON_OK;
+  RT_CATCH
+}
+
+heron_status heron_tracer_finish(heron_tracer* tracer, heron_tensor* const* outputs, const char* const* names, size_t n,
+                                 int32_t dynamic_batch, heron_model** out) {
+  RT_TRY
+  heron_tracer* tr = tracer_of(tracer, "tracer_finish");
+  if (!out) null_arg("tracer_finish", "out");
+  if (n > 0 && (!outputs || !names)) null_arg("tracer_finish", !outputs ? "outputs" : "names");
+  std::vector<Tensor> outs;
+  std::vector<std::string> ns;
+  for (size_t i = 0; i < n; ++i) {
+    outs.push_back(borrow_tensor(outputs[i], "tracer_finish", "outputs[i]"));
+    if (!names[i]) null_arg("tracer_finish", "names[i]");
+    ns.push_back(names[i]);
+  }
+  // Stop recording before the shape inference runs the graph.
+  std::unique_ptr<graph::Tracer> t = std::move(tr->tracer);
+  graph::Graph g;
+  {
+    graph::Tracer* raw = t.get();
+    g = raw->finish(outs, ns, dynamic_batch != 0);
+  }
+  auto m = std::make_unique<heron_model>();
+  m->graph = std::move(g);
+  *out = m.release();
+  return HERON_OK;
+  RT_CATCH
+}
+
+void heron_tracer_release(heron_tracer* tracer) {
+  if (!tracer || tracer->magic != heron_tracer::kLiveMagic) return;
+  if (tracer->thread != std::this_thread::get_id()) return;  // documented: release on the tracing thread
+  delete tracer;
+}
+
+heron_status heron_model_text(const heron_model* model, char** out) {
+  RT_TRY
+  if (!out) null_arg("model_text", "out");
+  *out = dup_string(live(model, "model_text", "model")->graph.to_text());
+  return HERON_OK;
+  RT_CATCH
+}
 
 }  // extern "C"

@@ -328,7 +328,7 @@ void plan(const Graph& g, Planned* p) {
   for (const Value& v : g.values) {
     auto name = fbb.CreateString(v.name);
     auto shape = fbb.CreateVector(v.shape);
-    values.push_back(fb::CreateValue(fbb, name, to_fb(v.dtype), shape));
+    values.push_back(fb::CreateValue(fbb, name, to_fb(v.dtype), shape, v.wrapped_number));
   }
   std::vector<flatbuffers::Offset<fb::Node>> nodes;
   nodes.reserve(g.nodes.size());
@@ -486,6 +486,7 @@ Graph parse(const uint8_t* data, size_t size, const std::string& what, const std
       if (v->shape() && v->shape()->size() > kMaxDims)
         fail(what, str_cat("value ", i, " '", esc(out.name), "': the shape has ", v->shape()->size(), " dims (more than ", kMaxDims, ")"));
       out.shape = read_vector<int64_t>(v->shape(), budget);
+      out.wrapped_number = v->wrapped_number();
       g.values.push_back(std::move(out));
     }
   }

@@ -186,6 +186,12 @@ void Session::check_and_plan() {
                           dtype_name(val.dtype), shape_str(val.shape)));
     producer[v] = -1;
     init_values_[v] = t.device() == device_ ? t : t.to(device_);
+    if (val.wrapped_number) {  // a captured host number: its own handle, flagged, so promotion matches eager
+      Tensor w = Tensor::make(init_values_[v].storage(), init_values_[v].dtype(), init_values_[v].shape(),
+                              init_values_[v].strides(), init_values_[v].offset());
+      w.set_wrapped_number(true);
+      init_values_[v] = w;
+    }
   }
   std::vector<int32_t> last_use(static_cast<size_t>(nv), -1);
   std::unordered_map<std::string, size_t> node_names;

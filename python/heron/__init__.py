@@ -47,3 +47,4 @@ from . import nn  # noqa: E402,F401  (after everything nn builds on)
 # Training utilities (pure Python over the ops): heron.optim, heron.utils.data, heron.datasets.
 from ._generator import Generator  # noqa: E402,F401
 from . import optim, utils, datasets  # noqa: E402,F401
+from . import inference, jit  # noqa: E402,F401  (deployment: traced graphs, .heron files, sessions)

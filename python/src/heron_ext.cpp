@@ -846,6 +846,131 @@ NB_MODULE(_C, m) {
   m.def("_set_anomaly_enabled", [](bool e) { int32_t prev = 0; check(heron_set_anomaly_enabled(e, &prev)); return prev != 0; });
   m.def("is_anomaly_enabled", [] { return heron_is_anomaly_enabled() != 0; });
 
+  // ---- deployment: models, tracing, sessions (thin ABI calls)
+  struct PyModel {
+    heron_model* m = nullptr;
+    explicit PyModel(heron_model* p) : m(p) {}
+    PyModel(const PyModel&) = delete;
+    PyModel(PyModel&& o) noexcept : m(o.m) { o.m = nullptr; }
+    ~PyModel() { heron_model_release(m); }
+  };
+  auto info_list = [](heron_model* m, bool outputs) {
+    size_t n = 0;
+    check(outputs ? heron_model_num_outputs(m, &n) : heron_model_num_inputs(m, &n));
+    nb::list res;
+    for (size_t i = 0; i < n; ++i) {
+      const char* name = nullptr;
+      int32_t dt = 0, nd = 0;
+      const int64_t* shape = nullptr;
+      check(outputs ? heron_model_output_info(m, i, &name, &dt, &nd, &shape) : heron_model_input_info(m, i, &name, &dt, &nd, &shape));
+      nb::list s;
+      for (int32_t d = 0; d < nd; ++d) s.append(shape[d]);
+      res.append(nb::make_tuple(nb::str(name), nb::borrow(g_dtypes[dt]), nb::tuple(s)));
+    }
+    return res;
+  };
+  nb::class_<PyModel>(m, "_Model")
+      .def_static("load", [](const std::string& path) {
+        heron_model* p = nullptr;
+        check(heron_model_load_file(path.c_str(), &p));
+        return PyModel(p);
+      })
+      .def_static("load_buffer", [](nb::bytes data) {
+        heron_model* p = nullptr;
+        check(heron_model_load_buffer(data.c_str(), data.size(), &p));
+        return PyModel(p);
+      })
+      .def("save", [](PyModel& self, const std::string& path) { check(heron_model_save_file(self.m, path.c_str())); })
+      .def("inputs", [info_list](PyModel& self) { return info_list(self.m, false); })
+      .def("outputs", [info_list](PyModel& self) { return info_list(self.m, true); })
+      .def("text", [](PyModel& self) {
+        char* s = nullptr;
+        check(heron_model_text(self.m, &s));
+        std::string r(s);
+        heron_free_string(s);
+        return r;
+      });
+  struct PyTracer {
+    heron_tracer* t = nullptr;
+    ~PyTracer() { heron_tracer_release(t); }
+  };
+  nb::class_<PyTracer>(m, "_Tracer")
+      .def("__init__", [](PyTracer* self) {
+        new (self) PyTracer();
+        check(heron_tracer_begin(&self->t));
+      })
+      .def("add_input", [](PyTracer& self, PyTensor& t, const std::string& name) {
+        check(heron_tracer_add_input(self.t, t.h, name.c_str()));
+      })
+      .def("name_constant", [](PyTracer& self, PyTensor& t, const std::string& name) {
+        check(heron_tracer_name_constant(self.t, t.h, name.c_str()));
+      })
+      .def("finish", [](PyTracer& self, std::vector<PyTensor*> outs, std::vector<std::string> names, bool dynamic_batch) {
+        std::vector<heron_tensor*> hs;
+        std::vector<const char*> ns;
+        for (auto* o : outs) hs.push_back(o->h);
+        for (auto& n : names) ns.push_back(n.c_str());
+        heron_model* p = nullptr;
+        check(heron_tracer_finish(self.t, hs.data(), ns.data(), hs.size(), dynamic_batch, &p));
+        return PyModel(p);
+      })
+      .def("close", [](PyTracer& self) {
+        heron_tracer_release(self.t);
+        self.t = nullptr;
+      });
+  struct PySession {
+    heron_session* s = nullptr;
+    ~PySession() { heron_session_release(s); }
+  };
+  nb::class_<PySession>(m, "_Session")
+      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile) {
+        new (self) PySession();
+        heron_session_options* o = nullptr;
+        check(heron_session_options_create(&o));
+        heron_status st = heron_session_options_set_device(o, device.c_str());
+        if (st == HERON_OK) st = heron_session_options_set_threads(o, threads);
+        if (st == HERON_OK) st = heron_session_options_set_profiling(o, profile);
+        if (st == HERON_OK) st = heron_session_create(model.m, o, &self->s);
+        heron_session_options_release(o);
+        check(st);
+      })
+      .def("run", [](PySession& self, std::vector<std::string> names, std::vector<PyTensor*> ins, std::vector<std::string> outs) {
+        std::vector<const char*> in_names, out_names;
+        std::vector<heron_tensor*> hs;
+        for (auto& n : names) in_names.push_back(n.c_str());
+        for (auto* t : ins) hs.push_back(t->h);
+        for (auto& n : outs) out_names.push_back(n.c_str());
+        std::vector<heron_tensor*> res(outs.size(), nullptr);
+        heron_status st;
+        {
+          nb::gil_scoped_release nogil;
+          st = heron_session_run(self.s, in_names.data(), hs.data(), hs.size(), out_names.data(), out_names.size(), res.data());
+        }
+        check(st);
+        nb::list l;
+        for (auto* r : res) l.append(wrap(r));
+        return l;
+      })
+      .def("profile_json", [](PySession& self) {
+        char* s = nullptr;
+        check(heron_session_profile_json(self.s, &s));
+        std::string r(s);
+        heron_free_string(s);
+        return r;
+      })
+      .def("chrome_trace", [](PySession& self) {
+        char* s = nullptr;
+        check(heron_session_chrome_trace(self.s, &s));
+        std::string r(s);
+        heron_free_string(s);
+        return r;
+      })
+      .def("peak_memory", [](PySession& self) {
+        int64_t last = 0, mx = 0;
+        check(heron_session_peak_memory(self.s, &last, &mx));
+        return mx;
+      });
+
   // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.
   T.attr("__hash__") = nb::cpp_function([](nb::handle a) { return reinterpret_cast<intptr_t>(a.ptr()) >> 4; }, nb::is_method());
 

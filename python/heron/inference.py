@@ -1,0 +1,70 @@
+"""Inference sessions over the core's deployment runtime (the same one the C API and heron-run use)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import _C
+
+__all__ = ["Session"]
+
+
+class Session:
+    """``Session(path_or_traced, device="cpu", threads=None, profile=False)``.
+
+    ``run({name: array_or_tensor}) -> {name: numpy array}``. ``run`` is safe from several threads
+    at once on one session.
+    """
+
+    def __init__(self, model, device="cpu", threads=None, profile=False):
+        from .jit import TracedModule
+        if isinstance(model, TracedModule):
+            m = model._model
+        elif isinstance(model, (bytes, bytearray, memoryview)):
+            m = _C._Model.load_buffer(bytes(model))
+        else:
+            m = _C._Model.load(str(model))
+        self._model = m
+        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile))
+
+    @property
+    def input_names(self):
+        return [n for n, _, _ in self._model.inputs()]
+
+    @property
+    def output_names(self):
+        return [n for n, _, _ in self._model.outputs()]
+
+    @property
+    def inputs(self):
+        return self._model.inputs()
+
+    @property
+    def outputs(self):
+        return self._model.outputs()
+
+    def _run_tensors(self, feeds, output_names):
+        from ._creation import as_tensor
+        names = list(feeds)
+        tensors = [v if isinstance(v, _C.Tensor) else as_tensor(np.ascontiguousarray(v)) for v in feeds.values()]
+        return self._s.run(names, tensors, list(output_names))
+
+    def run(self, feeds, output_names=None):
+        """Runs the model: ``feeds`` maps input names to arrays or tensors; returns {output name: numpy array}."""
+        if not isinstance(feeds, dict):
+            raise TypeError("run: feeds must be a dict {input name: array}")
+        outs = list(output_names) if output_names is not None else self.output_names
+        res = self._run_tensors(feeds, outs)
+        return {n: t.numpy() for n, t in zip(outs, res)}
+
+    def profile(self) -> dict:
+        """The profile of the runs so far (documented JSON, see docs/guide/deploy.md)."""
+        return json.loads(self._s.profile_json())
+
+    def chrome_trace(self) -> dict:
+        return json.loads(self._s.chrome_trace())
+
+    @property
+    def peak_memory(self) -> int:
+        return self._s.peak_memory()
