@@ -422,13 +422,20 @@ std::string read_string(const flatbuffers::String* s, Budget& b) {
   return std::string(s->c_str(), s->size());
 }
 
+// The verifier checks a vector's length field for 4-byte alignment but not its 8-byte elements:
+// they are copied out bytewise (FlatBuffers data is little-endian, as are the hosts we build for).
 template <typename T, typename U>
 std::vector<T> read_vector(const flatbuffers::Vector<U>* v, Budget& b) {
+  static_assert(FLATBUFFERS_LITTLEENDIAN, "the .heron reader assumes a little-endian host");
   if (!v) return {};
   b.take(static_cast<uint64_t>(v->size()) * sizeof(U) + 4);
-  std::vector<T> out;
-  out.reserve(v->size());
-  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) out.push_back(static_cast<T>(v->Get(i)));
+  std::vector<T> out(v->size());
+  const uint8_t* p = v->Data();
+  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+    U x;
+    std::memcpy(&x, p + static_cast<size_t>(i) * sizeof(U), sizeof(U));
+    out[i] = static_cast<T>(x);
+  }
   return out;
 }
 
