@@ -204,19 +204,19 @@ void check_graph(const Graph& g, const std::string& what) {
   // Values: names, dtypes, shapes.
   for (size_t i = 0; i < nv; ++i) {
     const Value& v = g.values[i];
-    const std::string vr = value_ref(g, static_cast<int32_t>(i));
-    if (v.name.size() > kMaxString) fail(what, str_cat(vr, ": the name has ", v.name.size(), " bytes (more than ", kMaxString, ")"));
-    if (!valid_utf8(v.name)) fail(what, str_cat(vr, ": the name is not valid UTF-8"));
-    if (!dtype_valid(static_cast<int32_t>(v.dtype))) fail(what, str_cat(vr, ": unknown dtype code ", static_cast<int32_t>(v.dtype)));
-    if (v.shape.size() > kMaxDims) fail(what, str_cat(vr, ": the shape has ", v.shape.size(), " dims (more than ", kMaxDims, ")"));
+    auto vr = [&] { return value_ref(g, static_cast<int32_t>(i)); };
+    if (v.name.size() > kMaxString) fail(what, str_cat(vr(), ": the name has ", v.name.size(), " bytes (more than ", kMaxString, ")"));
+    if (!valid_utf8(v.name)) fail(what, str_cat(vr(), ": the name is not valid UTF-8"));
+    if (!dtype_valid(static_cast<int32_t>(v.dtype))) fail(what, str_cat(vr(), ": unknown dtype code ", static_cast<int32_t>(v.dtype)));
+    if (v.shape.size() > kMaxDims) fail(what, str_cat(vr(), ": the shape has ", v.shape.size(), " dims (more than ", kMaxDims, ")"));
     std::vector<int64_t> concrete;
     for (int64_t d : v.shape) {
-      if (d < -1) fail(what, str_cat(vr, ": shape ", shape_str(v.shape), " has the entry ", d, " (dims are >= 0, or -1 for a symbolic dim)"));
+      if (d < -1) fail(what, str_cat(vr(), ": shape ", shape_str(v.shape), " has the entry ", d, " (dims are >= 0, or -1 for a symbolic dim)"));
       if (d >= 0) concrete.push_back(d);
     }
     uint64_t nb = 0;
     if (!shape_nbytes(concrete, v.dtype, &nb))
-      fail(what, str_cat(vr, ": shape ", shape_str(v.shape), " of ", dtype_str(v.dtype), " has too many elements"));
+      fail(what, str_cat(vr(), ": shape ", shape_str(v.shape), " of ", dtype_str(v.dtype), " has too many elements"));
   }
 
   // Who defines each value: a graph input, an initializer or a node (its index), never two of them.
@@ -236,13 +236,13 @@ void check_graph(const Graph& g, const std::string& what) {
   for (const auto& [id, t] : g.initializers) {
     if (!in_range(id)) fail(what, str_cat("an initializer is bound to value ", id, ", out of range (the graph has ", nv, " values)"));
     const Value& v = g.values[static_cast<size_t>(id)];
-    const std::string vr = str_cat("initializer for ", value_ref(g, id));
-    if (def[static_cast<size_t>(id)] != kUndefined) fail(what, str_cat(vr, ": the value is also ", def_str(def[static_cast<size_t>(id)])));
+    auto vr = [&] { return str_cat("initializer for ", value_ref(g, id)); };
+    if (def[static_cast<size_t>(id)] != kUndefined) fail(what, str_cat(vr(), ": the value is also ", def_str(def[static_cast<size_t>(id)])));
     def[static_cast<size_t>(id)] = kByInitializer;
-    if (!t.defined()) fail(what, str_cat(vr, ": the tensor is undefined"));
-    if (t.dtype() != v.dtype) fail(what, str_cat(vr, ": the tensor is ", dtype_str(t.dtype()), " but the value is ", dtype_str(v.dtype)));
+    if (!t.defined()) fail(what, str_cat(vr(), ": the tensor is undefined"));
+    if (t.dtype() != v.dtype) fail(what, str_cat(vr(), ": the tensor is ", dtype_str(t.dtype()), " but the value is ", dtype_str(v.dtype)));
     std::vector<int64_t> ts(t.shape().data(), t.shape().data() + t.shape().size());
-    if (ts != v.shape) fail(what, str_cat(vr, ": the tensor has shape ", shape_str(ts), " but the value has shape ", shape_str(v.shape)));
+    if (ts != v.shape) fail(what, str_cat(vr(), ": the tensor has shape ", shape_str(ts), " but the value has shape ", shape_str(v.shape)));
   }
 
   // Nodes: op known, input/output counts, attributes; every output defined once.
@@ -252,32 +252,32 @@ void check_graph(const Graph& g, const std::string& what) {
     if (n.name.size() > kMaxString || !valid_utf8(n.name)) fail(what, str_cat("node ", k, ": the name is not valid UTF-8 or too long"));
     const OpInfo* op = find_op(n.op);
     if (!op) fail(what, str_cat("node ", k, " '", esc(n.name), "': unknown op '", esc(n.op), "'"));
-    const std::string nr = node_ref(g, k);
+    auto nr = [&] { return node_ref(g, k); };
     if (!n.name.empty()) {
       auto [it, fresh] = node_names.emplace(n.name, k);
-      if (!fresh) fail(what, str_cat(nr, ": the name is also the name of node ", it->second));
+      if (!fresh) fail(what, str_cat(nr(), ": the name is also the name of node ", it->second));
     }
     const size_t fixed = static_cast<size_t>(op->n_inputs);
     const size_t ni = n.inputs.size();
     if (op->variadic_input ? ni < fixed : ni != fixed)
-      fail(what, str_cat(nr, ": expected ", op->variadic_input ? "at least " : "", fixed, " input", fixed == 1 ? "" : "s", ", got ", ni));
-    if (ni > kMaxNodeInputs) fail(what, str_cat(nr, ": ", ni, " inputs (more than ", kMaxNodeInputs, ")"));
+      fail(what, str_cat(nr(), ": expected ", op->variadic_input ? "at least " : "", fixed, " input", fixed == 1 ? "" : "s", ", got ", ni));
+    if (ni > kMaxNodeInputs) fail(what, str_cat(nr(), ": ", ni, " inputs (more than ", kMaxNodeInputs, ")"));
     const size_t fixed_out = static_cast<size_t>(op->n_outputs);
     const size_t no = n.outputs.size();
     if (op->variadic_output ? no < fixed_out : no != fixed_out)
-      fail(what, str_cat(nr, ": expected ", op->variadic_output ? "at least " : "", fixed_out, " output", fixed_out == 1 ? "" : "s", ", got ", no));
-    if (no > kMaxNodeOutputs) fail(what, str_cat(nr, ": ", no, " outputs (more than ", kMaxNodeOutputs, ")"));
+      fail(what, str_cat(nr(), ": expected ", op->variadic_output ? "at least " : "", fixed_out, " output", fixed_out == 1 ? "" : "s", ", got ", no));
+    if (no > kMaxNodeOutputs) fail(what, str_cat(nr(), ": ", no, " outputs (more than ", kMaxNodeOutputs, ")"));
     if (n.attrs.size() != static_cast<size_t>(op->n_attrs))
-      fail(what, str_cat(nr, ": ", n.attrs.size(), " attributes, but the op has ", op->n_attrs));
+      fail(what, str_cat(nr(), ": ", n.attrs.size(), " attributes, but the op has ", op->n_attrs));
     for (int a = 0; a < op->n_attrs; ++a) {
       std::string bad = attr_mismatch(op->attrs[a], n.attrs[static_cast<size_t>(a)]);
-      if (!bad.empty()) fail(what, str_cat(nr, ": attribute ", a, " '", op->attrs[a].name, "' ", bad));
+      if (!bad.empty()) fail(what, str_cat(nr(), ": attribute ", a, " '", op->attrs[a].name, "' ", bad));
     }
     for (size_t j = 0; j < no; ++j) {
       int32_t id = n.outputs[j];
-      if (!in_range(id)) fail(what, str_cat(nr, ": output ", j, " refers to value ", id, ", out of range (the graph has ", nv, " values)"));
+      if (!in_range(id)) fail(what, str_cat(nr(), ": output ", j, " refers to value ", id, ", out of range (the graph has ", nv, " values)"));
       int32_t& d = def[static_cast<size_t>(id)];
-      if (d != kUndefined) fail(what, str_cat(nr, ": output ", j, " is ", value_ref(g, id), ", which is already ", def_str(d), " (a value is defined once)"));
+      if (d != kUndefined) fail(what, str_cat(nr(), ": output ", j, " is ", value_ref(g, id), ", which is already ", def_str(d), " (a value is defined once)"));
       d = static_cast<int32_t>(k);
     }
   }
@@ -422,13 +422,20 @@ std::string read_string(const flatbuffers::String* s, Budget& b) {
   return std::string(s->c_str(), s->size());
 }
 
+// The verifier checks a vector's length field for 4-byte alignment but not its 8-byte elements:
+// they are copied out bytewise (FlatBuffers data is little-endian, as are the hosts we build for).
 template <typename T, typename U>
 std::vector<T> read_vector(const flatbuffers::Vector<U>* v, Budget& b) {
+  static_assert(FLATBUFFERS_LITTLEENDIAN, "the .heron reader assumes a little-endian host");
   if (!v) return {};
   b.take(static_cast<uint64_t>(v->size()) * sizeof(U) + 4);
-  std::vector<T> out;
-  out.reserve(v->size());
-  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) out.push_back(static_cast<T>(v->Get(i)));
+  std::vector<T> out(v->size());
+  const uint8_t* p = v->Data();
+  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+    U x;
+    std::memcpy(&x, p + static_cast<size_t>(i) * sizeof(U), sizeof(U));
+    out[i] = static_cast<T>(x);
+  }
   return out;
 }
 
@@ -499,33 +506,33 @@ Graph parse(const uint8_t* data, size_t size, const std::string& what, const std
       Node out;
       out.name = read_string(n->name(), budget);
       out.op = read_string(n->op(), budget);
-      const std::string nr = str_cat("node ", k, " '", esc(out.name), "' (", esc(out.op), ")");
+      auto nr = [&] { return str_cat("node ", k, " '", esc(out.name), "' (", esc(out.op), ")"); };
       const OpInfo* op = find_op(out.op);
       if (!op) fail(what, str_cat("node ", k, " '", esc(out.name), "': unknown op '", esc(out.op), "'"));
       if (n->inputs() && n->inputs()->size() > kMaxNodeInputs)
-        fail(what, str_cat(nr, ": ", n->inputs()->size(), " inputs (more than ", kMaxNodeInputs, ")"));
+        fail(what, str_cat(nr(), ": ", n->inputs()->size(), " inputs (more than ", kMaxNodeInputs, ")"));
       if (n->outputs() && n->outputs()->size() > kMaxNodeOutputs)
-        fail(what, str_cat(nr, ": ", n->outputs()->size(), " outputs (more than ", kMaxNodeOutputs, ")"));
+        fail(what, str_cat(nr(), ": ", n->outputs()->size(), " outputs (more than ", kMaxNodeOutputs, ")"));
       out.inputs = read_vector<int32_t>(n->inputs(), budget);
       out.outputs = read_vector<int32_t>(n->outputs(), budget);
       const size_t na = n->attrs() ? n->attrs()->size() : 0;
-      if (na > static_cast<size_t>(op->n_attrs)) fail(what, str_cat(nr, ": ", na, " attributes, but the op has ", op->n_attrs));
+      if (na > static_cast<size_t>(op->n_attrs)) fail(what, str_cat(nr(), ": ", na, " attributes, but the op has ", op->n_attrs));
       for (size_t a = 0; a < na; ++a) {
         const fb::Attr* at = n->attrs()->Get(static_cast<flatbuffers::uoffset_t>(a));
         budget.take(8);
         AttrValue v;
         int32_t kind = static_cast<int32_t>(at->kind());
         if (kind < AttrValue::Default || kind > AttrValue::Dtype)
-          fail(what, str_cat(nr, ": attribute ", a, " '", op->attrs[a].name, "' has unknown kind ", kind));
+          fail(what, str_cat(nr(), ": attribute ", a, " '", op->attrs[a].name, "' has unknown kind ", kind));
         v.kind = static_cast<AttrValue::Kind>(kind);
         v.i = at->i();
         v.f = at->f();
         if (at->s() && at->s()->size() > kMaxString)
-          fail(what, str_cat(nr, ": attribute ", a, " '", op->attrs[a].name, "' is a string of ", at->s()->size(), " bytes (more than ", kMaxString, ")"));
+          fail(what, str_cat(nr(), ": attribute ", a, " '", op->attrs[a].name, "' is a string of ", at->s()->size(), " bytes (more than ", kMaxString, ")"));
         if (at->ints() && at->ints()->size() > kMaxList)
-          fail(what, str_cat(nr, ": attribute ", a, " '", op->attrs[a].name, "' has ", at->ints()->size(), " ints (more than ", kMaxList, ")"));
+          fail(what, str_cat(nr(), ": attribute ", a, " '", op->attrs[a].name, "' has ", at->ints()->size(), " ints (more than ", kMaxList, ")"));
         if (at->floats() && at->floats()->size() > kMaxList)
-          fail(what, str_cat(nr, ": attribute ", a, " '", op->attrs[a].name, "' has ", at->floats()->size(), " floats (more than ", kMaxList, ")"));
+          fail(what, str_cat(nr(), ": attribute ", a, " '", op->attrs[a].name, "' has ", at->floats()->size(), " floats (more than ", kMaxList, ")"));
         v.s = read_string(at->s(), budget);
         v.ints = read_vector<int64_t>(at->ints(), budget);
         v.floats = read_vector<double>(at->floats(), budget);
@@ -534,7 +541,7 @@ Graph parse(const uint8_t* data, size_t size, const std::string& what, const std
       // A file written before the op gained trailing attributes: they take their defaults.
       for (size_t a = na; a < static_cast<size_t>(op->n_attrs); ++a) {
         if (!op->attrs[a].has_default)
-          fail(what, str_cat(nr, ": ", na, " attributes, but the op has ", op->n_attrs, " and attribute ", a, " '", op->attrs[a].name,
+          fail(what, str_cat(nr(), ": ", na, " attributes, but the op has ", op->n_attrs, " and attribute ", a, " '", op->attrs[a].name,
                              "' has no default"));
         out.attrs.push_back(AttrValue{});
       }
@@ -566,25 +573,25 @@ Graph parse(const uint8_t* data, size_t size, const std::string& what, const std
       if (id < 0 || static_cast<size_t>(id) >= nv)
         fail(what, str_cat("initializer ", j, " is bound to value ", id, ", out of range (the graph has ", nv, " values)"));
       const Value& v = g.values[static_cast<size_t>(id)];
-      const std::string ir = str_cat("initializer ", j, " (", value_ref(g, id), ")");
-      if (g.initializers.count(id)) fail(what, str_cat(ir, ": the value has another initializer"));
+      auto ir = [&] { return str_cat("initializer ", j, " (", value_ref(g, id), ")"); };
+      if (g.initializers.count(id)) fail(what, str_cat(ir(), ": the value has another initializer"));
       int32_t code = static_cast<int32_t>(in->dtype());
-      if (!dtype_valid(code)) fail(what, str_cat(ir, ": unknown dtype code ", code));
+      if (!dtype_valid(code)) fail(what, str_cat(ir(), ": unknown dtype code ", code));
       const DType dt = static_cast<DType>(code);
-      if (dt != v.dtype) fail(what, str_cat(ir, ": dtype ", dtype_name(dt), " differs from the value's dtype ", dtype_str(v.dtype)));
+      if (dt != v.dtype) fail(what, str_cat(ir(), ": dtype ", dtype_name(dt), " differs from the value's dtype ", dtype_str(v.dtype)));
       if (in->shape() && in->shape()->size() > kMaxDims)
-        fail(what, str_cat(ir, ": the shape has ", in->shape()->size(), " dims (more than ", kMaxDims, ")"));
+        fail(what, str_cat(ir(), ": the shape has ", in->shape()->size(), " dims (more than ", kMaxDims, ")"));
       std::vector<int64_t> shape = read_vector<int64_t>(in->shape(), budget);
-      if (shape != v.shape) fail(what, str_cat(ir, ": shape ", shape_str(shape), " differs from the value's shape ", shape_str(v.shape)));
+      if (shape != v.shape) fail(what, str_cat(ir(), ": shape ", shape_str(shape), " differs from the value's shape ", shape_str(v.shape)));
       uint64_t nbytes = 0;
       if (!shape_nbytes(shape, dt, &nbytes))
-        fail(what, str_cat(ir, ": shape ", shape_str(shape), " of ", dtype_name(dt), " is not a concrete shape of a size that fits in memory"));
+        fail(what, str_cat(ir(), ": shape ", shape_str(shape), " of ", dtype_name(dt), " is not a concrete shape of a size that fits in memory"));
       const uint64_t off = in->offset(), len = in->length();
       if (len != nbytes)
-        fail(what, str_cat(ir, ": length ", len, " bytes, but shape ", shape_str(shape), " of ", dtype_name(dt), " needs ", nbytes));
-      if (off % kAlign != 0) fail(what, str_cat(ir, ": offset ", off, " is not a multiple of ", kAlign));
+        fail(what, str_cat(ir(), ": length ", len, " bytes, but shape ", shape_str(shape), " of ", dtype_name(dt), " needs ", nbytes));
+      if (off % kAlign != 0) fail(what, str_cat(ir(), ": offset ", off, " is not a multiple of ", kAlign));
       if (len > blob_size || off > blob_size - len)
-        fail(what, str_cat(ir, ": bytes [", off, ", ", off, " + ", len, ") run past the end of the weights blob (", blob_size, " bytes)"));
+        fail(what, str_cat(ir(), ": bytes [", off, ", ", off, " + ", len, ") run past the end of the weights blob (", blob_size, " bytes)"));
       if (len) spans.push_back({off, off + len, id});
       // Storage: a view of the mapping, or a copy (buffers, and empty tensors).
       const uint8_t* src = data + blob_start + off;
