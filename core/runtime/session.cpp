@@ -390,7 +390,7 @@ void Session::clear_profile() {
 }
 
 std::string Session::profile_json() const {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   json j;
   j["format"] = "heron-profile";
   j["version"] = 1;
@@ -432,7 +432,7 @@ std::string Session::profile_json() const {
 }
 
 std::string Session::chrome_trace_json() const {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   json events = json::array();
   {
     std::lock_guard<std::mutex> lock(profile_mu_);
