@@ -481,7 +481,8 @@ HERON_API void heron_session_release(heron_session* session);
  * input must be given once, with the model's dtype and a shape that matches (symbolic dims match
  * any size); inputs on another device are copied. @p output_names lists the outputs wanted
  * (NULL = all @p n_outputs model outputs in model order, and then @p n_outputs must equal their
- * count); new handles, owned by the caller, are written to @p outputs (@p n_outputs entries). Wrong
+ * count); new handles, owned by the caller, are written to @p outputs (@p n_outputs entries; with
+ * @p n_outputs = 0 nothing runs). Wrong
  * names, dtypes or shapes fail with a message listing what the model expects. Thread-safe.
  */
 HERON_API heron_status heron_session_run(heron_session* session, const char* const* input_names, heron_tensor* const* inputs,

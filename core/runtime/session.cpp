@@ -85,33 +85,41 @@ int64_t small_thread_id() {
 }
 
 // Per-run accounting of the bytes held by node outputs: distinct storages, counted once each
-// however many values view them; storages of model inputs and initializers are not counted.
+// however many values view them; storages of model inputs and initializers are not counted. The
+// tracker holds a reference to each counted storage, and a storage counts as freed only when that
+// reference is the last one left (so the figure is what is really alive, not what the plan says).
 class MemoryTracker {
  public:
   void external(const Tensor& t) {
-    if (t.defined()) counts_[t.storage().get()] = -1;
+    if (t.defined()) entries_[t.storage().get()].count = -1;
   }
   void add(const Tensor& t) {
     if (!t.defined()) return;
-    auto [it, fresh] = counts_.try_emplace(t.storage().get(), 0);
-    if (it->second < 0) return;
-    if (it->second++ == 0) {
+    Entry& e = entries_[t.storage().get()];
+    if (e.count < 0) return;
+    if (e.count++ == 0) {
+      e.ref = t.storage();
       live_ += static_cast<int64_t>(t.storage()->nbytes());
       peak_ = std::max(peak_, live_);
     }
   }
-  void drop(const Tensor& t) {
-    if (!t.defined()) return;
-    auto it = counts_.find(t.storage().get());
-    if (it == counts_.end() || it->second < 0) return;
-    if (--it->second == 0) {
-      live_ -= static_cast<int64_t>(t.storage()->nbytes());
-      counts_.erase(it);
+  // Called after the run dropped its reference to a value viewing storage s.
+  void drop(const Storage* s) {
+    if (!s) return;
+    auto it = entries_.find(s);
+    if (it == entries_.end() || it->second.count < 0) return;
+    if (--it->second.count == 0) {
+      if (it->second.ref->refcount() == 1) live_ -= static_cast<int64_t>(s->nbytes());  // else still held elsewhere
+      entries_.erase(it);
     }
   }
   int64_t peak() const { return peak_; }
  private:
-  std::unordered_map<const Storage*, int64_t> counts_;
+  struct Entry {
+    int64_t count = 0;
+    Ref<Storage> ref;
+  };
+  std::unordered_map<const Storage*, Entry> entries_;
   int64_t live_ = 0, peak_ = 0;
 };
 
@@ -363,8 +371,9 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     }
     ins.clear();
     for (int32_t v : s.free_after) {
-      mem.drop(vals[v]);
+      const Storage* st = vals[v].defined() ? vals[v].storage().get() : nullptr;
       vals[v] = Tensor();
+      mem.drop(st);
     }
   }
   std::vector<Tensor> result;
@@ -396,7 +405,7 @@ void Session::clear_profile() {
 }
 
 std::string Session::profile_json() const {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   json j;
   j["format"] = "heron-profile";
   j["version"] = 1;
@@ -438,7 +447,7 @@ std::string Session::profile_json() const {
 }
 
 std::string Session::chrome_trace_json() const {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   json events = json::array();
   {
     std::lock_guard<std::mutex> lock(profile_mu_);
