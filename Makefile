@@ -11,10 +11,11 @@ JOBS ?= $(shell nproc)
 # The cuda device is built whenever nvcc is found; `make ... HERON_CUDA=OFF` skips it.
 HERON_CUDA ?= ON
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libopenblas-dev libgtest-dev nlohmann-json3-dev \
-                flatbuffers-compiler libflatbuffers-dev \
+                flatbuffers-compiler libflatbuffers-dev zlib1g-dev \
                 python3 python3-dev python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(ROOT)/build/.stamps
+MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
         test-capi test-examples test-wheel other-languages bench clean help
@@ -101,6 +102,17 @@ demo: build
 	$(BUILD)/tour_pkgconfig
 	@echo "== training a ConvNet on MNIST-10k (python -m heron.examples.mnist):"
 	$(PY) -m heron.examples.mnist --out $(ROOT)/out/mnist
+	@echo "== deployment without Python: heron-run on the traced model (out/mnist/mnist.heron):"
+	$(ROOT)/python/heron/bin/heron-run $(ROOT)/out/mnist/mnist.heron --input image=$(ROOT)/out/mnist/test_images.npy \
+	  --warmup 1 --iter 5 --dump-outputs $(ROOT)/out/mnist/heron-run
+	@echo "== deployment without Python: examples/c/mnist_classify.c built with pkg-config heron:"
+	cc -std=c99 -Wall examples/c/mnist_classify.c -o $(BUILD)/mnist_classify \
+	  $$(PKG_CONFIG_PATH=$(ROOT)/python/heron/lib/pkgconfig pkg-config --cflags --libs heron) -lz \
+	  -Wl,-rpath,$(ROOT)/python/heron/lib
+	HERON_PRINT_PREDICTIONS=1 $(BUILD)/mnist_classify $(ROOT)/out/mnist/mnist.heron $(MNIST_DIR)/images-idx3-ubyte.gz \
+	  $(MNIST_DIR)/labels-idx1-ubyte.gz > $(ROOT)/out/mnist/c_predictions.txt
+	@tail -n 1 $(ROOT)/out/mnist/c_predictions.txt
+	$(PY) -m heron.examples.mnist_check $(ROOT)/out/mnist
 
 bench: build
 	$(PY) benchmarks/run.py

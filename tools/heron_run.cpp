@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <random>
@@ -407,6 +408,8 @@ int run_main(int argc, char** argv) {
   if (!profile_out.empty()) write_string(heron_session_profile_json, profile_out, "profile");
   if (!trace_out.empty()) write_string(heron_session_chrome_trace, trace_out, "chrome trace");
   if (!dump_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dump_dir, ec);  // like mkdir -p; a failure shows when writing
     for (size_t i = 0; i < n_out; ++i) {
       const char* name = nullptr;
       check(heron_model_output_info(model, i, &name, nullptr, nullptr, nullptr), "model output");

@@ -155,6 +155,27 @@ def parse_args(argv=None):
     return args
 
 
+def export_for_deployment(model, test_set, out):
+    """Traces the trained model to mnist.heron (run without Python by heron-run and
+    examples/c/mnist_classify.c), and writes Python's own predictions on the test split
+    (predictions.txt: "index label prediction" per line, indices into MNIST-10k) and the test
+    images as test_images.npy, so the deployment runs can be compared with Python's."""
+    import numpy as np
+    model.eval()
+    images, labels = test_set.data, test_set.targets
+    traced = heron.jit.trace(model, images[:8], input_names=["image"], output_names=["logits"])
+    path = os.path.join(out, "mnist.heron")
+    heron.jit.save(traced, path)
+    with heron.no_grad():
+        pred = heron.argmax(model(images), 1).numpy()
+    first = test_set.split
+    with open(os.path.join(out, "predictions.txt"), "w") as f:
+        for i, (lab, p) in enumerate(zip(labels.numpy().tolist(), pred.tolist())):
+            f.write(f"{first + i} {lab} {p}\n")
+    np.save(os.path.join(out, "test_images.npy"), images.numpy())
+    print(f"model: {os.path.abspath(path)} (traced graph, {len(traced.graph.splitlines())} lines of text form)")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
@@ -217,6 +238,7 @@ def main(argv=None):
     weights = os.path.join(args.out, "mnist.safetensors")
     heron.save(model.state_dict(), weights)
     print(f"trained in {train_time:.1f}s; weights: {os.path.abspath(weights)}")
+    export_for_deployment(model, test_set, args.out)
     curves = os.path.join(args.out, "curves.png")
     try:
         save_curves(curves, history)
