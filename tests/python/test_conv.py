@@ -611,3 +611,24 @@ def test_weight_gradient_is_bitwise_deterministic_across_thread_counts(shape):
         heron.set_num_threads(prev)
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+@pytest.mark.parametrize("shape,k,stride,padding,dilation", [
+    ((2, 8, 9, 11), 3, 1, 1, 1), ((1, 5, 12, 12), 3, 2, 1, 1), ((2, 4, 7, 9), 5, 1, 2, 1),
+    ((1, 3, 10, 10), 3, 2, 0, 2), ((1, 6, 6, 5), (1, 3), (2, 1), (0, 1), 1), ((3, 2, 4, 4), 3, 1, 3, 1)],
+    ids=["3x3s1", "3x3s2", "5x5", "dilated", "1x3", "big-pad"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_direct_kernel_matches_reference(shape, k, stride, padding, dilation, dtype):
+    """groups == C == K runs a direct kernel (MobileNet's depthwise layers): against numpy."""
+    rng = np.random.default_rng(11)
+    c = shape[1]
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((c, 1, kh, kw)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    st = [stride] * 2 if isinstance(stride, int) else list(stride)
+    pd = [padding] * 2 if isinstance(padding, int) else list(padding)
+    got = heron.conv2d(heron.from_numpy(x), heron.from_numpy(w), heron.from_numpy(b), st, pd, [dilation] * 2, c)
+    want = ref_conv2d(x, w, b, st, pd, dilation, c)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)

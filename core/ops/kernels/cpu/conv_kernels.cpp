@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -56,6 +57,15 @@ int64_t tile_bytes() {
     const char* e = std::getenv("HERON_CONV_TILE_KB");
     int64_t kb = e ? std::atoll(e) : 384;
     return std::max<int64_t>(kb, 1) * 1024;
+  }();
+  return v;
+}
+// HERON_CONV_DEPTHWISE=0 sends depthwise convolutions through the grouped GEMM path (for tests
+// and measurements).
+bool depthwise_enabled() {
+  static const bool v = [] {
+    const char* e = std::getenv("HERON_CONV_DEPTHWISE");
+    return !(e && std::string(e) == "0");
   }();
   return v;
 }
@@ -588,6 +598,49 @@ void winograd_weight_grad(const T* x, const T* gy, T* gw, const ConvGeom& g) {
     }
 }
 
+// Depthwise convolution (groups == C == K): per (image, channel) plane, the output row is
+// accumulated tap by tap over the range of output columns whose input column is inside the image,
+// so the inner loop has no bounds checks (contiguous and vectorised for stride 1). Per-group GEMMs
+// of one channel each would be ~20x slower (MobileNetV2's 3x3 depthwise layers).
+template <typename T>
+void depthwise_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
+  const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kH = g.kH, kW = g.kW;
+  const int64_t sH = g.sH, sW = g.sW, pH = g.pH, pW = g.pW, dH = g.dH, dW = g.dW;
+  const int64_t planes = g.N * g.C;
+  parallel_for(0, planes, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, OH * OW * kH * kW)),
+               [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const int64_t c = pl % g.C;
+      const T* xp = x + pl * H * W;
+      const T* wc = w + c * kH * kW;
+      T* yp = y + pl * OH * OW;
+      const T bias = b ? b[c] : T(0);
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        T* yr = yp + oh * OW;
+        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = bias;
+        for (int64_t i = 0; i < kH; ++i) {
+          const int64_t ih = oh * sH - pH + i * dH;
+          if (ih < 0 || ih >= H) continue;
+          const T* xr = xp + ih * W;
+          for (int64_t j = 0; j < kW; ++j) {
+            const T wv = wc[i * kW + j];
+            const int64_t off = j * dW - pW;  // iw = ow * sW + off
+            int64_t lo = off >= 0 ? 0 : (-off + sW - 1) / sW;
+            int64_t hi = (W - 1 - off) >= 0 ? (W - 1 - off) / sW + 1 : 0;
+            hi = std::min(hi, OW);
+            if (sW == 1) {
+              const T* xs = xr + off;
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * sW + off];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
   const Plan p = make_plan<T>(g, true);
@@ -595,6 +648,10 @@ void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Te
   const T* w = wt.data<T>();
   const T* b = bt.defined() ? bt.data<T>() : nullptr;
   T* y = yt.data<T>();
+  if (g.G > 1 && g.G == g.C && g.K == g.C && depthwise_enabled()) {
+    depthwise_forward(x, w, b, y, g);
+    return;
+  }
   if (winograd_ok(g)) {
     std::vector<T> U(static_cast<size_t>(16 * g.K * g.C));
     winograd_weight(w, U.data(), g.K, g.C, false);
