@@ -7,10 +7,7 @@
 // semantic checks that save_model applies before writing.
 #include "core/graph/model_io.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "core/io/mapped_file.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -390,15 +387,6 @@ void emit(const Planned& p, Write&& write) {
 }
 
 // ------------------------------------------------------------------ reading
-// A read-only file mapping shared by the initializers that wrap it.
-struct Mapping {
-  void* addr = nullptr;
-  size_t len = 0;
-  ~Mapping() {
-    if (addr) munmap(addr, len);
-  }
-};
-void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<Mapping>*>(ctx); }
 
 // Bounds the data read out of the FlatBuffer: without shared tables or vectors, the strings,
 // vectors and tables of a buffer of N bytes hold fewer than N bytes; a buffer that references the
@@ -445,7 +433,7 @@ uint32_t read_le32(const uint8_t* p) {
 
 // Parses and verifies a complete file image [data, data + size). With a mapping, initializers wrap
 // the image (which must be the mapping); without, they are copies.
-Graph parse(const uint8_t* data, size_t size, const std::string& what, const std::shared_ptr<Mapping>& mapping) {
+Graph parse(const uint8_t* data, size_t size, const std::string& what, const io::MappedFile* mapping) {
   if (!data && size) fail(what, "the buffer is NULL");
   constexpr size_t kHeader = 12;  // size prefix, root offset, identifier
   if (size < kHeader) fail(what, str_cat("the input has ", size, " bytes, too few for a .heron header (", kHeader, ")"));
@@ -597,16 +585,8 @@ Graph parse(const uint8_t* data, size_t size, const std::string& what, const std
       const uint8_t* src = data + blob_start + off;
       Tensor t;
       if (mapping && len > 0) {
-        auto* ctx = new std::shared_ptr<Mapping>(mapping);
-        Ref<Storage> storage;
-        try {
-          storage = make_ref<Storage>(const_cast<uint8_t*>(src), static_cast<size_t>(len), host_device(), &release_mapping, ctx);
-        } catch (...) {
-          delete ctx;
-          throw;
-        }
         Dims d(shape);
-        t = Tensor::make(std::move(storage), dt, d, contiguous_strides(d), 0);
+        t = Tensor::make(mapping->storage(src, static_cast<size_t>(len)), dt, d, contiguous_strides(d), 0);
       } else {
         t = Tensor::empty(Dims(shape), dt, host_device());
         if (len) std::memcpy(t.raw_data(), src, static_cast<size_t>(len));
@@ -656,33 +636,10 @@ void save_model_file(const Graph& g, const std::string& path) {
 Graph load_model(const uint8_t* data, size_t size) { return parse(data, size, std::string(), nullptr); }
 
 Graph load_model_file(const std::string& path) {
+  auto file = io::MappedFile::open(path, "heron model", &fail);
   const std::string what = str_cat("'", path, "'");
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::Runtime, str_cat("heron model: cannot open ", what, ": ", std::strerror(errno)));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error(ErrorCode::Runtime, str_cat("heron model: cannot stat ", what, ": ", std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(what, "not a regular file");
-  }
-  const size_t len = static_cast<size_t>(st.st_size);
-  if (len == 0) {
-    ::close(fd);
-    fail(what, "the file is empty");
-  }
-  // Private and writable: in-place updates of loaded weights copy the page and never reach the file.
-  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);
-  if (addr == MAP_FAILED) throw Error(ErrorCode::Runtime, str_cat("heron model: cannot map ", what, ": ", std::strerror(err)));
-  auto mapping = std::make_shared<Mapping>();
-  mapping->addr = addr;
-  mapping->len = len;
-  return parse(static_cast<const uint8_t*>(addr), len, what, mapping);
+  if (file->size() == 0) fail(what, "the file is empty");
+  return parse(file->data(), file->size(), what, file.get());
 }
 
 }  // namespace graph

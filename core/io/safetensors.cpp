@@ -1,10 +1,8 @@
 // safetensors reader and writer. See safetensors.h for the format and the guarantees.
 #include "core/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "core/io/mapped_file.h"
+
 
 #include <algorithm>
 #include <cerrno>
@@ -257,16 +255,6 @@ Tensor copy_out(const unsigned char* src, const Entry& e) {
   return t;
 }
 
-// A read-only file mapping shared by the tensors that wrap it.
-struct Mapping {
-  void* addr = nullptr;
-  size_t len = 0;
-  ~Mapping() {
-    if (addr) munmap(addr, len);
-  }
-};
-
-void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<Mapping>*>(ctx); }
 
 }  // namespace
 
@@ -281,33 +269,11 @@ TensorMap load_safetensors_buffer(const void* data, size_t len, const std::strin
 }
 
 TensorMap load_safetensors_file(const std::string& path) {
+  auto file = MappedFile::open(path, "safetensors", &fail);
   const std::string what = str_cat("'", path, "'");
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::Runtime, str_cat("safetensors: cannot open ", what, ": ", std::strerror(errno)));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error(ErrorCode::Runtime, str_cat("safetensors: cannot stat ", what, ": ", std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(what, "not a regular file");
-  }
-  const size_t len = static_cast<size_t>(st.st_size);
-  if (len < 8) {
-    ::close(fd);
-    fail(what, str_cat("the file has ", len, " bytes, too few for the 8-byte header length"));
-  }
-  // Private and writable: in-place updates of loaded tensors copy the page and never reach the file.
-  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);
-  if (addr == MAP_FAILED) throw Error(ErrorCode::Runtime, str_cat("safetensors: cannot map ", what, ": ", std::strerror(err)));
-  auto mapping = std::make_shared<Mapping>();
-  mapping->addr = addr;
-  mapping->len = len;
-  const auto* base = static_cast<const unsigned char*>(addr);
+  const size_t len = file->size();
+  if (len < 8) fail(what, str_cat("the file has ", len, " bytes, too few for the 8-byte header length"));
+  const auto* base = static_cast<const unsigned char*>(file->data());
   TensorMap out;
   size_t start = 0;
   std::vector<Entry> entries = parse_header(base, len, what, &out.metadata, &start);
@@ -318,15 +284,7 @@ TensorMap load_safetensors_file(const std::string& path) {
       out.set(e.name, copy_out(src, e));  // empty, or misaligned for its dtype: a copy
       continue;
     }
-    auto* ctx = new std::shared_ptr<Mapping>(mapping);
-    Ref<Storage> storage;
-    try {
-      storage = make_ref<Storage>(const_cast<unsigned char*>(src), nbytes, host_device(), &release_mapping, ctx);
-    } catch (...) {
-      delete ctx;
-      throw;
-    }
-    out.set(e.name, Tensor::make(std::move(storage), e.dtype, e.shape, contiguous_strides(e.shape), 0));
+    out.set(e.name, Tensor::make(file->storage(src, nbytes), e.dtype, e.shape, contiguous_strides(e.shape), 0));
   }
   return out;
 }
