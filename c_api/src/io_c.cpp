@@ -9,6 +9,7 @@
 #include <string>
 
 #include "c_api/include/heron.h"
+#include "c_api/src/internal.h"
 #include "core/io/safetensors.h"
 #include "core/util/refcount.h"
 
@@ -19,40 +20,13 @@ struct heron_tensor_map {
   uint64_t magic = kLiveMagic;
   io::TensorMap map;
   std::string metadata_json;  // scratch for heron_tensor_map_metadata_json
-  heron_tensor_map() { live_handle_counter().fetch_add(1, std::memory_order_relaxed); }
-  ~heron_tensor_map() {
-    magic = 0;
-    live_handle_counter().fetch_sub(1, std::memory_order_relaxed);
-  }
+  capi::LiveCount live;
+  ~heron_tensor_map() { magic = 0; }
 };
 
-// Defined in heron_c.cpp: records an error in the thread-local state.
-heron_status heron_internal_set_error(heron_status code, const char* msg, const char* op);
-
 namespace {
-
-heron_status fail_current() {
-  try {
-    throw;
-  } catch (const Error& ex) {
-    return heron_internal_set_error(static_cast<heron_status>(ex.code()), ex.what(), ex.op().c_str());
-  } catch (const std::bad_alloc&) {
-    return heron_internal_set_error(HERON_ERR_OUT_OF_MEMORY, "out of memory", "");
-  } catch (const std::exception& ex) {
-    return heron_internal_set_error(HERON_ERR_RUNTIME, ex.what(), "");
-  } catch (...) {
-    return heron_internal_set_error(HERON_ERR_RUNTIME, "unknown error", "");
-  }
-}
-
-#define IO_TRY try {
-#define IO_CATCH \
-  }              \
-  catch (...) { return fail_current(); }
-
-[[noreturn]] void null_arg(const char* fn, const char* what) {
-  throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is NULL"));
-}
+using capi::give;
+using capi::null_arg;
 
 heron_tensor_map* live_map(const heron_tensor_map* m, const char* fn) {
   if (!m) null_arg(fn, "map");
@@ -61,14 +35,6 @@ heron_tensor_map* live_map(const heron_tensor_map* m, const char* fn) {
   return const_cast<heron_tensor_map*>(m);
 }
 
-Tensor borrow_tensor(heron_tensor* t, const char* fn) {
-  if (!t) null_arg(fn, "tensor");
-  auto* impl = reinterpret_cast<TensorImpl*>(t);
-  if (impl->magic != TensorImpl::kLiveMagic) throw Error(ErrorCode::NullHandle, str_cat(fn, ": tensor is not a live tensor handle (already released?)"));
-  return Tensor(Ref<TensorImpl>::borrow(impl));
-}
-
-heron_tensor* give(const Tensor& t) { return reinterpret_cast<heron_tensor*>(Ref<TensorImpl>(t.ref()).release()); }
 
 std::map<std::string, std::string> parse_metadata(const char* json, const char* fn) {
   nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
@@ -103,11 +69,11 @@ std::string save_bytes(const heron_tensor_map* h, const char* metadata_json, con
 extern "C" {
 
 heron_status heron_tensor_map_create(heron_tensor_map** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   if (!out) null_arg("tensor_map_create", "out");
   *out = new heron_tensor_map();
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_tensor_map_release(heron_tensor_map* map) {
@@ -116,38 +82,38 @@ void heron_tensor_map_release(heron_tensor_map* map) {
 }
 
 heron_status heron_tensor_map_size(const heron_tensor_map* map, size_t* out) {
-  IO_TRY
+  HERON_CAPI_TRY
   const auto* m = live_map(map, "tensor_map_size");
   if (!out) null_arg("tensor_map_size", "out");
   *out = m->map.size();
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_key(const heron_tensor_map* map, size_t i, const char** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   const auto* m = live_map(map, "tensor_map_key");
   if (!out) null_arg("tensor_map_key", "out");
   if (i >= m->map.size())
     throw Error(ErrorCode::IndexError, str_cat("tensor_map_key: index ", i, " is out of range for a map of ", m->map.size(), " tensors"));
   *out = m->map.key(i).c_str();
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_tensor(const heron_tensor_map* map, size_t i, heron_tensor** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   const auto* m = live_map(map, "tensor_map_tensor");
   if (!out) null_arg("tensor_map_tensor", "out");
   if (i >= m->map.size())
     throw Error(ErrorCode::IndexError, str_cat("tensor_map_tensor: index ", i, " is out of range for a map of ", m->map.size(), " tensors"));
   *out = give(m->map.tensor(i));
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_get(const heron_tensor_map* map, const char* name, heron_tensor** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   const auto* m = live_map(map, "tensor_map_get");
   if (!name) null_arg("tensor_map_get", "name");
   if (!out) null_arg("tensor_map_get", "out");
@@ -155,21 +121,21 @@ heron_status heron_tensor_map_get(const heron_tensor_map* map, const char* name,
   if (!t) throw Error(ErrorCode::NotFound, str_cat("tensor_map_get: no tensor named '", name, "' in the map"));
   *out = give(*t);
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_set(heron_tensor_map* map, const char* name, heron_tensor* t) {
-  IO_TRY
+  HERON_CAPI_TRY
   auto* m = live_map(map, "tensor_map_set");
   if (!name) null_arg("tensor_map_set", "name");
-  Tensor x = borrow_tensor(t, "tensor_map_set");
+  Tensor x = capi::borrow_tensor(t, "tensor_map_set", "tensor");
   m->map.set(name, x);
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_metadata_json(const heron_tensor_map* map, const char** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   auto* m = live_map(map, "tensor_map_metadata_json");
   if (!out) null_arg("tensor_map_metadata_json", "out");
   nlohmann::json j = nlohmann::json::object();
@@ -177,38 +143,38 @@ heron_status heron_tensor_map_metadata_json(const heron_tensor_map* map, const c
   m->metadata_json = j.dump();
   *out = m->metadata_json.c_str();
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tensor_map_set_metadata_json(heron_tensor_map* map, const char* metadata_json) {
-  IO_TRY
+  HERON_CAPI_TRY
   auto* m = live_map(map, "tensor_map_set_metadata_json");
   if (!metadata_json) m->map.metadata.clear();
   else m->map.metadata = parse_metadata(metadata_json, "tensor_map_set_metadata_json");
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_safetensors_load_file(const char* path, heron_tensor_map** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   if (!path) null_arg("safetensors_load_file", "path");
   if (!out) null_arg("safetensors_load_file", "out");
   *out = new_map(io::load_safetensors_file(path));
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_safetensors_load_buffer(const void* data, size_t len, heron_tensor_map** out) {
-  IO_TRY
+  HERON_CAPI_TRY
   if (!data && len) null_arg("safetensors_load_buffer", "data");
   if (!out) null_arg("safetensors_load_buffer", "out");
   *out = new_map(io::load_safetensors_buffer(data, len, "<buffer>"));
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_safetensors_save_file(const char* path, const heron_tensor_map* map, const char* metadata_json) {
-  IO_TRY
+  HERON_CAPI_TRY
   if (!path) null_arg("safetensors_save_file", "path");
   std::string bytes = save_bytes(map, metadata_json, "safetensors_save_file");
   FILE* f = std::fopen(path, "wb");
@@ -217,11 +183,11 @@ heron_status heron_safetensors_save_file(const char* path, const heron_tensor_ma
   bool ok = std::fclose(f) == 0 && w == bytes.size();
   if (!ok) throw Error(ErrorCode::Runtime, str_cat("safetensors: writing '", path, "' failed: ", std::strerror(errno)));
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_safetensors_save_buffer(const heron_tensor_map* map, const char* metadata_json, uint8_t** out_bytes, size_t* out_len) {
-  IO_TRY
+  HERON_CAPI_TRY
   if (!out_bytes) null_arg("safetensors_save_buffer", "out_bytes");
   if (!out_len) null_arg("safetensors_save_buffer", "out_len");
   std::string bytes = save_bytes(map, metadata_json, "safetensors_save_buffer");
@@ -231,7 +197,7 @@ heron_status heron_safetensors_save_buffer(const heron_tensor_map* map, const ch
   *out_bytes = buf;
   *out_len = bytes.size();
   return HERON_OK;
-  IO_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_safetensors_free_buffer(uint8_t* bytes) { std::free(bytes); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "c_api/include/heron.h"
+#include "c_api/src/internal.h"
 #include "core/graph/model_io.h"
 #include "core/graph/trace.h"
 #include "core/runtime/session.h"
@@ -16,14 +17,7 @@
 
 using namespace heron;
 
-namespace {
-struct LiveCount {
-  LiveCount() { live_handle_counter().fetch_add(1, std::memory_order_relaxed); }
-  ~LiveCount() { live_handle_counter().fetch_sub(1, std::memory_order_relaxed); }
-  LiveCount(const LiveCount&) = delete;
-  LiveCount& operator=(const LiveCount&) = delete;
-};
-}  // namespace
+using capi::LiveCount;
 
 struct heron_model {
   static constexpr uint64_t kLiveMagic = 0x484552304d4f444cULL;  // "HER0MODL"
@@ -49,31 +43,10 @@ struct heron_session {
   ~heron_session() { magic = 0; }
 };
 
-// Defined in heron_c.cpp: records an error in the thread-local state.
-heron_status heron_internal_set_error(heron_status code, const char* msg, const char* op);
-
 namespace {
-
-heron_status fail_current() {
-  try {
-    throw;
-  } catch (const Error& ex) {
-    return heron_internal_set_error(static_cast<heron_status>(ex.code()), ex.what(), ex.op().c_str());
-  } catch (const std::bad_alloc&) {
-    return heron_internal_set_error(HERON_ERR_OUT_OF_MEMORY, "out of memory", "");
-  } catch (const std::exception& ex) {
-    return heron_internal_set_error(HERON_ERR_RUNTIME, ex.what(), "");
-  } catch (...) {
-    return heron_internal_set_error(HERON_ERR_RUNTIME, "unknown error", "");
-  }
-}
-
-#define RT_TRY try {
-#define RT_CATCH \
-  }              \
-  catch (...) { return fail_current(); }
-
-[[noreturn]] void null_arg(const char* fn, const char* what) { throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is NULL")); }
+using capi::borrow_tensor;
+using capi::give;
+using capi::null_arg;
 
 template <typename H>
 H* live(const H* h, const char* fn, const char* what) {
@@ -82,15 +55,6 @@ H* live(const H* h, const char* fn, const char* what) {
   return const_cast<H*>(h);
 }
 
-Tensor borrow_tensor(heron_tensor* t, const char* fn, const std::string& what) {
-  if (!t) throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is NULL"));
-  auto* impl = reinterpret_cast<TensorImpl*>(t);
-  if (impl->magic != TensorImpl::kLiveMagic)
-    throw Error(ErrorCode::NullHandle, str_cat(fn, ": ", what, " is not a live tensor handle (already released?)"));
-  return Tensor(Ref<TensorImpl>::borrow(impl));
-}
-
-heron_tensor* give(const Tensor& t) { return reinterpret_cast<heron_tensor*>(Ref<TensorImpl>(t.ref()).release()); }
 
 heron_status value_info(const heron_model* model, size_t i, bool input, const char** name, int32_t* dtype, int32_t* ndim,
                         const int64_t** shape) {
@@ -119,34 +83,34 @@ char* dup_string(const std::string& s) {
 extern "C" {
 
 heron_status heron_model_load_file(const char* path, heron_model** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   if (!path) null_arg("model_load_file", "path");
   if (!out) null_arg("model_load_file", "out");
   auto m = std::make_unique<heron_model>();
   m->graph = graph::load_model_file(path);
   *out = m.release();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_load_buffer(const void* data, size_t len, heron_model** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   if (!data) null_arg("model_load_buffer", "data");
   if (!out) null_arg("model_load_buffer", "out");
   auto m = std::make_unique<heron_model>();
   m->graph = graph::load_model(static_cast<const uint8_t*>(data), len);
   *out = m.release();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_save_file(const heron_model* model, const char* path) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* m = live(model, "model_save_file", "model");
   if (!path) null_arg("model_save_file", "path");
   graph::save_model_file(m->graph, path);
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_model_release(heron_model* model) {
@@ -155,43 +119,43 @@ void heron_model_release(heron_model* model) {
 }
 
 heron_status heron_model_num_inputs(const heron_model* model, size_t* out) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* m = live(model, "model_num_inputs", "model");
   if (!out) null_arg("model_num_inputs", "out");
   *out = m->graph.inputs.size();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_num_outputs(const heron_model* model, size_t* out) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* m = live(model, "model_num_outputs", "model");
   if (!out) null_arg("model_num_outputs", "out");
   *out = m->graph.outputs.size();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_input_info(const heron_model* model, size_t i, const char** name, int32_t* dtype, int32_t* ndim,
                                     const int64_t** shape) {
-  RT_TRY
+  HERON_CAPI_TRY
   return value_info(model, i, true, name, dtype, ndim, shape);
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_output_info(const heron_model* model, size_t i, const char** name, int32_t* dtype, int32_t* ndim,
                                      const int64_t** shape) {
-  RT_TRY
+  HERON_CAPI_TRY
   return value_info(model, i, false, name, dtype, ndim, shape);
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_options_create(heron_session_options** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   if (!out) null_arg("session_options_create", "out");
   *out = new heron_session_options();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_session_options_release(heron_session_options* options) {
@@ -200,34 +164,34 @@ void heron_session_options_release(heron_session_options* options) {
 }
 
 heron_status heron_session_options_set_device(heron_session_options* options, const char* device) {
-  RT_TRY
+  HERON_CAPI_TRY
   auto* o = live(options, "session_options_set_device", "options");
   if (!device) null_arg("session_options_set_device", "device");
   o->opts.device = device;
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_options_set_threads(heron_session_options* options, int32_t threads) {
-  RT_TRY
+  HERON_CAPI_TRY
   auto* o = live(options, "session_options_set_threads", "options");
   if (threads < 0)
     throw Error(ErrorCode::InvalidArgument, str_cat("session_options_set_threads: threads must be >= 0 (0 = keep the current pool), got ", threads));
   o->opts.threads = threads;
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_options_set_profiling(heron_session_options* options, int32_t enable) {
-  RT_TRY
+  HERON_CAPI_TRY
   auto* o = live(options, "session_options_set_profiling", "options");
   o->opts.profile = enable != 0;
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* m = live(model, "session_create", "model");
   runtime::SessionOptions opts;
   if (options) opts = live(options, "session_create", "options")->opts;
@@ -236,7 +200,7 @@ heron_status heron_session_create(const heron_model* model, const heron_session_
   s->session = std::make_unique<runtime::Session>(m->graph, opts);
   *out = s.release();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_session_release(heron_session* session) {
@@ -246,7 +210,7 @@ void heron_session_release(heron_session* session) {
 
 heron_status heron_session_run(heron_session* session, const char* const* input_names, heron_tensor* const* inputs, size_t n_inputs,
                                const char* const* output_names, size_t n_outputs, heron_tensor** outputs) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* s = live(session, "session_run", "session");
   if (n_inputs > 0 && !input_names) null_arg("session_run", "input_names");
   if (n_inputs > 0 && !inputs) null_arg("session_run", "inputs");
@@ -276,41 +240,41 @@ heron_status heron_session_run(heron_session* session, const char* const* input_
   std::vector<Tensor> res = s->session->run(names, ins, wanted);
   for (size_t i = 0; i < res.size(); ++i) outputs[i] = give(res[i]);
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_peak_memory(const heron_session* session, int64_t* last, int64_t* max) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* s = live(session, "session_peak_memory", "session");
   if (last) *last = s->session->last_peak_bytes();
   if (max) *max = s->session->max_peak_bytes();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_profile_json(const heron_session* session, char** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* s = live(session, "session_profile_json", "session");
   if (!out) null_arg("session_profile_json", "out");
   *out = dup_string(s->session->profile_json());
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_chrome_trace(const heron_session* session, char** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   const auto* s = live(session, "session_chrome_trace", "session");
   if (!out) null_arg("session_chrome_trace", "out");
   *out = dup_string(s->session->chrome_trace_json());
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_session_clear_profile(heron_session* session) {
-  RT_TRY
+  HERON_CAPI_TRY
   live(session, "session_clear_profile", "session")->session->clear_profile();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_free_string(char* s) { std::free(s); }
@@ -342,34 +306,34 @@ heron_tracer* tracer_of(heron_tracer* t, const char* fn) {
 extern "C" {
 
 heron_status heron_tracer_begin(heron_tracer** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   if (!out) null_arg("tracer_begin", "out");
   *out = new heron_tracer();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tracer_add_input(heron_tracer* tracer, heron_tensor* t, const char* name) {
-  RT_TRY
+  HERON_CAPI_TRY
   heron_tracer* tr = tracer_of(tracer, "tracer_add_input");
   if (!name) null_arg("tracer_add_input", "name");
   tr->tracer->add_input(borrow_tensor(t, "tracer_add_input", "t"), name);
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tracer_name_constant(heron_tracer* tracer, heron_tensor* t, const char* name) {
-  RT_TRY
+  HERON_CAPI_TRY
   heron_tracer* tr = tracer_of(tracer, "tracer_name_constant");
   if (!name) null_arg("tracer_name_constant", "name");
   tr->tracer->name_constant(borrow_tensor(t, "tracer_name_constant", "t"), name);
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_tracer_finish(heron_tracer* tracer, heron_tensor* const* outputs, const char* const* names, size_t n,
                                  int32_t dynamic_batch, heron_model** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   heron_tracer* tr = tracer_of(tracer, "tracer_finish");
   if (!out) null_arg("tracer_finish", "out");
   if (n > 0 && (!outputs || !names)) null_arg("tracer_finish", !outputs ? "outputs" : "names");
@@ -391,7 +355,7 @@ heron_status heron_tracer_finish(heron_tracer* tracer, heron_tensor* const* outp
   m->graph = std::move(g);
   *out = m.release();
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 void heron_tracer_release(heron_tracer* tracer) {
@@ -401,11 +365,11 @@ void heron_tracer_release(heron_tracer* tracer) {
 }
 
 heron_status heron_model_text(const heron_model* model, char** out) {
-  RT_TRY
+  HERON_CAPI_TRY
   if (!out) null_arg("model_text", "out");
   *out = dup_string(live(model, "model_text", "model")->graph.to_text());
   return HERON_OK;
-  RT_CATCH
+  HERON_CAPI_CATCH
 }
 
 }  // extern "C"
