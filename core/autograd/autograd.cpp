@@ -181,6 +181,27 @@ Tensor sum_to(const Tensor& g, const Dims& shape, const char* op) {
   return r.reshape(shape);
 }
 
+std::string node_name(const char* op) {
+  std::string s;
+  bool up = true;
+  for (const char* p = op; *p; ++p) {
+    if (*p == '_') { up = true; continue; }
+    s += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*p))) : *p;
+    up = false;
+  }
+  return s + "Backward";
+}
+
+// "MulBackward" for op mul, computed once per op (not per recorded node).
+const char* backward_name(int op_id) {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (int i = 0; i < num_ops(); ++i) v.push_back(node_name(op_by_id(i)->name));
+    return v;
+  }();
+  return names[static_cast<size_t>(op_id)].c_str();
+}
+
 class OpNode final : public Node {
  public:
   int op_id = 0;
@@ -196,15 +217,13 @@ class OpNode final : public Node {
   std::vector<bool> needs;
   size_t n_fixed = 0;
   bool released = false;
-  std::string name_;
-
-  const char* name() const override { return name_.c_str(); }
+  const char* name() const override { return backward_name(op_id); }
 
   void check_saved(const std::vector<Tensor>& ts, const std::vector<uint32_t>& vs, const char* what) const {
     for (size_t i = 0; i < ts.size(); ++i) {
       if (ts[i].defined() && version(ts[i]) != vs[i])
         throw Error(ErrorCode::InvalidArgument,
-                    str_cat("one of the tensors needed for gradient computation (", what, " ", i, " of ", name_,
+                    str_cat("one of the tensors needed for gradient computation (", what, " ", i, " of ", name(),
                             ") was modified by an in-place operation: saved at version ", vs[i], ", now at version ",
                             version(ts[i]), ". Use an out-of-place op, or clone() the tensor before modifying it."),
                     op_by_id(op_id)->name);
@@ -215,7 +234,7 @@ class OpNode final : public Node {
     const char* opname = op_by_id(op_id)->name;
     if (released)
       throw Error(ErrorCode::InvalidArgument,
-                  str_cat("trying to backward through the graph a second time (", name_,
+                  str_cat("trying to backward through the graph a second time (", name(),
                           " already freed its saved tensors). Specify retain_graph=True on the first backward call "
                           "if you need to backward through the graph again."),
                   opname);
@@ -228,7 +247,7 @@ class OpNode final : public Node {
     try {
       f->backward(ctx, out);
     } catch (Error& e) {
-      throw Error(e.code(), str_cat(name_, ": ", e.what()), opname);
+      throw Error(e.code(), str_cat(name(), ": ", e.what()), opname);
     }
     for (size_t i = 0; i < out.size(); ++i) {
       if (!needs[i]) { out[i] = Tensor(); continue; }
@@ -260,16 +279,6 @@ Edge gradient_edge(const Tensor& t) {
   return {acc, 0};
 }
 
-std::string node_name(const char* op) {
-  std::string s;
-  bool up = true;
-  for (const char* p = op; *p; ++p) {
-    if (*p == '_') { up = true; continue; }
-    s += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*p))) : *p;
-    up = false;
-  }
-  return s + "Backward";
-}
 
 bool all_finite(const Tensor& t) {
   if (!is_float(t.dtype()) || t.numel() == 0) return true;
@@ -302,7 +311,6 @@ void record(int op_id, OpCtx& ctx, const void* attrs) {
   auto node = std::make_shared<OpNode>();
   node->op_id = op_id;
   node->f = f;
-  node->name_ = node_name(op->name);
   node->attrs = f->copy_attrs(attrs);
   node->n_fixed = op->variadic_input ? static_cast<size_t>(op->n_inputs) : n;
   node->needs.resize(n);
