@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 
 import pytest
+from build_helpers import skip_unless_ci
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -13,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_fuzz_safetensors_briefly():
     exe = pathlib.Path(os.environ.get("HERON_BUILD_DIR", ROOT / "build")) / "heron_fuzz_safetensors"
     if not exe.exists():
-        pytest.skip(f"{exe} not built")
+        skip_unless_ci(f"{exe} not built")
     r = subprocess.run([str(exe), "--iterations", "5000", "--seed", "3", str(ROOT / "tests/fuzz/corpus"),
                         str(ROOT / "tests/data/reference.safetensors")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
