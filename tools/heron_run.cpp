@@ -3,6 +3,7 @@
 //
 //   heron-run MODEL [--input NAME=FILE.npy ...] [--random-input] [--iter N] [--warmup N] [--threads N]
 //             [--device cpu|cuda] [--profile OUT.json] [--chrome-trace OUT.json] [--dump-outputs DIR]
+//             [--no-optimize] [--print-graph]
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -27,6 +28,7 @@ namespace {
 const char* kUsage =
     "usage: heron-run MODEL [--input NAME=FILE.npy ...] [--random-input] [--iter N] [--warmup N] [--threads N]\n"
     "                 [--device cpu|cuda] [--profile OUT.json] [--chrome-trace OUT.json] [--dump-outputs DIR]\n"
+    "                 [--no-optimize] [--print-graph]\n"
     "  --input NAME=FILE.npy  feed model input NAME from a .npy file (repeatable)\n"
     "  --random-input         fill inputs not given with random values (symbolic dims become 1)\n"
     "  --iter N               timed iterations (default 10)\n"
@@ -35,7 +37,9 @@ const char* kUsage =
     "  --device D             cpu (default), cuda, cuda:1, ...\n"
     "  --profile OUT.json     write the per-node profile of the timed iterations (heron-profile v1)\n"
     "  --chrome-trace OUT.json  write the timed iterations as a Chrome trace\n"
-    "  --dump-outputs DIR     write each output of the last iteration to DIR/NAME.npy\n";
+    "  --dump-outputs DIR     write each output of the last iteration to DIR/NAME.npy\n"
+    "  --no-optimize          run the graph as saved (no batch_norm folding or convolution fusion)\n"
+    "  --print-graph          print the graph the session runs (after optimisation)\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -269,6 +273,7 @@ int run_main(int argc, char** argv) {
   std::string model_path, device = "cpu", profile_out, trace_out, dump_dir;
   std::vector<std::pair<std::string, std::string>> input_files;
   bool random_input = false;
+  bool optimize = true, print_graph = false;
   int64_t iters = 10, warmup = 1, threads = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -286,6 +291,10 @@ int run_main(int argc, char** argv) {
       input_files.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (a == "--random-input") {
       random_input = true;
+    } else if (a == "--no-optimize") {
+      optimize = false;
+    } else if (a == "--print-graph") {
+      print_graph = true;
     } else if (a == "--iter") {
       iters = parse_int(a, value(), 1);
     } else if (a == "--warmup") {
@@ -347,10 +356,17 @@ int run_main(int argc, char** argv) {
   struct OptsGuard { heron_session_options* o; ~OptsGuard() { heron_session_options_release(o); } } opts_guard{opts};
   check(heron_session_options_set_device(opts, device.c_str()), "--device");
   check(heron_session_options_set_threads(opts, static_cast<int32_t>(threads)), "--threads");
+  check(heron_session_options_set_optimization(opts, optimize ? 1 : 0), "--no-optimize");
   check(heron_session_options_set_profiling(opts, !profile_out.empty() || !trace_out.empty()), "profiling");
   heron_session* session = nullptr;
   check(heron_session_create(model, opts, &session), "creating the session");
   struct SessionGuard { heron_session* s; ~SessionGuard() { heron_session_release(s); } } session_guard{session};
+  if (print_graph) {
+    char* text = nullptr;
+    check(heron_session_graph_text(session, &text), "--print-graph");
+    std::printf("%s\n", text);
+    heron_free_string(text);
+  }
 
   std::vector<const char*> names;
   std::vector<heron_tensor*> ins;

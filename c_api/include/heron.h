@@ -37,7 +37,8 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 2  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing */
+#define HERON_ABI_VERSION_MINOR 3  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
+                                      1.3: session graph optimisation switch and graph text */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -528,6 +529,16 @@ HERON_API heron_status heron_tracer_finish(heron_tracer* tracer, heron_tensor* c
 HERON_API void heron_tracer_release(heron_tracer* tracer);
 /** The model's graph as readable text; free with heron_free_string(). */
 HERON_API heron_status heron_model_text(const heron_model* model, char** out);
+
+/* ======================================================================= 1.3 */
+/**
+ * Graph optimisation of a session (default 1 = on): on host devices the session folds eval-mode
+ * batch_norm into the preceding conv2d and fuses a following add and relu/clamp into the
+ * convolution (conv2d_fused), on its own copy of the graph. 0 runs the graph exactly as given.
+ */
+HERON_API heron_status heron_session_options_set_optimization(heron_session_options* options, int32_t level);
+/** The graph a session runs (after its optimisation) as readable text; free with heron_free_string(). */
+HERON_API heron_status heron_session_graph_text(const heron_session* session, char** out);
 
 #ifdef __cplusplus
 }  /* extern "C" */

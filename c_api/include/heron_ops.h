@@ -3502,6 +3502,46 @@ static inline heron_status heron_conv2d(heron_tensor* input, heron_tensor* weigh
 }
 
 /**
+ * conv2d_fused: Inference form of conv2d + add + clamp/ReLU in one pass: clamp(conv2d(input, weight, bias) + residual, min, max). What the session's graph optimizer rewrites conv2d -> batch_norm (folded into weight and bias) -> add -> relu/clamp into; usable directly too. The output never aliases an input.
+ *
+ * @param input (N, C, H, W) or (C, H, W)..
+ * @param weight (K, C/groups, kH, kW)..
+ * @param bias (K), or none. (may be NULL).
+ * @param residual Added before the clamp; exactly the output's shape, or none. (may be NULL).
+ * @param stride As in conv2d. (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding As in conv2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation As in conv2d. (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param groups As in conv2d. Default: 1
+ * @param same_padding As in conv2d. Default: false
+ * @param min Lower bound of the clamp (0 for ReLU), or none. Make it with heron_attr_int/heron_attr_float/heron_attr_bool, heron_attr_none, or heron_attr_default. Default: null
+ * @param max Upper bound of the clamp (6 for ReLU6), or none. Make it with heron_attr_int/heron_attr_float/heron_attr_bool, heron_attr_none, or heron_attr_default. Default: null
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_conv2d_fused(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, heron_tensor* residual, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, int64_t groups, int same_padding, heron_attr min, heron_attr max, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "conv2d_fused");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[7] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = same_padding ? 1 : 0; N_++;
+  A_[N_] = min; N_++;
+  A_[N_] = max; N_++;
+  (void)A_;
+  heron_tensor* IN_[4] = {input, weight, bias, residual};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 4, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
  * conv_transpose2d: 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
  *
  * @param input (N, C_in, H, W) or (C_in, H, W)..

@@ -190,6 +190,16 @@ heron_status heron_session_options_set_profiling(heron_session_options* options,
   HERON_CAPI_CATCH
 }
 
+heron_status heron_session_options_set_optimization(heron_session_options* options, int32_t level) {
+  HERON_CAPI_TRY
+  auto* o = live(options, "session_options_set_optimization", "options");
+  if (level != 0 && level != 1)
+    throw Error(ErrorCode::InvalidArgument, str_cat("session_options_set_optimization: level must be 0 (off) or 1 (on), got ", level));
+  o->opts.optimize = level != 0;
+  return HERON_OK;
+  HERON_CAPI_CATCH
+}
+
 heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out) {
   HERON_CAPI_TRY
   const auto* m = live(model, "session_create", "model");
@@ -362,6 +372,15 @@ void heron_tracer_release(heron_tracer* tracer) {
   if (!tracer || tracer->magic != heron_tracer::kLiveMagic) return;
   if (tracer->thread != std::this_thread::get_id()) return;  // documented: release on the tracing thread
   delete tracer;
+}
+
+heron_status heron_session_graph_text(const heron_session* session, char** out) {
+  HERON_CAPI_TRY
+  const auto* s = live(session, "session_graph_text", "session");
+  if (!out) null_arg("session_graph_text", "out");
+  *out = dup_string(s->session->graph().to_text());
+  return HERON_OK;
+  HERON_CAPI_CATCH
 }
 
 heron_status heron_model_text(const heron_model* model, char** out) {

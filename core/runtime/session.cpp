@@ -1,5 +1,7 @@
 #include "core/runtime/session.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -137,7 +139,7 @@ int64_t estimate_flops(const char* op, const Tensor* in, size_t n_in, const Tens
     if (n_in > 2 && in[2].defined()) f += on;
     return f;
   }
-  if (!std::strcmp(op, "conv2d") && has(1, 4)) {
+  if ((!std::strcmp(op, "conv2d") || !std::strcmp(op, "conv2d_fused")) && has(1, 4)) {
     int64_t f = 2 * on * in[1].size(1) * in[1].size(2) * in[1].size(3);
     if (n_in > 2 && in[2].defined()) f += on;
     return f;
@@ -161,11 +163,34 @@ Session::Session(graph::Graph g, SessionOptions opts) : g_(std::move(g)), opts_(
   device_ = DeviceRegistry::get().parse(opts_.device);
   if (opts_.threads < 0)
     throw Error(ErrorCode::InvalidArgument, str_cat("session: threads must be >= 0 (0 = keep the current pool), got ", opts_.threads));
-  check_and_plan();
+  check_and_plan();  // checks the graph as given (the passes assume a well-formed one)
+  if (opts_.optimize && device_impl(device_).is_host() && !std::getenv("HERON_NO_GRAPH_OPT")) {
+    report_ = graph::optimize(g_);
+    check_and_plan();
+  }
+  freeze_weights();
   if (opts_.threads > 0 && opts_.threads != get_num_threads()) set_num_threads(opts_.threads);
 }
 
+void Session::freeze_weights() {
+  // Convolution weights on the host become the session's own frozen copies (kept packed for the
+  // micro-kernel after the first run); weights the passes made are frozen already.
+  if (device_impl(device_).is_host()) {
+    for (const graph::Node& node : g_.nodes) {
+      if ((node.op != "conv2d" && node.op != "conv2d_fused") || node.inputs.size() < 2 || node.inputs[1] < 0) continue;
+      Tensor& w = init_values_[node.inputs[1]];
+      if (!w.defined() || w.storage()->frozen()) continue;
+      Tensor copy = w.clone();
+      copy.storage()->freeze();
+      w = copy;
+    }
+  }
+}
+
 void Session::check_and_plan() {
+  steps_.clear();
+  input_index_.clear();
+  output_index_.clear();
   const int32_t nv = static_cast<int32_t>(g_.values.size());
   auto check_id = [&](int32_t id, const std::string& where) {
     if (id < 0 || id >= nv)

@@ -16,6 +16,7 @@
 
 #include "c_api/include/heron.h"
 #include "core/graph/graph.h"
+#include "core/graph/passes.h"
 #include "core/ops/dispatcher.h"
 
 namespace heron {
@@ -27,6 +28,9 @@ struct SessionOptions {
   // session is created; 0 leaves it as it is.
   int threads = 0;
   bool profile = false;  // record a per-node profile of every run (profile_json, chrome_trace_json)
+  // Run the graph optimisation passes (core/graph/passes.h: batch_norm folding, conv epilogue
+  // fusion) on the session's copy of the graph. Host devices only.
+  bool optimize = true;
 };
 
 // What one profiled node execution recorded.
@@ -63,7 +67,9 @@ class Session {
   std::vector<Tensor> run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
                           const std::vector<std::string>& output_names = {}, RunStats* stats = nullptr) const;
 
+  // The graph the session runs (after optimisation, when on).
   const graph::Graph& graph() const { return g_; }
+  const graph::PassReport& optimization_report() const { return report_; }
   Device device() const { return device_; }
   const SessionOptions& options() const { return opts_; }
   size_t num_inputs() const { return g_.inputs.size(); }
@@ -91,9 +97,11 @@ class Session {
     std::vector<int32_t> free_after; // values whose last use is this step
   };
   void check_and_plan();
+  void freeze_weights();
   std::string describe_inputs() const;
 
   graph::Graph g_;
+  graph::PassReport report_;
   SessionOptions opts_;
   Device device_;
   std::vector<Step> steps_;

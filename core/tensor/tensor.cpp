@@ -1,6 +1,7 @@
 #include "core/tensor/tensor.h"
 
 #include <algorithm>
+#include <mutex>
 
 namespace heron {
 
@@ -15,7 +16,50 @@ Storage::Storage(size_t nbytes, Device d) : nbytes_(nbytes), device_(d) {
 }
 Storage::Storage(void* data, size_t nbytes, Device d, void (*deleter)(void*), void* ctx)
     : data_(data), nbytes_(nbytes), device_(d), external_(true), deleter_(deleter), ctx_(ctx) {}
+struct Storage::Derived {
+  struct Entry {
+    std::string key;
+    uint32_t version;
+    std::shared_ptr<const void> value;
+  };
+  std::mutex mu;
+  std::vector<Entry> entries;
+};
+
+Storage::Derived* Storage::derived_slot() const {
+  Derived* d = derived_.load(std::memory_order_acquire);
+  if (d) return d;
+  Derived* fresh = new Derived();
+  if (derived_.compare_exchange_strong(d, fresh, std::memory_order_acq_rel)) return fresh;
+  delete fresh;  // another thread installed one first
+  return d;
+}
+
+std::shared_ptr<const void> Storage::find_derived(const std::string& key) const {
+  Derived* d = derived_.load(std::memory_order_acquire);
+  if (!d) return nullptr;
+  const uint32_t v = version();
+  std::lock_guard<std::mutex> lock(d->mu);
+  for (const auto& e : d->entries)
+    if (e.key == key) return e.version == v ? e.value : nullptr;
+  return nullptr;
+}
+
+void Storage::put_derived(const std::string& key, std::shared_ptr<const void> value) const {
+  Derived* d = derived_slot();
+  const uint32_t v = version();
+  std::lock_guard<std::mutex> lock(d->mu);
+  for (auto& e : d->entries)
+    if (e.key == key) {
+      e.version = v;
+      e.value = std::move(value);
+      return;
+    }
+  d->entries.push_back({key, v, std::move(value)});
+}
+
 Storage::~Storage() {
+  delete derived_.load(std::memory_order_acquire);
   if (external_) {
     if (deleter_) deleter_(ctx_);
   } else if (data_) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/device/device.h"
@@ -30,7 +31,25 @@ class Storage : public RefCounted {
   // Bumped by every in-place write through an op; autograd checks it on saved tensors.
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Frozen: the owner promises the contents never change again (a session's private weights). Only
+  // then may kernels cache forms derived from them (memory shared with numpy or a mapped file can
+  // change without an op bumping the version).
+  void freeze() const { frozen_.store(true, std::memory_order_release); }
+  bool frozen() const { return frozen_.load(std::memory_order_acquire); }
+
+  // A form a kernel derived from this (frozen) storage's contents (e.g. convolution weights packed
+  // for a GEMM micro-kernel), cached with the storage and freed with it. `key` names the kernel,
+  // the layout and the region it was derived from (offset, shape). find_derived returns null when
+  // there is no entry or it was made at another version. Thread-safe.
+  std::shared_ptr<const void> find_derived(const std::string& key) const;
+  void put_derived(const std::string& key, std::shared_ptr<const void> value) const;
+
  private:
+  struct Derived;
+  Derived* derived_slot() const;
+  mutable std::atomic<Derived*> derived_{nullptr};
+  mutable std::atomic<bool> frozen_{false};
   std::atomic<uint32_t> version_{0};
   void* data_ = nullptr;
   size_t nbytes_ = 0;

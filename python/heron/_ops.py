@@ -2257,6 +2257,31 @@ def conv2d(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1,
     return _call(_H_conv2d, (input, weight, bias), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding))
 
 
+_H_conv2d_fused = _op('conv2d_fused')
+
+
+def conv2d_fused(input, weight, bias=None, residual=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, same_padding=False, min=None, max=None):
+    """Inference form of conv2d + add + clamp/ReLU in one pass: clamp(conv2d(input, weight, bias) + residual, min, max). What the session's graph optimizer rewrites conv2d -> batch_norm (folded into weight and bias) -> add -> relu/clamp into; usable directly too. The output never aliases an input.
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        weight (Tensor): (K, C/groups, kH, kW).
+        bias (Tensor): (K), or none.
+        residual (Tensor): Added before the clamp; exactly the output's shape, or none.
+        stride (ints): As in conv2d. Default: [1, 1].
+        padding (ints): As in conv2d. Default: [0, 0].
+        dilation (ints): As in conv2d. Default: [1, 1].
+        groups (int): As in conv2d. Default: 1.
+        same_padding (bool): As in conv2d. Default: False.
+        min (scalar): Lower bound of the clamp (0 for ReLU), or none. Default: None.
+        max (scalar): Upper bound of the clamp (6 for ReLU6), or none. Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_conv2d_fused, (input, weight, bias, residual), (_ints(stride), _ints(padding), _ints(dilation), groups, same_padding, min, max))
+
+
 _H_conv_transpose2d = _op('conv_transpose2d')
 
 

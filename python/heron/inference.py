@@ -11,13 +11,15 @@ __all__ = ["Session"]
 
 
 class Session:
-    """``Session(path_or_traced, device="cpu", threads=None, profile=False)``.
+    """``Session(path_or_traced, device="cpu", threads=None, profile=False, optimize=True)``.
 
     ``run({name: array_or_tensor}) -> {name: numpy array}``. ``run`` is safe from several threads
-    at once on one session.
+    at once on one session. With ``optimize`` (the default) the session folds eval-mode batch norms
+    into convolutions and fuses residual adds and ReLU/clamp into them (see ``graph_text()``);
+    results then differ from the unoptimised graph only by float rounding.
     """
 
-    def __init__(self, model, device="cpu", threads=None, profile=False):
+    def __init__(self, model, device="cpu", threads=None, profile=False, optimize=True):
         from .jit import TracedModule
         if isinstance(model, TracedModule):
             m = model._model
@@ -26,7 +28,11 @@ class Session:
         else:
             m = _C._Model.load(str(model))
         self._model = m
-        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile))
+        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(optimize))
+
+    def graph_text(self):
+        """The graph this session runs (after its optimisation passes) as readable text."""
+        return self._s.graph_text()
 
     @property
     def input_names(self):

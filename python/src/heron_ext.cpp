@@ -923,13 +923,14 @@ NB_MODULE(_C, m) {
     ~PySession() { heron_session_release(s); }
   };
   nb::class_<PySession>(m, "_Session")
-      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile) {
+      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile, bool optimize) {
         new (self) PySession();
         heron_session_options* o = nullptr;
         check(heron_session_options_create(&o));
         heron_status st = heron_session_options_set_device(o, device.c_str());
         if (st == HERON_OK) st = heron_session_options_set_threads(o, threads);
         if (st == HERON_OK) st = heron_session_options_set_profiling(o, profile);
+        if (st == HERON_OK) st = heron_session_options_set_optimization(o, optimize ? 1 : 0);
         if (st == HERON_OK) st = heron_session_create(model.m, o, &self->s);
         heron_session_options_release(o);
         check(st);
@@ -950,6 +951,13 @@ NB_MODULE(_C, m) {
         nb::list l;
         for (auto* r : res) l.append(wrap(r));
         return l;
+      })
+      .def("graph_text", [](PySession& self) {
+        char* s = nullptr;
+        check(heron_session_graph_text(self.s, &s));
+        std::string r(s);
+        heron_free_string(s);
+        return r;
       })
       .def("profile_json", [](PySession& self) {
         char* s = nullptr;

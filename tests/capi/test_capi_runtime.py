@@ -301,3 +301,36 @@ def test_peak_memory_and_profile(capi, model_dir):
     lib.heron_session_options_release(o)
     lib.heron_model_release(m)
 
+
+
+# ------------------------------------------------------------------ graph optimisation (ABI 1.3)
+
+
+def test_optimization_switch_and_session_graph_text(capi):
+    """The committed MNIST ConvNet (conv2d -> relu three times): optimised, the session runs
+    conv2d_fused nodes and gives the unoptimised session's logits up to float rounding; level 0
+    runs the graph as saved. Bad levels and NULL handles fail with messages."""
+    C, lib, ffi = capi.C, capi.lib, capi.ffi
+    m = load(capi, ROOT / "tests" / "data" / "mnist_convnet.heron")
+    x = formula((5, 1, 28, 28), 0.5) + 0.5
+    texts, logits = {}, {}
+    for level in (0, 1):
+        o = options(capi)
+        capi.check(lib.heron_session_options_set_optimization(o, level))
+        s = session(capi, m, o)
+        lib.heron_session_options_release(o)
+        texts[level] = take_string(capi, lib.heron_session_graph_text, s)
+        st, (y,) = run(capi, s, {"image": x}, n_outputs=1)
+        assert st == C.HERON_OK
+        logits[level] = y
+        lib.heron_session_release(s)
+    assert "conv2d_fused" not in texts[0] and texts[0].count("relu(") == 4
+    assert texts[1].count("conv2d_fused(") == 3 and texts[1].count("relu(") == 1  # the classifier's relu stays
+    np.testing.assert_allclose(logits[1], logits[0], rtol=1e-4, atol=1e-4)
+    o = options(capi)
+    capi.expect(lib.heron_session_options_set_optimization(o, 2), C.HERON_ERR_INVALID_ARGUMENT, "level", "2")
+    capi.expect(lib.heron_session_options_set_optimization(ffi.NULL, 1), C.HERON_ERR_NULL_HANDLE, "options")
+    out = ffi.new("char**")
+    capi.expect(lib.heron_session_graph_text(ffi.NULL, out), C.HERON_ERR_NULL_HANDLE, "session")
+    lib.heron_session_options_release(o)
+    lib.heron_model_release(m)

@@ -2344,7 +2344,7 @@ std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
 }
 const GradFormula f_binary_cross_entropy_with_logits{&bw_binary_cross_entropy_with_logits, &cp_binary_cross_entropy_with_logits, 0xfULL, false};
 
-const GradFormula* const kFormulas[177] = {
+const GradFormula* const kFormulas[178] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -2367,19 +2367,19 @@ const GradFormula* const kFormulas[177] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-    &f_conv1d, &f_conv2d, &f_conv_transpose2d, &f_max_pool2d, &f_avg_pool2d, &f_adaptive_avg_pool2d,
-    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-    &f_linear, nullptr, &f_leaky_relu, nullptr, &f_dropout, nullptr,
-    &f_embedding, nullptr, &f_pixel_shuffle, &f_pixel_unshuffle, &f_interpolate, nullptr,
-    &f_batch_norm, nullptr, &f_layer_norm, nullptr, &f_group_norm, nullptr,
-    &f_instance_norm, &f_cross_entropy, nullptr, &f_nll_loss, nullptr, &f_mse_loss,
-    nullptr, &f_l1_loss, nullptr, &f_smooth_l1_loss, nullptr, &f_binary_cross_entropy,
-    nullptr, &f_binary_cross_entropy_with_logits, nullptr,
+    &f_conv1d, &f_conv2d, nullptr, &f_conv_transpose2d, &f_max_pool2d, &f_avg_pool2d,
+    &f_adaptive_avg_pool2d, nullptr, nullptr, nullptr, nullptr, nullptr,
+    nullptr, &f_linear, nullptr, &f_leaky_relu, nullptr, &f_dropout,
+    nullptr, &f_embedding, nullptr, &f_pixel_shuffle, &f_pixel_unshuffle, &f_interpolate,
+    nullptr, &f_batch_norm, nullptr, &f_layer_norm, nullptr, &f_group_norm,
+    nullptr, &f_instance_norm, &f_cross_entropy, nullptr, &f_nll_loss, nullptr,
+    &f_mse_loss, nullptr, &f_l1_loss, nullptr, &f_smooth_l1_loss, nullptr,
+    &f_binary_cross_entropy, nullptr, &f_binary_cross_entropy_with_logits, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 177 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 178 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

@@ -683,6 +683,19 @@ std::vector<AttrValue> av_conv2d(const void* p) {
   v.push_back(av_bool(a.same_padding));
   return v;
 }
+std::vector<AttrValue> av_conv2d_fused(const void* p) {
+  static const Conv2dFusedAttrs kDefault{};
+  const auto& a = p ? *static_cast<const Conv2dFusedAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_ints(a.stride));
+  v.push_back(av_ints(a.padding));
+  v.push_back(av_ints(a.dilation));
+  v.push_back(av_int(a.groups));
+  v.push_back(av_bool(a.same_padding));
+  v.push_back(a.min ? av_scalar(*a.min) : av_none());
+  v.push_back(a.max ? av_scalar(*a.max) : av_none());
+  return v;
+}
 std::vector<AttrValue> av_conv_transpose2d(const void* p) {
   static const ConvTranspose2dAttrs kDefault{};
   const auto& a = p ? *static_cast<const ConvTranspose2dAttrs*>(p) : kDefault;
@@ -1019,7 +1032,7 @@ std::vector<AttrValue> av_binary_cross_entropy_with_logits_backward(const void* 
   return v;
 }
 using AvFn = std::vector<AttrValue> (*)(const void*);
-const AvFn kAv[177] = {
+const AvFn kAv[178] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, &av_gelu,
@@ -1042,19 +1055,19 @@ const AvFn kAv[177] = {
     &av_full, &av_arange, &av_linspace, &av_eye, &av_empty_like, &av_zeros_like,
     &av_ones_like, &av_full_like, &av_rand, &av_randn, &av_randint, &av_bernoulli,
     &av_randperm, &av_sgd_step_, &av_adam_step_, &av_rmsprop_step_, &av_adagrad_step_, &av_clip_grad_norm_,
-    &av_conv1d, &av_conv2d, &av_conv_transpose2d, &av_max_pool2d, &av_avg_pool2d, &av_adaptive_avg_pool2d,
-    &av_conv1d_backward, &av_conv2d_backward, &av_conv_transpose2d_backward, nullptr, &av_avg_pool2d_backward, nullptr,
-    nullptr, &av_linear_backward, &av_leaky_relu, &av_leaky_relu_backward, &av_dropout, &av_dropout_backward,
-    &av_embedding, &av_embedding_backward, &av_pixel_shuffle, &av_pixel_unshuffle, &av_interpolate, &av_interpolate_backward,
-    &av_batch_norm, &av_batch_norm_backward, &av_layer_norm, &av_layer_norm_backward, &av_group_norm, &av_group_norm_backward,
-    &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward, &av_nll_loss, &av_nll_loss_backward, &av_mse_loss,
-    &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward, &av_smooth_l1_loss, &av_smooth_l1_loss_backward, &av_binary_cross_entropy,
-    &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
+    &av_conv1d, &av_conv2d, &av_conv2d_fused, &av_conv_transpose2d, &av_max_pool2d, &av_avg_pool2d,
+    &av_adaptive_avg_pool2d, &av_conv1d_backward, &av_conv2d_backward, &av_conv_transpose2d_backward, nullptr, &av_avg_pool2d_backward,
+    nullptr, nullptr, &av_linear_backward, &av_leaky_relu, &av_leaky_relu_backward, &av_dropout,
+    &av_dropout_backward, &av_embedding, &av_embedding_backward, &av_pixel_shuffle, &av_pixel_unshuffle, &av_interpolate,
+    &av_interpolate_backward, &av_batch_norm, &av_batch_norm_backward, &av_layer_norm, &av_layer_norm_backward, &av_group_norm,
+    &av_group_norm_backward, &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward, &av_nll_loss, &av_nll_loss_backward,
+    &av_mse_loss, &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward, &av_smooth_l1_loss, &av_smooth_l1_loss_backward,
+    &av_binary_cross_entropy, &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
 };
 }  // namespace
 
 std::vector<AttrValue> attrs_to_values(int op_id, const void* attrs) {
-  if (op_id < 0 || op_id >= 177 || !kAv[op_id]) return {};
+  if (op_id < 0 || op_id >= 178 || !kAv[op_id]) return {};
   return kAv[op_id](attrs);
 }
 

@@ -145,50 +145,51 @@ struct OpId {
   static constexpr int clip_grad_norm_ = 131;
   static constexpr int conv1d = 132;
   static constexpr int conv2d = 133;
-  static constexpr int conv_transpose2d = 134;
-  static constexpr int max_pool2d = 135;
-  static constexpr int avg_pool2d = 136;
-  static constexpr int adaptive_avg_pool2d = 137;
-  static constexpr int conv1d_backward = 138;
-  static constexpr int conv2d_backward = 139;
-  static constexpr int conv_transpose2d_backward = 140;
-  static constexpr int max_pool2d_backward = 141;
-  static constexpr int avg_pool2d_backward = 142;
-  static constexpr int adaptive_avg_pool2d_backward = 143;
-  static constexpr int linear = 144;
-  static constexpr int linear_backward = 145;
-  static constexpr int leaky_relu = 146;
-  static constexpr int leaky_relu_backward = 147;
-  static constexpr int dropout = 148;
-  static constexpr int dropout_backward = 149;
-  static constexpr int embedding = 150;
-  static constexpr int embedding_backward = 151;
-  static constexpr int pixel_shuffle = 152;
-  static constexpr int pixel_unshuffle = 153;
-  static constexpr int interpolate = 154;
-  static constexpr int interpolate_backward = 155;
-  static constexpr int batch_norm = 156;
-  static constexpr int batch_norm_backward = 157;
-  static constexpr int layer_norm = 158;
-  static constexpr int layer_norm_backward = 159;
-  static constexpr int group_norm = 160;
-  static constexpr int group_norm_backward = 161;
-  static constexpr int instance_norm = 162;
-  static constexpr int cross_entropy = 163;
-  static constexpr int cross_entropy_backward = 164;
-  static constexpr int nll_loss = 165;
-  static constexpr int nll_loss_backward = 166;
-  static constexpr int mse_loss = 167;
-  static constexpr int mse_loss_backward = 168;
-  static constexpr int l1_loss = 169;
-  static constexpr int l1_loss_backward = 170;
-  static constexpr int smooth_l1_loss = 171;
-  static constexpr int smooth_l1_loss_backward = 172;
-  static constexpr int binary_cross_entropy = 173;
-  static constexpr int binary_cross_entropy_backward = 174;
-  static constexpr int binary_cross_entropy_with_logits = 175;
-  static constexpr int binary_cross_entropy_with_logits_backward = 176;
-  static constexpr int kCount = 177;
+  static constexpr int conv2d_fused = 134;
+  static constexpr int conv_transpose2d = 135;
+  static constexpr int max_pool2d = 136;
+  static constexpr int avg_pool2d = 137;
+  static constexpr int adaptive_avg_pool2d = 138;
+  static constexpr int conv1d_backward = 139;
+  static constexpr int conv2d_backward = 140;
+  static constexpr int conv_transpose2d_backward = 141;
+  static constexpr int max_pool2d_backward = 142;
+  static constexpr int avg_pool2d_backward = 143;
+  static constexpr int adaptive_avg_pool2d_backward = 144;
+  static constexpr int linear = 145;
+  static constexpr int linear_backward = 146;
+  static constexpr int leaky_relu = 147;
+  static constexpr int leaky_relu_backward = 148;
+  static constexpr int dropout = 149;
+  static constexpr int dropout_backward = 150;
+  static constexpr int embedding = 151;
+  static constexpr int embedding_backward = 152;
+  static constexpr int pixel_shuffle = 153;
+  static constexpr int pixel_unshuffle = 154;
+  static constexpr int interpolate = 155;
+  static constexpr int interpolate_backward = 156;
+  static constexpr int batch_norm = 157;
+  static constexpr int batch_norm_backward = 158;
+  static constexpr int layer_norm = 159;
+  static constexpr int layer_norm_backward = 160;
+  static constexpr int group_norm = 161;
+  static constexpr int group_norm_backward = 162;
+  static constexpr int instance_norm = 163;
+  static constexpr int cross_entropy = 164;
+  static constexpr int cross_entropy_backward = 165;
+  static constexpr int nll_loss = 166;
+  static constexpr int nll_loss_backward = 167;
+  static constexpr int mse_loss = 168;
+  static constexpr int mse_loss_backward = 169;
+  static constexpr int l1_loss = 170;
+  static constexpr int l1_loss_backward = 171;
+  static constexpr int smooth_l1_loss = 172;
+  static constexpr int smooth_l1_loss_backward = 173;
+  static constexpr int binary_cross_entropy = 174;
+  static constexpr int binary_cross_entropy_backward = 175;
+  static constexpr int binary_cross_entropy_with_logits = 176;
+  static constexpr int binary_cross_entropy_with_logits_backward = 177;
+  static constexpr int kCount = 178;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -788,6 +789,16 @@ struct Conv2dAttrs {
   int64_t groups{1};  // Channel groups; C and K must be multiples of it.
   bool same_padding{false};  // PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the righ
 };
+// conv2d_fused: Inference form of conv2d + add + clamp/ReLU in one pass: clamp(conv2d(input, weight, bias) + residua
+struct Conv2dFusedAttrs {
+  Dims stride{Dims{1, 1}};  // As in conv2d.
+  Dims padding{Dims{0, 0}};  // As in conv2d.
+  Dims dilation{Dims{1, 1}};  // As in conv2d.
+  int64_t groups{1};  // As in conv2d.
+  bool same_padding{false};  // As in conv2d.
+  std::optional<Scalar> min{};  // Lower bound of the clamp (0 for ReLU), or none.
+  std::optional<Scalar> max{};  // Upper bound of the clamp (6 for ReLU6), or none.
+};
 // conv_transpose2d: 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, 
 struct ConvTranspose2dAttrs {
   Dims stride{Dims{1, 1}};  // Stride of the matching conv2d (>= 1).
@@ -1148,6 +1159,7 @@ std::vector<Tensor> adagrad_step_(const std::vector<Tensor>& tensors, const Adag
 Tensor clip_grad_norm_(const std::vector<Tensor>& tensors, const ClipGradNorm_Attrs& attrs = {});
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dAttrs& attrs = {});
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dAttrs& attrs = {});
+Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& residual, const Conv2dFusedAttrs& attrs = {});
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvTranspose2dAttrs& attrs = {});
 std::vector<Tensor> max_pool2d(const Tensor& input, const MaxPool2dAttrs& attrs = {});
 Tensor avg_pool2d(const Tensor& input, const AvgPool2dAttrs& attrs = {});

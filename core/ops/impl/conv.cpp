@@ -4,6 +4,9 @@
 #include "core/ops/impl/common.h"
 #include "core/ops/impl/conv.h"
 
+#include <cmath>
+#include <limits>
+
 namespace heron {
 namespace {
 using namespace ops;
@@ -202,6 +205,31 @@ HERON_IMPL(conv1d_backward, Conv1dBackwardAttrs) {
   conv_backward(ctx, "conv1d_backward", OpId::conv1d_backward, 1, attrs.stride, attrs.padding, attrs.dilation, attrs.groups,
                 attrs.same_padding, attrs.output_mask);
 }
+HERON_IMPL(conv2d_fused, Conv2dFusedAttrs) {
+  const char* op = "conv2d_fused";
+  const Tensor& b0 = ctx.in(2);
+  const Tensor& r0 = ctx.in(3);
+  ConvSetup s = conv_setup(op, 2, ctx.in(0), ctx.in(1), b0, attrs.stride, attrs.padding, attrs.dilation, attrs.groups, attrs.same_padding);
+  common_device(op, ctx.inputs(), 4);
+  Tensor r;
+  if (r0.defined()) {
+    check_dtype(op, "residual", r0, s.dt);
+    if (r0.shape() != s.out_shape)
+      throw Error(ErrorCode::InvalidArgument,
+                  str_cat(op, ": expected residual of shape ", dims_str(s.out_shape), " (the output's), got shape ", dims_str(r0.shape())), op);
+    r = r0.contiguous();
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lo = attrs.min ? attrs.min->to_double() : -inf, hi = attrs.max ? attrs.max->to_double() : inf;
+  if (std::isnan(lo) || std::isnan(hi) || lo > hi)
+    throw Error(ErrorCode::InvalidArgument, str_cat(op, ": min (", lo, ") must be <= max (", hi, ") and neither nan"), op);
+  auto k = kernel<const ConvKernels*>(OpId::conv2d_fused, s.dev, s.dt);
+  Tensor y = Tensor::empty(Dims{s.g.N, s.g.K, s.g.OH, s.g.OW}, s.dt, s.dev);
+  Tensor b = b0.defined() ? b0.contiguous() : Tensor();
+  if (y.numel() > 0) k->forward_fused(s.x, s.w, b, r, y, s.g, lo, hi);
+  ctx.set(unshape(y, s.out_shape));
+}
+
 HERON_IMPL(conv2d_backward, Conv2dBackwardAttrs) {
   conv_backward(ctx, "conv2d_backward", OpId::conv2d_backward, 2, attrs.stride, attrs.padding, attrs.dilation, attrs.groups,
                 attrs.same_padding, attrs.output_mask);

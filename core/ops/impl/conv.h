@@ -29,6 +29,10 @@ struct ConvKernels {
   // gw (K, C/G, kH, kW) = the gradient with respect to w (when defined), gb (K) = sum of gy over
   // N, OH, OW (when defined).
   void (*backward_weight)(const Tensor& gy, const Tensor& x, const Tensor& gw, const Tensor& gb, const ConvGeom& g);
+  // y = clamp(conv(x, w) + b + residual, lo, hi) (conv2d_fused): b and residual (N, K, OH, OW)
+  // may be undefined; y does not alias any input.
+  void (*forward_fused)(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, const Tensor& y, const ConvGeom& g,
+                        double lo, double hi);
 };
 
 // The geometry of one 2-d pooling over NC planes of H x W giving OH x OW.

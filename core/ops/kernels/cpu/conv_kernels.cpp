@@ -31,10 +31,13 @@
 #include <string>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/conv.h"
+#include "core/ops/kernels/cpu/conv_gemm.h"
 #include "core/util/thread_pool.h"
 
 namespace heron {
@@ -643,6 +646,18 @@ void depthwise_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom&
 
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    ConvEpilogue e;
+    e.bias = bt.defined() ? bt.data<float>() : nullptr;
+    if (conv_gemm_supported(g)) {
+      conv_gemm_f32(xt, wt, yt, g, e);
+      return;
+    }
+    if (depthwise_f32_supported(g) && depthwise_enabled()) {
+      depthwise_f32(xt, wt, yt, g, e);
+      return;
+    }
+  }
   const Plan p = make_plan<T>(g, true);
   const T* x = xt.data<T>();
   const T* w = wt.data<T>();
@@ -820,8 +835,44 @@ void conv_backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt
   }
 }
 
+// conv2d_fused: the fast path applies the epilogue in its store; otherwise the convolution, then
+// one pass adding the residual and clamping.
 template <typename T>
-ConvKernels g_conv_kernels = {&conv_forward<T>, &conv_backward_data<T>, &conv_backward_weight<T>};
+void conv_forward_fused(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& rt, const Tensor& yt, const ConvGeom& g,
+                        double lo, double hi) {
+  if constexpr (std::is_same_v<T, float>) {
+    ConvEpilogue e;
+    e.bias = bt.defined() ? bt.data<float>() : nullptr;
+    e.residual = rt.defined() ? rt.data<float>() : nullptr;
+    e.lo = static_cast<float>(lo);
+    e.hi = static_cast<float>(hi);
+    if (conv_gemm_supported(g)) {
+      conv_gemm_f32(xt, wt, yt, g, e);
+      return;
+    }
+    if (depthwise_f32_supported(g) && depthwise_enabled()) {
+      depthwise_f32(xt, wt, yt, g, e);
+      return;
+    }
+  }
+  conv_forward<T>(xt, wt, bt, yt, g);
+  T* y = yt.data<T>();
+  const T* r = rt.defined() ? rt.data<T>() : nullptr;
+  const int64_t n = yt.numel();
+  const bool clamp = lo > -std::numeric_limits<double>::infinity() || hi < std::numeric_limits<double>::infinity();
+  if (!r && !clamp) return;
+  const T tlo = static_cast<T>(lo), thi = static_cast<T>(hi);
+  parallel_for(0, n, int64_t{1} << 15, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T v = r ? y[i] + r[i] : y[i];
+      if (clamp) v = std::min(std::max(v, tlo), thi);  // nan stays nan (like clamp)
+      y[i] = v;
+    }
+  });
+}
+
+template <typename T>
+ConvKernels g_conv_kernels = {&conv_forward<T>, &conv_backward_data<T>, &conv_backward_weight<T>, &conv_forward_fused<T>};
 
 #define HERON_CONV_REGISTER(OP)                                                               \
   HERON_REGISTER_KERNEL(ops::OpId::OP, "cpu", DType::Float32, &g_conv_kernels<float>); \
@@ -829,6 +880,7 @@ ConvKernels g_conv_kernels = {&conv_forward<T>, &conv_backward_data<T>, &conv_ba
 
 HERON_CONV_REGISTER(conv1d);
 HERON_CONV_REGISTER(conv2d);
+HERON_CONV_REGISTER(conv2d_fused);
 HERON_CONV_REGISTER(conv_transpose2d);
 HERON_CONV_REGISTER(conv1d_backward);
 HERON_CONV_REGISTER(conv2d_backward);

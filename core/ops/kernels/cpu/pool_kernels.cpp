@@ -9,6 +9,7 @@
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/conv.h"
+#include "core/ops/kernels/cpu/pool_simd.h"
 #include "core/util/thread_pool.h"
 
 namespace heron {
@@ -43,9 +44,16 @@ void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const Poo
   const int64_t W = g.W;
   const bool k2s2 = g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0 && g.dH == 1 &&
                     g.dW == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
+  const bool simd = std::is_same_v<T, float> && max_pool_f32_simd_ok(g);
   parallel_for(0, g.NC, plane_grain(OHW * g.kH * g.kW), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * HW;
+      if constexpr (std::is_same_v<T, float>) {
+        if (simd) {
+          max_pool_f32_simd(xp, y + pl * OHW, ix + pl * OHW, g);
+          continue;
+        }
+      }
       if (k2s2) {  // the common 2x2 / stride 2 window: straight-line, branch-free
         T* yp = y + pl * OHW;
         int64_t* ip = ix + pl * OHW;

@@ -1,0 +1,452 @@
+// Implicit-GEMM float32 convolution for AVX-512 CPUs (the inference fast path; also the forward
+// product of training).
+//
+//   y[n, g] (Kg x OH*OW) = w[g] (Kg x Cg*kH*kW) @ col(x[n, g]) (Cg*kH*kW x OH*OW)
+//
+// without ever building col: a micro-kernel computes an 8 x 32 block of y (8 output channels x 32
+// output pixels, 16 zmm accumulators) from a packed 8-row sliver of w and a packed 32-column
+// panel of col, which is gathered from x just before use (kc rows at a time, so it stays in L1
+// while every 8-row sliver of w passes over it). The packed weights (w[g] cut into 8-row slivers,
+// k-major, rows past Kg zero) are made once per frozen weight tensor (a session's) and cached with
+// its storage, or per call for other weights. The
+// bias, a residual (same layout as y) and a clamp (ReLU = [0, inf), ReLU6 = [0, 6]) are applied
+// while the block is in registers, so conv + BatchNorm (folded) + add + ReLU is one pass over y.
+//
+// Work items are (group, image, run of up to 8 panels, range of 8-row slivers), pulled by the pool
+// threads from a shared counter; each output element is summed by one thread in a fixed order
+// (k blocks in sequence), so results do not depend on the thread count.
+//
+// Packing the column panel: 1x1 stride-1 unpadded convolutions read 32 consecutive pixels (masked
+// loads); stride-1 convolutions copy each output row's run of pixels with masked loads clipped to
+// the image (zeros outside); anything else gathers (vgatherdps) with a validity mask.
+#include "core/ops/kernels/cpu/conv_gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "core/ops/kernels/cpu/vec_math.h"
+#include "core/tensor/tensor.h"
+#include "core/util/error.h"
+#include "core/util/thread_pool.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HERON_CONV_GEMM_X86 1
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
+namespace heron {
+namespace cpu {
+
+#if HERON_CONV_GEMM_X86
+namespace {
+
+constexpr int64_t MR = 8;    // output channels per micro-kernel block
+constexpr int64_t NR = 32;   // output pixels per micro-kernel block (two zmm)
+constexpr int64_t KC = 256;  // reduction rows per packed panel (32 KB of column panel at most)
+constexpr int64_t PANELS_PER_ITEM = 8;
+
+bool fast_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_CONV_FAST");
+    return !(e && !std::strcmp(e, "0"));
+  }();
+  return on;
+}
+
+struct PackedWeight {
+  float* data = nullptr;
+  ~PackedWeight() { std::free(data); }
+};
+
+// w[g] (Kg x Kd) as slivers of MR rows: packed[((g * Mb + mb) * Kd + k) * MR + r] = w[g][mb*MR + r][k].
+std::shared_ptr<const PackedWeight> packed_weight(const Tensor& w, const ConvGeom& g, int64_t Kg, int64_t Kd, int64_t Mb) {
+  // Cached with the weight's storage only when it is frozen (a session's weights); otherwise
+  // packed per call (eager calls and training, where weights change between calls).
+  const Storage& st = *w.storage();
+  const bool cache = st.frozen();
+  const std::string key = cache ? str_cat("conv_gemm.mr8:", w.offset(), ":", w.shape().str(), ":", g.G) : std::string();
+  if (cache)
+    if (auto p = st.find_derived(key)) return std::static_pointer_cast<const PackedWeight>(p);
+  auto pw = std::make_shared<PackedWeight>();
+  const size_t n = static_cast<size_t>(g.G * Mb * Kd * MR);
+  const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+  pw->data = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64)));
+  if (!pw->data) throw Error(ErrorCode::OutOfMemory, str_cat("conv2d: cannot allocate ", bytes, " bytes of packed weights"));
+  const float* src = w.data<float>();
+  for (int64_t gi = 0; gi < g.G; ++gi)
+    for (int64_t mb = 0; mb < Mb; ++mb) {
+      float* dst = pw->data + (gi * Mb + mb) * Kd * MR;
+      for (int64_t r = 0; r < MR; ++r) {
+        const int64_t m = mb * MR + r;
+        const float* row = m < Kg ? src + (gi * Kg + m) * Kd : nullptr;
+        for (int64_t k = 0; k < Kd; ++k) dst[k * MR + r] = row ? row[k] : 0.f;
+      }
+    }
+  if (cache) st.put_derived(key, pw);
+  return pw;
+}
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#endif
+
+inline __mmask16 lane_mask(int64_t n) {  // the first n (clamped to [0, 16]) lanes
+  if (n <= 0) return 0;
+  if (n >= 16) return 0xFFFF;
+  return static_cast<__mmask16>((1u << n) - 1);
+}
+
+struct Store {
+  int64_t rows;             // valid rows of the block (<= MR)
+  __mmask16 m0, m1;         // valid columns
+  bool accumulate;          // add to what y holds (an earlier k block)
+  bool last;                // the last k block: apply the epilogue
+  const float* bias;        // at the block's first row, or null
+  const float* res;         // at the block's first element, or null
+  bool clamp;
+  float lo, hi;
+};
+
+// C (rows x 32, row stride ldc) [+]= A (kc x MR) @ B (kc x NR), then the epilogue on the last block.
+inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
+    __m512 a;
+#define HERON_FMA_ROW(r)            \
+  a = _mm512_set1_ps(A[r]);         \
+  c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0); \
+  c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);
+    HERON_FMA_ROW(0) HERON_FMA_ROW(1) HERON_FMA_ROW(2) HERON_FMA_ROW(3)
+    HERON_FMA_ROW(4) HERON_FMA_ROW(5) HERON_FMA_ROW(6) HERON_FMA_ROW(7)
+#undef HERON_FMA_ROW
+    A += MR;
+    B += NR;
+  }
+  const __m512 lo = _mm512_set1_ps(s.lo), hi = _mm512_set1_ps(s.hi);
+  auto store_row = [&](int64_t r, __m512 x0, __m512 x1) {
+    float* cr = C + r * ldc;
+    if (s.accumulate) {
+      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, cr));
+      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, cr + 16));
+    }
+    if (s.last) {
+      if (s.bias) {
+        const __m512 bv = _mm512_set1_ps(s.bias[r]);
+        x0 = _mm512_add_ps(x0, bv);
+        x1 = _mm512_add_ps(x1, bv);
+      }
+      if (s.res) {
+        const float* rr = s.res + r * ldc;
+        x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, rr));
+        x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, rr + 16));
+      }
+      if (s.clamp) {
+        // max/min return their second operand when either is nan: nan stays nan, like clamp.
+        x0 = _mm512_min_ps(hi, _mm512_max_ps(lo, x0));
+        x1 = _mm512_min_ps(hi, _mm512_max_ps(lo, x1));
+      }
+    }
+    _mm512_mask_storeu_ps(cr, s.m0, x0);
+    _mm512_mask_storeu_ps(cr + 16, s.m1, x1);
+  };
+  store_row(0, c00, c01);
+  if (s.rows > 1) store_row(1, c10, c11);
+  if (s.rows > 2) store_row(2, c20, c21);
+  if (s.rows > 3) store_row(3, c30, c31);
+  if (s.rows > 4) store_row(4, c40, c41);
+  if (s.rows > 5) store_row(5, c50, c51);
+  if (s.rows > 6) store_row(6, c60, c61);
+  if (s.rows > 7) store_row(7, c70, c71);
+}
+
+// The geometry the packing routines need, for one group of one image.
+struct PackGeom {
+  const float* x;  // image n, first channel of group g: Cg planes of H x W
+  int64_t H, W, HW, OW, kH, kW, sH, sW, pH, pW, dH, dW;
+};
+
+// Bp (kc x NR) = rows [k0, k0 + kc) of col for output pixels [p0, p0 + nr) of a 1x1 stride-1
+// unpadded convolution (col row k = channel k's plane).
+inline void pack_1x1(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+  const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+  const float* src = q.x + k0 * q.HW + p0;
+  for (int64_t kk = 0; kk < kc; ++kk, src += q.HW) {
+    _mm512_store_ps(Bp + kk * NR, _mm512_maskz_loadu_ps(m0, src));
+    _mm512_store_ps(Bp + kk * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+  }
+}
+
+// A run of output pixels of one output row inside a panel: panel columns [j0, j0 + len) are
+// output row oh, columns ow0 ... ow0 + len - 1.
+struct Segment {
+  int64_t j0, len, oh, ow0;
+};
+
+inline int64_t panel_segments(Segment* seg, int64_t p0, int64_t nr, int64_t OW) {
+  int64_t n = 0;
+  for (int64_t j = 0; j < nr;) {
+    const int64_t p = p0 + j, oh = p / OW, ow = p % OW;
+    const int64_t len = std::min(nr - j, OW - ow);
+    seg[n++] = Segment{j, len, oh, ow};
+    j += len;
+  }
+  return n;
+}
+
+// Stride-1 (in width) convolutions: each segment is a contiguous run of the input row, clipped to
+// [0, W) with zeros outside; at most NR long, so two masked loads and stores.
+inline void pack_rows(float* Bp, const PackGeom& q, const Segment* seg, int64_t nseg, int64_t k0, int64_t kc) {
+  const int64_t RS = q.kH * q.kW;
+  int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* dst = Bp + kk * NR;
+    _mm512_store_ps(dst, _mm512_setzero_ps());
+    _mm512_store_ps(dst + 16, _mm512_setzero_ps());
+    const float* plane = q.x + c * q.HW;
+    for (int64_t i = 0; i < nseg; ++i) {
+      const Segment& sg = seg[i];
+      const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
+      if (ih < 0 || ih >= q.H) continue;
+      const int64_t iw0 = sg.ow0 - q.pW + s * q.dW;  // input column of the segment's first pixel
+      // valid segment positions t: 0 <= iw0 + t < W
+      const int64_t t0 = std::max<int64_t>(0, -iw0), t1 = std::min<int64_t>(sg.len, q.W - iw0);
+      if (t1 <= t0) continue;
+      const float* src = plane + ih * q.W + iw0 + t0;
+      float* d = dst + sg.j0 + t0;
+      const int64_t n = t1 - t0;
+      const __mmask16 a = lane_mask(n), b = lane_mask(n - 16);
+      _mm512_mask_storeu_ps(d, a, _mm512_maskz_loadu_ps(a, src));
+      if (n > 16) _mm512_mask_storeu_ps(d + 16, b, _mm512_maskz_loadu_ps(b, src + 16));
+    }
+    if (++s == q.kW) {
+      s = 0;
+      if (++r == q.kH) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
+// Any geometry: a masked gather per 16 columns.
+inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+  alignas(64) int32_t ih0[NR], iw0[NR];
+  for (int64_t j = 0; j < NR; ++j) {
+    if (j < nr) {
+      const int64_t p = p0 + j, oh = p / q.OW, ow = p % q.OW;
+      ih0[j] = static_cast<int32_t>(oh * q.sH - q.pH);
+      iw0[j] = static_cast<int32_t>(ow * q.sW - q.pW);
+    } else {
+      ih0[j] = -(1 << 30);  // never valid
+      iw0[j] = 0;
+    }
+  }
+  const __m512i H = _mm512_set1_epi32(static_cast<int32_t>(q.H)), W = _mm512_set1_epi32(static_cast<int32_t>(q.W));
+  const __m512i ih0a = _mm512_load_si512(ih0), ih0b = _mm512_load_si512(ih0 + 16);
+  const __m512i iw0a = _mm512_load_si512(iw0), iw0b = _mm512_load_si512(iw0 + 16);
+  const int64_t RS = q.kH * q.kW;
+  int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const float* plane = q.x + c * q.HW;
+    const __m512i dh = _mm512_set1_epi32(static_cast<int32_t>(r * q.dH)), dw = _mm512_set1_epi32(static_cast<int32_t>(s * q.dW));
+    const __m512i iha = _mm512_add_epi32(ih0a, dh), ihb = _mm512_add_epi32(ih0b, dh);
+    const __m512i iwa = _mm512_add_epi32(iw0a, dw), iwb = _mm512_add_epi32(iw0b, dw);
+    const __mmask16 ma = _mm512_cmplt_epu32_mask(iha, H) & _mm512_cmplt_epu32_mask(iwa, W);
+    const __mmask16 mb = _mm512_cmplt_epu32_mask(ihb, H) & _mm512_cmplt_epu32_mask(iwb, W);
+    const __m512i ia = _mm512_add_epi32(_mm512_mullo_epi32(iha, W), iwa), ib = _mm512_add_epi32(_mm512_mullo_epi32(ihb, W), iwb);
+    _mm512_store_ps(Bp + kk * NR, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ma, ia, plane, 4));
+    _mm512_store_ps(Bp + kk * NR + 16, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mb, ib, plane, 4));
+    if (++s == q.kW) {
+      s = 0;
+      if (++r == q.kH) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
+void run(const float* x, const float* wp, float* y, const ConvGeom& g, const ConvEpilogue& e) {
+  const int64_t Kg = g.K / g.G, Cg = g.C / g.G, Kd = Cg * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
+  const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
+  const int64_t panels = (OHW + NR - 1) / NR, chunks = (panels + PANELS_PER_ITEM - 1) / PANELS_PER_ITEM;
+  const int64_t threads = get_num_threads();
+  const int64_t base_items = g.G * g.N * chunks;
+  // Few column chunks (small images, batch 1): split the output channels too.
+  const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (2 * threads + base_items - 1) / base_items));
+  const int64_t items = base_items * msplit;
+  const int64_t nkb = (Kd + KC - 1) / KC, kcb = (Kd + nkb - 1) / nkb;  // balanced k blocks
+  const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
+  const bool rows = !is1x1 && g.sW == 1;
+  const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
+
+  auto item = [&](int64_t it, float* Bp) {
+    const int64_t ms = it % msplit;
+    int64_t rest = it / msplit;
+    const int64_t ch = rest % chunks;
+    rest /= chunks;
+    const int64_t n = rest % g.N, gi = rest / g.N;
+    const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
+    const int64_t pa0 = ch * PANELS_PER_ITEM, pa1 = std::min(panels, pa0 + PANELS_PER_ITEM);
+    PackGeom q{x + (n * g.C + gi * Cg) * HW, g.H, g.W, HW, g.OW, g.kH, g.kW, g.sH, g.sW, g.pH, g.pW, g.dH, g.dW};
+    float* yg = y + (n * g.K + gi * Kg) * OHW;
+    const float* rg = e.residual ? e.residual + (n * g.K + gi * Kg) * OHW : nullptr;
+    const float* wg = wp + gi * Mb * Kd * MR;
+    for (int64_t k0 = 0; k0 < Kd; k0 += kcb) {
+      const int64_t kc = std::min(kcb, Kd - k0);
+      for (int64_t pa = pa0; pa < pa1; ++pa) {
+        const int64_t p0 = pa * NR, nr = std::min(NR, OHW - p0);
+        if (is1x1) {
+          pack_1x1(Bp, q, p0, nr, k0, kc);
+        } else if (rows) {
+          Segment seg[NR];
+          const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
+          pack_rows(Bp, q, seg, nseg, k0, kc);
+        } else {
+          pack_gather(Bp, q, p0, nr, k0, kc);
+        }
+        Store s;
+        s.m0 = lane_mask(nr);
+        s.m1 = lane_mask(nr - 16);
+        s.accumulate = k0 > 0;
+        s.last = k0 + kc == Kd;
+        s.clamp = clamp;
+        s.lo = e.lo;
+        s.hi = e.hi;
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+          s.rows = std::min(MR, Kg - mb * MR);
+          s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
+          s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
+          micro_kernel(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
+        }
+      }
+    }
+  };
+
+  const int64_t parts = std::min<int64_t>(threads, items);
+  std::atomic<int64_t> next{0};
+  auto worker = [&]() {
+    thread_local std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(64, KC * NR * sizeof(float))),
+                                                                 &std::free);
+    if (!buf) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate a packing buffer");
+    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, buf.get());
+  };
+  if (parts <= 1) {
+    worker();
+  } else {
+    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) worker();
+    });
+  }
+}
+
+// Depthwise (groups == C == K): per (image, channel) plane, 16 output columns at a time held in a
+// register across all kH x kW taps (masked loads at the image's edges, gathers for strides > 1),
+// then bias and clamp, one store.
+void depthwise_plane(const float* xp, const float* wc, float bias, float* yp, const float* rp, const ConvGeom& g, bool clamp, float lo,
+                     float hi) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i Wv = _mm512_set1_epi32(static_cast<int32_t>(g.W));
+  const __m512 lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi), bv = _mm512_set1_ps(bias);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) {
+      const __mmask16 out = lane_mask(g.OW - ow0);
+      const __m512i ow = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ow0)), lane);
+      const __m512i w0 = _mm512_sub_epi32(_mm512_mullo_epi32(ow, _mm512_set1_epi32(static_cast<int32_t>(g.sW))),
+                                          _mm512_set1_epi32(static_cast<int32_t>(g.pW)));
+      __m512 acc = bv;
+      for (int64_t i = 0; i < g.kH; ++i) {
+        const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+        if (ih < 0 || ih >= g.H) continue;
+        const float* row = xp + ih * g.W;
+        for (int64_t j = 0; j < g.kW; ++j) {
+          const __m512i iw = _mm512_add_epi32(w0, _mm512_set1_epi32(static_cast<int32_t>(j * g.dW)));
+          const __mmask16 valid = _mm512_cmplt_epu32_mask(iw, Wv) & out;
+          if (!valid) continue;
+          const __m512 v = g.sW == 1 ? _mm512_maskz_loadu_ps(valid, row + (ow0 - g.pW + j * g.dW))
+                                     : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, iw, row, 4);
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(wc[i * g.kW + j]), v, acc);
+        }
+      }
+      if (rp) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(out, rp + oh * g.OW + ow0));
+      if (clamp) acc = _mm512_min_ps(hiv, _mm512_max_ps(lov, acc));
+      _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out, acc);
+    }
+  }
+}
+
+void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, const ConvEpilogue& e) {
+  const int64_t HW = g.H * g.W, OHW = g.OH * g.OW, planes = g.N * g.C;
+  const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, OHW * g.kH * g.kW));
+  parallel_for(0, planes, grain, [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const int64_t c = pl % g.C;
+      depthwise_plane(x + pl * HW, w + c * g.kH * g.kW, e.bias ? e.bias[c] : 0.f, y + pl * OHW, e.residual ? e.residual + pl * OHW : nullptr,
+                      g, clamp, e.lo, e.hi);
+    }
+  });
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+}  // namespace
+
+bool conv_gemm_supported(const ConvGeom& g) {
+  if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
+  const bool depthwise = g.G > 1 && g.G == g.C && g.K == g.C;
+  if (depthwise) return false;
+  const int64_t Cg = g.C / g.G;
+  if (Cg * g.kH * g.kW == 0) return false;
+  // Gather indices are int32 within one plane.
+  if (g.H * g.W >= (int64_t{1} << 30) || g.H + g.kH * g.dH >= (int64_t{1} << 29) || g.W + g.kW * g.dW >= (int64_t{1} << 29)) return false;
+  return true;
+}
+
+bool depthwise_f32_supported(const ConvGeom& g) {
+  if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
+  if (!(g.G > 1 && g.G == g.C && g.K == g.C)) return false;
+  return g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
+}
+
+void depthwise_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e) {
+  depthwise_run(x.data<float>(), w.data<float>(), y.data<float>(), g, e);
+}
+
+void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e) {
+  const int64_t Kg = g.K / g.G, Kd = (g.C / g.G) * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
+  auto pw = packed_weight(w, g, Kg, Kd, Mb);
+  run(x.data<float>(), pw->data, y.data<float>(), g, e);
+}
+
+#else  // not x86-64
+
+bool conv_gemm_supported(const ConvGeom&) { return false; }
+bool depthwise_f32_supported(const ConvGeom&) { return false; }
+void depthwise_f32(const Tensor&, const Tensor&, const Tensor&, const ConvGeom&, const ConvEpilogue&) {
+  throw Error(ErrorCode::NotImplemented, "depthwise_f32: not available on this CPU");
+}
+void conv_gemm_f32(const Tensor&, const Tensor&, const Tensor&, const ConvGeom&, const ConvEpilogue&) {
+  throw Error(ErrorCode::NotImplemented, "conv_gemm_f32: not available on this CPU");
+}
+
+#endif
+
+}  // namespace cpu
+}  // namespace heron

@@ -1,0 +1,36 @@
+// The float32 convolution fast path on AVX-512 CPUs: an implicit GEMM (no column matrix) over
+// weights packed once per weight tensor, with the bias, a residual and a clamp fused into the
+// store. See conv_gemm.cpp.
+#pragma once
+#include <cstdint>
+
+#include "core/ops/impl/conv.h"
+
+namespace heron {
+namespace cpu {
+
+// What is applied to each output element before it is stored: y = clamp(conv + bias[k] +
+// residual, lo, hi). bias and residual may be null; residual has y's layout (N, K, OH, OW).
+struct ConvEpilogue {
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float lo = -__builtin_inff(), hi = __builtin_inff();
+};
+
+// Whether conv_gemm_f32 takes this convolution (float32 on a CPU with AVX-512F, not depthwise,
+// not disabled with HERON_CONV_FAST=0 or HERON_SIMD below avx512).
+bool conv_gemm_supported(const ConvGeom& g);
+
+// y (N, K, OH, OW) = epilogue(conv(x, w)); x, w and y contiguous; w (K, C/G, kH, kW) is packed
+// for the micro-kernel: once, cached with its storage (Storage::find_derived), when the storage
+// is frozen (a session's weights); on every call otherwise. Deterministic: every output element is summed in
+// the same order at any thread count.
+void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e);
+
+// Depthwise convolutions (groups == C == K), float32, AVX-512F: one register per 16 output
+// pixels across the window, the same epilogue.
+bool depthwise_f32_supported(const ConvGeom& g);
+void depthwise_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e);
+
+}  // namespace cpu
+}  // namespace heron

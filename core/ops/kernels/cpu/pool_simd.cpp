@@ -1,0 +1,115 @@
+// float32 max pooling with AVX-512: 16 output columns at a time, the window's taps visited in the
+// scalar kernel's order (rows, then columns) with the same rule (take v when v > best or v is
+// nan), so values and indices equal the scalar kernel's exactly. Columns outside the input are
+// masked out of the gather (as if absent); rows outside are skipped.
+#include "core/ops/kernels/cpu/pool_simd.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "core/ops/kernels/cpu/vec_math.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HERON_POOL_X86 1
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
+namespace heron {
+namespace cpu {
+
+#if HERON_POOL_X86
+namespace {
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#endif
+
+void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i Wv = _mm512_set1_epi32(static_cast<int32_t>(g.W));
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    const int64_t h0 = oh * g.sH - g.pH;
+    int64_t ih_lo = h0;
+    while (ih_lo < 0) ih_lo += g.dH;
+    const int64_t h_end = std::min(h0 + (g.kH - 1) * g.dH + 1, g.H);
+    for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) {
+      const int64_t n = std::min<int64_t>(16, g.OW - ow0);
+      const __mmask16 out_mask = static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      // w0 per lane = ow * sW - pW; the first valid column is w0 rounded up by dW past 0.
+      const __m512i ow = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ow0)), lane);
+      const __m512i w0 = _mm512_sub_epi32(_mm512_mullo_epi32(ow, _mm512_set1_epi32(static_cast<int32_t>(g.sW))),
+                                          _mm512_set1_epi32(static_cast<int32_t>(g.pW)));
+      // iw_lo = w0 < 0 ? w0 + ceil(-w0 / dW) * dW : w0
+      alignas(64) int32_t w0a[16], lo[16];
+      _mm512_store_si512(w0a, w0);
+      for (int k = 0; k < 16; ++k) {
+        int32_t v = w0a[k];
+        if (v < 0) v += static_cast<int32_t>(((-v) + g.dW - 1) / g.dW * g.dW);
+        lo[k] = v;
+      }
+      const __m512i iw_lo = _mm512_load_si512(lo);
+      __m512 best = ninf;
+      __m512i bi = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih_lo)), Wv), iw_lo);
+      for (int64_t ih = ih_lo; ih < h_end; ih += g.dH) {
+        const float* row = xp + ih * g.W;
+        const __m512i rowbase = _mm512_set1_epi32(static_cast<int32_t>(ih * g.W));
+        for (int64_t j = 0; j < g.kW; ++j) {
+          const __m512i iw = _mm512_add_epi32(w0, _mm512_set1_epi32(static_cast<int32_t>(j * g.dW)));
+          const __mmask16 valid = _mm512_cmplt_epu32_mask(iw, Wv) & out_mask;
+          if (!valid) continue;
+          __m512 v;
+          if (g.sW == 1) {
+            v = _mm512_mask_loadu_ps(ninf, valid, row + (ow0 * g.sW - g.pW + j * g.dW));
+          } else {
+            v = _mm512_mask_i32gather_ps(ninf, valid, iw, row, 4);
+          }
+          const __mmask16 take = (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & valid;
+          best = _mm512_mask_mov_ps(best, take, v);
+          bi = _mm512_mask_mov_epi32(bi, take, _mm512_add_epi32(rowbase, iw));
+        }
+      }
+      _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out_mask, best);
+      alignas(64) int32_t idx[16];
+      _mm512_store_si512(idx, bi);
+      int64_t* o = ip + oh * g.OW + ow0;
+      for (int64_t k = 0; k < n; ++k) o[k] = idx[k];
+    }
+  }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+}  // namespace
+
+bool max_pool_f32_simd_ok(const PoolGeom& g) {
+  if (vec::active_isa() != vec::Isa::Avx512) return false;
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_POOL_SIMD");
+    return !(e && !std::strcmp(e, "0"));
+  }();
+  return on && g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
+}
+
+void max_pool_f32_simd(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) { max_plane(xp, yp, ip, g); }
+
+#else
+bool max_pool_f32_simd_ok(const PoolGeom&) { return false; }
+void max_pool_f32_simd(const float*, float*, int64_t*, const PoolGeom&) {}
+#endif
+
+}  // namespace cpu
+}  // namespace heron

@@ -1,0 +1,146 @@
+"""conv2d_fused (conv + bias + residual + clamp in one pass) and the float32 convolution fast paths
+(implicit GEMM, depthwise, SIMD max pooling) against the float64 numpy references of
+test_conv.py: random geometries over every path (1x1, stride-1 row copies, gathers, k blocks,
+several panels per image, output-channel splits, groups, depthwise), nan through the clamp, bad
+arguments, and weights that change between calls (no stale packed weights)."""
+import random
+
+import numpy as np
+import pytest
+
+import heron
+from test_conv import ref_conv2d, ref_max_pool2d
+
+rng = np.random.default_rng(7)
+
+
+def fused_ref(x, w, b, r, lo, hi, **kw):
+    y = ref_conv2d(x, w, b, **kw)
+    if r is not None:
+        y = y + r
+    if lo is not None:
+        y = np.where(np.isnan(y), y, np.maximum(y, lo))
+    if hi is not None:
+        y = np.where(np.isnan(y), y, np.minimum(y, hi))
+    return y
+
+
+def t(a):
+    return heron.from_numpy(np.ascontiguousarray(a, np.float32))
+
+
+def geometries(n, seed):
+    r = random.Random(seed)
+    out = []
+    while len(out) < n:
+        depthwise = r.random() < 0.3
+        G = r.choice([1, 2, 4, 32, 33]) if depthwise else r.choice([1, 1, 1, 2, 3])
+        Cg = 1 if depthwise else r.choice([1, 2, 3, 8, 17, 70])
+        Kg = 1 if depthwise else r.choice([1, 3, 8, 9, 16, 40])
+        kh, kw = r.choice([(1, 1), (3, 3), (1, 3), (5, 2), (7, 7)])
+        sh, sw = r.choice([(1, 1), (1, 1), (2, 2), (1, 2), (3, 1)])
+        ph, pw = r.choice([(0, 0), (1, 1), (2, 0), (3, 3)])
+        dh, dw = r.choice([(1, 1), (1, 1), (2, 2), (1, 3)])
+        H, W = r.randint(1, 24), r.randint(1, 45)
+        if H + 2 * ph < dh * (kh - 1) + 1 or W + 2 * pw < dw * (kw - 1) + 1:
+            continue
+        out.append(dict(N=r.choice([1, 2, 3]), C=Cg * G, K=Kg * G, H=H, W=W, k=(kh, kw), stride=(sh, sw), padding=(ph, pw),
+                        dilation=(dh, dw), groups=G, bias=r.random() < 0.6, res=r.random() < 0.5,
+                        clamp=r.choice([(None, None), (0, None), (0, 6), (None, 0.25), (-0.5, 0.5)])))
+    return out
+
+
+def run_case(c):
+    x = rng.uniform(-1, 1, (c["N"], c["C"], c["H"], c["W"]))
+    w = rng.uniform(-1, 1, (c["K"], c["C"] // c["groups"]) + c["k"])
+    b = rng.uniform(-1, 1, c["K"]) if c["bias"] else None
+    kw = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
+    want = ref_conv2d(x, w, b, **kw)
+    r = rng.uniform(-1, 1, want.shape) if c["res"] else None
+    lo, hi = c["clamp"]
+    tol = 2e-5 * np.sqrt(w[0].size) + 1e-5
+    got = heron.conv2d(t(x), t(w), None if b is None else t(b), stride=list(c["stride"]), padding=list(c["padding"]),
+                       dilation=list(c["dilation"]), groups=c["groups"]).numpy()
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    got = heron.conv2d_fused(t(x), t(w), None if b is None else t(b), None if r is None else t(r), stride=list(c["stride"]),
+                             padding=list(c["padding"]), dilation=list(c["dilation"]), groups=c["groups"], min=lo, max=hi).numpy()
+    np.testing.assert_allclose(got, fused_ref(x, w, b, r, lo, hi, **kw), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("c", geometries(120, 1), ids=lambda c: f"{c['N']}x{c['C']}x{c['H']}x{c['W']}-K{c['K']}-g{c['groups']}")
+def test_conv2d_float32_paths_match_reference(c):
+    run_case(c)
+
+
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, k, stride, padding): k blocks (C*k*k > 256), several panels and chunks per
+    # image, output-channel splits at batch 1, ResNet / MobileNet layer shapes.
+    (1, 64, 30, 30, 64, 3, 1, 1),
+    (2, 40, 17, 19, 24, 3, 2, 1),
+    (1, 128, 7, 7, 96, 3, 1, 1),
+    (1, 300, 9, 9, 16, 1, 1, 0),
+    (2, 16, 45, 45, 40, 1, 1, 0),
+    (1, 3, 60, 60, 16, 7, 2, 3),
+])
+def test_conv2d_fused_large_shapes(shape):
+    N, C, H, W, K, k, s, p = shape
+    x = rng.uniform(-1, 1, (N, C, H, W))
+    w = rng.uniform(-1, 1, (K, C, k, k)) / np.sqrt(C * k * k)
+    b = rng.uniform(-1, 1, K)
+    want = ref_conv2d(x, w, b, stride=s, padding=p)
+    r = rng.uniform(-1, 1, want.shape)
+    got = heron.conv2d_fused(t(x), t(w), t(b), t(r), stride=s, padding=p, min=0.0).numpy()
+    np.testing.assert_allclose(got, np.maximum(want + r, 0), rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_fused_clamp_keeps_nan_and_float64():
+    x = rng.uniform(-1, 1, (1, 2, 5, 5))
+    x[0, 0, 2, 2] = np.nan
+    w = rng.uniform(-1, 1, (3, 2, 3, 3))
+    for dt in (np.float32, np.float64):
+        y = heron.conv2d_fused(heron.from_numpy(x.astype(dt)), heron.from_numpy(w.astype(dt)), padding=1, min=0, max=6).numpy()
+        assert y.dtype == dt
+        assert np.isnan(y[:, :, 1:4, 1:4]).all() and not np.isnan(y[:, :, 0, 0]).any()
+        finite = y[~np.isnan(y)]
+        assert finite.min() >= 0 and finite.max() <= 6
+
+
+def test_conv2d_fused_errors():
+    x, w = t(np.zeros((1, 2, 5, 5))), t(np.zeros((3, 2, 3, 3)))
+    with pytest.raises(ValueError, match="residual of shape"):
+        heron.conv2d_fused(x, w, None, t(np.zeros((1, 3, 5, 5))))
+    with pytest.raises(ValueError, match="min .* must be <= max"):
+        heron.conv2d_fused(x, w, min=1.0, max=0.0)
+    with pytest.raises(TypeError, match="residual"):
+        heron.conv2d_fused(x, w, None, heron.from_numpy(np.zeros((1, 3, 3, 3))))
+
+
+def test_weights_changed_between_calls_are_seen():
+    # Eager weights may change in place (optimizer steps, numpy views): never served stale packs.
+    x = rng.uniform(-1, 1, (1, 8, 10, 10)).astype(np.float32)
+    wn = rng.uniform(-1, 1, (16, 8, 3, 3)).astype(np.float32)
+    w = heron.from_numpy(wn)  # shares memory with wn
+    y1 = heron.conv2d(t(x), w, padding=1).numpy()
+    np.testing.assert_allclose(y1, ref_conv2d(x, wn, padding=1), rtol=1e-4, atol=1e-4)
+    wn *= -2.0  # through numpy: no op sees it
+    y2 = heron.conv2d(t(x), w, padding=1).numpy()
+    np.testing.assert_allclose(y2, -2.0 * y1, rtol=1e-4, atol=1e-4)
+    w.copy_(heron.from_numpy(wn * 0.25))  # through an in-place op: -0.5 x the first weights
+    y3 = heron.conv2d(t(x), w, padding=1).numpy()
+    np.testing.assert_allclose(y3, -0.5 * y1, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_max_pool2d_float32_matches_reference_with_ties_and_infinities(case):
+    r = random.Random(case)
+    k = (r.randint(1, 4), r.randint(1, 4))
+    s = (r.randint(1, 3), r.randint(1, 3))
+    d = r.choice([(1, 1), (1, 1), (2, 1), (1, 2)])
+    p = (r.randint(0, k[0] // 2), r.randint(0, k[1] // 2))
+    H, W = r.randint(d[0] * (k[0] - 1) + 1, 20), r.randint(d[1] * (k[1] - 1) + 1, 40)
+    x = np.round(rng.standard_normal((2, 3, H, W)), 1)  # many ties: the first maximum must win
+    x[rng.random(x.shape) < 0.05] = -np.inf
+    y, i = heron.max_pool2d(t(x), kernel_size=list(k), stride=list(s), padding=list(p), dilation=list(d))
+    want, widx = ref_max_pool2d(x, k, s, p, d)
+    np.testing.assert_array_equal(y.numpy(), want.astype(np.float32))
+    np.testing.assert_array_equal(i.numpy(), widx)
