@@ -352,38 +352,103 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   }
 }
 
+// Loads the 16 input pixels that 16 consecutive output columns read at one tap: columns
+// base + step * t (t = 0..15) of `row`, zeros outside [0, W). Stride 1: one masked load; stride 2:
+// two masked loads of 32 consecutive pixels and a permute keeping the even ones; else a gather.
+inline __m512 tap_pixels(const float* row, int64_t base, int64_t step, int64_t W, __mmask16 out, __m512i gather_idx) {
+  if (step == 1) {
+    const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(16, W - base);
+    if (lo == 0 && hi == 16) return _mm512_maskz_loadu_ps(out, row + base);
+    const __mmask16 m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo) & out);
+    return _mm512_maskz_loadu_ps(m, row + base);
+  }
+  if (step == 2) {
+    const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(32, W - base);
+    const __mmask16 m0 = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+    const __mmask16 m1 = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
+    const __m512 a = _mm512_maskz_loadu_ps(m0, row + base), b = _mm512_maskz_loadu_ps(m1, row + base + 16);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_maskz_mov_ps(out, _mm512_permutex2var_ps(a, even, b));
+  }
+  const __m512i iw = _mm512_add_epi32(gather_idx, _mm512_set1_epi32(static_cast<int32_t>(base)));
+  const __mmask16 valid = _mm512_cmplt_epu32_mask(iw, _mm512_set1_epi32(static_cast<int32_t>(W))) & out;
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, iw, row, 4);
+}
+
+// Interior blocks (16 full output columns whose taps all fall inside the row): plain loads.
+template <int S>
+inline __m512 interior_pixels(const float* p) {
+  if (S == 1) return _mm512_loadu_ps(p);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+}
+
 // Depthwise (groups == C == K): per (image, channel) plane, 16 output columns at a time held in a
-// register across all kH x kW taps (masked loads at the image's edges, gathers for strides > 1),
-// then bias and clamp, one store.
+// register across all kH x kW taps, then bias, residual and clamp, one store. Columns whose taps
+// all lie inside the row (most of them) take plain loads; the edges take masked ones.
+template <int S>  // the width stride when 1 or 2; 0 = any (read from g)
 void depthwise_plane(const float* xp, const float* wc, float bias, float* yp, const float* rp, const ConvGeom& g, bool clamp, float lo,
                      float hi) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i Wv = _mm512_set1_epi32(static_cast<int32_t>(g.W));
+  const int64_t sW = S ? S : g.sW;
+  const __m512i steps = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int32_t>(sW)));
   const __m512 lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi), bv = _mm512_set1_ps(bias);
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) {
-      const __mmask16 out = lane_mask(g.OW - ow0);
-      const __m512i ow = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ow0)), lane);
-      const __m512i w0 = _mm512_sub_epi32(_mm512_mullo_epi32(ow, _mm512_set1_epi32(static_cast<int32_t>(g.sW))),
-                                          _mm512_set1_epi32(static_cast<int32_t>(g.pW)));
-      __m512 acc = bv;
-      for (int64_t i = 0; i < g.kH; ++i) {
-        const int64_t ih = oh * g.sH - g.pH + i * g.dH;
-        if (ih < 0 || ih >= g.H) continue;
-        const float* row = xp + ih * g.W;
-        for (int64_t j = 0; j < g.kW; ++j) {
-          const __m512i iw = _mm512_add_epi32(w0, _mm512_set1_epi32(static_cast<int32_t>(j * g.dW)));
-          const __mmask16 valid = _mm512_cmplt_epu32_mask(iw, Wv) & out;
-          if (!valid) continue;
-          const __m512 v = g.sW == 1 ? _mm512_maskz_loadu_ps(valid, row + (ow0 - g.pW + j * g.dW))
-                                     : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, iw, row, 4);
-          acc = _mm512_fmadd_ps(_mm512_set1_ps(wc[i * g.kW + j]), v, acc);
-        }
+  // Output columns [c0, c1) are interior in blocks of 16: every tap of every column is in [0, W).
+  int64_t c0 = 0;
+  while (c0 < g.OW && c0 * sW - g.pW < 0) ++c0;
+  int64_t c1 = c0;
+  const int64_t span = (g.kW - 1) * g.dW;
+  // the last column of a block must read at most W - 1 (and stride 2 reads 32 pixels from the base)
+  while (c1 + 16 <= g.OW && (c1 + 15) * sW - g.pW + span + (sW == 2 ? 1 : 0) < g.W) c1 += 16;
+  const bool fast = S != 0 && g.kH * g.kW <= 16;
+  __m512 wv[16];
+  if (fast)
+    for (int64_t t = 0; t < g.kH * g.kW; ++t) wv[t] = _mm512_set1_ps(wc[t]);
+  auto finish = [&](__m512 acc, int64_t oh, int64_t ow0, __mmask16 out) {
+    if (rp) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(out, rp + oh * g.OW + ow0));
+    if (clamp) acc = _mm512_min_ps(hiv, _mm512_max_ps(lov, acc));
+    _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out, acc);
+  };
+  auto edge_block = [&](int64_t oh, int64_t ow0) {
+    const __mmask16 out = lane_mask(g.OW - ow0);
+    __m512 acc = bv;
+    for (int64_t i = 0; i < g.kH; ++i) {
+      const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+      if (ih < 0 || ih >= g.H) continue;
+      const float* row = xp + ih * g.W;
+      for (int64_t j = 0; j < g.kW; ++j) {
+        const __m512 v = tap_pixels(row, ow0 * sW - g.pW + j * g.dW, sW, g.W, out, steps);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(wc[i * g.kW + j]), v, acc);
       }
-      if (rp) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(out, rp + oh * g.OW + ow0));
-      if (clamp) acc = _mm512_min_ps(hiv, _mm512_max_ps(lov, acc));
-      _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out, acc);
     }
+    finish(acc, oh, ow0, out);
+  };
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    if (!fast || c1 == c0) {
+      for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) edge_block(oh, ow0);
+      continue;
+    }
+    // Edges before the interior run, in blocks of 16 that may overlap it (recomputing is harmless).
+    for (int64_t ow0 = 0; ow0 < c0; ow0 += 16) edge_block(oh, ow0);
+    const float* rows[16];
+    int64_t taps = 0;
+    int64_t tap_w[16];
+    for (int64_t i = 0; i < g.kH; ++i) {
+      const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+      if (ih < 0 || ih >= g.H) continue;
+      for (int64_t j = 0; j < g.kW; ++j) {
+        rows[taps] = xp + ih * g.W - g.pW + j * g.dW;
+        tap_w[taps] = i * g.kW + j;
+        ++taps;
+      }
+    }
+    for (int64_t ow0 = c0; ow0 < c1; ow0 += 16) {
+      __m512 acc = bv;
+      const int64_t off = ow0 * S;
+      for (int64_t t = 0; t < taps; ++t) acc = _mm512_fmadd_ps(wv[tap_w[t]], interior_pixels<S>(rows[t] + off), acc);
+      finish(acc, oh, ow0, static_cast<__mmask16>(0xFFFF));
+    }
+    for (int64_t ow0 = c1; ow0 < g.OW; ow0 += 16) edge_block(oh, ow0);
   }
 }
 
@@ -394,8 +459,14 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   parallel_for(0, planes, grain, [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const int64_t c = pl % g.C;
-      depthwise_plane(x + pl * HW, w + c * g.kH * g.kW, e.bias ? e.bias[c] : 0.f, y + pl * OHW, e.residual ? e.residual + pl * OHW : nullptr,
-                      g, clamp, e.lo, e.hi);
+      const float* xp = x + pl * HW;
+      const float* wc = w + c * g.kH * g.kW;
+      const float b = e.bias ? e.bias[c] : 0.f;
+      float* yp = y + pl * OHW;
+      const float* rp = e.residual ? e.residual + pl * OHW : nullptr;
+      if (g.sW == 1) depthwise_plane<1>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
+      else if (g.sW == 2) depthwise_plane<2>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
+      else depthwise_plane<0>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
     }
   });
 }
