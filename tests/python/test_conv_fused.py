@@ -81,6 +81,12 @@ def test_conv2d_float32_paths_match_reference(c):
     (1, 300, 9, 9, 16, 1, 1, 0),
     (2, 16, 45, 45, 40, 1, 1, 0),
     (1, 3, 60, 60, 16, 7, 2, 3),
+    # Winograd F(2x2, 3x3): odd output sizes (partial tiles), panels across images and tile rows,
+    # padding 0 and 2, channel blocks (C > 256)
+    (2, 20, 15, 17, 24, 3, 1, 1),
+    (3, 300, 9, 11, 40, 3, 1, 0),
+    (2, 16, 13, 13, 16, 3, 1, 2),
+    (4, 32, 8, 8, 64, 3, 1, 1),
 ])
 def test_conv2d_fused_large_shapes(shape):
     N, C, H, W, K, k, s, p = shape

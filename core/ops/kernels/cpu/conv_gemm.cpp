@@ -12,7 +12,7 @@
 // bias, a residual (same layout as y) and a clamp (ReLU = [0, inf), ReLU6 = [0, 6]) are applied
 // while the block is in registers, so conv + BatchNorm (folded) + add + ReLU is one pass over y.
 //
-// Work items are (group, image, run of up to 8 panels, range of 8-row slivers), pulled by the pool
+// Work items are (group, image, run of panels, range of 8-row slivers), pulled by the pool
 // threads from a shared counter; each output element is summed by one thread in a fixed order
 // (k blocks in sequence), so results do not depend on the thread count.
 //
@@ -281,10 +281,15 @@ inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, in
 void run(const float* x, const float* wp, float* y, const ConvGeom& g, const ConvEpilogue& e) {
   const int64_t Kg = g.K / g.G, Cg = g.C / g.G, Kd = Cg * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
-  const int64_t panels = (OHW + NR - 1) / NR, chunks = (panels + PANELS_PER_ITEM - 1) / PANELS_PER_ITEM;
+  const int64_t panels = (OHW + NR - 1) / NR;
   const int64_t threads = get_num_threads();
+  // Items: runs of about PANELS_PER_ITEM panels of one image and group, split evenly; at least
+  // ~8 items per thread when the images allow it (items are pulled dynamically, so many similar
+  // ones balance well), else the output channels are split too (small images at batch 1).
+  int64_t chunks = (panels + PANELS_PER_ITEM - 1) / PANELS_PER_ITEM;
+  const int64_t want = 8 * threads;
+  if (g.G * g.N * chunks < want) chunks = std::min(panels, (want + g.G * g.N - 1) / (g.G * g.N));
   const int64_t base_items = g.G * g.N * chunks;
-  // Few column chunks (small images, batch 1): split the output channels too.
   const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (2 * threads + base_items - 1) / base_items));
   const int64_t items = base_items * msplit;
   const int64_t nkb = (Kd + KC - 1) / KC, kcb = (Kd + nkb - 1) / nkb;  // balanced k blocks
@@ -299,7 +304,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     rest /= chunks;
     const int64_t n = rest % g.N, gi = rest / g.N;
     const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
-    const int64_t pa0 = ch * PANELS_PER_ITEM, pa1 = std::min(panels, pa0 + PANELS_PER_ITEM);
+    const int64_t pa0 = ch * panels / chunks, pa1 = (ch + 1) * panels / chunks;
     PackGeom q{x + (n * g.C + gi * Cg) * HW, g.H, g.W, HW, g.OW, g.kH, g.kW, g.sH, g.sW, g.pH, g.pW, g.dH, g.dW};
     float* yg = y + (n * g.K + gi * Kg) * OHW;
     const float* rg = e.residual ? e.residual + (n * g.K + gi * Kg) * OHW : nullptr;
@@ -471,6 +476,223 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   });
 }
 
+// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+// 3x3 stride-1 undilated dense convolutions with enough tiles: each 2x2 output block from a 4x4
+// input block through 16 products instead of 36 (Lavin & Gray):
+//   V[e] (C x tiles) = (B^T d B)[e],  M[e] (K x tiles) = U[e] (K x C) @ V[e],  y = A^T M A
+// with U[e] = (G w G^T)[e] packed once per frozen weight in the micro-kernel's sliver layout
+// ([e][sliver][c][8]). Work items are panels of 32 tiles (of any images / tile rows), times a
+// range of output-channel slivers: the input transform gathers each tile's 4x4 block for 16
+// tiles at a time into the panel layout, the 16 products run on the same micro-kernel as the
+// direct path, and the output transform interleaves the 2x2 blocks of 16 tiles back into rows,
+// applying the epilogue (bias, residual, clamp) with masked loads and stores per tile row.
+constexpr int64_t WT = 32;  // tiles per panel
+
+struct WinoGroup {  // 16 consecutive tiles of a panel
+  int64_t nseg = 0;
+  struct Seg {
+    int64_t l0, l1;     // lanes
+    int64_t out[2];     // element offset of interleaved position 0 in y for output rows 0 and 1 (k = 0), or -1
+    __mmask16 ma[2], mb[2];  // valid interleaved positions [0, 16) and [16, 32)
+  } seg[16];
+};
+
+inline __mmask16 bits16(int64_t lo, int64_t hi) {  // positions [lo, hi) of 0..15
+  return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+}
+
+void winograd_input(const float* x, float* Vp, int64_t C, int64_t t0, int64_t nt, const ConvGeom& g, int64_t TH, int64_t TW) {
+  const int64_t HW = g.H * g.W;
+  for (int64_t half = 0; half < 2; ++half) {
+    alignas(64) int32_t off[16];
+    __mmask16 rowm[4] = {0, 0, 0, 0}, colm[4] = {0, 0, 0, 0};
+    int64_t n0 = -1;
+    for (int64_t l = 0; l < 16; ++l) {
+      const int64_t t = t0 + half * 16 + l;
+      off[l] = 0;
+      if (half * 16 + l >= nt) continue;
+      const int64_t n = t / (TH * TW), r = t % (TH * TW), th = r / TW, tw = r % TW;
+      if (n0 < 0) n0 = n;
+      const int64_t ih = 2 * th - g.pH, iw = 2 * tw - g.pW;
+      off[l] = static_cast<int32_t>((n - n0) * C * HW + ih * g.W + iw);
+      for (int i = 0; i < 4; ++i) {
+        if (static_cast<uint64_t>(ih + i) < static_cast<uint64_t>(g.H)) rowm[i] = static_cast<__mmask16>(rowm[i] | (1u << l));
+        if (static_cast<uint64_t>(iw + i) < static_cast<uint64_t>(g.W)) colm[i] = static_cast<__mmask16>(colm[i] | (1u << l));
+      }
+    }
+    if (n0 < 0) {  // no tiles in this half: zeros
+      for (int64_t e = 0; e < 16; ++e)
+        for (int64_t c = 0; c < C; ++c) _mm512_store_ps(Vp + (e * C + c) * WT + half * 16, _mm512_setzero_ps());
+      continue;
+    }
+    const __m512i base = _mm512_load_si512(off);
+    __m512i idx[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) idx[i][j] = _mm512_add_epi32(base, _mm512_set1_epi32(static_cast<int32_t>(i * g.W + j)));
+    const float* xc = x + n0 * C * HW;
+    for (int64_t c = 0; c < C; ++c, xc += HW) {
+      __m512 d[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) d[i][j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rowm[i] & colm[j], idx[i][j], xc, 4);
+      __m512 t[4][4];  // B^T d
+      for (int j = 0; j < 4; ++j) {
+        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+      }
+      for (int i = 0; i < 4; ++i) {  // (B^T d) B
+        float* o = Vp + ((i * 4) * C + c) * WT + half * 16;
+        const int64_t es = C * WT;
+        _mm512_store_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
+        _mm512_store_ps(o + es, _mm512_add_ps(t[i][1], t[i][2]));
+        _mm512_store_ps(o + 2 * es, _mm512_sub_ps(t[i][2], t[i][1]));
+        _mm512_store_ps(o + 3 * es, _mm512_sub_ps(t[i][1], t[i][3]));
+      }
+    }
+  }
+}
+
+void winograd_groups(WinoGroup* grp, int64_t t0, int64_t nt, const ConvGeom& g, int64_t TH, int64_t TW) {
+  for (int64_t half = 0; half < 2; ++half) {
+    WinoGroup& G = grp[half];
+    G.nseg = 0;
+    for (int64_t l = 0; l < 16 && half * 16 + l < nt;) {
+      const int64_t t = t0 + half * 16 + l;
+      const int64_t n = t / (TH * TW), r = t % (TH * TW), th = r / TW, tw = r % TW;
+      const int64_t len = std::min<int64_t>({16 - l, TW - tw, nt - half * 16 - l});
+      WinoGroup::Seg& sg = G.seg[G.nseg++];
+      sg.l0 = l;
+      sg.l1 = l + len;
+      for (int rr = 0; rr < 2; ++rr) {
+        const int64_t oh = 2 * th + rr;
+        if (oh >= g.OH) {
+          sg.out[rr] = -1;
+          continue;
+        }
+        const int64_t col0 = 2 * tw - 2 * l;  // output column of interleaved position 0
+        sg.out[rr] = (n * g.K * g.OH + oh) * g.OW + col0;
+        const int64_t lo = 2 * l, hi = std::min<int64_t>(2 * (l + len), g.OW - col0);
+        sg.ma[rr] = bits16(lo, hi);
+        sg.mb[rr] = bits16(lo - 16, hi - 16);
+      }
+      l += len;
+    }
+  }
+}
+
+void winograd_output(const float* Mt, int64_t kl, int64_t Kr, int64_t k, float* y, const WinoGroup* grp, const ConvGeom& g,
+                     const ConvEpilogue& e, bool clamp) {
+  const int64_t OHW = g.OH * g.OW;
+  const __m512i lo8 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi8 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 lov = _mm512_set1_ps(e.lo), hiv = _mm512_set1_ps(e.hi);
+  const __m512 bv = _mm512_set1_ps(e.bias ? e.bias[k] : 0.f);
+  for (int64_t half = 0; half < 2; ++half) {
+    const WinoGroup& G = grp[half];
+    if (!G.nseg) continue;
+    __m512 m[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) m[i][j] = _mm512_load_ps(Mt + ((i * 4 + j) * Kr + kl) * WT + half * 16);
+    __m512 s[2][4];  // A^T m
+    for (int j = 0; j < 4; ++j) {
+      s[0][j] = _mm512_add_ps(_mm512_add_ps(m[0][j], m[1][j]), m[2][j]);
+      s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m[1][j], m[2][j]), m[3][j]);
+    }
+    for (int rr = 0; rr < 2; ++rr) {
+      const __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[rr][0], s[rr][1]), s[rr][2]), bv);
+      const __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[rr][1], s[rr][2]), s[rr][3]), bv);
+      const __m512 ia = _mm512_permutex2var_ps(y0, lo8, y1), ib = _mm512_permutex2var_ps(y0, hi8, y1);  // row order
+      for (int64_t q = 0; q < G.nseg; ++q) {
+        const WinoGroup::Seg& sg = G.seg[q];
+        if (sg.out[rr] < 0) continue;
+        const int64_t o = sg.out[rr] + k * OHW;
+        __m512 a = ia, b = ib;
+        if (e.residual) {
+          a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(sg.ma[rr], e.residual + o));
+          b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(sg.mb[rr], e.residual + o + 16));
+        }
+        if (clamp) {
+          a = _mm512_min_ps(hiv, _mm512_max_ps(lov, a));
+          b = _mm512_min_ps(hiv, _mm512_max_ps(lov, b));
+        }
+        if (sg.ma[rr]) _mm512_mask_storeu_ps(y + o, sg.ma[rr], a);
+        if (sg.mb[rr]) _mm512_mask_storeu_ps(y + o + 16, sg.mb[rr], b);
+      }
+    }
+  }
+}
+
+void winograd_run(const float* x, const float* U, float* y, const ConvGeom& g, const ConvEpilogue& e) {
+  const int64_t C = g.C, K = g.K, Mb = (K + MR - 1) / MR;
+  const int64_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, T = g.N * TH * TW;
+  const int64_t panels = (T + WT - 1) / WT;
+  const int64_t threads = get_num_threads();
+  const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (2 * threads + panels - 1) / panels));
+  const int64_t items = panels * msplit;
+  const int64_t nkb = (C + KC - 1) / KC, kcb = (C + nkb - 1) / nkb;
+  const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
+  struct Bufs {
+    float* v = nullptr;
+    float* m = nullptr;
+    size_t nv = 0, nm = 0;
+    ~Bufs() {
+      std::free(v);
+      std::free(m);
+    }
+    float* get(float*& p, size_t& have, size_t want) {
+      if (have < want) {
+        std::free(p);
+        p = static_cast<float*>(std::aligned_alloc(64, (want * sizeof(float) + 63) / 64 * 64));
+        if (!p) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate Winograd buffers");
+        have = want;
+      }
+      return p;
+    }
+  };
+  auto item = [&](int64_t it, Bufs& b) {
+    const int64_t ms = it % msplit, pa = it / msplit;
+    const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
+    const int64_t Kr = (mb1 - mb0) * MR;
+    const int64_t t0 = pa * WT, nt = std::min(WT, T - t0);
+    float* Vp = b.get(b.v, b.nv, static_cast<size_t>(16 * C * WT));
+    float* Mt = b.get(b.m, b.nm, static_cast<size_t>(16 * Kr * WT));
+    winograd_input(x, Vp, C, t0, nt, g, TH, TW);
+    Store s;
+    s.m0 = s.m1 = 0xFFFF;
+    s.last = false;
+    s.bias = nullptr;
+    s.res = nullptr;
+    s.clamp = false;
+    s.lo = s.hi = 0.f;
+    for (int64_t ei = 0; ei < 16; ++ei)
+      for (int64_t c0 = 0; c0 < C; c0 += kcb) {
+        const int64_t kc = std::min(kcb, C - c0);
+        s.accumulate = c0 > 0;
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+          s.rows = MR;  // rows past K are zero weights; Mt has room for them
+          micro_kernel(kc, U + ((ei * Mb + mb) * C + c0) * MR, Vp + (ei * C + c0) * WT, Mt + (ei * Kr + (mb - mb0) * MR) * WT, WT, s);
+        }
+      }
+    WinoGroup grp[2];
+    winograd_groups(grp, t0, nt, g, TH, TW);
+    for (int64_t k = mb0 * MR; k < std::min(K, mb1 * MR); ++k) winograd_output(Mt, k - mb0 * MR, Kr, k, y, grp, g, e, clamp);
+  };
+  const int64_t parts = std::min<int64_t>(threads, items);
+  std::atomic<int64_t> next{0};
+  auto worker = [&]() {
+    thread_local Bufs bufs;
+    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, bufs);
+  };
+  if (parts <= 1) {
+    worker();
+  } else {
+    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) worker();
+    });
+  }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -478,6 +700,56 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
 #endif
 
 }  // namespace
+
+bool winograd_enabled_f32() {
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_CONV_WINOGRAD");
+    return !(e && !std::strcmp(e, "0"));
+  }();
+  return on;
+}
+
+// Winograd pays with enough tiles to reuse its 16/9 larger weights over, and enough channels.
+bool winograd_f32_ok(const ConvGeom& g, bool frozen_weight) {
+  if (!winograd_enabled_f32() || g.G != 1 || g.kH != 3 || g.kW != 3 || g.sH != 1 || g.sW != 1 || g.dH != 1 || g.dW != 1) return false;
+  if (g.C < 16 || g.K < 16) return false;
+  const int64_t tiles = g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2);
+  // A weight that is not frozen is transformed on every call: worth it only over many tiles.
+  if (tiles < (frozen_weight ? 64 : 512)) return false;
+  return 2 * g.C * g.H * g.W < (int64_t{1} << 31);  // int32 gather offsets over two images
+}
+
+// U[e] = (G w G^T)[e] in sliver layout [e][mb][c][8], computed in double.
+std::shared_ptr<const PackedWeight> winograd_weight_packed(const Tensor& w, const ConvGeom& g) {
+  const int64_t K = g.K, C = g.C, Mb = (K + MR - 1) / MR;
+  const Storage& st = *w.storage();
+  const bool cache = st.frozen();
+  const std::string key = cache ? str_cat("conv_gemm.wino23.mr8:", w.offset(), ":", w.shape().str()) : std::string();
+  if (cache)
+    if (auto p = st.find_derived(key)) return std::static_pointer_cast<const PackedWeight>(p);
+  auto pw = std::make_shared<PackedWeight>();
+  const size_t n = static_cast<size_t>(16 * Mb * C * MR);
+  pw->data = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>((n * sizeof(float) + 63) / 64 * 64, 64)));
+  if (!pw->data) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate Winograd weights");
+  std::fill_n(pw->data, n, 0.f);
+  const float* src = w.data<float>();
+  const double Gm[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* f = src + (k * C + c) * 9;
+      double t[4][3];  // G f
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 3; ++j) t[i][j] = Gm[i][0] * f[0 * 3 + j] + Gm[i][1] * f[1 * 3 + j] + Gm[i][2] * f[2 * 3 + j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const double u = t[i][0] * Gm[j][0] + t[i][1] * Gm[j][1] + t[i][2] * Gm[j][2];
+          const int64_t e = i * 4 + j, mb = k / MR, r = k % MR;
+          pw->data[((e * Mb + mb) * C + c) * MR + r] = static_cast<float>(u);
+        }
+    }
+  if (cache) st.put_derived(key, pw);
+  return pw;
+}
 
 bool conv_gemm_supported(const ConvGeom& g) {
   if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
@@ -501,6 +773,11 @@ void depthwise_f32(const Tensor& x, const Tensor& w, const Tensor& y, const Conv
 }
 
 void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e) {
+  if (winograd_f32_ok(g, w.storage()->frozen())) {
+    auto u = winograd_weight_packed(w, g);
+    winograd_run(x.data<float>(), u->data, y.data<float>(), g, e);
+    return;
+  }
   const int64_t Kg = g.K / g.G, Kd = (g.C / g.G) * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
   auto pw = packed_weight(w, g, Kg, Kd, Mb);
   run(x.data<float>(), pw->data, y.data<float>(), g, e);
