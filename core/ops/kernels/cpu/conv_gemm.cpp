@@ -357,103 +357,145 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   }
 }
 
-// Loads the 16 input pixels that 16 consecutive output columns read at one tap: columns
-// base + step * t (t = 0..15) of `row`, zeros outside [0, W). Stride 1: one masked load; stride 2:
-// two masked loads of 32 consecutive pixels and a permute keeping the even ones; else a gather.
-inline __m512 tap_pixels(const float* row, int64_t base, int64_t step, int64_t W, __mmask16 out, __m512i gather_idx) {
-  if (step == 1) {
-    const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(16, W - base);
-    if (lo == 0 && hi == 16) return _mm512_maskz_loadu_ps(out, row + base);
-    const __mmask16 m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo) & out);
-    return _mm512_maskz_loadu_ps(m, row + base);
+// Depthwise (groups == C == K). The column geometry is the same for every row and plane, so it
+// is tabulated once per call: for each block of 16 output columns and each kernel column j, where
+// the taps start in the input row and which lanes are inside [0, W) (stride 1: one masked load;
+// stride 2: two masked loads of 32 consecutive pixels and a permute keeping the even ones; other
+// strides: a masked gather). A plane is then, per output row and block, one register accumulated
+// over the valid kernel rows and all kernel columns, plus bias, residual and clamp, one store.
+struct DwTable {
+  int64_t blocks = 0, kW = 0;
+  std::vector<int64_t> base;          // [block][j]: input column of lane 0's tap
+  std::vector<__mmask16> m0, m1;      // [block][j]: valid lanes (stride 2: of the two 16-pixel loads)
+  std::vector<__mmask16> out;         // [block]: output lanes
+};
+
+DwTable dw_table(const ConvGeom& g) {
+  DwTable t;
+  t.blocks = (g.OW + 15) / 16;
+  t.kW = g.kW;
+  t.base.resize(static_cast<size_t>(t.blocks * g.kW));
+  t.m0.resize(t.base.size());
+  t.m1.resize(t.base.size());
+  t.out.resize(static_cast<size_t>(t.blocks));
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    const int64_t ow0 = 16 * b, n = std::min<int64_t>(16, g.OW - ow0);
+    t.out[b] = lane_mask(n);
+    for (int64_t j = 0; j < g.kW; ++j) {
+      const int64_t base = ow0 * g.sW - g.pW + j * g.dW, k = b * g.kW + j;
+      t.base[k] = base;
+      if (g.sW == 1) {
+        const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(n, g.W - base);
+        t.m0[k] = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+        t.m1[k] = 0;
+      } else if (g.sW == 2) {  // pixels base .. base + 2n - 1 are read
+        const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(2 * n, g.W - base);
+        t.m0[k] = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+        t.m1[k] = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
+      } else {
+        __mmask16 m = 0;
+        for (int64_t l = 0; l < n; ++l) {
+          const int64_t iw = base + l * g.sW;
+          if (iw >= 0 && iw < g.W) m = static_cast<__mmask16>(m | (1u << l));
+        }
+        t.m0[k] = m;
+        t.m1[k] = 0;
+      }
+    }
   }
-  if (step == 2) {
-    const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(32, W - base);
-    const __mmask16 m0 = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
-    const __mmask16 m1 = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
-    const __m512 a = _mm512_maskz_loadu_ps(m0, row + base), b = _mm512_maskz_loadu_ps(m1, row + base + 16);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_maskz_mov_ps(out, _mm512_permutex2var_ps(a, even, b));
-  }
-  const __m512i iw = _mm512_add_epi32(gather_idx, _mm512_set1_epi32(static_cast<int32_t>(base)));
-  const __mmask16 valid = _mm512_cmplt_epu32_mask(iw, _mm512_set1_epi32(static_cast<int32_t>(W))) & out;
-  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, iw, row, 4);
+  return t;
 }
 
-// Interior blocks (16 full output columns whose taps all fall inside the row): plain loads.
-template <int S>
-inline __m512 interior_pixels(const float* p) {
-  if (S == 1) return _mm512_loadu_ps(p);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
-}
-
-// Depthwise (groups == C == K): per (image, channel) plane, 16 output columns at a time held in a
-// register across all kH x kW taps, then bias, residual and clamp, one store. Columns whose taps
-// all lie inside the row (most of them) take plain loads; the edges take masked ones.
-template <int S>  // the width stride when 1 or 2; 0 = any (read from g)
-void depthwise_plane(const float* xp, const float* wc, float bias, float* yp, const float* rp, const ConvGeom& g, bool clamp, float lo,
-                     float hi) {
-  const int64_t sW = S ? S : g.sW;
-  const __m512i steps = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(static_cast<int32_t>(sW)));
+template <int S>  // the width stride when 1 or 2; 0 = any (gathers)
+void depthwise_plane(const float* xp, const float* wc, float bias, float* yp, const float* rp, const ConvGeom& g, const DwTable& t,
+                     bool clamp, float lo, float hi) {
   const __m512 lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi), bv = _mm512_set1_ps(bias);
-  // Output columns [c0, c1) are interior in blocks of 16: every tap of every column is in [0, W).
-  int64_t c0 = 0;
-  while (c0 < g.OW && c0 * sW - g.pW < 0) ++c0;
-  int64_t c1 = c0;
-  const int64_t span = (g.kW - 1) * g.dW;
-  // the last column of a block must read at most W - 1 (and stride 2 reads 32 pixels from the base)
-  while (c1 + 16 <= g.OW && (c1 + 15) * sW - g.pW + span + (sW == 2 ? 1 : 0) < g.W) c1 += 16;
-  const bool fast = S != 0 && g.kH * g.kW <= 16;
-  __m512 wv[16];
-  if (fast)
-    for (int64_t t = 0; t < g.kH * g.kW; ++t) wv[t] = _mm512_set1_ps(wc[t]);
-  auto finish = [&](__m512 acc, int64_t oh, int64_t ow0, __mmask16 out) {
-    if (rp) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(out, rp + oh * g.OW + ow0));
-    if (clamp) acc = _mm512_min_ps(hiv, _mm512_max_ps(lov, acc));
-    _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out, acc);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i steps = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int32_t>(g.sW)));
+  const int64_t kW = g.kW, units = g.OH * t.blocks;
+  auto load = [&](const float* row, int64_t k) {
+    if (S == 1) return _mm512_maskz_loadu_ps(t.m0[k], row + t.base[k]);
+    if (S == 2)
+      return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(t.m0[k], row + t.base[k]), even, _mm512_maskz_loadu_ps(t.m1[k], row + t.base[k] + 16));
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), t.m0[k], _mm512_add_epi32(steps, _mm512_set1_epi32(static_cast<int32_t>(t.base[k]))), row,
+                                    4);
   };
-  auto edge_block = [&](int64_t oh, int64_t ow0) {
-    const __mmask16 out = lane_mask(g.OW - ow0);
-    __m512 acc = bv;
-    for (int64_t i = 0; i < g.kH; ++i) {
-      const int64_t ih = oh * g.sH - g.pH + i * g.dH;
-      if (ih < 0 || ih >= g.H) continue;
-      const float* row = xp + ih * g.W;
-      for (int64_t j = 0; j < g.kW; ++j) {
-        const __m512 v = tap_pixels(row, ow0 * sW - g.pW + j * g.dW, sW, g.W, out, steps);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(wc[i * g.kW + j]), v, acc);
+  auto finish = [&](__m512 a, int64_t oh, int64_t b) {
+    const __mmask16 out = t.out[b];
+    const int64_t o = oh * g.OW + 16 * b;
+    if (rp) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(out, rp + o));
+    if (clamp) a = _mm512_min_ps(hiv, _mm512_max_ps(lov, a));
+    _mm512_mask_storeu_ps(yp + o, out, a);
+  };
+  if (t.blocks >= 4) {
+    // Wide rows: per output row, four blocks at a time (four independent accumulation chains
+    // hide the FMA latency), the valid kernel rows found once per row.
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const float* rows[16];
+      const float* wrow[16];
+      int64_t nr = 0;
+      for (int64_t i = 0; i < g.kH; ++i) {  // kH <= 16 (depthwise_f32_supported)
+        const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+        if (ih < 0 || ih >= g.H) continue;
+        rows[nr] = xp + ih * g.W;
+        wrow[nr] = wc + i * kW;
+        ++nr;
+      }
+      for (int64_t b0 = 0; b0 < t.blocks; b0 += 4) {
+        const int64_t nb = std::min<int64_t>(4, t.blocks - b0);
+        __m512 acc[4] = {bv, bv, bv, bv};
+        for (int64_t r = 0; r < nr; ++r)
+          for (int64_t j = 0; j < kW; ++j) {
+            const __m512 wv = _mm512_set1_ps(wrow[r][j]);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; ++q) {
+              if (q >= nb) break;
+              acc[q] = _mm512_fmadd_ps(wv, load(rows[r], (b0 + q) * kW + j), acc[q]);
+            }
+          }
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          if (q >= nb) break;
+          finish(acc[q], oh, b0 + q);
+        }
       }
     }
-    finish(acc, oh, ow0, out);
-  };
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    if (!fast || c1 == c0) {
-      for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) edge_block(oh, ow0);
-      continue;
-    }
-    // Edges before the interior run, in blocks of 16 that may overlap it (recomputing is harmless).
-    for (int64_t ow0 = 0; ow0 < c0; ow0 += 16) edge_block(oh, ow0);
-    const float* rows[16];
-    int64_t taps = 0;
-    int64_t tap_w[16];
-    for (int64_t i = 0; i < g.kH; ++i) {
-      const int64_t ih = oh * g.sH - g.pH + i * g.dH;
-      if (ih < 0 || ih >= g.H) continue;
-      for (int64_t j = 0; j < g.kW; ++j) {
-        rows[taps] = xp + ih * g.W - g.pW + j * g.dW;
-        tap_w[taps] = i * g.kW + j;
-        ++taps;
+    return;
+  }
+  // Narrow rows (14x14, 7x7 planes): units (output row, block), four at a time.
+  for (int64_t u0 = 0; u0 < units; u0 += 4) {
+    const int64_t nu = std::min<int64_t>(4, units - u0);
+    const float* rowp[4][16];  // per unit and kernel row: the input row, or null outside the image
+    int64_t ub[4], uoh[4];
+    __m512 acc[4] = {bv, bv, bv, bv};
+    for (int64_t q = 0; q < nu; ++q) {
+      const int64_t u = u0 + q, oh = u / t.blocks;
+      uoh[q] = oh;
+      ub[q] = u % t.blocks;
+      for (int64_t i = 0; i < g.kH; ++i) {  // kH <= 16 (depthwise_f32_supported)
+        const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+        rowp[q][i] = ih >= 0 && ih < g.H ? xp + ih * g.W : nullptr;
       }
     }
-    for (int64_t ow0 = c0; ow0 < c1; ow0 += 16) {
-      __m512 acc = bv;
-      const int64_t off = ow0 * S;
-      for (int64_t t = 0; t < taps; ++t) acc = _mm512_fmadd_ps(wv[tap_w[t]], interior_pixels<S>(rows[t] + off), acc);
-      finish(acc, oh, ow0, static_cast<__mmask16>(0xFFFF));
+    for (int64_t i = 0; i < g.kH; ++i) {
+      for (int64_t j = 0; j < kW; ++j) {
+        const __m512 wv = _mm512_set1_ps(wc[i * kW + j]);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          if (q >= nu) break;
+          const float* row = rowp[q][i];
+          if (!row) continue;
+          const __m512 v = load(row, ub[q] * kW + j);
+          acc[q] = _mm512_fmadd_ps(wv, v, acc[q]);
+        }
+      }
     }
-    for (int64_t ow0 = c1; ow0 < g.OW; ow0 += 16) edge_block(oh, ow0);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      if (q >= nu) break;
+      finish(acc[q], uoh[q], ub[q]);
+    }
   }
 }
 
@@ -461,6 +503,7 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW, planes = g.N * g.C;
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, OHW * g.kH * g.kW));
+  const DwTable t = dw_table(g);
   parallel_for(0, planes, grain, [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const int64_t c = pl % g.C;
@@ -469,9 +512,9 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
       const float b = e.bias ? e.bias[c] : 0.f;
       float* yp = y + pl * OHW;
       const float* rp = e.residual ? e.residual + pl * OHW : nullptr;
-      if (g.sW == 1) depthwise_plane<1>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
-      else if (g.sW == 2) depthwise_plane<2>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
-      else depthwise_plane<0>(xp, wc, b, yp, rp, g, clamp, e.lo, e.hi);
+      if (g.sW == 1) depthwise_plane<1>(xp, wc, b, yp, rp, g, t, clamp, e.lo, e.hi);
+      else if (g.sW == 2) depthwise_plane<2>(xp, wc, b, yp, rp, g, t, clamp, e.lo, e.hi);
+      else depthwise_plane<0>(xp, wc, b, yp, rp, g, t, clamp, e.lo, e.hi);
     }
   });
 }
@@ -764,7 +807,7 @@ bool conv_gemm_supported(const ConvGeom& g) {
 
 bool depthwise_f32_supported(const ConvGeom& g) {
   if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
-  if (!(g.G > 1 && g.G == g.C && g.K == g.C)) return false;
+  if (!(g.G > 1 && g.G == g.C && g.K == g.C) || g.kH > 16) return false;
   return g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
 }
 
