@@ -240,6 +240,44 @@ inline void pack_rows(float* Bp, const PackGeom& q, const Segment* seg, int64_t 
   }
 }
 
+// Stride-2 (in width) convolutions: a segment's pixels are every other one of a run of the input
+// row; per 16 output columns, two masked loads of 32 consecutive pixels (zeros outside [0, W))
+// and a permute keeping the even ones.
+inline void pack_rows_s2(float* Bp, const PackGeom& q, const Segment* seg, int64_t nseg, int64_t k0, int64_t kc) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const int64_t RS = q.kH * q.kW;
+  int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* dst = Bp + kk * NR;
+    _mm512_store_ps(dst, _mm512_setzero_ps());
+    _mm512_store_ps(dst + 16, _mm512_setzero_ps());
+    const float* plane = q.x + c * q.HW;
+    for (int64_t i = 0; i < nseg; ++i) {
+      const Segment& sg = seg[i];
+      const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
+      if (ih < 0 || ih >= q.H) continue;
+      const float* row = plane + ih * q.W;
+      for (int64_t t0 = 0; t0 < sg.len; t0 += 16) {
+        const int64_t n = std::min<int64_t>(16, sg.len - t0);
+        const int64_t base = 2 * (sg.ow0 + t0) - q.pW + s * q.dW;  // input column of this chunk's first pixel
+        const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(2 * n, q.W - base);
+        if (hi <= lo) continue;
+        const __mmask16 a = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+        const __mmask16 b = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
+        const __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(a, row + base), even, _mm512_maskz_loadu_ps(b, row + base + 16));
+        _mm512_mask_storeu_ps(dst + sg.j0 + t0, lane_mask(n), v);
+      }
+    }
+    if (++s == q.kW) {
+      s = 0;
+      if (++r == q.kH) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
 // Any geometry: a masked gather per 16 columns.
 inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
   alignas(64) int32_t ih0[NR], iw0[NR];
@@ -295,6 +333,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t nkb = (Kd + KC - 1) / KC, kcb = (Kd + nkb - 1) / nkb;  // balanced k blocks
   const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
   const bool rows = !is1x1 && g.sW == 1;
+  const bool rows2 = g.sW == 2;
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
 
   auto item = [&](int64_t it, float* Bp) {
@@ -315,10 +354,11 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         const int64_t p0 = pa * NR, nr = std::min(NR, OHW - p0);
         if (is1x1) {
           pack_1x1(Bp, q, p0, nr, k0, kc);
-        } else if (rows) {
+        } else if (rows || rows2) {
           Segment seg[NR];
           const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
-          pack_rows(Bp, q, seg, nseg, k0, kc);
+          if (rows) pack_rows(Bp, q, seg, nseg, k0, kc);
+          else pack_rows_s2(Bp, q, seg, nseg, k0, kc);
         } else {
           pack_gather(Bp, q, p0, nr, k0, kc);
         }
