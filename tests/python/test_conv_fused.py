@@ -87,6 +87,7 @@ def test_conv2d_float32_paths_match_reference(c):
     (3, 300, 9, 11, 40, 3, 1, 0),
     (2, 16, 13, 13, 16, 3, 1, 2),
     (4, 32, 8, 8, 64, 3, 1, 1),
+    (1, 32, 11, 11, 24, 3, 1, 1),
 ])
 def test_conv2d_fused_large_shapes(shape):
     N, C, H, W, K, k, s, p = shape

@@ -798,7 +798,7 @@ bool winograd_f32_ok(const ConvGeom& g, bool frozen_weight) {
   if (g.C < 16 || g.K < 16) return false;
   const int64_t tiles = g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2);
   // A weight that is not frozen is transformed on every call: worth it only over many tiles.
-  if (tiles < (frozen_weight ? 64 : 512)) return false;
+  if (tiles < (frozen_weight ? 32 : 512)) return false;
   return 2 * g.C * g.H * g.W < (int64_t{1} << 31);  // int32 gather offsets over two images
 }
 
