@@ -1,6 +1,6 @@
 // Fuzz target for the .heron model reader (untrusted input): any byte string either loads or throws
 // heron::Error; it never crashes, hangs or reads out of bounds. Whatever loads must save and load
-// back to an equal graph. libFuzzer entry point; linked with fuzz_driver.cpp (target
+// back to an equal graph, and the optimisation passes keep a valid graph valid. libFuzzer entry point; linked with fuzz_driver.cpp (target
 // heron_fuzz_model, run by ctest on tests/fuzz/corpus_model) or with clang -fsanitize=fuzzer.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/graph/model_io.h"
+#include "core/graph/passes.h"
 
 namespace {
 bool same(const heron::graph::Graph& a, const heron::graph::Graph& b) {
@@ -49,6 +50,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!same(g, g2)) __builtin_trap();
   } catch (const heron::Error&) {
     __builtin_trap();
+  }
+  // The session's optimisation passes on a graph that validates must give a graph that validates.
+  bool valid = true;
+  try {
+    g.validate();
+  } catch (const heron::Error&) {
+    valid = false;
+  }
+  if (valid) {
+    try {
+      heron::graph::optimize(g);
+      g.validate();
+    } catch (const heron::Error&) {
+      __builtin_trap();
+    }
   }
   return 0;
 }
