@@ -1,7 +1,8 @@
 // float32 max pooling with AVX-512: 16 output columns at a time, the window's taps visited in the
 // scalar kernel's order (rows, then columns) with the same rule (take v when v > best or v is
 // nan), so values and indices equal the scalar kernel's exactly. Columns outside the input are
-// masked out of the gather (as if absent); rows outside are skipped.
+// masked out (as if absent); rows outside are skipped. Stride 1: masked loads; stride 2: two
+// masked loads of 32 pixels and a permute keeping the even ones; other strides: gathers.
 #include "core/ops/kernels/cpu/pool_simd.h"
 
 #include <algorithm>
@@ -33,7 +34,12 @@ namespace {
 #pragma GCC target("avx512f")
 #endif
 
+inline uint32_t lane_bits(int64_t n) {  // the first n (clamped to [0, 16]) lanes
+  return n <= 0 ? 0u : n >= 16 ? 0xFFFFu : (1u << n) - 1;
+}
+
 void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i Wv = _mm512_set1_epi32(static_cast<int32_t>(g.W));
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -70,6 +76,12 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
           __m512 v;
           if (g.sW == 1) {
             v = _mm512_mask_loadu_ps(ninf, valid, row + (ow0 * g.sW - g.pW + j * g.dW));
+          } else if (g.sW == 2) {  // 32 consecutive pixels (outside [0, W): -inf), keep the even ones
+            const int64_t base = 2 * ow0 - g.pW + j * g.dW;
+            const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(2 * n, g.W - base);
+            const __mmask16 m0 = static_cast<__mmask16>(lane_bits(hi) & ~lane_bits(lo));
+            const __mmask16 m1 = static_cast<__mmask16>(lane_bits(hi - 16) & ~lane_bits(lo - 16));
+            v = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(ninf, m0, row + base), even, _mm512_mask_loadu_ps(ninf, m1, row + base + 16));
           } else {
             v = _mm512_mask_i32gather_ps(ninf, valid, iw, row, 4);
           }
@@ -79,10 +91,9 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
         }
       }
       _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out_mask, best);
-      alignas(64) int32_t idx[16];
-      _mm512_store_si512(idx, bi);
       int64_t* o = ip + oh * g.OW + ow0;
-      for (int64_t k = 0; k < n; ++k) o[k] = idx[k];
+      _mm512_mask_storeu_epi64(o, static_cast<__mmask8>(out_mask & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi)));
+      _mm512_mask_storeu_epi64(o + 8, static_cast<__mmask8>(out_mask >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1)));
     }
   }
 }
