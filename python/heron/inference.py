@@ -11,13 +11,14 @@ __all__ = ["Session"]
 
 
 class Session:
-    """``Session(path_or_traced, device="cpu", threads=None, profile=False)``.
+    """``Session(path_or_traced, device="cpu", threads=None, profile=False, arena=True)``.
 
     ``run({name: array_or_tensor}) -> {name: numpy array}``. ``run`` is safe from several threads
-    at once on one session.
+    at once on one session. ``arena=False`` turns the planned arena of intermediates off (as the
+    environment variable ``HERON_ARENA=0`` does for every session).
     """
 
-    def __init__(self, model, device="cpu", threads=None, profile=False):
+    def __init__(self, model, device="cpu", threads=None, profile=False, arena=True):
         from .jit import TracedModule
         if isinstance(model, TracedModule):
             m = model._model
@@ -26,7 +27,7 @@ class Session:
         else:
             m = _C._Model.load(str(model))
         self._model = m
-        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile))
+        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(arena))
 
     @property
     def input_names(self):
@@ -68,3 +69,8 @@ class Session:
     @property
     def peak_memory(self) -> int:
         return self._s.peak_memory()
+
+    @property
+    def arena_bytes(self) -> int:
+        """Size of the arena of the last run that used one (0: none yet, or the arena is off)."""
+        return self._s.arena_bytes()

@@ -923,13 +923,14 @@ NB_MODULE(_C, m) {
     ~PySession() { heron_session_release(s); }
   };
   nb::class_<PySession>(m, "_Session")
-      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile) {
+      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile, bool arena) {
         new (self) PySession();
         heron_session_options* o = nullptr;
         check(heron_session_options_create(&o));
         heron_status st = heron_session_options_set_device(o, device.c_str());
         if (st == HERON_OK) st = heron_session_options_set_threads(o, threads);
         if (st == HERON_OK) st = heron_session_options_set_profiling(o, profile);
+        if (st == HERON_OK) st = heron_session_options_set_arena(o, arena);
         if (st == HERON_OK) st = heron_session_create(model.m, o, &self->s);
         heron_session_options_release(o);
         check(st);
@@ -969,6 +970,11 @@ NB_MODULE(_C, m) {
         int64_t last = 0, mx = 0;
         check(heron_session_peak_memory(self.s, &last, &mx));
         return mx;
+      })
+      .def("arena_bytes", [](PySession& self) {
+        int64_t n = 0;
+        check(heron_session_arena_bytes(self.s, &n));
+        return n;
       });
 
   // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.
