@@ -8,6 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "core/autograd/autograd.h"
 #include "core/device/device.h"
 #include "core/runtime/memory_plan.h"
@@ -214,6 +218,7 @@ struct ArenaServer final : AllocationHook {
 struct Session::ArenaPlan {
   std::vector<int64_t> signature;
   std::vector<std::vector<ArenaSlot>> steps;  // per step
+  std::vector<int64_t> value_offset;          // per value id: offset of its buffer in the arena, or -1
   ArenaInfo info;
   Device device;
   std::mutex mu;
@@ -260,7 +265,8 @@ struct Session::ArenaPlanner final : AllocationHook {
   std::vector<std::pair<const Storage*, int64_t>> step_allocs;
   std::vector<Buf> bufs;
   std::unordered_map<const Storage*, int32_t> live;
-  std::vector<int32_t> val_buf;  // per value id: its buffer, or -1
+  std::vector<int32_t> val_buf;  // per value id: its buffer while alive, or -1
+  std::vector<int32_t> made_in;  // per value id: its buffer, or -1 (kept after the value dies)
 
   void* allocate(const Storage* st, size_t nbytes, Device, void (**)(void*), void**) override {
     step_allocs.emplace_back(st, static_cast<int64_t>(nbytes));
@@ -296,6 +302,7 @@ struct Session::ArenaPlanner final : AllocationHook {
       }
       bufs[static_cast<size_t>(b)].views++;
       val_buf[static_cast<size_t>(v)] = b;
+      made_in[static_cast<size_t>(v)] = b;
       if (is_output[static_cast<size_t>(v)]) bufs[static_cast<size_t>(b)].escapes = true;
     }
     // In place: one allocation in the step, and it is the single output's buffer.
@@ -367,6 +374,10 @@ struct Session::ArenaPlanner final : AllocationHook {
       plan->info.buffer_bytes += bufs[b].size;
       if (mp.inplace[i]) plan->info.inplace++;
     }
+    plan->value_offset.assign(made_in.size(), -1);
+    for (size_t v = 0; v < made_in.size(); ++v)
+      if (made_in[v] >= 0 && index[static_cast<size_t>(made_in[v])] >= 0)
+        plan->value_offset[v] = mp.offsets[static_cast<size_t>(index[static_cast<size_t>(made_in[v])])];
     return plan;
   }
 };
@@ -614,6 +625,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     if (!plan) {
       planner = std::make_unique<ArenaPlanner>();
       planner->val_buf.assign(g_.values.size(), -1);
+      planner->made_in.assign(g_.values.size(), -1);
     }
   }
   struct ArenaLease {  // gives the arena back however the run ends
@@ -684,6 +696,15 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       prof.nodes.push_back(std::move(np));
     }
     for (size_t k = 0; k < s.outputs.size(); ++k) {
+      if (lease.arena && ctx.outputs[k].defined()) {
+        // An output in the arena must be where the plan put it: anywhere else (an op that
+        // allocated in another order than when it was planned) the bytes are reserved for another
+        // lifetime, so it moves out to memory of its own.
+        const char* d = static_cast<const char*>(ctx.outputs[k].storage()->data());
+        const char* a = lease.arena->data;
+        if (d >= a && d < a + lease.arena->bytes && d - a != plan->value_offset[static_cast<size_t>(s.outputs[k])])
+          ctx.outputs[k] = ctx.outputs[k].clone();
+      }
       vals[s.outputs[k]] = std::move(ctx.outputs[k]);
       mem.add(vals[s.outputs[k]]);
     }
@@ -709,7 +730,14 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     result.push_back(std::move(t));
   }
   vals.clear();
-  if (planner) add_plan(planner->finish(std::move(signature), steps_.size(), device_));
+  if (planner) {
+    add_plan(planner->finish(std::move(signature), steps_.size(), device_));
+#if defined(__GLIBC__)
+    // The planning run's intermediates came from malloc and are free now; hand those pages back so
+    // that the arena the next run allocates does not come on top of them (once per signature).
+    if (host) malloc_trim(0);
+#endif
+  }
 
   const int64_t arena_bytes = lease.arena ? lease.arena->bytes : 0;
   const int64_t peak = mem.peak() + arena_bytes;
