@@ -259,18 +259,31 @@ struct Session::ArenaPlanner final : AllocationHook {
     int32_t alloc_index = 0;
     int32_t inplace_of = -1;
     bool escapes = false;
+    bool scratch = false;
     int64_t views = 0;  // live values viewing it
     Ref<Storage> ref;   // held while views > 0, so the storage's address identifies it
   };
-  std::vector<std::pair<const Storage*, int64_t>> step_allocs;
+  struct Alloc {
+    const Storage* storage;
+    int64_t nbytes;
+    bool destroyed;  // on this thread, during the step
+  };
+  std::vector<Alloc> step_allocs;
   std::vector<Buf> bufs;
   std::unordered_map<const Storage*, int32_t> live;
   std::vector<int32_t> val_buf;  // per value id: its buffer while alive, or -1
   std::vector<int32_t> made_in;  // per value id: its buffer, or -1 (kept after the value dies)
 
   void* allocate(const Storage* st, size_t nbytes, Device, void (**)(void*), void**) override {
-    step_allocs.emplace_back(st, static_cast<int64_t>(nbytes));
+    step_allocs.push_back({st, static_cast<int64_t>(nbytes), false});
     return nullptr;
+  }
+  void destroyed(const Storage* st) override {
+    for (size_t i = step_allocs.size(); i-- > 0;)
+      if (step_allocs[i].storage == st && !step_allocs[i].destroyed) {
+        step_allocs[i].destroyed = true;
+        return;
+      }
   }
 
   void after_outputs(int32_t n, const Step& s, const std::vector<Tensor>& vals, const std::vector<Tensor>& ins, bool host,
@@ -287,8 +300,8 @@ struct Session::ArenaPlanner final : AllocationHook {
       } else {
         int32_t idx = -1;
         for (size_t i = step_allocs.size(); i-- > 0;)
-          if (step_allocs[i].first == st) { idx = static_cast<int32_t>(i); break; }
-        if (idx < 0 || step_allocs[static_cast<size_t>(idx)].second != static_cast<int64_t>(st->nbytes()) || st->external()) continue;
+          if (step_allocs[i].storage == st && !step_allocs[i].destroyed) { idx = static_cast<int32_t>(i); break; }
+        if (idx < 0 || step_allocs[static_cast<size_t>(idx)].nbytes != static_cast<int64_t>(st->nbytes()) || st->external()) continue;
         b = static_cast<int32_t>(bufs.size());
         Buf nb;
         nb.size = static_cast<int64_t>(st->nbytes());
@@ -304,6 +317,17 @@ struct Session::ArenaPlanner final : AllocationHook {
       val_buf[static_cast<size_t>(v)] = b;
       made_in[static_cast<size_t>(v)] = b;
       if (is_output[static_cast<size_t>(v)]) bufs[static_cast<size_t>(b)].escapes = true;
+    }
+    // Kernel scratch: allocated and destroyed on this thread within the step. It gets bytes of the
+    // arena for this step only (scratch destroyed elsewhere, or kept, stays with the allocator).
+    for (size_t i = 0; i < step_allocs.size(); ++i) {
+      if (!step_allocs[i].destroyed) continue;
+      Buf sb;
+      sb.size = step_allocs[i].nbytes;
+      sb.first = sb.last = n;
+      sb.alloc_index = static_cast<int32_t>(i);
+      sb.scratch = true;
+      bufs.push_back(std::move(sb));
     }
     // In place: one allocation in the step, and it is the single output's buffer.
     size_t n_cand = 0;
@@ -372,6 +396,7 @@ struct Session::ArenaPlanner final : AllocationHook {
       plan->steps[static_cast<size_t>(bufs[b].first)].push_back({bufs[b].alloc_index, bufs[b].size, mp.offsets[i]});
       plan->info.buffers++;
       plan->info.buffer_bytes += bufs[b].size;
+      if (bufs[b].scratch) plan->info.scratch++;
       if (mp.inplace[i]) plan->info.inplace++;
     }
     plan->value_offset.assign(made_in.size(), -1);
@@ -786,7 +811,7 @@ std::string Session::profile_json() const {
   sess["peak_bytes"] = max_peak_.load();
   sess["runs"] = runs_.load();
   sess["arena"] = {{"enabled", arena_on_}, {"arena_bytes", arena.arena_bytes}, {"buffer_bytes", arena.buffer_bytes},
-                   {"buffers", arena.buffers}, {"inplace", arena.inplace}, {"unplanned", arena.unplanned}};
+                   {"buffers", arena.buffers}, {"inplace", arena.inplace}, {"scratch", arena.scratch}, {"unplanned", arena.unplanned}};
   j["session"] = sess;
   json runs = json::array();
   {

@@ -68,8 +68,9 @@ struct RunStats {
 struct ArenaInfo {
   int64_t arena_bytes = 0;    // size of the arena
   int64_t buffer_bytes = 0;   // sum of the sizes of the buffers placed in it
-  int64_t buffers = 0;        // number of buffers placed in it
+  int64_t buffers = 0;        // number of buffers placed in it (step outputs with their views, and scratch)
   int64_t inplace = 0;        // of which share an input's bytes (in-place)
+  int64_t scratch = 0;        // of which are kernel scratch (made and destroyed within one step)
   int64_t unplanned = 0;      // intermediates left to the device allocator (escaping views, ...)
 };
 

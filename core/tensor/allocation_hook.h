@@ -17,6 +17,8 @@ class AllocationHook {
   // Memory for `storage` (being constructed, nbytes on d), or nullptr to allocate normally. When
   // memory is returned, the storage calls *deleter(*ctx) when it dies (the deleter may stay null).
   virtual void* allocate(const Storage* storage, size_t nbytes, Device d, void (**deleter)(void*), void** ctx) = 0;
+  // Called when a storage (any, however it was allocated) is destroyed on this thread.
+  virtual void destroyed(const Storage* storage) { (void)storage; }
 };
 
 // Sets this thread's hook (nullptr: none) and returns the previous one.

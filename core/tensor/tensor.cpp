@@ -36,6 +36,7 @@ Storage::Storage(size_t nbytes, Device d) : nbytes_(nbytes), device_(d) {
 Storage::Storage(void* data, size_t nbytes, Device d, void (*deleter)(void*), void* ctx)
     : data_(data), nbytes_(nbytes), device_(d), external_(true), deleter_(deleter), ctx_(ctx) {}
 Storage::~Storage() {
+  if (AllocationHook* h = t_allocation_hook) h->destroyed(this);
   if (external_) {
     if (deleter_) deleter_(ctx_);
   } else if (data_) {

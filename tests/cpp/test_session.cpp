@@ -509,3 +509,28 @@ TEST(Session, ProfileReportsTheArena) {
   // The second run holds the arena (320) + h (320) + y (80) at its peak.
   EXPECT_EQ(j["runs"][1]["peak_bytes"], 320 + 320 + 80);
 }
+
+TEST(Session, KernelScratchOnTheCallingThreadIsPlanned) {
+  // leaky_relu of a transposed view makes a contiguous copy (scratch, destroyed within the step)
+  // before it writes its output.
+  Graph g;
+  auto f = DType::Float32;
+  int x = g.add_value("x", f, {64, 32});
+  int t = g.add_value("t", f, {32, 64});
+  int l = g.add_value("l", f, {32, 64});
+  int y = g.add_value("y", f, {32, 64});
+  g.inputs = {x};
+  g.nodes.push_back({"transpose_0", "transpose", {x}, {t}, {AttrValue{AttrValue::Int, 0}, AttrValue{AttrValue::Int, 1}}});
+  g.nodes.push_back({"leaky_relu_1", "leaky_relu", {t}, {l}, {flt(0.1)}});
+  g.nodes.push_back({"relu_2", "relu", {l}, {y}, {}});
+  g.outputs = {y};
+  Session s(g), s_off(g, [] { SessionOptions o; o.arena = false; return o; }());
+  Tensor in = randn({64, 32}, f, 5);
+  auto want = s_off.run({"x"}, {in});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(same(s.run({"x"}, {in})[0], want[0]));
+  runtime::ArenaInfo info = s.last_arena();
+  const int64_t one = 64 * 32 * 4;
+  EXPECT_EQ(info.scratch, 1);
+  EXPECT_EQ(info.buffers, 2);                // l and the scratch copy
+  EXPECT_EQ(info.arena_bytes, 2 * one);      // alive together at step 1
+}
