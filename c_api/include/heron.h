@@ -471,8 +471,9 @@ HERON_API heron_status heron_session_options_set_profiling(heron_session_options
 /**
  * Turns the memory plan on (1, the default) or off (0): with it, the intermediates of a run live in
  * one arena planned per input-shape signature (buffers whose lifetimes do not overlap share bytes);
- * without it, each is allocated by its op and freed after its last use. The environment variable
- * HERON_ARENA=0, read when the session is created, turns it off for every session.
+ * without it, each is allocated by its op and freed after its last use. The arena is used on the
+ * CPU (other devices allocate per op for now). The environment variable HERON_ARENA=0, read when
+ * the session is created, turns it off for every session.
  */
 HERON_API heron_status heron_session_options_set_arena(heron_session_options* options, int32_t enable);
 

@@ -35,8 +35,9 @@ struct SessionOptions {
   // session is created; 0 leaves it as it is.
   int threads = 0;
   bool profile = false;  // record a per-node profile of every run (profile_json, chrome_trace_json)
-  // Place intermediates in a planned per-run arena. The environment variable HERON_ARENA=0, read
-  // when the session is created, turns it off whatever this says.
+  // Place intermediates in a planned per-run arena (host devices; ignored on others for now). The
+  // environment variable HERON_ARENA=0, read when the session is created, turns it off whatever
+  // this says.
   bool arena = true;
 };
 
