@@ -214,35 +214,52 @@ struct ArenaServer final : AllocationHook {
 
 }  // namespace
 
-// The plan of one input-shape signature and its pool of arenas (one per concurrent run).
+// The plan of one input-shape signature.
 struct Session::ArenaPlan {
   std::vector<int64_t> signature;
   std::vector<std::vector<ArenaSlot>> steps;  // per step
   std::vector<int64_t> value_offset;          // per value id: offset of its buffer in the arena, or -1
   ArenaInfo info;
-  Device device;
+};
+
+// The session's arenas not in use, shared by all its plans: a run takes the smallest one that is
+// large enough for its plan; when none is, it frees the largest (smaller) one and allocates its
+// own. So the session holds at most as many arenas as runs ever ran at once, each at most the
+// largest plan, whatever the number of input shapes.
+struct Session::ArenaPool {
   std::mutex mu;
-  std::vector<ArenaBuffer*> pool;
-  ~ArenaPlan() {
-    for (ArenaBuffer* a : pool) ArenaBuffer::release(a);
+  std::vector<ArenaBuffer*> free;
+  ~ArenaPool() {
+    for (ArenaBuffer* a : free) ArenaBuffer::release(a);
   }
-  ArenaBuffer* checkout() {
+  ArenaBuffer* checkout(int64_t bytes, Device device) {
+    ArenaBuffer* smaller = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (!pool.empty()) {
-        ArenaBuffer* a = pool.back();
-        pool.pop_back();
+      size_t best = free.size(), largest = free.size();
+      for (size_t i = 0; i < free.size(); ++i) {
+        if (free[i]->bytes >= bytes && (best == free.size() || free[i]->bytes < free[best]->bytes)) best = i;
+        if (largest == free.size() || free[i]->bytes > free[largest]->bytes) largest = i;
+      }
+      if (best < free.size()) {
+        ArenaBuffer* a = free[best];
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(best));
         return a;
       }
+      if (largest < free.size()) {
+        smaller = free[largest];
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(largest));
+      }
     }
-    return new ArenaBuffer(info.arena_bytes, device);
+    if (smaller) ArenaBuffer::release(smaller);
+    return new ArenaBuffer(bytes, device);
   }
   // The run is done with `a`: back to the pool when no storage uses it any more (only the run's
   // reference is left, and nothing can take a new one), else the last storage frees it.
   void give_back(ArenaBuffer* a) {
     if (a->refs.load() == 1) {
       std::lock_guard<std::mutex> lock(mu);
-      pool.push_back(a);
+      free.push_back(a);
     } else {
       ArenaBuffer::release(a);
     }
@@ -364,11 +381,10 @@ struct Session::ArenaPlanner final : AllocationHook {
     }
   }
 
-  std::shared_ptr<ArenaPlan> finish(std::vector<int64_t> signature, size_t n_steps, Device device) {
+  std::shared_ptr<ArenaPlan> finish(std::vector<int64_t> signature, size_t n_steps) {
     auto plan = std::make_shared<ArenaPlan>();
     plan->signature = std::move(signature);
     plan->steps.resize(n_steps);
-    plan->device = device;
     std::vector<int32_t> index(bufs.size(), -1);
     std::vector<PlanBuffer> pb;
     for (size_t b = 0; b < bufs.size(); ++b) {
@@ -469,15 +485,16 @@ Session::Session(graph::Graph g, SessionOptions opts) : g_(std::move(g)), opts_(
   device_ = DeviceRegistry::get().parse(opts_.device);
   if (opts_.threads < 0)
     throw Error(ErrorCode::InvalidArgument, str_cat("session: threads must be >= 0 (0 = keep the current pool), got ", opts_.threads));
-  // Host devices only for now: on CUDA, reusing an arena across runs relies on every run's kernels
-  // being ordered on one stream, which is true of the legacy default stream Heron uses but has not
-  // been exercised on a GPU yet (docs/design/runtime.md).
-  arena_on_ = opts_.arena && !arena_env_off() && device_impl(device_).is_host();
   check_and_plan();
   if (opts_.threads > 0 && opts_.threads != get_num_threads()) set_num_threads(opts_.threads);
 }
 
 void Session::check_and_plan() {
+  // The arena: host devices only for now. On CUDA, reusing an arena across runs relies on every
+  // run's kernels being ordered on one stream, which is true of the legacy default stream Heron
+  // uses but has not been exercised on a GPU yet (docs/design/runtime.md).
+  arena_on_ = opts_.arena && !arena_env_off() && device_impl(device_).is_host();
+  if (arena_on_ && !pool_) pool_ = std::make_unique<ArenaPool>();
   const int32_t nv = static_cast<int32_t>(g_.values.size());
   auto check_id = [&](int32_t id, const std::string& where) {
     if (id < 0 || id >= nv)
@@ -657,16 +674,16 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     }
   }
   struct ArenaLease {  // gives the arena back however the run ends
-    ArenaPlan* plan = nullptr;
+    ArenaPool* pool = nullptr;
     ArenaBuffer* arena = nullptr;
     ~ArenaLease() {
-      if (arena) plan->give_back(arena);
+      if (arena) pool->give_back(arena);
     }
   } lease;
   ArenaServer server;
   if (plan && plan->info.arena_bytes > 0) {
-    lease.plan = plan.get();
-    lease.arena = plan->checkout();
+    lease.pool = pool_.get();
+    lease.arena = pool_->checkout(plan->info.arena_bytes, device_);
     server.arena = lease.arena;
     mem.set_arena(lease.arena->data, lease.arena->bytes);
   }
@@ -759,7 +776,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
   }
   vals.clear();
   if (planner) {
-    add_plan(planner->finish(std::move(signature), steps_.size(), device_));
+    add_plan(planner->finish(std::move(signature), steps_.size()));
 #if defined(__GLIBC__)
     // The planning run's intermediates came from malloc and are free now; hand those pages back so
     // that the arena the next run allocates does not come on top of them (once per signature).

@@ -56,13 +56,14 @@ struct RunProfile {
   int64_t start_ns = 0;    // since the session was created
   int64_t duration_ns = 0;
   int64_t peak_bytes = 0;  // peak bytes of live intermediates during this run
-  int64_t arena_bytes = 0; // size of the arena this run used (0: none)
+  int64_t arena_bytes = 0; // size of the arena this run used (0: none; may exceed its plan's)
   std::vector<NodeProfile> nodes;
 };
 
 struct RunStats {
   int64_t peak_bytes = 0;   // peak bytes of distinct storages made by nodes and alive at once (the arena counts whole)
-  int64_t arena_bytes = 0;  // size of the arena this run used (0: none: arena off, or the run that planned it)
+  int64_t arena_bytes = 0;  // size of the arena this run used (0: none: arena off, or the run that planned it;
+                            // a run may use a larger free arena than its plan needs)
 };
 
 // The memory plan of one input-shape signature, for tests and the profile.
@@ -120,6 +121,7 @@ class Session {
   };
   struct ArenaPlan;
   struct ArenaPlanner;
+  struct ArenaPool;
   void check_and_plan();
   std::shared_ptr<ArenaPlan> find_plan(const std::vector<int64_t>& signature) const;
   void add_plan(std::shared_ptr<ArenaPlan> plan) const;
@@ -140,6 +142,7 @@ class Session {
   mutable std::mutex plans_mu_;
   mutable std::vector<std::shared_ptr<ArenaPlan>> plans_;  // a few, per input-shape signature, oldest first
   mutable std::shared_ptr<ArenaPlan> last_plan_;           // guarded by plans_mu_
+  std::unique_ptr<ArenaPool> pool_;                        // arenas not in use (thread-safe)
   mutable std::mutex profile_mu_;
   mutable std::vector<RunProfile> profiles_;
 };

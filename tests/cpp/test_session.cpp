@@ -534,3 +534,21 @@ TEST(Session, KernelScratchOnTheCallingThreadIsPlanned) {
   EXPECT_EQ(info.buffers, 2);                // l and the scratch copy
   EXPECT_EQ(info.arena_bytes, 2 * one);      // alive together at step 1
 }
+
+TEST(Session, ArenasAreSharedAcrossShapes) {
+  Graph g = arena_graph();
+  Session s(g), s_off(g, [] { SessionOptions o; o.arena = false; return o; }());
+  Tensor big = randn({33, 64}, DType::Float32, 1), small = randn({5, 64}, DType::Float32, 2);
+  runtime::RunStats st;
+  s.run({"x"}, {big});
+  s.run({"x"}, {big}, {}, &st);
+  const int64_t big_arena = st.arena_bytes;
+  EXPECT_EQ(big_arena, s.last_arena().arena_bytes);
+  s.run({"x"}, {small});  // plans batch 5
+  auto got = s.run({"x"}, {small}, {}, &st);
+  EXPECT_LT(s.last_arena().arena_bytes, big_arena);  // the plan of batch 5
+  EXPECT_EQ(st.arena_bytes, big_arena);              // but the free batch-33 arena served it
+  auto want = s_off.run({"x"}, {small});
+  EXPECT_TRUE(same(got[0], want[0]));
+  EXPECT_TRUE(same(got[1], want[1]));
+}
