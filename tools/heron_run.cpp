@@ -410,8 +410,11 @@ int run_main(int argc, char** argv) {
               stdev, sorted.front(), pct(50), pct(90), pct(99), sorted.back());
   int64_t peak_last = 0, peak_max = 0;
   check(heron_session_peak_memory(session, &peak_last, &peak_max), "peak memory");
-  std::printf("peak memory (intermediates): %.3f MiB (%lld bytes)\n", static_cast<double>(peak_max) / (1024.0 * 1024.0),
-              static_cast<long long>(peak_max));
+  int64_t arena = 0;
+  check(heron_session_arena_bytes(session, &arena), "arena size");
+  std::printf("peak memory (intermediates): %.3f MiB (%lld bytes); arena: %.3f MiB (%lld bytes)\n",
+              static_cast<double>(peak_max) / (1024.0 * 1024.0), static_cast<long long>(peak_max),
+              static_cast<double>(arena) / (1024.0 * 1024.0), static_cast<long long>(arena));
 
   auto write_string = [&](heron_status (*fn)(const heron_session*, char**), const std::string& path, const char* what) {
     char* s = nullptr;

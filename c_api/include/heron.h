@@ -38,7 +38,7 @@ extern "C" {
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
 #define HERON_ABI_VERSION_MINOR 3  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
-                                      1.3: session graph optimisation switch and graph text */
+                                      1.3: session graph optimisation switch and graph text, arena switch and size */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -469,10 +469,19 @@ HERON_API heron_status heron_session_options_set_device(heron_session_options* o
 HERON_API heron_status heron_session_options_set_threads(heron_session_options* options, int32_t threads);
 /** Turns per-node profiling of every run on (1) or off (0). */
 HERON_API heron_status heron_session_options_set_profiling(heron_session_options* options, int32_t enable);
+/**
+ * Turns the memory plan on (1, the default) or off (0): with it, the intermediates of a run live in
+ * one arena planned per input-shape signature (buffers whose lifetimes do not overlap share bytes);
+ * without it, each is allocated by its op and freed after its last use. The arena is used on the
+ * CPU (other devices allocate per op for now). The environment variable HERON_ARENA=0, read when
+ * the session is created, turns it off for every session. (ABI 1.3)
+ */
+HERON_API heron_status heron_session_options_set_arena(heron_session_options* options, int32_t enable);
 
 /**
  * Creates a session: checks the graph, resolves its ops, moves the weights to the device and plans
- * when each intermediate is freed. @p options may be NULL (defaults).
+ * when each intermediate is freed (the first run of each input-shape signature also plans an arena
+ * for the intermediates, see heron_session_options_set_arena()). @p options may be NULL (defaults).
  */
 HERON_API heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out);
 /** Releases @p session (NULL is ignored). Must not race with a heron_session_run() on it. */
@@ -494,6 +503,11 @@ HERON_API heron_status heron_session_run(heron_session* session, const char* con
  * of the last finished run (@p last) and the largest over all runs (@p max). Either may be NULL.
  */
 HERON_API heron_status heron_session_peak_memory(const heron_session* session, int64_t* last, int64_t* max);
+/**
+ * Size in bytes of the arena of the last run that used one (0 when none has: the arena is off, or
+ * only runs that planned a new input-shape signature have finished). (ABI 1.3)
+ */
+HERON_API heron_status heron_session_arena_bytes(const heron_session* session, int64_t* out);
 /**
  * The profile of the runs so far (profiling on) as JSON: {"format": "heron-profile", "version": 1,
  * "session": {...}, "runs": [...]} (see docs/guide/deploy.md). *@p out is a new NUL-terminated

@@ -200,6 +200,14 @@ heron_status heron_session_options_set_optimization(heron_session_options* optio
   HERON_CAPI_CATCH
 }
 
+heron_status heron_session_options_set_arena(heron_session_options* options, int32_t enable) {
+  HERON_CAPI_TRY
+  auto* o = live(options, "session_options_set_arena", "options");
+  o->opts.arena = enable != 0;
+  return HERON_OK;
+  HERON_CAPI_CATCH
+}
+
 heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out) {
   HERON_CAPI_TRY
   const auto* m = live(model, "session_create", "model");
@@ -258,6 +266,15 @@ heron_status heron_session_peak_memory(const heron_session* session, int64_t* la
   const auto* s = live(session, "session_peak_memory", "session");
   if (last) *last = s->session->last_peak_bytes();
   if (max) *max = s->session->max_peak_bytes();
+  return HERON_OK;
+  HERON_CAPI_CATCH
+}
+
+heron_status heron_session_arena_bytes(const heron_session* session, int64_t* out) {
+  HERON_CAPI_TRY
+  const auto* s = live(session, "session_arena_bytes", "session");
+  if (!out) null_arg("session_arena_bytes", "out");
+  *out = s->session->last_arena().arena_bytes;
   return HERON_OK;
   HERON_CAPI_CATCH
 }

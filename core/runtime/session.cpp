@@ -4,13 +4,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "core/autograd/autograd.h"
 #include "core/device/device.h"
+#include "core/runtime/memory_plan.h"
+#include "core/tensor/allocation_hook.h"
 #include "core/util/thread_pool.h"
 
 namespace heron {
@@ -92,11 +99,19 @@ int64_t small_thread_id() {
 // reference is the last one left (so the figure is what is really alive, not what the plan says).
 class MemoryTracker {
  public:
+  // Storages whose memory lies in [base, base + bytes) (the run's arena) are not counted: the
+  // arena is counted whole instead.
+  void set_arena(const void* base, int64_t bytes) {
+    arena_lo_ = static_cast<const char*>(base);
+    arena_hi_ = arena_lo_ + bytes;
+  }
   void external(const Tensor& t) {
     if (t.defined()) entries_[t.storage().get()].count = -1;
   }
   void add(const Tensor& t) {
     if (!t.defined()) return;
+    const char* d = static_cast<const char*>(t.storage()->data());
+    if (arena_lo_ && d >= arena_lo_ && d < arena_hi_) return;
     Entry& e = entries_[t.storage().get()];
     if (e.count < 0) return;
     if (e.count++ == 0) {
@@ -123,9 +138,318 @@ class MemoryTracker {
   };
   std::unordered_map<const Storage*, Entry> entries_;
   int64_t live_ = 0, peak_ = 0;
+  const char* arena_lo_ = nullptr;
+  const char* arena_hi_ = nullptr;
+};
+
+// One arena's memory. Refcounted by the run that checked it out (or the pool holding it) and by
+// every storage served from it, so memory a storage still points to is never reused or freed:
+// a run gives its arena back to the pool only when no storage of it is left.
+struct ArenaBuffer {
+  char* data = nullptr;
+  int64_t bytes = 0;
+  Device device;
+  std::atomic<int64_t> refs{1};
+  ArenaBuffer(int64_t n, Device d) : bytes(n), device(d) {
+    data = static_cast<char*>(device_impl(d).allocate(static_cast<size_t>(n), d.index));
+  }
+  ~ArenaBuffer() { device_impl(device).deallocate(data, static_cast<size_t>(bytes), device.index); }
+  static void release(void* p) {
+    auto* a = static_cast<ArenaBuffer*>(p);
+    if (a->refs.fetch_sub(1) == 1) delete a;
+  }
+};
+
+// Ops whose output may take over the bytes of an input of the same shape and dtype that dies at
+// that step: elementwise kernels that read element i before writing element i (the unary ones are
+// already run in place on a fresh copy by run_unary_as; the binary ones index out and a
+// same-shaped contiguous input identically). Host only.
+bool inplace_op(const char* op, size_t* n_candidates) {
+  static const char* const unary[] = {"relu", "clamp", "sigmoid", "tanh", "silu", "gelu", "neg", "abs", "exp", "sqrt"};
+  static const char* const binary[] = {"add", "sub", "mul", "div"};
+  for (const char* u : unary)
+    if (!std::strcmp(op, u)) { *n_candidates = 1; return true; }
+  for (const char* b : binary)
+    if (!std::strcmp(op, b)) { *n_candidates = 2; return true; }
+  return false;
+}
+
+bool arena_env_off() {
+  const char* e = std::getenv("HERON_ARENA");
+  return e && (!std::strcmp(e, "0") || !std::strcmp(e, "off") || !std::strcmp(e, "false"));
+}
+
+// Restores the thread's previous allocation hook on scope exit (also when an op throws).
+struct HookGuard {
+  AllocationHook* prev;
+  explicit HookGuard(AllocationHook* h) : prev(set_allocation_hook(h)) {}
+  ~HookGuard() { set_allocation_hook(prev); }
+};
+
+// One allocation a plan serves from the arena: the alloc_index-th allocation the calling thread
+// makes during the step, if it asks for exactly nbytes on the arena's device.
+struct ArenaSlot {
+  int32_t alloc_index = 0;
+  int64_t nbytes = 0;
+  int64_t offset = 0;
+};
+
+// The hook of a planned run: serves one step's slots from the run's arena.
+struct ArenaServer final : AllocationHook {
+  const std::vector<ArenaSlot>* slots = nullptr;
+  int32_t count = 0;
+  ArenaBuffer* arena = nullptr;
+  void* allocate(const Storage*, size_t nbytes, Device d, void (**deleter)(void*), void** ctx) override {
+    const int32_t i = count++;
+    if (!(d == arena->device)) return nullptr;
+    for (const ArenaSlot& sl : *slots) {
+      if (sl.alloc_index != i) continue;
+      if (sl.nbytes != static_cast<int64_t>(nbytes)) return nullptr;  // not what was planned: the device allocator serves it
+      arena->refs.fetch_add(1);
+      *deleter = &ArenaBuffer::release;
+      *ctx = arena;
+      return arena->data + sl.offset;
+    }
+    return nullptr;
+  }
 };
 
 }  // namespace
+
+// The plan of one input-shape signature.
+struct Session::ArenaPlan {
+  std::vector<int64_t> signature;
+  std::vector<std::vector<ArenaSlot>> steps;  // per step
+  std::vector<int64_t> value_offset;          // per value id: offset of its buffer in the arena, or -1
+  ArenaInfo info;
+};
+
+// The session's arenas not in use, shared by all its plans: a run takes the smallest one that is
+// large enough for its plan; when none is, it frees the largest (smaller) one and allocates its
+// own. So the session holds at most as many arenas as runs ever ran at once, each at most the
+// largest plan, whatever the number of input shapes.
+struct Session::ArenaPool {
+  std::mutex mu;
+  std::vector<ArenaBuffer*> free;
+  ~ArenaPool() {
+    for (ArenaBuffer* a : free) ArenaBuffer::release(a);
+  }
+  ArenaBuffer* checkout(int64_t bytes, Device device) {
+    ArenaBuffer* smaller = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      size_t best = free.size(), largest = free.size();
+      for (size_t i = 0; i < free.size(); ++i) {
+        if (free[i]->bytes >= bytes && (best == free.size() || free[i]->bytes < free[best]->bytes)) best = i;
+        if (largest == free.size() || free[i]->bytes > free[largest]->bytes) largest = i;
+      }
+      if (best < free.size()) {
+        ArenaBuffer* a = free[best];
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(best));
+        return a;
+      }
+      if (largest < free.size()) {
+        smaller = free[largest];
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(largest));
+      }
+    }
+    if (smaller) ArenaBuffer::release(smaller);
+    return new ArenaBuffer(bytes, device);
+  }
+  // The run is done with `a`: back to the pool when no storage uses it any more (only the run's
+  // reference is left, and nothing can take a new one), else the last storage frees it.
+  void give_back(ArenaBuffer* a) {
+    if (a->refs.load() == 1) {
+      std::lock_guard<std::mutex> lock(mu);
+      free.push_back(a);
+    } else {
+      ArenaBuffer::release(a);
+    }
+  }
+};
+
+// The hook of a run that has no plan for its signature yet: it serves nothing and records the
+// allocations of each step; the run tells it which became outputs, which values view which
+// buffer and when each buffer's last view is dropped; finish() plans and checks the arena.
+struct Session::ArenaPlanner final : AllocationHook {
+  struct Buf {
+    int64_t size = 0;
+    int32_t first = 0, last = -1;
+    int32_t alloc_index = 0;
+    int32_t inplace_of = -1;
+    bool escapes = false;
+    bool scratch = false;
+    int64_t views = 0;  // live values viewing it
+    Ref<Storage> ref;   // held while views > 0, so the storage's address identifies it
+  };
+  struct Alloc {
+    const Storage* storage;
+    int64_t nbytes;
+    bool destroyed;  // on this thread, during the step
+  };
+  std::vector<Alloc> step_allocs;
+  std::vector<Buf> bufs;
+  std::unordered_map<const Storage*, int32_t> live;
+  std::vector<int32_t> val_buf;  // per value id: its buffer while alive, or -1
+  std::vector<int32_t> made_in;  // per value id: its buffer, or -1 (kept after the value dies)
+
+  void* allocate(const Storage* st, size_t nbytes, Device, void (**)(void*), void**) override {
+    step_allocs.push_back({st, static_cast<int64_t>(nbytes), false});
+    return nullptr;
+  }
+  void destroyed(const Storage* st) override {
+    for (size_t i = step_allocs.size(); i-- > 0;)
+      if (step_allocs[i].storage == st && !step_allocs[i].destroyed) {
+        step_allocs[i].destroyed = true;
+        return;
+      }
+  }
+
+  void after_outputs(int32_t n, const Step& s, const std::vector<Tensor>& vals, const std::vector<Tensor>& ins, bool host,
+                     const std::vector<char>& is_output) {
+    int32_t made = -1, n_made = 0;
+    for (int32_t v : s.outputs) {
+      const Tensor& t = vals[static_cast<size_t>(v)];
+      if (!t.defined()) continue;
+      const Storage* st = t.storage().get();
+      int32_t b = -1;
+      auto it = live.find(st);
+      if (it != live.end()) {
+        b = it->second;
+      } else {
+        int32_t idx = -1;
+        for (size_t i = step_allocs.size(); i-- > 0;)
+          if (step_allocs[i].storage == st && !step_allocs[i].destroyed) { idx = static_cast<int32_t>(i); break; }
+        if (idx < 0 || step_allocs[static_cast<size_t>(idx)].nbytes != static_cast<int64_t>(st->nbytes()) || st->external()) continue;
+        b = static_cast<int32_t>(bufs.size());
+        Buf nb;
+        nb.size = static_cast<int64_t>(st->nbytes());
+        nb.first = n;
+        nb.alloc_index = idx;
+        nb.ref = t.storage();
+        bufs.push_back(std::move(nb));
+        live.emplace(st, b);
+        made = b;
+        ++n_made;
+      }
+      bufs[static_cast<size_t>(b)].views++;
+      val_buf[static_cast<size_t>(v)] = b;
+      made_in[static_cast<size_t>(v)] = b;
+      if (is_output[static_cast<size_t>(v)]) bufs[static_cast<size_t>(b)].escapes = true;
+    }
+    // Kernel scratch: allocated and destroyed on this thread within the step. It gets bytes of the
+    // arena for this step only (scratch destroyed elsewhere, or kept, stays with the allocator).
+    for (size_t i = 0; i < step_allocs.size(); ++i) {
+      if (!step_allocs[i].destroyed) continue;
+      Buf sb;
+      sb.size = step_allocs[i].nbytes;
+      sb.first = sb.last = n;
+      sb.alloc_index = static_cast<int32_t>(i);
+      sb.scratch = true;
+      bufs.push_back(std::move(sb));
+    }
+    // In place: one allocation in the step, and it is the single output's buffer.
+    size_t n_cand = 0;
+    if (!host || made < 0 || n_made != 1 || s.outputs.size() != 1 || step_allocs.size() != 1 || !inplace_op(s.op->name, &n_cand)) return;
+    const Tensor& o = vals[static_cast<size_t>(s.outputs[0])];
+    Buf& ob = bufs[static_cast<size_t>(made)];
+    if (!o.is_contiguous() || o.offset() != 0 || static_cast<int64_t>(o.nbytes()) != ob.size) return;
+    for (size_t k = 0; k < n_cand && k < ins.size(); ++k) {
+      const Tensor& x = ins[k];
+      const int32_t u = s.inputs[k];
+      if (!x.defined() || u < 0) continue;
+      const int32_t a = val_buf[static_cast<size_t>(u)];
+      if (a < 0) continue;
+      const Buf& ab = bufs[static_cast<size_t>(a)];
+      if (ab.escapes || ab.size != ob.size || x.dtype() != o.dtype() || x.shape() != o.shape() || !x.is_contiguous() || x.offset() != 0) continue;
+      bool shared = false;  // another input reading the same bytes (say add(x, x.t())) rules it out
+      for (size_t j = 0; j < ins.size(); ++j)
+        if (j != k && ins[j].defined() && ins[j].storage().get() == x.storage().get()) shared = true;
+      if (shared) continue;
+      ob.inplace_of = a;  // the planner honours it only if `a` dies at this step
+      break;
+    }
+  }
+
+  void after_free(int32_t n, int32_t v) {
+    const int32_t b = val_buf[static_cast<size_t>(v)];
+    if (b < 0) return;
+    val_buf[static_cast<size_t>(v)] = -1;
+    Buf& buf = bufs[static_cast<size_t>(b)];
+    if (--buf.views == 0) {
+      buf.last = n;
+      live.erase(buf.ref.get());
+      buf.ref = Ref<Storage>();
+    }
+  }
+
+  std::shared_ptr<ArenaPlan> finish(std::vector<int64_t> signature, size_t n_steps) {
+    auto plan = std::make_shared<ArenaPlan>();
+    plan->signature = std::move(signature);
+    plan->steps.resize(n_steps);
+    std::vector<int32_t> index(bufs.size(), -1);
+    std::vector<PlanBuffer> pb;
+    for (size_t b = 0; b < bufs.size(); ++b) {
+      Buf& buf = bufs[b];
+      if (buf.views > 0 || buf.last < 0) buf.escapes = true;  // still alive: returned to the caller
+      buf.ref = Ref<Storage>();
+      if (buf.escapes) { plan->info.unplanned++; continue; }
+      index[b] = static_cast<int32_t>(pb.size());
+      PlanBuffer p;
+      p.size = buf.size;
+      p.first = buf.first;
+      p.last = buf.last;
+      pb.push_back(p);
+    }
+    for (size_t b = 0; b < bufs.size(); ++b)
+      if (index[b] >= 0 && bufs[b].inplace_of >= 0) pb[static_cast<size_t>(index[b])].inplace_of = index[static_cast<size_t>(bufs[b].inplace_of)];
+    live.clear();
+    MemoryPlan mp = plan_memory(pb);
+    const std::string bad = check_plan(pb, mp);
+    if (!bad.empty()) throw Error(ErrorCode::Runtime, str_cat("session: internal error: the memory plan is invalid: ", bad));
+    plan->info.arena_bytes = mp.arena_bytes;
+    for (size_t b = 0; b < bufs.size(); ++b) {
+      if (index[b] < 0) continue;
+      const size_t i = static_cast<size_t>(index[b]);
+      plan->steps[static_cast<size_t>(bufs[b].first)].push_back({bufs[b].alloc_index, bufs[b].size, mp.offsets[i]});
+      plan->info.buffers++;
+      plan->info.buffer_bytes += bufs[b].size;
+      if (bufs[b].scratch) plan->info.scratch++;
+      if (mp.inplace[i]) plan->info.inplace++;
+    }
+    plan->value_offset.assign(made_in.size(), -1);
+    for (size_t v = 0; v < made_in.size(); ++v)
+      if (made_in[v] >= 0 && index[static_cast<size_t>(made_in[v])] >= 0)
+        plan->value_offset[v] = mp.offsets[static_cast<size_t>(index[static_cast<size_t>(made_in[v])])];
+    return plan;
+  }
+};
+
+std::shared_ptr<Session::ArenaPlan> Session::find_plan(const std::vector<int64_t>& signature) const {
+  std::lock_guard<std::mutex> lock(plans_mu_);
+  for (const auto& p : plans_)
+    if (p->signature == signature) {
+      last_plan_ = p;
+      return p;
+    }
+  return nullptr;
+}
+
+void Session::add_plan(std::shared_ptr<ArenaPlan> plan) const {
+  constexpr size_t kMaxPlans = 8;  // input-shape signatures remembered; the oldest goes first
+  std::lock_guard<std::mutex> lock(plans_mu_);
+  for (const auto& p : plans_)
+    if (p->signature == plan->signature) return;  // another thread planned it meanwhile
+  if (plans_.size() >= kMaxPlans) plans_.erase(plans_.begin());
+  plans_.push_back(std::move(plan));
+}
+
+ArenaInfo Session::last_arena() const {
+  std::lock_guard<std::mutex> lock(plans_mu_);
+  return last_plan_ ? last_plan_->info : ArenaInfo{};
+}
+
+Session::~Session() = default;
 
 int64_t estimate_flops(const char* op, const Tensor* in, size_t n_in, const Tensor* out, size_t n_out) {
   if (n_out == 0 || !out[0].defined()) return 0;
@@ -191,6 +515,11 @@ void Session::check_and_plan() {
   steps_.clear();
   input_index_.clear();
   output_index_.clear();
+  // The arena: host devices only for now. On CUDA, reusing an arena across runs relies on every
+  // run's kernels being ordered on one stream, which is true of the legacy default stream Heron
+  // uses but has not been exercised on a GPU yet (docs/design/runtime.md).
+  arena_on_ = opts_.arena && !arena_env_off() && device_impl(device_).is_host();
+  if (arena_on_ && !pool_) pool_ = std::make_unique<ArenaPool>();
   const int32_t nv = static_cast<int32_t>(g_.values.size());
   auto check_id = [&](int32_t id, const std::string& where) {
     if (id < 0 || id >= nv)
@@ -350,6 +679,40 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     }
   }
 
+  // The memory plan of this input-shape signature (and the thread count, which kernels' scratch
+  // allocations may depend on): serve from an arena, or record to make the plan.
+  std::shared_ptr<ArenaPlan> plan;
+  std::unique_ptr<ArenaPlanner> planner;
+  std::vector<int64_t> signature;
+  if (arena_on_) {
+    signature.push_back(get_num_threads());
+    for (int32_t v : g_.inputs) {
+      const Tensor& t = vals[static_cast<size_t>(v)];
+      signature.push_back(t.dim());
+      for (int64_t d = 0; d < t.dim(); ++d) signature.push_back(t.shape()[d]);
+    }
+    plan = find_plan(signature);
+    if (!plan) {
+      planner = std::make_unique<ArenaPlanner>();
+      planner->val_buf.assign(g_.values.size(), -1);
+      planner->made_in.assign(g_.values.size(), -1);
+    }
+  }
+  struct ArenaLease {  // gives the arena back however the run ends
+    ArenaPool* pool = nullptr;
+    ArenaBuffer* arena = nullptr;
+    ~ArenaLease() {
+      if (arena) pool->give_back(arena);
+    }
+  } lease;
+  ArenaServer server;
+  if (plan && plan->info.arena_bytes > 0) {
+    lease.pool = pool_.get();
+    lease.arena = pool_->checkout(plan->info.arena_bytes, device_);
+    server.arena = lease.arena;
+    mem.set_arena(lease.arena->data, lease.arena->bytes);
+  }
+
   const bool profile = opts_.profile;
   const bool host = device_impl(device_).is_host();
   RunProfile prof;
@@ -363,7 +726,19 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     OpCtx ctx(s.op, ins.data(), ins.size());
     const int64_t start = profile ? now_ns() - t0 : 0;
     try {
-      s.op->invoke(ctx, s.attrs.data(), s.attrs.size());
+      {
+        AllocationHook* hook = nullptr;
+        if (lease.arena && !plan->steps[n].empty()) {
+          server.slots = &plan->steps[n];
+          server.count = 0;
+          hook = &server;
+        } else if (planner) {
+          planner->step_allocs.clear();
+          hook = planner.get();
+        }
+        HookGuard guard(hook);
+        s.op->invoke(ctx, s.attrs.data(), s.attrs.size());
+      }
       if (ctx.outputs.size() != s.outputs.size())
         throw Error(ErrorCode::Runtime, str_cat("the op produced ", ctx.outputs.size(), " outputs, the node lists ", s.outputs.size()));
       if (profile && !host) device_impl(device_).synchronize(device_.index);
@@ -391,33 +766,66 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       prof.nodes.push_back(std::move(np));
     }
     for (size_t k = 0; k < s.outputs.size(); ++k) {
+      if (lease.arena && ctx.outputs[k].defined()) {
+        // An output in the arena must be where the plan put it: anywhere else (an op that
+        // allocated in another order than when it was planned) the bytes are reserved for another
+        // lifetime, so it moves out to memory of its own.
+        const char* d = static_cast<const char*>(ctx.outputs[k].storage()->data());
+        const char* a = lease.arena->data;
+        if (d >= a && d < a + lease.arena->bytes && d - a != plan->value_offset[static_cast<size_t>(s.outputs[k])])
+          ctx.outputs[k] = ctx.outputs[k].clone();
+      }
       vals[s.outputs[k]] = std::move(ctx.outputs[k]);
       mem.add(vals[s.outputs[k]]);
     }
+    if (planner) planner->after_outputs(static_cast<int32_t>(n), s, vals, ins, host, is_output_);
     ins.clear();
     for (int32_t v : s.free_after) {
       const Storage* st = vals[v].defined() ? vals[v].storage().get() : nullptr;
       vals[v] = Tensor();
+      if (planner) planner->after_free(static_cast<int32_t>(n), v);  // before drop: it may hold the last other reference
       mem.drop(st);
     }
   }
   std::vector<Tensor> result;
   result.reserve(out_pos.size());
-  for (size_t p : out_pos) result.push_back(vals[g_.outputs[p]]);
+  for (size_t p : out_pos) {
+    Tensor t = vals[g_.outputs[p]];
+    // Model outputs are never planned into the arena; should one still point into it (an op that
+    // behaved differently from the planning run), the caller gets a copy, never arena memory.
+    if (lease.arena && t.defined()) {
+      const char* d = static_cast<const char*>(t.storage()->data());
+      if (d >= lease.arena->data && d < lease.arena->data + lease.arena->bytes) t = t.clone();
+    }
+    result.push_back(std::move(t));
+  }
   vals.clear();
+  if (planner) {
+    add_plan(planner->finish(std::move(signature), steps_.size()));
+#if defined(__GLIBC__)
+    // The planning run's intermediates came from malloc and are free now; hand those pages back so
+    // that the arena the next run allocates does not come on top of them (once per signature).
+    if (host) malloc_trim(0);
+#endif
+  }
 
-  const int64_t peak = mem.peak();
+  const int64_t arena_bytes = lease.arena ? lease.arena->bytes : 0;
+  const int64_t peak = mem.peak() + arena_bytes;
   last_peak_.store(peak);
   int64_t m = max_peak_.load();
   while (peak > m && !max_peak_.compare_exchange_weak(m, peak)) {}
   int64_t index = runs_.fetch_add(1);
-  if (stats) stats->peak_bytes = peak;
+  if (stats) {
+    stats->peak_bytes = peak;
+    stats->arena_bytes = arena_bytes;
+  }
   if (profile) {
     prof.index = index;
     prof.thread = small_thread_id();
     prof.start_ns = t0 - created_ns_;
     prof.duration_ns = now_ns() - t0;
     prof.peak_bytes = peak;
+    prof.arena_bytes = arena_bytes;
     std::lock_guard<std::mutex> lock(profile_mu_);
     profiles_.push_back(std::move(prof));
   }
@@ -443,9 +851,12 @@ std::string Session::profile_json() const {
   for (const Tensor& t : init_values_)
     if (t.defined()) init_bytes += static_cast<int64_t>(t.nbytes());
   sess["initializer_bytes"] = init_bytes;
-  sess["arena_bytes"] = 0;  // no arena: intermediates are allocated per op and freed after their last use
+  const ArenaInfo arena = last_arena();
+  sess["arena_bytes"] = arena.arena_bytes;  // of the last run's plan; 0 with the arena off
   sess["peak_bytes"] = max_peak_.load();
   sess["runs"] = runs_.load();
+  sess["arena"] = {{"enabled", arena_on_}, {"arena_bytes", arena.arena_bytes}, {"buffer_bytes", arena.buffer_bytes},
+                   {"buffers", arena.buffers}, {"inplace", arena.inplace}, {"scratch", arena.scratch}, {"unplanned", arena.unplanned}};
   j["session"] = sess;
   json runs = json::array();
   {
@@ -457,6 +868,7 @@ std::string Session::profile_json() const {
       jr["start_ns"] = r.start_ns;
       jr["duration_ns"] = r.duration_ns;
       jr["peak_bytes"] = r.peak_bytes;
+      jr["arena_bytes"] = r.arena_bytes;
       json nodes = json::array();
       for (const NodeProfile& np : r.nodes) {
         const auto& node = g_.nodes[static_cast<size_t>(np.node)];

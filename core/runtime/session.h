@@ -5,6 +5,14 @@
 // same unpacking heron_op_call uses), moves the initializers to the device and computes liveness:
 // every intermediate value is dropped right after its last use. `run` keeps all of its state in a
 // per-run value table, so one session may run on many threads concurrently.
+//
+// Memory plan (options.arena, on by default; HERON_ARENA=0 turns it off): the first run with a
+// new input-shape signature records which allocation of each step became which intermediate
+// buffer, how long each buffer (with the views of it) lives, then plans one arena for them
+// (memory_plan.h) and checks the plan. Later runs with that signature check an arena out of the
+// plan's pool and serve those allocations from it through a per-thread allocation hook
+// (core/tensor/allocation_hook.h); model outputs and anything unplanned use the device allocator.
+// See docs/design/runtime.md.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -31,6 +39,10 @@ struct SessionOptions {
   // Run the graph optimisation passes (core/graph/passes.h: batch_norm folding, conv epilogue
   // fusion) on the session's copy of the graph. Host devices only.
   bool optimize = true;
+  // Place intermediates in a planned per-run arena (host devices; ignored on others for now). The
+  // environment variable HERON_ARENA=0, read when the session is created, turns it off whatever
+  // this says.
+  bool arena = true;
 };
 
 // What one profiled node execution recorded.
@@ -48,16 +60,30 @@ struct RunProfile {
   int64_t start_ns = 0;    // since the session was created
   int64_t duration_ns = 0;
   int64_t peak_bytes = 0;  // peak bytes of live intermediates during this run
+  int64_t arena_bytes = 0; // size of the arena this run used (0: none; may exceed its plan's)
   std::vector<NodeProfile> nodes;
 };
 
 struct RunStats {
-  int64_t peak_bytes = 0;  // peak bytes of distinct storages made by nodes and alive at once
+  int64_t peak_bytes = 0;   // peak bytes of distinct storages made by nodes and alive at once (the arena counts whole)
+  int64_t arena_bytes = 0;  // size of the arena this run used (0: none: arena off, or the run that planned it;
+                            // a run may use a larger free arena than its plan needs)
+};
+
+// The memory plan of one input-shape signature, for tests and the profile.
+struct ArenaInfo {
+  int64_t arena_bytes = 0;    // size of the arena
+  int64_t buffer_bytes = 0;   // sum of the sizes of the buffers placed in it
+  int64_t buffers = 0;        // number of buffers placed in it (step outputs with their views, and scratch)
+  int64_t inplace = 0;        // of which share an input's bytes (in-place)
+  int64_t scratch = 0;        // of which are kernel scratch (made and destroyed within one step)
+  int64_t unplanned = 0;      // intermediates left to the device allocator (escaping views, ...)
 };
 
 class Session {
  public:
   explicit Session(graph::Graph g, SessionOptions opts = {});
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -81,6 +107,9 @@ class Session {
   int64_t last_peak_bytes() const { return last_peak_.load(); }
   int64_t max_peak_bytes() const { return max_peak_.load(); }
   int64_t num_runs() const { return runs_.load(); }
+  // Whether runs use a planned arena, and the plan of the last run that used one (zeros if none).
+  bool arena_enabled() const { return arena_on_; }
+  ArenaInfo last_arena() const;
 
   // The recorded profile ({"format": "heron-profile", "version": 1, ...}; see docs/guide/deploy.md)
   // and the same as a Chrome trace (chrome://tracing, Perfetto). Empty runs when profiling is off.
@@ -96,8 +125,13 @@ class Session {
     std::vector<int32_t> outputs;
     std::vector<int32_t> free_after; // values whose last use is this step
   };
+  struct ArenaPlan;
+  struct ArenaPlanner;
+  struct ArenaPool;
   void check_and_plan();
   void freeze_weights();
+  std::shared_ptr<ArenaPlan> find_plan(const std::vector<int64_t>& signature) const;
+  void add_plan(std::shared_ptr<ArenaPlan> plan) const;
   std::string describe_inputs() const;
 
   graph::Graph g_;
@@ -112,6 +146,11 @@ class Session {
   int64_t created_ns_ = 0;
 
   mutable std::atomic<int64_t> last_peak_{0}, max_peak_{0}, runs_{0};
+  bool arena_on_ = true;
+  mutable std::mutex plans_mu_;
+  mutable std::vector<std::shared_ptr<ArenaPlan>> plans_;  // a few, per input-shape signature, oldest first
+  mutable std::shared_ptr<ArenaPlan> last_plan_;           // guarded by plans_mu_
+  std::unique_ptr<ArenaPool> pool_;                        // arenas not in use (thread-safe)
   mutable std::mutex profile_mu_;
   mutable std::vector<RunProfile> profiles_;
 };

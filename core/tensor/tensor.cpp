@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/tensor/allocation_hook.h"
+
 namespace heron {
 
 std::atomic<int64_t>& live_handle_counter() {
@@ -11,7 +13,25 @@ std::atomic<int64_t>& live_handle_counter() {
 }
 
 // ------------------------------------------------------------------ Storage
+namespace {
+thread_local AllocationHook* t_allocation_hook = nullptr;
+}
+AllocationHook* set_allocation_hook(AllocationHook* hook) {
+  AllocationHook* prev = t_allocation_hook;
+  t_allocation_hook = hook;
+  return prev;
+}
+
 Storage::Storage(size_t nbytes, Device d) : nbytes_(nbytes), device_(d) {
+  if (AllocationHook* h = t_allocation_hook) {
+    if (void* p = h->allocate(this, nbytes, d, &deleter_, &ctx_)) {
+      data_ = p;
+      external_ = true;
+      return;
+    }
+    deleter_ = nullptr;
+    ctx_ = nullptr;
+  }
   data_ = device_impl(d).allocate(nbytes, d.index);
 }
 Storage::Storage(void* data, size_t nbytes, Device d, void (*deleter)(void*), void* ctx)
@@ -60,6 +80,7 @@ void Storage::put_derived(const std::string& key, std::shared_ptr<const void> va
 
 Storage::~Storage() {
   delete derived_.load(std::memory_order_acquire);
+  if (AllocationHook* h = t_allocation_hook) h->destroyed(this);
   if (external_) {
     if (deleter_) deleter_(ctx_);
   } else if (data_) {

@@ -11,15 +11,17 @@ __all__ = ["Session"]
 
 
 class Session:
-    """``Session(path_or_traced, device="cpu", threads=None, profile=False, optimize=True)``.
+    """``Session(path_or_traced, device="cpu", threads=None, profile=False, optimize=True, arena=True)``.
 
     ``run({name: array_or_tensor}) -> {name: numpy array}``. ``run`` is safe from several threads
     at once on one session. With ``optimize`` (the default) the session folds eval-mode batch norms
     into convolutions and fuses residual adds and ReLU/clamp into them (see ``graph_text()``);
-    results then differ from the unoptimised graph only by float rounding.
+    results then differ from the unoptimised graph only by float rounding. ``arena=False`` turns
+    the planned arena of intermediates off (as the environment variable ``HERON_ARENA=0`` does for
+    every session).
     """
 
-    def __init__(self, model, device="cpu", threads=None, profile=False, optimize=True):
+    def __init__(self, model, device="cpu", threads=None, profile=False, optimize=True, arena=True):
         from .jit import TracedModule
         if isinstance(model, TracedModule):
             m = model._model
@@ -28,7 +30,8 @@ class Session:
         else:
             m = _C._Model.load(str(model))
         self._model = m
-        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(optimize))
+        self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(optimize),
+                              bool(arena))
 
     def graph_text(self):
         """The graph this session runs (after its optimisation passes) as readable text."""
@@ -74,3 +77,8 @@ class Session:
     @property
     def peak_memory(self) -> int:
         return self._s.peak_memory()
+
+    @property
+    def arena_bytes(self) -> int:
+        """Size of the arena of the last run that used one (0: none yet, or the arena is off)."""
+        return self._s.arena_bytes()

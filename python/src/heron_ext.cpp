@@ -923,7 +923,8 @@ NB_MODULE(_C, m) {
     ~PySession() { heron_session_release(s); }
   };
   nb::class_<PySession>(m, "_Session")
-      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile, bool optimize) {
+      .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile, bool optimize,
+                          bool arena) {
         new (self) PySession();
         heron_session_options* o = nullptr;
         check(heron_session_options_create(&o));
@@ -931,6 +932,7 @@ NB_MODULE(_C, m) {
         if (st == HERON_OK) st = heron_session_options_set_threads(o, threads);
         if (st == HERON_OK) st = heron_session_options_set_profiling(o, profile);
         if (st == HERON_OK) st = heron_session_options_set_optimization(o, optimize ? 1 : 0);
+        if (st == HERON_OK) st = heron_session_options_set_arena(o, arena);
         if (st == HERON_OK) st = heron_session_create(model.m, o, &self->s);
         heron_session_options_release(o);
         check(st);
@@ -977,6 +979,11 @@ NB_MODULE(_C, m) {
         int64_t last = 0, mx = 0;
         check(heron_session_peak_memory(self.s, &last, &mx));
         return mx;
+      })
+      .def("arena_bytes", [](PySession& self) {
+        int64_t n = 0;
+        check(heron_session_arena_bytes(self.s, &n));
+        return n;
       });
 
   // Python would otherwise hash tensors by identity while __eq__ is elementwise: keep identity hashing.

@@ -48,7 +48,7 @@ def load(capi, path):
     return out[0]
 
 
-def options(capi, device=None, threads=None, profiling=None):
+def options(capi, device=None, threads=None, profiling=None, arena=None):
     out = capi.ffi.new("heron_session_options**")
     capi.check(capi.lib.heron_session_options_create(out))
     o = out[0]
@@ -58,6 +58,8 @@ def options(capi, device=None, threads=None, profiling=None):
         capi.check(capi.lib.heron_session_options_set_threads(o, threads))
     if profiling is not None:
         capi.check(capi.lib.heron_session_options_set_profiling(o, profiling))
+    if arena is not None:
+        capi.check(capi.lib.heron_session_options_set_arena(o, arena))
     return o
 
 
@@ -277,15 +279,24 @@ def test_peak_memory_and_profile(capi, model_dir):
     o = options(capi, profiling=1)
     s = session(capi, m, o)
     x = np.ones((3, 8), np.float32)
-    for _ in range(2):
+    last, mx, arena = ffi.new("int64_t*"), ffi.new("int64_t*"), ffi.new("int64_t*")
+    for i in range(2):
         capi.check(run(capi, s, {"x": x}, n_outputs=2)[0])
-    last, mx = ffi.new("int64_t*"), ffi.new("int64_t*")
-    capi.check(lib.heron_session_peak_memory(s, last, mx))
-    assert last[0] == mx[0] == 2 * 3 * 16 * 4  # l1 and h alive together
+        capi.check(lib.heron_session_peak_memory(s, last, mx))
+        capi.check(lib.heron_session_arena_bytes(s, arena))
+        if i == 0:  # the run that plans the arena of this shape: l1 and h alive together
+            assert last[0] == mx[0] == 2 * 3 * 16 * 4 and arena[0] == 0
+    # With the arena: l1 (the only intermediate that is not an output) is in it; the arena counts
+    # whole, next to the outputs h and y.
+    assert arena[0] == 3 * 16 * 4
+    assert last[0] == mx[0] == arena[0] + 3 * 16 * 4 + 3 * 4 * 4
     capi.check(lib.heron_session_peak_memory(s, ffi.NULL, ffi.NULL))
+    capi.expect(lib.heron_session_arena_bytes(s, ffi.NULL), capi.C.HERON_ERR_NULL_HANDLE, "out")
     prof = json.loads(take_string(capi, lib.heron_session_profile_json, s))
     assert prof["format"] == "heron-profile" and prof["version"] == 1
     assert prof["session"]["peak_bytes"] == mx[0]
+    assert prof["session"]["arena_bytes"] == arena[0] == prof["runs"][1]["arena_bytes"]
+    assert prof["runs"][0]["arena_bytes"] == 0
     assert len(prof["runs"]) == 2
     nodes = prof["runs"][0]["nodes"]
     assert [n["name"] for n in nodes] == ["linear_0", "relu_1", "linear_2"]
@@ -297,6 +308,17 @@ def test_peak_memory_and_profile(capi, model_dir):
     assert {e["name"] for e in xs} >= {"linear_0", "relu_1", "linear_2"}
     capi.check(lib.heron_session_clear_profile(s))
     assert json.loads(take_string(capi, lib.heron_session_profile_json, s))["runs"] == []
+    lib.heron_session_release(s)
+    lib.heron_session_options_release(o)
+    # With the arena off, every run frees intermediates after their last use.
+    o = options(capi, profiling=1, arena=0)
+    s = session(capi, m, o)
+    for _ in range(2):
+        capi.check(run(capi, s, {"x": x}, n_outputs=2)[0])
+    capi.check(lib.heron_session_peak_memory(s, last, mx))
+    capi.check(lib.heron_session_arena_bytes(s, arena))
+    assert last[0] == mx[0] == 2 * 3 * 16 * 4 and arena[0] == 0
+    assert json.loads(take_string(capi, lib.heron_session_profile_json, s))["session"]["arena"]["enabled"] is False
     lib.heron_session_release(s)
     lib.heron_session_options_release(o)
     lib.heron_model_release(m)
