@@ -171,6 +171,9 @@ def main():
                 fn()
             for _ in range(reps):
                 for k, fn in contenders.items():
+                    # onnxruntime's and OpenMP's pool threads spin for a while after a run: let
+                    # them go idle so they do not take the cores from the next contender.
+                    time.sleep(0.05)
                     samples[k].append(block_ms(fn, n))
             med = {k: statistics.median(v) for k, v in samples.items()}
             o, t = med.get("ort"), med.get("torch")

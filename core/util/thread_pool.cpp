@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -17,6 +19,41 @@ namespace {
 
 thread_local bool t_in_pool_task = false;
 
+// Idle workers (and a caller waiting for the last chunk) spin this long before blocking on a
+// condition variable: ops follow each other within microseconds in a session, and waking a
+// sleeping thread costs tens of microseconds, a large share of a 100 us op. HERON_POOL_SPIN_US
+// sets it (0: block at once).
+int64_t spin_ns() {
+  static const int64_t ns = [] {
+    const char* e = std::getenv("HERON_POOL_SPIN_US");
+    long us = e ? std::strtol(e, nullptr, 10) : 100;
+    return static_cast<int64_t>(std::max(0L, std::min(us, 100000L))) * 1000;
+  }();
+  return ns;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until pred() holds or the spin time is over; returns pred().
+template <typename Pred>
+bool spin_until(Pred pred) {
+  const int64_t limit = spin_ns();
+  if (limit <= 0) return pred();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count() > limit)
+      return pred();
+  }
+}
+
 class ThreadPool {
  public:
   explicit ThreadPool(int n) : n_threads_(n) {
@@ -26,7 +63,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -48,10 +85,11 @@ class ThreadPool {
       next_.store(0);
       done_.store(0);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     work();
+    spin_until([&] { return done_.load() == n_chunks_ && active_.load() == 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [&] { return done_.load() == n_chunks_ && active_ == 0; });
     fn_ = nullptr;
@@ -84,10 +122,11 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
+        cv_.wait(lk, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
         if (stop_) return;
         if (!fn_) continue;
         ++active_;
@@ -106,9 +145,9 @@ class ThreadPool {
   std::mutex submit_mu_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // written under mu_; read by spinning workers without it
   bool stop_ = false;
-  int active_ = 0;
+  std::atomic<int> active_{0};  // written under mu_
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t begin_ = 0, end_ = 0, chunk_ = 1, n_chunks_ = 0;
   std::atomic<int64_t> next_{0}, done_{0};
