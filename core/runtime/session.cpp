@@ -507,6 +507,21 @@ void Session::freeze_weights() {
       Tensor copy = w.clone();
       copy.storage()->freeze();
       w = copy;
+      g_.initializers[node.inputs[1]] = copy;
+    }
+    // When the passes folded weights, the session owns nearly all of them: it copies the few
+    // that still live in the model's memory-mapped file too, so that releasing the model releases
+    // the mapping (whose pages folding read) instead of the session pinning it for a classifier.
+    if (report_.folded_batch_norms > 0) {
+      for (auto& [v, t0] : g_.initializers) {
+        Tensor& t = init_values_[v];
+        if (!t.defined() || !t.storage()->external() || t.storage()->frozen()) continue;
+        if (g_.values[v].wrapped_number) continue;
+        Tensor copy = t.clone();
+        copy.storage()->freeze();
+        t = copy;
+        t0 = copy;  // the session's graph no longer refers to the mapping either
+      }
     }
   }
 }

@@ -29,7 +29,10 @@ class Session:
             m = _C._Model.load_buffer(bytes(model))
         else:
             m = _C._Model.load(str(model))
-        self._model = m
+        # The input/output descriptions are kept; the model itself only while the caller's traced
+        # module holds it anyway: a model this session loaded is let go, so that its mapped file
+        # (whose folded weights the session has copied) is released.
+        self._inputs, self._outputs = m.inputs(), m.outputs()
         self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(optimize),
                               bool(arena))
 
@@ -39,19 +42,19 @@ class Session:
 
     @property
     def input_names(self):
-        return [n for n, _, _ in self._model.inputs()]
+        return [n for n, _, _ in self._inputs]
 
     @property
     def output_names(self):
-        return [n for n, _, _ in self._model.outputs()]
+        return [n for n, _, _ in self._outputs]
 
     @property
     def inputs(self):
-        return self._model.inputs()
+        return self._inputs
 
     @property
     def outputs(self):
-        return self._model.outputs()
+        return self._outputs
 
     def _run_tensors(self, feeds, output_names):
         from ._creation import as_tensor

@@ -151,3 +151,39 @@ def test_max_pool2d_float32_matches_reference_with_ties_and_infinities(case):
     want, widx = ref_max_pool2d(x, k, s, p, d)
     np.testing.assert_array_equal(y.numpy(), want.astype(np.float32))
     np.testing.assert_array_equal(i.numpy(), widx)
+
+
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, k, stride, padding): small planes in a session (frozen weights), where the
+    # pixels-as-rows kernel runs: 7x7 (49 = 7 x 7 pixels), 5x5 (25: a partial last sliver),
+    # slivers across images, strided, 1x1.
+    (1, 64, 7, 7, 64, 3, 1, 1),
+    (3, 16, 5, 5, 32, 3, 1, 1),
+    (2, 32, 14, 14, 64, 3, 2, 1),
+    (2, 48, 7, 7, 96, 1, 1, 0),
+])
+def test_small_planes_in_a_session(shape):
+    N, C, H, W, K, k, s, p = shape
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
+    w = (rng.uniform(-1, 1, (K, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+    b = rng.uniform(-1, 1, K).astype(np.float32)
+    want = ref_conv2d(x, w, b, stride=s, padding=p)
+    residual = want.shape == x.shape  # the block's input as the residual when shapes allow
+    wt, bt = t(w), t(b)
+
+    def fn(xx):
+        y = heron.conv2d(xx, wt, bt, stride=s, padding=p)
+        return heron.relu(y + xx if residual else y)
+
+    traced = heron.jit.trace(fn, t(x))
+    sess = heron.inference.Session(traced)
+    assert heron_ops(sess) == ["conv2d_fused"], sess.graph_text()
+    expect = np.maximum(want + (x if residual else 0), 0)
+    for _ in range(2):  # the second run uses the cached packed weights
+        got = sess.run({"input": x})["output"]
+        np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
+
+
+def heron_ops(sess):
+    import re
+    return re.findall(r"= (\w+)\(", sess.graph_text())

@@ -559,6 +559,157 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   });
 }
 
+// ------------------------------------------------------------------ small planes: pixels as rows
+// At batch 1 a 7x7 plane has 49 pixels: the direct kernel's 32-pixel panels compute 64 columns
+// for them (23% wasted). Here the roles swap: y^T (pixels x K) = col^T (pixels x Kd) @ w^T
+// (Kd x K), a micro-kernel block being 7 pixels x 32 output channels (14 zmm accumulators; 49 =
+// 7 x 7, 196 = 28 x 7, and slivers may span images, so nothing is wasted), written back to NCHW
+// by scatters (per block once, against Kd x 14 FMAs). w^T is packed in 32-channel panels
+// ([panel][k][32], cached for frozen weights); col^T in 7-pixel slivers ([sliver][k][7]) per call.
+constexpr int64_t TR = 7;   // pixels per sliver
+constexpr int64_t TC = 32;  // output channels per panel
+constexpr int64_t T_KC = 128;  // k rows per block: a 16 KB block of the w^T panel
+
+struct TLayout {
+  int64_t P, S, Kd, panels;
+};
+
+void t_pack_pixels(const float* x, float* A, const ConvGeom& g, int64_t s0, int64_t s1, int64_t P) {
+  const int64_t OHW = g.OH * g.OW, HW = g.H * g.W, RS = g.kH * g.kW, Kd = g.C * RS;
+  const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0;
+  for (int64_t sl = s0; sl < s1; ++sl) {
+    float* a = A + sl * Kd * TR;
+    for (int64_t r = 0; r < TR; ++r) {
+      const int64_t p = sl * TR + r;
+      if (p >= P) {
+        for (int64_t k = 0; k < Kd; ++k) a[k * TR + r] = 0.f;
+        continue;
+      }
+      const int64_t n = p / OHW, q = p % OHW, oh = q / g.OW, ow = q % g.OW;
+      const float* xn = x + n * g.C * HW;
+      if (is1x1) {  // the pixel's channel vector
+        const float* src = xn + q;
+        for (int64_t c = 0; c < g.C; ++c) a[c * TR + r] = src[c * HW];
+        continue;
+      }
+      // Offsets of the taps inside a channel plane (-1 outside), the same for every channel.
+      int64_t off[256];
+      const bool table = RS <= 256;
+      if (table)
+        for (int64_t i = 0; i < g.kH; ++i)
+          for (int64_t j = 0; j < g.kW; ++j) {
+            const int64_t ih = oh * g.sH - g.pH + i * g.dH, iw = ow * g.sW - g.pW + j * g.dW;
+            off[i * g.kW + j] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? ih * g.W + iw : -1;
+          }
+      int64_t k = 0;
+      for (int64_t c = 0; c < g.C; ++c) {
+        const float* plane = xn + c * HW;
+        for (int64_t t = 0; t < RS; ++t, ++k) {
+          int64_t o;
+          if (table) {
+            o = off[t];
+          } else {
+            const int64_t ih = oh * g.sH - g.pH + (t / g.kW) * g.dH, iw = ow * g.sW - g.pW + (t % g.kW) * g.dW;
+            o = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? ih * g.W + iw : -1;
+          }
+          a[k * TR + r] = o >= 0 ? plane[o] : 0.f;
+        }
+      }
+    }
+  }
+}
+
+void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const ConvEpilogue& e) {
+  const int64_t OHW = g.OH * g.OW, Kd = g.C * g.kH * g.kW, P = g.N * OHW;
+  const int64_t S = (P + TR - 1) / TR, panels = g.K / TC;
+  const int64_t threads = get_num_threads();
+  const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
+  std::unique_ptr<float, decltype(&std::free)> A(static_cast<float*>(std::aligned_alloc(64, ((S * Kd * TR * 4) + 63) / 64 * 64)), &std::free);
+  if (!A) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate a packing buffer");
+  parallel_for(0, S, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Kd)), [&](int64_t s0, int64_t s1) { t_pack_pixels(x, A.get(), g, s0, s1, P); });
+  // Items: (channel panel, run of slivers); enough of them for the threads.
+  int64_t runs = 1;
+  while (panels * runs < 4 * threads && runs < S) ++runs;
+  const int64_t items = panels * runs;
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i ch_off0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(OHW)));
+  const __m512i ch_off1 = _mm512_add_epi32(ch_off0, _mm512_set1_epi32(static_cast<int32_t>(16 * OHW)));
+  const __m512 lov = _mm512_set1_ps(e.lo), hiv = _mm512_set1_ps(e.hi);
+  auto item = [&](int64_t it, float* acc_buf) {
+    const int64_t cp = it % panels, run = it / panels;
+    const int64_t sa = run * S / runs, sb = (run + 1) * S / runs;
+    const float* B = wt + cp * Kd * TC;
+    const int64_t k0 = cp * TC;  // first output channel
+    const __m512 b0 = e.bias ? _mm512_loadu_ps(e.bias + k0) : _mm512_setzero_ps();
+    const __m512 b1 = e.bias ? _mm512_loadu_ps(e.bias + k0 + 16) : _mm512_setzero_ps();
+    // k blocks of the w^T panel stay in L1 while every sliver of the run passes over them; the
+    // partial sums of a sliver wait in acc_buf between blocks.
+    for (int64_t kb = 0; kb < Kd; kb += T_KC) {
+      const int64_t kc = std::min(T_KC, Kd - kb);
+      const bool first = kb == 0, last = kb + kc == Kd;
+      for (int64_t sl = sa; sl < sb; ++sl) {
+        const float* a = A.get() + (sl * Kd + kb) * TR;
+        float* cb = acc_buf + (sl - sa) * TR * TC;
+        __m512 c[TR][2];
+        for (int r = 0; r < TR; ++r) {
+          c[r][0] = first ? _mm512_setzero_ps() : _mm512_load_ps(cb + r * TC);
+          c[r][1] = first ? _mm512_setzero_ps() : _mm512_load_ps(cb + r * TC + 16);
+        }
+        const float* bp = B + kb * TC;
+        for (int64_t k = 0; k < kc; ++k, a += TR, bp += TC) {
+          const __m512 v0 = _mm512_load_ps(bp), v1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 7
+          for (int r = 0; r < TR; ++r) {
+            const __m512 av = _mm512_set1_ps(a[r]);
+            c[r][0] = _mm512_fmadd_ps(av, v0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(av, v1, c[r][1]);
+          }
+        }
+        if (!last) {
+          for (int r = 0; r < TR; ++r) {
+            _mm512_store_ps(cb + r * TC, c[r][0]);
+            _mm512_store_ps(cb + r * TC + 16, c[r][1]);
+          }
+          continue;
+        }
+#pragma GCC unroll 7
+        for (int r = 0; r < TR; ++r) {
+          const int64_t p = sl * TR + r;
+          if (p >= P) break;
+          const int64_t n = p / OHW, q = p % OHW;
+          const int64_t base = (n * g.K + k0) * OHW + q;  // y index of channel k0 at this pixel
+          __m512 u0 = _mm512_add_ps(c[r][0], b0), u1 = _mm512_add_ps(c[r][1], b1);
+          if (e.residual) {
+            u0 = _mm512_add_ps(u0, _mm512_i32gather_ps(ch_off0, e.residual + base, 4));
+            u1 = _mm512_add_ps(u1, _mm512_i32gather_ps(ch_off1, e.residual + base, 4));
+          }
+          if (clamp) {
+            u0 = _mm512_min_ps(hiv, _mm512_max_ps(lov, u0));
+            u1 = _mm512_min_ps(hiv, _mm512_max_ps(lov, u1));
+          }
+          _mm512_i32scatter_ps(y + base, ch_off0, u0, 4);
+          _mm512_i32scatter_ps(y + base, ch_off1, u1, 4);
+        }
+      }
+    }
+  };
+  const int64_t parts = std::min<int64_t>(threads, items);
+  std::atomic<int64_t> next{0};
+  const int64_t max_run = (S + runs - 1) / runs + 1;
+  auto worker = [&]() {
+    std::unique_ptr<float, decltype(&std::free)> acc(static_cast<float*>(std::aligned_alloc(64, max_run * TR * TC * sizeof(float))), &std::free);
+    if (!acc) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate an accumulation buffer");
+    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, acc.get());
+  };
+  if (parts <= 1) {
+    worker();
+  } else {
+    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) worker();
+    });
+  }
+}
+
 // ------------------------------------------------------------------ Winograd F(2x2, 3x3)
 // 3x3 stride-1 undilated dense convolutions with enough tiles: each 2x2 output block from a 4x4
 // input block through 16 products instead of 36 (Lavin & Gray):
@@ -834,6 +985,43 @@ std::shared_ptr<const PackedWeight> winograd_weight_packed(const Tensor& w, cons
   return pw;
 }
 
+// The pixels-as-rows path: dense convolutions with whole 32-channel panels on planes where the
+// direct kernel's 32-pixel panels waste >= 15% of their columns (7x7 at any batch), frozen
+// weights (w^T is packed once), and offsets that fit the scatters' int32 indices.
+bool t_ok(const ConvGeom& g, bool frozen_weight) {
+  if (!frozen_weight || g.G != 1 || g.K % TC != 0) return false;
+  const int64_t OHW = g.OH * g.OW, Kd = g.C * g.kH * g.kW;
+  const int64_t cols = (OHW + NR - 1) / NR * NR;
+  if (OHW * 100 > cols * 85 || Kd < 16) return false;
+  if (g.N * g.OH * g.OW * Kd > (int64_t{1} << 26)) return false;  // the packed pixels stay small
+  return g.K * OHW < (int64_t{1} << 30) && g.H * g.W * g.C < (int64_t{1} << 30);
+}
+
+bool t_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_CONV_PIXEL_ROWS");
+    return !(e && !std::strcmp(e, "0"));
+  }();
+  return on;
+}
+
+std::shared_ptr<const PackedWeight> t_weight_packed(const Tensor& w, const ConvGeom& g) {
+  const int64_t K = g.K, Kd = g.C * g.kH * g.kW, panels = K / TC;
+  const Storage& st = *w.storage();
+  const std::string key = str_cat("conv_gemm.t32:", w.offset(), ":", w.shape().str());
+  if (auto p = st.find_derived(key)) return std::static_pointer_cast<const PackedWeight>(p);
+  auto pw = std::make_shared<PackedWeight>();
+  const size_t n = static_cast<size_t>(K * Kd);
+  pw->data = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>((n * sizeof(float) + 63) / 64 * 64, 64)));
+  if (!pw->data) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate packed weights");
+  const float* src = w.data<float>();
+  for (int64_t cp = 0; cp < panels; ++cp)
+    for (int64_t k = 0; k < Kd; ++k)
+      for (int64_t l = 0; l < TC; ++l) pw->data[(cp * Kd + k) * TC + l] = src[(cp * TC + l) * Kd + k];
+  st.put_derived(key, pw);
+  return pw;
+}
+
 bool conv_gemm_supported(const ConvGeom& g) {
   if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
   const bool depthwise = g.G > 1 && g.G == g.C && g.K == g.C;
@@ -859,6 +1047,11 @@ void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const Conv
   if (winograd_f32_ok(g, w.storage()->frozen())) {
     auto u = winograd_weight_packed(w, g);
     winograd_run(x.data<float>(), u->data, y.data<float>(), g, e);
+    return;
+  }
+  if (t_enabled() && t_ok(g, w.storage()->frozen())) {
+    auto wt = t_weight_packed(w, g);
+    t_run(x.data<float>(), wt->data, y.data<float>(), g, e);
     return;
   }
   const int64_t Kg = g.K / g.G, Kd = (g.C / g.G) * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
