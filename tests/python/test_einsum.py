@@ -452,3 +452,35 @@ def test_grad_only_where_needed_and_float32():
     heron.einsum("ij,jk->ik", a, b).sum().backward()
     np.testing.assert_allclose(N(a.grad), np.ones((3, 5)) @ N(b).T, rtol=1e-5)
     assert b.grad is None
+
+
+# ------------------------------------------------------------------ traced graphs and the runtime
+def test_traced_graph_and_session(tmp_path):
+    def attention(q, k, v):
+        s = heron.einsum("bhqd,bhkd->bhqk", q, k)
+        return heron.einsum("bhqk,bhkd->bhqd", heron.softmax(s, -1), v)
+
+    q, k, v = (heron.randn(2, 3, 4, 5) for _ in range(3))
+    traced = heron.jit.trace(attention, (q, k, v), input_names=["q", "k", "v"], output_names=["out"])
+    q2, k2, v2 = (heron.randn(3, 3, 4, 5) for _ in range(3))  # another batch size
+    np.testing.assert_allclose(N(traced(q2, k2, v2)), N(attention(q2, k2, v2)), rtol=1e-5, atol=1e-6)
+    path = tmp_path / "attn.heron"
+    traced.save(str(path))
+    sess = heron.inference.Session(str(path))
+    got = sess.run({"q": q2.numpy(), "k": k2.numpy(), "v": v2.numpy()})["out"]
+    np.testing.assert_allclose(got, N(attention(q2, k2, v2)), rtol=1e-5, atol=1e-6)
+
+
+def test_training_step_through_einsum():
+    heron.manual_seed(0)
+    w = heron.randn(4, 3).requires_grad_()
+    opt = heron.optim.SGD([w], lr=0.1)
+    x, y = heron.randn(16, 4), heron.randn(16, 3)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = ((heron.einsum("bi,ij->bj", x, w) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
