@@ -3,7 +3,6 @@
 #include "core/ops/impl/einsum_plan.h"
 
 #include <algorithm>
-#include <bitset>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -31,7 +30,25 @@ std::string shown_char(char c) {
   return str_cat("byte 0x", hex[u >> 4], hex[u & 15]);
 }
 
-using LabelSet = std::bitset<kMaxLabels>;
+// A set of label ids (< kMaxLabels = 128) as two words: the optimizer's inner loops are a few
+// word operations, and products over a set visit only its members.
+struct LabelSet {
+  uint64_t w[2] = {0, 0};
+  void set(size_t l) { w[l >> 6] |= uint64_t{1} << (l & 63); }
+  bool test(size_t l) const { return (w[l >> 6] >> (l & 63)) & 1; }
+  bool any() const { return (w[0] | w[1]) != 0; }
+  LabelSet operator|(const LabelSet& o) const { return LabelSet{{w[0] | o.w[0], w[1] | o.w[1]}}; }
+  LabelSet operator&(const LabelSet& o) const { return LabelSet{{w[0] & o.w[0], w[1] & o.w[1]}}; }
+  LabelSet operator^(const LabelSet& o) const { return LabelSet{{w[0] ^ o.w[0], w[1] ^ o.w[1]}}; }
+  LabelSet operator~() const { return LabelSet{{~w[0], ~w[1]}}; }
+  LabelSet& operator|=(const LabelSet& o) { w[0] |= o.w[0], w[1] |= o.w[1]; return *this; }
+  template <typename F>
+  void each(F f) const {
+    for (int k = 0; k < 2; ++k)
+      for (uint64_t b = w[k]; b; b &= b - 1) f(static_cast<size_t>(k * 64 + __builtin_ctzll(b)));
+  }
+};
+static_assert(kMaxLabels == 128, "LabelSet holds 128 labels");
 
 LabelSet to_set(const std::vector<int>& ls) {
   LabelSet s;
@@ -49,8 +66,7 @@ std::vector<int> to_vec(const LabelSet& s, int n_labels) {
 // Product of the sizes of the labels in s (as a double: counts can exceed int64).
 double set_size(const LabelSet& s, const std::vector<int64_t>& size) {
   double p = 1;
-  for (size_t l = 0; l < size.size(); ++l)
-    if (s.test(l)) p *= static_cast<double>(size[l]);
+  s.each([&](size_t l) { p *= static_cast<double>(size[l]); });
   return p;
 }
 
@@ -307,19 +323,24 @@ std::vector<std::pair<int, int>> greedy(const std::vector<LabelSet>& ops, const 
   std::vector<std::pair<int, int>> pairs;
   while (cur.size() > 1) {
     const bool last = cur.size() == 2;
-    std::vector<int> cnt(static_cast<size_t>(c.n_labels), 0);
-    for (const LabelSet& s : cur)
-      for (int l = 0; l < c.n_labels; ++l) cnt[static_cast<size_t>(l)] += s.test(static_cast<size_t>(l));
+    // Labels held by at least one, two, three of the current operands.
+    LabelSet c1, c2, c3;
+    for (const LabelSet& s : cur) {
+      c3 |= c2 & s;
+      c2 |= c1 & s;
+      c1 |= s;
+    }
+    std::vector<double> own(cur.size());
+    for (size_t i = 0; i < cur.size(); ++i) own[i] = set_size(cur[i], c.size);
     int bi = -1, bj = -1;
     bool b_shared = false;
     double b_cost = 0, b_flops = 0;
     for (size_t i = 0; i < cur.size(); ++i) {
       for (size_t j = i + 1; j < cur.size(); ++j) {
-        LabelSet elsewhere = c.out;  // labels needed after this contraction
-        for (int l = 0; l < c.n_labels; ++l) {
-          size_t u = static_cast<size_t>(l);
-          if (cnt[u] > int(cur[i].test(u)) + int(cur[j].test(u))) elsewhere.set(u);
-        }
+        // Labels needed after this contraction: in the output, or held by another operand.
+        const LabelSet& si = cur[i];
+        const LabelSet& sj = cur[j];
+        LabelSet elsewhere = c.out | (c3 & si & sj) | (c2 & (si ^ sj)) | (c1 & ~si & ~sj);
         LabelSet both = (cur[i] & (elsewhere | cur[j])) | (cur[j] & (elsewhere | cur[i]));
         LabelSet res = both & elsewhere;
         double rs = set_size(res, c.size);
@@ -327,7 +348,7 @@ std::vector<std::pair<int, int>> greedy(const std::vector<LabelSet>& ops, const 
         bool shared = (cur[i] & cur[j]).any();
         // Shared labels first (no outer products while a contraction is possible); then the
         // change in stored elements; then FLOPs.
-        double cost = shared ? rs - set_size(cur[i], c.size) - set_size(cur[j], c.size) : rs;
+        double cost = shared ? rs - own[i] - own[j] : rs;
         double fl = set_size(both, c.size);
         bool better = bi < 0 || (shared && !b_shared) ||
                       (shared == b_shared && (cost < b_cost || (cost == b_cost && fl < b_flops)));
