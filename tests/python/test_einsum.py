@@ -484,3 +484,15 @@ def test_training_step_through_einsum():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcij.,->  A\x00é1")), max_size=20),
+       st.lists(st.lists(st.integers(0, 3), max_size=4), min_size=0, max_size=4))
+def test_arbitrary_text_never_crashes(eq, shapes):
+    ops = [heron.zeros(*s) if s else heron.tensor(0.0) for s in shapes]
+    try:
+        heron.einsum(eq, *ops)
+    except ValueError as e:
+        if ops:  # every equation error carries the caret line
+            assert str(e).endswith("^"), str(e)
