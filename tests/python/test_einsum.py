@@ -496,3 +496,16 @@ def test_arbitrary_text_never_crashes(eq, shapes):
     except ValueError as e:
         if ops:  # every equation error carries the caret line
             assert str(e).endswith("^"), str(e)
+
+
+def test_strided_and_expanded_operands():
+    a = heron.tensor(R(6, 8))
+    b = heron.tensor(R(8, 10))
+    at = a.transpose(0, 1)                      # (8, 6), column-major
+    bs = b[::2, 1::3]                           # (4, 3), strided
+    np.testing.assert_allclose(N(heron.einsum("ji,jk->ik", at, b)), N(a) @ N(b), rtol=1e-12)
+    np.testing.assert_allclose(N(heron.einsum("ij,jk->ik", a[:, ::2], bs)), N(a)[:, ::2] @ N(bs), rtol=1e-12)
+    e = heron.tensor(R(1, 5)).expand(4, 5)      # stride 0
+    np.testing.assert_allclose(N(heron.einsum("ij,ij->i", e, e)), np.einsum("ij,ij->i", N(e), N(e)), rtol=1e-12)
+    m = heron.tensor(R(5, 5))
+    np.testing.assert_array_equal(N(heron.einsum("ii->i", m[1:4, 1:4])), np.diagonal(N(m)[1:4, 1:4]))
