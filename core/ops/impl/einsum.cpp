@@ -180,12 +180,6 @@ std::vector<int> union_except(const std::vector<Operand>& ops, const std::vector
   return keep;
 }
 
-Tensor finish(Tensor t, DType cdt, DType result) {
-  if (t.dtype() == result) return t;
-  (void)cdt;
-  return t.to(result);
-}
-
 }  // namespace
 
 Tensor execute(const std::vector<Tensor>& ins, const std::vector<std::vector<int>>& labels, const std::vector<int>& out,
@@ -223,7 +217,8 @@ Tensor execute(const std::vector<Tensor>& ins, const std::vector<std::vector<int
   Operand& last = ops.back();
   reduce_to(last, out, cdt);
   Tensor r = permuted(last, out);
-  if (r.dtype() != result_dtype) return finish(r, cdt, result_dtype);
+  // Back to the result dtype (integers wrap like their own width; bool is count != 0).
+  if (r.dtype() != result_dtype) return r.to(result_dtype);
   // Never hand back an input's memory for a computed result.
   for (const Tensor& x : ins)
     if (r.shares_storage(x)) return r.clone();

@@ -190,7 +190,6 @@ Bound bind(const Equation& eq, const std::vector<Dims>& shapes) {
   Bound b;
   b.n_labels = static_cast<int>(kNumLetters + E);
   b.size.assign(static_cast<size_t>(b.n_labels), -1);
-  std::vector<size_t> where(static_cast<size_t>(b.n_labels), 0);   // equation position that set the size
   std::vector<int> count(static_cast<size_t>(b.n_labels), 0);      // occurrences over all inputs
   b.labels.resize(n);
   for (size_t k = 0; k < n; ++k) {
@@ -222,7 +221,6 @@ Bound bind(const Equation& eq, const std::vector<Dims>& shapes) {
       int64_t& cur = b.size[static_cast<size_t>(l)];
       ++count[static_cast<size_t>(l)];
       if (cur < 0 || cur == 1) {
-        if (cur < 0 || s != 1) where[static_cast<size_t>(l)] = pos[d];
         cur = cur < 0 ? s : (s == 1 ? cur : s);
       } else if (s != cur && s != 1) {
         if (l < kNumLetters)
