@@ -522,7 +522,8 @@ std::unordered_map<std::string, std::shared_ptr<const Plan>>& cache() {
   static auto* m = new std::unordered_map<std::string, std::shared_ptr<const Plan>>();
   return *m;
 }
-constexpr size_t kMaxCached = 4096;
+constexpr size_t kMaxCached = 4096;     // plans kept (the map is cleared when full)
+constexpr size_t kMaxCachedKey = 4096;  // bytes of equation + shapes; bounds the cache at ~16 MiB of keys
 }  // namespace
 
 std::shared_ptr<const Plan> get_plan(const std::string& equation, const std::vector<Dims>& shapes, const std::string& optimize,
@@ -558,6 +559,7 @@ std::shared_ptr<const Plan> get_plan(const std::string& equation, const std::vec
   plan->bound = einsum::bind(eq, shapes);
   plan->eff = effective_labels(plan->bound, shapes);
   plan->path = plan_path(plan->eff, plan->bound.out, plan->bound.size, strategy, memory_limit, explicit_path, equation);
+  if (key.size() > kMaxCachedKey) return plan;  // huge equations are planned each time, not kept
   std::lock_guard<std::mutex> lock(g_mu);
   if (cache().size() >= kMaxCached) cache().clear();
   cache().emplace(key, plan);
