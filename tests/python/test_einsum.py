@@ -509,3 +509,30 @@ def test_strided_and_expanded_operands():
     np.testing.assert_allclose(N(heron.einsum("ij,ij->i", e, e)), np.einsum("ij,ij->i", N(e), N(e)), rtol=1e-12)
     m = heron.tensor(R(5, 5))
     np.testing.assert_array_equal(N(heron.einsum("ii->i", m[1:4, 1:4])), np.diagonal(N(m)[1:4, 1:4]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(equations(), st.sampled_from([F32, F16, BF16, heron.int32, heron.int8, heron.uint8, BOOL]))
+def test_random_equations_every_dtype(case, dt):
+    eq, shapes, opt = case
+    lo = 0 if dt in (heron.uint8, BOOL) else -2
+    hi = 2 if dt == BOOL else 3
+    arrays = [rng.integers(lo, hi, s) for s in shapes]
+    try:
+        want = np.einsum(eq, *arrays)  # exact, in int64
+    except ValueError:
+        return
+    got = heron.einsum(eq, *[H(a, dt) for a in arrays], optimize=opt)
+    assert got.dtype == dt
+    if dt == BOOL:
+        np.testing.assert_array_equal(N(got), want != 0, err_msg=eq)
+    elif dt in (heron.int32, heron.int8, heron.uint8):
+        np.testing.assert_array_equal(N(got), np.asarray(want).astype(NP_INT[dt]), err_msg=eq)
+    else:
+        # 16-bit results are rounded once (accumulation is float32, exact for these small integers).
+        ref = np.asarray(want, dtype=np.float64)
+        rtol = {F32: 1e-6, F16: 1e-3, BF16: 8e-3}[dt]
+        np.testing.assert_allclose(N(got).astype(np.float64), ref, rtol=rtol, atol=1e-6, err_msg=eq)
+
+
+NP_INT = {heron.int32: np.int32, heron.int8: np.int8, heron.uint8: np.uint8}
