@@ -1838,9 +1838,10 @@ static inline heron_status heron_einsum(heron_tensor* const* operands, size_t op
  * @param memory_limit Largest intermediate allowed, in elements. NULL for none.
  * @param path Receives the new output handle (owned by the caller).
  * @param stats Receives the new output handle (owned by the caller).
+ * @param terms Receives the new output handle (owned by the caller).
  * @return HERON_OK, or an error code (see heron_last_error_message()).
  */
-static inline heron_status heron_einsum_path(heron_tensor* const* operands, size_t operands_count, const char* equation, const char* optimize, const int64_t* memory_limit, heron_tensor** path, heron_tensor** stats) {
+static inline heron_status heron_einsum_path(heron_tensor* const* operands, size_t operands_count, const char* equation, const char* optimize, const int64_t* memory_limit, heron_tensor** path, heron_tensor** stats, heron_tensor** terms) {
   static const heron_op* OP_ = NULL;
   heron_status S_ = heron__op_cached(&OP_, "einsum_path");
   if (S_ != HERON_OK) return S_;
@@ -1850,12 +1851,13 @@ static inline heron_status heron_einsum_path(heron_tensor* const* operands, size
   A_[N_].kind = optimize ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = optimize; N_++;
   A_[N_].kind = memory_limit ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = memory_limit ? *memory_limit : 0; N_++;
   (void)A_;
-  heron_tensor* OUTS_[2] = {NULL, NULL};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
   size_t NOUT_ = 0;
-  S_ = heron_op_call(OP_, operands, operands_count, A_, N_, OUTS_, 2, &NOUT_);
+  S_ = heron_op_call(OP_, operands, operands_count, A_, N_, OUTS_, 3, &NOUT_);
   if (S_ != HERON_OK) return S_;
   *path = OUTS_[0];
   *stats = OUTS_[1];
+  *terms = OUTS_[2];
   return HERON_OK;
 }
 

@@ -103,31 +103,52 @@ def einsum(equation, *operands, optimize="auto"):
     return _ops.einsum(tuple(_as_operand(x) for x in ops), eq, strategy, limit, path)
 
 
+def _label_str(ids):
+    """Label ids as text: letters for 0-51, digits for the '...' dims (52 -> '0', 53 -> '1', ...)."""
+    out = []
+    for i in ids:
+        if i < 0:
+            break
+        out.append(chr(ord("A") + i) if i < 26 else chr(ord("a") + i - 26) if i < 52 else str((i - 52) % 10))
+    return "".join(out)
+
+
 def einsum_path(equation, *operands, optimize="auto"):
     """The contraction path einsum takes, like ``numpy.einsum_path``: returns ``(path, report)``
     where ``path`` is ``['einsum_path', (i, j), ...]`` (positions in the current operand list, the
-    result appended at the end) and ``report`` a printable summary of its cost."""
+    result appended at the end; ``(i,)`` moves one operand) and ``report`` a printable summary of
+    the cost, step by step. In the report, '...' dims are shown as digits."""
     eq, ops = _split_args(equation, operands)
     strategy, limit, explicit = _optimize_args(optimize)
     if explicit is not None:
         raise _C.InvalidArgumentError("einsum_path: optimize must be a strategy, not an explicit path")
     ops = tuple(_as_operand(x) for x in ops)
-    path_t, stats_t = _ops.einsum_path(ops, eq, strategy, limit)
+    path_t, stats_t, terms_t = _ops.einsum_path(ops, eq, strategy, limit)
     pairs = path_t.numpy().tolist()
     stats = stats_t.numpy()
+    terms = [_label_str(row) for row in terms_t.numpy().tolist()]
+    n = len(ops)
+    cur, results, out = terms[:n], terms[n:n + len(pairs)], terms[-1]
     path = ["einsum_path"] + [(a,) if b < 0 else (a, b) for a, b in pairs]
-    naive, opt, largest = (float(v) for v in stats[0])
+    naive, opt, largest, naive_scaling = (float(v) for v in stats[0])
+    opt_scaling = max([int(r[3]) for r in stats[1:]], default=int(naive_scaling))
     lines = [
         f"  Complete contraction:  {eq}",
+        f"         Naive scaling:  {int(naive_scaling)}",
+        f"     Optimized scaling:  {opt_scaling}",
         f"      Naive FLOP count:  {naive:.3e}",
         f"  Optimized FLOP count:  {opt:.3e}",
         f"   Theoretical speedup:  {naive / opt if opt else 1.0:.3f}",
         f"  Largest intermediate:  {largest:.3e} elements",
-        "-" * 60,
-        f"{'step':>6}  {'contract':>10}  {'FLOPs':>12}  {'result size':>12}  {'rank':>5}",
-        "-" * 60,
+        "-" * 74,
+        f"{'scaling':>7}  {'current':<30} {'remaining':<33}",
+        "-" * 74,
     ]
-    for i, ((a, b), row) in enumerate(zip(pairs, stats[1:])):
-        pair = f"({a},)" if b < 0 else f"({a}, {b})"
-        lines.append(f"{i:>6}  {pair:>10}  {row[0]:>12.3e}  {row[1]:>12.3e}  {int(row[2]):>5}")
+    for (a, b), row, res in zip(pairs, stats[1:], results):
+        took = [cur[a]] if b < 0 else [cur[a], cur[b]]
+        for i in sorted([a] if b < 0 else [a, b], reverse=True):
+            del cur[i]
+        cur.append(res)
+        current = ",".join(took) + "->" + res
+        lines.append(f"{int(row[3]):>7}  {current:<30} {','.join(cur) + '->' + out:<33}")
     return path, "\n".join(lines)

@@ -1187,7 +1187,7 @@ def einsum(operands, equation, optimize='auto', memory_limit=None, path=None):
 
 
 _H_einsum_path = _op('einsum_path')
-_R_einsum_path = _namedtuple('einsum_path', ['path', 'stats'])
+_R_einsum_path = _namedtuple('einsum_path', ['path', 'stats', 'terms'])
 
 
 def einsum_path(operands, equation, optimize='auto', memory_limit=None):
@@ -1200,7 +1200,7 @@ def einsum_path(operands, equation, optimize='auto', memory_limit=None):
         memory_limit (int): Largest intermediate allowed, in elements. Default: None.
 
     Returns:
-        Tuple[Tensor, Tensor]: path, stats.
+        Tuple[Tensor, Tensor, Tensor]: path, stats, terms.
     """
     return _R_einsum_path(*_calln(_H_einsum_path, tuple(operands), (equation, optimize, memory_limit)))
 

@@ -32,7 +32,9 @@ def test_einsum_error_has_caret(capi):
 
 def test_einsum_path_op(capi):
     ts = [capi.from_numpy(np.zeros(s)) for s in [(10, 100), (100, 5), (5, 50)]]
-    path, stats = capi.call_ok("einsum_path", ts, ("str", "ij,jk,kl->il"))
+    path, stats, terms = capi.call_ok("einsum_path", ts, ("str", "ij,jk,kl->il"))
     assert capi.to_numpy(path).tolist() == [[0, 1], [0, 1]]
     st = capi.to_numpy(stats)
-    assert st.shape == (3, 3) and st[0, 1] == 10 * 100 * 5 + 10 * 5 * 50
+    assert st.shape == (3, 4) and st[0, 1] == 10 * 100 * 5 + 10 * 5 * 50 and st[0, 3] == 4
+    i, j, k, l = 26 + 8, 26 + 9, 26 + 10, 26 + 11
+    assert capi.to_numpy(terms).tolist() == [[i, j], [j, k], [k, l], [i, k], [i, l], [i, l]]

@@ -302,6 +302,9 @@ def test_einsum_path_report():
     assert path[0] == "einsum_path"
     assert path[1:] == [(0, 1), (0, 1)]  # (10x100)(100x5) first: 5000 + 2500 against 25000 + 50000
     assert "Optimized FLOP count" in report and "Complete contraction:  ij,jk,kl->il" in report
+    assert "ij,jk->ik" in report and "kl,ik->il" in report and "Naive scaling:  4" in report
+    _, rep2 = heron.einsum_path("...ij,...jk", heron.zeros(2, 3, 4), heron.zeros(4, 5))
+    assert "0ij,jk->ik0" in rep2
     assert heron.einsum_path("ij,jk,kl->il", a, b, c, optimize="greedy")[0] == path
 
 
@@ -336,7 +339,7 @@ def test_optimal_path_matches_brute_force(data):
     out = "".join(sorted(data.draw(st.sets(st.sampled_from(used), max_size=3))))
     eq = ",".join(terms) + "->" + out
     ops = [heron.zeros(*[sizes[c] for c in t]) for t in terms]
-    path_t, stats = heron._ops.einsum_path(tuple(ops), eq, "optimal")
+    path_t, stats, _ = heron._ops.einsum_path(tuple(ops), eq, "optimal")
     # No size-1 broadcasting here, so every label of a term is an effective label.
     eff = [set(t) for t in terms]
     want = _brute_force_flops(eff, out, sizes)

@@ -328,17 +328,31 @@ HERON_IMPL(einsum_path, EinsumPathAttrs) {
   const auto& steps = plan->path.steps;
   const int64_t ns = static_cast<int64_t>(steps.size());
   Tensor path = Tensor::empty(Dims{ns, 2}, DType::Int64, host_device());
-  Tensor stats = Tensor::empty(Dims{ns + 1, 3}, DType::Float64, host_device());
+  Tensor stats = Tensor::empty(Dims{ns + 1, 4}, DType::Float64, host_device());
   int64_t* p = path.data<int64_t>();
   double* s = stats.data<double>();
   s[0] = plan->path.naive_flops, s[1] = plan->path.flops, s[2] = plan->path.largest;
+  s[3] = plan->path.naive_scaling;
   for (int64_t i = 0; i < ns; ++i) {
     const auto& st = steps[static_cast<size_t>(i)];
     p[2 * i] = st.a, p[2 * i + 1] = st.b;
-    s[3 * (i + 1)] = st.flops, s[3 * (i + 1) + 1] = st.size, s[3 * (i + 1) + 2] = static_cast<double>(st.labels.size());
+    double* r = s + 4 * (i + 1);
+    r[0] = st.flops, r[1] = st.size, r[2] = static_cast<double>(st.labels.size()), r[3] = st.scaling;
   }
+  // Label rows: each operand as contracted (effective labels), each step's result, the output.
+  std::vector<const std::vector<int>*> rows;
+  for (const auto& e : plan->eff) rows.push_back(&e);
+  for (const auto& st : steps) rows.push_back(&st.labels);
+  rows.push_back(&plan->bound.out);
+  size_t width = 1;
+  for (const auto* r : rows) width = std::max(width, r->size());
+  Tensor terms = Tensor::empty(Dims{static_cast<int64_t>(rows.size()), static_cast<int64_t>(width)}, DType::Int64, host_device());
+  int64_t* t = terms.data<int64_t>();
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t j = 0; j < width; ++j) t[i * width + j] = j < rows[i]->size() ? (*rows[i])[j] : -1;
   ctx.set(path);
   ctx.set(stats);
+  ctx.set(terms);
 }
 
 }  // namespace

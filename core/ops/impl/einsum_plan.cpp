@@ -37,6 +37,7 @@ struct LabelSet {
   void set(size_t l) { w[l >> 6] |= uint64_t{1} << (l & 63); }
   bool test(size_t l) const { return (w[l >> 6] >> (l & 63)) & 1; }
   bool any() const { return (w[0] | w[1]) != 0; }
+  int count() const { return __builtin_popcountll(w[0]) + __builtin_popcountll(w[1]); }
   LabelSet operator|(const LabelSet& o) const { return LabelSet{{w[0] | o.w[0], w[1] | o.w[1]}}; }
   LabelSet operator&(const LabelSet& o) const { return LabelSet{{w[0] & o.w[0], w[1] & o.w[1]}}; }
   LabelSet operator^(const LabelSet& o) const { return LabelSet{{w[0] ^ o.w[0], w[1] ^ o.w[1]}}; }
@@ -302,6 +303,7 @@ Path cost_steps(const std::vector<LabelSet>& ops, const std::vector<std::pair<in
     LabelSet both = (la & (rest | lb)) | (lb & (rest | la));
     LabelSet res = both & rest;
     s.flops = b >= 0 ? set_size(both, c.size) : 0.0;
+    s.scaling = (b >= 0 ? both : la).count();
     s.size = set_size(res, c.size);
     s.labels = to_vec(res, c.n_labels);
     // Erase the higher position first.
@@ -507,6 +509,7 @@ Path plan_path(const std::vector<std::vector<int>>& ops, const std::vector<int>&
   LabelSet all;
   for (const LabelSet& s : sets) all |= s;
   p.naive_flops = set_size(all, size) * static_cast<double>(std::max<size_t>(1, n - 1));
+  p.naive_scaling = all.count();
   if (memory_limit && !explicit_path)
     for (size_t i = 0; i + 1 < p.steps.size(); ++i)
       if (p.steps[i].size > static_cast<double>(*memory_limit))

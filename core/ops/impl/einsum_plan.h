@@ -70,6 +70,7 @@ struct StepInfo {
   int a = 0, b = 0;            // positions in the current operand list (numpy's path convention)
   double flops = 0;            // multiply-adds of this contraction
   double size = 0;             // elements of its result
+  int scaling = 0;             // labels taking part (numpy's "scaling")
   std::vector<int> labels;     // labels of its result
 };
 struct Path {
@@ -77,6 +78,7 @@ struct Path {
   double naive_flops = 0;       // one sum of products over every label
   double flops = 0;             // total of the steps (+ single-operand reductions)
   double largest = 0;           // largest intermediate (elements)
+  int naive_scaling = 0;        // labels in use
 };
 
 // Plans the pairwise contraction order for operands with label sets `ops` (effective labels), the
