@@ -1800,6 +1800,68 @@ static inline heron_status heron_matmul(heron_tensor* input, heron_tensor* other
 }
 
 /**
+ * einsum: Einstein summation over the operands as the `equation` says ('ij,jk->ik', '...ii->...i', 'bhqd,bhkd->bhqk'; grammar in docs/design/einsum.md): labels repeated within an operand take diagonals, labels missing from the output are summed, '...' broadcasts. Pairwise contractions in an optimized order (cached per equation and shapes), each a batched matrix product; 16-bit floats accumulate in float32. A single operand with nothing summed gives a view, as in numpy.
+ *
+ * @param operands The tensors, one per input term. (operands_count of them).
+ * @param equation Subscripts, e.g. 'ij,jk->ik'; without '->' the output is the labels used once, sorted (A-Z before a-z), after the '...' dims. NULL for the default. Required.
+ * @param optimize Contraction order: 'optimal' (exact, dynamic programming up to 16 operands), 'greedy', 'auto' (optimal up to 10 operands, then greedy) or 'none' (left to right). NULL for the default. Default: "auto"
+ * @param memory_limit Largest intermediate allowed, in elements. NULL for none.
+ * @param path An explicit contraction path, flattened: each step's number of operands then their positions in the current list (numpy's convention); overrides optimize. (path_len entries; NULL for none). Default: null
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_einsum(heron_tensor* const* operands, size_t operands_count, const char* equation, const char* optimize, const int64_t* memory_limit, const int64_t* path, size_t path_len, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "einsum");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[4] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = equation ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = equation; N_++;
+  A_[N_].kind = optimize ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = optimize; N_++;
+  A_[N_].kind = memory_limit ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = memory_limit ? *memory_limit : 0; N_++;
+  A_[N_].kind = path ? HERON_ATTR_INTS : HERON_ATTR_NONE; A_[N_].i = (int64_t)path_len; A_[N_].p = path; N_++;
+  (void)A_;
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, operands, operands_count, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * einsum_path: The contraction path einsum would take for these operands: pairs of positions in the current operand list (the result goes to the end; numpy's convention) and its cost. Only the shapes are read.
+ *
+ * @param operands The tensors, one per input term (only their shapes matter). (operands_count of them).
+ * @param equation Subscripts, as for einsum. NULL for the default. Required.
+ * @param optimize Strategy, as for einsum. NULL for the default. Default: "auto"
+ * @param memory_limit Largest intermediate allowed, in elements. NULL for none.
+ * @param path Receives the new output handle (owned by the caller).
+ * @param stats Receives the new output handle (owned by the caller).
+ * @param terms Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_einsum_path(heron_tensor* const* operands, size_t operands_count, const char* equation, const char* optimize, const int64_t* memory_limit, heron_tensor** path, heron_tensor** stats, heron_tensor** terms) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "einsum_path");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = equation ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = equation; N_++;
+  A_[N_].kind = optimize ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = optimize; N_++;
+  A_[N_].kind = memory_limit ? HERON_ATTR_INT : HERON_ATTR_NONE; A_[N_].i = memory_limit ? *memory_limit : 0; N_++;
+  (void)A_;
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, operands, operands_count, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *path = OUTS_[0];
+  *stats = OUTS_[1];
+  *terms = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
  * softmax: exp(x) / sum(exp(x)) along `dim`, computed stably.
  *
  * @param input Input tensor.

@@ -2,6 +2,8 @@
 // is composed of ops, so it works on every device that has the ops' kernels.
 #include "core/autograd/grad_helpers.h"
 
+#include "core/ops/impl/einsum.h"
+
 #include <cmath>
 #include <numeric>
 
@@ -383,6 +385,11 @@ Tensor roll_backward(const Tensor& g, const RollAttrs& a) {
   RollAttrs r = a;
   for (auto& s : r.shifts) s = -s;
   return roll(g, r);
+}
+
+std::vector<Tensor> einsum_backward(const Tensor& g, const std::vector<Tensor>& operands, const std::string& equation,
+                                    const std::function<bool(size_t)>& needs) {
+  return einsum::backward(g, operands, equation, needs);
 }
 
 }  // namespace autograd

@@ -2,6 +2,7 @@
 // They run with grad mode off.
 #pragma once
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ Tensor sort_backward(const Tensor& g, const Dims& shape, DType dt, Device dev, c
 Tensor scatter_backward_input(const Tensor& g, const Tensor& index, const ops::ScatterAttrs& a);
 Tensor as_strided_backward(const Tensor& g, const Tensor& x, const ops::AsStridedAttrs& a);
 Tensor roll_backward(const Tensor& g, const ops::RollAttrs& a);
+// einsum: each operand's gradient is an einsum of grad with the other operands (core/ops/impl/einsum.cpp).
+std::vector<Tensor> einsum_backward(const Tensor& g, const std::vector<Tensor>& operands, const std::string& equation,
+                                    const std::function<bool(size_t)>& needs);
 [[noreturn]] void not_differentiable(const char* op, const char* why);
 
 }  // namespace autograd

@@ -11,6 +11,7 @@ from ._dtypes import (dtype, float32, float64, float16, bfloat16, int8, uint8, i
 from ._device import device, device_types, device_count, synchronize  # noqa: F401
 from ._ops import *  # noqa: F401,F403
 from . import _ops
+from ._einsum import einsum, einsum_path  # noqa: F401,E402  (numpy's calling conventions over the ops)
 from ._creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, arange, linspace, eye,  # noqa: F401
                         rand, randn, randint, randperm, zeros_like, ones_like, empty_like, full_like,
                         rand_like, randn_like)

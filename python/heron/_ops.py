@@ -1167,6 +1167,44 @@ def matmul(input, other):
     return _call(_H_matmul, (input, other), ())
 
 
+_H_einsum = _op('einsum')
+
+
+def einsum(operands, equation, optimize='auto', memory_limit=None, path=None):
+    """Einstein summation over the operands as the `equation` says ('ij,jk->ik', '...ii->...i', 'bhqd,bhkd->bhqk'; grammar in docs/design/einsum.md): labels repeated within an operand take diagonals, labels missing from the output are summed, '...' broadcasts. Pairwise contractions in an optimized order (cached per equation and shapes), each a batched matrix product; 16-bit floats accumulate in float32. A single operand with nothing summed gives a view, as in numpy.
+
+    Args:
+        operands (sequence of Tensor): The tensors, one per input term.
+        equation (string): Subscripts, e.g. 'ij,jk->ik'; without '->' the output is the labels used once, sorted (A-Z before a-z), after the '...' dims.
+        optimize (string): Contraction order: 'optimal' (exact, dynamic programming up to 16 operands), 'greedy', 'auto' (optimal up to 10 operands, then greedy) or 'none' (left to right). One of 'auto', 'greedy', 'optimal', 'none'. Default: 'auto'.
+        memory_limit (int): Largest intermediate allowed, in elements. Default: None.
+        path (ints): An explicit contraction path, flattened: each step's number of operands then their positions in the current list (numpy's convention); overrides optimize. Default: None.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_einsum, tuple(operands), (equation, optimize, memory_limit, _ints(path)))
+
+
+_H_einsum_path = _op('einsum_path')
+_R_einsum_path = _namedtuple('einsum_path', ['path', 'stats', 'terms'])
+
+
+def einsum_path(operands, equation, optimize='auto', memory_limit=None):
+    """The contraction path einsum would take for these operands: pairs of positions in the current operand list (the result goes to the end; numpy's convention) and its cost. Only the shapes are read.
+
+    Args:
+        operands (sequence of Tensor): The tensors, one per input term (only their shapes matter).
+        equation (string): Subscripts, as for einsum.
+        optimize (string): Strategy, as for einsum. One of 'auto', 'greedy', 'optimal', 'none'. Default: 'auto'.
+        memory_limit (int): Largest intermediate allowed, in elements. Default: None.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: path, stats, terms.
+    """
+    return _R_einsum_path(*_calln(_H_einsum_path, tuple(operands), (equation, optimize, memory_limit)))
+
+
 _H_softmax = _op('softmax')
 
 

@@ -159,3 +159,19 @@ def test_thread_count_listener():
     finally:
         heron.set_num_threads(old)
     np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_batched_mid_size_products_split_into_row_blocks(dt):
+    # Batches of products between kBlasSerial and 4M multiply-adds run over the pool in row blocks
+    # (matmul_kernels.cpp, split_batch); transposed and broadcast operands included.
+    g = np.random.default_rng(5)
+    a = g.standard_normal((6, 130, 64)).astype(dt)
+    b = g.standard_normal((6, 120, 64)).astype(dt)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64).transpose(0, 2, 1))
+    got = heron.matmul(heron.tensor(a), heron.tensor(b).transpose(1, 2)).numpy()
+    tol = 1e-4 if dt == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    w = g.standard_normal((64, 200)).astype(dt)
+    got2 = heron.matmul(heron.tensor(a), heron.tensor(w)).numpy()
+    np.testing.assert_allclose(got2, a.astype(np.float64) @ w.astype(np.float64), rtol=tol, atol=tol)

@@ -971,6 +971,36 @@ void bw_matmul(GradCtx& g, std::vector<Tensor>& out) {
 std::shared_ptr<void> cp_matmul(const void*) { return nullptr; }
 const GradFormula f_matmul{&bw_matmul, &cp_matmul, 0x3ULL, false};
 
+// einsum
+void bw_einsum(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const EinsumAttrs*>(g.attrs);
+  const std::vector<Tensor> operands(g.inputs.begin() + 0, g.inputs.end());
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    bool any = false;
+    for (size_t i = 0; i < out.size(); ++i) any = any || needs(i);
+    if (any) {
+      std::vector<Tensor> v = (einsum_backward(grad, operands, attrs.equation, needs));
+      for (size_t i = 0; i < v.size() && 0 + i < out.size(); ++i)
+        if (needs(0 + i)) out[0 + i] = v[i];
+    }
+  }
+}
+std::shared_ptr<void> cp_einsum(const void* a) {
+  return a ? std::make_shared<EinsumAttrs>(*static_cast<const EinsumAttrs*>(a)) : std::make_shared<EinsumAttrs>();
+}
+const GradFormula f_einsum{&bw_einsum, &cp_einsum, 0x8000000000000000ULL, false};
+
 // softmax
 void bw_softmax(GradCtx& g, std::vector<Tensor>& out) {
   const auto& attrs = *static_cast<const SoftmaxAttrs*>(g.attrs);
@@ -2344,7 +2374,7 @@ std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
 }
 const GradFormula f_binary_cross_entropy_with_logits{&bw_binary_cross_entropy_with_logits, &cp_binary_cross_entropy_with_logits, 0xfULL, false};
 
-const GradFormula* const kFormulas[178] = {
+const GradFormula* const kFormulas[180] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -2357,29 +2387,29 @@ const GradFormula* const kFormulas[178] = {
     nullptr, &f_where, &f_clamp, &f_sum, &f_mean, &f_prod,
     &f_amax, &f_amin, nullptr, nullptr, &f_var, &f_std,
     &f_logsumexp, nullptr, nullptr, &f_cumsum, &f_cumprod, &f_matmul,
-    &f_softmax, &f_log_softmax, &f_reshape, &f_view, &f_permute, &f_transpose,
-    &f_slice, &f_select, &f_expand, &f_broadcast_to, &f_squeeze, &f_unsqueeze,
-    &f_flatten, &f_as_strided, &f_contiguous, &f_clone, &f_cast, &f_to_device,
-    nullptr, &f_concat, &f_stack, &f_split, &f_chunk, &f_gather,
-    &f_scatter, &f_scatter_add, &f_index_select, &f_take_along_dim, &f_index, nullptr,
-    nullptr, &f_masked_fill, &f_flip, &f_roll, &f_tril, &f_triu,
-    &f_pad, &f_sort, &f_topk, nullptr, nullptr, nullptr,
+    &f_einsum, nullptr, &f_softmax, &f_log_softmax, &f_reshape, &f_view,
+    &f_permute, &f_transpose, &f_slice, &f_select, &f_expand, &f_broadcast_to,
+    &f_squeeze, &f_unsqueeze, &f_flatten, &f_as_strided, &f_contiguous, &f_clone,
+    &f_cast, &f_to_device, nullptr, &f_concat, &f_stack, &f_split,
+    &f_chunk, &f_gather, &f_scatter, &f_scatter_add, &f_index_select, &f_take_along_dim,
+    &f_index, nullptr, nullptr, &f_masked_fill, &f_flip, &f_roll,
+    &f_tril, &f_triu, &f_pad, &f_sort, &f_topk, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-    &f_conv1d, &f_conv2d, nullptr, &f_conv_transpose2d, &f_max_pool2d, &f_avg_pool2d,
-    &f_adaptive_avg_pool2d, nullptr, nullptr, nullptr, nullptr, nullptr,
-    nullptr, &f_linear, nullptr, &f_leaky_relu, nullptr, &f_dropout,
-    nullptr, &f_embedding, nullptr, &f_pixel_shuffle, &f_pixel_unshuffle, &f_interpolate,
-    nullptr, &f_batch_norm, nullptr, &f_layer_norm, nullptr, &f_group_norm,
-    nullptr, &f_instance_norm, &f_cross_entropy, nullptr, &f_nll_loss, nullptr,
-    &f_mse_loss, nullptr, &f_l1_loss, nullptr, &f_smooth_l1_loss, nullptr,
-    &f_binary_cross_entropy, nullptr, &f_binary_cross_entropy_with_logits, nullptr,
+    nullptr, nullptr, &f_conv1d, &f_conv2d, nullptr, &f_conv_transpose2d,
+    &f_max_pool2d, &f_avg_pool2d, &f_adaptive_avg_pool2d, nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, &f_linear, nullptr, &f_leaky_relu,
+    nullptr, &f_dropout, nullptr, &f_embedding, nullptr, &f_pixel_shuffle,
+    &f_pixel_unshuffle, &f_interpolate, nullptr, &f_batch_norm, nullptr, &f_layer_norm,
+    nullptr, &f_group_norm, nullptr, &f_instance_norm, &f_cross_entropy, nullptr,
+    &f_nll_loss, nullptr, &f_mse_loss, nullptr, &f_l1_loss, nullptr,
+    &f_smooth_l1_loss, nullptr, &f_binary_cross_entropy, nullptr, &f_binary_cross_entropy_with_logits, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 178 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 180 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

@@ -188,6 +188,25 @@ std::vector<AttrValue> av_cumprod(const void* p) {
   v.push_back(a.dtype ? av_dtype(*a.dtype) : av_none());
   return v;
 }
+std::vector<AttrValue> av_einsum(const void* p) {
+  static const EinsumAttrs kDefault{};
+  const auto& a = p ? *static_cast<const EinsumAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_str(a.equation));
+  v.push_back(av_str(a.optimize));
+  v.push_back(a.memory_limit ? av_int(*a.memory_limit) : av_none());
+  v.push_back(a.path ? av_ints(*a.path) : av_none());
+  return v;
+}
+std::vector<AttrValue> av_einsum_path(const void* p) {
+  static const EinsumPathAttrs kDefault{};
+  const auto& a = p ? *static_cast<const EinsumPathAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_str(a.equation));
+  v.push_back(av_str(a.optimize));
+  v.push_back(a.memory_limit ? av_int(*a.memory_limit) : av_none());
+  return v;
+}
 std::vector<AttrValue> av_softmax(const void* p) {
   static const SoftmaxAttrs kDefault{};
   const auto& a = p ? *static_cast<const SoftmaxAttrs*>(p) : kDefault;
@@ -1032,7 +1051,7 @@ std::vector<AttrValue> av_binary_cross_entropy_with_logits_backward(const void* 
   return v;
 }
 using AvFn = std::vector<AttrValue> (*)(const void*);
-const AvFn kAv[178] = {
+const AvFn kAv[180] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, &av_gelu,
@@ -1045,29 +1064,29 @@ const AvFn kAv[178] = {
     nullptr, nullptr, &av_clamp, &av_sum, &av_mean, &av_prod,
     &av_amax, &av_amin, &av_argmax, &av_argmin, &av_var, &av_std,
     &av_logsumexp, &av_all, &av_any, &av_cumsum, &av_cumprod, nullptr,
-    &av_softmax, &av_log_softmax, &av_reshape, &av_view, &av_permute, &av_transpose,
-    &av_slice, &av_select, &av_expand, &av_broadcast_to, &av_squeeze, &av_unsqueeze,
-    &av_flatten, &av_as_strided, nullptr, nullptr, &av_cast, &av_to_device,
-    nullptr, &av_concat, &av_stack, &av_split, &av_chunk, &av_gather,
-    &av_scatter, &av_scatter_add, &av_index_select, &av_take_along_dim, nullptr, &av_index_put_,
-    nullptr, &av_masked_fill, &av_flip, &av_roll, &av_tril, &av_triu,
-    &av_pad, &av_sort, &av_topk, &av_empty, &av_zeros, &av_ones,
-    &av_full, &av_arange, &av_linspace, &av_eye, &av_empty_like, &av_zeros_like,
-    &av_ones_like, &av_full_like, &av_rand, &av_randn, &av_randint, &av_bernoulli,
-    &av_randperm, &av_sgd_step_, &av_adam_step_, &av_rmsprop_step_, &av_adagrad_step_, &av_clip_grad_norm_,
-    &av_conv1d, &av_conv2d, &av_conv2d_fused, &av_conv_transpose2d, &av_max_pool2d, &av_avg_pool2d,
-    &av_adaptive_avg_pool2d, &av_conv1d_backward, &av_conv2d_backward, &av_conv_transpose2d_backward, nullptr, &av_avg_pool2d_backward,
-    nullptr, nullptr, &av_linear_backward, &av_leaky_relu, &av_leaky_relu_backward, &av_dropout,
-    &av_dropout_backward, &av_embedding, &av_embedding_backward, &av_pixel_shuffle, &av_pixel_unshuffle, &av_interpolate,
-    &av_interpolate_backward, &av_batch_norm, &av_batch_norm_backward, &av_layer_norm, &av_layer_norm_backward, &av_group_norm,
-    &av_group_norm_backward, &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward, &av_nll_loss, &av_nll_loss_backward,
-    &av_mse_loss, &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward, &av_smooth_l1_loss, &av_smooth_l1_loss_backward,
-    &av_binary_cross_entropy, &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
+    &av_einsum, &av_einsum_path, &av_softmax, &av_log_softmax, &av_reshape, &av_view,
+    &av_permute, &av_transpose, &av_slice, &av_select, &av_expand, &av_broadcast_to,
+    &av_squeeze, &av_unsqueeze, &av_flatten, &av_as_strided, nullptr, nullptr,
+    &av_cast, &av_to_device, nullptr, &av_concat, &av_stack, &av_split,
+    &av_chunk, &av_gather, &av_scatter, &av_scatter_add, &av_index_select, &av_take_along_dim,
+    nullptr, &av_index_put_, nullptr, &av_masked_fill, &av_flip, &av_roll,
+    &av_tril, &av_triu, &av_pad, &av_sort, &av_topk, &av_empty,
+    &av_zeros, &av_ones, &av_full, &av_arange, &av_linspace, &av_eye,
+    &av_empty_like, &av_zeros_like, &av_ones_like, &av_full_like, &av_rand, &av_randn,
+    &av_randint, &av_bernoulli, &av_randperm, &av_sgd_step_, &av_adam_step_, &av_rmsprop_step_,
+    &av_adagrad_step_, &av_clip_grad_norm_, &av_conv1d, &av_conv2d, &av_conv2d_fused, &av_conv_transpose2d,
+    &av_max_pool2d, &av_avg_pool2d, &av_adaptive_avg_pool2d, &av_conv1d_backward, &av_conv2d_backward, &av_conv_transpose2d_backward,
+    nullptr, &av_avg_pool2d_backward, nullptr, nullptr, &av_linear_backward, &av_leaky_relu,
+    &av_leaky_relu_backward, &av_dropout, &av_dropout_backward, &av_embedding, &av_embedding_backward, &av_pixel_shuffle,
+    &av_pixel_unshuffle, &av_interpolate, &av_interpolate_backward, &av_batch_norm, &av_batch_norm_backward, &av_layer_norm,
+    &av_layer_norm_backward, &av_group_norm, &av_group_norm_backward, &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward,
+    &av_nll_loss, &av_nll_loss_backward, &av_mse_loss, &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward,
+    &av_smooth_l1_loss, &av_smooth_l1_loss_backward, &av_binary_cross_entropy, &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
 };
 }  // namespace
 
 std::vector<AttrValue> attrs_to_values(int op_id, const void* attrs) {
-  if (op_id < 0 || op_id >= 178 || !kAv[op_id]) return {};
+  if (op_id < 0 || op_id >= 180 || !kAv[op_id]) return {};
   return kAv[op_id](attrs);
 }
 

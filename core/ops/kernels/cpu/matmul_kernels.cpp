@@ -209,6 +209,16 @@ inline bool batch_parallel(const Tensor& out, int64_t mn, int64_t work) {
   return pool_mode() && out.numel() / std::max<int64_t>(mn, 1) >= get_num_threads();
 }
 
+// Whether a batch of products above kBlasSerial is better run in parallel over the batch with each
+// product cut into single-threaded row blocks (see blas_matmul): at least one product per thread,
+// products up to 4M multiply-adds, and a row (n*k) within kBlasSerial.
+constexpr int64_t kBatchSplitMax = int64_t{1} << 22;
+inline bool split_batch(const Tensor& out, int64_t m, int64_t n, int64_t k) {
+  const int64_t threads = get_num_threads();
+  const int64_t nb = out.numel() / std::max<int64_t>(m * n, 1);
+  return threads > 1 && nb >= threads && m * n * k <= kBatchSplitMax && n * k <= kBlasSerial;
+}
+
 // Iterates the batch: fn(batch index, a matrix, b matrix, c pointer).
 template <typename T, typename F>
 void for_batches(const Tensor& a, const Tensor& b, const Tensor& out, int64_t work_per_batch, bool parallel_ok, F fn) {
@@ -255,6 +265,21 @@ void blas_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   // big ones are split over the pool one product at a time (or use OpenBLAS's threads).
   bool par = batch_parallel(out, m * n, work);
   bool pooled = !par && pool_mode();
+  if (!par && !pooled && split_batch(out, m, n, k)) {
+    // A batch of mid-size products (attention scores, einsum's batched contractions): the batch
+    // runs over our pool, each product cut into row blocks small enough (m*n*k <= kBlasSerial)
+    // that OpenBLAS keeps them single-threaded, instead of one product at a time with OpenBLAS's
+    // threads synchronising for each.
+    const int64_t rows = std::max<int64_t>(1, kBlasSerial / std::max<int64_t>(n * k, 1));
+    for_batches<T>(a, b, out, kBlasSerial, true, [rows, m, n](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
+      thread_local std::vector<T> scratch;
+      for (int64_t i0 = 0; i0 < m; i0 += rows) {
+        int64_t r = std::min(rows, m - i0);
+        blas_one(Mat<T>{am.p + i0 * am.rs, r, am.cols, am.rs, am.cs}, bm, c + i0 * n, scratch, n);
+      }
+    });
+    return;
+  }
   for_batches<T>(a, b, out, work, par, [pooled](int64_t, const Mat<T>& am, const Mat<T>& bm, T* c) {
     if (pooled) { pooled_one(am, bm, c); return; }
     thread_local std::vector<T> scratch;
