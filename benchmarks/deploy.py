@@ -140,7 +140,7 @@ def main():
           f"onnxruntime: {ort.__version__ if ort else 'absent'}")
     print(f"{'model':14s} {'batch':>5s} {'heron ms':>10s} {'ort ms':>10s} {'torch ms':>10s} {'heron/ort':>10s} "
           f"{'heron/torch':>12s} {'heron peak MiB':>15s}")
-    reps, n = (3, 1) if args.quick else (7, 2)
+    reps, n = (3, 2) if args.quick else (7, 5)
     for name in args.models.split(","):
         heron.manual_seed(0)
         hm = getattr(heron.models, name)().eval()
