@@ -52,7 +52,27 @@ void linear_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
     return;
   }
   sync_blas_once();
-  gemm(CblasNoTrans, CblasTrans, M, O, K, x.data<T>(), K, w.data<T>(), K, b.defined() ? T(1) : T(0), op, O);
+  const T beta = b.defined() ? T(1) : T(0);
+  // Small batches (inference: a classifier at batch 1 is a 1 x 1280 . 1280 x 1000 product):
+  // blocks of output features over Heron's pool, each below the size OpenBLAS threads by itself,
+  // so no OpenBLAS thread synchronisation (which stalls when other pools spin in the process).
+  // The blocks depend on the shape only (not the thread count): results are the same bits at any
+  // thread count.
+  constexpr int64_t kSerial = int64_t{1} << 18;
+  if (M <= 64 && M * O * K >= kSerial && O >= 32) {
+    const int64_t blk = std::max<int64_t>(16, (kSerial / std::max<int64_t>(1, M * K)) & ~int64_t{15});
+    const int64_t nblk = (O + blk - 1) / blk;
+    const T* xp = x.data<T>();
+    const T* wp = w.data<T>();
+    parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t bi = b0; bi < b1; ++bi) {
+        const int64_t o0 = bi * blk, o1 = std::min(O, o0 + blk);
+        gemm(CblasNoTrans, CblasTrans, M, o1 - o0, K, xp, K, wp + o0 * K, K, beta, op + o0, O);
+      }
+    });
+    return;
+  }
+  gemm(CblasNoTrans, CblasTrans, M, O, K, x.data<T>(), K, w.data<T>(), K, beta, op, O);
 }
 
 template <typename T>
