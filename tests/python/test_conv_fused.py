@@ -187,3 +187,21 @@ def test_small_planes_in_a_session(shape):
 def heron_ops(sess):
     import re
     return re.findall(r"= (\w+)\(", sess.graph_text())
+
+
+@pytest.mark.parametrize("k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (3, 2, 0, 1), (3, 1, 2, 2)])
+def test_depthwise_every_small_width(k, s, p, d):
+    # Every plane width 1..17 and height 1..9: the interior / edge tables, row blocks, row units
+    # and the two-rows-per-register path of planes at most 8 wide, with residual and clamp.
+    C = 5
+    for H in range(1, 10):
+        for W in range(1, 18):
+            if H + 2 * p < d * (k - 1) + 1 or W + 2 * p < d * (k - 1) + 1:
+                continue
+            x = rng.uniform(-1, 1, (2, C, H, W))
+            w = rng.uniform(-1, 1, (C, 1, k, k))
+            b = rng.uniform(-1, 1, C)
+            want = ref_conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=C)
+            r = rng.uniform(-1, 1, want.shape)
+            got = heron.conv2d_fused(t(x), t(w), t(b), t(r), stride=s, padding=p, dilation=d, groups=C, min=-0.5, max=0.7).numpy()
+            np.testing.assert_allclose(got, np.clip(want + r, -0.5, 0.7), rtol=1e-5, atol=1e-5, err_msg=f"H={H} W={W}")
