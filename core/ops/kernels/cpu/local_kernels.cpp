@@ -1,0 +1,416 @@
+// CPU kernels of local_conv2d / local_share_conv2d (impl/local.h): the naive reference loops
+// (local_naive.inc) and the optimized path. The optimized path turns every product into small
+// GEMMs over one spatial group's filter, with the input and the output gradient repacked once per
+// call into position-major, batch-minor layouts ([H][W][C][N]) so that each GEMM operand is
+// gathered by contiguous copies; the GEMM micro-kernels are register-blocked over MR filter rows x
+// two SIMD vectors of columns and dispatched at run time (AVX-512 / AVX2+FMA / scalar). Every
+// output element is one fused-multiply-add chain in the reference's order (the reduction is never
+// split across threads or reordered), so the result is bitwise the naive kernel's.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "core/ops/dispatcher.h"
+#include "core/ops/generated/ops_gen.h"
+#include "core/ops/impl/local.h"
+#include "core/ops/kernels/cpu/vec_math.h"
+#include "core/util/thread_pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define HERON_LOCAL_X86 1
+#include <immintrin.h>
+#endif
+
+namespace heron {
+namespace cpu {
+namespace {
+
+namespace plain {
+#include "core/ops/kernels/cpu/local_naive.inc"
+}  // namespace plain
+
+#if HERON_LOCAL_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace fma2 {
+#include "core/ops/kernels/cpu/local_naive.inc"
+
+// c[MR rows x up to 16 columns] = fma chains; rows >= `rows` compute a copy of the last row and
+// are not stored. b rows must be readable for 16 columns.
+template <int MR>
+inline void mk_avx2(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c, int64_t ldc,
+                    int rows, int cols, bool accum) {
+  __m256 c0[MR], c1[MR];
+  const float* ap[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    ap[i] = a + (i < rows ? i : rows - 1) * a_i;
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+  }
+  alignas(32) float tmp[16] = {};
+  if (accum)
+    for (int i = 0; i < rows; ++i) {
+      std::memcpy(tmp, c + i * ldc, sizeof(float) * cols);
+      c0[i] = _mm256_load_ps(tmp);
+      c1[i] = _mm256_load_ps(tmp + 8);
+    }
+  for (int64_t r = 0; r < R; ++r) {
+    const __m256 b0 = _mm256_loadu_ps(b + r * ldb), b1 = _mm256_loadu_ps(b + r * ldb + 8);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m256 av = _mm256_broadcast_ss(ap[i] + r * a_r);
+      c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    if (cols == 16) {
+      _mm256_storeu_ps(c + i * ldc, c0[i]);
+      _mm256_storeu_ps(c + i * ldc + 8, c1[i]);
+    } else {
+      _mm256_store_ps(tmp, c0[i]);
+      _mm256_store_ps(tmp + 8, c1[i]);
+      std::memcpy(c + i * ldc, tmp, sizeof(float) * cols);
+    }
+  }
+}
+
+void gemm_avx2(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c,
+               int64_t ldc, bool accum) {
+  constexpr int MR = 6, NR = 16;
+  for (int64_t j0 = 0; j0 < Nc; j0 += NR)
+    for (int64_t i0 = 0; i0 < M; i0 += MR)
+      mk_avx2<MR>(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)),
+                  int(std::min<int64_t>(NR, Nc - j0)), accum);
+}
+}  // namespace fma2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+template <int MR>
+inline void mk(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
+               int cols, bool accum) {
+  __m512 c0[MR], c1[MR];
+  const float* ap[MR];
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    ap[i] = a + (i < rows ? i : rows - 1) * a_i;
+    if (accum && i < rows) {
+      c0[i] = _mm512_maskz_loadu_ps(m0, c + i * ldc);
+      c1[i] = _mm512_maskz_loadu_ps(m1, c + i * ldc + 16);
+    } else {
+      c0[i] = _mm512_setzero_ps();
+      c1[i] = _mm512_setzero_ps();
+    }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const __m512 b0 = _mm512_loadu_ps(b + r * ldb), b1 = _mm512_loadu_ps(b + r * ldb + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(ap[i][r * a_r]);
+      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+    if (i < rows) {
+      _mm512_mask_storeu_ps(c + i * ldc, m0, c0[i]);
+      _mm512_mask_storeu_ps(c + i * ldc + 16, m1, c1[i]);
+    }
+}
+
+void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c,
+          int64_t ldc, bool accum) {
+  constexpr int NR = 32;
+  const bool eight = M % 12 != 0 && M % 8 == 0 && M <= 96;  // no wasted rows (64 output channels)
+  for (int64_t j0 = 0; j0 < Nc; j0 += NR) {
+    const int cols = int(std::min<int64_t>(NR, Nc - j0));
+    if (eight) {
+      for (int64_t i0 = 0; i0 < M; i0 += 8)
+        mk<8>(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(8, M - i0)), cols, accum);
+    } else {
+      for (int64_t i0 = 0; i0 < M; i0 += 12)
+        mk<12>(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(12, M - i0)), cols, accum);
+    }
+  }
+}
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
+
+bool has_fma() {
+#if HERON_LOCAL_X86
+  return vec::active_isa() != vec::Isa::Scalar;
+#else
+  return false;
+#endif
+}
+
+template <typename T>
+using GemmFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, T*, int64_t, bool);
+
+// The GEMM for dtype T on this machine and how many columns it may read past Nc (b rows are
+// padded to a multiple of this).
+template <typename T>
+GemmFn<T> pick_gemm(int64_t& nr) {
+  nr = 1;
+#if HERON_LOCAL_X86
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec::active_isa() == vec::Isa::Avx512) {
+      nr = 32;
+      return &avx512::gemm;
+    }
+    if (vec::active_isa() == vec::Isa::Avx2) {
+      nr = 16;
+      return &fma2::gemm_avx2;
+    }
+  }
+  if (has_fma()) return &fma2::gemm_scalar<T>;
+#endif
+  return &plain::gemm_scalar<T>;
+}
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// A zero-padded, position-major copy of x: xt[((ih + pH) * IWp + iw + pW) * IC + c) * N + n].
+template <typename T>
+std::vector<T> pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
+  IHp = g.IH + 2 * g.pH;
+  IWp = g.IW + 2 * g.pW;
+  std::vector<T> xt(size_t(IHp * IWp * g.IC * g.N), T(0));
+  T* d = xt.data();
+  parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.IC; ++c) {
+          const T* s = x + ((n * g.IC + c) * g.IH + ih) * g.IW;
+          T* o = d + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * g.N + n;
+          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw * g.IC * g.N] = s[iw];
+        }
+  });
+  return xt;
+}
+
+// Positions of the output are visited in chunks: one output row oh, one spatial group column sgw,
+// up to `cpw` consecutive ow; a chunk's GEMM columns are (position, n), n fastest.
+struct Chunks {
+  int64_t ch, cw, cpw, per_row;  // per_row: chunks per (oh, sgw)
+  Chunks(const LocalGeom& g) {
+    ch = g.OH / g.SGH;
+    cw = g.OW / g.SGW;
+    cpw = std::max<int64_t>(1, std::min<int64_t>(cw, 256 / std::max<int64_t>(1, g.N)));
+    per_row = (cw + cpw - 1) / cpw;
+  }
+};
+
+template <typename T>
+void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) {
+  int64_t NR;
+  const GemmFn<T> gemm = pick_gemm<T>(NR);
+  const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N;
+  int64_t IHp, IWp;
+  const std::vector<T> xt = pack_input(x, g, IHp, IWp);
+  const Chunks cs(g);
+  const int64_t ldb = round_up(cs.cpw * N, NR), tasks = g.G * g.OH * g.SGW * cs.per_row;
+  parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<T> B(size_t(K * ldb + NR), T(0)), C(size_t(OCg * ldb), T(0));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t c = t % cs.per_row, sgw = (t / cs.per_row) % g.SGW, oh = (t / cs.per_row / g.SGW) % g.OH,
+                    gi = t / cs.per_row / g.SGW / g.OH;
+      const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
+      const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg;
+      for (int64_t ic = 0, k = 0; ic < ICg; ++ic)
+        for (int64_t fh = 0; fh < g.FH; ++fh) {
+          const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+          for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
+            const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
+            T* dst = B.data() + k * ldb;
+            for (int64_t p = 0; p < np; ++p)
+              std::memcpy(dst + p * N, xt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+          }
+        }
+      gemm(OCg, cols, K, wc, 1, OCg, B.data(), ldb, C.data(), ldb, false);
+      for (int64_t o = 0; o < OCg; ++o) {
+        const int64_t oc = gi * OCg + o;
+        const T* cr = C.data() + o * ldb;
+        for (int64_t p = 0; p < np; ++p)
+          for (int64_t n = 0; n < N; ++n) {
+            const T v = cr[p * N + n];
+            y[((n * g.OC + oc) * g.OH + oh) * g.OW + ow0 + p] = b ? v + b[oc] : v;
+          }
+      }
+    }
+  });
+}
+
+template <typename T>
+void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
+  int64_t NR;
+  const GemmFn<T> gemm = pick_gemm<T>(NR);
+  const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N, FHW = g.FH * g.FW;
+  const int64_t IHp = g.IH + 2 * g.pH, IWp = g.IW + 2 * g.pW;
+  // gy as [oh][ow][oc][n].
+  std::vector<T> gyt(size_t(g.OH * g.OW * g.OC * N));
+  parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t oh = h0; oh < h1; ++oh)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t oc = 0; oc < g.OC; ++oc) {
+          const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
+          T* o = gyt.data() + (oh * g.OW * g.OC + oc) * N + n;
+          for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * g.OC * N] = s[ow];
+        }
+  });
+  // The gradient of the padded input, [ihp][iwp][ic][n]: every task owns a block of channels and
+  // adds its contributions position by position in raster order (the reference's order).
+  std::vector<T> gxt(size_t(IHp * IWp * g.IC * N), T(0));
+  const Chunks cs(g);
+  const int64_t icb = std::max<int64_t>(1, std::min<int64_t>(ICg, (ICg + 7) / 8)), nb = (ICg + icb - 1) / icb;
+  const int64_t ldb = round_up(cs.cpw * N, NR);
+  parallel_for(0, g.G * nb, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<T> B(size_t(OCg * ldb + NR), T(0)), D(size_t(icb * FHW * ldb), T(0));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t gi = t / nb, ic0 = (t % nb) * icb, ic1 = std::min(ICg, ic0 + icb), rows = (ic1 - ic0) * FHW;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t sgw = 0; sgw < g.SGW; ++sgw)
+          for (int64_t c = 0; c < cs.per_row; ++c) {
+            const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
+            for (int64_t o = 0; o < OCg; ++o)
+              for (int64_t p = 0; p < np; ++p)
+                std::memcpy(B.data() + o * ldb + p * N, gyt.data() + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, sizeof(T) * N);
+            const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
+            gemm(rows, cols, OCg, wc, OCg, 1, B.data(), ldb, D.data(), ldb, false);
+            // Position by position (ow ascending): taps of neighbouring positions may overlap.
+            for (int64_t p = 0; p < np; ++p)
+              for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
+                for (int64_t fh = 0; fh < g.FH; ++fh) {
+                  const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+                  for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
+                    const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
+                    T* dst = gxt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N;
+                    const T* sp = D.data() + k * ldb + p * N;
+                    for (int64_t n = 0; n < N; ++n) dst[n] += sp[n];
+                  }
+                }
+          }
+    }
+  });
+  parallel_for(0, N * g.IC, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t n = q / g.IC, c = q % g.IC;
+      for (int64_t ih = 0; ih < g.IH; ++ih) {
+        const T* s = gxt.data() + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
+        T* o = gx + (q * g.IH + ih) * g.IW;
+        for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
+      }
+    }
+  });
+}
+
+template <typename T>
+void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
+  int64_t NR;
+  const GemmFn<T> gemm = pick_gemm<T>(NR);
+  const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N, FHW = g.FH * g.FW;
+  int64_t IHp, IWp;
+  const std::vector<T> xt = pack_input(x, g, IHp, IWp);
+  // gy as [oh][ow][n][oc] (+ NR readable columns past the end).
+  std::vector<T> gyt(size_t(g.OH * g.OW * N * g.OC + NR), T(0));
+  parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t oh = h0; oh < h1; ++oh)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t oc = 0; oc < g.OC; ++oc) {
+          const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
+          T* o = gyt.data() + (oh * g.OW * N + n) * g.OC + oc;
+          for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * N * g.OC] = s[ow];
+        }
+  });
+  const Chunks cs(g);
+  const int64_t cells = g.G * g.SGH * g.SGW;
+  // Enough tasks for the pool: split a group's filter rows (ic) when there are few groups.
+  const int64_t want = std::max<int64_t>(1, (8 + cells - 1) / cells);
+  const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
+  const int64_t lda = cs.cpw * N;
+  parallel_for(0, cells * nb, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<T> A(size_t(icb * FHW * lda), T(0));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t cell = t / nb, ic0 = (t % nb) * icb, ic1 = std::min(ICg, ic0 + icb), rows = (ic1 - ic0) * FHW;
+      const int64_t sgw = cell % g.SGW, sgh = (cell / g.SGW) % g.SGH, gi = cell / g.SGW / g.SGH;
+      T* gc = gw + cell * K * OCg + ic0 * FHW * OCg;
+      bool first = true;
+      for (int64_t oh = sgh * cs.ch; oh < (sgh + 1) * cs.ch; ++oh)
+        for (int64_t c = 0; c < cs.per_row; ++c) {
+          const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
+          for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
+            for (int64_t fh = 0; fh < g.FH; ++fh) {
+              const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+              for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
+                const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
+                T* dst = A.data() + k * cols;
+                for (int64_t p = 0; p < np; ++p)
+                  std::memcpy(dst + p * N, xt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+              }
+            }
+          gemm(rows, OCg, cols, A.data(), cols, 1, gyt.data() + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
+          first = false;
+        }
+    }
+  });
+}
+
+template <typename T>
+void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const LocalGeom& g, bool naive) {
+  const T* bp = b.defined() ? b.data<T>() : nullptr;
+  if (!naive) return fast_forward<T>(x.data<T>(), w.data<T>(), bp, y.data<T>(), g);
+#if HERON_LOCAL_X86
+  if (has_fma()) return fma2::naive_forward<T>(x.data<T>(), w.data<T>(), bp, y.data<T>(), g);
+#endif
+  plain::naive_forward<T>(x.data<T>(), w.data<T>(), bp, y.data<T>(), g);
+}
+
+template <typename T>
+void backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx, const LocalGeom& g, bool naive) {
+  if (!naive) return fast_backward_data<T>(gy.data<T>(), w.data<T>(), gx.data<T>(), g);
+#if HERON_LOCAL_X86
+  if (has_fma()) return fma2::naive_backward_data<T>(gy.data<T>(), w.data<T>(), gx.data<T>(), g);
+#endif
+  plain::naive_backward_data<T>(gy.data<T>(), w.data<T>(), gx.data<T>(), g);
+}
+
+template <typename T>
+void backward_filter(const Tensor& gy, const Tensor& x, const Tensor& gw, const LocalGeom& g, bool naive) {
+  if (!naive) {
+    if (g.N * g.OH * g.OW == 0) {  // an empty reduction: zeros
+      std::fill(gw.data<T>(), gw.data<T>() + gw.numel(), T(0));
+      return;
+    }
+    return fast_backward_filter<T>(gy.data<T>(), x.data<T>(), gw.data<T>(), g);
+  }
+#if HERON_LOCAL_X86
+  if (has_fma()) return fma2::naive_backward_filter<T>(gy.data<T>(), x.data<T>(), gw.data<T>(), g);
+#endif
+  plain::naive_backward_filter<T>(gy.data<T>(), x.data<T>(), gw.data<T>(), g);
+}
+
+template <typename T>
+LocalKernels g_local_kernels = {&forward<T>, &backward_data<T>, &backward_filter<T>};
+
+#define HERON_LOCAL_REGISTER(OP)                                                       \
+  HERON_REGISTER_KERNEL(ops::OpId::OP, "cpu", DType::Float32, &g_local_kernels<float>); \
+  HERON_REGISTER_KERNEL(ops::OpId::OP, "cpu", DType::Float64, &g_local_kernels<double>)
+
+HERON_LOCAL_REGISTER(local_conv2d);
+HERON_LOCAL_REGISTER(local_share_conv2d);
+HERON_LOCAL_REGISTER(local_conv2d_backward);
+HERON_LOCAL_REGISTER(local_share_conv2d_backward);
+
+}  // namespace
+}  // namespace cpu
+}  // namespace heron
