@@ -189,8 +189,8 @@ std::vector<T> pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t&
   T* d = xt.data();
   parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t ih = h0; ih < h1; ++ih)
-      for (int64_t n = 0; n < g.N; ++n)
-        for (int64_t c = 0; c < g.IC; ++c) {
+      for (int64_t c = 0; c < g.IC; ++c)  // c outer: one channel's [iw][n] block stays in cache
+        for (int64_t n = 0; n < g.N; ++n) {
           const T* s = x + ((n * g.IC + c) * g.IH + ih) * g.IW;
           T* o = d + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * g.N + n;
           for (int64_t iw = 0; iw < g.IW; ++iw) o[iw * g.IC * g.N] = s[iw];
@@ -241,11 +241,10 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
       for (int64_t o = 0; o < OCg; ++o) {
         const int64_t oc = gi * OCg + o;
         const T* cr = C.data() + o * ldb;
-        for (int64_t p = 0; p < np; ++p)
-          for (int64_t n = 0; n < N; ++n) {
-            const T v = cr[p * N + n];
-            y[((n * g.OC + oc) * g.OH + oh) * g.OW + ow0 + p] = b ? v + b[oc] : v;
-          }
+        for (int64_t n = 0; n < N; ++n) {
+          T* yr = y + ((n * g.OC + oc) * g.OH + oh) * g.OW + ow0;
+          for (int64_t p = 0; p < np; ++p) yr[p] = b ? cr[p * N + n] + b[oc] : cr[p * N + n];
+        }
       }
     }
   });
@@ -261,8 +260,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   std::vector<T> gyt(size_t(g.OH * g.OW * g.OC * N));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t oc = 0; oc < g.OC; ++oc) {
+      for (int64_t oc = 0; oc < g.OC; ++oc)
+        for (int64_t n = 0; n < N; ++n) {
           const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
           T* o = gyt.data() + (oh * g.OW * g.OC + oc) * N + n;
           for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * g.OC * N] = s[ow];
@@ -302,15 +301,14 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
           }
     }
   });
-  parallel_for(0, N * g.IC, 1, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t n = q / g.IC, c = q % g.IC;
-      for (int64_t ih = 0; ih < g.IH; ++ih) {
-        const T* s = gxt.data() + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
-        T* o = gx + (q * g.IH + ih) * g.IW;
-        for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
-      }
-    }
+  parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t c = 0; c < g.IC; ++c)
+        for (int64_t n = 0; n < N; ++n) {
+          const T* s = gxt.data() + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
+          T* o = gx + ((n * g.IC + c) * g.IH + ih) * g.IW;
+          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
+        }
   });
 }
 
