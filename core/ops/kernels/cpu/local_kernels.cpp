@@ -110,7 +110,10 @@ inline void mk(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float*
       c1[i] = _mm512_setzero_ps();
     }
   }
+  // A with a row stride along r (the forward's filter, streamed from memory once): prefetch ahead.
+  const int64_t pf = a_r == 1 ? 0 : 12 * a_r;
   for (int64_t r = 0; r < R; ++r) {
+    if (pf) _mm_prefetch(reinterpret_cast<const char*>(ap[0] + r * a_r + pf), _MM_HINT_T0);
     const __m512 b0 = _mm512_loadu_ps(b + r * ldb), b1 = _mm512_loadu_ps(b + r * ldb + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
@@ -180,23 +183,44 @@ GemmFn<T> pick_gemm(int64_t& nr) {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// A zero-padded, position-major copy of x: xt[((ih + pH) * IWp + iw + pW) * IC + c) * N + n].
+// Per-thread scratch that lives across calls (no page faults on every call); slot 0..3. The
+// contents are whatever the last user left: callers write before they read, except that GEMM
+// operands may have unread padding columns (finite values, never stored).
 template <typename T>
-std::vector<T> pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> bufs[4];
+  std::vector<T>& b = bufs[slot];
+  if (b.size() < n) b.assign(n, T(0));
+  return b.data();
+}
+
+// A zero-padded, position-major copy of x: xt[((ih + pH) * IWp + iw + pW) * IC + c) * N + n], in the
+// calling thread's scratch slot 2.
+template <typename T>
+T* pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
   IHp = g.IH + 2 * g.pH;
   IWp = g.IW + 2 * g.pW;
-  std::vector<T> xt(size_t(IHp * IWp * g.IC * g.N), T(0));
-  T* d = xt.data();
-  parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
-    for (int64_t ih = h0; ih < h1; ++ih)
+  const int64_t pix = g.IC * g.N;
+  T* d = scratch<T>(2, size_t(IHp * IWp * pix));
+  parallel_for(0, IHp, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t ihp = h0; ihp < h1; ++ihp) {
+      T* row = d + ihp * IWp * pix;
+      const int64_t ih = ihp - g.pH;
+      if (ih < 0 || ih >= g.IH) {
+        std::fill(row, row + IWp * pix, T(0));
+        continue;
+      }
+      std::fill(row, row + g.pW * pix, T(0));
+      std::fill(row + (g.pW + g.IW) * pix, row + IWp * pix, T(0));
       for (int64_t c = 0; c < g.IC; ++c)  // c outer: one channel's [iw][n] block stays in cache
         for (int64_t n = 0; n < g.N; ++n) {
           const T* s = x + ((n * g.IC + c) * g.IH + ih) * g.IW;
-          T* o = d + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * g.N + n;
-          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw * g.IC * g.N] = s[iw];
+          T* o = row + (g.pW * g.IC + c) * g.N + n;
+          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw * pix] = s[iw];
         }
+    }
   });
-  return xt;
+  return d;
 }
 
 // Positions of the output are visited in chunks: one output row oh, one spatial group column sgw,
@@ -217,11 +241,12 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
   const GemmFn<T> gemm = pick_gemm<T>(NR);
   const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N;
   int64_t IHp, IWp;
-  const std::vector<T> xt = pack_input(x, g, IHp, IWp);
+  const T* const xt = pack_input(x, g, IHp, IWp);
   const Chunks cs(g);
   const int64_t ldb = round_up(cs.cpw * N, NR), tasks = g.G * g.OH * g.SGW * cs.per_row;
   parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<T> B(size_t(K * ldb + NR), T(0)), C(size_t(OCg * ldb), T(0));
+    T* const Bp = scratch<T>(0, size_t(K * ldb + NR));
+    T* const Cp = scratch<T>(1, size_t(OCg * ldb));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t c = t % cs.per_row, sgw = (t / cs.per_row) % g.SGW, oh = (t / cs.per_row / g.SGW) % g.OH,
                     gi = t / cs.per_row / g.SGW / g.OH;
@@ -232,15 +257,15 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
           const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
           for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
             const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
-            T* dst = B.data() + k * ldb;
+            T* dst = Bp + k * ldb;
             for (int64_t p = 0; p < np; ++p)
-              std::memcpy(dst + p * N, xt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+              std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
           }
         }
-      gemm(OCg, cols, K, wc, 1, OCg, B.data(), ldb, C.data(), ldb, false);
+      gemm(OCg, cols, K, wc, 1, OCg, Bp, ldb, Cp, ldb, false);
       for (int64_t o = 0; o < OCg; ++o) {
         const int64_t oc = gi * OCg + o;
-        const T* cr = C.data() + o * ldb;
+        const T* cr = Cp + o * ldb;
         for (int64_t n = 0; n < N; ++n) {
           T* yr = y + ((n * g.OC + oc) * g.OH + oh) * g.OW + ow0;
           for (int64_t p = 0; p < np; ++p) yr[p] = b ? cr[p * N + n] + b[oc] : cr[p * N + n];
@@ -257,24 +282,26 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N, FHW = g.FH * g.FW;
   const int64_t IHp = g.IH + 2 * g.pH, IWp = g.IW + 2 * g.pW;
   // gy as [oh][ow][oc][n].
-  std::vector<T> gyt(size_t(g.OH * g.OW * g.OC * N));
+  T* const gyt = scratch<T>(3, size_t(g.OH * g.OW * g.OC * N));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t oc = 0; oc < g.OC; ++oc)
         for (int64_t n = 0; n < N; ++n) {
           const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          T* o = gyt.data() + (oh * g.OW * g.OC + oc) * N + n;
+          T* o = gyt + (oh * g.OW * g.OC + oc) * N + n;
           for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * g.OC * N] = s[ow];
         }
   });
   // The gradient of the padded input, [ihp][iwp][ic][n]: every task owns a block of channels and
   // adds its contributions position by position in raster order (the reference's order).
-  std::vector<T> gxt(size_t(IHp * IWp * g.IC * N), T(0));
+  T* const gxt = scratch<T>(2, size_t(IHp * IWp * g.IC * N));
+  parallel_for(0, IHp, 1, [&](int64_t h0, int64_t h1) { std::fill(gxt + h0 * IWp * g.IC * N, gxt + h1 * IWp * g.IC * N, T(0)); });
   const Chunks cs(g);
   const int64_t icb = std::max<int64_t>(1, std::min<int64_t>(ICg, (ICg + 7) / 8)), nb = (ICg + icb - 1) / icb;
   const int64_t ldb = round_up(cs.cpw * N, NR);
   parallel_for(0, g.G * nb, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<T> B(size_t(OCg * ldb + NR), T(0)), D(size_t(icb * FHW * ldb), T(0));
+    T* const Bp = scratch<T>(0, size_t(OCg * ldb + NR));
+    T* const Dp = scratch<T>(1, size_t(icb * FHW * ldb));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t gi = t / nb, ic0 = (t % nb) * icb, ic1 = std::min(ICg, ic0 + icb), rows = (ic1 - ic0) * FHW;
       for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -283,9 +310,9 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
             const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
             for (int64_t o = 0; o < OCg; ++o)
               for (int64_t p = 0; p < np; ++p)
-                std::memcpy(B.data() + o * ldb + p * N, gyt.data() + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, sizeof(T) * N);
+                std::memcpy(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, sizeof(T) * N);
             const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
-            gemm(rows, cols, OCg, wc, OCg, 1, B.data(), ldb, D.data(), ldb, false);
+            gemm(rows, cols, OCg, wc, OCg, 1, Bp, ldb, Dp, ldb, false);
             // Position by position (ow ascending): taps of neighbouring positions may overlap.
             for (int64_t p = 0; p < np; ++p)
               for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
@@ -293,8 +320,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
                   const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
                   for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
                     const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
-                    T* dst = gxt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N;
-                    const T* sp = D.data() + k * ldb + p * N;
+                    T* dst = gxt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N;
+                    const T* sp = Dp + k * ldb + p * N;
                     for (int64_t n = 0; n < N; ++n) dst[n] += sp[n];
                   }
                 }
@@ -305,7 +332,7 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
     for (int64_t ih = h0; ih < h1; ++ih)
       for (int64_t c = 0; c < g.IC; ++c)
         for (int64_t n = 0; n < N; ++n) {
-          const T* s = gxt.data() + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
+          const T* s = gxt + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
           T* o = gx + ((n * g.IC + c) * g.IH + ih) * g.IW;
           for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
         }
@@ -318,15 +345,16 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   const GemmFn<T> gemm = pick_gemm<T>(NR);
   const int64_t ICg = g.IC / g.G, OCg = g.OC / g.G, K = ICg * g.FH * g.FW, N = g.N, FHW = g.FH * g.FW;
   int64_t IHp, IWp;
-  const std::vector<T> xt = pack_input(x, g, IHp, IWp);
+  const T* const xt = pack_input(x, g, IHp, IWp);
   // gy as [oh][ow][n][oc] (+ NR readable columns past the end).
-  std::vector<T> gyt(size_t(g.OH * g.OW * N * g.OC + NR), T(0));
+  T* const gyt = scratch<T>(3, size_t(g.OH * g.OW * N * g.OC + NR));
+  std::fill(gyt + g.OH * g.OW * N * g.OC, gyt + g.OH * g.OW * N * g.OC + NR, T(0));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t n = 0; n < N; ++n)
         for (int64_t oc = 0; oc < g.OC; ++oc) {
           const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          T* o = gyt.data() + (oh * g.OW * N + n) * g.OC + oc;
+          T* o = gyt + (oh * g.OW * N + n) * g.OC + oc;
           for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * N * g.OC] = s[ow];
         }
   });
@@ -337,7 +365,7 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
   const int64_t lda = cs.cpw * N;
   parallel_for(0, cells * nb, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<T> A(size_t(icb * FHW * lda), T(0));
+    T* const Ap = scratch<T>(0, size_t(icb * FHW * lda));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t cell = t / nb, ic0 = (t % nb) * icb, ic1 = std::min(ICg, ic0 + icb), rows = (ic1 - ic0) * FHW;
       const int64_t sgw = cell % g.SGW, sgh = (cell / g.SGW) % g.SGH, gi = cell / g.SGW / g.SGH;
@@ -351,12 +379,12 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
               const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
               for (int64_t fw = 0; fw < g.FW; ++fw, ++k) {
                 const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
-                T* dst = A.data() + k * cols;
+                T* dst = Ap + k * cols;
                 for (int64_t p = 0; p < np; ++p)
-                  std::memcpy(dst + p * N, xt.data() + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+                  std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
               }
             }
-          gemm(rows, OCg, cols, A.data(), cols, 1, gyt.data() + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
+          gemm(rows, OCg, cols, Ap, cols, 1, gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
           first = false;
         }
     }
