@@ -244,6 +244,10 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
   const T* const xt = pack_input(x, g, IHp, IWp);
   const Chunks cs(g);
   const int64_t ldb = round_up(cs.cpw * N, NR), tasks = g.G * g.OH * g.SGW * cs.per_row;
+  // With one position per chunk (local, large batches) the output is written position-major and
+  // transposed once at the end: scattering single elements into (N, OC, OH, OW) costs more.
+  const bool via_yt = cs.cpw == 1;
+  T* const yt = via_yt ? scratch<T>(3, size_t(g.OH * g.OW * g.OC * N)) : nullptr;
   parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
     T* const Bp = scratch<T>(0, size_t(K * ldb + NR));
     T* const Cp = scratch<T>(1, size_t(OCg * ldb));
@@ -262,8 +266,13 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
               std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
           }
         }
+      T* const yc = via_yt ? yt + ((oh * g.OW + ow0) * g.OC + gi * OCg) * N : nullptr;
+      if (via_yt) {  // one position per chunk: the GEMM writes its [oc][n] block into yt
+        gemm(OCg, N, K, wc, 1, OCg, Bp, ldb, yc, N, false);
+        continue;
+      }
       gemm(OCg, cols, K, wc, 1, OCg, Bp, ldb, Cp, ldb, false);
-      for (int64_t o = 0; o < OCg; ++o) {
+      for (int64_t o = 0; o < OCg; ++o) {  // rows of np positions go straight to y
         const int64_t oc = gi * OCg + o;
         const T* cr = Cp + o * ldb;
         for (int64_t n = 0; n < N; ++n) {
@@ -272,6 +281,22 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
         }
       }
     }
+  });
+  if (!via_yt) return;
+  // yt [oh][ow][oc][n] -> y (N, OC, OH, OW), adding the bias.
+  parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t oh = h0; oh < h1; ++oh)
+      for (int64_t oc = 0; oc < g.OC; ++oc) {
+        const T bv = b ? b[oc] : T(0);
+        for (int64_t n = 0; n < N; ++n) {
+          const T* s = yt + (oh * g.OW * g.OC + oc) * N + n;
+          T* o = y + ((n * g.OC + oc) * g.OH + oh) * g.OW;
+          if (b)
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * g.OC * N] + bv;
+          else
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * g.OC * N];
+        }
+      }
   });
 }
 
