@@ -212,12 +212,15 @@ T* pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
       }
       std::fill(row, row + g.pW * pix, T(0));
       std::fill(row + (g.pW + g.IW) * pix, row + IWp * pix, T(0));
-      for (int64_t c = 0; c < g.IC; ++c)  // c outer: one channel's [iw][n] block stays in cache
-        for (int64_t n = 0; n < g.N; ++n) {
-          const T* s = x + ((n * g.IC + c) * g.IH + ih) * g.IW;
-          T* o = row + (g.pW * g.IC + c) * g.N + n;
-          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw * pix] = s[iw];
+      // c outer, n inner: contiguous writes; the N input rows of one channel stay in L1.
+      const int64_t nstride = g.IC * g.IH * g.IW;
+      for (int64_t c = 0; c < g.IC; ++c) {
+        const T* s = x + (c * g.IH + ih) * g.IW;
+        for (int64_t iw = 0; iw < g.IW; ++iw) {
+          T* o = row + ((g.pW + iw) * g.IC + c) * g.N;
+          for (int64_t n = 0; n < g.N; ++n) o[n] = s[n * nstride + iw];
         }
+      }
     }
   });
   return d;
@@ -310,12 +313,14 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   T* const gyt = scratch<T>(3, size_t(g.OH * g.OW * g.OC * N));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t oc = 0; oc < g.OC; ++oc)
-        for (int64_t n = 0; n < N; ++n) {
-          const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          T* o = gyt + (oh * g.OW * g.OC + oc) * N + n;
-          for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * g.OC * N] = s[ow];
+      for (int64_t oc = 0; oc < g.OC; ++oc) {
+        const T* s = gy + (oc * g.OH + oh) * g.OW;
+        const int64_t nstride = g.OC * g.OH * g.OW;
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          T* o = gyt + ((oh * g.OW + ow) * g.OC + oc) * N;
+          for (int64_t n = 0; n < N; ++n) o[n] = s[n * nstride + ow];
         }
+      }
   });
   // The gradient of the padded input, [ihp][iwp][ic][n]: every task owns a block of channels and
   // adds its contributions position by position in raster order (the reference's order).
