@@ -128,7 +128,12 @@ def test_bitwise_larger_shapes():
                dict(N=9, IC=24, IH=20, IW=21, OC=40, FH=3, FW=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1),
                     sg=(20, 21), G=2, flip=False),
                dict(N=64, IC=8, IH=12, IW=12, OC=96, FH=3, FW=3, stride=(2, 2), padding=(1, 1), dilation=(1, 1),
-                    sg=(1, 1), G=1, flip=True)]:
+                    sg=(1, 1), G=1, flip=True),
+               # local with 32 / 64 channels per group: the filter-as-vector-operand forward
+               dict(N=5, IC=6, IH=7, IW=6, OC=64, FH=3, FW=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+                    sg=(7, 6), G=2, flip=False),
+               dict(N=33, IC=3, IH=5, IW=5, OC=64, FH=3, FW=2, stride=(1, 2), padding=(0, 1), dilation=(1, 1),
+                    sg=(3, 3), G=1, flip=True)]:
         x, w, b = make(gm)
         k = kw(gm)
         xt, wt, bt = t(x), t(w), t(b)

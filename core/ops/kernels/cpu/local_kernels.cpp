@@ -249,7 +249,9 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
   const int64_t ldb = round_up(cs.cpw * N, NR), tasks = g.G * g.OH * g.SGW * cs.per_row;
   // With one position per chunk (local, large batches) the output is written position-major and
   // transposed once at the end: scattering single elements into (N, OC, OH, OW) costs more.
-  const bool via_yt = cs.cpw == 1;
+  // The filter is then the GEMM's vector operand, read in whole SIMD vectors (hence OC/G % NR == 0:
+  // no reads past its end).
+  const bool via_yt = cs.cpw == 1 && OCg % NR == 0;
   T* const yt = via_yt ? scratch<T>(3, size_t(g.OH * g.OW * g.OC * N)) : nullptr;
   parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
     T* const Bp = scratch<T>(0, size_t(K * ldb + NR));
@@ -269,9 +271,10 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
               std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
           }
         }
-      T* const yc = via_yt ? yt + ((oh * g.OW + ow0) * g.OC + gi * OCg) * N : nullptr;
-      if (via_yt) {  // one position per chunk: the GEMM writes its [oc][n] block into yt
-        gemm(OCg, N, K, wc, 1, OCg, Bp, ldb, yc, N, false);
+      T* const yc = via_yt ? yt + (oh * g.OW + ow0) * N * g.OC + gi * OCg : nullptr;
+      if (via_yt) {  // one position per chunk: the GEMM writes its [n][oc] block into yt
+        // Rows n, columns oc: the filter is the vector operand, streamed row by row.
+        gemm(N, OCg, K, Bp, 1, ldb, wc, OCg, yc, g.OC, false);
         continue;
       }
       gemm(OCg, cols, K, wc, 1, OCg, Bp, ldb, Cp, ldb, false);
@@ -286,20 +289,19 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
     }
   });
   if (!via_yt) return;
-  // yt [oh][ow][oc][n] -> y (N, OC, OH, OW), adding the bias.
+  // yt [oh][ow][n][oc] -> y (N, OC, OH, OW), adding the bias.
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t oc = 0; oc < g.OC; ++oc) {
-        const T bv = b ? b[oc] : T(0);
-        for (int64_t n = 0; n < N; ++n) {
-          const T* s = yt + (oh * g.OW * g.OC + oc) * N + n;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t oc = 0; oc < g.OC; ++oc) {
+          const T bv = b ? b[oc] : T(0);
+          const T* s = yt + (oh * g.OW * N + n) * g.OC + oc;
           T* o = y + ((n * g.OC + oc) * g.OH + oh) * g.OW;
           if (b)
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * g.OC * N] + bv;
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC] + bv;
           else
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * g.OC * N];
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC];
         }
-      }
   });
 }
 
