@@ -183,6 +183,12 @@ GemmFn<T> pick_gemm(int64_t& nr) {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Copies one batch run (n contiguous values, typically 8..64): inline, no library call.
+template <typename T>
+inline void copy_run(T* __restrict d, const T* __restrict s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
 // Per-thread scratch that lives across calls (no page faults on every call); slot 0..3. The
 // contents are whatever the last user left: callers write before they read, except that GEMM
 // operands may have unread padding columns (finite values, never stored).
@@ -268,7 +274,7 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
             const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
             T* dst = Bp + k * ldb;
             for (int64_t p = 0; p < np; ++p)
-              std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+              copy_run(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, N);
           }
         }
       T* const yc = via_yt ? yt + (oh * g.OW + ow0) * N * g.OC + gi * OCg : nullptr;
@@ -344,7 +350,7 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
             const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
             for (int64_t o = 0; o < OCg; ++o)
               for (int64_t p = 0; p < np; ++p)
-                std::memcpy(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, sizeof(T) * N);
+                copy_run(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, N);
             const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
             gemm(rows, cols, OCg, wc, OCg, 1, Bp, ldb, Dp, ldb, false);
             // Position by position (ow ascending): taps of neighbouring positions may overlap.
@@ -415,7 +421,7 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
                 const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
                 T* dst = Ap + k * cols;
                 for (int64_t p = 0; p < np; ++p)
-                  std::memcpy(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, sizeof(T) * N);
+                  copy_run(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, N);
               }
             }
           gemm(rows, OCg, cols, Ap, cols, 1, gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
