@@ -145,6 +145,48 @@ void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t
     }
   }
 }
+// Backward-data with the column-to-image step fused: like gemm(M, np * 32 * nbp, R, ...) whose
+// 32-column block jb holds batch entries n0 = (jb % nbp) * 32 .. n0 + 31 of position p = jb / nbp;
+// instead of being stored, each finished row segment is added to rowp[i] + p * pstride + n0 (one
+// plain add per element, after its whole FMA chain). Blocks go in position order, so every
+// destination receives its additions in that order.
+template <int MR>
+inline void mk_add(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* const* rowp,
+                   int64_t off, int rows) {
+  __m512 c0[MR], c1[MR];
+  const float* ap[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    ap[i] = a + (i < rows ? i : rows - 1) * a_i;
+    c0[i] = _mm512_setzero_ps();
+    c1[i] = _mm512_setzero_ps();
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const __m512 b0 = _mm512_loadu_ps(b + r * ldb), b1 = _mm512_loadu_ps(b + r * ldb + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(ap[i][r * a_r]);
+      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+    if (i < rows) {
+      float* d = rowp[i] + off;
+      _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), c0[i]));
+      _mm512_storeu_ps(d + 16, _mm512_add_ps(_mm512_loadu_ps(d + 16), c1[i]));
+    }
+}
+
+void gemm_add(int64_t M, int64_t np, int64_t nbp, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb,
+              float* const* rowp, int64_t pstride) {
+  for (int64_t jb = 0; jb < np * nbp; ++jb) {
+    const int64_t off = (jb / nbp) * pstride + (jb % nbp) * 32;
+    for (int64_t i0 = 0; i0 < M; i0 += 12)
+      mk_add<12>(R, a + i0 * a_i, a_i, a_r, b + jb * 32, ldb, rowp + i0, off, int(std::min<int64_t>(12, M - i0)));
+  }
+}
 }  // namespace avx512
 #pragma GCC pop_options
 #endif
@@ -339,9 +381,13 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   const int64_t want = std::max<int64_t>(1, (2 * int64_t(get_num_threads()) + g.G - 1) / g.G);
   const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
   const int64_t ldb = round_up(cs.cpw * N, NR);
+#if HERON_LOCAL_X86
+  const bool fused = std::is_same_v<T, float> && NR == 32 && N % 32 == 0;
+#endif
   parallel_for(0, g.G * nb, 1, [&](int64_t t0, int64_t t1) {
     T* const Bp = scratch<T>(0, size_t(OCg * ldb + NR));
     T* const Dp = scratch<T>(1, size_t(icb * FHW * ldb));
+    std::vector<float*> rowp(size_t(icb * FHW));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t gi = t / nb, ic0 = (t % nb) * icb, ic1 = std::min(ICg, ic0 + icb), rows = (ic1 - ic0) * FHW;
       for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -352,6 +398,20 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
               for (int64_t p = 0; p < np; ++p)
                 copy_run(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, N);
             const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
+#if HERON_LOCAL_X86
+            if (fused) {  // AVX-512, float, batch a multiple of 32: add straight into gxt
+              for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
+                for (int64_t fh = 0; fh < g.FH; ++fh) {
+                  const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+                  for (int64_t fw = 0; fw < g.FW; ++fw, ++k)
+                    rowp[k] = reinterpret_cast<float*>(gxt) +
+                              ((ihp * IWp + ow0 * g.sW + (g.flip ? g.FW - 1 - fw : fw) * g.dW) * g.IC + gi * ICg + ic) * N;
+                }
+              avx512::gemm_add(rows, np, N / 32, OCg, reinterpret_cast<const float*>(wc), OCg, 1, reinterpret_cast<const float*>(Bp),
+                               ldb, rowp.data(), g.sW * g.IC * N);
+              continue;
+            }
+#endif
             gemm(rows, cols, OCg, wc, OCg, 1, Bp, ldb, Dp, ldb, false);
             // Position by position (ow ascending): taps of neighbouring positions may overlap.
             for (int64_t p = 0; p < np; ++p)
