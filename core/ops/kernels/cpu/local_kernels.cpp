@@ -162,6 +162,9 @@ inline void mk_add(int64_t R, const float* a, int64_t a_i, int64_t a_r, const fl
     c1[i] = _mm512_setzero_ps();
   }
   for (int64_t r = 0; r < R; ++r) {
+    if ((r & 15) == 0 && a_r == 1)  // the next tile's filter rows, a line ahead
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(ap[i] + MR * a_i + r), _MM_HINT_T0);
     const __m512 b0 = _mm512_loadu_ps(b + r * ldb), b1 = _mm512_loadu_ps(b + r * ldb + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
