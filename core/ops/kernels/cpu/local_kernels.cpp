@@ -130,9 +130,47 @@ inline void mk(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float*
     }
 }
 
+// 6 rows x 64 columns (4 vectors): fewer broadcasts per FMA, for full 64-column blocks.
+inline void mk64(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
+                 bool accum) {
+  constexpr int MR = 6;
+  __m512 acc[MR][4];
+  const float* ap[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    ap[i] = a + (i < rows ? i : rows - 1) * a_i;
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[i][v] = (accum && i < rows) ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const float* br = b + r * ldb;
+    const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16), b2 = _mm512_loadu_ps(br + 32),
+                 b3 = _mm512_loadu_ps(br + 48);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(ap[i][r * a_r]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(av, b3, acc[i][3]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+    if (i < rows)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
 void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c,
           int64_t ldc, bool accum) {
   constexpr int NR = 32;
+  if (a_r == 1 && Nc % 64 == 0) {  // rows streamed from a packed operand: the wide kernel
+    for (int64_t j0 = 0; j0 < Nc; j0 += 64)
+      for (int64_t i0 = 0; i0 < M; i0 += 6)
+        mk64(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(6, M - i0)), accum);
+    return;
+  }
   const bool eight = M % 12 != 0 && M % 8 == 0 && M <= 96;  // no wasted rows (64 output channels)
   for (int64_t j0 = 0; j0 < Nc; j0 += NR) {
     const int cols = int(std::min<int64_t>(NR, Nc - j0));
