@@ -4905,6 +4905,154 @@ static inline heron_status heron_binary_cross_entropy_with_logits_backward(heron
   return HERON_OK;
 }
 
+/**
+ * local_conv2d: Locally connected 2-d layer (untied convolution, MegEngine's local): every output position (oh, ow) has its own filter. input (N, IC, IH, IW); weight (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G); plus bias (OC) when given. Cross-correlation; output (N, OC, OH, OW).
+ *
+ * @param input (N, IC, IH, IW)..
+ * @param weight (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G)..
+ * @param bias (OC), or none. (may be NULL).
+ * @param stride Step of the window (>= 1). (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding Zeros added on both sides of each spatial dim (>= 0). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param algo 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks). NULL for the default. Default: "auto"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_local_conv2d(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const char* algo, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "local_conv2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[3] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = algo ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = algo; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * local_share_conv2d: Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW equal spatial groups and each group has its own filter. input (N, IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or grouped (G, SGH, SGW, IC/G, FH, FW, OC/G); plus bias (OC) when given; output (N, OC, OH, OW) with OH % SGH == 0 and OW % SGW == 0.
+ *
+ * @param input (N, IC, IH, IW)..
+ * @param weight (SGH, SGW, IC, FH, FW, OC), or (G, SGH, SGW, IC/G, FH, FW, OC/G) with groups=G..
+ * @param bias (OC), or none. (may be NULL).
+ * @param stride Step of the window (>= 1). (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding Zeros added on both sides of each spatial dim (>= 0). (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation Spacing between filter taps (>= 1). (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param spatial_groups (SGH, SGW): how many spatial groups cut the output's height and width; they must divide OH and OW. (spatial_groups_len entries; NULL for the default). Default: [1, 1]
+ * @param groups Channel groups; IC and OC must be multiples of it. A 6-d weight needs groups=1. Default: 1
+ * @param mode 'cross_correlation' (like conv2d) or 'convolution' (the filter flipped in both spatial dims). NULL for the default. Default: "cross_correlation"
+ * @param algo 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks). NULL for the default. Default: "auto"
+ * @param out Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_local_share_conv2d(heron_tensor* input, heron_tensor* weight, heron_tensor* bias, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, const int64_t* spatial_groups, size_t spatial_groups_len, int64_t groups, const char* mode, const char* algo, heron_tensor** out) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "local_share_conv2d");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[7] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = spatial_groups ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)spatial_groups_len; A_[N_].p = spatial_groups; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = mode ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = mode; N_++;
+  A_[N_].kind = algo ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = algo; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {input, weight, bias};
+  heron_tensor* OUTS_[1] = {NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 1, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *out = OUTS_[0];
+  return HERON_OK;
+}
+
+/**
+ * local_conv2d_backward: Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+ *
+ * @param grad Gradient of local_conv2d's output (N, OC, OH, OW)..
+ * @param input local_conv2d's input..
+ * @param weight local_conv2d's weight..
+ * @param stride As in local_conv2d. (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding As in local_conv2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param algo As in local_conv2d. NULL for the default. Default: "auto"
+ * @param output_mask Which of grad_input, grad_weight to compute (0 or 1 each). (output_mask_len entries; NULL for the default). Default: [1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_local_conv2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* weight, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const char* algo, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "local_conv2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[4] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = algo ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = algo; N_++;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, weight};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  return HERON_OK;
+}
+
+/**
+ * local_share_conv2d_backward: Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+ *
+ * @param grad Gradient of local_share_conv2d's output (N, OC, OH, OW)..
+ * @param input local_share_conv2d's input..
+ * @param weight local_share_conv2d's weight..
+ * @param stride As in local_share_conv2d. (stride_len entries; NULL for the default). Default: [1, 1]
+ * @param padding As in local_share_conv2d. (padding_len entries; NULL for the default). Default: [0, 0]
+ * @param dilation As in local_share_conv2d. (dilation_len entries; NULL for the default). Default: [1, 1]
+ * @param spatial_groups As in local_share_conv2d. (spatial_groups_len entries; NULL for the default). Default: [1, 1]
+ * @param groups As in local_share_conv2d. Default: 1
+ * @param mode As in local_share_conv2d. NULL for the default. Default: "cross_correlation"
+ * @param algo As in local_share_conv2d. NULL for the default. Default: "auto"
+ * @param output_mask Which of grad_input, grad_weight to compute (0 or 1 each). (output_mask_len entries; NULL for the default). Default: [1, 1]
+ * @param grad_input Receives the new output handle (owned by the caller).
+ * @param grad_weight Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_local_share_conv2d_backward(heron_tensor* grad, heron_tensor* input, heron_tensor* weight, const int64_t* stride, size_t stride_len, const int64_t* padding, size_t padding_len, const int64_t* dilation, size_t dilation_len, const int64_t* spatial_groups, size_t spatial_groups_len, int64_t groups, const char* mode, const char* algo, const int64_t* output_mask, size_t output_mask_len, heron_tensor** grad_input, heron_tensor** grad_weight) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "local_share_conv2d_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[8] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = stride ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)stride_len; A_[N_].p = stride; N_++;
+  A_[N_].kind = padding ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)padding_len; A_[N_].p = padding; N_++;
+  A_[N_].kind = dilation ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)dilation_len; A_[N_].p = dilation; N_++;
+  A_[N_].kind = spatial_groups ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)spatial_groups_len; A_[N_].p = spatial_groups; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = groups; N_++;
+  A_[N_].kind = mode ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = mode; N_++;
+  A_[N_].kind = algo ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = algo; N_++;
+  A_[N_].kind = output_mask ? HERON_ATTR_INTS : HERON_ATTR_DEFAULT; A_[N_].i = (int64_t)output_mask_len; A_[N_].p = output_mask; N_++;
+  (void)A_;
+  heron_tensor* IN_[3] = {grad, input, weight};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 3, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *grad_input = OUTS_[0];
+  *grad_weight = OUTS_[1];
+  return HERON_OK;
+}
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -3148,5 +3148,97 @@ def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight
     return _call(_H_binary_cross_entropy_with_logits_backward, (grad_output, input, target, weight, pos_weight), (reduction,))
 
 
+_H_local_conv2d = _op('local_conv2d')
+
+
+def local_conv2d(input, weight, bias=None, stride=(1, 1), padding=(0, 0), algo='auto'):
+    """Locally connected 2-d layer (untied convolution, MegEngine's local): every output position (oh, ow) has its own filter. input (N, IC, IH, IW); weight (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G); plus bias (OC) when given. Cross-correlation; output (N, OC, OH, OW).
+
+    Args:
+        input (Tensor): (N, IC, IH, IW).
+        weight (Tensor): (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G).
+        bias (Tensor): (OC), or none.
+        stride (ints): Step of the window (>= 1). Default: [1, 1].
+        padding (ints): Zeros added on both sides of each spatial dim (>= 0). Default: [0, 0].
+        algo (string): 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks). One of 'auto', 'naive'. Default: 'auto'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_local_conv2d, (input, weight, bias), (_ints(stride), _ints(padding), algo))
+
+
+_H_local_share_conv2d = _op('local_share_conv2d')
+
+
+def local_share_conv2d(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), spatial_groups=(1, 1), groups=1, mode='cross_correlation', algo='auto'):
+    """Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW equal spatial groups and each group has its own filter. input (N, IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or grouped (G, SGH, SGW, IC/G, FH, FW, OC/G); plus bias (OC) when given; output (N, OC, OH, OW) with OH % SGH == 0 and OW % SGW == 0.
+
+    Args:
+        input (Tensor): (N, IC, IH, IW).
+        weight (Tensor): (SGH, SGW, IC, FH, FW, OC), or (G, SGH, SGW, IC/G, FH, FW, OC/G) with groups=G.
+        bias (Tensor): (OC), or none.
+        stride (ints): Step of the window (>= 1). Default: [1, 1].
+        padding (ints): Zeros added on both sides of each spatial dim (>= 0). Default: [0, 0].
+        dilation (ints): Spacing between filter taps (>= 1). Default: [1, 1].
+        spatial_groups (ints): (SGH, SGW): how many spatial groups cut the output's height and width; they must divide OH and OW. Default: [1, 1].
+        groups (int): Channel groups; IC and OC must be multiples of it. A 6-d weight needs groups=1. Default: 1.
+        mode (string): 'cross_correlation' (like conv2d) or 'convolution' (the filter flipped in both spatial dims). One of 'cross_correlation', 'convolution'. Default: 'cross_correlation'.
+        algo (string): 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks). One of 'auto', 'naive'. Default: 'auto'.
+
+    Returns:
+        Tensor: out.
+    """
+    return _call(_H_local_share_conv2d, (input, weight, bias), (_ints(stride), _ints(padding), _ints(dilation), _ints(spatial_groups), groups, mode, algo))
+
+
+_H_local_conv2d_backward = _op('local_conv2d_backward')
+_R_local_conv2d_backward = _namedtuple('local_conv2d_backward', ['grad_input', 'grad_weight'])
+
+
+def local_conv2d_backward(grad, input, weight, stride=(1, 1), padding=(0, 0), algo='auto', output_mask=(1, 1)):
+    """Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+
+    Args:
+        grad (Tensor): Gradient of local_conv2d's output (N, OC, OH, OW).
+        input (Tensor): local_conv2d's input.
+        weight (Tensor): local_conv2d's weight.
+        stride (ints): As in local_conv2d. Default: [1, 1].
+        padding (ints): As in local_conv2d. Default: [0, 0].
+        algo (string): As in local_conv2d. One of 'auto', 'naive'. Default: 'auto'.
+        output_mask (ints): Which of grad_input, grad_weight to compute (0 or 1 each). Default: [1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor]: grad_input, grad_weight.
+    """
+    return _R_local_conv2d_backward(*_calln(_H_local_conv2d_backward, (grad, input, weight), (_ints(stride), _ints(padding), algo, _ints(output_mask))))
+
+
+_H_local_share_conv2d_backward = _op('local_share_conv2d_backward')
+_R_local_share_conv2d_backward = _namedtuple('local_share_conv2d_backward', ['grad_input', 'grad_weight'])
+
+
+def local_share_conv2d_backward(grad, input, weight, stride=(1, 1), padding=(0, 0), dilation=(1, 1), spatial_groups=(1, 1), groups=1, mode='cross_correlation', algo='auto', output_mask=(1, 1)):
+    """Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
+
+    Args:
+        grad (Tensor): Gradient of local_share_conv2d's output (N, OC, OH, OW).
+        input (Tensor): local_share_conv2d's input.
+        weight (Tensor): local_share_conv2d's weight.
+        stride (ints): As in local_share_conv2d. Default: [1, 1].
+        padding (ints): As in local_share_conv2d. Default: [0, 0].
+        dilation (ints): As in local_share_conv2d. Default: [1, 1].
+        spatial_groups (ints): As in local_share_conv2d. Default: [1, 1].
+        groups (int): As in local_share_conv2d. Default: 1.
+        mode (string): As in local_share_conv2d. One of 'cross_correlation', 'convolution'. Default: 'cross_correlation'.
+        algo (string): As in local_share_conv2d. One of 'auto', 'naive'. Default: 'auto'.
+        output_mask (ints): Which of grad_input, grad_weight to compute (0 or 1 each). Default: [1, 1].
+
+    Returns:
+        Tuple[Tensor, Tensor]: grad_input, grad_weight.
+    """
+    return _R_local_share_conv2d_backward(*_calln(_H_local_share_conv2d_backward, (grad, input, weight), (_ints(stride), _ints(padding), _ints(dilation), _ints(spatial_groups), groups, mode, algo, _ints(output_mask))))
+
+
 # Ops that are also Tensor methods (the first input is self).
 METHODS = ('neg', 'abs', 'sign', 'exp', 'expm1', 'log', 'log1p', 'log2', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'softplus', 'erf', 'floor', 'ceil', 'round', 'trunc', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'logical_not', 'bitwise_not', 'add', 'sub', 'mul', 'div', 'floor_divide', 'remainder', 'pow', 'maximum', 'minimum', 'atan2', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'bitwise_left_shift', 'bitwise_right_shift', 'clamp', 'sum', 'mean', 'prod', 'amax', 'amin', 'argmax', 'argmin', 'var', 'std', 'logsumexp', 'all', 'any', 'cumsum', 'cumprod', 'matmul', 'softmax', 'log_softmax', 'reshape', 'view', 'permute', 'transpose', 'select', 'expand', 'broadcast_to', 'squeeze', 'unsqueeze', 'flatten', 'as_strided', 'contiguous', 'clone', 'copy_', 'split', 'chunk', 'gather', 'scatter', 'scatter_add', 'index_select', 'take_along_dim', 'nonzero', 'masked_fill', 'flip', 'roll', 'tril', 'triu', 'sort', 'topk', 'bernoulli')

@@ -2374,7 +2374,61 @@ std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
 }
 const GradFormula f_binary_cross_entropy_with_logits{&bw_binary_cross_entropy_with_logits, &cp_binary_cross_entropy_with_logits, 0xfULL, false};
 
-const GradFormula* const kFormulas[180] = {
+// local_conv2d
+void bw_local_conv2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const LocalConv2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = local_conv2d_backward(grad, input, weight, LocalConv2dBackwardAttrs{attrs.stride, attrs.padding, attrs.algo, Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0}}); r.resize(3); if (!needs(0)) r[0] = Tensor(); if (!needs(1)) r[1] = Tensor(); if (bias.defined() && needs(2)) r[2] = sum(grad, SumAttrs{Dims{0, 2, 3}, false, std::nullopt}); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_local_conv2d(const void* a) {
+  return a ? std::make_shared<LocalConv2dAttrs>(*static_cast<const LocalConv2dAttrs*>(a)) : std::make_shared<LocalConv2dAttrs>();
+}
+const GradFormula f_local_conv2d{&bw_local_conv2d, &cp_local_conv2d, 0x7ULL, false};
+
+// local_share_conv2d
+void bw_local_share_conv2d(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const LocalShareConv2dAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& weight = g.inputs[1];
+  const Tensor& bias = g.inputs[2];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r = local_share_conv2d_backward(grad, input, weight, LocalShareConv2dBackwardAttrs{attrs.stride, attrs.padding, attrs.dilation, attrs.spatial_groups, attrs.groups, attrs.mode, attrs.algo, Dims{needs(0) ? 1 : 0, needs(1) ? 1 : 0}}); r.resize(3); if (!needs(0)) r[0] = Tensor(); if (!needs(1)) r[1] = Tensor(); if (bias.defined() && needs(2)) r[2] = sum(grad, SumAttrs{Dims{0, 2, 3}, false, std::nullopt}); return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_local_share_conv2d(const void* a) {
+  return a ? std::make_shared<LocalShareConv2dAttrs>(*static_cast<const LocalShareConv2dAttrs*>(a)) : std::make_shared<LocalShareConv2dAttrs>();
+}
+const GradFormula f_local_share_conv2d{&bw_local_share_conv2d, &cp_local_share_conv2d, 0x7ULL, false};
+
+const GradFormula* const kFormulas[184] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -2405,11 +2459,12 @@ const GradFormula* const kFormulas[180] = {
     nullptr, &f_group_norm, nullptr, &f_instance_norm, &f_cross_entropy, nullptr,
     &f_nll_loss, nullptr, &f_mse_loss, nullptr, &f_l1_loss, nullptr,
     &f_smooth_l1_loss, nullptr, &f_binary_cross_entropy, nullptr, &f_binary_cross_entropy_with_logits, nullptr,
+    &f_local_conv2d, &f_local_share_conv2d, nullptr, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 180 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 184 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

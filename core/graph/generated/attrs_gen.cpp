@@ -1050,8 +1050,54 @@ std::vector<AttrValue> av_binary_cross_entropy_with_logits_backward(const void* 
   v.push_back(av_str(a.reduction));
   return v;
 }
+std::vector<AttrValue> av_local_conv2d(const void* p) {
+  static const LocalConv2dAttrs kDefault{};
+  const auto& a = p ? *static_cast<const LocalConv2dAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_ints(a.stride));
+  v.push_back(av_ints(a.padding));
+  v.push_back(av_str(a.algo));
+  return v;
+}
+std::vector<AttrValue> av_local_share_conv2d(const void* p) {
+  static const LocalShareConv2dAttrs kDefault{};
+  const auto& a = p ? *static_cast<const LocalShareConv2dAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_ints(a.stride));
+  v.push_back(av_ints(a.padding));
+  v.push_back(av_ints(a.dilation));
+  v.push_back(av_ints(a.spatial_groups));
+  v.push_back(av_int(a.groups));
+  v.push_back(av_str(a.mode));
+  v.push_back(av_str(a.algo));
+  return v;
+}
+std::vector<AttrValue> av_local_conv2d_backward(const void* p) {
+  static const LocalConv2dBackwardAttrs kDefault{};
+  const auto& a = p ? *static_cast<const LocalConv2dBackwardAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_ints(a.stride));
+  v.push_back(av_ints(a.padding));
+  v.push_back(av_str(a.algo));
+  v.push_back(av_ints(a.output_mask));
+  return v;
+}
+std::vector<AttrValue> av_local_share_conv2d_backward(const void* p) {
+  static const LocalShareConv2dBackwardAttrs kDefault{};
+  const auto& a = p ? *static_cast<const LocalShareConv2dBackwardAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_ints(a.stride));
+  v.push_back(av_ints(a.padding));
+  v.push_back(av_ints(a.dilation));
+  v.push_back(av_ints(a.spatial_groups));
+  v.push_back(av_int(a.groups));
+  v.push_back(av_str(a.mode));
+  v.push_back(av_str(a.algo));
+  v.push_back(av_ints(a.output_mask));
+  return v;
+}
 using AvFn = std::vector<AttrValue> (*)(const void*);
-const AvFn kAv[180] = {
+const AvFn kAv[184] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, &av_gelu,
@@ -1082,11 +1128,12 @@ const AvFn kAv[180] = {
     &av_layer_norm_backward, &av_group_norm, &av_group_norm_backward, &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward,
     &av_nll_loss, &av_nll_loss_backward, &av_mse_loss, &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward,
     &av_smooth_l1_loss, &av_smooth_l1_loss_backward, &av_binary_cross_entropy, &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
+    &av_local_conv2d, &av_local_share_conv2d, &av_local_conv2d_backward, &av_local_share_conv2d_backward,
 };
 }  // namespace
 
 std::vector<AttrValue> attrs_to_values(int op_id, const void* attrs) {
-  if (op_id < 0 || op_id >= 180 || !kAv[op_id]) return {};
+  if (op_id < 0 || op_id >= 184 || !kAv[op_id]) return {};
   return kAv[op_id](attrs);
 }
 

@@ -191,7 +191,11 @@ struct OpId {
   static constexpr int binary_cross_entropy_backward = 177;
   static constexpr int binary_cross_entropy_with_logits = 178;
   static constexpr int binary_cross_entropy_with_logits_backward = 179;
-  static constexpr int kCount = 180;
+  static constexpr int local_conv2d = 180;
+  static constexpr int local_share_conv2d = 181;
+  static constexpr int local_conv2d_backward = 182;
+  static constexpr int local_share_conv2d_backward = 183;
+  static constexpr int kCount = 184;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -1038,6 +1042,40 @@ struct BinaryCrossEntropyWithLogitsAttrs {
 struct BinaryCrossEntropyWithLogitsBackwardAttrs {
   std::string reduction{"mean"};  // As in binary_cross_entropy_with_logits.
 };
+// local_conv2d: Locally connected 2-d layer (untied convolution, MegEngine's local): every output position (oh, ow) 
+struct LocalConv2dAttrs {
+  Dims stride{Dims{1, 1}};  // Step of the window (>= 1).
+  Dims padding{Dims{0, 0}};  // Zeros added on both sides of each spatial dim (>= 0).
+  std::string algo{"auto"};  // 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bit
+};
+// local_share_conv2d: Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW equ
+struct LocalShareConv2dAttrs {
+  Dims stride{Dims{1, 1}};  // Step of the window (>= 1).
+  Dims padding{Dims{0, 0}};  // Zeros added on both sides of each spatial dim (>= 0).
+  Dims dilation{Dims{1, 1}};  // Spacing between filter taps (>= 1).
+  Dims spatial_groups{Dims{1, 1}};  // (SGH, SGW): how many spatial groups cut the output's height and width; they must
+  int64_t groups{1};  // Channel groups; IC and OC must be multiples of it. A 6-d weight needs groups=1.
+  std::string mode{"cross_correlation"};  // 'cross_correlation' (like conv2d) or 'convolution' (the filter flipped in both s
+  std::string algo{"auto"};  // 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bit
+};
+// local_conv2d_backward: Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the out
+struct LocalConv2dBackwardAttrs {
+  Dims stride{Dims{1, 1}};  // As in local_conv2d.
+  Dims padding{Dims{0, 0}};  // As in local_conv2d.
+  std::string algo{"auto"};  // As in local_conv2d.
+  Dims output_mask{Dims{1, 1}};  // Which of grad_input, grad_weight to compute (0 or 1 each).
+};
+// local_share_conv2d_backward: Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from t
+struct LocalShareConv2dBackwardAttrs {
+  Dims stride{Dims{1, 1}};  // As in local_share_conv2d.
+  Dims padding{Dims{0, 0}};  // As in local_share_conv2d.
+  Dims dilation{Dims{1, 1}};  // As in local_share_conv2d.
+  Dims spatial_groups{Dims{1, 1}};  // As in local_share_conv2d.
+  int64_t groups{1};  // As in local_share_conv2d.
+  std::string mode{"cross_correlation"};  // As in local_share_conv2d.
+  std::string algo{"auto"};  // As in local_share_conv2d.
+  Dims output_mask{Dims{1, 1}};  // Which of grad_input, grad_weight to compute (0 or 1 each).
+};
 
 // Typed C++ API: runs the op's implementation directly (no attribute unpacking).
 Tensor neg(const Tensor& input);
@@ -1220,6 +1258,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 Tensor binary_cross_entropy_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const BinaryCrossEntropyBackwardAttrs& attrs = {});
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsAttrs& attrs = {});
 Tensor binary_cross_entropy_with_logits_backward(const Tensor& grad_output, const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight, const BinaryCrossEntropyWithLogitsBackwardAttrs& attrs = {});
+Tensor local_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const LocalConv2dAttrs& attrs = {});
+Tensor local_share_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const LocalShareConv2dAttrs& attrs = {});
+std::vector<Tensor> local_conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const LocalConv2dBackwardAttrs& attrs = {});
+std::vector<Tensor> local_share_conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const LocalShareConv2dBackwardAttrs& attrs = {});
 
 }  // namespace ops
 }  // namespace heron

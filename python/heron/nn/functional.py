@@ -144,6 +144,34 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return _ops.squeeze(out, 0) if unbatched else out
 
 
+def local_conv2d(input, weight, bias=None, stride=1, padding=0):
+    """Locally connected 2-d layer (untied convolution, MegEngine's local): every output position has its own
+    filter. input (N, IC, IH, IW) or (IC, IH, IW); weight (OH, OW, IC, FH, FW, OC) or grouped
+    (G, OH, OW, IC/G, FH, FW, OC/G); bias (OC) or None. Output (N, OC, OH, OW)."""
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = _ops.unsqueeze(input, 0)
+    out = _ops.local_conv2d(input, weight, bias, stride=_pair(stride), padding=_pair(padding))
+    return _ops.squeeze(out, 0) if unbatched else out
+
+
+def local_share_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, spatial_groups=(1, 1), groups=1,
+                       mode="cross_correlation"):
+    """Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW spatial
+    groups, each with its own filter. input (N, IC, IH, IW) or (IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or,
+    with groups=G, (G, SGH, SGW, IC/G, FH, FW, OC/G); bias (OC) or None; mode 'cross_correlation' or
+    'convolution' (filter flipped). spatial_groups must divide the output's height and width."""
+    if mode not in ("cross_correlation", "convolution"):
+        raise ValueError(f"local_share_conv2d: mode must be 'cross_correlation' or 'convolution', got {mode!r}")
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = _ops.unsqueeze(input, 0)
+    out = _ops.local_share_conv2d(input, weight, bias, stride=_pair(stride), padding=_pair(padding),
+                                  dilation=_pair(dilation), spatial_groups=_pair(spatial_groups), groups=groups,
+                                  mode=mode)
+    return _ops.squeeze(out, 0) if unbatched else out
+
+
 # ------------------------------------------------------------------ pooling
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling; with return_indices also the flat (per-plane) argmax indices."""

@@ -652,3 +652,95 @@ class Upsample(Module):
     def extra_repr(self):
         info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
         return info + f", mode={self.mode!r}"
+
+
+def _local_out(size, k, s, p, d=1):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+class _LocalBase(Module):
+    def _init_params(self, wshape, fan_in, bias, out_channels, dtype, device):
+        self.weight = Parameter(_empty(wshape, dtype, device))
+        if bias:
+            self.bias = Parameter(_empty((out_channels,), dtype, device))
+        else:
+            self.register_parameter("bias", None)
+        self._fan_in = fan_in
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, fan_in = IC/groups * FH * FW (what
+        # kaiming_uniform_(a=sqrt(5)) gives a conv2d).
+        bound = 1 / math.sqrt(self._fan_in) if self._fan_in > 0 else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+
+class LocalConv2d(_LocalBase):
+    """Locally connected 2-d layer (untied convolution): one filter per output position, so the input's
+    spatial size is fixed at construction. weight (OH, OW, IC, FH, FW, OC), or (G, OH, OW, IC/G, FH, FW, OC/G)
+    with groups=G > 1; bias (OC)."""
+
+    def __init__(self, in_channels, out_channels, input_height, input_width, kernel_size, stride=1, padding=0,
+                 groups=1, bias=True, device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups must be a positive integer dividing in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels}), got {groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.input_height, self.input_width = input_height, input_width
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        oh = _local_out(input_height, self.kernel_size[0], self.stride[0], self.padding[0])
+        ow = _local_out(input_width, self.kernel_size[1], self.stride[1], self.padding[1])
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{name}: a {input_height}x{input_width} input with kernel_size {self.kernel_size}, "
+                             f"stride {self.stride} and padding {self.padding} has no output")
+        self.output_size = (oh, ow)
+        wshape = (oh, ow, in_channels // groups) + self.kernel_size + (out_channels // groups,)
+        if groups > 1:
+            wshape = (groups,) + wshape
+        self._init_params(wshape, in_channels // groups * self.kernel_size[0] * self.kernel_size[1], bias,
+                          out_channels, dtype, device)
+
+    def forward(self, input):
+        return F.local_conv2d(input, self.weight, self.bias, self.stride, self.padding)
+
+    def _desc(self):
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, input=({self.input_height}, "
+                f"{self.input_width}), kernel_size={self.kernel_size})")
+
+
+class LocalShareConv2d(_LocalBase):
+    """Locally shared 2-d convolution: the output plane is cut into spatial_groups (SGH, SGW) equal parts, each
+    with its own filter. weight (SGH, SGW, IC, FH, FW, OC), or (G, SGH, SGW, IC/G, FH, FW, OC/G) with groups=G > 1;
+    bias (OC); mode 'cross_correlation' or 'convolution'."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, spatial_groups=(1, 1),
+                 groups=1, bias=True, mode="cross_correlation", device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups must be a positive integer dividing in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels}), got {groups}")
+        if mode not in ("cross_correlation", "convolution"):
+            raise ValueError(f"{name}: mode must be 'cross_correlation' or 'convolution', got {mode!r}")
+        self.in_channels, self.out_channels, self.groups, self.mode = in_channels, out_channels, groups, mode
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.dilation, self.spatial_groups = _pair(dilation), _pair(spatial_groups)
+        if min(self.spatial_groups) < 1:
+            raise ValueError(f"{name}: spatial_groups must be >= 1, got {self.spatial_groups}")
+        wshape = self.spatial_groups + (in_channels // groups,) + self.kernel_size + (out_channels // groups,)
+        if groups > 1:
+            wshape = (groups,) + wshape
+        self._init_params(wshape, in_channels // groups * self.kernel_size[0] * self.kernel_size[1], bias,
+                          out_channels, dtype, device)
+
+    def forward(self, input):
+        return F.local_share_conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                    self.spatial_groups, self.groups, self.mode)
+
+    def _desc(self):
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"spatial_groups={self.spatial_groups})")
