@@ -118,6 +118,8 @@ bench: build
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/conv.py
 	$(PY) benchmarks/training.py
+	$(PY) benchmarks/deploy.py --quick
+	$(PY) benchmarks/einsum.py --quick
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) dist python/heron/_C*.so python/heron/lib python/heron/include
