@@ -4,7 +4,8 @@ process, interleaved, medians over blocks.
     python benchmarks/deploy.py [--quick] [--models resnet18,mobilenet_v2] [--batches 1,8]
 
 The architecture is built in Heron (heron.models), traced to a .heron graph and run by a session
-(what heron-run and the C API do); PyTorch gets the same weights in the same architecture (defined
+(what heron-run and the C API do; heron-run itself also runs the saved model, in its own process,
+after each row's in-process blocks: its p50 is the last columns); PyTorch gets the same weights in the same architecture (defined
 here: torchvision is not required) and runs eagerly; onnxruntime runs PyTorch's ONNX export of it.
 All use the same thread count. Set HERON_BENCH_EXTRA_PATH to a site-packages folder holding
 torch/onnxruntime/onnx when they live outside this environment.
@@ -12,8 +13,12 @@ torch/onnxruntime/onnx when they live outside this environment.
 import argparse
 import io
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
@@ -120,6 +125,20 @@ def torch_model(name, sd):
     return m.eval()
 
 
+def heron_run_p50(exe, model_path, x_path, threads, iters):
+    """p50 latency (ms) that heron-run (the C API, no Python in the process) reports for the model."""
+    r = subprocess.run([exe, model_path, "--input", f"input={x_path}", "--iter", str(iters), "--warmup", "3",
+                        "--threads", str(threads)], capture_output=True, text=True, check=True)
+    m = re.search(r"p50 ([0-9.]+)", r.stdout)
+    return float(m.group(1)) if m else float("nan")
+
+
+def find_heron_run():
+    here = os.path.dirname(os.path.abspath(heron.__file__))
+    exe = os.path.join(here, "bin", "heron-run")
+    return exe if os.access(exe, os.X_OK) else shutil.which("heron-run")
+
+
 def block_ms(fn, n):
     t0 = time.perf_counter()
     for _ in range(n):
@@ -138,8 +157,10 @@ def main():
         torch.set_num_threads(threads)
     print(f"threads: {threads}; torch: {torch.__version__ if torch else 'absent'}; "
           f"onnxruntime: {ort.__version__ if ort else 'absent'}")
+    exe = find_heron_run()
+    tmp = tempfile.mkdtemp(prefix="heron-deploy-bench-")
     print(f"{'model':14s} {'batch':>5s} {'heron ms':>10s} {'ort ms':>10s} {'torch ms':>10s} {'heron/ort':>10s} "
-          f"{'heron/torch':>12s} {'heron peak MiB':>15s}")
+          f"{'heron/torch':>12s} {'heron peak MiB':>15s} {'heron-run p50':>14s} {'run/ort':>8s}")
     reps, n = (3, 2) if args.quick else (7, 5)
     for name in args.models.split(","):
         heron.manual_seed(0)
@@ -177,9 +198,19 @@ def main():
                     samples[k].append(block_ms(fn, n))
             med = {k: statistics.median(v) for k, v in samples.items()}
             o, t = med.get("ort"), med.get("torch")
+            # The same traced model through heron-run, right after, in its own process.
+            hr = float("nan")
+            if exe:
+                mpath, xpath = os.path.join(tmp, f"{name}_{b}.heron"), os.path.join(tmp, f"x_{b}.npy")
+                heron.jit.save(traced, mpath)
+                np.save(xpath, x)
+                time.sleep(0.05)
+                hr = heron_run_p50(exe, mpath, xpath, threads, 10 if args.quick else 30)
             print(f"{name:14s} {b:5d} {med['heron']:10.1f} {o if o else float('nan'):10.1f} "
                   f"{t if t else float('nan'):10.1f} {(med['heron'] / o) if o else float('nan'):10.2f}x "
-                  f"{(med['heron'] / t) if t else float('nan'):11.2f}x {sess.peak_memory / 2**20:15.1f}")
+                  f"{(med['heron'] / t) if t else float('nan'):11.2f}x {sess.peak_memory / 2**20:15.1f} "
+                  f"{hr:14.1f} {(hr / o) if o else float('nan'):7.2f}x")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
