@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "core/ops/kernels/cpu/split_items.h"
 #include "core/ops/kernels/cpu/vec_math.h"
 #include "core/tensor/tensor.h"
 #include "core/util/error.h"
@@ -58,6 +59,31 @@ bool fast_enabled() {
     return !(e && !std::strcmp(e, "0"));
   }();
   return on;
+}
+
+// Per-thread, 64-byte aligned float buffers that only grow, kept across calls (panels, Winograd
+// transforms, partial sums): slot i is one buffer.
+struct Scratch {
+  float* p[2] = {nullptr, nullptr};
+  size_t n[2] = {0, 0};
+  ~Scratch() {
+    std::free(p[0]);
+    std::free(p[1]);
+  }
+  float* get(int slot, size_t want) {
+    if (n[slot] < want) {
+      std::free(p[slot]);
+      p[slot] = static_cast<float*>(std::aligned_alloc(64, (want * sizeof(float) + 63) / 64 * 64));
+      n[slot] = p[slot] ? want : 0;
+      if (!p[slot]) throw Error(ErrorCode::OutOfMemory, str_cat("conv2d: cannot allocate ", want * sizeof(float), " bytes of scratch"));
+    }
+    return p[slot];
+  }
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
 }
 
 struct PackedWeight {
@@ -380,21 +406,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     }
   };
 
-  const int64_t parts = std::min<int64_t>(threads, items);
-  std::atomic<int64_t> next{0};
-  auto worker = [&]() {
-    thread_local std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(64, KC * NR * sizeof(float))),
-                                                                 &std::free);
-    if (!buf) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate a packing buffer");
-    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, buf.get());
-  };
-  if (parts <= 1) {
-    worker();
-  } else {
-    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) worker();
-    });
-  }
+  split_items(items, std::min<int64_t>(threads, items),
+              [&](int64_t, int64_t it, int64_t) { item(it, scratch().get(0, static_cast<size_t>(KC * NR))); });
 }
 
 // Depthwise (groups == C == K). The column geometry is the same for every row and plane, so it
@@ -748,21 +761,9 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
       }
     }
   };
-  const int64_t parts = std::min<int64_t>(threads, items);
-  std::atomic<int64_t> next{0};
   const int64_t max_run = (S + runs - 1) / runs + 1;
-  auto worker = [&]() {
-    std::unique_ptr<float, decltype(&std::free)> acc(static_cast<float*>(std::aligned_alloc(64, max_run * TR * TC * sizeof(float))), &std::free);
-    if (!acc) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate an accumulation buffer");
-    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, acc.get());
-  };
-  if (parts <= 1) {
-    worker();
-  } else {
-    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) worker();
-    });
-  }
+  split_items(items, std::min<int64_t>(threads, items),
+              [&](int64_t, int64_t it, int64_t) { item(it, scratch().get(0, static_cast<size_t>(max_run * TR * TC))); });
 }
 
 // ------------------------------------------------------------------ Winograd F(2x2, 3x3)
@@ -921,31 +922,13 @@ void winograd_run(const float* x, const float* U, float* y, const ConvGeom& g, c
   const int64_t items = panels * msplit;
   const int64_t nkb = (C + KC - 1) / KC, kcb = (C + nkb - 1) / nkb;
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
-  struct Bufs {
-    float* v = nullptr;
-    float* m = nullptr;
-    size_t nv = 0, nm = 0;
-    ~Bufs() {
-      std::free(v);
-      std::free(m);
-    }
-    float* get(float*& p, size_t& have, size_t want) {
-      if (have < want) {
-        std::free(p);
-        p = static_cast<float*>(std::aligned_alloc(64, (want * sizeof(float) + 63) / 64 * 64));
-        if (!p) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate Winograd buffers");
-        have = want;
-      }
-      return p;
-    }
-  };
-  auto item = [&](int64_t it, Bufs& b) {
+  auto item = [&](int64_t it) {
     const int64_t ms = it % msplit, pa = it / msplit;
     const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
     const int64_t Kr = (mb1 - mb0) * MR;
     const int64_t t0 = pa * WT, nt = std::min(WT, T - t0);
-    float* Vp = b.get(b.v, b.nv, static_cast<size_t>(16 * C * WT));
-    float* Mt = b.get(b.m, b.nm, static_cast<size_t>(16 * Kr * WT));
+    float* Vp = scratch().get(0, static_cast<size_t>(16 * C * WT));
+    float* Mt = scratch().get(1, static_cast<size_t>(16 * Kr * WT));
     winograd_input(x, Vp, C, t0, nt, g, TH, TW);
     Store s;
     s.m0 = s.m1 = 0xFFFF;
@@ -967,19 +950,7 @@ void winograd_run(const float* x, const float* U, float* y, const ConvGeom& g, c
     winograd_groups(grp, t0, nt, g, TH, TW);
     for (int64_t k = mb0 * MR; k < std::min(K, mb1 * MR); ++k) winograd_output(Mt, k - mb0 * MR, Kr, k, y, grp, g, e, clamp);
   };
-  const int64_t parts = std::min<int64_t>(threads, items);
-  std::atomic<int64_t> next{0};
-  auto worker = [&]() {
-    thread_local Bufs bufs;
-    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) item(it, bufs);
-  };
-  if (parts <= 1) {
-    worker();
-  } else {
-    parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) worker();
-    });
-  }
+  split_items(items, std::min<int64_t>(threads, items), [&](int64_t, int64_t it, int64_t) { item(it); });
 }
 
 #if defined(__clang__)
