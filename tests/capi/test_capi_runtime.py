@@ -1,7 +1,8 @@
 """Models and sessions through the C ABI: options, model load/save/query, session create/run (names,
 dtypes, shapes, outputs subsets), concurrent runs, peak memory, the profile and the Chrome trace,
-NULL arguments and released handles. The models are written by build/heron_make_test_models (hand-
-built graphs); when this build cannot write .heron files those tests are skipped."""
+NULL arguments and released handles, the graph-optimisation and arena switches. The models are
+written by build/heron_make_test_models (hand-built graphs); when that tool is not built those tests
+are skipped (a failure under CI=true)."""
 import json
 import os
 import pathlib

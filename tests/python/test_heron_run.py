@@ -1,7 +1,7 @@
 """heron-run, the deployment CLI (C API only): argument errors, the .npy reader (untrusted input) and
 writer (round trip through --dump-outputs), --random-input, latency summary, profile and Chrome trace
-files. Models come from build/heron_make_test_models (hand-built graphs); the parts that need a
-model are skipped while this build cannot write .heron files."""
+files. Models come from build/heron_make_test_models (hand-built graphs); when that tool is not
+built the parts that need a model are skipped (a failure under CI=true)."""
 import json
 import os
 import pathlib
