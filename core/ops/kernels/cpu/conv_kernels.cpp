@@ -614,19 +614,26 @@ void depthwise_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom&
   });
 }
 
+// The float32 fast paths of conv_gemm.h (implicit GEMM / Winograd, depthwise) with epilogue e;
+// false when neither takes this convolution.
+bool conv_fast_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e) {
+  if (conv_gemm_supported(g)) {
+    conv_gemm_f32(x, w, y, g, e);
+    return true;
+  }
+  if (depthwise_f32_supported(g) && depthwise_enabled()) {
+    depthwise_f32(x, w, y, g, e);
+    return true;
+  }
+  return false;
+}
+
 template <typename T>
 void conv_forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
     ConvEpilogue e;
     e.bias = bt.defined() ? bt.data<float>() : nullptr;
-    if (conv_gemm_supported(g)) {
-      conv_gemm_f32(xt, wt, yt, g, e);
-      return;
-    }
-    if (depthwise_f32_supported(g) && depthwise_enabled()) {
-      depthwise_f32(xt, wt, yt, g, e);
-      return;
-    }
+    if (conv_fast_f32(xt, wt, yt, g, e)) return;
   }
   const Plan p = make_plan<T>(g, true);
   const T* x = xt.data<T>();
@@ -816,14 +823,7 @@ void conv_forward_fused(const Tensor& xt, const Tensor& wt, const Tensor& bt, co
     e.residual = rt.defined() ? rt.data<float>() : nullptr;
     e.lo = static_cast<float>(lo);
     e.hi = static_cast<float>(hi);
-    if (conv_gemm_supported(g)) {
-      conv_gemm_f32(xt, wt, yt, g, e);
-      return;
-    }
-    if (depthwise_f32_supported(g) && depthwise_enabled()) {
-      depthwise_f32(xt, wt, yt, g, e);
-      return;
-    }
+    if (conv_fast_f32(xt, wt, yt, g, e)) return;
   }
   conv_forward<T>(xt, wt, bt, yt, g);
   T* y = yt.data<T>();
