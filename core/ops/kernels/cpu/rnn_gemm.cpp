@@ -38,7 +38,7 @@ void rnn_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, s
 #if HERON_RNN_GEMM_X86
 namespace {
 
-constexpr int64_t kKc = 128;  // k rows per block: a 16 KB block of a panel stays in L1 across the row blocks
+constexpr int64_t kKc = 512;  // k rows per block (a panel streams from L2; the packed A block stays in L1)
 
 // C (MR x 32, masked columns) (+)= Ap (k-major, 8 per k) . Bp (k-major, 32 per k) over kc rows.
 template <int MR>
@@ -46,6 +46,7 @@ __attribute__((target("avx512f"))) void ukr(int64_t kc, const float* ap, const f
                                             __mmask16 m1) {
   __m512 c0[MR], c1[MR];
   for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(bp + k * kRnnPanel), b1 = _mm512_loadu_ps(bp + k * kRnnPanel + 16);
     for (int i = 0; i < MR; ++i) {
