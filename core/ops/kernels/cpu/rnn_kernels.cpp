@@ -236,7 +236,12 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
             const int64_t ua = j * kRnnUnitBlock, ub = std::min(kRnnUnitBlock, H - ua);
             for (int64_t b = 0; b < bt; ++b) {
               T* g = gt + b * GH + ua * G;
-              if (lstm) {
+              if (lstm && std::is_same<T, float>::value) {
+                T* cs = cst.data() + b * H + ua;
+                T* hs = P > 0 ? rt + b * H + ua : hst.data() + b * Hout + ua;
+                T* yo = P > 0 ? nullptr : yt + b * Yw + ua;
+                vec::lstm_step_f32(as_f(g), as_f(cs), as_f(cc + b * H + ua), as_f(hs), yo ? as_f(yo) : nullptr, ub);
+              } else if (lstm) {
                 sigmoid_v(g, 2 * ub);
                 tanh_v(g + 2 * ub, ub);
                 sigmoid_v(g + 3 * ub, ub);
