@@ -218,15 +218,28 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         if (c0t.defined()) std::memcpy(cst.data(), c0t.data<T>() + sd * B * H, sizeof(T) * B * H);
         else std::fill(cst.begin(), cst.end(), T(0));
       }
+      int64_t prev_bt = 0;
       for (int64_t s = 0; s < T_; ++s) {
         const int64_t t = d == 0 ? s : T_ - 1 - s;
         const int64_t bt = c.batch_sizes[static_cast<size_t>(t)];
-        if (bt == 0) continue;
-        T* hp = base + lay.hprev + kt * t * B * Hout;
-        std::memcpy(hp, hst.data(), sizeof(T) * bt * Hout);
+        if (bt == 0) {
+          prev_bt = 0;
+          continue;
+        }
+        // The state this step starts from is in its hprev slot: written by the previous step's
+        // threads (each its own units, no serial copy), except at the first step and, in the
+        // reverse direction with lengths, for items whose sequence starts here (held state).
+        auto hslot = [&](int64_t ss) {
+          const int64_t tt = d == 0 ? ss : T_ - 1 - ss;
+          return base + lay.hprev + (c.keep ? tt : (ss & 1)) * B * Hout;
+        };
+        T* hp = hslot(s);
+        const int64_t have = s == 0 ? 0 : std::min(bt, prev_bt);
+        if (have < bt) std::memcpy(hp + have * Hout, hst.data() + have * Hout, sizeof(T) * (bt - have) * Hout);
+        prev_bt = bt;
+        T* hnext = s + 1 < T_ ? hslot(s + 1) : nullptr;
         T* cp = lstm ? base + lay.cprev + kt * t * B * H : nullptr;
         T* cc = lstm ? base + lay.c + kt * t * B * H : nullptr;
-        if (lstm) std::memcpy(cp, cst.data(), sizeof(T) * bt * H);
         T* gt = gates + t * B * GH;
         T* yt = Y + t * B * Yw + d * Hout;
         T* rt = (lstm && P > 0) ? base + lay.r + kt * t * B * H : nullptr;
@@ -242,6 +255,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
             const int64_t ua = j * kRnnUnitBlock, ub = std::min(kRnnUnitBlock, H - ua);
             for (int64_t b = 0; b < bt; ++b) {
               T* g = gt + b * GH + ua * G;
+              if (lstm) std::memcpy(cp + b * H + ua, cst.data() + b * H + ua, sizeof(T) * ub);
               if (lstm && std::is_same<T, float>::value) {
                 T* cs = cst.data() + b * H + ua;
                 T* hs = P > 0 ? rt + b * H + ua : hst.data() + b * Hout + ua;
@@ -290,12 +304,14 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
                 T* yo = yt + b * Yw + ua;
                 for (int64_t u = 0; u < ub; ++u) hs[u] = yo[u] = g[u];
               }
+              if (hnext && P == 0) std::memcpy(hnext + b * Hout + ua, hst.data() + b * Hout + ua, sizeof(T) * ub);
             }
           }
         });
         if (P > 0) {
           pgemm<T>(false, true, bt, P, H, rt, H, p.w_hr, H, T(0), hst.data(), P);
           for (int64_t b = 0; b < bt; ++b) std::memcpy(yt + b * Yw, hst.data() + b * P, sizeof(T) * P);
+          if (hnext) std::memcpy(hnext, hst.data(), sizeof(T) * bt * P);
         }
       }
       std::memcpy(hnt.data<T>() + sd * B * Hout, hst.data(), sizeof(T) * B * Hout);
