@@ -504,7 +504,7 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
       if (c.bias) {
         colsum(dGx, S, GH, gb.data());
         unpermute_rows(gb.data(), gparams[k].data<T>(), G, H, 1);
-        colsum(dGh, S, GH, gb.data());
+        if (gru) colsum(dGh, S, GH, gb.data());  // else the same gate gradients: the same sums
         unpermute_rows(gb.data(), gparams[k + 1].data<T>(), G, H, 1);
         k += 2;
       }
