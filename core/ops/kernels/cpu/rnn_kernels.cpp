@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "core/ops/kernels/cpu/rnn_gemm.h"
 #include "core/ops/kernels/cpu/vec_math.h"
 #include "core/util/philox.h"
+#include "core/util/error.h"
 #include "core/util/thread_pool.h"
 
 namespace heron {
@@ -159,6 +162,13 @@ T* scratch(int slot, int64_t n) {
   return v.data();
 }
 
+// One direction's forward weights, permuted (and W_hh packed when `packed`).
+template <typename T>
+struct Prepared {
+  std::vector<T> wi, wh;
+  std::vector<float> whp;
+};
+
 inline std::vector<float>& packed_scratch(int slot) {
   thread_local std::vector<float> bufs[2];
   return bufs[slot];
@@ -177,7 +187,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
   T* ws = wst.defined() ? wst.data<T>() : scratch<T>(0, lay.total);
   const int64_t nb = nblocks(H);
   const int64_t kt = c.keep ? 1 : 0;  // per-step state index: t (kept) or 0
-  T *wi = nullptr, *wh = nullptr;
+  const T *wi = nullptr, *wh = nullptr;
   std::vector<T> bx(static_cast<size_t>(GH)), bhn(gru ? static_cast<size_t>(H) : 0), hst(static_cast<size_t>(B * Hout)),
       cst(lstm ? static_cast<size_t>(B * H) : 0), ghh(gru ? static_cast<size_t>(B * GH) : 0);
   const bool packed = use_packed<T>();
@@ -192,11 +202,38 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       const DirParams<T> p = dir_params<T>(c, params, l, d);
       T* base = ws + lay.dir_base(l, d, D);
       T* gates = base + lay.gates;
-      wi = scratch<T>(1, GH * In);
-      wh = scratch<T>(2, GH * Hout);
-      permute_rows(p.w_ih, wi, G, H, In);
-      permute_rows(p.w_hh, wh, G, H, Hout);
-      if (packed) rnn_pack_b(as_f(wh), Hout, true, Hout, GH, whp);
+      // Frozen weights (a session's) are permuted and packed once, kept with W_hh's storage.
+      const size_t at = static_cast<size_t>((l * D + d) * c.per_dir());
+      const Storage& sih = *params[at].storage();
+      const Storage& shh = *params[at + 1].storage();
+      const bool cache = sih.frozen() && shh.frozen();
+      std::shared_ptr<const Prepared<T>> prep;
+      std::string key;
+      if (cache) {
+        key = str_cat("rnn.fwd:", G, ":", H, ":", In, ":", Hout, ":", packed, ":", reinterpret_cast<uintptr_t>(&sih), ":",
+                      params[at].offset(), ":", params[at + 1].offset());
+        prep = std::static_pointer_cast<const Prepared<T>>(shh.find_derived(key));
+      }
+      if (prep) {
+        wi = prep->wi.data();
+        wh = prep->wh.data();
+      } else {
+        T* wim = scratch<T>(1, GH * In);
+        T* whm = scratch<T>(2, GH * Hout);
+        permute_rows(p.w_ih, wim, G, H, In);
+        permute_rows(p.w_hh, whm, G, H, Hout);
+        if (packed) rnn_pack_b(as_f(whm), Hout, true, Hout, GH, whp);
+        wi = wim, wh = whm;
+        if (cache) {
+          auto np = std::make_shared<Prepared<T>>();
+          np->wi.assign(wi, wi + GH * In);
+          np->wh.assign(wh, wh + GH * Hout);
+          if (packed) np->whp = whp;
+          shh.put_derived(key, np);
+          prep = np;
+        }
+      }
+      const float* whpp = prep ? prep->whp.data() : whp.data();
       for (int64_t q = 0; q < G; ++q)
         for (int64_t u = 0; u < H; ++u) {
           const int64_t r = q * H + u;
@@ -247,7 +284,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         static_split(nb, [&](int64_t j0, int64_t j1) {
           const int64_t u0 = j0 * kRnnUnitBlock, u1 = std::min(H, j1 * kRnnUnitBlock);
           const int64_t col0 = u0 * G, ncol = (u1 - u0) * G;
-          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whp.data(), as_f(gru ? ghh.data() : gt), GH, !gru);
+          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whpp, as_f(gru ? ghh.data() : gt), GH, !gru);
           else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
           else gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(1), gt + col0, GH);
           T tmp[kRnnUnitBlock];
