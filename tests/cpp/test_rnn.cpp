@@ -248,3 +248,19 @@ TEST(Rnn, InferenceEqualsRecorded) {
     }
   }
 }
+
+// An empty batch is a valid call: empty outputs, zero weight gradients (and no null-pointer copies,
+// which UBSan would flag).
+TEST(Rnn, EmptyBatch) {
+  std::mt19937 g(2);
+  auto ps = make_params(3, 3, 4, 0, 2, 2, true, g);
+  Tensor x = randn(Dims{5, 0, 3}, g);
+  A::set_requires_grad(x, true);
+  for (auto& p : ps) A::set_requires_grad(p, true);
+  auto r = O::gru(x, Tensor(), Tensor(), ps, O::GruAttrs{4, 2, true, false, 0.0, false, true});
+  EXPECT_EQ(r[0].shape(), (Dims{5, 0, 8}));
+  EXPECT_EQ(r[1].shape(), (Dims{4, 0, 4}));
+  A::backward({O::sum(r[0])}, {Tensor()}, false);
+  for (auto& p : ps) EXPECT_EQ(max_diff(A::grad(p), O::zeros_like(p)), 0.0);
+  EXPECT_EQ(A::grad(x).shape(), x.shape());
+}
