@@ -1,4 +1,6 @@
 // The host device. Memory is 64-byte aligned so that SIMD kernels and mmap'd weights line up.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -17,25 +19,39 @@ namespace heron {
 namespace {
 
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-// Freed large blocks are kept for reuse by the next allocation of the same (2 MiB-rounded) size,
+// Freed large blocks are kept for reuse by the next allocation of the same (2 MiB-rounded) size
+// (or of up to half the block's size),
 // up to HERON_CPU_CACHE_MB (default 512; 0 disables): a fresh block costs a page fault and the
 // kernel zeroing it on first touch, which for a 46 MB workspace allocated on every training step
 // is several milliseconds. An allocation that finds no block of its size first releases cached
-// blocks worth at least its size, so the resident total never grows because of the cache.
+// blocks worth at least its size (smallest first), so the resident total never grows because of the
+// cache.
 class LargeBlockCache {
  public:
   void* take(size_t n) {
     std::lock_guard<std::mutex> lk(mu_);
-    for (size_t i = 0; i < blocks_.size(); ++i)
+    // The exact size, else the smallest block of at most twice the size (it stays resident either
+    // way; the block keeps its real size for when it is freed).
+    size_t best = blocks_.size();
+    for (size_t i = 0; i < blocks_.size(); ++i) {
       if (blocks_[i].n == n) {
-        void* p = blocks_[i].p;
-        cached_ -= n;
-        blocks_[i] = blocks_.back();
-        blocks_.pop_back();
-        return p;
+        best = i;
+        break;
       }
-    // A miss: release cached blocks (oldest first) worth at least n bytes before the caller
-    // allocates n fresh ones, so the resident total never grows because of the cache.
+      if (blocks_[i].n > n && blocks_[i].n <= 2 * n && (best == blocks_.size() || blocks_[i].n < blocks_[best].n)) best = i;
+    }
+    if (best < blocks_.size()) {
+      const Block b = blocks_[best];
+      cached_ -= b.n;
+      blocks_[best] = blocks_.back();
+      blocks_.pop_back();
+      if (b.n != n) oversized_.push_back(b);
+      return b.p;
+    }
+    // A miss: release cached blocks worth at least n bytes, smallest first (the large ones are
+    // the expensive ones to fault in again), before the caller allocates n fresh bytes, so the
+    // resident total never grows because of the cache.
+    std::sort(blocks_.begin(), blocks_.end(), [](const Block& a, const Block& b) { return a.n < b.n; });
     size_t freed = 0;
     size_t k = 0;
     while (k < blocks_.size() && freed < n) freed += blocks_[k].n, std::free(blocks_[k].p), ++k;
@@ -44,8 +60,18 @@ class LargeBlockCache {
     return nullptr;
   }
   bool put(void* p, size_t n) {
-    if (n > cap()) return false;
     std::lock_guard<std::mutex> lk(mu_);
+    for (size_t i = 0; i < oversized_.size(); ++i)
+      if (oversized_[i].p == p) {
+        n = oversized_[i].n;
+        oversized_[i] = oversized_.back();
+        oversized_.pop_back();
+        break;
+      }
+    if (n > cap()) {
+      std::free(p);
+      return true;
+    }
     while (cached_ + n > cap() && !blocks_.empty()) {  // oldest first
       std::free(blocks_.front().p);
       cached_ -= blocks_.front().n;
@@ -76,6 +102,7 @@ class LargeBlockCache {
   }
   std::mutex mu_;
   std::vector<Block> blocks_;
+  std::vector<Block> oversized_;  // blocks handed out for a smaller size: their real sizes
   size_t cached_ = 0;
 };
 LargeBlockCache& large_cache() {
