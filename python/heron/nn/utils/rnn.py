@@ -49,6 +49,12 @@ def _int_list(x, name):
     return out
 
 
+def _fresh(index):
+    """A private copy of an index tensor for one index_select: the core's index_select backward bumps the
+    version of its index, so one index tensor shared by two recorded index_selects fails in backward."""
+    return _ops.clone(index)
+
+
 def invert_permutation(permutation):
     """The inverse of an int64 permutation tensor (None stays None)."""
     if permutation is None:
@@ -164,7 +170,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
         order = sorted(range(B), key=lambda b: -lengths[b])  # stable: ties keep their order
         sorted_indices = _i64(order)
         lengths = [lengths[b] for b in order]
-        input = _ops.index_select(input, sorted_indices, 1)
+        input = _ops.index_select(input, _fresh(sorted_indices), 1)
     data, bs = _pack_time_major(input, lengths)
     return PackedSequence(data, _i64(bs), sorted_indices, None)
 
@@ -205,7 +211,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     padded, lengths = _unpack_time_major(sequence.data, bs, padding_value, total_length)
     lengths = np.asarray(lengths, dtype=np.int64)
     if sequence.unsorted_indices is not None:
-        padded = _ops.index_select(padded, sequence.unsorted_indices, 1)
+        padded = _ops.index_select(padded, _fresh(sequence.unsorted_indices), 1)
         lengths = lengths[np.asarray(sequence.unsorted_indices.tolist(), dtype=np.int64)]
     if batch_first:
         padded = _ops.transpose(padded, 0, 1)
