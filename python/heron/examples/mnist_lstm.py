@@ -33,7 +33,7 @@ class RowLSTM(nn.Module):
         self.fc = nn.Linear(hidden_size, num_classes)
 
     def forward(self, images):
-        x = images.reshape(images.shape[0], 28, 28)
+        x = images.reshape(-1, 28, 28)  # -1: the batch stays symbolic in traced graphs
         x = (x - MEAN) * (1.0 / STD)
         _, (h_n, _) = self.lstm(x)
         return self.fc(h_n[-1])
