@@ -5053,6 +5053,316 @@ static inline heron_status heron_local_share_conv2d_backward(heron_tensor* grad,
   return HERON_OK;
 }
 
+/**
+ * rnn: Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu, for num_layers stacked layers, optionally bidirectional (the reverse direction reads the sequence backwards; outputs are concatenated [forward, reverse]). With `lengths` (a sorted, non-increasing length per batch item, like a packed sequence) item b only runs its first lengths[b] steps (the reverse direction starts at its own last step), its outputs past that are 0 and its final state is the one at its last step.
+ *
+ * @param input (T, B, I), (B, T, I) with batch_first, or unbatched (T, I)..
+ * @param hx Initial hidden state (num_layers * D, B, H) ((num_layers * D, H) unbatched); zeros when absent. D = 2 if bidirectional else 1. (may be NULL).
+ * @param lengths int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T. (may be NULL).
+ * @param params Per layer, per direction (forward then reverse): w_ih (H, I or D*H), w_hh (H, H), then b_ih (H), b_hh (H) when bias. PyTorch's flat weight order. (params_count of them).
+ * @param hidden_size H (>= 1). Required.
+ * @param num_layers Stacked layers (>= 1). Default: 1
+ * @param nonlinearity The activation. NULL for the default. Default: "tanh"
+ * @param bias Whether params hold b_ih and b_hh. Default: true
+ * @param batch_first input and output are (B, T, *). Default: false
+ * @param dropout Dropout probability on the outputs of every layer but the last, in training. Default: 0.0
+ * @param training Apply dropout between layers. Default: false
+ * @param bidirectional Add a reverse direction per layer. Default: false
+ * @param output Receives the new output handle (owned by the caller).
+ * @param h_n Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_rnn(heron_tensor* input, heron_tensor* hx, heron_tensor* lengths, heron_tensor* const* params, size_t params_count, int64_t hidden_size, int64_t num_layers, const char* nonlinearity, int bias, int batch_first, double dropout, int training, int bidirectional, heron_tensor** output, heron_tensor** h_n, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "rnn");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[8] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = hidden_size; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_layers; N_++;
+  A_[N_].kind = nonlinearity ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = nonlinearity; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bias ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = batch_first ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = dropout; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bidirectional ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* INS_[16];
+  size_t N_IN_ = 3 + params_count;
+  if (N_IN_ > 16) return heron_op_call(OP_, NULL, N_IN_, A_, N_, NULL, 0, NULL); /* reports the limit */
+  INS_[0] = input;
+  INS_[1] = hx;
+  INS_[2] = lengths;
+  for (size_t k = 0; k < params_count; ++k) INS_[3 + k] = params[k];
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, INS_, N_IN_, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *output = OUTS_[0];
+  *h_n = OUTS_[1];
+  *reserve = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * lstm: LSTM over a whole sequence, PyTorch's equations (gates i, f, g, o): c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t), and with proj_size P > 0 h_t = (o*tanh(c_t)) W_hr^T. Layers, directions and lengths as for rnn.
+ *
+ * @param input (T, B, I), (B, T, I) with batch_first, or unbatched (T, I)..
+ * @param hx Initial hidden state (num_layers * D, B, Hout), Hout = P if proj_size > 0 else H; zeros when absent. (may be NULL).
+ * @param cx Initial cell state (num_layers * D, B, H); zeros when absent. (may be NULL).
+ * @param lengths int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T. (may be NULL).
+ * @param params Per layer, per direction: w_ih (4H, I or D*Hout), w_hh (4H, Hout), then b_ih (4H), b_hh (4H) when bias, then w_hr (P, H) when proj_size > 0. (params_count of them).
+ * @param hidden_size H (>= 1). Required.
+ * @param num_layers Stacked layers (>= 1). Default: 1
+ * @param bias Whether params hold b_ih and b_hh. Default: true
+ * @param batch_first input and output are (B, T, *). Default: false
+ * @param dropout Dropout probability on the outputs of every layer but the last, in training. Default: 0.0
+ * @param training Apply dropout between layers. Default: false
+ * @param bidirectional Add a reverse direction per layer. Default: false
+ * @param proj_size P: project h to P features (0 = no projection, else 0 < P < H). Default: 0
+ * @param output Receives the new output handle (owned by the caller).
+ * @param h_n Receives the new output handle (owned by the caller).
+ * @param c_n Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_lstm(heron_tensor* input, heron_tensor* hx, heron_tensor* cx, heron_tensor* lengths, heron_tensor* const* params, size_t params_count, int64_t hidden_size, int64_t num_layers, int bias, int batch_first, double dropout, int training, int bidirectional, int64_t proj_size, heron_tensor** output, heron_tensor** h_n, heron_tensor** c_n, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "lstm");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[8] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = hidden_size; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_layers; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bias ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = batch_first ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = dropout; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bidirectional ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = proj_size; N_++;
+  (void)A_;
+  heron_tensor* INS_[16];
+  size_t N_IN_ = 4 + params_count;
+  if (N_IN_ > 16) return heron_op_call(OP_, NULL, N_IN_, A_, N_, NULL, 0, NULL); /* reports the limit */
+  INS_[0] = input;
+  INS_[1] = hx;
+  INS_[2] = cx;
+  INS_[3] = lengths;
+  for (size_t k = 0; k < params_count; ++k) INS_[4 + k] = params[k];
+  heron_tensor* OUTS_[4] = {NULL, NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, INS_, N_IN_, A_, N_, OUTS_, 4, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *output = OUTS_[0];
+  *h_n = OUTS_[1];
+  *c_n = OUTS_[2];
+  *reserve = OUTS_[3];
+  return HERON_OK;
+}
+
+/**
+ * gru: GRU over a whole sequence, PyTorch's equations (gates r, z, n): r = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h. Layers, directions and lengths as for rnn.
+ *
+ * @param input (T, B, I), (B, T, I) with batch_first, or unbatched (T, I)..
+ * @param hx Initial hidden state (num_layers * D, B, H); zeros when absent. (may be NULL).
+ * @param lengths int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T. (may be NULL).
+ * @param params Per layer, per direction: w_ih (3H, I or D*H), w_hh (3H, H), then b_ih (3H), b_hh (3H) when bias. (params_count of them).
+ * @param hidden_size H (>= 1). Required.
+ * @param num_layers Stacked layers (>= 1). Default: 1
+ * @param bias Whether params hold b_ih and b_hh. Default: true
+ * @param batch_first input and output are (B, T, *). Default: false
+ * @param dropout Dropout probability on the outputs of every layer but the last, in training. Default: 0.0
+ * @param training Apply dropout between layers. Default: false
+ * @param bidirectional Add a reverse direction per layer. Default: false
+ * @param output Receives the new output handle (owned by the caller).
+ * @param h_n Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_gru(heron_tensor* input, heron_tensor* hx, heron_tensor* lengths, heron_tensor* const* params, size_t params_count, int64_t hidden_size, int64_t num_layers, int bias, int batch_first, double dropout, int training, int bidirectional, heron_tensor** output, heron_tensor** h_n, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "gru");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[7] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = hidden_size; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_layers; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bias ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = batch_first ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = dropout; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bidirectional ? 1 : 0; N_++;
+  (void)A_;
+  heron_tensor* INS_[16];
+  size_t N_IN_ = 3 + params_count;
+  if (N_IN_ > 16) return heron_op_call(OP_, NULL, N_IN_, A_, N_, NULL, 0, NULL); /* reports the limit */
+  INS_[0] = input;
+  INS_[1] = hx;
+  INS_[2] = lengths;
+  for (size_t k = 0; k < params_count; ++k) INS_[3 + k] = params[k];
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, INS_, N_IN_, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *output = OUTS_[0];
+  *h_n = OUTS_[1];
+  *reserve = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * rnn_cell: One Elman RNN step: h' = act(input W_ih^T + b_ih + hx W_hh^T + b_hh).
+ *
+ * @param input (B, I) or unbatched (I)..
+ * @param hx (B, H) or (H); zeros when absent. (may be NULL).
+ * @param w_ih (H, I)..
+ * @param w_hh (H, H)..
+ * @param b_ih (H). (may be NULL).
+ * @param b_hh (H). (may be NULL).
+ * @param nonlinearity The activation. NULL for the default. Default: "tanh"
+ * @param h Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_rnn_cell(heron_tensor* input, heron_tensor* hx, heron_tensor* w_ih, heron_tensor* w_hh, heron_tensor* b_ih, heron_tensor* b_hh, const char* nonlinearity, heron_tensor** h, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "rnn_cell");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = nonlinearity ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = nonlinearity; N_++;
+  (void)A_;
+  heron_tensor* IN_[6] = {input, hx, w_ih, w_hh, b_ih, b_hh};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 6, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *h = OUTS_[0];
+  *reserve = OUTS_[1];
+  return HERON_OK;
+}
+
+/**
+ * lstm_cell: One LSTM step (gates i, f, g, o): c' = f*cx + i*g, h' = o*tanh(c').
+ *
+ * @param input (B, I) or unbatched (I)..
+ * @param hx (B, H) or (H); zeros when absent. (may be NULL).
+ * @param cx (B, H) or (H); zeros when absent. (may be NULL).
+ * @param w_ih (4H, I)..
+ * @param w_hh (4H, H)..
+ * @param b_ih (4H). (may be NULL).
+ * @param b_hh (4H). (may be NULL).
+ * @param h Receives the new output handle (owned by the caller).
+ * @param c Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_lstm_cell(heron_tensor* input, heron_tensor* hx, heron_tensor* cx, heron_tensor* w_ih, heron_tensor* w_hh, heron_tensor* b_ih, heron_tensor* b_hh, heron_tensor** h, heron_tensor** c, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "lstm_cell");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  (void)A_;
+  heron_tensor* IN_[7] = {input, hx, cx, w_ih, w_hh, b_ih, b_hh};
+  heron_tensor* OUTS_[3] = {NULL, NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 7, A_, N_, OUTS_, 3, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *h = OUTS_[0];
+  *c = OUTS_[1];
+  *reserve = OUTS_[2];
+  return HERON_OK;
+}
+
+/**
+ * gru_cell: One GRU step (gates r, z, n), PyTorch's equations (see gru).
+ *
+ * @param input (B, I) or unbatched (I)..
+ * @param hx (B, H) or (H); zeros when absent. (may be NULL).
+ * @param w_ih (3H, I)..
+ * @param w_hh (3H, H)..
+ * @param b_ih (3H). (may be NULL).
+ * @param b_hh (3H). (may be NULL).
+ * @param h Receives the new output handle (owned by the caller).
+ * @param reserve Receives the new output handle (owned by the caller).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_gru_cell(heron_tensor* input, heron_tensor* hx, heron_tensor* w_ih, heron_tensor* w_hh, heron_tensor* b_ih, heron_tensor* b_hh, heron_tensor** h, heron_tensor** reserve) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "gru_cell");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[1] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  (void)A_;
+  heron_tensor* IN_[6] = {input, hx, w_ih, w_hh, b_ih, b_hh};
+  heron_tensor* OUTS_[2] = {NULL, NULL};
+  size_t NOUT_ = 0;
+  S_ = heron_op_call(OP_, IN_, 6, A_, N_, OUTS_, 2, &NOUT_);
+  if (S_ != HERON_OK) return S_;
+  *h = OUTS_[0];
+  *reserve = OUTS_[1];
+  return HERON_OK;
+}
+
+/**
+ * rnn_backward: Gradients of rnn, lstm and gru (and of the cells, as sequences of one step) from the forward call's reserve: returns grad_input, grad_hx, grad_cx (empty for rnn/gru), then one gradient per param. Weight gradients are one GEMM over all steps per layer and direction.
+ *
+ * @param input The forward call's input..
+ * @param hx The forward call's hx. (may be NULL).
+ * @param cx The forward call's cx (lstm). (may be NULL).
+ * @param lengths The forward call's lengths. (may be NULL).
+ * @param reserve The forward call's reserve output..
+ * @param grad_output Gradient of output (zeros when absent). (may be NULL).
+ * @param grad_hn Gradient of h_n (zeros when absent). (may be NULL).
+ * @param grad_cn Gradient of c_n (lstm; zeros when absent). (may be NULL).
+ * @param params The forward call's params. (params_count of them).
+ * @param mode Which forward op. NULL for the default. Required.
+ * @param hidden_size As in the forward call. Required.
+ * @param num_layers As in the forward call. Default: 1
+ * @param nonlinearity As in the forward call (rnn). NULL for the default. Default: "tanh"
+ * @param bias As in the forward call. Default: true
+ * @param batch_first As in the forward call. Default: false
+ * @param dropout As in the forward call. Default: 0.0
+ * @param training As in the forward call. Default: false
+ * @param bidirectional As in the forward call. Default: false
+ * @param proj_size As in the forward call (lstm). Default: 0
+ * @param outputs Receives the new output handles (capacity entries; count in n_outputs).
+ * @return HERON_OK, or an error code (see heron_last_error_message()).
+ */
+static inline heron_status heron_rnn_backward(heron_tensor* input, heron_tensor* hx, heron_tensor* cx, heron_tensor* lengths, heron_tensor* reserve, heron_tensor* grad_output, heron_tensor* grad_hn, heron_tensor* grad_cn, heron_tensor* const* params, size_t params_count, const char* mode, int64_t hidden_size, int64_t num_layers, const char* nonlinearity, int bias, int batch_first, double dropout, int training, int bidirectional, int64_t proj_size, heron_tensor** outputs, size_t capacity, size_t* n_outputs) {
+  static const heron_op* OP_ = NULL;
+  heron_status S_ = heron__op_cached(&OP_, "rnn_backward");
+  if (S_ != HERON_OK) return S_;
+  heron_attr A_[10] = {{0, 0, 0, 0.0, NULL}};
+  size_t N_ = 0;
+  A_[N_].kind = mode ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = mode; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = hidden_size; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = num_layers; N_++;
+  A_[N_].kind = nonlinearity ? HERON_ATTR_STRING : HERON_ATTR_DEFAULT; A_[N_].i = -1; A_[N_].p = nonlinearity; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bias ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = batch_first ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_FLOAT; A_[N_].f = dropout; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = training ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_BOOL; A_[N_].i = bidirectional ? 1 : 0; N_++;
+  A_[N_].kind = HERON_ATTR_INT; A_[N_].i = proj_size; N_++;
+  (void)A_;
+  heron_tensor* INS_[16];
+  size_t N_IN_ = 8 + params_count;
+  if (N_IN_ > 16) return heron_op_call(OP_, NULL, N_IN_, A_, N_, NULL, 0, NULL); /* reports the limit */
+  INS_[0] = input;
+  INS_[1] = hx;
+  INS_[2] = cx;
+  INS_[3] = lengths;
+  INS_[4] = reserve;
+  INS_[5] = grad_output;
+  INS_[6] = grad_hn;
+  INS_[7] = grad_cn;
+  for (size_t k = 0; k < params_count; ++k) INS_[8 + k] = params[k];
+  return heron_op_call(OP_, INS_, N_IN_, A_, N_, outputs, capacity, n_outputs);
+}
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

@@ -392,5 +392,45 @@ std::vector<Tensor> einsum_backward(const Tensor& g, const std::vector<Tensor>& 
   return einsum::backward(g, operands, equation, needs);
 }
 
+// ------------------------------------------------------------------ recurrent layers
+std::vector<Tensor> rnn_sequence_grad(const std::string& mode, const Tensor& input, const Tensor& hx, const Tensor& cx,
+                                      const Tensor& lengths, const std::vector<Tensor>& params, const Tensor& reserve,
+                                      const Tensor& grad_output, const Tensor& grad_hn, const Tensor& grad_cn, int64_t hidden_size,
+                                      int64_t num_layers, const std::string& nonlinearity, bool bias, bool batch_first,
+                                      double dropout, bool training, bool bidirectional, int64_t proj_size) {
+  const bool lstm = mode == "lstm";
+  std::vector<Tensor> g = rnn_backward(input, hx, lstm ? cx : Tensor(), lengths, reserve, grad_output, grad_hn, lstm ? grad_cn : Tensor(),
+                                       params,
+                                       RnnBackwardAttrs{mode, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training,
+                                                        bidirectional, proj_size});
+  // g: grad_input, grad_hx, grad_cx, params...; the op's flat inputs: input, hx, [cx], lengths, params...
+  std::vector<Tensor> r{g[0], hx.defined() ? g[1] : Tensor()};
+  if (lstm) r.push_back(cx.defined() ? g[2] : Tensor());
+  r.push_back(Tensor());  // lengths
+  for (size_t i = 3; i < g.size(); ++i) r.push_back(g[i]);
+  return r;
+}
+
+std::vector<Tensor> rnn_cell_grad(const std::string& mode, const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& reserve,
+                                  const Tensor& grad_h, const Tensor& grad_c, const std::string& nonlinearity) {
+  const bool lstm = mode == "lstm";
+  const int64_t H = w_hh.size(1);
+  const int64_t B = input.dim() == 1 ? 1 : input.size(0);
+  const Dims st{1, B, H};
+  auto as_state = [&](const Tensor& t) { return t.defined() ? t.reshape(st) : Tensor(); };
+  std::vector<Tensor> params{w_ih, w_hh};
+  if (b_ih.defined()) params.push_back(b_ih), params.push_back(b_hh);
+  // A cell is a one-step sequence whose output is h: its gradient enters as grad_output.
+  std::vector<Tensor> g = rnn_backward(input.reshape(Dims{1, B, input.size(-1)}), as_state(hx), lstm ? as_state(cx) : Tensor(), Tensor(), reserve,
+                                       grad_h.reshape(st), Tensor(), lstm ? as_state(grad_c) : Tensor(), params,
+                                       RnnBackwardAttrs{mode, H, 1, nonlinearity, b_ih.defined(), false, 0.0, false, false, 0});
+  std::vector<Tensor> r{g[0].reshape(input.shape()), hx.defined() ? g[1].reshape(hx.shape()) : Tensor()};
+  if (lstm) r.push_back(cx.defined() ? g[2].reshape(cx.shape()) : Tensor());
+  for (size_t i = 3; i < g.size(); ++i) r.push_back(g[i]);
+  if (!b_ih.defined()) r.push_back(Tensor()), r.push_back(Tensor());
+  return r;
+}
+
 }  // namespace autograd
 }  // namespace heron

@@ -62,5 +62,17 @@ std::vector<Tensor> einsum_backward(const Tensor& g, const std::vector<Tensor>& 
                                     const std::function<bool(size_t)>& needs);
 [[noreturn]] void not_differentiable(const char* op, const char* why);
 
+// Recurrent layers (ops_rnn.yaml): the gradients of rnn / lstm / gru (mode) for every flat input
+// (input, hx, [cx for lstm], lengths, params...) and of the cells (input, hx, [cx], w_ih, w_hh,
+// b_ih, b_hh), through rnn_backward.
+std::vector<Tensor> rnn_sequence_grad(const std::string& mode, const Tensor& input, const Tensor& hx, const Tensor& cx,
+                                      const Tensor& lengths, const std::vector<Tensor>& params, const Tensor& reserve,
+                                      const Tensor& grad_output, const Tensor& grad_hn, const Tensor& grad_cn, int64_t hidden_size,
+                                      int64_t num_layers, const std::string& nonlinearity, bool bias, bool batch_first,
+                                      double dropout, bool training, bool bidirectional, int64_t proj_size);
+std::vector<Tensor> rnn_cell_grad(const std::string& mode, const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& reserve,
+                                  const Tensor& grad_h, const Tensor& grad_c, const std::string& nonlinearity);
+
 }  // namespace autograd
 }  // namespace heron

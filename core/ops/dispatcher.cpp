@@ -186,12 +186,25 @@ void run_impl(int id, OpCtx& ctx, const void* attrs) {
   tracer->record(id, ctx, attrs);
 }
 
+namespace {
+thread_local bool t_impl_recording = false;
+struct RecordingFlag {
+  bool prev;
+  explicit RecordingFlag(bool v) : prev(t_impl_recording) { t_impl_recording = v; }
+  ~RecordingFlag() { t_impl_recording = prev; }
+};
+}  // namespace
+bool impl_is_recording() { return t_impl_recording; }
+
 static void run_impl_untraced(int id, OpCtx& ctx, const void* attrs) {
   ImplFn fn = get_impl(id);
   if (!fn) throw Error(ErrorCode::NotImplemented, str_cat(ctx.name(), ": not implemented in this build"), ctx.name());
   const OpInfo& op = ctx.op();
   if (!autograd::grad_mode() || !autograd::any_requires_grad(ctx.inputs(), ctx.num_inputs())) {
-    fn(ctx, attrs);
+    {
+      RecordingFlag flag(false);
+      fn(ctx, attrs);
+    }
     if (op.inplace) bump_inplace_versions(ctx);
     return;
   }
@@ -199,6 +212,7 @@ static void run_impl_untraced(int id, OpCtx& ctx, const void* attrs) {
   if (op.inplace) autograd::check_inplace(id, ctx);
   {
     autograd::NoGradGuard no_grad;
+    RecordingFlag flag(true);
     fn(ctx, attrs);
   }
   if (autograd::anomaly_mode()) autograd::check_anomaly_forward(id, ctx);

@@ -135,6 +135,14 @@ struct KernelRegistrar {
   KernelRegistrar(int id, const char* dev, DType dt, KernelFn fn) { register_kernel(id, dev, dt, fn); }
 };
 
+namespace ops {
+namespace detail {
+// Inside an op's implementation: whether autograd will record this call (so the impl keeps what
+// the backward pass needs, e.g. the recurrent layers' reserve).
+bool impl_is_recording();
+}  // namespace detail
+}  // namespace ops
+
 }  // namespace heron
 
 #define HERON_CONCAT_INNER(a, b) a##b

@@ -3240,5 +3240,184 @@ def local_share_conv2d_backward(grad, input, weight, stride=(1, 1), padding=(0, 
     return _R_local_share_conv2d_backward(*_calln(_H_local_share_conv2d_backward, (grad, input, weight), (_ints(stride), _ints(padding), _ints(dilation), _ints(spatial_groups), groups, mode, algo, _ints(output_mask))))
 
 
+_H_rnn = _op('rnn')
+_R_rnn = _namedtuple('rnn', ['output', 'h_n', 'reserve'])
+
+
+def rnn(input, hx, lengths, params, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0, training=False, bidirectional=False):
+    """Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu, for num_layers stacked layers, optionally bidirectional (the reverse direction reads the sequence backwards; outputs are concatenated [forward, reverse]). With `lengths` (a sorted, non-increasing length per batch item, like a packed sequence) item b only runs its first lengths[b] steps (the reverse direction starts at its own last step), its outputs past that are 0 and its final state is the one at its last step.
+
+    Args:
+        input (Tensor): (T, B, I), (B, T, I) with batch_first, or unbatched (T, I).
+        hx (Tensor): Initial hidden state (num_layers * D, B, H) ((num_layers * D, H) unbatched); zeros when absent. D = 2 if bidirectional else 1.
+        lengths (Tensor): int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.
+        params (sequence of Tensor): Per layer, per direction (forward then reverse): w_ih (H, I or D*H), w_hh (H, H), then b_ih (H), b_hh (H) when bias. PyTorch's flat weight order.
+        hidden_size (int): H (>= 1).
+        num_layers (int): Stacked layers (>= 1). Default: 1.
+        nonlinearity (string): The activation. One of 'tanh', 'relu'. Default: 'tanh'.
+        bias (bool): Whether params hold b_ih and b_hh. Default: True.
+        batch_first (bool): input and output are (B, T, *). Default: False.
+        dropout (float): Dropout probability on the outputs of every layer but the last, in training. Default: 0.0.
+        training (bool): Apply dropout between layers. Default: False.
+        bidirectional (bool): Add a reverse direction per layer. Default: False.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: output, h_n, reserve.
+    """
+    return _R_rnn(*_calln(_H_rnn, (input, hx, lengths, *params), (hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional)))
+
+
+_H_lstm = _op('lstm')
+_R_lstm = _namedtuple('lstm', ['output', 'h_n', 'c_n', 'reserve'])
+
+
+def lstm(input, hx, cx, lengths, params, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, training=False, bidirectional=False, proj_size=0):
+    """LSTM over a whole sequence, PyTorch's equations (gates i, f, g, o): c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t), and with proj_size P > 0 h_t = (o*tanh(c_t)) W_hr^T. Layers, directions and lengths as for rnn.
+
+    Args:
+        input (Tensor): (T, B, I), (B, T, I) with batch_first, or unbatched (T, I).
+        hx (Tensor): Initial hidden state (num_layers * D, B, Hout), Hout = P if proj_size > 0 else H; zeros when absent.
+        cx (Tensor): Initial cell state (num_layers * D, B, H); zeros when absent.
+        lengths (Tensor): int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.
+        params (sequence of Tensor): Per layer, per direction: w_ih (4H, I or D*Hout), w_hh (4H, Hout), then b_ih (4H), b_hh (4H) when bias, then w_hr (P, H) when proj_size > 0.
+        hidden_size (int): H (>= 1).
+        num_layers (int): Stacked layers (>= 1). Default: 1.
+        bias (bool): Whether params hold b_ih and b_hh. Default: True.
+        batch_first (bool): input and output are (B, T, *). Default: False.
+        dropout (float): Dropout probability on the outputs of every layer but the last, in training. Default: 0.0.
+        training (bool): Apply dropout between layers. Default: False.
+        bidirectional (bool): Add a reverse direction per layer. Default: False.
+        proj_size (int): P: project h to P features (0 = no projection, else 0 < P < H). Default: 0.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor, Tensor]: output, h_n, c_n, reserve.
+    """
+    return _R_lstm(*_calln(_H_lstm, (input, hx, cx, lengths, *params), (hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional, proj_size)))
+
+
+_H_gru = _op('gru')
+_R_gru = _namedtuple('gru', ['output', 'h_n', 'reserve'])
+
+
+def gru(input, hx, lengths, params, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, training=False, bidirectional=False):
+    """GRU over a whole sequence, PyTorch's equations (gates r, z, n): r = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h. Layers, directions and lengths as for rnn.
+
+    Args:
+        input (Tensor): (T, B, I), (B, T, I) with batch_first, or unbatched (T, I).
+        hx (Tensor): Initial hidden state (num_layers * D, B, H); zeros when absent.
+        lengths (Tensor): int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.
+        params (sequence of Tensor): Per layer, per direction: w_ih (3H, I or D*H), w_hh (3H, H), then b_ih (3H), b_hh (3H) when bias.
+        hidden_size (int): H (>= 1).
+        num_layers (int): Stacked layers (>= 1). Default: 1.
+        bias (bool): Whether params hold b_ih and b_hh. Default: True.
+        batch_first (bool): input and output are (B, T, *). Default: False.
+        dropout (float): Dropout probability on the outputs of every layer but the last, in training. Default: 0.0.
+        training (bool): Apply dropout between layers. Default: False.
+        bidirectional (bool): Add a reverse direction per layer. Default: False.
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: output, h_n, reserve.
+    """
+    return _R_gru(*_calln(_H_gru, (input, hx, lengths, *params), (hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional)))
+
+
+_H_rnn_cell = _op('rnn_cell')
+_R_rnn_cell = _namedtuple('rnn_cell', ['h', 'reserve'])
+
+
+def rnn_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity='tanh'):
+    """One Elman RNN step: h' = act(input W_ih^T + b_ih + hx W_hh^T + b_hh).
+
+    Args:
+        input (Tensor): (B, I) or unbatched (I).
+        hx (Tensor): (B, H) or (H); zeros when absent.
+        w_ih (Tensor): (H, I).
+        w_hh (Tensor): (H, H).
+        b_ih (Tensor): (H).
+        b_hh (Tensor): (H).
+        nonlinearity (string): The activation. One of 'tanh', 'relu'. Default: 'tanh'.
+
+    Returns:
+        Tuple[Tensor, Tensor]: h, reserve.
+    """
+    return _R_rnn_cell(*_calln(_H_rnn_cell, (input, hx, w_ih, w_hh, b_ih, b_hh), (nonlinearity,)))
+
+
+_H_lstm_cell = _op('lstm_cell')
+_R_lstm_cell = _namedtuple('lstm_cell', ['h', 'c', 'reserve'])
+
+
+def lstm_cell(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step (gates i, f, g, o): c' = f*cx + i*g, h' = o*tanh(c').
+
+    Args:
+        input (Tensor): (B, I) or unbatched (I).
+        hx (Tensor): (B, H) or (H); zeros when absent.
+        cx (Tensor): (B, H) or (H); zeros when absent.
+        w_ih (Tensor): (4H, I).
+        w_hh (Tensor): (4H, H).
+        b_ih (Tensor): (4H).
+        b_hh (Tensor): (4H).
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: h, c, reserve.
+    """
+    return _R_lstm_cell(*_calln(_H_lstm_cell, (input, hx, cx, w_ih, w_hh, b_ih, b_hh), ()))
+
+
+_H_gru_cell = _op('gru_cell')
+_R_gru_cell = _namedtuple('gru_cell', ['h', 'reserve'])
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step (gates r, z, n), PyTorch's equations (see gru).
+
+    Args:
+        input (Tensor): (B, I) or unbatched (I).
+        hx (Tensor): (B, H) or (H); zeros when absent.
+        w_ih (Tensor): (3H, I).
+        w_hh (Tensor): (3H, H).
+        b_ih (Tensor): (3H).
+        b_hh (Tensor): (3H).
+
+    Returns:
+        Tuple[Tensor, Tensor]: h, reserve.
+    """
+    return _R_gru_cell(*_calln(_H_gru_cell, (input, hx, w_ih, w_hh, b_ih, b_hh), ()))
+
+
+_H_rnn_backward = _op('rnn_backward')
+
+
+def rnn_backward(input, hx, cx, lengths, reserve, grad_output, grad_hn, grad_cn, params, mode, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0, training=False, bidirectional=False, proj_size=0):
+    """Gradients of rnn, lstm and gru (and of the cells, as sequences of one step) from the forward call's reserve: returns grad_input, grad_hx, grad_cx (empty for rnn/gru), then one gradient per param. Weight gradients are one GEMM over all steps per layer and direction.
+
+    Args:
+        input (Tensor): The forward call's input.
+        hx (Tensor): The forward call's hx.
+        cx (Tensor): The forward call's cx (lstm).
+        lengths (Tensor): The forward call's lengths.
+        reserve (Tensor): The forward call's reserve output.
+        grad_output (Tensor): Gradient of output (zeros when absent).
+        grad_hn (Tensor): Gradient of h_n (zeros when absent).
+        grad_cn (Tensor): Gradient of c_n (lstm; zeros when absent).
+        params (sequence of Tensor): The forward call's params.
+        mode (string): Which forward op. One of 'rnn', 'lstm', 'gru'.
+        hidden_size (int): As in the forward call.
+        num_layers (int): As in the forward call. Default: 1.
+        nonlinearity (string): As in the forward call (rnn). One of 'tanh', 'relu'. Default: 'tanh'.
+        bias (bool): As in the forward call. Default: True.
+        batch_first (bool): As in the forward call. Default: False.
+        dropout (float): As in the forward call. Default: 0.0.
+        training (bool): As in the forward call. Default: False.
+        bidirectional (bool): As in the forward call. Default: False.
+        proj_size (int): As in the forward call (lstm). Default: 0.
+
+    Returns:
+        List[Tensor]: grads.
+    """
+    return _calln(_H_rnn_backward, (input, hx, cx, lengths, reserve, grad_output, grad_hn, grad_cn, *params), (mode, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional, proj_size))
+
+
 # Ops that are also Tensor methods (the first input is self).
 METHODS = ('neg', 'abs', 'sign', 'exp', 'expm1', 'log', 'log1p', 'log2', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'softplus', 'erf', 'floor', 'ceil', 'round', 'trunc', 'reciprocal', 'isnan', 'isinf', 'isfinite', 'logical_not', 'bitwise_not', 'add', 'sub', 'mul', 'div', 'floor_divide', 'remainder', 'pow', 'maximum', 'minimum', 'atan2', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'bitwise_left_shift', 'bitwise_right_shift', 'clamp', 'sum', 'mean', 'prod', 'amax', 'amin', 'argmax', 'argmin', 'var', 'std', 'logsumexp', 'all', 'any', 'cumsum', 'cumprod', 'matmul', 'softmax', 'log_softmax', 'reshape', 'view', 'permute', 'transpose', 'select', 'expand', 'broadcast_to', 'squeeze', 'unsqueeze', 'flatten', 'as_strided', 'contiguous', 'clone', 'copy_', 'split', 'chunk', 'gather', 'scatter', 'scatter_add', 'index_select', 'take_along_dim', 'nonzero', 'masked_fill', 'flip', 'roll', 'tril', 'triu', 'sort', 'topk', 'bernoulli')

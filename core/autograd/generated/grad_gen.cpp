@@ -2428,7 +2428,177 @@ std::shared_ptr<void> cp_local_share_conv2d(const void* a) {
 }
 const GradFormula f_local_share_conv2d{&bw_local_share_conv2d, &cp_local_share_conv2d, 0x7ULL, false};
 
-const GradFormula* const kFormulas[184] = {
+// rnn
+void bw_rnn(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const RnnAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& lengths = g.inputs[2];
+  const std::vector<Tensor> params(g.inputs.begin() + 3, g.inputs.end());
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_sequence_grad("rnn", input, hx, Tensor(), lengths, params, results[2], grads[0], grads[1], Tensor(), attrs.hidden_size, attrs.num_layers, attrs.nonlinearity, attrs.bias, attrs.batch_first, attrs.dropout, attrs.training, attrs.bidirectional, 0));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_rnn(const void* a) {
+  return a ? std::make_shared<RnnAttrs>(*static_cast<const RnnAttrs*>(a)) : std::make_shared<RnnAttrs>();
+}
+const GradFormula f_rnn{&bw_rnn, &cp_rnn, 0x8000000000000007ULL, true};
+
+// lstm
+void bw_lstm(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const LstmAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& cx = g.inputs[2];
+  const Tensor& lengths = g.inputs[3];
+  const std::vector<Tensor> params(g.inputs.begin() + 4, g.inputs.end());
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_sequence_grad("lstm", input, hx, cx, lengths, params, results[3], grads[0], grads[1], grads[2], attrs.hidden_size, attrs.num_layers, "tanh", attrs.bias, attrs.batch_first, attrs.dropout, attrs.training, attrs.bidirectional, attrs.proj_size));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_lstm(const void* a) {
+  return a ? std::make_shared<LstmAttrs>(*static_cast<const LstmAttrs*>(a)) : std::make_shared<LstmAttrs>();
+}
+const GradFormula f_lstm{&bw_lstm, &cp_lstm, 0x800000000000000fULL, true};
+
+// gru
+void bw_gru(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const GruAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& lengths = g.inputs[2];
+  const std::vector<Tensor> params(g.inputs.begin() + 3, g.inputs.end());
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_sequence_grad("gru", input, hx, Tensor(), lengths, params, results[2], grads[0], grads[1], Tensor(), attrs.hidden_size, attrs.num_layers, "tanh", attrs.bias, attrs.batch_first, attrs.dropout, attrs.training, attrs.bidirectional, 0));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_gru(const void* a) {
+  return a ? std::make_shared<GruAttrs>(*static_cast<const GruAttrs*>(a)) : std::make_shared<GruAttrs>();
+}
+const GradFormula f_gru{&bw_gru, &cp_gru, 0x8000000000000007ULL, true};
+
+// rnn_cell
+void bw_rnn_cell(GradCtx& g, std::vector<Tensor>& out) {
+  const auto& attrs = *static_cast<const RnnCellAttrs*>(g.attrs);
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& w_ih = g.inputs[2];
+  const Tensor& w_hh = g.inputs[3];
+  const Tensor& b_ih = g.inputs[4];
+  const Tensor& b_hh = g.inputs[5];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_cell_grad("rnn", input, hx, Tensor(), w_ih, w_hh, b_ih, b_hh, results[1], grads[0], Tensor(), attrs.nonlinearity));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_rnn_cell(const void* a) {
+  return a ? std::make_shared<RnnCellAttrs>(*static_cast<const RnnCellAttrs*>(a)) : std::make_shared<RnnCellAttrs>();
+}
+const GradFormula f_rnn_cell{&bw_rnn_cell, &cp_rnn_cell, 0x3fULL, true};
+
+// lstm_cell
+void bw_lstm_cell(GradCtx& g, std::vector<Tensor>& out) {
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& cx = g.inputs[2];
+  const Tensor& w_ih = g.inputs[3];
+  const Tensor& w_hh = g.inputs[4];
+  const Tensor& b_ih = g.inputs[5];
+  const Tensor& b_hh = g.inputs[6];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_cell_grad("lstm", input, hx, cx, w_ih, w_hh, b_ih, b_hh, results[2], grads[0], grads[1], "tanh"));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_lstm_cell(const void*) { return nullptr; }
+const GradFormula f_lstm_cell{&bw_lstm_cell, &cp_lstm_cell, 0x7fULL, true};
+
+// gru_cell
+void bw_gru_cell(GradCtx& g, std::vector<Tensor>& out) {
+  const Tensor& input = g.inputs[0];
+  const Tensor& hx = g.inputs[1];
+  const Tensor& w_ih = g.inputs[2];
+  const Tensor& w_hh = g.inputs[3];
+  const Tensor& b_ih = g.inputs[4];
+  const Tensor& b_hh = g.inputs[5];
+  const Tensor& grad = g.grads[0];
+  const std::vector<Tensor>& grads = g.grads;
+  const std::vector<Tensor>& results = g.results;
+  const Tensor& result = results.empty() ? grad : results[0];
+  auto needs = [&g](size_t i) { return i < g.needs.size() && g.needs[i]; };
+  auto in_shape = [&g](size_t i) -> const Dims& { return g.in_shapes[i]; };
+  auto in_dtype = [&g](size_t i) { return g.in_dtypes[i]; };
+  auto in_device = [&g](size_t i) { return g.in_devices[i]; };
+  auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
+  (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
+  (void)in_device; (void)zeros_in;
+  {
+    std::vector<Tensor> v = (rnn_cell_grad("gru", input, hx, Tensor(), w_ih, w_hh, b_ih, b_hh, results[1], grads[0], Tensor(), "tanh"));
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
+}
+std::shared_ptr<void> cp_gru_cell(const void*) { return nullptr; }
+const GradFormula f_gru_cell{&bw_gru_cell, &cp_gru_cell, 0x3fULL, true};
+
+const GradFormula* const kFormulas[191] = {
     &f_neg, &f_abs, &f_sign, &f_exp, &f_expm1, &f_log,
     &f_log1p, &f_log2, &f_sqrt, &f_rsqrt, &f_square, &f_sin,
     &f_cos, &f_tan, &f_tanh, &f_sigmoid, &f_relu, &f_gelu,
@@ -2459,12 +2629,13 @@ const GradFormula* const kFormulas[184] = {
     nullptr, &f_group_norm, nullptr, &f_instance_norm, &f_cross_entropy, nullptr,
     &f_nll_loss, nullptr, &f_mse_loss, nullptr, &f_l1_loss, nullptr,
     &f_smooth_l1_loss, nullptr, &f_binary_cross_entropy, nullptr, &f_binary_cross_entropy_with_logits, nullptr,
-    &f_local_conv2d, &f_local_share_conv2d, nullptr, nullptr,
+    &f_local_conv2d, &f_local_share_conv2d, nullptr, nullptr, &f_rnn, &f_lstm,
+    &f_gru, &f_rnn_cell, &f_lstm_cell, &f_gru_cell, nullptr,
 };
 }  // namespace
 
 const GradFormula* formula(int op_id) {
-  return op_id >= 0 && op_id < 184 ? kFormulas[op_id] : nullptr;
+  return op_id >= 0 && op_id < 191 ? kFormulas[op_id] : nullptr;
 }
 
 }  // namespace autograd

@@ -1096,8 +1096,72 @@ std::vector<AttrValue> av_local_share_conv2d_backward(const void* p) {
   v.push_back(av_ints(a.output_mask));
   return v;
 }
+std::vector<AttrValue> av_rnn(const void* p) {
+  static const RnnAttrs kDefault{};
+  const auto& a = p ? *static_cast<const RnnAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_int(a.hidden_size));
+  v.push_back(av_int(a.num_layers));
+  v.push_back(av_str(a.nonlinearity));
+  v.push_back(av_bool(a.bias));
+  v.push_back(av_bool(a.batch_first));
+  v.push_back(av_float(a.dropout));
+  v.push_back(av_bool(a.training));
+  v.push_back(av_bool(a.bidirectional));
+  return v;
+}
+std::vector<AttrValue> av_lstm(const void* p) {
+  static const LstmAttrs kDefault{};
+  const auto& a = p ? *static_cast<const LstmAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_int(a.hidden_size));
+  v.push_back(av_int(a.num_layers));
+  v.push_back(av_bool(a.bias));
+  v.push_back(av_bool(a.batch_first));
+  v.push_back(av_float(a.dropout));
+  v.push_back(av_bool(a.training));
+  v.push_back(av_bool(a.bidirectional));
+  v.push_back(av_int(a.proj_size));
+  return v;
+}
+std::vector<AttrValue> av_gru(const void* p) {
+  static const GruAttrs kDefault{};
+  const auto& a = p ? *static_cast<const GruAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_int(a.hidden_size));
+  v.push_back(av_int(a.num_layers));
+  v.push_back(av_bool(a.bias));
+  v.push_back(av_bool(a.batch_first));
+  v.push_back(av_float(a.dropout));
+  v.push_back(av_bool(a.training));
+  v.push_back(av_bool(a.bidirectional));
+  return v;
+}
+std::vector<AttrValue> av_rnn_cell(const void* p) {
+  static const RnnCellAttrs kDefault{};
+  const auto& a = p ? *static_cast<const RnnCellAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_str(a.nonlinearity));
+  return v;
+}
+std::vector<AttrValue> av_rnn_backward(const void* p) {
+  static const RnnBackwardAttrs kDefault{};
+  const auto& a = p ? *static_cast<const RnnBackwardAttrs*>(p) : kDefault;
+  std::vector<AttrValue> v;
+  v.push_back(av_str(a.mode));
+  v.push_back(av_int(a.hidden_size));
+  v.push_back(av_int(a.num_layers));
+  v.push_back(av_str(a.nonlinearity));
+  v.push_back(av_bool(a.bias));
+  v.push_back(av_bool(a.batch_first));
+  v.push_back(av_float(a.dropout));
+  v.push_back(av_bool(a.training));
+  v.push_back(av_bool(a.bidirectional));
+  v.push_back(av_int(a.proj_size));
+  return v;
+}
 using AvFn = std::vector<AttrValue> (*)(const void*);
-const AvFn kAv[184] = {
+const AvFn kAv[191] = {
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
     nullptr, nullptr, nullptr, nullptr, nullptr, &av_gelu,
@@ -1128,12 +1192,13 @@ const AvFn kAv[184] = {
     &av_layer_norm_backward, &av_group_norm, &av_group_norm_backward, &av_instance_norm, &av_cross_entropy, &av_cross_entropy_backward,
     &av_nll_loss, &av_nll_loss_backward, &av_mse_loss, &av_mse_loss_backward, &av_l1_loss, &av_l1_loss_backward,
     &av_smooth_l1_loss, &av_smooth_l1_loss_backward, &av_binary_cross_entropy, &av_binary_cross_entropy_backward, &av_binary_cross_entropy_with_logits, &av_binary_cross_entropy_with_logits_backward,
-    &av_local_conv2d, &av_local_share_conv2d, &av_local_conv2d_backward, &av_local_share_conv2d_backward,
+    &av_local_conv2d, &av_local_share_conv2d, &av_local_conv2d_backward, &av_local_share_conv2d_backward, &av_rnn, &av_lstm,
+    &av_gru, &av_rnn_cell, nullptr, nullptr, &av_rnn_backward,
 };
 }  // namespace
 
 std::vector<AttrValue> attrs_to_values(int op_id, const void* attrs) {
-  if (op_id < 0 || op_id >= 184 || !kAv[op_id]) return {};
+  if (op_id < 0 || op_id >= 191 || !kAv[op_id]) return {};
   return kAv[op_id](attrs);
 }
 

@@ -1592,6 +1592,94 @@ void invoke_local_share_conv2d_backward(OpCtx& ctx, const heron_attr* a, size_t 
   if (n > 7 && a[7].kind != HERON_ATTR_DEFAULT) attrs.output_mask = detail::get_ints(a[7], "local_share_conv2d_backward", "output_mask");
   detail::run_impl(OpId::local_share_conv2d_backward, ctx, &attrs);
 }
+const bool k_inopt_rnn[] = {false, true, true, false};
+const AttrInfo k_attrs_rnn[] = {{"hidden_size", AttrType::Int, false, false}, {"num_layers", AttrType::Int, false, true}, {"nonlinearity", AttrType::String, false, true}, {"bias", AttrType::Bool, false, true}, {"batch_first", AttrType::Bool, false, true}, {"dropout", AttrType::Float, false, true}, {"training", AttrType::Bool, false, true}, {"bidirectional", AttrType::Bool, false, true}};
+void invoke_rnn(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("rnn", n, 8);
+  RnnAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.hidden_size = detail::get_int(a[0], "rnn", "hidden_size");
+  else detail::missing_attr("rnn", "hidden_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.num_layers = detail::get_int(a[1], "rnn", "num_layers");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.nonlinearity = detail::get_string(a[2], "rnn", "nonlinearity");
+  if (true) detail::check_enum("rnn", "nonlinearity", attrs.nonlinearity, {"tanh", "relu"});
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.bias = detail::get_bool(a[3], "rnn", "bias");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.batch_first = detail::get_bool(a[4], "rnn", "batch_first");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.dropout = detail::get_float(a[5], "rnn", "dropout");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[6], "rnn", "training");
+  if (n > 7 && a[7].kind != HERON_ATTR_DEFAULT) attrs.bidirectional = detail::get_bool(a[7], "rnn", "bidirectional");
+  detail::run_impl(OpId::rnn, ctx, &attrs);
+}
+const bool k_inopt_lstm[] = {false, true, true, true, false};
+const AttrInfo k_attrs_lstm[] = {{"hidden_size", AttrType::Int, false, false}, {"num_layers", AttrType::Int, false, true}, {"bias", AttrType::Bool, false, true}, {"batch_first", AttrType::Bool, false, true}, {"dropout", AttrType::Float, false, true}, {"training", AttrType::Bool, false, true}, {"bidirectional", AttrType::Bool, false, true}, {"proj_size", AttrType::Int, false, true}};
+void invoke_lstm(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("lstm", n, 8);
+  LstmAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.hidden_size = detail::get_int(a[0], "lstm", "hidden_size");
+  else detail::missing_attr("lstm", "hidden_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.num_layers = detail::get_int(a[1], "lstm", "num_layers");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.bias = detail::get_bool(a[2], "lstm", "bias");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.batch_first = detail::get_bool(a[3], "lstm", "batch_first");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.dropout = detail::get_float(a[4], "lstm", "dropout");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[5], "lstm", "training");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.bidirectional = detail::get_bool(a[6], "lstm", "bidirectional");
+  if (n > 7 && a[7].kind != HERON_ATTR_DEFAULT) attrs.proj_size = detail::get_int(a[7], "lstm", "proj_size");
+  detail::run_impl(OpId::lstm, ctx, &attrs);
+}
+const bool k_inopt_gru[] = {false, true, true, false};
+const AttrInfo k_attrs_gru[] = {{"hidden_size", AttrType::Int, false, false}, {"num_layers", AttrType::Int, false, true}, {"bias", AttrType::Bool, false, true}, {"batch_first", AttrType::Bool, false, true}, {"dropout", AttrType::Float, false, true}, {"training", AttrType::Bool, false, true}, {"bidirectional", AttrType::Bool, false, true}};
+void invoke_gru(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("gru", n, 7);
+  GruAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.hidden_size = detail::get_int(a[0], "gru", "hidden_size");
+  else detail::missing_attr("gru", "hidden_size");
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.num_layers = detail::get_int(a[1], "gru", "num_layers");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.bias = detail::get_bool(a[2], "gru", "bias");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.batch_first = detail::get_bool(a[3], "gru", "batch_first");
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.dropout = detail::get_float(a[4], "gru", "dropout");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[5], "gru", "training");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.bidirectional = detail::get_bool(a[6], "gru", "bidirectional");
+  detail::run_impl(OpId::gru, ctx, &attrs);
+}
+const bool k_inopt_rnn_cell[] = {false, true, false, false, true, true};
+const AttrInfo k_attrs_rnn_cell[] = {{"nonlinearity", AttrType::String, false, true}};
+void invoke_rnn_cell(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("rnn_cell", n, 1);
+  RnnCellAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.nonlinearity = detail::get_string(a[0], "rnn_cell", "nonlinearity");
+  if (true) detail::check_enum("rnn_cell", "nonlinearity", attrs.nonlinearity, {"tanh", "relu"});
+  detail::run_impl(OpId::rnn_cell, ctx, &attrs);
+}
+const bool k_inopt_lstm_cell[] = {false, true, true, false, false, true, true};
+void invoke_lstm_cell(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("lstm_cell", n, 0);
+  detail::run_impl(OpId::lstm_cell, ctx, nullptr);
+}
+const bool k_inopt_gru_cell[] = {false, true, false, false, true, true};
+void invoke_gru_cell(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("gru_cell", n, 0);
+  detail::run_impl(OpId::gru_cell, ctx, nullptr);
+}
+const bool k_inopt_rnn_backward[] = {false, true, true, true, false, true, true, true, false};
+const AttrInfo k_attrs_rnn_backward[] = {{"mode", AttrType::String, false, false}, {"hidden_size", AttrType::Int, false, false}, {"num_layers", AttrType::Int, false, true}, {"nonlinearity", AttrType::String, false, true}, {"bias", AttrType::Bool, false, true}, {"batch_first", AttrType::Bool, false, true}, {"dropout", AttrType::Float, false, true}, {"training", AttrType::Bool, false, true}, {"bidirectional", AttrType::Bool, false, true}, {"proj_size", AttrType::Int, false, true}};
+void invoke_rnn_backward(OpCtx& ctx, const heron_attr* a, size_t n) {
+  detail::check_attr_count("rnn_backward", n, 10);
+  RnnBackwardAttrs attrs;
+  if (n > 0 && a[0].kind != HERON_ATTR_DEFAULT) attrs.mode = detail::get_string(a[0], "rnn_backward", "mode");
+  else detail::missing_attr("rnn_backward", "mode");
+  if (true) detail::check_enum("rnn_backward", "mode", attrs.mode, {"rnn", "lstm", "gru"});
+  if (n > 1 && a[1].kind != HERON_ATTR_DEFAULT) attrs.hidden_size = detail::get_int(a[1], "rnn_backward", "hidden_size");
+  else detail::missing_attr("rnn_backward", "hidden_size");
+  if (n > 2 && a[2].kind != HERON_ATTR_DEFAULT) attrs.num_layers = detail::get_int(a[2], "rnn_backward", "num_layers");
+  if (n > 3 && a[3].kind != HERON_ATTR_DEFAULT) attrs.nonlinearity = detail::get_string(a[3], "rnn_backward", "nonlinearity");
+  if (true) detail::check_enum("rnn_backward", "nonlinearity", attrs.nonlinearity, {"tanh", "relu"});
+  if (n > 4 && a[4].kind != HERON_ATTR_DEFAULT) attrs.bias = detail::get_bool(a[4], "rnn_backward", "bias");
+  if (n > 5 && a[5].kind != HERON_ATTR_DEFAULT) attrs.batch_first = detail::get_bool(a[5], "rnn_backward", "batch_first");
+  if (n > 6 && a[6].kind != HERON_ATTR_DEFAULT) attrs.dropout = detail::get_float(a[6], "rnn_backward", "dropout");
+  if (n > 7 && a[7].kind != HERON_ATTR_DEFAULT) attrs.training = detail::get_bool(a[7], "rnn_backward", "training");
+  if (n > 8 && a[8].kind != HERON_ATTR_DEFAULT) attrs.bidirectional = detail::get_bool(a[8], "rnn_backward", "bidirectional");
+  if (n > 9 && a[9].kind != HERON_ATTR_DEFAULT) attrs.proj_size = detail::get_int(a[9], "rnn_backward", "proj_size");
+  detail::run_impl(OpId::rnn_backward, ctx, &attrs);
+}
 
 }  // namespace
 
@@ -1780,6 +1868,13 @@ const OpInfo kOps[] = {
   {OpId::local_share_conv2d, "local_share_conv2d", "conv", 3, false, 1, false, false, k_inopt_local_share_conv2d, k_attrs_local_share_conv2d, 7, &invoke_local_share_conv2d},
   {OpId::local_conv2d_backward, "local_conv2d_backward", "backward", 3, false, 2, false, false, k_inopt_local_conv2d_backward, k_attrs_local_conv2d_backward, 4, &invoke_local_conv2d_backward},
   {OpId::local_share_conv2d_backward, "local_share_conv2d_backward", "backward", 3, false, 2, false, false, k_inopt_local_share_conv2d_backward, k_attrs_local_share_conv2d_backward, 8, &invoke_local_share_conv2d_backward},
+  {OpId::rnn, "rnn", "rnn", 3, true, 3, false, false, k_inopt_rnn, k_attrs_rnn, 8, &invoke_rnn},
+  {OpId::lstm, "lstm", "rnn", 4, true, 4, false, false, k_inopt_lstm, k_attrs_lstm, 8, &invoke_lstm},
+  {OpId::gru, "gru", "rnn", 3, true, 3, false, false, k_inopt_gru, k_attrs_gru, 7, &invoke_gru},
+  {OpId::rnn_cell, "rnn_cell", "rnn", 6, false, 2, false, false, k_inopt_rnn_cell, k_attrs_rnn_cell, 1, &invoke_rnn_cell},
+  {OpId::lstm_cell, "lstm_cell", "rnn", 7, false, 3, false, false, k_inopt_lstm_cell, nullptr, 0, &invoke_lstm_cell},
+  {OpId::gru_cell, "gru_cell", "rnn", 6, false, 2, false, false, k_inopt_gru_cell, nullptr, 0, &invoke_gru_cell},
+  {OpId::rnn_backward, "rnn_backward", "backward", 8, true, 0, true, false, k_inopt_rnn_backward, k_attrs_rnn_backward, 10, &invoke_rnn_backward},
 };
 
 Tensor neg(const Tensor& input) {
@@ -2900,6 +2995,74 @@ std::vector<Tensor> local_share_conv2d_backward(const Tensor& grad, const Tensor
   detail::run_impl(OpId::local_share_conv2d_backward, ctx, &attrs);
   return ctx.outputs.to_vector();
 }
+std::vector<Tensor> rnn(const Tensor& input, const Tensor& hx, const Tensor& lengths, const std::vector<Tensor>& params, const RnnAttrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(3 + params.size());
+  ins.push_back(input);
+  ins.push_back(hx);
+  ins.push_back(lengths);
+  ins.insert(ins.end(), params.begin(), params.end());
+  OpCtx ctx(&kOps[OpId::rnn], ins.data(), ins.size());
+  detail::run_impl(OpId::rnn, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> lstm(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& lengths, const std::vector<Tensor>& params, const LstmAttrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(4 + params.size());
+  ins.push_back(input);
+  ins.push_back(hx);
+  ins.push_back(cx);
+  ins.push_back(lengths);
+  ins.insert(ins.end(), params.begin(), params.end());
+  OpCtx ctx(&kOps[OpId::lstm], ins.data(), ins.size());
+  detail::run_impl(OpId::lstm, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> gru(const Tensor& input, const Tensor& hx, const Tensor& lengths, const std::vector<Tensor>& params, const GruAttrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(3 + params.size());
+  ins.push_back(input);
+  ins.push_back(hx);
+  ins.push_back(lengths);
+  ins.insert(ins.end(), params.begin(), params.end());
+  OpCtx ctx(&kOps[OpId::gru], ins.data(), ins.size());
+  detail::run_impl(OpId::gru, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> rnn_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const RnnCellAttrs& attrs) {
+  const Tensor ins[6] = {input, hx, w_ih, w_hh, b_ih, b_hh};
+  OpCtx ctx(&kOps[OpId::rnn_cell], ins, 6);
+  detail::run_impl(OpId::rnn_cell, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> lstm_cell(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+  const Tensor ins[7] = {input, hx, cx, w_ih, w_hh, b_ih, b_hh};
+  OpCtx ctx(&kOps[OpId::lstm_cell], ins, 7);
+  detail::run_impl(OpId::lstm_cell, ctx, nullptr);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> gru_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+  const Tensor ins[6] = {input, hx, w_ih, w_hh, b_ih, b_hh};
+  OpCtx ctx(&kOps[OpId::gru_cell], ins, 6);
+  detail::run_impl(OpId::gru_cell, ctx, nullptr);
+  return ctx.outputs.to_vector();
+}
+std::vector<Tensor> rnn_backward(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& lengths, const Tensor& reserve, const Tensor& grad_output, const Tensor& grad_hn, const Tensor& grad_cn, const std::vector<Tensor>& params, const RnnBackwardAttrs& attrs) {
+  std::vector<Tensor> ins;
+  ins.reserve(8 + params.size());
+  ins.push_back(input);
+  ins.push_back(hx);
+  ins.push_back(cx);
+  ins.push_back(lengths);
+  ins.push_back(reserve);
+  ins.push_back(grad_output);
+  ins.push_back(grad_hn);
+  ins.push_back(grad_cn);
+  ins.insert(ins.end(), params.begin(), params.end());
+  OpCtx ctx(&kOps[OpId::rnn_backward], ins.data(), ins.size());
+  detail::run_impl(OpId::rnn_backward, ctx, &attrs);
+  return ctx.outputs.to_vector();
+}
 
 }  // namespace ops
 
@@ -2969,7 +3132,14 @@ const char* ops_schema_json() {
     R"HERONJSON(s entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"pos_weight","optional":true,"variadic":false}],"method":false,"name":"binary_cross_entropy_with_logits","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"mean","doc":"As in binary_cross_entropy_with_logits.","enum":["none","mean","sum"],"name":"reduction","optional":false,"required":false,"type":"string"}],"category":"backward","doc":"Gradient of binary_cross_entropy_with_logits with respect to input.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"","name":"grad_output","optional":false,"variadic":false},{"doc":"","name":"input","optional":false,"variadic":false},{"doc":"","name":"target","optional":false,"variadic":false},{"doc":"","name":"weight","optional":true,"variadic":false},{"doc":"","name":"pos_weight","optional":true,"variadic":false}],"method":false,"name":"binary_cross_entropy_with_logits_backward","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"Step of the window (>= 1).","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Zeros added on both sides of each spatial dim (>= 0).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":"auto","doc":"'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).","enum":["auto","naive"],"name":"algo","optional":false,"required":false,"type":"string"}],"category":"conv","doc":"Locally connected 2-d layer (untied c)HERONJSON"
     R"HERONJSON(onvolution, MegEngine's local): every output position (oh, ow) has its own filter. input (N, IC, IH, IW); weight (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G); plus bias (OC) when given. Cross-correlation; output (N, OC, OH, OW).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, IC, IH, IW).","name":"input","optional":false,"variadic":false},{"doc":"(OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G).","name":"weight","optional":false,"variadic":false},{"doc":"(OC), or none.","name":"bias","optional":true,"variadic":false}],"method":false,"name":"local_conv2d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"Step of the window (>= 1).","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"Zeros added on both sides of each spatial dim (>= 0).","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"Spacing between filter taps (>= 1).","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"(SGH, SGW): how many spatial groups cut the output's height and width; they must divide OH and OW.","name":"spatial_groups","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"Channel groups; IC and OC must be multiples of it. A 6-d weight needs groups=1.","name":"groups","optional":false,"required":false,"type":"int"},{"default":"cross_correlation","doc":"'cross_correlation' (like conv2d) or 'convolution' (the filter flipped in both spatial dims).","enum":["cross_correlation","convolution"],"name":"mode","optional":false,"required":false,"type":"string"},{"default":"auto","doc":"'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).","enum":["auto","naive"],"name":"algo","optional":false,"required":false,"type":"string"}],"category":"conv","doc":"Locally shared 2-d conv)HERONJSON"
     R"HERONJSON(olution (MegEngine's local_share): the output plane is cut into SGH x SGW equal spatial groups and each group has its own filter. input (N, IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or grouped (G, SGH, SGW, IC/G, FH, FW, OC/G); plus bias (OC) when given; output (N, OC, OH, OW) with OH % SGH == 0 and OW % SGW == 0.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(N, IC, IH, IW).","name":"input","optional":false,"variadic":false},{"doc":"(SGH, SGW, IC, FH, FW, OC), or (G, SGH, SGW, IC/G, FH, FW, OC/G) with groups=G.","name":"weight","optional":false,"variadic":false},{"doc":"(OC), or none.","name":"bias","optional":true,"variadic":false}],"method":false,"name":"local_share_conv2d","outputs":[{"doc":"","name":"out","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in local_conv2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in local_conv2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":"auto","doc":"As in local_conv2d.","enum":["auto","naive"],"name":"algo","optional":false,"required":false,"type":"string"},{"default":[1,1],"doc":"Which of grad_input, grad_weight to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of local_conv2d's output (N, OC, OH, OW).","name":"grad","optional":false,"variadic":false},{"doc":"local_conv2d's input.","name":"input","optional":false,"variadic":false},{"doc":"local_conv2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"local_conv2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":f)HERONJSON"
-    R"HERONJSON(alse}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in local_share_conv2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in local_share_conv2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in local_share_conv2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in local_share_conv2d.","name":"spatial_groups","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in local_share_conv2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":"cross_correlation","doc":"As in local_share_conv2d.","enum":["cross_correlation","convolution"],"name":"mode","optional":false,"required":false,"type":"string"},{"default":"auto","doc":"As in local_share_conv2d.","enum":["auto","naive"],"name":"algo","optional":false,"required":false,"type":"string"},{"default":[1,1],"doc":"Which of grad_input, grad_weight to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of local_share_conv2d's output (N, OC, OH, OW).","name":"grad","optional":false,"variadic":false},{"doc":"local_share_conv2d's input.","name":"input","optional":false,"variadic":false},{"doc":"local_share_conv2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"local_share_conv2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false}],"shape":"custom","since":1}],"version":1})HERONJSON"
+    R"HERONJSON(alse}],"shape":"custom","since":1},{"attrs":[{"default":[1,1],"doc":"As in local_share_conv2d.","name":"stride","optional":false,"required":false,"type":"ints"},{"default":[0,0],"doc":"As in local_share_conv2d.","name":"padding","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in local_share_conv2d.","name":"dilation","optional":false,"required":false,"type":"ints"},{"default":[1,1],"doc":"As in local_share_conv2d.","name":"spatial_groups","optional":false,"required":false,"type":"ints"},{"default":1,"doc":"As in local_share_conv2d.","name":"groups","optional":false,"required":false,"type":"int"},{"default":"cross_correlation","doc":"As in local_share_conv2d.","enum":["cross_correlation","convolution"],"name":"mode","optional":false,"required":false,"type":"string"},{"default":"auto","doc":"As in local_share_conv2d.","enum":["auto","naive"],"name":"algo","optional":false,"required":false,"type":"string"},{"default":[1,1],"doc":"Which of grad_input, grad_weight to compute (0 or 1 each).","name":"output_mask","optional":false,"required":false,"type":"ints"}],"category":"backward","doc":"Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"Gradient of local_share_conv2d's output (N, OC, OH, OW).","name":"grad","optional":false,"variadic":false},{"doc":"local_share_conv2d's input.","name":"input","optional":false,"variadic":false},{"doc":"local_share_conv2d's weight.","name":"weight","optional":false,"variadic":false}],"method":false,"name":"local_share_conv2d_backward","outputs":[{"doc":"","name":"grad_input","variadic":false},{"doc":"","name":"grad_weight","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"H (>= 1).","name":"hidden_size","optional":false,"required":true,"type":"int"},{"default":1,"doc":"Stacked layers (>= 1).","name":)HERONJSON"
+    R"HERONJSON("num_layers","optional":false,"required":false,"type":"int"},{"default":"tanh","doc":"The activation.","enum":["tanh","relu"],"name":"nonlinearity","optional":false,"required":false,"type":"string"},{"default":true,"doc":"Whether params hold b_ih and b_hh.","name":"bias","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"input and output are (B, T, *).","name":"batch_first","optional":false,"required":false,"type":"bool"},{"default":0.0,"doc":"Dropout probability on the outputs of every layer but the last, in training.","name":"dropout","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Apply dropout between layers.","name":"training","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Add a reverse direction per layer.","name":"bidirectional","optional":false,"required":false,"type":"bool"}],"category":"rnn","doc":"Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu, for num_layers stacked layers, optionally bidirectional (the reverse direction reads the sequence backwards; outputs are concatenated [forward, reverse]). With `lengths` (a sorted, non-increasing length per batch item, like a packed sequence) item b only runs its first lengths[b] steps (the reverse direction starts at its own last step), its outputs past that are 0 and its final state is the one at its last step.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(T, B, I), (B, T, I) with batch_first, or unbatched (T, I).","name":"input","optional":false,"variadic":false},{"doc":"Initial hidden state (num_layers * D, B, H) ((num_layers * D, H) unbatched); zeros when absent. D = 2 if bidirectional else 1.","name":"hx","optional":true,"variadic":false},{"doc":"int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.","name":"lengths","optional":true,"variadic":false},{"doc":"Per layer, per direction (forward then reverse): w_ih (H, I or D*H), w_hh (H)HERONJSON"
+    R"HERONJSON(, H), then b_ih (H), b_hh (H) when bias. PyTorch's flat weight order.","name":"params","optional":false,"variadic":true}],"method":false,"name":"rnn","outputs":[{"doc":"(T, B, D*H) ((B, T, D*H) with batch_first): the last layer's hidden states.","name":"output","variadic":false},{"doc":"(num_layers * D, B, H): the final hidden state of every layer and direction.","name":"h_n","variadic":false},{"doc":"Opaque workspace the backward pass reads (empty when no gradient is being recorded).","name":"reserve","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"H (>= 1).","name":"hidden_size","optional":false,"required":true,"type":"int"},{"default":1,"doc":"Stacked layers (>= 1).","name":"num_layers","optional":false,"required":false,"type":"int"},{"default":true,"doc":"Whether params hold b_ih and b_hh.","name":"bias","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"input and output are (B, T, *).","name":"batch_first","optional":false,"required":false,"type":"bool"},{"default":0.0,"doc":"Dropout probability on the outputs of every layer but the last, in training.","name":"dropout","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Apply dropout between layers.","name":"training","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Add a reverse direction per layer.","name":"bidirectional","optional":false,"required":false,"type":"bool"},{"default":0,"doc":"P: project h to P features (0 = no projection, else 0 < P < H).","name":"proj_size","optional":false,"required":false,"type":"int"}],"category":"rnn","doc":"LSTM over a whole sequence, PyTorch's equations (gates i, f, g, o): c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t), and with proj_size P > 0 h_t = (o*tanh(c_t)) W_hr^T. Layers, directions and lengths as for rnn.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(T, B, I), (B, T, I) with batch_first, or unbatched (T, I).","name":"input","optional":false,"variadic":false},{"doc")HERONJSON"
+    R"HERONJSON(:"Initial hidden state (num_layers * D, B, Hout), Hout = P if proj_size > 0 else H; zeros when absent.","name":"hx","optional":true,"variadic":false},{"doc":"Initial cell state (num_layers * D, B, H); zeros when absent.","name":"cx","optional":true,"variadic":false},{"doc":"int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.","name":"lengths","optional":true,"variadic":false},{"doc":"Per layer, per direction: w_ih (4H, I or D*Hout), w_hh (4H, Hout), then b_ih (4H), b_hh (4H) when bias, then w_hr (P, H) when proj_size > 0.","name":"params","optional":false,"variadic":true}],"method":false,"name":"lstm","outputs":[{"doc":"(T, B, D*Hout) ((B, T, D*Hout) with batch_first).","name":"output","variadic":false},{"doc":"(num_layers * D, B, Hout).","name":"h_n","variadic":false},{"doc":"(num_layers * D, B, H).","name":"c_n","variadic":false},{"doc":"Opaque workspace the backward pass reads (empty when no gradient is being recorded).","name":"reserve","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"H (>= 1).","name":"hidden_size","optional":false,"required":true,"type":"int"},{"default":1,"doc":"Stacked layers (>= 1).","name":"num_layers","optional":false,"required":false,"type":"int"},{"default":true,"doc":"Whether params hold b_ih and b_hh.","name":"bias","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"input and output are (B, T, *).","name":"batch_first","optional":false,"required":false,"type":"bool"},{"default":0.0,"doc":"Dropout probability on the outputs of every layer but the last, in training.","name":"dropout","optional":false,"required":false,"type":"float"},{"default":false,"doc":"Apply dropout between layers.","name":"training","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"Add a reverse direction per layer.","name":"bidirectional","optional":false,"required":false,"type":"bool"}],"category":"rnn","doc":"GRU over a whole sequence, PyTorch's equations (gates r, z, n): r)HERONJSON"
+    R"HERONJSON( = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h. Layers, directions and lengths as for rnn.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(T, B, I), (B, T, I) with batch_first, or unbatched (T, I).","name":"input","optional":false,"variadic":false},{"doc":"Initial hidden state (num_layers * D, B, H); zeros when absent.","name":"hx","optional":true,"variadic":false},{"doc":"int64 (B): steps per batch item, non-increasing, each in [1, T]; absent = all T.","name":"lengths","optional":true,"variadic":false},{"doc":"Per layer, per direction: w_ih (3H, I or D*H), w_hh (3H, H), then b_ih (3H), b_hh (3H) when bias.","name":"params","optional":false,"variadic":true}],"method":false,"name":"gru","outputs":[{"doc":"(T, B, D*H) ((B, T, D*H) with batch_first).","name":"output","variadic":false},{"doc":"(num_layers * D, B, H).","name":"h_n","variadic":false},{"doc":"Opaque workspace the backward pass reads (empty when no gradient is being recorded).","name":"reserve","variadic":false}],"shape":"custom","since":1},{"attrs":[{"default":"tanh","doc":"The activation.","enum":["tanh","relu"],"name":"nonlinearity","optional":false,"required":false,"type":"string"}],"category":"rnn","doc":"One Elman RNN step: h' = act(input W_ih^T + b_ih + hx W_hh^T + b_hh).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(B, I) or unbatched (I).","name":"input","optional":false,"variadic":false},{"doc":"(B, H) or (H); zeros when absent.","name":"hx","optional":true,"variadic":false},{"doc":"(H, I).","name":"w_ih","optional":false,"variadic":false},{"doc":"(H, H).","name":"w_hh","optional":false,"variadic":false},{"doc":"(H).","name":"b_ih","optional":true,"variadic":false},{"doc":"(H).","name":"b_hh","optional":true,"variadic":false}],"method":false,"name":"rnn_cell","outputs":[{"doc":"(B, H) or (H).","name":"h","variadic":false},{"doc":"Opaque workspace the backward pass reads.","name":"reserve","v)HERONJSON"
+    R"HERONJSON(ariadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"rnn","doc":"One LSTM step (gates i, f, g, o): c' = f*cx + i*g, h' = o*tanh(c').","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(B, I) or unbatched (I).","name":"input","optional":false,"variadic":false},{"doc":"(B, H) or (H); zeros when absent.","name":"hx","optional":true,"variadic":false},{"doc":"(B, H) or (H); zeros when absent.","name":"cx","optional":true,"variadic":false},{"doc":"(4H, I).","name":"w_ih","optional":false,"variadic":false},{"doc":"(4H, H).","name":"w_hh","optional":false,"variadic":false},{"doc":"(4H).","name":"b_ih","optional":true,"variadic":false},{"doc":"(4H).","name":"b_hh","optional":true,"variadic":false}],"method":false,"name":"lstm_cell","outputs":[{"doc":"(B, H) or (H).","name":"h","variadic":false},{"doc":"(B, H) or (H).","name":"c","variadic":false},{"doc":"Opaque workspace the backward pass reads.","name":"reserve","variadic":false}],"shape":"custom","since":1},{"attrs":[],"category":"rnn","doc":"One GRU step (gates r, z, n), PyTorch's equations (see gru).","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"(B, I) or unbatched (I).","name":"input","optional":false,"variadic":false},{"doc":"(B, H) or (H); zeros when absent.","name":"hx","optional":true,"variadic":false},{"doc":"(3H, I).","name":"w_ih","optional":false,"variadic":false},{"doc":"(3H, H).","name":"w_hh","optional":false,"variadic":false},{"doc":"(3H).","name":"b_ih","optional":true,"variadic":false},{"doc":"(3H).","name":"b_hh","optional":true,"variadic":false}],"method":false,"name":"gru_cell","outputs":[{"doc":"(B, H) or (H).","name":"h","variadic":false},{"doc":"Opaque workspace the backward pass reads.","name":"reserve","variadic":false}],"shape":"custom","since":1},{"attrs":[{"doc":"Which forward op.","enum":["rnn","lstm","gru"],"name":"mode","optional":false,"required":true,"type":"string"},{"doc":"As in the forward call.","name":"hidden_size","optional":false,"re)HERONJSON"
+    R"HERONJSON(quired":true,"type":"int"},{"default":1,"doc":"As in the forward call.","name":"num_layers","optional":false,"required":false,"type":"int"},{"default":"tanh","doc":"As in the forward call (rnn).","enum":["tanh","relu"],"name":"nonlinearity","optional":false,"required":false,"type":"string"},{"default":true,"doc":"As in the forward call.","name":"bias","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"As in the forward call.","name":"batch_first","optional":false,"required":false,"type":"bool"},{"default":0.0,"doc":"As in the forward call.","name":"dropout","optional":false,"required":false,"type":"float"},{"default":false,"doc":"As in the forward call.","name":"training","optional":false,"required":false,"type":"bool"},{"default":false,"doc":"As in the forward call.","name":"bidirectional","optional":false,"required":false,"type":"bool"},{"default":0,"doc":"As in the forward call (lstm).","name":"proj_size","optional":false,"required":false,"type":"int"}],"category":"backward","doc":"Gradients of rnn, lstm and gru (and of the cells, as sequences of one step) from the forward call's reserve: returns grad_input, grad_hx, grad_cx (empty for rnn/gru), then one gradient per param. Weight gradients are one GEMM over all steps per layer and direction.","dtypes":["float32","float64"],"inplace":false,"inputs":[{"doc":"The forward call's input.","name":"input","optional":false,"variadic":false},{"doc":"The forward call's hx.","name":"hx","optional":true,"variadic":false},{"doc":"The forward call's cx (lstm).","name":"cx","optional":true,"variadic":false},{"doc":"The forward call's lengths.","name":"lengths","optional":true,"variadic":false},{"doc":"The forward call's reserve output.","name":"reserve","optional":false,"variadic":false},{"doc":"Gradient of output (zeros when absent).","name":"grad_output","optional":true,"variadic":false},{"doc":"Gradient of h_n (zeros when absent).","name":"grad_hn","optional":true,"variadic":false},{"doc":"Gradient of c)HERONJSON"
+    R"HERONJSON(_n (lstm; zeros when absent).","name":"grad_cn","optional":true,"variadic":false},{"doc":"The forward call's params.","name":"params","optional":false,"variadic":true}],"method":false,"name":"rnn_backward","outputs":[{"doc":"grad_input, grad_hx, grad_cx, then the params' gradients.","name":"grads","variadic":true}],"shape":"custom","since":1}],"version":1})HERONJSON"
   ;
   return kJson;
 }

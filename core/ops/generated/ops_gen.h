@@ -195,7 +195,14 @@ struct OpId {
   static constexpr int local_share_conv2d = 181;
   static constexpr int local_conv2d_backward = 182;
   static constexpr int local_share_conv2d_backward = 183;
-  static constexpr int kCount = 184;
+  static constexpr int rnn = 184;
+  static constexpr int lstm = 185;
+  static constexpr int gru = 186;
+  static constexpr int rnn_cell = 187;
+  static constexpr int lstm_cell = 188;
+  static constexpr int gru_cell = 189;
+  static constexpr int rnn_backward = 190;
+  static constexpr int kCount = 191;
 };
 
 // neg: Elementwise negation, `-x`.
@@ -1076,6 +1083,61 @@ struct LocalShareConv2dBackwardAttrs {
   std::string algo{"auto"};  // As in local_share_conv2d.
   Dims output_mask{Dims{1, 1}};  // Which of grad_input, grad_weight to compute (0 or 1 each).
 };
+// rnn: Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or r
+struct RnnAttrs {
+  int64_t hidden_size{0};  // H (>= 1).
+  int64_t num_layers{1};  // Stacked layers (>= 1).
+  std::string nonlinearity{"tanh"};  // The activation.
+  bool bias{true};  // Whether params hold b_ih and b_hh.
+  bool batch_first{false};  // input and output are (B, T, *).
+  double dropout{0.0};  // Dropout probability on the outputs of every layer but the last, in training.
+  bool training{false};  // Apply dropout between layers.
+  bool bidirectional{false};  // Add a reverse direction per layer.
+};
+// lstm: LSTM over a whole sequence, PyTorch's equations (gates i, f, g, o): c_t = f*c_{t-1} + i*g, h_t = o*t
+struct LstmAttrs {
+  int64_t hidden_size{0};  // H (>= 1).
+  int64_t num_layers{1};  // Stacked layers (>= 1).
+  bool bias{true};  // Whether params hold b_ih and b_hh.
+  bool batch_first{false};  // input and output are (B, T, *).
+  double dropout{0.0};  // Dropout probability on the outputs of every layer but the last, in training.
+  bool training{false};  // Apply dropout between layers.
+  bool bidirectional{false};  // Add a reverse direction per layer.
+  int64_t proj_size{0};  // P: project h to P features (0 = no projection, else 0 < P < H).
+};
+// gru: GRU over a whole sequence, PyTorch's equations (gates r, z, n): r = sig(W_ir x + b_ir + W_hr h + b_h
+struct GruAttrs {
+  int64_t hidden_size{0};  // H (>= 1).
+  int64_t num_layers{1};  // Stacked layers (>= 1).
+  bool bias{true};  // Whether params hold b_ih and b_hh.
+  bool batch_first{false};  // input and output are (B, T, *).
+  double dropout{0.0};  // Dropout probability on the outputs of every layer but the last, in training.
+  bool training{false};  // Apply dropout between layers.
+  bool bidirectional{false};  // Add a reverse direction per layer.
+};
+// rnn_cell: One Elman RNN step: h' = act(input W_ih^T + b_ih + hx W_hh^T + b_hh).
+struct RnnCellAttrs {
+  std::string nonlinearity{"tanh"};  // The activation.
+};
+// lstm_cell: One LSTM step (gates i, f, g, o): c' = f*cx + i*g, h' = o*tanh(c').
+struct LstmCellAttrs {
+};
+// gru_cell: One GRU step (gates r, z, n), PyTorch's equations (see gru).
+struct GruCellAttrs {
+};
+// rnn_backward: Gradients of rnn, lstm and gru (and of the cells, as sequences of one step) from the forward call's 
+struct RnnBackwardAttrs {
+  std::string mode{};  // Which forward op.
+  int64_t hidden_size{0};  // As in the forward call.
+  int64_t num_layers{1};  // As in the forward call.
+  std::string nonlinearity{"tanh"};  // As in the forward call (rnn).
+  bool bias{true};  // As in the forward call.
+  bool batch_first{false};  // As in the forward call.
+  double dropout{0.0};  // As in the forward call.
+  bool training{false};  // As in the forward call.
+  bool bidirectional{false};  // As in the forward call.
+  int64_t proj_size{0};  // As in the forward call (lstm).
+};
 
 // Typed C++ API: runs the op's implementation directly (no attribute unpacking).
 Tensor neg(const Tensor& input);
@@ -1262,6 +1324,13 @@ Tensor local_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bia
 Tensor local_share_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const LocalShareConv2dAttrs& attrs = {});
 std::vector<Tensor> local_conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const LocalConv2dBackwardAttrs& attrs = {});
 std::vector<Tensor> local_share_conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const LocalShareConv2dBackwardAttrs& attrs = {});
+std::vector<Tensor> rnn(const Tensor& input, const Tensor& hx, const Tensor& lengths, const std::vector<Tensor>& params, const RnnAttrs& attrs = {});
+std::vector<Tensor> lstm(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& lengths, const std::vector<Tensor>& params, const LstmAttrs& attrs = {});
+std::vector<Tensor> gru(const Tensor& input, const Tensor& hx, const Tensor& lengths, const std::vector<Tensor>& params, const GruAttrs& attrs = {});
+std::vector<Tensor> rnn_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const RnnCellAttrs& attrs = {});
+std::vector<Tensor> lstm_cell(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh);
+std::vector<Tensor> gru_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh);
+std::vector<Tensor> rnn_backward(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& lengths, const Tensor& reserve, const Tensor& grad_output, const Tensor& grad_hn, const Tensor& grad_cn, const std::vector<Tensor>& params, const RnnBackwardAttrs& attrs = {});
 
 }  // namespace ops
 }  // namespace heron
