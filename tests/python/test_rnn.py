@@ -250,6 +250,51 @@ def test_no_grad_forward_equals_recorded_forward():
         assert_close(npy(g), w, TOL64, "no_grad")
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_non_contiguous_inputs_states_and_weights(mode):
+    """Transposed views for the input, the initial states and the weight matrices."""
+    rng = np.random.default_rng(6)
+    cfg = config(mode, 2, True)
+    x, hx, cx = make_inputs(cfg, rng)
+    params = R.make_params(cfg, I_, rng)
+    want = R.sequence_forward(cfg, x, params, hx, cx, LENGTHS)
+
+    def view(a):  # the same values, as a non-contiguous view
+        if a.ndim == 3:
+            return ht(a.transpose(1, 0, 2)).transpose(0, 1)
+        if a.ndim == 2:
+            return ht(a.T).T
+        return ht(a)
+    xv = view(x)
+    assert not xv.is_contiguous()
+    got = call_op(cfg, xv, view(hx), None if cx is None else view(cx), ht(LENGTHS, np.int64),
+                  [view(p) for p in params])
+    for g, w, what in zip(got, want, ["output", "h_n", "c_n"]):
+        if w is not None:
+            assert_close(npy(g), w, TOL64, what)
+
+
+@pytest.mark.parametrize("used", ["output", "h_n", "c_n"])
+def test_gradients_when_only_some_outputs_are_used(used):
+    """The other outputs' gradients are absent (zeros); backward twice with retain_graph accumulates."""
+    rng = np.random.default_rng(13)
+    cfg = config("lstm_proj", 2, True)
+    x, _, _ = make_inputs(cfg, rng)
+    params = R.make_params(cfg, I_, rng)
+    xt, pt = ht(x, grad=True), [ht(p, grad=True) for p in params]
+    outs = dict(zip(["output", "h_n", "c_n"], call_op(cfg, xt, None, None, ht(LENGTHS, np.int64), pt)))
+    g = rng.standard_normal(tuple(outs[used].shape))
+    loss = (outs[used] * ht(g)).sum()
+    loss.backward(retain_graph=True)
+    kw = {"grad_output": g} if used == "output" else ({"grad_hn": g} if used == "h_n" else {"grad_cn": g})
+    dx, _, _, dps = R.sequence_backward(cfg, x, params, lengths=LENGTHS, **kw)
+    assert_close(npy(xt.grad), dx, TOL64, "grad input")
+    for name, p, d in zip(cfg.param_names(), pt, dps):
+        assert_close(npy(p.grad), d, TOL64, f"grad {name}")
+    loss.backward()
+    assert_close(npy(xt.grad), 2 * dx, TOL64, "accumulated grad input")
+
+
 # ------------------------------------------------------------------ cells
 CELL_MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 
