@@ -602,6 +602,26 @@ def test_dropout_one_drops_everything_between_layers(mode):
     assert_close(npy(got[1]), want[1], TOL64, "h_n")
 
 
+@pytest.mark.parametrize("p", [0.25, 0.6])
+def test_dropout_mask_rate_and_scale(p):
+    """A relu RNN whose layers copy their input (w_ih = I, w_hh = 0, no bias) shows the dropout between
+    its layers: on positive inputs the output is x * mask / (1 - p), masks zeroing about a fraction p."""
+    n = 8
+    m = nn.RNN(n, n, num_layers=2, nonlinearity="relu", bias=False, dropout=p, dtype=heron.float64)
+    eye, zero = np.eye(n), np.zeros((n, n))
+    m.load_state_dict({"weight_ih_l0": ht(eye), "weight_hh_l0": ht(zero), "weight_ih_l1": ht(eye),
+                       "weight_hh_l1": ht(zero)})
+    x = np.random.default_rng(14).uniform(0.5, 1.5, size=(60, 20, n))
+    m.eval()
+    np.testing.assert_array_equal(npy(m(ht(x))[0]), x)
+    m.train()
+    heron.manual_seed(5)
+    ratio = npy(m(ht(x))[0]) / x
+    kept = ratio != 0
+    np.testing.assert_allclose(ratio[kept], 1 / (1 - p), rtol=1e-12)
+    assert abs((~kept).mean() - p) < 0.02, (~kept).mean()
+
+
 @pytest.mark.parametrize("mode", ["lstm_proj", "gru", "rnn_relu"])
 def test_dropout_gradients_match_finite_differences_under_one_seed(mode):
     rng = np.random.default_rng(12)
