@@ -705,6 +705,12 @@ def test_pack_padded_sequence_layout():
     want_p = np.full((7, 3, 2), -7.0)
     want_p[:5] = np.where(mask, xu, -7.0)
     np.testing.assert_array_equal(npy(padded), want_p.transpose(1, 0, 2))
+    # conversions keep the layout
+    p32 = pu.float()
+    assert p32.data.dtype == heron.float32 and p32.batch_sizes.tolist() == bs
+    assert p32.sorted_indices.tolist() == [1, 0, 2]
+    assert pu.to(heron.float64) is pu and pu.double().data.dtype == heron.float64 and not pu.is_cuda
+    assert PackedSequence(p32.data, [3, 2, 2, 1, 1], p32.sorted_indices).unsorted_indices.tolist() == [1, 0, 2]
 
 
 def test_pack_sequence_pad_sequence_round_trip():

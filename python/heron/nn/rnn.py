@@ -222,17 +222,17 @@ class RNNBase(Module):
             if is_lstm:
                 self._check_hidden(c0, self._expected_hidden(batch, is_batched, cell=True), "hidden[1]")
             if sorted_indices is not None:  # PyTorch's permute_hidden: the states follow the sorted batch
-                h0 = _ops.index_select(h0, _fresh(sorted_indices), 1)
+                h0 = _ops.index_select(h0, _fresh(sorted_indices, h0), 1)
                 if c0 is not None:
-                    c0 = _ops.index_select(c0, _fresh(sorted_indices), 1)
+                    c0 = _ops.index_select(c0, _fresh(sorted_indices, c0), 1)
         output, h_n, c_n = self._run(x, h0, c0, lengths, batch_first)
         if packed:
             out_data, _ = _pack_time_major(output, lens)
             output = PackedSequence(out_data, input.batch_sizes, sorted_indices, unsorted_indices)
             if unsorted_indices is not None:
-                h_n = _ops.index_select(h_n, _fresh(unsorted_indices), 1)
+                h_n = _ops.index_select(h_n, _fresh(unsorted_indices, h_n), 1)
                 if c_n is not None:
-                    c_n = _ops.index_select(c_n, _fresh(unsorted_indices), 1)
+                    c_n = _ops.index_select(c_n, _fresh(unsorted_indices, c_n), 1)
         return (output, (h_n, c_n)) if is_lstm else (output, h_n)
 
     def extra_repr(self):

@@ -49,10 +49,16 @@ def _int_list(x, name):
     return out
 
 
-def _fresh(index):
-    """A private copy of an index tensor for one index_select: the core's index_select backward bumps the
-    version of its index, so one index tensor shared by two recorded index_selects fails in backward."""
-    return _ops.clone(index)
+def _on(index, like):
+    """`index` on the device of `like` (index tensors are built on the CPU)."""
+    return index if str(index.device) == str(like.device) else index.to(like.device)
+
+
+def _fresh(index, like):
+    """A private copy of an index tensor for one index_select on `like`: the core's index_select backward
+    bumps the version of its index, so one index tensor shared by two recorded index_selects fails in
+    backward."""
+    return _on(_ops.clone(index), like)
 
 
 def invert_permutation(permutation):
@@ -62,7 +68,7 @@ def invert_permutation(permutation):
     p = np.asarray(permutation.tolist(), dtype=np.int64)
     inv = np.empty_like(p)
     inv[p] = np.arange(p.size, dtype=np.int64)
-    return _i64(inv)
+    return _on(_i64(inv), permutation)
 
 
 class PackedSequence(collections.namedtuple("PackedSequence", ["data", "batch_sizes", "sorted_indices",
@@ -143,7 +149,7 @@ def _pack_time_major(input, lengths):
     bs = _batch_sizes(lengths)
     rows = _packed_rows(bs, B)
     flat = _ops.reshape(input, (T * B,) + tuple(input.shape[2:]))
-    return _ops.index_select(flat, _i64(rows), 0), bs
+    return _ops.index_select(flat, _on(_i64(rows), flat), 0), bs
 
 
 def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True):
@@ -168,9 +174,9 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
                              "batch sorted for you")
     else:
         order = sorted(range(B), key=lambda b: -lengths[b])  # stable: ties keep their order
-        sorted_indices = _i64(order)
+        sorted_indices = _on(_i64(order), input)  # on the data's device, as in PyTorch
         lengths = [lengths[b] for b in order]
-        input = _ops.index_select(input, _fresh(sorted_indices), 1)
+        input = _ops.index_select(input, _fresh(sorted_indices, input), 1)
     data, bs = _pack_time_major(input, lengths)
     return PackedSequence(data, _i64(bs), sorted_indices, None)
 
@@ -191,7 +197,7 @@ def _unpack_time_major(data, batch_sizes, padding_value, total_length=None):
     idx[_packed_rows(bs, B)] = np.arange(N, dtype=np.int64)
     pad_row = _ops.full((1,) + tuple(data.shape[1:]), float(padding_value), data.dtype, data.device)
     ext = _ops.concat([data, pad_row], 0)
-    out = _ops.index_select(ext, _i64(idx), 0)
+    out = _ops.index_select(ext, _on(_i64(idx), ext), 0)
     return _ops.reshape(out, (Tp, B) + tuple(data.shape[1:])), _lengths_from_batch_sizes(bs)
 
 
@@ -211,7 +217,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     padded, lengths = _unpack_time_major(sequence.data, bs, padding_value, total_length)
     lengths = np.asarray(lengths, dtype=np.int64)
     if sequence.unsorted_indices is not None:
-        padded = _ops.index_select(padded, _fresh(sequence.unsorted_indices), 1)
+        padded = _ops.index_select(padded, _fresh(sequence.unsorted_indices, padded), 1)
         lengths = lengths[np.asarray(sequence.unsorted_indices.tolist(), dtype=np.int64)]
     if batch_first:
         padded = _ops.transpose(padded, 0, 1)
