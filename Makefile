@@ -123,6 +123,7 @@ bench: build
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/deploy.py --quick
 	$(PY) benchmarks/einsum.py --quick
+	$(PY) benchmarks/rnn.py --quick
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) dist python/heron/_C*.so python/heron/lib python/heron/include

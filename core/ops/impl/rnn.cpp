@@ -153,13 +153,14 @@ bool recording(OpCtx&) { return ops::detail::impl_is_recording(); }
 struct FwdOut {
   Tensor y, hn, cn, reserve;
 };
-FwdOut run_forward(const char* op, int op_id, const Canon& k, bool keep_reserve) {
+FwdOut run_forward(const char* op, int op_id, Canon& k, bool keep_reserve) {
+  k.c.keep = keep_reserve;
   const RnnConfig& c = k.c;
   const RnnLayout lay = rnn_layout(c);
   Tensor y = Tensor::empty(Dims{c.T, c.B, c.D * c.Hout()}, k.dt, k.dev);
   Tensor hn = Tensor::empty(Dims{c.L * c.D, c.B, c.Hout()}, k.dt, k.dev);
   Tensor cn = c.mode == kRnnLstm ? Tensor::empty(Dims{c.L * c.D, c.B, c.H}, k.dt, k.dev) : Tensor();
-  Tensor ws = Tensor::empty(Dims{lay.total}, k.dt, k.dev);
+  Tensor ws = keep_reserve ? Tensor::empty(Dims{lay.total}, k.dt, k.dev) : Tensor();
   uint64_t seed = 0, offset = 0;
   if (c.dropout_on) {
     auto so = Generator::default_generator().reserve(blocks_for((c.L - 1) * lay.mask, 4));

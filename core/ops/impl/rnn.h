@@ -20,6 +20,7 @@ struct RnnConfig {
   bool dropout_on = false;  // training and p > 0 and L > 1
   double p = 0.0;
   bool varlen = false;
+  bool keep = true;  // the workspace is kept for backward (else per-step state is overwritten: inference)
   std::vector<int64_t> batch_sizes;  // per step t: items with length > t (all B without lengths)
 
   int64_t G() const { return mode == kRnnLstm ? 4 : mode == kRnnGru ? 3 : 1; }
@@ -36,7 +37,7 @@ struct RnnConfig {
 //   gru:   hn (T, B, H) = h W_hn^T + b_hn
 // then for every layer l >= 1, at layer_base(l): x (T, B, D*Hout) its input (after dropout) and,
 // with dropout, mask (T, B, D*Hout) holding 0 or 1/(1-p).
-constexpr int64_t kRnnUnitBlock = 16;
+constexpr int64_t kRnnUnitBlock = 32;  // a multiple of 32 columns for every gate count (rnn_gemm.h panels)
 struct RnnLayout {
   int64_t gates = 0, hprev = 0, c = 0, cprev = 0, r = 0, hn = 0, dir_size = 0;
   int64_t layers_start = 0, layer_size = 0, mask = 0;
@@ -48,15 +49,16 @@ struct RnnLayout {
 inline RnnLayout rnn_layout(const RnnConfig& c) {
   RnnLayout o;
   const int64_t S = c.T * c.B;
+  const int64_t St = (c.keep ? c.T : 1) * c.B;  // per-step state: every step's, or only the current one's
   int64_t at = 0;
   o.gates = at, at += S * c.G() * c.H;
-  o.hprev = at, at += S * c.Hout();
+  o.hprev = at, at += St * c.Hout();
   if (c.mode == kRnnLstm) {
-    o.c = at, at += S * c.H;
-    o.cprev = at, at += S * c.H;
-    if (c.P > 0) o.r = at, at += S * c.H;
+    o.c = at, at += St * c.H;
+    o.cprev = at, at += St * c.H;
+    if (c.P > 0) o.r = at, at += St * c.H;
   }
-  if (c.mode == kRnnGru) o.hn = at, at += S * c.H;
+  if (c.mode == kRnnGru) o.hn = at, at += St * c.H;
   o.dir_size = at;
   o.layers_start = c.L * c.D * o.dir_size;
   o.mask = S * c.D * c.Hout();
@@ -66,7 +68,8 @@ inline RnnLayout rnn_layout(const RnnConfig& c) {
 }
 
 // Per-device kernels. Undefined h0 / c0 / gy / ghn / gcn mean zeros. `ws` has rnn_layout().total
-// elements; the forward pass fills it, the backward pass reads it. gparams are fresh tensors in
+// elements; the forward pass fills it, the backward pass reads it. Without `keep` the forward pass
+// gets an undefined ws and uses scratch memory of its own. gparams are fresh tensors in
 // the params' shapes; gx, gh0, gc0 fresh in x's / the states' shapes (gc0 undefined unless lstm).
 struct RnnKernels {
   void (*forward)(const RnnConfig& c, const Tensor& x, const Tensor& h0, const Tensor& c0, const std::vector<Tensor>& params,

@@ -16,11 +16,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/rnn.h"
 #include "core/ops/kernels/cpu/register.h"
+#include "core/ops/kernels/cpu/rnn_gemm.h"
 #include "core/ops/kernels/cpu/vec_math.h"
 #include "core/util/philox.h"
 #include "core/util/thread_pool.h"
@@ -137,6 +139,26 @@ DirParams<T> dir_params(const RnnConfig& c, const std::vector<Tensor>& params, i
   return p;
 }
 
+// The float32 AVX-512 path for the recurrent products (W_hh packed once per call).
+template <typename T>
+bool use_packed() {
+  return std::is_same<T, float>::value && rnn_gemm_supported();
+}
+inline const float* as_f(const float* p) { return p; }
+inline const float* as_f(const double*) { return nullptr; }
+inline float* as_f(float* p) { return p; }
+inline float* as_f(double*) { return nullptr; }
+
+// Per-thread scratch that outlives the call (no page faults and zeroing of fresh memory on every
+// call; the kernels may run on several threads at once, each with its own).
+template <typename T>
+T* scratch(int slot, int64_t n) {
+  thread_local std::vector<T> bufs[4];
+  auto& v = bufs[slot];
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
 inline int64_t nblocks(int64_t H) { return (H + kRnnUnitBlock - 1) / kRnnUnitBlock; }
 
 // ------------------------------------------------------------------ forward
@@ -147,10 +169,13 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
   const RnnLayout lay = rnn_layout(c);
   const int64_t T_ = c.T, B = c.B, H = c.H, P = c.P, G = c.G(), GH = G * H, Hout = c.Hout(), D = c.D, S = T_ * B, Yw = D * Hout;
   const bool lstm = c.mode == kRnnLstm, gru = c.mode == kRnnGru;
-  T* ws = wst.data<T>();
+  T* ws = wst.defined() ? wst.data<T>() : scratch<T>(0, lay.total);
   const int64_t nb = nblocks(H);
+  const int64_t kt = c.keep ? 1 : 0;  // per-step state index: t (kept) or 0
   std::vector<T> wi, wh, bx(static_cast<size_t>(GH)), bhn(gru ? static_cast<size_t>(H) : 0), hst(static_cast<size_t>(B * Hout)),
       cst(lstm ? static_cast<size_t>(B * H) : 0), ghh(gru ? static_cast<size_t>(B * GH) : 0);
+  const bool packed = use_packed<T>();
+  std::vector<float> whp;
   if (c.varlen) std::fill_n(ws, lay.layers_start, T(0));  // rows past a length stay finite (the backward GEMMs read them)
   for (int64_t l = 0; l < c.L; ++l) {
     const int64_t In = c.layer_in(l);
@@ -165,6 +190,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       wh.resize(static_cast<size_t>(GH * Hout));
       permute_rows(p.w_ih, wi.data(), G, H, In);
       permute_rows(p.w_hh, wh.data(), G, H, Hout);
+      if (packed) rnn_pack_b(as_f(wh.data()), Hout, true, Hout, GH, whp);
       for (int64_t q = 0; q < G; ++q)
         for (int64_t u = 0; u < H; ++u) {
           const int64_t r = q * H + u;
@@ -190,26 +216,32 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         const int64_t t = d == 0 ? s : T_ - 1 - s;
         const int64_t bt = c.batch_sizes[static_cast<size_t>(t)];
         if (bt == 0) continue;
-        T* hp = base + lay.hprev + t * B * Hout;
+        T* hp = base + lay.hprev + kt * t * B * Hout;
         std::memcpy(hp, hst.data(), sizeof(T) * bt * Hout);
-        T* cp = lstm ? base + lay.cprev + t * B * H : nullptr;
-        T* cc = lstm ? base + lay.c + t * B * H : nullptr;
+        T* cp = lstm ? base + lay.cprev + kt * t * B * H : nullptr;
+        T* cc = lstm ? base + lay.c + kt * t * B * H : nullptr;
         if (lstm) std::memcpy(cp, cst.data(), sizeof(T) * bt * H);
         T* gt = gates + t * B * GH;
         T* yt = Y + t * B * Yw + d * Hout;
-        T* rt = (lstm && P > 0) ? base + lay.r + t * B * H : nullptr;
-        T* hnt_ = gru ? base + lay.hn + t * B * H : nullptr;
+        T* rt = (lstm && P > 0) ? base + lay.r + kt * t * B * H : nullptr;
+        T* hnt_ = gru ? base + lay.hn + kt * t * B * H : nullptr;
         static_split(nb, [&](int64_t j0, int64_t j1) {
           const int64_t u0 = j0 * kRnnUnitBlock, u1 = std::min(H, j1 * kRnnUnitBlock);
           const int64_t col0 = u0 * G, ncol = (u1 - u0) * G;
-          if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh.data() + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
+          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whp.data(), as_f(gru ? ghh.data() : gt), GH, !gru);
+          else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh.data() + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
           else gemm(false, true, bt, ncol, Hout, hp, Hout, wh.data() + col0 * Hout, Hout, T(1), gt + col0, GH);
           T tmp[kRnnUnitBlock];
           for (int64_t j = j0; j < j1; ++j) {
             const int64_t ua = j * kRnnUnitBlock, ub = std::min(kRnnUnitBlock, H - ua);
             for (int64_t b = 0; b < bt; ++b) {
               T* g = gt + b * GH + ua * G;
-              if (lstm) {
+              if (lstm && std::is_same<T, float>::value) {
+                T* cs = cst.data() + b * H + ua;
+                T* hs = P > 0 ? rt + b * H + ua : hst.data() + b * Hout + ua;
+                T* yo = P > 0 ? nullptr : yt + b * Yw + ua;
+                vec::lstm_step_f32(as_f(g), as_f(cs), as_f(cc + b * H + ua), as_f(hs), yo ? as_f(yo) : nullptr, ub);
+              } else if (lstm) {
                 sigmoid_v(g, 2 * ub);
                 tanh_v(g + 2 * ub, ub);
                 sigmoid_v(g + 3 * ub, ub);
@@ -303,9 +335,13 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
   const bool lstm = c.mode == kRnnLstm, gru = c.mode == kRnnGru;
   const T* ws = wst.data<T>();
   const int64_t nb = nblocks(H);
-  std::vector<T> wi, wh, tmpw, gb(static_cast<size_t>(GH)), dgx(static_cast<size_t>(S * GH)), dgh(gru ? static_cast<size_t>(S * GH) : 0),
-      dht(P > 0 ? static_cast<size_t>(S * P) : 0), dh(static_cast<size_t>(B * Hout)), dc(lstm ? static_cast<size_t>(B * H) : 0),
+  T* dgx = scratch<T>(0, S * GH);
+  T* dgh = gru ? scratch<T>(1, S * GH) : nullptr;
+  T* dht = P > 0 ? scratch<T>(2, S * P) : nullptr;
+  std::vector<T> wi, wh, tmpw, gb(static_cast<size_t>(GH)), dh(static_cast<size_t>(B * Hout)), dc(lstm ? static_cast<size_t>(B * H) : 0),
       dr(static_cast<size_t>(B * H)), dhd(gru ? static_cast<size_t>(B * H) : 0);
+  const bool packed = use_packed<T>();
+  std::vector<float> whp;
   std::vector<T> dyA, dyB;  // gradients of the layers' outputs (between layers)
   for (int64_t l = c.L - 1; l >= 0; --l) {
     const int64_t In = c.layer_in(l);
@@ -332,11 +368,14 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
       wh.resize(static_cast<size_t>(GH * Hout));
       permute_rows(p.w_ih, wi.data(), G, H, In);
       permute_rows(p.w_hh, wh.data(), G, H, Hout);
-      T* dGx = dgx.data();
-      T* dGh = gru ? dgh.data() : dGx;
-      std::fill(dgx.begin(), dgx.end(), T(0));
-      if (gru) std::fill(dgh.begin(), dgh.end(), T(0));
-      if (P > 0) std::fill(dht.begin(), dht.end(), T(0));
+      if (packed) rnn_pack_b(as_f(wh.data()), Hout, false, GH, Hout, whp);
+      T* dGx = dgx;
+      T* dGh = gru ? dgh : dGx;
+      if (c.varlen) {  // rows past a length stay zero (the weight GEMMs read them)
+        std::fill_n(dgx, S * GH, T(0));
+        if (gru) std::fill_n(dgh, S * GH, T(0));
+        if (P > 0) std::fill_n(dht, S * P, T(0));
+      }
       const int64_t sd = l * D + d;
       if (ghnt.defined()) std::memcpy(dh.data(), ghnt.data<T>() + sd * B * Hout, sizeof(T) * B * Hout);
       else std::fill(dh.begin(), dh.end(), T(0));
@@ -355,7 +394,7 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
         }
         const T* drp = dh.data();  // gradient of o*tanh(c) (lstm) / of h
         if (P > 0) {
-          std::memcpy(dht.data() + t * B * P, dh.data(), sizeof(T) * bt * P);
+          std::memcpy(dht + t * B * P, dh.data(), sizeof(T) * bt * P);
           pgemm<T>(false, false, bt, H, P, dh.data(), P, p.w_hr, H, T(0), dr.data(), H);
           drp = dr.data();
         }
@@ -415,8 +454,13 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
           }
         });
         // gradient of the state the step started from
-        if (gru) {
+        if (gru)
           for (int64_t b = 0; b < bt; ++b) std::memcpy(dh.data() + b * Hout, dhd.data() + b * H, sizeof(T) * H);
+        if (packed) {
+          static_split((Hout + kRnnPanel - 1) / kRnnPanel, [&](int64_t p0, int64_t p1) {
+            rnn_gemm_f32(bt, p0 * kRnnPanel, std::min(Hout, p1 * kRnnPanel), GH, as_f(dght), GH, whp.data(), as_f(dh.data()), Hout, gru);
+          });
+        } else if (gru) {
           pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh.data(), Hout, T(1), dh.data(), Hout);
         } else {
           pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh.data(), Hout, T(0), dh.data(), Hout);
@@ -439,7 +483,7 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
         unpermute_rows(gb.data(), gparams[k + 1].data<T>(), G, H, 1);
         k += 2;
       }
-      if (P > 0) pgemm<T>(true, false, P, H, S, dht.data(), P, base + lay.r, H, T(0), gparams[k].data<T>(), H);
+      if (P > 0) pgemm<T>(true, false, P, H, S, dht, P, base + lay.r, H, T(0), gparams[k].data<T>(), H);
       pgemm<T>(false, false, S, In, GH, dGx, GH, wi.data(), In, T(1), dX, In);
     }
     if (l > 0) {

@@ -29,6 +29,7 @@ struct Table {
   void (*sigmoid_f32)(float*, const float*, int64_t);
   void (*silu_f32)(float*, const float*, int64_t);
   void (*tanh_f32)(float*, const float*, int64_t);
+  void (*lstm_step_f32)(float*, float*, float*, float*, float*, int64_t);
 };
 
 // ---------------------------------------------------------------- portable scalar build
@@ -271,6 +272,9 @@ void exp_f32(float* out, const float* in, int64_t n) { active()->exp_f32(out, in
 void sigmoid_f32(float* out, const float* in, int64_t n) { active()->sigmoid_f32(out, in, n); }
 void silu_f32(float* out, const float* in, int64_t n) { active()->silu_f32(out, in, n); }
 void tanh_f32(float* out, const float* in, int64_t n) { active()->tanh_f32(out, in, n); }
+void lstm_step_f32(float* gates, float* c, float* c_save, float* h, float* y, int64_t n) {
+  active()->lstm_step_f32(gates, c, c_save, h, y, n);
+}
 
 }  // namespace vec
 }  // namespace cpu

@@ -32,6 +32,11 @@ void sigmoid_f32(float* out, const float* in, int64_t n);  // 1 / (1 + exp(-x))
 void silu_f32(float* out, const float* in, int64_t n);     // x / (1 + exp(-x))
 void tanh_f32(float* out, const float* in, int64_t n);
 
+// One LSTM point-wise step over n units: gates holds the pre-activations i, f, g, o (n each) and
+// gets their activations; c (the previous cell state) becomes f*c + i*g, also stored to c_save
+// when not null; h = o*tanh(c), also stored to y when not null.
+void lstm_step_f32(float* gates, float* c, float* c_save, float* h, float* y, int64_t n);
+
 }  // namespace vec
 }  // namespace cpu
 }  // namespace heron
