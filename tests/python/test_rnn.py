@@ -211,6 +211,36 @@ def test_sequence_op_float32(case):
     _check_sequence_op(case, np.float32, TOL32, seed=1)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("sizes", [(520, 40, 13), (33, 64, 2), (17, 19, 9)], ids=["I520-H40", "I33-H64", "I17-H19"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_larger_sizes(mode, sizes, dtype):
+    """Sizes past the kernels' vector widths and GEMM blocks (and odd ones, for the tails)."""
+    I, H, B = sizes
+    rng = np.random.default_rng(15)
+    cfg = R.Config("lstm" if mode == "lstm_proj" else mode, H, 2, True, True, True, 7 if mode == "lstm_proj" else 0)
+    T = 4
+    x = rng.standard_normal((B, T, I)).astype(dtype).astype(np.float64)
+    params = [p.astype(dtype).astype(np.float64) for p in R.make_params(cfg, I, rng)]
+    lengths = sorted(rng.integers(1, T + 1, size=B).tolist(), reverse=True)
+    lengths[0] = T
+    want = R.sequence_forward(cfg, x, params, None, None, lengths)
+    gy = rng.standard_normal(want[0].shape)
+    dx, _, _, dps = R.sequence_backward(cfg, x, params, lengths=lengths, grad_output=gy)
+    xt, pt = ht(x, dtype, grad=True), [ht(p, dtype, grad=True) for p in params]
+    out = call_op(cfg, xt, None, None, ht(lengths, np.int64), pt)[0]
+    (out * ht(gy, dtype)).sum().backward()
+
+    def check(got, ref, what):
+        scale = max(1.0, float(np.abs(ref).max()))
+        tol = dict(rtol=1e-9, atol=1e-11 * scale) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5 * scale)
+        assert_close(got, ref, tol, what)
+    check(npy(out), want[0], "output")
+    check(npy(xt.grad), dx, "grad input")
+    for name, p, d in zip(cfg.param_names(), pt, dps):
+        check(npy(p.grad), d, f"grad {name}")
+
+
 @pytest.mark.parametrize("which", ["h_only", "c_only"])
 def test_lstm_op_one_initial_state(which):
     """hx and cx are independently optional in the op (the absent one is zeros)."""
@@ -368,6 +398,35 @@ def test_cell(mode, bias, states, unbatched, dtype, via):
             assert t is None
         else:
             assert_close(npy(t.grad), g, tol, f"grad {name}")
+
+
+@pytest.mark.parametrize("mode", CELL_MODES)
+@pytest.mark.parametrize("sizes", [(520, 40, 13), (33, 64, 2)], ids=["I520-H40", "I33-H64"])
+def test_cell_larger_sizes_float32(mode, sizes):
+    I, H, B = sizes
+    rng = np.random.default_rng(16)
+    G = R.GATES[mode]
+    r32 = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731
+    x, h, c = r32(rng.standard_normal((B, I))), r32(rng.standard_normal((B, H))), r32(rng.standard_normal((B, H)))
+    c = c if mode == "lstm" else None
+    w = [r32(rng.uniform(-0.15, 0.15, sh)) for sh in [(G * H, I), (G * H, H), (G * H,), (G * H,)]]
+    want_h, want_c = R.cell(mode, x, h, c, *w)
+    dh = rng.standard_normal(want_h.shape)
+    wg = R.cell_grads(mode, x, h, c, *w, dh, None)
+    xt, htt = ht(x, np.float32, grad=True), ht(h, np.float32, grad=True)
+    wt = [ht(a, np.float32, grad=True) for a in w]
+    if mode == "lstm":
+        got = ops.lstm_cell(xt, htt, ht(c, np.float32), *wt)[0]
+    elif mode == "gru":
+        got = ops.gru_cell(xt, htt, *wt)[0]
+    else:
+        got = ops.rnn_cell(xt, htt, *wt, nonlinearity=mode[4:])[0]
+    (got * ht(dh, np.float32)).sum().backward()
+    pairs = [(npy(got), want_h, "h"), (npy(xt.grad), wg[0], "grad input"), (npy(htt.grad), wg[1], "grad hx")]
+    pairs += [(npy(t.grad), r, f"grad w{k}") for k, (t, r) in enumerate(zip(wt, wg[3:]))]
+    for g, ref, what in pairs:
+        scale = max(1.0, float(np.abs(ref).max()))
+        assert_close(g, ref, dict(rtol=1e-4, atol=2e-5 * scale), what)
 
 
 # ------------------------------------------------------------------ the modules
