@@ -93,3 +93,40 @@ def test_traced_cells_unrolled(tmp_path):
     with heron.no_grad():
         want = model(x5).numpy()
     close(sess.run({"input": x5.numpy()})["output"], want)
+
+
+def test_time_major_trace_takes_any_sequence_length(tmp_path):
+    """With (T, B, I) input the symbolic first dim is the sequence length."""
+    heron.manual_seed(2)
+    m = nn.GRU(4, 5, num_layers=2, bidirectional=True).eval()
+    traced = heron.jit.trace(lambda x: m(x)[0], heron.randn(6, 2, 4))
+    assert traced.inputs[0][2] == (-1, 2, 4)
+    with heron.no_grad():
+        for steps in (6, 9, 1):
+            x = heron.randn(steps, 2, 4)
+            close(traced(x).numpy(), m(x)[0].numpy())
+
+
+def test_initial_states_as_graph_inputs(tmp_path):
+    heron.manual_seed(3)
+
+    class WithStates(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 5, num_layers=2, batch_first=True, proj_size=3)
+
+        def forward(self, x, h, c):
+            out, (h_n, c_n) = self.lstm(x, (h, c))
+            return out, h_n, c_n
+
+    model = WithStates().eval()
+    x, h, c = heron.randn(2, 6, 4), heron.randn(2, 2, 3), heron.randn(2, 2, 5)
+    traced = heron.jit.trace(model, (x, h, c), input_names=["x", "h0", "c0"], dynamic_batch=False)
+    path = tmp_path / "states.heron"
+    heron.jit.save(traced, path)
+    sess = heron.inference.Session(path)
+    got = sess.run({"x": x.numpy(), "h0": h.numpy(), "c0": c.numpy()})
+    with heron.no_grad():
+        want = model(x, h, c)
+    for name, w in zip(traced.output_names, want):
+        close(got[name], w.numpy())
