@@ -845,7 +845,7 @@ def test_module_input_and_hidden_errors():
         m(heron.randn(5, 2, 3), (heron.randn(1, 2, 4), heron.randn(2, 2, 4)))
     with pytest.raises(RuntimeError, match=r"Expected hidden\[1\] size \(2, 2, 4\), got \(2, 3, 4\)"):
         m(heron.randn(5, 2, 3), (heron.randn(2, 2, 4), heron.randn(2, 3, 4)))
-    with pytest.raises(RuntimeError, match=r"For batched 3-D input, hx and cx should also be 3-D"):
+    with pytest.raises(RuntimeError, match=r"For batched 3-D input, hx and cx should also be 3-D but got \(2-D, 2-D\)"):
         m(heron.randn(5, 2, 3), (heron.randn(2, 4), heron.randn(2, 4)))
     with pytest.raises(RuntimeError, match=r"For unbatched 2-D input, hx and cx should also be 2-D"):
         m(heron.randn(5, 3), (heron.randn(2, 1, 4), heron.randn(2, 1, 4)))
@@ -861,6 +861,8 @@ def test_module_input_and_hidden_errors():
         g(heron.randn(5, 2, 3), heron.randn(2, 2, 4))
     with pytest.raises(TypeError, match=r"hx must be a tensor"):
         g(heron.randn(5, 2, 3), (heron.randn(1, 2, 4),))
+    with pytest.raises(RuntimeError, match=r"GRU: For batched 3-D input, hx should also be 3-D but got 2-D tensor"):
+        g(heron.randn(5, 2, 3), heron.randn(2, 4))
     r = nn.RNN(3, 4)
     with pytest.raises(RuntimeError, match=r"RNN: Expected hidden size \(1, 4\), got \(1, 1, 4\)|should also be 2-D"):
         r(heron.randn(5, 3), heron.randn(1, 1, 4))

@@ -214,10 +214,12 @@ class RNNBase(Module):
                     raise TypeError(f"{name}: hx must hold heron.Tensors, got {type(s).__name__}")
             if any(s.ndim != want_dim for s in states):
                 kind = "batched 3-D" if is_batched else "unbatched 2-D"
-                got = ", ".join(f"{s.ndim}-D" for s in states)
+                if is_lstm:
+                    got = f"({h0.ndim}-D, {c0.ndim}-D) tensors"
+                else:
+                    got = f"{h0.ndim}-D tensor"
                 what = "hx and cx" if is_lstm else "hx"
-                raise _ArgError(f"{name}: For {kind} input, {what} should also be {want_dim}-D but got ({got}) "
-                                f"tensor{'s' if is_lstm else ''}")
+                raise _ArgError(f"{name}: For {kind} input, {what} should also be {want_dim}-D but got {got}")
             self._check_hidden(h0, self._expected_hidden(batch, is_batched), "hidden[0]" if is_lstm else "hidden")
             if is_lstm:
                 self._check_hidden(c0, self._expected_hidden(batch, is_batched, cell=True), "hidden[1]")
