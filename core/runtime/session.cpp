@@ -500,14 +500,22 @@ void Session::freeze_weights() {
   // Convolution weights on the host become the session's own frozen copies (kept packed for the
   // micro-kernel after the first run); weights the passes made are frozen already.
   if (device_impl(device_).is_host()) {
-    for (const graph::Node& node : g_.nodes) {
-      if ((node.op != "conv2d" && node.op != "conv2d_fused") || node.inputs.size() < 2 || node.inputs[1] < 0) continue;
-      Tensor& w = init_values_[node.inputs[1]];
-      if (!w.defined() || w.storage()->frozen()) continue;
+    auto freeze_input = [&](const graph::Node& node, size_t i) {
+      if (i >= node.inputs.size() || node.inputs[i] < 0) return;
+      if (static_cast<size_t>(node.inputs[i]) >= init_values_.size()) return;
+      Tensor& w = init_values_[static_cast<size_t>(node.inputs[i])];
+      if (!w.defined() || w.storage()->frozen()) return;  // not a weight, or frozen already
       Tensor copy = w.clone();
       copy.storage()->freeze();
       w = copy;
-      g_.initializers[node.inputs[1]] = copy;
+      g_.initializers[node.inputs[i]] = copy;
+    };
+    for (const graph::Node& node : g_.nodes) {
+      if (node.op == "conv2d" || node.op == "conv2d_fused") freeze_input(node, 1);
+      // Recurrent layers: every parameter (the kernels keep them permuted and packed).
+      const size_t first = node.op == "lstm" ? 4 : (node.op == "rnn" || node.op == "gru") ? 3 : node.op == "lstm_cell" ? 3
+                           : (node.op == "rnn_cell" || node.op == "gru_cell") ? 2 : SIZE_MAX;
+      for (size_t i = first; i < node.inputs.size(); ++i) freeze_input(node, i);
     }
     // When the passes folded weights, the session owns nearly all of them: it copies the few
     // that still live in the model's memory-mapped file too, so that releasing the model releases

@@ -221,3 +221,46 @@ TEST(Rnn, BadArgumentsNameTheExpectedShape) {
   EXPECT_NE(msg([&] { O::gru(x, Tensor(), Tensor(), ps, O::GruAttrs{4}); }).find("weight_ih_l0"), std::string::npos);
   EXPECT_NE(msg([&] { O::lstm(x, Tensor(), Tensor(), Tensor(), {ps[0]}, O::LstmAttrs{4}); }).find("expected 4 params"), std::string::npos);
 }
+
+// Without gradient recording the kernels keep only the current step's state (two alternating
+// hidden-state slots); the results must be the same bits as with the full reserve.
+TEST(Rnn, InferenceEqualsRecorded) {
+  std::mt19937 g(9);
+  const int64_t T = 6, B = 3, I = 4, H = 20, L = 2, D = 2;
+  for (const std::string mode : {"rnn", "lstm", "lstm_proj", "gru"}) {
+    const bool lstm = mode.rfind("lstm", 0) == 0;
+    const int64_t G = lstm ? 4 : mode == "gru" ? 3 : 1, P = mode == "lstm_proj" ? 7 : 0, Hout = P > 0 ? P : H;
+    for (DType dt : {DType::Float64, DType::Float32}) {
+      auto ps = make_params(G, I, H, P, L, D, true, g, dt);
+      Tensor x = randn(Dims{T, B, I}, g, 1.0, dt), h0 = randn(Dims{L * D, B, Hout}, g, 1.0, dt);
+      Tensor lt = lengths_tensor({6, 4, 2});
+      auto call = [&]() {
+        if (lstm) return O::lstm(x, h0, Tensor(), lt, ps, O::LstmAttrs{H, L, true, false, 0.0, false, true, P});
+        if (mode == "gru") return O::gru(x, h0, lt, ps, O::GruAttrs{H, L, true, false, 0.0, false, true});
+        return O::rnn(x, h0, lt, ps, O::RnnAttrs{H, L, "tanh", true, false, 0.0, false, true});
+      };
+      auto a = call();
+      EXPECT_EQ(a.back().numel(), 0) << mode;  // no reserve without recording
+      for (auto& p : ps) A::set_requires_grad(p, true);
+      auto b = call();
+      EXPECT_GT(b.back().numel(), 0) << mode;
+      for (size_t i = 0; i + 1 < a.size(); ++i) EXPECT_EQ(max_diff(a[i], b[i]), 0.0) << mode << " output " << i;
+    }
+  }
+}
+
+// An empty batch is a valid call: empty outputs, zero weight gradients (and no null-pointer copies,
+// which UBSan would flag).
+TEST(Rnn, EmptyBatch) {
+  std::mt19937 g(2);
+  auto ps = make_params(3, 3, 4, 0, 2, 2, true, g);
+  Tensor x = randn(Dims{5, 0, 3}, g);
+  A::set_requires_grad(x, true);
+  for (auto& p : ps) A::set_requires_grad(p, true);
+  auto r = O::gru(x, Tensor(), Tensor(), ps, O::GruAttrs{4, 2, true, false, 0.0, false, true});
+  EXPECT_EQ(r[0].shape(), (Dims{5, 0, 8}));
+  EXPECT_EQ(r[1].shape(), (Dims{4, 0, 4}));
+  A::backward({O::sum(r[0])}, {Tensor()}, false);
+  for (auto& p : ps) EXPECT_EQ(max_diff(A::grad(p), O::zeros_like(p)), 0.0);
+  EXPECT_EQ(A::grad(x).shape(), x.shape());
+}

@@ -18,10 +18,10 @@ namespace {
 
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 // Freed large blocks are kept for reuse by the next allocation of the same (2 MiB-rounded) size,
-// up to HERON_CPU_CACHE_MB (default 256; 0 disables): a fresh block costs a page fault and the
+// up to HERON_CPU_CACHE_MB (default 512; 0 disables): a fresh block costs a page fault and the
 // kernel zeroing it on first touch, which for a 46 MB workspace allocated on every training step
-// is several milliseconds. An allocation that finds no block of its size first releases the whole
-// cache, so the process's peak memory is never above what it would be without the cache.
+// is several milliseconds. An allocation that finds no block of its size first releases cached
+// blocks worth at least its size, so the resident total never grows because of the cache.
 class LargeBlockCache {
  public:
   void* take(size_t n) {
@@ -34,9 +34,13 @@ class LargeBlockCache {
         blocks_.pop_back();
         return p;
       }
-    for (const Block& b : blocks_) std::free(b.p);
-    blocks_.clear();
-    cached_ = 0;
+    // A miss: release cached blocks (oldest first) worth at least n bytes before the caller
+    // allocates n fresh ones, so the resident total never grows because of the cache.
+    size_t freed = 0;
+    size_t k = 0;
+    while (k < blocks_.size() && freed < n) freed += blocks_[k].n, std::free(blocks_[k].p), ++k;
+    blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(k));
+    cached_ -= freed;
     return nullptr;
   }
   bool put(void* p, size_t n) {
@@ -64,7 +68,7 @@ class LargeBlockCache {
       const long mb = 0;  // AddressSanitizer must see every free (use-after-free checks)
       (void)e;
 #else
-      const long mb = e ? std::strtol(e, nullptr, 10) : 256;
+      const long mb = e ? std::strtol(e, nullptr, 10) : 512;
 #endif
       return mb > 0 ? static_cast<size_t>(mb) << 20 : size_t{0};
     }();

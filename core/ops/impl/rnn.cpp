@@ -167,7 +167,7 @@ FwdOut run_forward(const char* op, int op_id, Canon& k, bool keep_reserve) {
     seed = so.first, offset = so.second;
   }
   auto kern = kernel<const RnnKernels*>(op_id, k.dev, k.dt);
-  kern->forward(c, k.x, k.h0, k.c0, k.params, y, hn, cn, ws, seed, offset);
+  if (c.B > 0) kern->forward(c, k.x, k.h0, k.c0, k.params, y, hn, cn, ws, seed, offset);
   FwdOut o;
   o.y = k.unbatched ? y.squeeze(Dims{1}) : k.batch_first ? y.transpose(0, 1).contiguous() : y;
   o.hn = k.unbatched ? hn.squeeze(Dims{1}) : hn;
@@ -223,6 +223,9 @@ CellArgs cell_args(const char* op, int mode, const Tensor& input, const Tensor& 
   if (w_hh.dim() != 2 || w_hh.size(0) % G != 0 || w_hh.size(1) * G != w_hh.size(0))
     throw arg_error(op, str_cat("expected 'w_hh' of shape (", gate_names(mode), ", hidden_size), got ", w_hh.shape().str()));
   a.H = w_hh.size(1);
+  if (w_ih.dim() != 2 || w_ih.size(0) != w_hh.size(0) || w_ih.size(1) != input.size(-1))
+    throw arg_error(op, str_cat("expected 'w_ih' of shape [", w_hh.size(0), ", ", input.size(-1), "] (", gate_names(mode),
+                                ", input_size), got ", w_ih.shape().str()));
   if (b_ih.defined() != b_hh.defined()) throw arg_error(op, "give both 'b_ih' and 'b_hh' or neither");
   a.unbatched = input.dim() == 1;
   const int64_t B = a.unbatched ? 1 : input.size(0);
@@ -301,7 +304,11 @@ HERON_IMPL(rnn_backward, RnnBackwardAttrs) {
   std::vector<Tensor> gp;
   for (const Tensor& w : k.params) gp.push_back(Tensor::empty(w.shape(), k.dt, k.dev));
   auto kern = kernel<const RnnKernels*>(OpId::rnn_backward, k.dev, k.dt);
-  kern->backward(c, k.x, k.params, reserve.contiguous(), gy, ghn, gcn, gx, gh0, gc0, gp);
+  if (c.B > 0) {
+    kern->backward(c, k.x, k.params, reserve.contiguous(), gy, ghn, gcn, gx, gh0, gc0, gp);
+  } else {  // an empty batch: nothing flows to the weights
+    for (Tensor& g : gp) fill_tensor(g, Scalar(0.0));
+  }
   ctx.set(k.unbatched ? gx.squeeze(Dims{1}) : k.batch_first ? gx.transpose(0, 1).contiguous() : gx);
   ctx.set(gh0.reshape(k.hx_shape));
   ctx.set(gc0.defined() ? gc0.reshape(k.cx_shape) : Tensor::empty(Dims{0}, k.dt, k.dev));

@@ -52,7 +52,7 @@ inline RnnLayout rnn_layout(const RnnConfig& c) {
   const int64_t St = (c.keep ? c.T : 1) * c.B;  // per-step state: every step's, or only the current one's
   int64_t at = 0;
   o.gates = at, at += S * c.G() * c.H;
-  o.hprev = at, at += St * c.Hout();
+  o.hprev = at, at += (c.keep ? c.T : 2) * c.B * c.Hout();  // inference: two slots, written alternately
   if (c.mode == kRnnLstm) {
     o.c = at, at += St * c.H;
     o.cprev = at, at += St * c.H;

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "core/ops/kernels/cpu/rnn_gemm.h"
 #include "core/ops/kernels/cpu/vec_math.h"
 #include "core/util/philox.h"
+#include "core/util/error.h"
 #include "core/util/thread_pool.h"
 
 namespace heron {
@@ -153,10 +156,22 @@ inline float* as_f(double*) { return nullptr; }
 // call; the kernels may run on several threads at once, each with its own).
 template <typename T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> bufs[4];
+  thread_local std::vector<T> bufs[8];
   auto& v = bufs[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
+}
+
+// One direction's forward weights, permuted (and W_hh packed when `packed`).
+template <typename T>
+struct Prepared {
+  std::vector<T> wi, wh;
+  std::vector<float> whp;
+};
+
+inline std::vector<float>& packed_scratch(int slot) {
+  thread_local std::vector<float> bufs[2];
+  return bufs[slot];
 }
 
 inline int64_t nblocks(int64_t H) { return (H + kRnnUnitBlock - 1) / kRnnUnitBlock; }
@@ -172,10 +187,11 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
   T* ws = wst.defined() ? wst.data<T>() : scratch<T>(0, lay.total);
   const int64_t nb = nblocks(H);
   const int64_t kt = c.keep ? 1 : 0;  // per-step state index: t (kept) or 0
-  std::vector<T> wi, wh, bx(static_cast<size_t>(GH)), bhn(gru ? static_cast<size_t>(H) : 0), hst(static_cast<size_t>(B * Hout)),
+  const T *wi = nullptr, *wh = nullptr;
+  std::vector<T> bx(static_cast<size_t>(GH)), bhn(gru ? static_cast<size_t>(H) : 0), hst(static_cast<size_t>(B * Hout)),
       cst(lstm ? static_cast<size_t>(B * H) : 0), ghh(gru ? static_cast<size_t>(B * GH) : 0);
   const bool packed = use_packed<T>();
-  std::vector<float> whp;
+  std::vector<float>& whp = packed_scratch(0);
   if (c.varlen) std::fill_n(ws, lay.layers_start, T(0));  // rows past a length stay finite (the backward GEMMs read them)
   for (int64_t l = 0; l < c.L; ++l) {
     const int64_t In = c.layer_in(l);
@@ -186,11 +202,38 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       const DirParams<T> p = dir_params<T>(c, params, l, d);
       T* base = ws + lay.dir_base(l, d, D);
       T* gates = base + lay.gates;
-      wi.resize(static_cast<size_t>(GH * In));
-      wh.resize(static_cast<size_t>(GH * Hout));
-      permute_rows(p.w_ih, wi.data(), G, H, In);
-      permute_rows(p.w_hh, wh.data(), G, H, Hout);
-      if (packed) rnn_pack_b(as_f(wh.data()), Hout, true, Hout, GH, whp);
+      // Frozen weights (a session's) are permuted and packed once, kept with W_hh's storage.
+      const size_t at = static_cast<size_t>((l * D + d) * c.per_dir());
+      const Storage& sih = *params[at].storage();
+      const Storage& shh = *params[at + 1].storage();
+      const bool cache = sih.frozen() && shh.frozen();
+      std::shared_ptr<const Prepared<T>> prep;
+      std::string key;
+      if (cache) {
+        key = str_cat("rnn.fwd:", G, ":", H, ":", In, ":", Hout, ":", packed, ":", reinterpret_cast<uintptr_t>(&sih), ":",
+                      params[at].offset(), ":", params[at + 1].offset());
+        prep = std::static_pointer_cast<const Prepared<T>>(shh.find_derived(key));
+      }
+      if (prep) {
+        wi = prep->wi.data();
+        wh = prep->wh.data();
+      } else {
+        T* wim = scratch<T>(1, GH * In);
+        T* whm = scratch<T>(2, GH * Hout);
+        permute_rows(p.w_ih, wim, G, H, In);
+        permute_rows(p.w_hh, whm, G, H, Hout);
+        if (packed) rnn_pack_b(as_f(whm), Hout, true, Hout, GH, whp);
+        wi = wim, wh = whm;
+        if (cache) {
+          auto np = std::make_shared<Prepared<T>>();
+          np->wi.assign(wi, wi + GH * In);
+          np->wh.assign(wh, wh + GH * Hout);
+          if (packed) np->whp = whp;
+          shh.put_derived(key, np);
+          prep = np;
+        }
+      }
+      const float* whpp = prep ? prep->whp.data() : whp.data();
       for (int64_t q = 0; q < G; ++q)
         for (int64_t u = 0; u < H; ++u) {
           const int64_t r = q * H + u;
@@ -203,7 +246,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       static_split(S, [&](int64_t s0, int64_t s1) {
         for (int64_t s = s0; s < s1; ++s) std::memcpy(gates + s * GH, bx.data(), sizeof(T) * GH);
       });
-      pgemm<T>(false, true, S, GH, In, X, In, wi.data(), In, T(1), gates, GH);
+      pgemm<T>(false, true, S, GH, In, X, In, wi, In, T(1), gates, GH);
       // initial state
       const int64_t sd = l * D + d;
       if (h0t.defined()) std::memcpy(hst.data(), h0t.data<T>() + sd * B * Hout, sizeof(T) * B * Hout);
@@ -212,15 +255,28 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         if (c0t.defined()) std::memcpy(cst.data(), c0t.data<T>() + sd * B * H, sizeof(T) * B * H);
         else std::fill(cst.begin(), cst.end(), T(0));
       }
+      int64_t prev_bt = 0;
       for (int64_t s = 0; s < T_; ++s) {
         const int64_t t = d == 0 ? s : T_ - 1 - s;
         const int64_t bt = c.batch_sizes[static_cast<size_t>(t)];
-        if (bt == 0) continue;
-        T* hp = base + lay.hprev + kt * t * B * Hout;
-        std::memcpy(hp, hst.data(), sizeof(T) * bt * Hout);
+        if (bt == 0) {
+          prev_bt = 0;
+          continue;
+        }
+        // The state this step starts from is in its hprev slot: written by the previous step's
+        // threads (each its own units, no serial copy), except at the first step and, in the
+        // reverse direction with lengths, for items whose sequence starts here (held state).
+        auto hslot = [&](int64_t ss) {
+          const int64_t tt = d == 0 ? ss : T_ - 1 - ss;
+          return base + lay.hprev + (c.keep ? tt : (ss & 1)) * B * Hout;
+        };
+        T* hp = hslot(s);
+        const int64_t have = s == 0 ? 0 : std::min(bt, prev_bt);
+        if (have < bt) std::memcpy(hp + have * Hout, hst.data() + have * Hout, sizeof(T) * (bt - have) * Hout);
+        prev_bt = bt;
+        T* hnext = s + 1 < T_ ? hslot(s + 1) : nullptr;
         T* cp = lstm ? base + lay.cprev + kt * t * B * H : nullptr;
         T* cc = lstm ? base + lay.c + kt * t * B * H : nullptr;
-        if (lstm) std::memcpy(cp, cst.data(), sizeof(T) * bt * H);
         T* gt = gates + t * B * GH;
         T* yt = Y + t * B * Yw + d * Hout;
         T* rt = (lstm && P > 0) ? base + lay.r + kt * t * B * H : nullptr;
@@ -228,14 +284,15 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         static_split(nb, [&](int64_t j0, int64_t j1) {
           const int64_t u0 = j0 * kRnnUnitBlock, u1 = std::min(H, j1 * kRnnUnitBlock);
           const int64_t col0 = u0 * G, ncol = (u1 - u0) * G;
-          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whp.data(), as_f(gru ? ghh.data() : gt), GH, !gru);
-          else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh.data() + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
-          else gemm(false, true, bt, ncol, Hout, hp, Hout, wh.data() + col0 * Hout, Hout, T(1), gt + col0, GH);
+          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whpp, as_f(gru ? ghh.data() : gt), GH, !gru);
+          else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
+          else gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(1), gt + col0, GH);
           T tmp[kRnnUnitBlock];
           for (int64_t j = j0; j < j1; ++j) {
             const int64_t ua = j * kRnnUnitBlock, ub = std::min(kRnnUnitBlock, H - ua);
             for (int64_t b = 0; b < bt; ++b) {
               T* g = gt + b * GH + ua * G;
+              if (lstm) std::memcpy(cp + b * H + ua, cst.data() + b * H + ua, sizeof(T) * ub);
               if (lstm && std::is_same<T, float>::value) {
                 T* cs = cst.data() + b * H + ua;
                 T* hs = P > 0 ? rt + b * H + ua : hst.data() + b * Hout + ua;
@@ -284,12 +341,14 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
                 T* yo = yt + b * Yw + ua;
                 for (int64_t u = 0; u < ub; ++u) hs[u] = yo[u] = g[u];
               }
+              if (hnext && P == 0) std::memcpy(hnext + b * Hout + ua, hst.data() + b * Hout + ua, sizeof(T) * ub);
             }
           }
         });
         if (P > 0) {
           pgemm<T>(false, true, bt, P, H, rt, H, p.w_hr, H, T(0), hst.data(), P);
           for (int64_t b = 0; b < bt; ++b) std::memcpy(yt + b * Yw, hst.data() + b * P, sizeof(T) * P);
+          if (hnext) std::memcpy(hnext, hst.data(), sizeof(T) * bt * P);
         }
       }
       std::memcpy(hnt.data<T>() + sd * B * Hout, hst.data(), sizeof(T) * B * Hout);
@@ -338,11 +397,14 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
   T* dgx = scratch<T>(0, S * GH);
   T* dgh = gru ? scratch<T>(1, S * GH) : nullptr;
   T* dht = P > 0 ? scratch<T>(2, S * P) : nullptr;
-  std::vector<T> wi, wh, tmpw, gb(static_cast<size_t>(GH)), dh(static_cast<size_t>(B * Hout)), dc(lstm ? static_cast<size_t>(B * H) : 0),
+  T *wi = nullptr, *wh = nullptr;
+  std::vector<T> gb(static_cast<size_t>(GH)), dh(static_cast<size_t>(B * Hout)), dc(lstm ? static_cast<size_t>(B * H) : 0),
       dr(static_cast<size_t>(B * H)), dhd(gru ? static_cast<size_t>(B * H) : 0);
   const bool packed = use_packed<T>();
-  std::vector<float> whp;
-  std::vector<T> dyA, dyB;  // gradients of the layers' outputs (between layers)
+  std::vector<float>& whp = packed_scratch(1);
+  // gradients of the layers' outputs (between layers)
+  T* dyA = c.L > 1 ? scratch<T>(6, S * Yw) : nullptr;
+  T* dyB = c.L > 1 ? scratch<T>(7, S * Yw) : nullptr;
   for (int64_t l = c.L - 1; l >= 0; --l) {
     const int64_t In = c.layer_in(l);
     const T* X = l == 0 ? x.data<T>() : ws + lay.layer_base(l);
@@ -351,24 +413,24 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
     if (l == c.L - 1) {
       if (gyt.defined()) dY = gyt.data<T>();
     } else {
-      dY = dyA.data();
+      dY = dyA;
     }
     T* dX;
     if (l == 0) dX = gxt.data<T>();
     else {
-      dyB.assign(static_cast<size_t>(S * Yw), T(0));
-      dX = dyB.data();
+      std::fill_n(dyB, S * Yw, T(0));
+      dX = dyB;
     }
     if (l == 0) std::fill_n(dX, S * In, T(0));
     for (int64_t d = 0; d < D; ++d) {
       const DirParams<T> p = dir_params<T>(c, params, l, d);
       const T* base = ws + lay.dir_base(l, d, D);
       const T* gates = base + lay.gates;
-      wi.resize(static_cast<size_t>(GH * In));
-      wh.resize(static_cast<size_t>(GH * Hout));
-      permute_rows(p.w_ih, wi.data(), G, H, In);
-      permute_rows(p.w_hh, wh.data(), G, H, Hout);
-      if (packed) rnn_pack_b(as_f(wh.data()), Hout, false, GH, Hout, whp);
+      wi = scratch<T>(3, GH * In);
+      wh = scratch<T>(4, GH * Hout);
+      permute_rows(p.w_ih, wi, G, H, In);
+      permute_rows(p.w_hh, wh, G, H, Hout);
+      if (packed) rnn_pack_b(as_f(wh), Hout, false, GH, Hout, whp);
       T* dGx = dgx;
       T* dGh = gru ? dgh : dGx;
       if (c.varlen) {  // rows past a length stay zero (the weight GEMMs read them)
@@ -461,38 +523,38 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
             rnn_gemm_f32(bt, p0 * kRnnPanel, std::min(Hout, p1 * kRnnPanel), GH, as_f(dght), GH, whp.data(), as_f(dh.data()), Hout, gru);
           });
         } else if (gru) {
-          pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh.data(), Hout, T(1), dh.data(), Hout);
+          pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh, Hout, T(1), dh.data(), Hout);
         } else {
-          pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh.data(), Hout, T(0), dh.data(), Hout);
+          pgemm<T>(false, false, bt, Hout, GH, dght, GH, wh, Hout, T(0), dh.data(), Hout);
         }
       }
       std::memcpy(gh0t.data<T>() + sd * B * Hout, dh.data(), sizeof(T) * B * Hout);
       if (lstm) std::memcpy(gc0t.data<T>() + sd * B * H, dc.data(), sizeof(T) * B * H);
       // weights, biases and the input's gradient: one GEMM each over all steps
       const size_t at = static_cast<size_t>(sd * c.per_dir());
-      tmpw.resize(static_cast<size_t>(GH * std::max(In, Hout)));
-      pgemm<T>(true, false, GH, In, S, dGx, GH, X, In, T(0), tmpw.data(), In);
-      unpermute_rows(tmpw.data(), gparams[at].data<T>(), G, H, In);
-      pgemm<T>(true, false, GH, Hout, S, dGh, GH, base + lay.hprev, Hout, T(0), tmpw.data(), Hout);
-      unpermute_rows(tmpw.data(), gparams[at + 1].data<T>(), G, H, Hout);
+      T* tmpw = scratch<T>(5, GH * std::max(In, Hout));
+      pgemm<T>(true, false, GH, In, S, dGx, GH, X, In, T(0), tmpw, In);
+      unpermute_rows(tmpw, gparams[at].data<T>(), G, H, In);
+      pgemm<T>(true, false, GH, Hout, S, dGh, GH, base + lay.hprev, Hout, T(0), tmpw, Hout);
+      unpermute_rows(tmpw, gparams[at + 1].data<T>(), G, H, Hout);
       size_t k = at + 2;
       if (c.bias) {
         colsum(dGx, S, GH, gb.data());
         unpermute_rows(gb.data(), gparams[k].data<T>(), G, H, 1);
-        colsum(dGh, S, GH, gb.data());
+        if (gru) colsum(dGh, S, GH, gb.data());  // else the same gate gradients: the same sums
         unpermute_rows(gb.data(), gparams[k + 1].data<T>(), G, H, 1);
         k += 2;
       }
       if (P > 0) pgemm<T>(true, false, P, H, S, dht, P, base + lay.r, H, T(0), gparams[k].data<T>(), H);
-      pgemm<T>(false, false, S, In, GH, dGx, GH, wi.data(), In, T(1), dX, In);
+      pgemm<T>(false, false, S, In, GH, dGx, GH, wi, In, T(1), dX, In);
     }
     if (l > 0) {
       // the previous layer's output gradient: through the dropout mask
       if (c.dropout_on) {
         const T* mk = ws + lay.layer_base(l) + lay.mask;
-        for (int64_t i = 0; i < S * Yw; ++i) dyB[static_cast<size_t>(i)] *= mk[i];
+        for (int64_t i = 0; i < S * Yw; ++i) dyB[i] *= mk[i];
       }
-      dyA.swap(dyB);
+      std::swap(dyA, dyB);
     }
   }
 }
