@@ -84,6 +84,9 @@ test-capi: build
 test-examples: build
 	$(PY) examples/tour.py >/dev/null
 	$(PY) tests/run_doc_examples.py docs README.md
+	@echo "== the MNIST row-LSTM example (about a minute on 2 cores) must reach 97% test accuracy:"
+	set -o pipefail; $(PY) -m heron.examples.mnist_lstm 2>/dev/null | tail -n 1 | \
+	  $(PY) -c "import sys; line = sys.stdin.read().strip(); print(line); sys.exit(float(line.split('=')[1]) < 0.97)"
 
 # Languages whose bindings come with a later issue ([bindings]): nothing to run yet.
 other-languages:
