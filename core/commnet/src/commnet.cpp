@@ -1,6 +1,7 @@
 // The CommNet engine: connections over the TCP transport, I/O threads, matching, timeouts, errors.
 #include "heron_commnet/commnet.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct Region {
 };
 
 struct Stream;
+class Engine;
 
 struct Op {
   OpKind kind;
@@ -58,6 +60,7 @@ struct Op {
   std::shared_ptr<Stream> stream;
   std::shared_ptr<Region> pin;  // the local region of a read
   std::vector<uint8_t> msg;     // kRecvMessage
+  Engine* engine = nullptr;     // set while the op is in flight on a connection
   bool truncated = false;
 
   mutable std::mutex mu;
@@ -102,6 +105,8 @@ struct Conn {
   bool want_write = false;
   std::condition_variable drained;
   Status fail_status;  // set once failed (send_mu)
+  bool taken = false;  // a waiting caller drives this connection itself (send_mu)
+  std::mutex recv_mu;  // the receive state machine below
   // receive side (owner loop thread only)
   std::vector<uint8_t> in;
   size_t in_start = 0, in_end = 0;
@@ -163,6 +168,7 @@ class Engine {
  private:
   std::shared_ptr<Op> new_op(OpKind kind, int peer, uint64_t tag, Callback cb, milliseconds to) {
     auto op = std::make_shared<Op>();
+    op->engine = this;
     op->kind = kind;
     op->peer = peer;
     op->tag = tag;
@@ -184,9 +190,18 @@ class Engine {
   void enqueue(Conn* c, OutFrame&& f);
   void flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, size_t>>* done, Status* err);
   void on_writable(Conn* c);
+  // The I/O thread's interest in c (send_mu held): none while a caller drives it.
+  void update_interest(Conn* c) {
+    if (c->failed) return;
+    c->loop->poller->modify(c->fd, c, !c->taken, c->want_write && !c->taken);
+  }
+ public:
+  Status wait_op(const std::shared_ptr<Op>& op);
+ private:
 
   // receive path (owner thread)
-  void on_readable(Conn* c);
+  // Reads and processes what the socket has; returns early once *until (if given) is done.
+  void on_readable(Conn* c, const Op* until = nullptr);
   bool process_input(Conn* c, Status* err);
   Status begin_frame(Conn* c, const FrameHeader& h);
   void end_frame(Conn* c);
@@ -241,6 +256,7 @@ class Engine {
   std::multimap<Clock::time_point, std::weak_ptr<Op>> timers_;
   std::thread timer_thread_;
   bool timer_stop_ = false;
+  Clock::time_point timer_wake_at_ = Clock::time_point::max();  // when the timer thread wakes next
 };
 
 // ---------------------------------------------------------------- completion
@@ -252,6 +268,7 @@ void Engine::complete(const std::shared_ptr<Op>& op, Status st, size_t bytes) {
     op->status = std::move(st);
     op->bytes = bytes;
     op->pin.reset();  // the local region may be unregistered now
+    op->engine = nullptr;
   }
   {
     std::lock_guard<std::mutex> lk(timer_mu_);
@@ -328,7 +345,7 @@ void Engine::add_timer(const std::shared_ptr<Op>& op) {
       std::lock_guard<std::mutex> olk(op->mu);
       if (op->state == kDone) return;
     }
-    wake = timers_.empty() || op->deadline < timers_.begin()->first;
+    wake = op->deadline < timer_wake_at_;
     op->timer_it = timers_.emplace(op->deadline, op);
     op->has_timer = true;
   }
@@ -337,14 +354,16 @@ void Engine::add_timer(const std::shared_ptr<Op>& op) {
 
 void Engine::timer_loop() {
   std::unique_lock<std::mutex> lk(timer_mu_);
+  // The thread ticks at least every 100 ms, so adding an operation whose deadline is later than
+  // the next tick needs no wakeup (most operations).
+  const auto tick = milliseconds(100);
   while (!timer_stop_) {
-    if (timers_.empty()) {
-      timer_cv_.wait(lk);
-      continue;
-    }
-    auto first = timers_.begin()->first;
-    if (Clock::now() < first) {
-      timer_cv_.wait_until(lk, first);
+    auto now0 = Clock::now();
+    auto first = timers_.empty() ? Clock::time_point::max() : timers_.begin()->first;
+    if (now0 < first) {
+      timer_wake_at_ = std::min(first, now0 + tick);
+      timer_cv_.wait_until(lk, timer_wake_at_);
+      timer_wake_at_ = Clock::time_point::min();
       continue;
     }
     std::vector<std::shared_ptr<Op>> due;
@@ -481,7 +500,7 @@ void Engine::flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, si
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         if (!c->want_write) {
           c->want_write = true;
-          c->loop->poller->modify(c->fd, c, true, true);
+          update_interest(c);
         }
         return;
       }
@@ -502,7 +521,7 @@ void Engine::flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, si
   }
   if (c->want_write) {
     c->want_write = false;
-    c->loop->poller->modify(c->fd, c, true, false);
+    update_interest(c);
   }
   c->drained.notify_all();
 }
@@ -515,14 +534,18 @@ void Engine::on_writable(Conn* c) {
     if (c->failed) return;
     c->want_write = false;  // flush re-arms if needed
     flush_locked(c, &done, &err);
-    if (c->q.empty() && !c->want_write) c->loop->poller->modify(c->fd, c, true, false);
   }
   for (auto& d : done) complete(d.first, Status::OK(), d.second);
   if (!err.ok()) fail_connection(c, err);
 }
 
 // ---------------------------------------------------------------- receive path
-void Engine::on_readable(Conn* c) {
+void Engine::on_readable(Conn* c, const Op* until) {
+  auto until_done = [until] {
+    if (!until) return false;
+    std::lock_guard<std::mutex> lk(until->mu);
+    return until->state == kDone;
+  };
   constexpr size_t kDirect = 64 * 1024;
   if (c->failed) {
     Status why;
@@ -540,6 +563,7 @@ void Engine::on_readable(Conn* c) {
       if (r > 0) {
         c->got += static_cast<uint64_t>(r);
         if (c->got == c->need) end_frame(c);
+        if (until_done()) return;
         continue;
       }
       if (r == 0) {
@@ -565,6 +589,7 @@ void Engine::on_readable(Conn* c) {
         conn_error(c, err);
         return;
       }
+      if (until_done()) return;
       continue;
     }
     if (r == 0) {
@@ -949,7 +974,10 @@ void Engine::loop_main(Loop* l) {
     for (int i = 0; i < n; ++i) {
       Conn* c = static_cast<Conn*>(evs[i].ctx);
       if (evs[i].writable) on_writable(c);
-      if (evs[i].readable || evs[i].error) on_readable(c);
+      if (evs[i].readable || evs[i].error) {
+        std::unique_lock<std::mutex> rl(c->recv_mu, std::try_to_lock);
+        if (rl.owns_lock()) on_readable(c);  // else: a waiting caller is reading it
+      }
     }
   }
 }
@@ -1221,8 +1249,8 @@ Request Engine::isend(int peer, uint64_t tag, const void* data, size_t n, Callba
   f.data = static_cast<const uint8_t*>(data);
   f.len = n;
   f.op = op;
-  add_timer(op);
   enqueue(conns_[peer].get(), std::move(f));
+  add_timer(op);  // after: a send handed to the kernel at once needs no timer
   return Request(op);
 }
 
@@ -1402,11 +1430,65 @@ Status Engine::set_handler(uint64_t tag, Handler h) {
   return Status::OK();
 }
 
+// A caller waiting on an operation drives the operation's connection itself when nobody else is
+// reading it: the I/O thread's interest is switched off, the caller poll()s the socket and runs the
+// same receive/send code. A message then wakes one thread (the waiter), as with a plain socket,
+// instead of the I/O thread and then the waiter.
+Status Engine::wait_op(const std::shared_ptr<Op>& op) {
+  auto done = [&] {
+    std::lock_guard<std::mutex> lk(op->mu);
+    return op->state == kDone;
+  };
+  Conn* c = (started_ && !stop_ && op->peer >= 0 && op->peer < world_) ? conns_[op->peer].get() : nullptr;
+  if (c && !done() && !c->failed) {
+    std::unique_lock<std::mutex> rl(c->recv_mu, std::try_to_lock);
+    if (rl.owns_lock()) {
+      {
+        std::lock_guard<std::mutex> lk(c->send_mu);
+        c->taken = true;
+        update_interest(c);
+      }
+      // Bytes already buffered may hold the message.
+      if (c->in_end > c->in_start) {
+        Status err;
+        if (!process_input(c, &err)) conn_error(c, err);
+      }
+      while (!done() && !c->failed && !stop_) {
+        bool ww;
+        {
+          std::lock_guard<std::mutex> lk(c->send_mu);
+          ww = c->want_write;
+        }
+        pollfd p{c->fd, static_cast<short>(POLLIN | (ww ? POLLOUT : 0)), 0};
+        int ms = std::max(1, std::min(50, net::ms_left(op->deadline) + 1));
+        int n = ::poll(&p, 1, ms);
+        if (n > 0 && (p.revents & POLLOUT)) on_writable(c);
+        if (n > 0 && (p.revents & ~POLLOUT)) on_readable(c, op.get());
+      }
+      {
+        std::lock_guard<std::mutex> lk(c->send_mu);
+        c->taken = false;
+        update_interest(c);
+      }
+    }
+  }
+  std::unique_lock<std::mutex> lk(op->mu);
+  op->cv.wait(lk, [&] { return op->state == kDone; });
+  return op->status;
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------- Request
 Status Request::wait() {
   if (!op_) return Status(ErrorCode::kInvalidArgument, "wait on an empty request");
+  detail::Engine* engine;
+  {
+    std::lock_guard<std::mutex> lk(op_->mu);
+    if (op_->state == detail::kDone) return op_->status;
+    engine = op_->engine;
+  }
+  if (engine) return engine->wait_op(op_);
   std::unique_lock<std::mutex> lk(op_->mu);
   op_->cv.wait(lk, [&] { return op_->state == detail::kDone; });
   return op_->status;
