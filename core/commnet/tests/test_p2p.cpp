@@ -245,3 +245,26 @@ TEST(P2P, WorldOfOne) {
   EXPECT_EQ(c->world_size(), 1);
   EXPECT_EQ(c->send(0, 0, "x", 1).code(), ErrorCode::kBadRank);
 }
+
+TEST(P2P, SameHostDirectReads) {
+  run_ranks(2, [&](int rank, Communicator& c) {
+    // Ranks in one process are on one host: the probe must succeed.
+    ASSERT_TRUE(c.can_read_direct(1 - rank));
+    EXPECT_FALSE(c.can_read_direct(rank));
+    EXPECT_FALSE(c.can_read_direct(7));
+    std::vector<uint8_t> mine = make(3 << 20, rank);
+    uint64_t addr = reinterpret_cast<uintptr_t>(mine.data()), peer_addr = 0;
+    ASSERT_TRUE(c.send(1 - rank, 1, &addr, 8).ok());
+    ASSERT_TRUE(c.recv(1 - rank, 1, &peer_addr, 8).ok());
+    std::vector<uint8_t> got(3 << 20);
+    ASSERT_TRUE(c.read_direct(1 - rank, peer_addr, got.data(), got.size()).ok());
+    EXPECT_TRUE(got == make(3 << 20, 1 - rank));
+    // An unmapped address is an error, not a crash.
+    Status st = c.read_direct(1 - rank, 8, got.data(), 16);
+    EXPECT_EQ(st.code(), ErrorCode::kIo) << st.to_string();
+    EXPECT_EQ(c.read_direct(rank, peer_addr, got.data(), 1).code(), ErrorCode::kInvalidArgument);
+    ASSERT_TRUE(c.send(1 - rank, 2, "x", 1).ok());  // the peer keeps its buffer until we are done
+    char x;
+    ASSERT_TRUE(c.recv(1 - rank, 2, &x, 1).ok());
+  });
+}

@@ -119,6 +119,16 @@ class Communicator {
                size_t length, Callback callback = {}, int stream = 0,
                std::chrono::milliseconds timeout = kDefaultTimeout);
 
+  // ---- same-host direct reads (shared memory through the kernel)
+  /// Whether `peer` runs on this host and this process may read its memory directly (Linux
+  /// cross-memory attach, probed when connecting). HERON_COMMNET_DIRECT=0 turns it off.
+  bool can_read_direct(int peer) const;
+  /// Same-host fast path of the pull protocol: copies `length` bytes at `remote_address` in `peer`'s
+  /// address space (an address the peer sent, kept valid until the reader says it is done) to
+  /// `local`, one copy made by the kernel. kInvalidArgument when !can_read_direct(peer); kIo when
+  /// the range is not mapped in the peer (never a crash).
+  Status read_direct(int peer, uint64_t remote_address, void* local, size_t length);
+
   // ---- two-sided tagged messages (per peer and tag, messages match receives in order)
   /// Sends data[0, size) (kept alive by the caller until completion: when the bytes are handed
   /// to the transport).
