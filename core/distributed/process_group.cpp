@@ -395,6 +395,29 @@ void ProcessGroup::direct_ring(uint8_t* buf, const std::vector<size_t>& counts, 
   }
 }
 
+// Two ranks on one host: three 8-byte exchanges (addresses; "my half is reduced and I am done
+// reading yours"; "done") around two direct reads, instead of two per ring step.
+void ProcessGroup::direct_pair(uint8_t* buf, const std::vector<size_t>& counts, DType dt, ReduceOp op, uint64_t tag) {
+  const int peer = 1 - rank_;
+  const size_t item = itemsize(dt);
+  const size_t off[2] = {0, counts[0] * item};
+  const size_t seg = std::max<size_t>(item, ((256u << 10) / item) * item);
+  uint64_t base = reinterpret_cast<uintptr_t>(buf), peer_base = 0, token = 0, token_in = 0;
+  sendrecv(peer, tag, &base, 8, peer, tag, &peer_base, 8);
+  const size_t mine = counts[rank_] * item;
+  std::vector<uint8_t> scratch(std::min(seg, std::max<size_t>(mine, 1)));
+  for (size_t a = 0; a < mine; a += seg) {
+    size_t len = std::min(seg, mine - a);
+    cn::Status st = world_->comm->read_direct(ranks_[peer], peer_base + off[rank_] + a, scratch.data(), len);
+    if (!st.ok()) throw_status(st, str_cat("all_reduce: rank ", rank_, " reading rank ", peer));
+    reduce_into(buf + off[rank_] + a, scratch.data(), len / item, dt, op);
+  }
+  sendrecv(peer, tag + 1, &token, 8, peer, tag + 1, &token_in, 8);
+  cn::Status st = world_->comm->read_direct(ranks_[peer], peer_base + off[peer], buf + off[peer], counts[peer] * item);
+  if (!st.ok()) throw_status(st, str_cat("all_reduce: rank ", rank_, " reading rank ", peer));
+  sendrecv(peer, tag + 2, &token, 8, peer, tag + 2, &token_in, 8);
+}
+
 // ---------------------------------------------------------------- collectives
 void ProcessGroup::all_reduce(const Tensor& t, ReduceOp op) {
   check_usable("all_reduce");
@@ -412,8 +435,12 @@ void ProcessGroup::all_reduce(const Tensor& t, ReduceOp op) {
     for (int i = 0; i < n; ++i) counts[i] = count / n + (static_cast<size_t>(i) < count % n ? 1 : 0);
     if (use_direct(count * itemsize(t.dtype()))) {
       tag = next_tag_base();  // use_direct may have used the previous one
-      direct_ring(buf, counts, t.dtype(), op, true, tag);
-      direct_ring(buf, counts, t.dtype(), op, false, tag + 0x8000);
+      if (n == 2) {
+        direct_pair(buf, counts, t.dtype(), op, tag);
+      } else {
+        direct_ring(buf, counts, t.dtype(), op, true, tag);
+        direct_ring(buf, counts, t.dtype(), op, false, tag + 0x8000);
+      }
     } else {
       ring_reduce_scatter(buf, counts, t.dtype(), op, tag);
       ring_all_gather(buf, counts, itemsize(t.dtype()), tag + 0x8000);

@@ -87,6 +87,7 @@ class ProcessGroup {
   // acknowledgement per step keep the buffers valid.
   bool use_direct(size_t bytes);
   void direct_ring(uint8_t* buf, const std::vector<size_t>& counts, DType dt, ReduceOp op, bool reduce, uint64_t tag);
+  void direct_pair(uint8_t* buf, const std::vector<size_t>& counts, DType dt, ReduceOp op, uint64_t tag);
 
   std::shared_ptr<World> world_;
   std::vector<int> ranks_;  // global ranks of the members

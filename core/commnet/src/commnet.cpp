@@ -1516,7 +1516,10 @@ Status Engine::wait_op(const std::shared_ptr<Op>& op) {
     std::lock_guard<std::mutex> lk(op->mu);
     return op->state == kDone;
   };
-  Conn* c = (started_ && !stop_ && op->peer >= 0 && op->peer < world_) ? conns_[op->peer].get() : nullptr;
+  // Receives and reads only: a send that did not complete inline is flushed by the I/O thread.
+  Conn* c = (started_ && !stop_ && op->kind != OpKind::kSend && op->peer >= 0 && op->peer < world_)
+                ? conns_[op->peer].get()
+                : nullptr;
   if (c && !done() && !c->failed) {
     std::unique_lock<std::mutex> rl(c->recv_mu, std::try_to_lock);
     if (rl.owns_lock()) {
