@@ -137,6 +137,62 @@ def killed(rank, world):
     raise AssertionError("no error after a rank died")
 
 
+def ddp(rank, world):
+    """DistributedDataParallel + DistributedSampler: `world` ranks with local batches of 4 must end
+    where one process with batches of 4 * world ends (to 1e-5), and the replicas must agree."""
+    import heron.nn as nn
+    from heron.nn.parallel import DistributedDataParallel
+    from heron.utils.data import DistributedSampler
+
+    data = np.random.RandomState(0).randn(8 * world, 4).astype(np.float32)
+    target = (data @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32) + 0.1).astype(np.float32)
+
+    def make_model():
+        return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    heron.manual_seed(100 + rank)  # different weights on purpose: DDP broadcasts rank 0's
+    model = DistributedDataParallel(make_model(), bucket_cap_mb=0.0001)  # several buckets
+    assert len(model.buckets()) == 0
+    opt = heron.optim.SGD(model.parameters(), lr=0.05)
+    sampler = DistributedSampler(list(range(len(data))), shuffle=True, seed=3)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        idx = list(sampler)
+        for b in range(0, len(idx), 4):
+            bi = idx[b:b + 4]
+            opt.zero_grad()
+            loss = ((model(heron.from_numpy(data[bi])) - heron.from_numpy(target[bi])) ** 2).mean()
+            loss.backward()
+            opt.step()
+    assert len(model.buckets()) > 1
+    mine = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    ref = heron.from_numpy(mine.copy())
+    dist.broadcast(ref, src=0)
+    assert np.array_equal(ref.numpy(), mine), "replicas differ"
+    if rank == 0:
+        heron.manual_seed(100)  # rank 0's initial weights
+        single = make_model()
+        sopt = heron.optim.SGD(single.parameters(), lr=0.05)
+        samplers = [DistributedSampler(list(range(len(data))), num_replicas=world, rank=r, shuffle=True, seed=3)
+                    for r in range(world)]
+        for epoch in range(3):
+            parts = []
+            for s in samplers:
+                s.set_epoch(epoch)
+                parts.append(list(s))
+            for b in range(0, len(parts[0]), 4):
+                bi = sum((p[b:b + 4] for p in parts), [])
+                sopt.zero_grad()
+                loss = ((single(heron.from_numpy(data[bi])) - heron.from_numpy(target[bi])) ** 2).mean()
+                loss.backward()
+                sopt.step()
+        want = np.concatenate([p.detach().numpy().ravel() for p in single.parameters()])
+        diff = np.abs(want - mine).max()
+        assert diff < 1e-5, f"DDP differs from one process by {diff}"
+        print(f"{rank} ddp max diff {diff:.2e}")
+    dist.destroy_process_group()
+
+
 def main():
     scenario, method, rank, world = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     if scenario == "missing":
@@ -148,7 +204,7 @@ def main():
             return
         raise AssertionError("rendezvous did not time out")
     dist.init_process_group("gloo", init_method=method, rank=rank, world_size=world, timeout=60)
-    {"collectives": collectives, "killed": killed}[scenario](rank, world)
+    {"collectives": collectives, "killed": killed, "ddp": ddp}[scenario](rank, world)
     print(f"{rank} ok")
 
 

@@ -40,6 +40,14 @@ def test_every_collective_and_dtype(world):
         assert out.strip().endswith("ok"), out
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_distributed_data_parallel_matches_one_process(world):
+    outs = run_ranks("ddp", world)
+    for rc, out in outs:
+        assert rc == 0, out
+    assert "ddp max diff" in outs[0][1], outs[0][1]
+
+
 def test_killed_rank_raises_on_every_other_rank():
     outs = run_ranks("killed", 3)
     for rc, out in outs[:-1]:
