@@ -74,13 +74,14 @@ def test_not_initialized_and_bad_backend():
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
 
 
-SCRIPT = """
+SCRIPT = r"""
 import sys, os
 import heron, heron.distributed as dist
 dist.init_process_group(timeout=60)
 t = heron.ones(3) * (dist.get_rank() + 1)
 dist.all_reduce(t)
-print("rank", dist.get_rank(), "of", dist.get_world_size(), "local", os.environ["LOCAL_RANK"], "sum", t.tolist(), sys.argv[1:])
+line = f"rank {dist.get_rank()} of {dist.get_world_size()} local {os.environ['LOCAL_RANK']} sum {t.tolist()} {sys.argv[1:]}\n"
+os.write(1, line.encode())  # one write: the ranks share the pipe
 dist.destroy_process_group()
 """
 
