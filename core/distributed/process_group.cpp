@@ -342,7 +342,7 @@ void ProcessGroup::recursive_doubling(uint8_t* buf, size_t count, DType dt, Redu
     // Combine in rank order so every rank computes bit-identical results (matters for floats).
     if (partner < rank_) {
       reduce_into(scratch.data(), buf, count, dt, op);
-      std::memcpy(buf, scratch.data(), bytes);
+      if (bytes) std::memcpy(buf, scratch.data(), bytes);
     } else {
       reduce_into(buf, scratch.data(), count, dt, op);
     }
