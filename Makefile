@@ -18,7 +18,7 @@ STAMP := $(ROOT)/build/.stamps
 MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
-        test-capi test-examples test-wheel other-languages bench clean help
+        test-capi test-examples test-wheel other-languages bench bench-commnet clean help
 
 help:
 	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
@@ -55,7 +55,7 @@ $(BUILD_ASAN)/build.ninja: | bootstrap
 	  -DHERON_BUILD_PYTHON=OFF -DHERON_DEV_LAYOUT=OFF -DHERON_CUDA=OFF
 
 build-asan: bootstrap $(BUILD_ASAN)/build.ninja
-	cmake --build $(BUILD_ASAN) -j $(JOBS) --target heron_tests heron_c_tour
+	cmake --build $(BUILD_ASAN) -j $(JOBS) --target heron_tests heron_c_tour commnet_tests
 
 generate: bootstrap
 	$(PY) bindings/generate.py
@@ -74,6 +74,8 @@ test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(BUILD_ASAN)/heron_tests --gtest_brief=1
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD_ASAN)/heron_c_tour >/dev/null
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(BUILD_ASAN)/core/commnet/tests/commnet_tests --gtest_brief=1
 
 test-python: build
 	$(PY) -m pytest tests/python -q -p no:cacheprovider
@@ -124,6 +126,13 @@ bench: build
 	$(PY) benchmarks/deploy.py --quick
 	$(PY) benchmarks/einsum.py --quick
 	$(PY) benchmarks/rnn.py --quick
+
+# CommNet next to raw TCP, and all-reduce next to Open MPI (apt-get install openmpi-bin libopenmpi-dev).
+bench-commnet: build
+	cmake -S benchmarks/commnet -B $(ROOT)/build-commnet-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(ROOT)/build-commnet-bench -j $(JOBS)
+	$(ROOT)/build-commnet-bench/bench_p2p
+	$(PY) benchmarks/commnet/allreduce.py
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) dist python/heron/_C*.so python/heron/lib python/heron/include

@@ -37,8 +37,9 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 3  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
-                                      1.3: session graph optimisation switch and graph text, arena switch and size */
+#define HERON_ABI_VERSION_MINOR 4  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
+                                      1.3: session graph optimisation switch and graph text, arena switch and size;
+                                      1.4: distributed process groups and collectives (heron_dist_*) */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -553,6 +554,72 @@ HERON_API heron_status heron_model_text(const heron_model* model, char** out);
 HERON_API heron_status heron_session_options_set_optimization(heron_session_options* options, int32_t level);
 /** The graph a session runs (after its optimisation) as readable text; free with heron_free_string(). */
 HERON_API heron_status heron_session_graph_text(const heron_session* session, char** out);
+
+/* ======================================================================= 1.4: distributed */
+/*
+ * Process groups and collectives over CommNet (TCP between processes). Every collective is called
+ * by all members of the group, in the same order, with tensors of the same dtype and size. CPU
+ * tensors; outputs are written in place and must be contiguous. A failure anywhere (a process gone,
+ * a timeout, sizes that differ across ranks) is an error on every rank, never a hang.
+ */
+/** A distributed communication failed: a process died or left, a malformed message, an aborted group. */
+#define HERON_ERR_COMM 12
+/** A distributed operation, or the rendezvous of heron_dist_init(), timed out. */
+#define HERON_ERR_TIMEOUT 13
+
+/** A process group: the world made by heron_dist_init(), or a subgroup. Opaque; owned by the caller. */
+typedef struct heron_process_group heron_process_group;
+
+#define HERON_REDUCE_SUM 0     /**< Sum (bool: logical or). */
+#define HERON_REDUCE_PRODUCT 1 /**< Product (bool: logical and). */
+#define HERON_REDUCE_MIN 2     /**< Minimum (bool: logical and; NaN propagates). */
+#define HERON_REDUCE_MAX 3     /**< Maximum (bool: logical or; NaN propagates). */
+#define HERON_REDUCE_AVG 4     /**< Mean over the ranks (floating dtypes only). */
+
+/**
+ * Joins the world. @p init_method: "env://" (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE; a
+ * @p rank or @p world_size >= 0 overrides the environment), "tcp://host:port" (rank 0 hosts the
+ * store there), or "file:///path" (a fresh file every rank can see). NULL means "env://". Every
+ * later operation of the group times out after @p timeout_ms. A rank that does not arrive makes
+ * the others fail with HERON_ERR_TIMEOUT or HERON_ERR_COMM naming it.
+ */
+HERON_API heron_status heron_dist_init(const char* init_method, int32_t rank, int32_t world_size, int64_t timeout_ms,
+                                       heron_process_group** out);
+/**
+ * A subgroup of @p group's ranks @p ranks[0..n) (ascending group ranks). Collective: every member of
+ * @p group calls it, in the same order. On non-members the new group's rank is -1.
+ */
+HERON_API heron_status heron_dist_new_group(heron_process_group* group, const int32_t* ranks, int32_t n,
+                                            heron_process_group** out);
+/** This process's rank in @p group (-1 when not a member). */
+HERON_API heron_status heron_dist_rank(const heron_process_group* group, int32_t* out);
+/** The number of ranks in @p group. */
+HERON_API heron_status heron_dist_size(const heron_process_group* group, int32_t* out);
+/** Leaves the world @p group belongs to (closes the connections; its groups become unusable). Idempotent. */
+HERON_API heron_status heron_dist_destroy(heron_process_group* group);
+/** Frees the handle (NULL is ignored). The world is left when its last group handle is released. */
+HERON_API void heron_dist_release(heron_process_group* group);
+/** Reduces @p tensor across the ranks with @p op (HERON_REDUCE_*); every rank gets the result. */
+HERON_API heron_status heron_dist_all_reduce(heron_process_group* group, heron_tensor* tensor, int32_t op);
+/** Copies @p tensor of rank @p src to every rank. */
+HERON_API heron_status heron_dist_broadcast(heron_process_group* group, heron_tensor* tensor, int32_t src);
+/** Reduces @p tensor across the ranks into rank @p dst's tensor (the others' stay unchanged). */
+HERON_API heron_status heron_dist_reduce(heron_process_group* group, heron_tensor* tensor, int32_t dst, int32_t op);
+/** @p outputs[i] (one per rank) receives rank i's @p input. */
+HERON_API heron_status heron_dist_all_gather(heron_process_group* group, heron_tensor* const* outputs, size_t n_outputs,
+                                             heron_tensor* input);
+/** @p output receives the reduction over the ranks of their @p inputs[rank] (one input per rank). */
+HERON_API heron_status heron_dist_reduce_scatter(heron_process_group* group, heron_tensor* output,
+                                                 heron_tensor* const* inputs, size_t n_inputs, int32_t op);
+/** @p outputs[i] receives rank i's @p inputs[this rank] (one input and one output per rank). */
+HERON_API heron_status heron_dist_all_to_all(heron_process_group* group, heron_tensor* const* outputs, size_t n_outputs,
+                                             heron_tensor* const* inputs, size_t n_inputs);
+/** Returns once every rank of @p group has called it. */
+HERON_API heron_status heron_dist_barrier(heron_process_group* group);
+/** Sends @p tensor to rank @p dst with @p tag (>= 0); matched by heron_dist_recv() with the same tag. */
+HERON_API heron_status heron_dist_send(heron_process_group* group, heron_tensor* tensor, int32_t dst, int32_t tag);
+/** Receives into @p tensor (contiguous, the sent size) from rank @p src with @p tag. */
+HERON_API heron_status heron_dist_recv(heron_process_group* group, heron_tensor* tensor, int32_t src, int32_t tag);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -151,6 +151,18 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 i.grad = g if i.grad is None else i.grad + g
         return
     _C._backward(ts, grads, bool(retain_graph))
+    _run_post_backward()
+
+
+# Called once after each backward() (heron.nn.parallel.DistributedDataParallel reduces gradients
+# there); a callback returns True to stay registered.
+_post_backward = []
+
+
+def _run_post_backward():
+    if _post_backward:
+        keep = [cb for cb in list(_post_backward) if cb()]
+        _post_backward[:] = keep
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""All-reduce bus bandwidth, Heron (CommNet, C ABI) next to Open MPI's MPI_Allreduce, same run.
+
+    python benchmarks/commnet/allreduce.py [--rounds R] [--np 2]
+
+Builds allreduce_heron.c against libheron (python/heron/lib) and allreduce_mpi.c with mpicc, then
+runs both R times, alternating which goes first; prints the median time per size, the bus
+bandwidth (2(n-1)/n * bytes / time) and the ratio MPI time / Heron time (> 1: Heron is faster).
+Needs `apt-get install openmpi-bin libopenmpi-dev`.
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = pathlib.Path(__file__).resolve().parent
+OUT = ROOT / "build-commnet-bench"
+LIB = ROOT / "python" / "heron" / "lib"
+
+
+def build():
+    OUT.mkdir(exist_ok=True)
+    heron_bin, mpi_bin = OUT / "allreduce_heron", OUT / "allreduce_mpi"
+    subprocess.run(["cc", "-O2", "-std=c99", "-D_POSIX_C_SOURCE=199309L", str(HERE / "allreduce_heron.c"), "-o", str(heron_bin),
+                    f"-I{ROOT / 'c_api' / 'include'}", f"-L{LIB}", "-lheron", f"-Wl,-rpath,{LIB}"], check=True)
+    if not shutil.which("mpicc"):
+        sys.exit("mpicc not found: apt-get install openmpi-bin libopenmpi-dev")
+    subprocess.run(["mpicc", "-O2", str(HERE / "allreduce_mpi.c"), "-o", str(mpi_bin)], check=True)
+    return heron_bin, mpi_bin
+
+
+def parse(out):
+    res = {}
+    for line in out.strip().splitlines():
+        b, us = line.split()
+        res[int(b)] = float(us)
+    return res
+
+
+def run_heron(binary, np_):
+    path = f"/tmp/heron_allreduce_{uuid.uuid4().hex}"
+    procs = [subprocess.Popen([str(binary), f"file://{path}", str(r), str(np_)], stdout=subprocess.PIPE, text=True)
+             for r in range(np_)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    if os.path.exists(path):
+        os.remove(path)
+    if any(p.returncode for p in procs):
+        sys.exit("the Heron run failed")
+    return parse(outs[0])
+
+
+def run_mpi(binary, np_):
+    r = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(np_), str(binary)],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode:
+        sys.exit("the MPI run failed:\n" + r.stderr)
+    return parse(r.stdout)
+
+
+def human(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--np", type=int, default=2)
+    a = ap.parse_args()
+    heron_bin, mpi_bin = build()
+    hs, ms = [], []
+    for r in range(a.rounds):
+        if r % 2 == 0:
+            hs.append(run_heron(heron_bin, a.np)); ms.append(run_mpi(mpi_bin, a.np))
+        else:
+            ms.append(run_mpi(mpi_bin, a.np)); hs.append(run_heron(heron_bin, a.np))
+    factor = 2 * (a.np - 1) / a.np
+    print(f"all-reduce float32 sum, {a.np} ranks, one host; medians of {a.rounds} alternating rounds\n")
+    print(f"{'size':>8} {'Heron us':>10} {'MPI us':>10} {'Heron GB/s':>11} {'MPI GB/s':>9} {'MPI/Heron':>10}")
+    for size in sorted(hs[0]):
+        h = statistics.median(x[size] for x in hs)
+        m = statistics.median(x[size] for x in ms)
+        print(f"{human(size):>8} {h:10.1f} {m:10.1f} {factor * size / h / 1e3:11.3f} {factor * size / m / 1e3:9.3f} {m / h:9.2f}x")
+
+
+if __name__ == "__main__":
+    main()
