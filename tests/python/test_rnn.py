@@ -514,6 +514,20 @@ def test_module_float32_default_dtype_and_shapes():
     assert out.shape == (T_, 2, 6) and hn.shape == (1, 2, 6)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_batch(mode):
+    m = make_module(mode, 2, True)
+    x = ht(np.zeros((T_, 0, I_)), grad=True)
+    out, hidden = m(x)
+    hn = hidden[0] if isinstance(hidden, tuple) else hidden
+    Hout = P_ if mode == "lstm_proj" else H_
+    assert out.shape == (T_, 0, 2 * Hout) and hn.shape == (4, 0, Hout)
+    (out.sum() + hn.sum()).backward()
+    assert x.grad.shape == (T_, 0, I_)
+    for name, p in m.named_parameters():
+        assert p.grad is not None and not npy(p.grad).any(), name
+
+
 # ------------------------------------------------------------------ parameters: names, shapes, init, repr
 def _expected_names(L, bidir, bias, proj):
     """PyTorch's documented layout, written out by hand."""
