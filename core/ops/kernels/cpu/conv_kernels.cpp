@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "core/ops/generated/ops_gen.h"
+#include "core/ops/kernels/cpu/blas_threads.h"
 #include "core/ops/impl/conv.h"
 #include "core/ops/kernels/cpu/conv_gemm.h"
 #include "core/ops/kernels/cpu/split_items.h"
@@ -82,17 +83,6 @@ bool blas_threaded_mode() {
   return v;
 }
 
-// OpenBLAS runs single-threaded while our pool splits the work (restored afterwards).
-struct BlasSingleThread {
-  int prev;
-  bool on;
-  explicit BlasSingleThread(bool enable) : prev(openblas_get_num_threads()), on(enable && prev != 1) {
-    if (on) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (on) openblas_set_num_threads(prev);
-  }
-};
 
 struct Plan {
   int64_t Cg, Kg, RS, CgRS, OHW, HW;

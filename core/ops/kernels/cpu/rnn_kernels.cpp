@@ -23,6 +23,7 @@
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/rnn.h"
+#include "core/ops/kernels/cpu/blas_threads.h"
 #include "core/ops/kernels/cpu/register.h"
 #include "core/ops/kernels/cpu/rnn_gemm.h"
 #include "core/ops/kernels/cpu/vec_math.h"
@@ -43,16 +44,6 @@ inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// OpenBLAS runs single-threaded while the pool splits the work (restored afterwards).
-struct BlasSingleThread {
-  int prev;
-  BlasSingleThread() : prev(openblas_get_num_threads()) {
-    if (prev != 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (prev != 1) openblas_set_num_threads(prev);
-  }
-};
 
 int64_t num_parts(int64_t items) { return std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)); }
 
