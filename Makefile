@@ -79,6 +79,8 @@ test-asan: build-asan
 
 test-python: build
 	$(PY) -m pytest tests/python -q -p no:cacheprovider
+	@echo "== the recurrent layers again through the device-generic algorithm the cuda kernels run (HERON_RNN_GENERIC=1)"
+	HERON_RNN_GENERIC=1 $(PY) -m pytest tests/python/test_rnn.py tests/python/test_rnn_torch_parity.py tests/python/test_rnn_trace.py -q -p no:cacheprovider
 
 test-capi: build
 	HERON_LIB=$(ROOT)/python/heron/lib/libheron.so $(PY) -m pytest tests/capi -q -p no:cacheprovider

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <mutex>
 
+#include "core/util/hd.h"
+
 namespace heron {
 
-inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+HERON_HD inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
   constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   for (int r = 0; r < 10; ++r) {
     uint64_t p0 = static_cast<uint64_t>(M0) * ctr[0];
@@ -23,7 +25,7 @@ inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::arra
 }
 
 // Block `block` of the stream (seed, offset): 4 random 32-bit words.
-inline std::array<uint32_t, 4> philox_block(uint64_t seed, uint64_t block) {
+HERON_HD inline std::array<uint32_t, 4> philox_block(uint64_t seed, uint64_t block) {
   return philox4x32({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0u, 0u},
                     {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
 }

@@ -51,3 +51,68 @@ def test_cuda_matches_cpu(dtype):
     np.testing.assert_array_equal(ga.T.contiguous().cpu().numpy(), ha.T.contiguous().numpy())
     np.testing.assert_array_equal(ga.to(heron.float16).cpu().numpy(), ha.to(heron.float16).numpy())
     assert heron.zeros(3, device="cuda").cpu().tolist() == [0.0, 0.0, 0.0]
+
+
+def _rnn_run(module, x, lengths, device, seed):
+    """Forward and backward of a recurrent module on `device`; returns outputs and gradients."""
+    from heron.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    m = module.to(device)
+    xd = x.detach().to(device).requires_grad_()
+    heron.manual_seed(seed)  # the same dropout masks on both devices (one Philox stream)
+    inp = pack_padded_sequence(xd, lengths) if lengths is not None else xd
+    out, state = m(inp)
+    if lengths is not None:
+        out, _ = pad_packed_sequence(out)
+    states = list(state) if isinstance(state, tuple) else [state]
+    loss = (out * out).sum() + sum((s * (k + 2)).sum() for k, s in enumerate(states))
+    loss.backward()
+    res = [out, *states, xd.grad] + [p.grad for p in m.parameters()]
+    for p in m.parameters():
+        p.grad = None
+    return [r.cpu().numpy() for r in res]
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("opts", [
+    dict(),
+    dict(num_layers=2, bidirectional=True, dropout=0.4),
+    dict(nonlinearity="relu", bias=False),
+    dict(proj_size=5, num_layers=2),
+    dict(lengths=[7, 5, 5, 2], bidirectional=True),
+])
+def test_cuda_recurrent_layers_match_cpu(kind, opts):
+    """The cuda kernels (cuBLAS + fused gate kernels) against the cpu ones, forward and backward."""
+    opts = dict(opts)
+    lengths = opts.pop("lengths", None)
+    if kind != "RNN" and "nonlinearity" in opts:
+        opts.pop("nonlinearity")
+    if kind != "LSTM" and "proj_size" in opts:
+        opts.pop("proj_size")
+    heron.manual_seed(3)
+    m = getattr(heron.nn, kind)(6, 40, **opts).double()
+    x = heron.randn(7, 4, 6, dtype=heron.float64)
+    cpu = _rnn_run(m, x, lengths, "cpu", 11)
+    gpu = _rnn_run(m, x, lengths, "cuda", 11)
+    assert len(cpu) == len(gpu)
+    for a, b in zip(gpu, cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@needs_gpu
+def test_cuda_lstm_float32_and_cells_match_cpu():
+    heron.manual_seed(0)
+    m = heron.nn.LSTM(16, 64, num_layers=2)
+    x = heron.randn(12, 3, 16)
+    a = _rnn_run(m, x, None, "cpu", 0)
+    b = _rnn_run(m, x, None, "cuda", 0)
+    for u, v in zip(b, a):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+    for cell in (heron.nn.LSTMCell(5, 33), heron.nn.GRUCell(5, 33), heron.nn.RNNCell(5, 33)):
+        cell = cell.double()
+        xin = heron.randn(4, 5, dtype=heron.float64)
+        want = cell(xin)
+        got = cell.to("cuda")(xin.to("cuda"))
+        for u, v in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
+            np.testing.assert_allclose(u.cpu().numpy(), v.numpy(), rtol=1e-10, atol=1e-12)
+        cell.to("cpu")

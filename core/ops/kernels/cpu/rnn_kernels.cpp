@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "core/ops/generated/ops_gen.h"
 #include "core/ops/impl/rnn.h"
+#include "core/ops/impl/rnn_generic.h"
 #include "core/ops/kernels/cpu/blas_threads.h"
 #include "core/ops/kernels/cpu/register.h"
 #include "core/ops/kernels/cpu/rnn_gemm.h"
@@ -167,10 +169,51 @@ inline std::vector<float>& packed_scratch(int slot) {
 
 inline int64_t nblocks(int64_t H) { return (H + kRnnUnitBlock - 1) / kRnnUnitBlock; }
 
+// HERON_RNN_GENERIC=1: run the device-generic algorithm (impl/rnn_generic.h), the one the cuda
+// kernels run, on the CPU with plain loops and OpenBLAS products. Slow; it exists so that every
+// RNN test can check that algorithm on machines without a GPU. Read once per process.
+bool generic_requested() {
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_RNN_GENERIC");
+    return e != nullptr && *e != '\0' && std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
+struct HostBackend {
+  Device dev;
+  std::vector<Tensor> held;
+  template <typename F>
+  void launch(int64_t n, const F& f) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+  template <typename T>
+  T* alloc(int64_t n) {
+    held.push_back(Tensor::empty(Dims{n}, CppToDType<T>::value, dev));
+    return held.back().template data<T>();
+  }
+  template <typename T>
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
+            int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+      return;
+    }
+    cpu::gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  }
+};
+
 // ------------------------------------------------------------------ forward
 template <typename T>
 void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tensor& c0t, const std::vector<Tensor>& params, const Tensor& y,
              const Tensor& hnt, const Tensor& cnt, const Tensor& wst, uint64_t seed, uint64_t offset) {
+  if (generic_requested()) {
+    HostBackend bk{x.device(), {}};
+    rnn_generic::forward<T>(bk, c, x, h0t, c0t, params, y, hnt, cnt, wst, seed, offset);
+    return;
+  }
   BlasSingleThread single;
   const RnnLayout lay = rnn_layout(c);
   const int64_t T_ = c.T, B = c.B, H = c.H, P = c.P, G = c.G(), GH = G * H, Hout = c.Hout(), D = c.D, S = T_ * B, Yw = D * Hout;
@@ -379,6 +422,11 @@ void colsum(const T* g, int64_t rows, int64_t cols, T* out) {
 template <typename T>
 void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& params, const Tensor& wst, const Tensor& gyt, const Tensor& ghnt,
               const Tensor& gcnt, const Tensor& gxt, const Tensor& gh0t, const Tensor& gc0t, const std::vector<Tensor>& gparams) {
+  if (generic_requested()) {
+    HostBackend bk{x.device(), {}};
+    rnn_generic::backward<T>(bk, c, x, params, wst, gyt, ghnt, gcnt, gxt, gh0t, gc0t, gparams);
+    return;
+  }
   BlasSingleThread single;
   const RnnLayout lay = rnn_layout(c);
   const int64_t T_ = c.T, B = c.B, H = c.H, P = c.P, G = c.G(), GH = G * H, Hout = c.Hout(), D = c.D, S = T_ * B, Yw = D * Hout;
