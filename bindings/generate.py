@@ -10,6 +10,8 @@ Outputs:
   c_api/include/heron_ops.h                   typed static inline C wrappers over heron_op_call
   python/heron/_ops.py, python/heron/_ops.pyi Python op functions with docstrings, and type stubs
   docs/ops.md                                 the op reference
+  bindings/langs/*.py                         per-language emitters (Node.js, Ruby, Swift) over the
+                                              schema and the header as read by bindings/abi.py
 """
 from __future__ import annotations
 
@@ -778,7 +780,12 @@ def outputs():
     js = canonical_json(spec)
     h, cpp = gen_cpp(spec, js)
     py, pyi = gen_python(spec)
-    return {
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import abi as abi_mod
+    import langs
+    import copy
+    lang_out = langs.all_outputs(copy.deepcopy(spec), abi_mod.parse())
+    return {**lang_out, 
         "core/ops/generated/ops_gen.h": h,
         "core/ops/generated/ops_gen.cpp": cpp,
         "core/autograd/generated/grad_gen.cpp": gen_grad(spec),
