@@ -1,10 +1,60 @@
-"""Runs every ```python block of the Markdown files under the given folders (docs are tested).
+"""Runs every ```python block of the Markdown files under the given folders (docs are tested),
+and every ```js block with Node.js (the blocks of one file joined into one script, in order, with
+`require('heron')` resolving to javascript/; skipped loudly without node, an error under CI=true).
 
-A block whose first line is `# not-run` is skipped. Blocks of one file share a namespace, in order.
+A block whose first line is `# not-run` (`// not-run` in js) is skipped. Python blocks of one file
+share a namespace, in order.
 """
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def js_blocks(path):
+    out, cur, lang = [], None, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("```"):
+                if cur is None:
+                    lang = line[3:].strip()
+                    cur = []
+                else:
+                    if lang in ("js", "javascript") and cur and cur[0].strip() != "// not-run":
+                        out.append("".join(cur))
+                    cur = None
+            elif cur is not None:
+                cur.append(line)
+    return out
+
+
+def run_js(files):
+    """(count, failed) for the js blocks of `files`."""
+    todo = [(p, js_blocks(p)) for p in files]
+    todo = [(p, b) for p, b in todo if b]
+    if not todo:
+        return 0, 0
+    if not shutil.which("node"):
+        if os.environ.get("CI") == "true":
+            print("FAILED: node is missing; the JavaScript doc examples cannot run (CI=true)")
+            return len(todo), len(todo)
+        print("!!! node is missing: SKIPPING the JavaScript doc examples")
+        return 0, 0
+    failed = 0
+    with tempfile.TemporaryDirectory() as mods:
+        os.symlink(os.path.join(ROOT, "javascript"), os.path.join(mods, "heron"))
+        env = dict(os.environ, NODE_PATH=mods)
+        for path, bl in todo:
+            script = "\n".join(bl)
+            r = subprocess.run(["node", "-e", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                failed += 1
+                print(f"FAILED: {path} (js blocks)\n{r.stdout}\n{r.stderr}")
+    return len(todo), failed
 
 
 def blocks(path):
@@ -44,7 +94,10 @@ def main(roots):
                 failed += 1
                 print(f"FAILED: {path} block {i}\n{code}")
                 traceback.print_exc()
-    print(f"doc examples: {count - failed} passed, {failed} failed")
+    jc, jf = run_js(sorted(files))
+    count += jc
+    failed += jf
+    print(f"doc examples: {count - failed} passed, {failed} failed ({jc} JavaScript files)")
     return 1 if failed else 0
 
 

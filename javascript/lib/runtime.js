@@ -1,0 +1,157 @@
+'use strict';
+// The runtime under the generated op functions (ops_gen.js): the addon, op handles, attribute
+// marshalling and the Tensor class those functions return.
+const path = require('path');
+
+function loadAddon() {
+  const tried = [];
+  for (const p of [path.join(__dirname, '..', 'build', 'Release', 'heron_node.node'),
+    path.join(__dirname, '..', 'build', 'Debug', 'heron_node.node')]) {
+    try {
+      return require(p);
+    } catch (e) {
+      if (e.code !== 'MODULE_NOT_FOUND') throw e;
+      tried.push(p);
+    }
+  }
+  throw new Error(`heron: the native addon is not built (looked for ${tried.join(', ')}); run ` +
+    '`npm_config_nodedir=/usr npm install` in the javascript folder');
+}
+
+const binding = loadAddon();
+
+const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int8', 'uint8', 'int32', 'int64', 'bool'];
+const DTYPE_CODE = Object.fromEntries(DTYPES.map((d, i) => [d, i]));
+const ATTR = { DEFAULT: 0, NONE: 1, INT: 2, FLOAT: 3, BOOL: 4, STRING: 5, INTS: 6, FLOATS: 7, DTYPE: 8 };
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an Array';
+  if (typeof v === 'object') return `a ${v.constructor ? v.constructor.name : 'object'}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function dtypeCode(where, d) {
+  if (typeof d === 'string' && d in DTYPE_CODE) return DTYPE_CODE[d];
+  throw new TypeError(`${where}: unknown dtype ${describe(d)}; expected one of ${DTYPES.join(', ')}`);
+}
+
+class Tensor {
+  constructor(handle) {
+    if (binding.handle_kind(handle) !== 'heron_tensor') {
+      throw new TypeError('Tensor: construct tensors with heron.tensor(), heron.zeros(), ... (not from a raw value)');
+    }
+    this._h = handle;
+  }
+}
+
+const opCache = new Map();
+function opHandle(name) {
+  let h = opCache.get(name);
+  if (h === undefined) {
+    h = binding.op_find(name);
+    opCache.set(name, h);
+  }
+  return h;
+}
+
+function scalarHandle(v) {
+  if (typeof v === 'boolean') return binding.tensor_from_scalar(ATTR.BOOL, v ? 1 : 0, -1);
+  if (typeof v === 'bigint') return binding.tensor_from_scalar(ATTR.INT, v, -1);
+  if (Number.isInteger(v)) return binding.tensor_from_scalar(ATTR.INT, v, -1);
+  return binding.tensor_from_scalar(ATTR.FLOAT, v, -1);
+}
+
+function inputHandle(op, v) {
+  if (v === undefined || v === null) return null;
+  if (v instanceof Tensor) return v._h;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return scalarHandle(v);
+  throw new TypeError(`${op}: expected a Tensor or a number, got ${describe(v)}`);
+}
+
+function tensorList(op, name, v) {
+  if (!Array.isArray(v)) throw new TypeError(`${op}: '${name}' must be an array of tensors, got ${describe(v)}`);
+  return v;
+}
+
+function checkOptions(op, options, allowed) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
+    throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (!allowed.includes(k)) {
+      throw new TypeError(`${op}: unknown option '${k}'` + (allowed.length ? `; expected one of ${allowed.join(', ')}` : ''));
+    }
+  }
+}
+
+function isInt(v) {
+  return (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+}
+
+// [kind, value] for one attribute, checked against the schema type.
+function attr(op, name, type, v, required) {
+  if (v === undefined) {
+    if (required) throw new TypeError(`${op}: missing required argument '${name}'`);
+    return [ATTR.DEFAULT, 0];
+  }
+  if (v === null) return [ATTR.NONE, 0];
+  const bad = (want) => new TypeError(`${op}: '${name}' must be ${want}, got ${describe(v)}`);
+  // tagged values (conformance cases): {int: 3}, {float: 0.5}, {scalar_int: 2}, ...
+  if (typeof v === 'object' && !Array.isArray(v) && !(v instanceof Tensor)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1) {
+      const [k] = keys;
+      const x = v[k];
+      if (k === 'none') return [ATTR.NONE, 0];
+      if (k === 'scalar_int') return [ATTR.INT, x];
+      if (k === 'scalar_float') return [ATTR.FLOAT, x];
+      if (k === 'float') return [ATTR.FLOAT, x];
+      if (k === type || (k === 'string' && type === 'device')) return attr(op, name, type, x, required);
+    }
+    throw bad(`a ${type}`);
+  }
+  switch (type) {
+    case 'int':
+      if (!isInt(v)) throw bad('an integer');
+      return [ATTR.INT, v];
+    case 'float':
+      if (typeof v !== 'number') throw bad('a number');
+      return [ATTR.FLOAT, v];
+    case 'bool':
+      if (typeof v !== 'boolean') throw bad('a boolean');
+      return [ATTR.BOOL, v ? 1 : 0];
+    case 'string':
+    case 'device':
+      if (typeof v !== 'string') throw bad('a string');
+      return [ATTR.STRING, v];
+    case 'ints':
+      if (isInt(v)) return [ATTR.INTS, [v]];
+      if (!Array.isArray(v) || !v.every(isInt)) throw bad('an integer or an array of integers');
+      return [ATTR.INTS, v];
+    case 'floats':
+      if (typeof v === 'number') return [ATTR.FLOATS, [v]];
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw bad('an array of numbers');
+      return [ATTR.FLOATS, v];
+    case 'dtype':
+      return [ATTR.DTYPE, dtypeCode(`${op}: '${name}'`, v)];
+    case 'scalar':
+      if (typeof v === 'boolean') return [ATTR.BOOL, v ? 1 : 0];
+      if (isInt(v)) return [ATTR.INT, v];
+      if (typeof v !== 'number') throw bad('a number');
+      return [ATTR.FLOAT, v];
+    default:
+      throw new TypeError(`${op}: unknown attribute type ${type}`);
+  }
+}
+
+// Runs op `name`; mode 'one' returns the single output, 'many' the array.
+function call(name, inputs, attrs, mode) {
+  const hs = inputs.map((v) => inputHandle(name, v));
+  let n = attrs.length;
+  while (n > 0 && attrs[n - 1][0] === ATTR.DEFAULT) n -= 1;
+  const outs = binding.op_call(opHandle(name), hs, attrs.slice(0, n)).map((h) => new Tensor(h));
+  return mode === 'one' ? outs[0] : outs;
+}
+
+module.exports = { binding, Tensor, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };

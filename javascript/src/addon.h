@@ -1,0 +1,57 @@
+/* Heron's Node.js addon: the hand-written core shared with the generated wrappers
+ * (abi_gen.c, written by bindings/langs/node.py). Handles travel to JavaScript as type-tagged
+ * externals holding a small box; the box's finalizer releases the handle, so memory follows the
+ * JavaScript garbage collector, and `release(h)` frees one early (later uses then raise). */
+#ifndef HERON_NODE_ADDON_H_
+#define HERON_NODE_ADDON_H_
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heron.h"
+
+/* One kind per opaque handle type of heron.h (abi_gen.c numbers them and gives their release
+ * functions; kind 0 is heron_op, which is static and never released). */
+typedef struct hn_kind {
+  const char* name;            /* "heron_tensor" */
+  void (*release)(void* handle); /* NULL: never released */
+} hn_kind;
+extern const hn_kind hn_kinds[];
+extern const int hn_num_kinds;
+int hn_kind_of(const char* type_name);
+
+typedef struct hn_box {
+  void* ptr;
+  int kind;
+} hn_box;
+
+/* Wraps a new handle (ownership moves to JavaScript). NULL wraps as null. */
+napi_value hn_wrap(napi_env env, void* ptr, int kind);
+/* The handle in `v` of kind `kind`; null/undefined give NULL when `nullable`. On a wrong type or a
+ * released handle throws a TypeError and sets *ok = 0. */
+void* hn_unwrap(napi_env env, napi_value v, int kind, int nullable, int* ok);
+/* Throws the ABI's last error as a JavaScript error and returns 0 when st != HERON_OK. */
+int hn_check(napi_env env, heron_status st);
+/* Throws a TypeError naming the function and argument. Returns NULL (for `return hn_type_error(...)`). */
+napi_value hn_type_error(napi_env env, const char* fn, const char* what);
+
+/* Argument readers: each returns 0 after throwing a TypeError that names fn and the argument. */
+int hn_get_i64(napi_env env, napi_value v, const char* fn, const char* arg, int64_t* out);
+int hn_get_u64(napi_env env, napi_value v, const char* fn, const char* arg, uint64_t* out);
+int hn_get_f64(napi_env env, napi_value v, const char* fn, const char* arg, double* out);
+/* A UTF-8 copy (free with free()); null/undefined give NULL when nullable. */
+int hn_get_str(napi_env env, napi_value v, const char* fn, const char* arg, int nullable, char** out);
+/* An array of handles of one kind (entries may be null when nullable); *out is malloc'ed (free()). */
+int hn_get_handles(napi_env env, napi_value v, const char* fn, const char* arg, int kind, int nullable_entries, void*** out,
+                   size_t* n);
+int hn_get_i64s(napi_env env, napi_value v, const char* fn, const char* arg, int64_t** out, size_t* n);
+napi_value hn_num(napi_env env, double v);
+napi_value hn_str(napi_env env, const char* s);
+napi_value hn_undefined(napi_env env);
+
+/* Registers the generated wrappers on `exports` (abi_gen.c). */
+void hn_register_generated(napi_env env, napi_value exports);
+
+#endif

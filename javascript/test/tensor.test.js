@@ -1,0 +1,86 @@
+'use strict';
+const { test } = require('node:test');
+const { heron, assert, checkLeaks, close } = require('./helpers');
+
+checkLeaks();
+
+test('tensors round-trip JavaScript data in every dtype', () => {
+  const cases = [
+    [new Float32Array([1.5, -2, 3.25]), 'float32'], [new Float64Array([1e-300, 2, -3]), 'float64'],
+    [new Int8Array([-128, 0, 127]), 'int8'], [new Uint8Array([0, 1, 255]), 'uint8'],
+    [new Int32Array([-(2 ** 31), 0, 2 ** 31 - 1]), 'int32'], [new BigInt64Array([-(2n ** 63n), 0n, 2n ** 63n - 1n]), 'int64'],
+  ];
+  for (const [arr, dt] of cases) {
+    const t = heron.tensor(arr);
+    assert.equal(t.dtype, dt);
+    assert.deepEqual(t.shape, [3]);
+    assert.deepEqual(Array.from(t.toArray()), Array.from(arr));
+  }
+  const b = heron.tensor([true, false, true]);
+  assert.equal(b.dtype, 'bool');
+  assert.deepEqual(b.toNested(), [true, false, true]);
+  for (const dt of ['float16', 'bfloat16']) {
+    const h = heron.tensor([0.5, -2, 1024], { dtype: dt });
+    assert.equal(h.dtype, dt);
+    assert.deepEqual(Array.from(h.toArray()), [0.5, -2, 1024]); // exactly representable in both
+  }
+});
+
+test('nested arrays, shapes and scalars', () => {
+  const t = heron.tensor([[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(t.shape, [2, 3]);
+  assert.equal(t.ndim, 2);
+  assert.equal(t.numel, 6);
+  assert.equal(t.device, 'cpu');
+  assert.deepEqual(t.toNested(), [[1, 2, 3], [4, 5, 6]]);
+  const r = heron.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), { shape: [3, 2] });
+  assert.deepEqual(r.toNested(), [[1, 2], [3, 4], [5, 6]]);
+  const s = heron.tensor(7.5);
+  assert.deepEqual(s.shape, []);
+  assert.equal(s.item(), 7.5);
+  assert.equal(heron.tensor([5n], { dtype: 'int64' }).item(), 5n);
+  const e = heron.tensor([], { shape: [0, 3] });
+  assert.deepEqual(e.shape, [0, 3]);
+  assert.equal(e.toArray().length, 0);
+});
+
+test('bad tensor input gives TypeError / RangeError before the engine', () => {
+  assert.throws(() => heron.tensor('abc'), TypeError);
+  assert.throws(() => heron.tensor([[1, 2], [3]]), /ragged/);
+  assert.throws(() => heron.tensor([1, 2, 3], { shape: [2, 2] }), RangeError);
+  assert.throws(() => heron.tensor([1], { dtype: 'float128' }), /unknown dtype/);
+  assert.throws(() => heron.tensor([1], { colour: 'red' }), /unknown option 'colour'/);
+  assert.throws(() => heron.tensor([1, 2]).item(), /2 elements/);
+  assert.throws(() => new heron.Tensor({}), TypeError);
+});
+
+test('a released or foreign handle raises instead of crashing', () => {
+  const t = heron.tensor([1, 2]);
+  t.release();
+  assert.throws(() => t.shape, /released/);
+  t.release(); // twice is harmless
+  const fake = Object.create(heron.Tensor.prototype);
+  fake._h = { not: 'a handle' };
+  assert.throws(() => fake.shape, TypeError);
+  const m = new heron.Model(require('path').join(__dirname, '..', '..', 'tests', 'data', 'mnist_convnet.heron'));
+  const wrong = Object.create(heron.Tensor.prototype);
+  wrong._h = m._h; // a model handle where a tensor is expected
+  assert.throws(() => wrong.shape, /expected a heron_tensor handle, got heron_model/);
+});
+
+test('version, devices, seeds and threads', () => {
+  assert.match(heron.version, /^\d+\.\d+\.\d+/);
+  assert.ok(heron.deviceTypes().includes('cpu'));
+  assert.equal(heron.deviceCount('cpu'), 1);
+  assert.throws(() => heron.deviceCount('gpu'), /unknown device/);
+  heron.manualSeed(42);
+  const a = heron.randn([4]).toArray();
+  heron.manualSeed(42);
+  const b = heron.randn([4]).toArray();
+  assert.deepEqual(Array.from(a), Array.from(b));
+  const n = heron.getNumThreads();
+  heron.setNumThreads(1);
+  assert.equal(heron.getNumThreads(), 1);
+  heron.setNumThreads(n);
+  close([1], [1]);
+});
