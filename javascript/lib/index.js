@@ -7,7 +7,7 @@ const fs = require('fs');
 const rt = require('./runtime');
 const ops = require('./ops_gen');
 
-const { binding, Tensor, DTYPES, DTYPE_CODE, describe } = rt;
+const { binding, Tensor, DTYPES, DTYPE_CODE, describe, wrap } = rt;
 
 const ARRAY_OF = {
   float32: Float32Array, float64: Float64Array, int8: Int8Array, uint8: Uint8Array, int32: Int32Array,
@@ -91,7 +91,7 @@ function tensor(data, options = {}) {
     }
   }
   let h = binding.tensor_from_host(buf, half ? DTYPE_CODE.float32 : DTYPE_CODE[dtype], shape, null);
-  let t = new Tensor(h);
+  let t = wrap(h);
   if (half) t = ops.cast(t, dtype);
   if (options.device && options.device !== 'cpu') t = ops.toDevice(t, options.device);
   if (options.requiresGrad) t.requiresGrad = true;
@@ -133,7 +133,7 @@ Object.defineProperties(Tensor.prototype, {
   grad: {
     get() {
       const h = binding.tensor_grad(this._h);
-      return h === null ? null : new Tensor(h);
+      return h === null ? null : wrap(h);
     },
     set(g) {
       if (g !== null && !(g instanceof Tensor)) throw new TypeError(`grad must be a Tensor or null, got ${describe(g)}`);
@@ -164,7 +164,7 @@ Object.assign(Tensor.prototype, {
     if (grad !== null && !(grad instanceof Tensor)) throw new TypeError(`backward: grad must be a Tensor or null, got ${describe(grad)}`);
     binding.backward([this._h], [grad === null ? null : grad._h], options.retainGraph ? 1 : 0);
   },
-  detach() { return new Tensor(binding.tensor_detach(this._h)); },
+  detach() { return wrap(binding.tensor_detach(this._h)); },
   zeroGrad() { binding.tensor_zero_grad(this._h); },
   retainGrad() { binding.tensor_retain_grad(this._h); },
   requiresGrad_(v = true) { this.requiresGrad = v; return this; },
@@ -206,7 +206,7 @@ function grad(outputs, inputs, options = {}) {
   const is = Array.isArray(inputs) ? inputs : [inputs];
   const gs = options.gradOutputs ? options.gradOutputs.map((g) => (g === null ? null : g._h)) : os.map(() => null);
   return binding.autograd_grad(os.map((t) => t._h), gs, is.map((t) => t._h), options.retainGraph ? 1 : 0,
-    options.allowUnused ? 1 : 0).map((h) => (h === null ? null : new Tensor(h)));
+    options.allowUnused ? 1 : 0).map((h) => (h === null ? null : wrap(h)));
 }
 
 // ------------------------------------------------------------------ optimizers
@@ -281,7 +281,7 @@ class Adam extends Optimizer {
 function mapToObject(m) {
   const n = binding.tensor_map_size(m);
   const out = {};
-  for (let i = 0; i < n; i++) out[binding.tensor_map_key(m, i)] = new Tensor(binding.tensor_map_tensor(m, i));
+  for (let i = 0; i < n; i++) out[binding.tensor_map_key(m, i)] = wrap(binding.tensor_map_tensor(m, i));
   return out;
 }
 function objectToMap(where, tensors) {
@@ -361,7 +361,7 @@ class Session {
     const outs = outputNames || this.outputNames;
     return [names, ts, outs];
   }
-  _result(outs, hs) { return Object.fromEntries(outs.map((n, i) => [n, new Tensor(hs[i])])); }
+  _result(outs, hs) { return Object.fromEntries(outs.map((n, i) => [n, wrap(hs[i])])); }
   /** Runs the model: {inputName: Tensor} -> {outputName: Tensor}. */
   run(feeds, outputNames = null) {
     const [names, ts, outs] = this._args(feeds, outputNames);

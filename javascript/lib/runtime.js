@@ -36,14 +36,19 @@ function dtypeCode(where, d) {
   throw new TypeError(`${where}: unknown dtype ${describe(d)}; expected one of ${DTYPES.join(', ')}`);
 }
 
+const INTERNAL = Symbol('heron.internal');
+
 class Tensor {
-  constructor(handle) {
-    if (binding.handle_kind(handle) !== 'heron_tensor') {
+  constructor(handle, token) {
+    if (token !== INTERNAL && binding.handle_kind(handle) !== 'heron_tensor') {
       throw new TypeError('Tensor: construct tensors with heron.tensor(), heron.zeros(), ... (not from a raw value)');
     }
     this._h = handle;
   }
 }
+
+/** A Tensor around a handle the addon just returned (no check needed). */
+function wrap(h) { return new Tensor(h, INTERNAL); }
 
 const opCache = new Map();
 function opHandle(name) {
@@ -147,11 +152,16 @@ function attr(op, name, type, v, required) {
 
 // Runs op `name`; mode 'one' returns the single output, 'many' the array.
 function call(name, inputs, attrs, mode) {
-  const hs = inputs.map((v) => inputHandle(name, v));
+  const hs = new Array(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const v = inputs[i];
+    hs[i] = v instanceof Tensor ? v._h : inputHandle(name, v);
+  }
   let n = attrs.length;
   while (n > 0 && attrs[n - 1][0] === ATTR.DEFAULT) n -= 1;
-  const outs = binding.op_call(opHandle(name), hs, attrs.slice(0, n)).map((h) => new Tensor(h));
-  return mode === 'one' ? outs[0] : outs;
+  const out = binding.op_call(opHandle(name), hs, n === attrs.length ? attrs : attrs.slice(0, n), mode === 'one');
+  if (mode === 'one') return wrap(out);
+  return out.map(wrap);
 }
 
-module.exports = { binding, Tensor, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };
+module.exports = { binding, Tensor, wrap, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };

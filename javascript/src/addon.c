@@ -8,7 +8,73 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ handles */
-static const napi_type_tag kTag = {0x6865726f6e2d6e6fULL, 0x64652d68616e646cULL}; /* "heron-node-handl" */
+/* Live boxes, so that an external from another addon is never mistaken for one of ours (its data
+ * pointer is looked up, never dereferenced). Open addressing with tombstones; only the JavaScript
+ * thread touches it (finalizers run there too). */
+static hn_box** g_boxes = NULL;
+static size_t g_cap = 0, g_used = 0, g_live = 0;
+#define TOMB ((hn_box*)1)
+
+static size_t slot_of(const void* p, size_t cap) {
+  uintptr_t x = (uintptr_t)p;
+  x ^= x >> 17;
+  x *= 0xed5ad4bbu;
+  x ^= x >> 11;
+  return (size_t)x & (cap - 1);
+}
+
+static int reg_grow(void) {
+  size_t ncap = g_cap ? g_cap * 2 : 1024;
+  if (g_live * 4 < g_cap) ncap = g_cap; /* mostly tombstones: rehash at the same size */
+  hn_box** nb = (hn_box**)calloc(ncap, sizeof(hn_box*));
+  if (!nb) return 0;
+  for (size_t i = 0; i < g_cap; ++i) {
+    hn_box* b = g_boxes[i];
+    if (b && b != TOMB) {
+      size_t j = slot_of(b, ncap);
+      while (nb[j]) j = (j + 1) & (ncap - 1);
+      nb[j] = b;
+    }
+  }
+  free(g_boxes);
+  g_boxes = nb;
+  g_cap = ncap;
+  g_used = g_live;
+  return 1;
+}
+
+static int reg_add(hn_box* b) {
+  if ((g_used + 1) * 2 > g_cap && !reg_grow()) return 0;
+  size_t j = slot_of(b, g_cap);
+  while (g_boxes[j] && g_boxes[j] != TOMB) j = (j + 1) & (g_cap - 1);
+  if (!g_boxes[j]) ++g_used;
+  g_boxes[j] = b;
+  ++g_live;
+  return 1;
+}
+
+static int reg_has(const void* p) {
+  if (!g_cap) return 0;
+  size_t j = slot_of(p, g_cap);
+  while (g_boxes[j]) {
+    if (g_boxes[j] == p) return 1;
+    j = (j + 1) & (g_cap - 1);
+  }
+  return 0;
+}
+
+static void reg_remove(hn_box* b) {
+  if (!g_cap) return;
+  size_t j = slot_of(b, g_cap);
+  while (g_boxes[j]) {
+    if (g_boxes[j] == b) {
+      g_boxes[j] = TOMB;
+      --g_live;
+      return;
+    }
+    j = (j + 1) & (g_cap - 1);
+  }
+}
 
 int hn_kind_of(const char* type_name) {
   for (int k = 0; k < hn_num_kinds; ++k)
@@ -16,11 +82,18 @@ int hn_kind_of(const char* type_name) {
   return -1;
 }
 
-static void box_finalize(napi_env env, void* data, void* hint) {
+#ifdef NODE_API_EXPERIMENTAL_HAS_POST_FINALIZER
+typedef node_api_nogc_env finalize_env;
+#else
+typedef napi_env finalize_env;
+#endif
+
+static void box_finalize(finalize_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
   hn_box* b = (hn_box*)data;
   if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
+  reg_remove(b);
   free(b);
 }
 
@@ -44,22 +117,33 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
   }
   b->ptr = ptr;
   b->kind = kind;
-  if (napi_create_external(env, b, box_finalize, NULL, &v) != napi_ok) {
-    box_finalize(env, b, NULL);
+  if (!reg_add(b)) {
+    free(b);
+    if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
+    napi_throw_error(env, "HERON_ERR_OUT_OF_MEMORY", "out of memory");
     return NULL;
   }
-  napi_type_tag_object(env, v, &kTag);
+  if (napi_create_external(env, b, box_finalize, NULL, &v) != napi_ok) {
+    reg_remove(b);
+    if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
+    free(b);
+    return NULL;
+  }
   return v;
 }
 
 static hn_box* get_box(napi_env env, napi_value v) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, v, &kTag, &tagged) != napi_ok || !tagged) return NULL;
   void* data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
-  return (hn_box*)data;
+  if (napi_get_value_external(env, v, &data) != napi_ok) {  /* not an external */
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+    }
+    return NULL;
+  }
+  return reg_has(data) ? (hn_box*)data : NULL;
 }
 
 napi_value hn_type_error(napi_env env, const char* fn, const char* what) {
@@ -70,6 +154,8 @@ napi_value hn_type_error(napi_env env, const char* fn, const char* what) {
 }
 
 void* hn_unwrap(napi_env env, napi_value v, int kind, int nullable, int* ok) {
+  hn_box* fast = v ? get_box(env, v) : NULL;
+  if (fast && fast->kind == kind && fast->ptr) return fast->ptr;
   napi_valuetype t = napi_undefined;
   if (v) napi_typeof(env, v, &t);
   if (!v || t == napi_null || t == napi_undefined) {
@@ -440,9 +526,12 @@ static int read_attr(napi_env env, napi_value pair, const char* fn, heron_attr* 
   }
 }
 
-/* op_call(op, inputs[] (null = optional input left out), attrs [[kind, value], ...]) -> tensors[] */
+/* op_call(op, inputs[] (null = optional input left out), attrs [[kind, value], ...], single) ->
+ * tensors[], or the one tensor when `single` is true and the op has one output */
 static napi_value js_op_call(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
+  bool single = false;
+  napi_get_value_bool(env, argv[3], &single);
   const char* fn = "opCall";
   int ok = 1;
   const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
@@ -475,7 +564,7 @@ static napi_value js_op_call(napi_env env, napi_callback_info info) {
       if (hn_check(env, st)) result = handles_to_array(env, (void**)big, nout, K_TENSOR);
       free(big);
     } else if (hn_check(env, st)) {
-      result = handles_to_array(env, (void**)outs, nout, K_TENSOR);
+      result = (single && nout == 1) ? hn_wrap(env, outs[0], K_TENSOR) : handles_to_array(env, (void**)outs, nout, K_TENSOR);
     }
   }
   for (uint32_t j = 0; j < nat; ++j) free(own[j]);

@@ -5,7 +5,10 @@
 #ifndef HERON_NODE_ADDON_H_
 #define HERON_NODE_ADDON_H_
 
-#define NAPI_VERSION 8
+/* Experimental N-API for "pure" finalizers (they run inside the garbage collector instead of being
+ * queued: a tensor finalizer only calls heron_tensor_release); older headers fall back to the
+ * queued napi_finalize. */
+#define NAPI_EXPERIMENTAL
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,72 @@
+"""Per-op call overhead from each language next to C (issue 5's bar: <= 3x C).
+
+    python benchmarks/bindings/overhead.py [--rounds 5]
+
+Builds benchmarks/bindings/overhead_c.c against this build's libheron, then runs the C program and
+each language's script (a 1-element float32 add, median ns/call over repeats) in interleaved
+rounds and prints the medians and the ratios to C. Languages whose toolchain or binding is missing
+are listed as skipped.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.join(ROOT, "benchmarks", "bindings")
+LIB = os.path.join(ROOT, "python", "heron", "lib")
+
+
+def build_c(tmp):
+    exe = os.path.join(tmp, "overhead_c")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "heron"], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PKG_CONFIG_PATH=os.path.join(LIB, "pkgconfig"))).stdout.split()
+    subprocess.run(["cc", "-O2", os.path.join(HERE, "overhead_c.c"), "-o", exe, *flags, f"-Wl,-rpath,{LIB}"], check=True)
+    return [exe]
+
+
+def contenders(tmp):
+    out = {"C": build_c(tmp)}
+    if shutil.which("node") and os.path.exists(os.path.join(ROOT, "javascript", "build", "Release", "heron_node.node")):
+        out["Node.js"] = ["node", os.path.join(HERE, "overhead_node.js")]
+    else:
+        print("skipped Node.js: node or the addon (make test-node) is missing")
+    ruby = os.path.join(HERE, "ruby_overhead.rb")
+    if shutil.which("ruby") and os.path.exists(ruby):
+        out["Ruby"] = ["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), ruby]
+    else:
+        print("skipped Ruby: ruby or benchmarks/bindings/ruby_overhead.rb is missing")
+    swift = os.path.join(ROOT, "swift", ".build", "release", "heron-overhead")
+    if os.path.exists(swift):
+        out["Swift"] = [swift]
+    else:
+        print("skipped Swift: swift/.build/release/heron-overhead is missing (swift build -c release)")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    env = dict(os.environ, HERON_LIBRARY=os.path.join(LIB, "libheron.so"), LD_LIBRARY_PATH=LIB)
+    with tempfile.TemporaryDirectory() as tmp:
+        cs = contenders(tmp)
+        res = {k: [] for k in cs}
+        for _ in range(args.rounds):  # interleaved
+            for k, cmd in cs.items():
+                r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+                if r.returncode != 0:
+                    sys.exit(f"{k} failed:\n{r.stderr}")
+                res[k].append(float(r.stdout.strip().splitlines()[-1]))
+    c = statistics.median(res["C"])
+    print(f"{'language':10} {'ns/call':>9} {'x C':>6}")
+    for k, v in res.items():
+        m = statistics.median(v)
+        print(f"{k:10} {m:9.1f} {m / c:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
