@@ -18,7 +18,7 @@ STAMP := $(ROOT)/build/.stamps
 MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
-        test-capi test-examples test-wheel other-languages node-toolchain test-node bench bench-commnet clean help
+        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node bench bench-commnet clean help
 
 help:
 	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
@@ -104,20 +104,23 @@ node-toolchain:
 	  echo "== installing Debian's nodejs, npm and the Node headers"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm libnode-dev >/dev/null || true; }
 
-test-node: build node-toolchain
+node-addon: build node-toolchain
 	@if ! command -v node >/dev/null; then \
 	  if [ "$$CI" = true ]; then echo "!!! Node.js is missing: the JavaScript suite cannot run (CI=true)"; exit 1; fi; \
-	  echo "!!! Node.js is missing: SKIPPING the JavaScript suite"; exit 0; fi; \
-	echo "== JavaScript: building the addon (node-gyp, offline) and running node --test"; \
-	cd javascript && $(NODE_NPM) npm install --foreground-scripts --no-save >/dev/null && \
-	node --expose-gc --test test/ && \
-	node $(ROOT)/examples/node/mnist_predict.js $(ROOT)/tests/data/mnist_convnet.heron
+	  echo "!!! Node.js is missing: SKIPPING the JavaScript binding"; exit 0; fi; \
+	echo "== JavaScript: building the addon (node-gyp, offline)"; \
+	cd javascript && $(NODE_NPM) npm install --foreground-scripts --no-save >/dev/null
+
+test-node: node-addon
+	@if command -v node >/dev/null; then \
+	  node --expose-gc --test javascript/test/ && \
+	  node $(ROOT)/examples/node/mnist_predict.js $(ROOT)/tests/data/mnist_convnet.heron; fi
 
 test-wheel: bootstrap
 	$(PY) tests/check_wheel.py
 
 # ---------------------------------------------------------------- demo and benchmarks
-demo: build
+demo: build node-addon
 	$(PY) examples/tour.py
 	@echo "== a C program built against this Heron with pkg-config:"
 	cc -std=c99 -Wall examples/c/tour.c -o $(BUILD)/tour_pkgconfig \
@@ -137,6 +140,15 @@ demo: build
 	  $(MNIST_DIR)/labels-idx1-ubyte.gz > $(ROOT)/out/mnist/c_predictions.txt
 	@tail -n 1 $(ROOT)/out/mnist/c_predictions.txt
 	$(PY) -m heron.examples.mnist_check $(ROOT)/out/mnist
+	@echo "== one model, every language: predictions of out/mnist/mnist.heron for the first 20 test images"
+	@$(PY) -m heron.examples.mnist_predict $(ROOT)/out/mnist/mnist.heron | tee $(ROOT)/out/mnist/line_python.txt
+	@HERON_PREDICTIONS_LINE=1 $(BUILD)/mnist_classify $(ROOT)/out/mnist/mnist.heron $(MNIST_DIR)/images-idx3-ubyte.gz \
+	  $(MNIST_DIR)/labels-idx1-ubyte.gz | grep '^predictions:' | sed 's/^/C:       /'
+	@HERON_PREDICTIONS_LINE=1 $(BUILD)/mnist_classify $(ROOT)/out/mnist/mnist.heron $(MNIST_DIR)/images-idx3-ubyte.gz \
+	  $(MNIST_DIR)/labels-idx1-ubyte.gz | grep '^predictions:' > $(ROOT)/out/mnist/line_c.txt
+	@if command -v node >/dev/null; then node examples/node/mnist_predict.js $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_node.txt && \
+	  sed 's/^/Node.js: /' $(ROOT)/out/mnist/line_node.txt; fi
+	@$(PY) examples/compare_lines.py $(ROOT)/out/mnist/line_*.txt
 
 bench: build
 	$(PY) benchmarks/run.py

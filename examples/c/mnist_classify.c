@@ -3,7 +3,8 @@
  * Run:    mnist_classify MODEL.heron IMAGES-idx3-ubyte.gz LABELS-idx1-ubyte.gz [FIRST [BATCH]]
  * Images FIRST.. (default 8500: the last 1,500 of MNIST-10k, the demo's test split) are scaled to
  * [0, 1] like heron.datasets.MNIST, run in batches, and the accuracy is printed; each prediction is
- * also written to stdout as "index label prediction" when HERON_PRINT_PREDICTIONS is set. */
+ * also written to stdout as "index label prediction" when HERON_PRINT_PREDICTIONS is set, and
+ * HERON_PREDICTIONS_LINE=1 prints "predictions: d d ..." for the first 20 (every language prints it). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
   float* logits = malloc(sizeof(float) * (size_t)batch * 10);
   long correct = 0, total = 0;
   const int print = getenv("HERON_PRINT_PREDICTIONS") != NULL;
+  int first20[20];
+  long n20 = 0;
   for (long start = first; start < (long)count; start += batch) {
     long nb = (long)count - start < batch ? (long)count - start : batch;
     for (long i = 0; i < nb * 784; ++i) x[i] = img[16 + (size_t)start * 784 + (size_t)i] * (1.0f / 255.0f);
@@ -97,9 +100,15 @@ int main(int argc, char** argv) {
       correct += best == label;
       ++total;
       if (print) printf("%ld %d %d\n", start + i, label, best);
+      if (n20 < 20) first20[n20++] = best;
     }
     heron_tensor_release(in);
     heron_tensor_release(out);
+  }
+  if (getenv("HERON_PREDICTIONS_LINE")) { /* the line every language's example prints (make demo compares them) */
+    printf("predictions:");
+    for (long i = 0; i < n20; ++i) printf(" %d", first20[i]);
+    printf("\n");
   }
   printf("images=%ld correct=%ld accuracy=%.4f\n", total, correct, (double)correct / (double)total);
   heron_session_release(session);
