@@ -114,7 +114,8 @@ node-addon: build node-toolchain
 test-node: node-addon
 	@if command -v node >/dev/null; then \
 	  node --expose-gc --test javascript/test/ && \
-	  node $(ROOT)/examples/node/mnist_predict.js $(ROOT)/tests/data/mnist_convnet.heron; fi
+	  node $(ROOT)/examples/node/mnist_predict.js $(ROOT)/tests/data/mnist_convnet.heron && \
+	  echo "== JavaScript: npm pack, installed into a scratch project" && bash javascript/scripts/check-pack.sh; fi
 
 test-wheel: bootstrap
 	$(PY) tests/check_wheel.py
