@@ -164,6 +164,12 @@ Object.assign(Tensor.prototype, {
     if (grad !== null && !(grad instanceof Tensor)) throw new TypeError(`backward: grad must be a Tensor or null, got ${describe(grad)}`);
     binding.backward([this._h], [grad === null ? null : grad._h], options.retainGraph ? 1 : 0);
   },
+  /** As backward(), on libuv's thread pool (the event loop keeps running); resolves when done. */
+  backwardAsync(grad = null, options = {}) {
+    rt.checkOptions('backwardAsync', options, ['retainGraph']);
+    if (grad !== null && !(grad instanceof Tensor)) throw new TypeError(`backwardAsync: grad must be a Tensor or null, got ${describe(grad)}`);
+    return binding.backward_async([this._h], [grad === null ? null : grad._h], options.retainGraph ? 1 : 0);
+  },
   detach() { return wrap(binding.tensor_detach(this._h)); },
   zeroGrad() { binding.tensor_zero_grad(this._h); },
   retainGrad() { binding.tensor_retain_grad(this._h); },
@@ -223,6 +229,16 @@ class Optimizer {
   }
   zeroGrad() { for (const p of this.params) p.grad = null; }
   withGrads() { return this.params.filter((p) => p.grad !== null); }
+  /** One update of every parameter that has a gradient (one fused op). */
+  step() {
+    const job = this._prepare();
+    if (job) noGrad(() => callOp(...job));
+  }
+  /** As step(), on libuv's thread pool; resolves when the parameters are updated. */
+  async stepAsync() {
+    const job = this._prepare();
+    if (job) await noGrad(() => callOpAsync(...job));
+  }
 }
 
 /** SGD with momentum, dampening, Nesterov and weight decay (PyTorch's torch.optim.SGD), one fused op per step. */
@@ -233,10 +249,10 @@ class SGD extends Optimizer {
     this.options = { lr: 0.001, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options };
     this.buffers = new Map();
   }
-  step() {
+  _prepare() {
     const o = this.options;
     const ps = this.withGrads();
-    if (!ps.length) return;
+    if (!ps.length) return null;
     const tensors = [...ps, ...ps.map((p) => p.grad)];
     let first = false;
     if (o.momentum !== 0) {
@@ -244,8 +260,8 @@ class SGD extends Optimizer {
       for (const p of ps) if (!this.buffers.has(p)) this.buffers.set(p, ops.zerosLike(p));
       tensors.push(...ps.map((p) => this.buffers.get(p)));
     }
-    noGrad(() => ops.sgdStep_(tensors, o.lr, { momentum: o.momentum, dampening: o.dampening, weightDecay: o.weightDecay,
-      nesterov: o.nesterov, maximize: o.maximize, firstStep: first }));
+    return ['sgd_step_', tensors, { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weight_decay: o.weightDecay,
+      nesterov: o.nesterov, maximize: o.maximize, first_step: first }];
   }
 }
 
@@ -259,10 +275,10 @@ class Adam extends Optimizer {
     this.state = new Map();
     this.stepCount = 0;
   }
-  step() {
+  _prepare() {
     const o = this.options;
     const ps = this.withGrads();
-    if (!ps.length) return;
+    if (!ps.length) return null;
     this.stepCount += 1;
     for (const p of ps) {
       if (!this.state.has(p)) {
@@ -272,8 +288,8 @@ class Adam extends Optimizer {
     const st = ps.map((p) => this.state.get(p));
     const tensors = [...ps, ...ps.map((p) => p.grad), ...st.map((s) => s.m), ...st.map((s) => s.v)];
     if (o.amsgrad) tensors.push(...st.map((s) => s.vmax));
-    noGrad(() => ops.adamStep_(tensors, { lr: o.lr, beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay,
-      amsgrad: o.amsgrad, maximize: o.maximize, step: this.stepCount, decoupledWeightDecay: o.decoupledWeightDecay }));
+    return ['adam_step_', tensors, { lr: o.lr, beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weight_decay: o.weightDecay,
+      amsgrad: o.amsgrad, maximize: o.maximize, step: this.stepCount, decoupled_weight_decay: o.decoupledWeightDecay }];
   }
 }
 
@@ -394,14 +410,29 @@ function opNames() {
 }
 /** Runs op `name` with inputs (Tensors, numbers or null) and attributes {schemaName: value} (the generic path). */
 function callOp(name, inputs, attrs = {}) {
+  const [schema, list] = attrList(name, attrs);
+  const many = schema.outputs.length > 1 || schema.outputs.some((o) => o.variadic);
+  return rt.call(name, inputs, list, many ? 'many' : 'one');
+}
+function attrList(name, attrs) {
   const schema = JSON.parse(binding.op_schema_json(rt.opHandle(name)));
   const known = schema.attrs.map((a) => a.name);
   for (const k of Object.keys(attrs)) {
     if (!known.includes(k)) throw new TypeError(`${name}: unknown attribute '${k}'; expected one of ${known.join(', ')}`);
   }
-  const list = schema.attrs.map((a) => rt.attr(name, a.name, a.type, attrs[a.name], false));
-  const many = schema.outputs.length > 1 || schema.outputs.some((o) => o.variadic);
-  return rt.call(name, inputs, list, many ? 'many' : 'one');
+  return [schema, schema.attrs.map((a) => rt.attr(name, a.name, a.type, attrs[a.name], false))];
+}
+/** As callOp(), on libuv's thread pool: resolves to the array of outputs. */
+function callOpAsync(name, inputs, attrs = {}) {
+  const [, list] = attrList(name, attrs);
+  return rt.callAsync(name, inputs, list);
+}
+/** As backward(), on libuv's thread pool; resolves when the gradients are accumulated. */
+function backwardAsync(tensors, grads = null, options = {}) {
+  rt.checkOptions('backwardAsync', options, ['retainGraph']);
+  const ts = Array.isArray(tensors) ? tensors : [tensors];
+  const gs = grads === null ? ts.map(() => null) : (Array.isArray(grads) ? grads : [grads]);
+  return binding.backward_async(ts.map((t) => t._h), gs.map((g) => (g === null ? null : g._h)), options.retainGraph ? 1 : 0);
 }
 function fromFile(path) { return fs.readFileSync(path); }
 
@@ -429,6 +460,8 @@ module.exports = {
   liveHandles,
   opNames,
   callOp,
+  callOpAsync,
+  backwardAsync,
   fromFile,
   version: binding.version_string(),
   abiVersion: binding.abi_version(),

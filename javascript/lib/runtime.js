@@ -164,4 +164,13 @@ function call(name, inputs, attrs, mode) {
   return out.map(wrap);
 }
 
-module.exports = { binding, Tensor, wrap, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };
+// As call(), on libuv's thread pool: resolves to the array of outputs.
+async function callAsync(name, inputs, attrs) {
+  const hs = inputs.map((v) => inputHandle(name, v));
+  let n = attrs.length;
+  while (n > 0 && attrs[n - 1][0] === ATTR.DEFAULT) n -= 1;
+  const outs = await binding.op_call_async(opHandle(name), hs, attrs.slice(0, n));
+  return outs.map(wrap);
+}
+
+module.exports = { binding, callAsync, Tensor, wrap, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };

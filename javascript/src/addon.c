@@ -854,6 +854,184 @@ static napi_value js_session_run_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* ------------------------------------------------------------------ async op calls and backward */
+/* Work queued on libuv's thread pool: an op call (e.g. an optimizer step) or a backward pass. The
+ * tensors it touches are retained until it settles; the caller's grad mode travels with it (the
+ * engine's grad mode is per thread). */
+typedef struct async_job {
+  int backward;
+  const heron_op* op;
+  heron_tensor** ins;
+  size_t nin;
+  heron_tensor** grads;
+  heron_attr* at;
+  void** own;
+  size_t nat;
+  int32_t grad_enabled, retain;
+  heron_tensor** outs;
+  size_t nout;
+  heron_status st;
+  char* err_msg;
+  char* err_op;
+  napi_deferred deferred;
+  napi_async_work work;
+} async_job;
+
+static void job_free(async_job* j) {
+  for (size_t i = 0; i < j->nin; ++i) {
+    if (j->ins && j->ins[i]) heron_tensor_release(j->ins[i]);
+    if (j->grads && j->grads[i]) heron_tensor_release(j->grads[i]);
+  }
+  for (size_t i = 0; i < j->nat; ++i) free(j->own ? j->own[i] : NULL);
+  if (j->outs)
+    for (size_t i = 0; i < j->nout; ++i)
+      if (j->outs[i]) heron_tensor_release(j->outs[i]);
+  free(j->ins);
+  free(j->grads);
+  free(j->at);
+  free(j->own);
+  free(j->outs);
+  free(j->err_msg);
+  free(j->err_op);
+  free(j);
+}
+
+static void job_execute(napi_env env, void* data) {
+  (void)env;
+  async_job* j = (async_job*)data;
+  int32_t prev = 1;
+  heron_set_grad_enabled(j->grad_enabled, &prev);
+  if (j->backward) {
+    j->st = heron_backward(j->ins, j->grads, j->nin, j->retain);
+  } else {
+    size_t cap = 8;
+    j->outs = (heron_tensor**)calloc(cap, sizeof(heron_tensor*));
+    j->st = heron_op_call(j->op, j->ins, j->nin, j->at, j->nat, j->outs, cap, &j->nout);
+    if (j->st == HERON_ERR_BUFFER_TOO_SMALL) {
+      free(j->outs);
+      cap = j->nout;
+      j->outs = (heron_tensor**)calloc(cap, sizeof(heron_tensor*));
+      j->st = heron_op_call(j->op, j->ins, j->nin, j->at, j->nat, j->outs, cap, &j->nout);
+    }
+    if (j->st != HERON_OK) j->nout = 0;
+  }
+  if (j->st != HERON_OK) {
+    j->err_msg = strdup(heron_last_error_message());
+    j->err_op = strdup(heron_last_error_op());
+  }
+  int32_t ignored;
+  heron_set_grad_enabled(prev, &ignored);
+}
+
+static napi_value error_value(napi_env env, heron_status st, const char* msg, const char* op) {
+  napi_value code, jmsg, err;
+  napi_create_string_utf8(env, "HERON_ERR_RUNTIME", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg ? msg : "heron call failed", NAPI_AUTO_LENGTH, &jmsg);
+  if (st == HERON_ERR_INVALID_ARGUMENT || st == HERON_ERR_INDEX) napi_create_range_error(env, code, jmsg, &err);
+  else if (st == HERON_ERR_TYPE || st == HERON_ERR_NULL_HANDLE) napi_create_type_error(env, code, jmsg, &err);
+  else napi_create_error(env, code, jmsg, &err);
+  napi_set_named_property(env, err, "status", hn_num(env, (double)st));
+  napi_set_named_property(env, err, "op", hn_str(env, op ? op : ""));
+  return err;
+}
+
+static void job_complete(napi_env env, napi_status status, void* data) {
+  async_job* j = (async_job*)data;
+  if (status == napi_ok && j->st == HERON_OK) {
+    napi_value r;
+    if (j->backward) {
+      r = hn_undefined(env);
+    } else {
+      r = handles_to_array(env, (void**)j->outs, j->nout, K_TENSOR);
+      for (size_t i = 0; i < j->nout; ++i) j->outs[i] = NULL; /* owned by JavaScript now */
+    }
+    napi_resolve_deferred(env, j->deferred, r);
+  } else {
+    napi_reject_deferred(env, j->deferred, error_value(env, j->st, j->err_msg, j->err_op));
+  }
+  napi_delete_async_work(env, j->work);
+  job_free(j);
+}
+
+static napi_value queue_job(napi_env env, async_job* j, const char* name) {
+  napi_value promise, jname;
+  j->grad_enabled = heron_is_grad_enabled();
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jname);
+  napi_create_async_work(env, NULL, jname, job_execute, job_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+static void retain_all(heron_tensor** ts, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (ts[i]) heron_tensor_retain(ts[i]);
+}
+
+/* op_call_async(op, inputs[], attrs) -> Promise<tensors[]> */
+static napi_value js_op_call_async(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const char* fn = "opCallAsync";
+  int ok = 1;
+  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
+  if (!ok) return NULL;
+  async_job* j = (async_job*)calloc(1, sizeof(async_job));
+  j->op = op;
+  void** ins = NULL;
+  if (!hn_get_handles(env, argv[1], fn, "inputs", K_TENSOR, 1, &ins, &j->nin)) {
+    free(j);
+    return NULL;
+  }
+  j->ins = (heron_tensor**)ins;
+  retain_all(j->ins, j->nin);
+  uint32_t nat;
+  if (!get_array(env, argv[2], fn, "attrs", &nat)) {
+    job_free(j);
+    return NULL;
+  }
+  j->at = (heron_attr*)calloc(nat ? nat : 1, sizeof(heron_attr));
+  j->own = (void**)calloc(nat ? nat : 1, sizeof(void*));
+  j->nat = nat;
+  for (uint32_t i = 0; i < nat; ++i) {
+    napi_value e;
+    napi_get_element(env, argv[2], i, &e);
+    if (!read_attr(env, e, fn, &j->at[i], &j->own[i])) {
+      job_free(j);
+      return NULL;
+    }
+  }
+  return queue_job(env, j, "heron.op_call");
+}
+
+/* backward_async(tensors[], grads[], retain_graph) -> Promise<undefined> */
+static napi_value js_backward_async(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const char* fn = "backwardAsync";
+  void **ts = NULL, **gs = NULL;
+  size_t n, ng;
+  int64_t retain = 0;
+  if (!hn_get_handles(env, argv[0], fn, "tensors", K_TENSOR, 0, &ts, &n)) return NULL;
+  if (!hn_get_handles(env, argv[1], fn, "grads", K_TENSOR, 1, &gs, &ng) || !hn_get_i64(env, argv[2], fn, "retainGraph", &retain)) {
+    free(ts);
+    free(gs);
+    return NULL;
+  }
+  if (ng != n) {
+    free(ts);
+    free(gs);
+    return hn_type_error(env, fn, "'grads' must have one entry (or null) per tensor");
+  }
+  async_job* j = (async_job*)calloc(1, sizeof(async_job));
+  j->backward = 1;
+  j->ins = (heron_tensor**)ts;
+  j->grads = (heron_tensor**)gs;
+  j->nin = n;
+  j->retain = (int32_t)retain;
+  retain_all(j->ins, n);
+  retain_all(j->grads, n);
+  return queue_job(env, j, "heron.backward");
+}
+
 /* release(handle): frees it now; later uses raise a TypeError. Releasing twice is harmless. */
 static napi_value js_release(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -903,6 +1081,8 @@ static napi_value init(napi_env env, napi_value exports) {
   def(env, exports, "safetensors_save_buffer", js_safetensors_save_buffer);
   def(env, exports, "session_run", js_session_run);
   def(env, exports, "session_run_async", js_session_run_async);
+  def(env, exports, "op_call_async", js_op_call_async);
+  def(env, exports, "backward_async", js_backward_async);
   def(env, exports, "release", js_release);
   def(env, exports, "handle_kind", js_handle_kind);
   return exports;

@@ -76,3 +76,28 @@ test('SGD with momentum and Adam follow their update rules', () => {
   assert.throws(() => new heron.optim.SGD([1, 2]), TypeError);
   assert.throws(() => new heron.optim.Adam([q], { learningRate: 1 }), /unknown option/);
 });
+
+test('async backward and optimizer steps give the synchronous results', async () => {
+  const mk = () => heron.tensor([0.5, -1.5, 2], { requiresGrad: true });
+  const a = mk();
+  const b = mk();
+  const loss = (p) => heron.sum(heron.mul(heron.exp(p), p));
+  loss(a).backward();
+  await loss(b).backwardAsync();
+  close(b.grad.toArray(), a.grad.toArray(), 0);
+  const o1 = new heron.optim.Adam([a], { lr: 0.1 });
+  const o2 = new heron.optim.Adam([b], { lr: 0.1 });
+  for (let k = 0; k < 3; k++) {
+    o1.step();
+    await o2.stepAsync();
+    assert.equal(b.requiresGrad, true);
+  }
+  close(b.toArray(), a.toArray(), 0);
+  const [s] = await heron.callOpAsync('sum', [b]);
+  close(s.toArray(), [heron.sum(a).item()], 1e-7);
+  await heron.backwardAsync([heron.sum(b)]);
+  await assert.rejects(heron.callOpAsync('reshape', [b], { shape: [2, 2] }), RangeError);
+  await assert.rejects(heron.tensor([1]).backwardAsync(), /grad/);
+  const sgd = new heron.optim.SGD([b], { lr: 0.5, momentum: 0.9 });
+  await sgd.stepAsync(); // in-place update of a leaf that requires grad: runs with grad mode off
+});
