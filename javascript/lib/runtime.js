@@ -159,8 +159,11 @@ function call(name, inputs, attrs, mode) {
   }
   let n = attrs.length;
   while (n > 0 && attrs[n - 1][0] === ATTR.DEFAULT) n -= 1;
-  const out = binding.op_call(opHandle(name), hs, n === attrs.length ? attrs : attrs.slice(0, n), mode === 'one');
-  if (mode === 'one') return wrap(out);
+  const at = n === 0 ? undefined : (n === attrs.length ? attrs : attrs.slice(0, n));
+  const single = mode === 'one';
+  const out = hs.length <= 21 ? binding.op_call_n(opHandle(name), single, at, ...hs)
+    : binding.op_call(opHandle(name), hs, at || [], single);
+  if (single) return wrap(out);
   return out.map(wrap);
 }
 

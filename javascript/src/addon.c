@@ -574,6 +574,60 @@ static napi_value js_op_call(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* op_call_n(op, single, attrs | undefined, input0, input1, ...): op_call with the inputs as
+ * arguments (no array to walk: the per-op overhead of the generated functions). */
+static napi_value js_op_call_n(napi_env env, napi_callback_info info) {
+  napi_value argv[24];
+  size_t argc = 24;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char* fn = "opCall";
+  if (argc < 3 || argc > 24) return hn_type_error(env, fn, "expected (op, single, attrs, ...inputs) with at most 21 inputs");
+  int ok = 1;
+  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
+  if (!ok) return NULL;
+  bool single = false;
+  napi_get_value_bool(env, argv[1], &single);
+  heron_tensor* ins[21];
+  size_t nin = argc - 3;
+  for (size_t i = 0; i < nin; ++i) {
+    ins[i] = (heron_tensor*)hn_unwrap(env, argv[3 + i], K_TENSOR, 1, &ok);
+    if (!ok) return NULL;
+  }
+  napi_valuetype at_t;
+  napi_typeof(env, argv[2], &at_t);
+  uint32_t nat = 0;
+  if (at_t != napi_undefined && !get_array(env, argv[2], fn, "attrs", &nat)) return NULL;
+  heron_attr at_small[8];
+  void* own_small[8];
+  heron_attr* at = nat <= 8 ? at_small : (heron_attr*)calloc(nat, sizeof(heron_attr));
+  void** own = nat <= 8 ? own_small : (void**)calloc(nat, sizeof(void*));
+  napi_value result = NULL;
+  uint32_t i = 0;
+  for (; i < nat; ++i) {
+    napi_value e;
+    napi_get_element(env, argv[2], i, &e);
+    if (!read_attr(env, e, fn, &at[i], &own[i])) break;
+  }
+  if (i == nat) {
+    heron_tensor* outs[8];
+    size_t nout = 0;
+    heron_status st = heron_op_call(op, ins, nin, at, nat, outs, 8, &nout);
+    if (st == HERON_ERR_BUFFER_TOO_SMALL) {
+      heron_tensor** big = (heron_tensor**)calloc(nout, sizeof(heron_tensor*));
+      size_t cap = nout;
+      st = heron_op_call(op, ins, nin, at, nat, big, cap, &nout);
+      if (hn_check(env, st)) result = handles_to_array(env, (void**)big, nout, K_TENSOR);
+      free(big);
+    } else if (hn_check(env, st)) {
+      result = (single && nout == 1) ? hn_wrap(env, outs[0], K_TENSOR) : handles_to_array(env, (void**)outs, nout, K_TENSOR);
+    }
+  }
+  for (uint32_t j = 0; j < i && j < nat; ++j) free(own[j]);
+  if (at != at_small) free(at);
+  if (own != own_small) free(own);
+  return result;
+}
+
 /* tensor_from_scalar(kind, value, dtype) -> tensor (dtype -1: a wrapped number) */
 static napi_value js_tensor_from_scalar(napi_env env, napi_callback_info info) {
   ARGS(3);
@@ -1081,6 +1135,7 @@ static napi_value init(napi_env env, napi_value exports) {
   def(env, exports, "safetensors_save_buffer", js_safetensors_save_buffer);
   def(env, exports, "session_run", js_session_run);
   def(env, exports, "session_run_async", js_session_run_async);
+  def(env, exports, "op_call_n", js_op_call_n);
   def(env, exports, "op_call_async", js_op_call_async);
   def(env, exports, "backward_async", js_backward_async);
   def(env, exports, "release", js_release);
