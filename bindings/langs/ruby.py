@@ -36,7 +36,7 @@ def ffi_type(c: str) -> str:
     c = c.strip()
     if "(*)" in c:  # function pointer parameter (a deleter): passed as a raw pointer
         return ":pointer"
-    if c in ("const char*", "char*"):
+    if c == "const char*":  # a char* parameter is a library-owned string to free: a raw pointer
         return ":string"
     if c.endswith("*"):
         return ":pointer"

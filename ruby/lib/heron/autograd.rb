@@ -29,8 +29,8 @@ module Heron
   # Gradients of +outputs+ (scalars, or with +grad_outputs+) with respect to +inputs+, as new
   # tensors (nil for an unused input when allow_unused), without touching any .grad.
   def self.grad(outputs, inputs, grad_outputs: nil, retain_graph: false, allow_unused: false)
-    outputs = Array(outputs)
-    inputs = Array(inputs)
+    outputs = outputs.is_a?(Array) ? outputs : [outputs]
+    inputs = inputs.is_a?(Array) ? inputs : [inputs]
     [outputs, inputs].each do |list|
       list.each { |t| raise ::TypeError, "grad: expected Heron::Tensor, got #{t.class}" unless t.is_a?(Tensor) }
     end
@@ -38,7 +38,7 @@ module Heron
     gs = nil
     if grad_outputs
       gs = FFI::MemoryPointer.new(:pointer, outputs.size)
-      gs.put_array_of_pointer(0, Array(grad_outputs).map { |g| g ? g.ptr : FFI::Pointer::NULL })
+      gs.put_array_of_pointer(0, (grad_outputs.is_a?(Array) ? grad_outputs : [grad_outputs]).map { |g| g ? g.ptr : FFI::Pointer::NULL })
     end
     ins = FFI::MemoryPointer.new(:pointer, inputs.size).put_array_of_pointer(0, inputs.map(&:ptr))
     out = FFI::MemoryPointer.new(:pointer, inputs.size)

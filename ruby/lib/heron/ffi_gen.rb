@@ -257,7 +257,7 @@ module Heron
       # heron_status heron_session_clear_profile(heron_session* session)
       [:heron_session_clear_profile, [:pointer], :int32, {}],
       # void heron_free_string(char* s)
-      [:heron_free_string, [:string], :void, {}],
+      [:heron_free_string, [:pointer], :void, {}],
       # heron_status heron_tracer_begin(heron_tracer** out)
       [:heron_tracer_begin, [:pointer], :int32, {}],
       # heron_status heron_tracer_add_input(heron_tracer* tracer, heron_tensor* t, const char* name)
