@@ -130,7 +130,8 @@ OPS_RESERVED = {"SPECS", "N", "DEFAULT", "ATTR_SIZE", "SPEC", "SCRATCH"}
 def emit_ops(spec) -> str:
     ops = spec["ops"]
     L = [f"# {HEADER}", "# frozen_string_literal: true", "", "module Heron",
-         "  # Op specs: name, inputs [name, optional, variadic], attributes [name, type, optional],",
+         "  # Op specs: name, inputs [name, optional, variadic], attributes [name, type, optional, has a",
+         "  # default, the default],",
          "  # outputs (an Integer count, or :variadic). Heron::Ops.call marshals by them.",
          "  module Ops"]
     for op in ops:
@@ -138,7 +139,8 @@ def emit_ops(spec) -> str:
             raise SystemExit(f"bindings/langs/ruby.py: op '{op['name']}' collides with Heron::Ops::{op['name'].upper()}")
         ins = ", ".join(f"[:{i['name']}, {str(i['optional']).lower()}, {str(i['variadic']).lower()}]"
                         for i in op["inputs"])
-        ats = ", ".join(f"[:{a['name']}, :{a['type']}, {str(a['optional']).lower()}]" for a in op["attrs"])
+        ats = ", ".join(f"[:{a['name']}, :{a['type']}, {str(a['optional']).lower()}, {str(a['has_default']).lower()}, "
+                        f"{rb_value(a['type'], a['default']) if a['has_default'] else 'nil'}]" for a in op["attrs"])
         outs = ":variadic" if op["outputs"][0]["variadic"] else str(len(op["outputs"]))
         L.append(f"    {op['name'].upper()} = Spec.new({rb_str(op['name'])}, [{ins}], [{ats}], {outs}, "
                  f"{str(op['inplace']).lower()})")

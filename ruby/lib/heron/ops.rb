@@ -10,11 +10,12 @@ module Heron
 
     # One op of the schema (emitted in ops_gen.rb).
     class Spec
-      attr_reader :name, :inputs, :attrs, :outputs, :inplace
+      attr_reader :name, :inputs, :attrs, :outputs, :inplace, :variadic_input
 
       def initialize(name, inputs, attrs, outputs, inplace)
         @name = name
         @inputs = inputs.freeze
+        @variadic_input = inputs.any? { |i| i[2] }
         @attrs = attrs.freeze
         @outputs = outputs
         @inplace = inplace
@@ -86,7 +87,7 @@ module Heron
     end
 
     # Marshals attribute +k+ of +spec+ into +buf+; +keep+ collects memory that must outlive the call.
-    def self.put_attr_value(buf, k, (name, type, optional), v, keep, op)
+    def self.put_attr_value(buf, k, (name, type, optional, _has_default, _default), v, keep, op)
       off = k * ATTR_SIZE
       return put_attr(buf, off, N::HERON_ATTR_DEFAULT, 0, 0.0, nil) if v.equal?(DEFAULT)
       if v.nil?
@@ -155,32 +156,71 @@ module Heron
 
     # Runs the op of +spec+ on +inputs+ (one entry per schema input; a variadic one is an Array)
     # with +attrs+ (one value per schema attribute, nil = default / none). Returns a Tensor, or an
-    # Array of Tensors for ops with several or variadic outputs.
+    # Array of Tensors for ops with several or variadic outputs. Trailing attributes equal (eql?) to
+    # their schema default are not sent (heron_op_call gives missing trailing attributes their
+    # defaults), which keeps the common call short.
     def self.call(spec, inputs, attrs)
       op = spec.name
-      temps = []
-      keep = []
-      handles = []
-      spec.inputs.each_with_index do |(name, optional, variadic), k|
-        v = inputs[k]
-        if variadic
-          unless v.is_a?(Array)
-            raise ::TypeError, "#{op}: input '#{name}' must be an Array of Heron::Tensor, got #{v.class}"
+      temps = nil
+      sc = scratch
+      # ---- inputs
+      sin = spec.inputs
+      if spec.variadic_input
+        handles = []
+        k = 0
+        while k < sin.size
+          name, optional, variadic = sin[k]
+          v = inputs[k]
+          if variadic
+            unless v.is_a?(Array)
+              raise ::TypeError, "#{op}: input '#{name}' must be an Array of Heron::Tensor, got #{v.class}"
+            end
+            v.each do |e|
+              handles << if e.is_a?(Tensor) then e.ptr
+                         else input_handle(e, optional, name, op, temps ||= [])
+                         end
+            end
+          else
+            handles << (v.is_a?(Tensor) ? v.ptr : input_handle(v, optional, name, op, temps ||= []))
           end
-          v.each { |e| handles << input_handle(e, optional, name, op, temps) }
-        else
-          handles << input_handle(v, optional, name, op, temps)
+          k += 1
+        end
+        nin = handles.size
+        ins = nin <= Scratch::CAP ? sc.ins : FFI::MemoryPointer.new(:pointer, nin)
+        ins.put_array_of_pointer(0, handles) if nin.positive?
+      else
+        nin = sin.size
+        ins = sc.ins
+        k = 0
+        while k < nin
+          v = inputs[k]
+          ins.put_pointer(k * 8, v.is_a?(Tensor) ? v.ptr : input_handle(v, sin[k][1], sin[k][0], op, temps ||= []))
+          k += 1
         end
       end
-      sc = scratch
-      nin = handles.size
-      ins = nin <= Scratch::CAP ? sc.ins : FFI::MemoryPointer.new(:pointer, nin)
-      ins.put_array_of_pointer(0, handles) if nin.positive?
-      nat = spec.attrs.size
-      abuf = nat <= Scratch::CAP ? sc.attrs : FFI::MemoryPointer.new(:uint8, nat * ATTR_SIZE)
-      spec.attrs.each_with_index { |a, k| put_attr_value(abuf, k, a, attrs[k], keep, op) }
-      variadic = spec.outputs == :variadic
-      cap = variadic ? [nin, 16].max : spec.outputs
+      # ---- attributes (trailing defaults left out)
+      sat = spec.attrs
+      nat = sat.size
+      while nat.positive?
+        a = sat[nat - 1]
+        v = attrs[nat - 1]
+        break unless v.equal?(DEFAULT) || (a[3] && v.eql?(a[4])) || (v.nil? && !a[2])
+        nat -= 1
+      end
+      abuf = nil
+      if nat.positive?
+        keep = []
+        abuf = nat <= Scratch::CAP ? sc.attrs : FFI::MemoryPointer.new(:uint8, nat * ATTR_SIZE)
+        k = 0
+        while k < nat
+          put_attr_value(abuf, k, sat[k], attrs[k], keep, op)
+          k += 1
+        end
+      end
+      # ---- call
+      nout = spec.outputs
+      variadic = nout == :variadic
+      cap = variadic ? [nin, 16].max : nout
       outs = cap <= Scratch::CAP ? sc.outs : FFI::MemoryPointer.new(:pointer, cap)
       st = N.heron_op_call(spec.handle, ins, nin, abuf, nat, outs, cap, sc.nout)
       if st == N::HERON_ERR_BUFFER_TOO_SMALL && variadic && !spec.inplace
@@ -188,10 +228,9 @@ module Heron
         outs = FFI::MemoryPointer.new(:pointer, cap)
         st = N.heron_op_call(spec.handle, ins, nin, abuf, nat, outs, cap, sc.nout)
       end
-      Heron.check(st)
-      n = sc.nout.read_ulong
-      res = outs.get_array_of_pointer(0, n).map { |p| Tensor.from_raw(p) }
-      variadic || spec.outputs > 1 ? res : res[0]
+      raise Heron.error_for(st) unless st.zero?
+      return Tensor.from_raw(outs.read_pointer) if nout == 1
+      outs.get_array_of_pointer(0, sc.nout.read_ulong).map { |p| Tensor.from_raw(p) }
     ensure
       temps&.each(&:release!)
     end
@@ -212,7 +251,7 @@ module Heron
     unless inputs.size == spec.inputs.size
       raise ::ArgumentError, "#{name}: expected #{spec.inputs.size} inputs, got #{inputs.size}"
     end
-    vals = spec.attrs.map do |(n, _, _)|
+    vals = spec.attrs.map do |(n, *)|
       if attrs.key?(n) then attrs[n]
       elsif attrs.key?(n.to_s) then attrs[n.to_s]
       else Ops::DEFAULT
