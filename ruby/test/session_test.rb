@@ -39,7 +39,7 @@ class SessionTest < Minitest::Test
   end
 
   def test_from_a_loaded_model_with_profiling
-    s = Heron::Session.new(Heron::Model.load(MODEL), device: "cpu", threads: 1, profiling: true)
+    s = Heron::Session.new(Heron::Model.load(MODEL), device: "cpu", threads: Heron.num_threads, profiling: true)
     s.run({ "x" => Heron.tensor([[1.0, 1.0]]) })
     prof = s.profile
     assert_equal "heron-profile", prof["format"]
