@@ -170,10 +170,11 @@ def emit_ops(spec) -> str:
             else:
                 t = "Heron::Tensor, Numeric" + (", nil" if inp["optional"] else "")
             d = inp["doc"] or ("Input tensors." if inp["variadic"] else "Input tensor.")
+            d = d if d.endswith(".") else d + "."
             doc.append(f"  # @param {inp['name']} [{t}] {d}" + (" Optional." if inp["optional"] else ""))
         for a in op["attrs"]:
             t = ATTR_TYPES[a["type"]] + (", nil" if a["optional"] else "")
-            d = a["doc"]
+            d = a["doc"] if a["doc"].endswith(".") else a["doc"] + "."
             if "enum" in a:
                 d += " One of " + ", ".join(repr(e) for e in a["enum"]) + "."
             d += (f" Default: {rb_value(a['type'], a['default'])}." if a["has_default"] else " Required.")

@@ -61,6 +61,21 @@ class SessionTest < Minitest::Test
     assert_raises(Heron::Error) { Heron::Session.new(MODEL, device: "tpu") }
   end
 
+  def test_runs_from_several_threads_at_once
+    s = Heron::Session.new(MODEL)
+    threads = Array.new(4) do |k|
+      Thread.new do
+        rows = [[k.to_f, 1.0], [-k.to_f, 2.0]]
+        Array.new(25) { s.run({ "x" => rows })["y"].to_a }.uniq.map { |got| [rows, got] }
+      end
+    end
+    threads.map(&:value).each do |results|
+      assert_equal 1, results.size, "every run of a thread gives the same result"
+      rows, got = results[0]
+      assert_close expected_y(rows), got
+    end
+  end
+
   def test_sessions_release_their_handles
     assert_no_leak do
       3.times { Heron::Session.new(MODEL).run({ "x" => [[1.0, 2.0]] }) }

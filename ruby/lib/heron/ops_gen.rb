@@ -1823,9 +1823,9 @@ module Heron
 
   # y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
   #
-  # @param input [Heron::Tensor, Numeric] (..., in)
-  # @param weight [Heron::Tensor, Numeric] (out, in)
-  # @param bias [Heron::Tensor, Numeric, nil] (out) Optional.
+  # @param input [Heron::Tensor, Numeric] (..., in).
+  # @param weight [Heron::Tensor, Numeric] (out, in).
+  # @param bias [Heron::Tensor, Numeric, nil] (out). Optional.
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.linear(input, weight, bias = nil)
@@ -1889,8 +1889,8 @@ module Heron
 
   # Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.
   #
-  # @param weight [Heron::Tensor, Numeric] (num, dim)
-  # @param indices [Heron::Tensor, Numeric] int32 or int64, any shape
+  # @param weight [Heron::Tensor, Numeric] (num, dim).
+  # @param indices [Heron::Tensor, Numeric] int32 or int64, any shape.
   # @param padding_idx [Integer, nil] Row that receives no gradient (negative counts from the end). Default: nil.
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
@@ -1958,11 +1958,11 @@ module Heron
 
   # Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
   #
-  # @param input [Heron::Tensor, Numeric] (N, C, *)
-  # @param weight [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param bias [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param running_mean [Heron::Tensor, Numeric, nil] (C), updated in place in training Optional.
-  # @param running_var [Heron::Tensor, Numeric, nil] (C), updated in place in training Optional.
+  # @param input [Heron::Tensor, Numeric] (N, C, *).
+  # @param weight [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param bias [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param running_mean [Heron::Tensor, Numeric, nil] (C), updated in place in training. Optional.
+  # @param running_var [Heron::Tensor, Numeric, nil] (C), updated in place in training. Optional.
   # @param training [Boolean] Use batch statistics and update the running ones. Default: false.
   # @param momentum [Float] running = (1 - momentum) * running + momentum * batch. Default: 0.1.
   # @param eps [Float] Added to the variance. Default: 1e-05.
@@ -2015,9 +2015,9 @@ module Heron
 
   # Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), then applies per-channel weight and bias. Returns out, mean and rstd (N, num_groups).
   #
-  # @param input [Heron::Tensor, Numeric] (N, C, *)
-  # @param weight [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param bias [Heron::Tensor, Numeric, nil] (C) Optional.
+  # @param input [Heron::Tensor, Numeric] (N, C, *).
+  # @param weight [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param bias [Heron::Tensor, Numeric, nil] (C). Optional.
   # @param num_groups [Integer] Number of groups; divides C. Required.
   # @param eps [Float] Added to the variance. Default: 1e-05.
   # @return [Array<Heron::Tensor>] [out, mean, rstd]
@@ -2042,11 +2042,11 @@ module Heron
 
   # Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).
   #
-  # @param input [Heron::Tensor, Numeric] (N, C, *)
-  # @param weight [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param bias [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param running_mean [Heron::Tensor, Numeric, nil] (C) Optional.
-  # @param running_var [Heron::Tensor, Numeric, nil] (C) Optional.
+  # @param input [Heron::Tensor, Numeric] (N, C, *).
+  # @param weight [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param bias [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param running_mean [Heron::Tensor, Numeric, nil] (C). Optional.
+  # @param running_var [Heron::Tensor, Numeric, nil] (C). Optional.
   # @param use_input_stats [Boolean] Use per-instance statistics (and update the running ones). Default: true.
   # @param momentum [Float] running = (1 - momentum) * running + momentum * batch. Default: 0.1.
   # @param eps [Float] Added to the variance. Default: 1e-05.
@@ -2060,7 +2060,7 @@ module Heron
   #
   # @param input [Heron::Tensor, Numeric] Input tensor.
   # @param target [Heron::Tensor, Numeric] Input tensor.
-  # @param weight [Heron::Tensor, Numeric, nil] (C) class weights Optional.
+  # @param weight [Heron::Tensor, Numeric, nil] (C) class weights. Optional.
   # @param ignore_index [Integer] Target index that contributes nothing (class-index targets). Default: -100.
   # @param reduction [String] Reduction over samples. One of 'none', 'mean', 'sum'. Default: "mean".
   # @param label_smoothing [Float] In [0, 1]: mixes the target with the uniform distribution. Default: 0.0.
@@ -2089,7 +2089,7 @@ module Heron
   #
   # @param input [Heron::Tensor, Numeric] Input tensor.
   # @param target [Heron::Tensor, Numeric] Input tensor.
-  # @param weight [Heron::Tensor, Numeric, nil] (C) class weights Optional.
+  # @param weight [Heron::Tensor, Numeric, nil] (C) class weights. Optional.
   # @param ignore_index [Integer] Target index that contributes nothing. Default: -100.
   # @param reduction [String] Reduction over samples. One of 'none', 'mean', 'sum'. Default: "mean".
   # @return [Heron::Tensor] out
