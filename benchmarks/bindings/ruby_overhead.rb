@@ -30,6 +30,24 @@ end.compact.sort
 ruby_ns = times[times.size / 2]
 puts format("ruby: %.1f ns/call (1-element add, median of %d x %d)", ruby_ns, repeats, n)
 
+# The floor of any ffi binding: the same heron_op_call and heron_tensor_release through ffi, with
+# no marshalling and no Ruby object for the output.
+sc = Heron::Ops.scratch
+h = Heron::Ops::ADD.handle
+sc.ins.put_pointer(0, a.ptr)
+sc.ins.put_pointer(8, b.ptr)
+raw = (-1...repeats).map do |r|
+  t0 = clock_ns
+  i = 0
+  while i < n
+    Heron::Native.heron_op_call(h, sc.ins, 2, nil, 0, sc.outs, 1, sc.nout)
+    Heron::Native.heron_tensor_release(sc.outs.read_pointer)
+    i += 1
+  end
+  r.negative? ? nil : (clock_ns - t0).fdiv(n)
+end.compact.sort
+puts format("ruby raw ffi (op_call + release, no Tensor): %.1f ns/call", raw[raw.size / 2])
+
 lib = Heron::LIBRARY_PATH
 lib_dir = File.dirname(File.realpath(lib))
 include_dir = ENV["HERON_INCLUDE"] || [File.expand_path("../include", lib_dir),
