@@ -132,6 +132,34 @@ class OpsTest < Minitest::Test
     methods.each { |m| assert Heron::Tensor.method_defined?(m), m.to_s }
   end
 
+  def test_spec_defaults_match_the_library_schema
+    schema = JSON.parse(Heron::Native.heron_ops_schema_json)["ops"].to_h { |o| [o["name"], o] }
+    Heron::Ops::SPECS.each do |spec|
+      spec.attrs.zip(schema.fetch(spec.name)["attrs"]).each do |(name, type, optional, has_default, default), a|
+        assert_equal a["name"], name.to_s, spec.name
+        assert_equal a["type"], type.to_s, "#{spec.name}.#{name}"
+        assert_equal a["optional"], optional, "#{spec.name}.#{name}"
+        assert_equal !a["required"], has_default, "#{spec.name}.#{name}"
+        next unless has_default
+        want = a["default"]
+        want = want.to_sym if type == :dtype && want
+        if want.nil?
+          assert_nil default, "#{spec.name}.#{name}"
+        else
+          assert_equal want, default, "#{spec.name}.#{name}"
+        end
+      end
+    end
+  end
+
+  def test_an_explicit_value_equal_to_the_default_but_of_another_kind_is_sent
+    i = Heron.tensor([1, 2])
+    assert_equal :int64, Heron.add(i, i, alpha: 1).dtype      # the default (an int scalar): left out
+    assert_equal [2, 4], Heron.add(i, i, alpha: 1).to_a
+    e = assert_raises(StandardError) { Heron.add(i, i, alpha: 1.5) } # a float alpha on ints is refused
+    assert_kind_of Heron::ErrorInfo, e
+  end
+
   def test_generic_op_call
     a = Heron.tensor([1.0, 2.0])
     assert_equal [3.0, 5.0], Heron.op_call("add", [a, Heron.tensor([1.0, 1.5])], { alpha: 2 }).to_a
