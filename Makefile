@@ -18,7 +18,7 @@ STAMP := $(ROOT)/build/.stamps
 MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
-        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node bench bench-commnet clean help
+        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node ruby-toolchain test-ruby bench bench-commnet clean help
 
 help:
 	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
@@ -87,7 +87,7 @@ test-capi: build
 
 test-examples: build
 	$(PY) examples/tour.py >/dev/null
-	$(PY) tests/run_doc_examples.py docs README.md
+	$(PY) tests/run_doc_examples.py docs README.md ruby/README.md
 	@echo "== the MNIST row-LSTM example (about a minute on 2 cores) must reach 97% test accuracy:"
 	set -o pipefail; $(PY) -m heron.examples.mnist_lstm 2>/dev/null | tail -n 1 | \
 	  $(PY) -c "import sys; line = sys.stdin.read().strip(); print(line); sys.exit(float(line.split('=')[1]) < 0.97)"
@@ -95,9 +95,25 @@ test-examples: build
 # ---------------------------------------------------------------- other languages ([bindings])
 # A missing toolchain is installed from Debian when possible; otherwise the suite is skipped with a
 # loud message on a developer machine and fails under CI=true.
-other-languages: test-node
+other-languages: test-node test-ruby
 
 NODE_NPM := npm_config_nodedir=$$(dirname $$(dirname $$(readlink -f $$(command -v node)))) npm_config_audit=false npm_config_fund=false
+
+RUBY_PACKAGES := ruby ruby-dev ruby-ffi rake
+
+ruby-toolchain:
+	@missing=""; for p in $(RUBY_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "== installing Debian packages for Ruby:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || true; fi
+
+test-ruby: build ruby-toolchain
+	@if ! command -v ruby >/dev/null || ! ruby -e 'require "ffi"' 2>/dev/null; then \
+	  if [ "$$CI" = true ]; then echo "!!! Ruby with ffi is missing: the Ruby suite cannot run (CI=true)"; exit 1; fi; \
+	  echo "!!! Ruby with ffi is missing: SKIPPING the Ruby suite"; exit 0; fi; \
+	echo "== Ruby: minitest suite (rake test), the MNIST example and the gem installed into a scratch GEM_HOME"; \
+	cd ruby && HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so rake test && cd .. && \
+	HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb $(ROOT)/tests/data/mnist_convnet.heron && \
+	HERON_PYTHON=$(PY) bash ruby/check_gem.sh
 
 node-toolchain:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
@@ -121,7 +137,7 @@ test-wheel: bootstrap
 	$(PY) tests/check_wheel.py
 
 # ---------------------------------------------------------------- demo and benchmarks
-demo: build node-addon
+demo: build node-addon ruby-toolchain
 	$(PY) examples/tour.py
 	@echo "== a C program built against this Heron with pkg-config:"
 	cc -std=c99 -Wall examples/c/tour.c -o $(BUILD)/tour_pkgconfig \
@@ -149,6 +165,8 @@ demo: build node-addon
 	  $(MNIST_DIR)/labels-idx1-ubyte.gz | grep '^predictions:' > $(ROOT)/out/mnist/line_c.txt
 	@if command -v node >/dev/null; then node examples/node/mnist_predict.js $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_node.txt && \
 	  sed 's/^/Node.js: /' $(ROOT)/out/mnist/line_node.txt; fi
+	@if command -v ruby >/dev/null; then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
+	  $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_ruby.txt && sed 's/^/Ruby:    /' $(ROOT)/out/mnist/line_ruby.txt; fi
 	@$(PY) examples/compare_lines.py $(ROOT)/out/mnist/line_*.txt
 
 bench: build

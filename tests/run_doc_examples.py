@@ -15,7 +15,7 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def js_blocks(path):
+def js_blocks(path, langs=("js", "javascript"), skip="// not-run"):
     out, cur, lang = [], None, None
     with open(path) as f:
         for line in f:
@@ -24,7 +24,7 @@ def js_blocks(path):
                     lang = line[3:].strip()
                     cur = []
                 else:
-                    if lang in ("js", "javascript") and cur and cur[0].strip() != "// not-run":
+                    if lang in langs and cur and cur[0].strip() != skip:
                         out.append("".join(cur))
                     cur = None
             elif cur is not None:
@@ -54,6 +54,29 @@ def run_js(files):
             if r.returncode != 0:
                 failed += 1
                 print(f"FAILED: {path} (js blocks)\n{r.stdout}\n{r.stderr}")
+    return len(todo), failed
+
+
+def run_ruby(files):
+    """(count, failed) for the ```ruby blocks of `files` (one script per file, ruby/lib on the path)."""
+    todo = [(p, js_blocks(p, ("ruby",), "# not-run")) for p in files]
+    todo = [(p, b) for p, b in todo if b]
+    if not todo:
+        return 0, 0
+    if not shutil.which("ruby"):
+        if os.environ.get("CI") == "true":
+            print("FAILED: ruby is missing; the Ruby doc examples cannot run (CI=true)")
+            return len(todo), len(todo)
+        print("!!! ruby is missing: SKIPPING the Ruby doc examples")
+        return 0, 0
+    failed = 0
+    env = dict(os.environ, HERON_LIBRARY=os.path.join(ROOT, "python", "heron", "lib", "libheron.so"))
+    for path, bl in todo:
+        r = subprocess.run(["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), "-e", "\n".join(bl)], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            failed += 1
+            print(f"FAILED: {path} (ruby blocks)\n{r.stdout}\n{r.stderr}")
     return len(todo), failed
 
 
@@ -95,9 +118,10 @@ def main(roots):
                 print(f"FAILED: {path} block {i}\n{code}")
                 traceback.print_exc()
     jc, jf = run_js(sorted(files))
-    count += jc
-    failed += jf
-    print(f"doc examples: {count - failed} passed, {failed} failed ({jc} JavaScript files)")
+    rc, rf = run_ruby(sorted(files))
+    count += jc + rc
+    failed += jf + rf
+    print(f"doc examples: {count - failed} passed, {failed} failed ({jc} JavaScript files, {rc} Ruby files)")
     return 1 if failed else 0
 
 

@@ -60,7 +60,7 @@ def main():
                 r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
                 if r.returncode != 0:
                     sys.exit(f"{k} failed:\n{r.stderr}")
-                res[k].append(float(r.stdout.strip().splitlines()[-1]))
+                res[k].append(float(r.stdout.strip().splitlines()[0].split()[0]))  # first line, first word
     c = statistics.median(res["C"])
     print(f"{'language':10} {'ns/call':>9} {'x C':>6}")
     for k, v in res.items():
