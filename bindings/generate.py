@@ -75,6 +75,9 @@ def load_schema():
         op.setdefault("since", 1)
         op.setdefault("method", False)
         op.setdefault("inplace", False)
+        if "writes" in op and not op["inplace"]:
+            raise SystemExit(f"ops.yaml: {op['name']}: `writes:` is for in-place ops")
+        op.setdefault("writes", "input0")
         op.setdefault("attrs", [])
         if "inputs" not in op:
             op["inputs"] = [{"name": "input"}]
@@ -260,7 +263,8 @@ def gen_cpp(spec, schema_json: str) -> tuple[str, str]:
         c.append(f"  {{OpId::{n}, \"{n}\", \"{op['category']}\", {len(fixed)}, {'true' if var_in else 'false'}, "
                  f"{0 if var_out else len(op['outputs'])}, {'true' if var_out else 'false'}, "
                  f"{'true' if op['inplace'] else 'false'}, k_inopt_{n}, "
-                 f"{('k_attrs_' + n) if op['attrs'] else 'nullptr'}, {len(op['attrs'])}, &invoke_{n}}},")
+                 f"{('k_attrs_' + n) if op['attrs'] else 'nullptr'}, {len(op['attrs'])}, &invoke_{n}, "
+                 f"{'true' if op['writes'] == 'all' else 'false'}}},")
     c.append("};")
     c.append("")
     # typed API

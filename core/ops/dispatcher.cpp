@@ -141,9 +141,11 @@ void check_list(const heron_attr& a, const char* op, const char* name) {
 }
 }  // namespace
 
-// In-place ops write input 0 (and, for the fused optimizer ops, every input of their list).
+// In-place ops write input 0, or every input when the schema says `writes: all` (the fused
+// optimizer ops). index_put_'s values and index tensors are only read: bumping them would make a
+// later backward through another op that saved them fail.
 static void bump_inplace_versions(OpCtx& ctx) {
-  if (ctx.op().variadic_input) {
+  if (ctx.op().writes_all_inputs) {
     for (size_t i = 0; i < ctx.num_inputs(); ++i) autograd::bump_version(ctx.in(i));
   } else if (ctx.num_inputs() > 0) {
     autograd::bump_version(ctx.in(0));

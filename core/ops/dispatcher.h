@@ -104,6 +104,9 @@ struct OpInfo {
   int n_attrs;
   // Generated: unpacks ABI attributes (defaults filled in, types checked) and calls the impl.
   void (*invoke)(OpCtx&, const heron_attr* attrs, size_t n_attrs);
+  // In-place ops: true when every input may be written (schema `writes: all`, the fused optimizer
+  // ops); otherwise only input 0 is. Storage versions are bumped for exactly those.
+  bool writes_all_inputs;
 };
 
 // Generated table.
