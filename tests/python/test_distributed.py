@@ -48,6 +48,14 @@ def test_distributed_data_parallel_matches_one_process(world):
     assert "ddp max diff" in outs[0][1], outs[0][1]
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_ddp_overlapped_reduction_matches_reduction_after_backward(world):
+    outs = run_ranks("ddp_overlap", world)
+    for rc, out in outs:
+        assert rc == 0, out
+        assert "overlapped" in out, out
+
+
 def test_killed_rank_raises_on_every_other_rank():
     outs = run_ranks("killed", 3)
     for rc, out in outs[:-1]:
