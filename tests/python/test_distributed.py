@@ -116,6 +116,26 @@ def test_launcher_starts_nproc_per_node_ranks(tmp_path):
         assert "'--lr', '0.1'" in line
 
 
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_launcher_runs_a_module_with_m(tmp_path, nproc):
+    pkg = tmp_path / "launchpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "train.py").write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "SLURM_", "RANK", "WORLD_SIZE"))}
+    env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, "-m", "heron.distributed.run", "--nproc-per-node", str(nproc),
+                        "--master-port", str(_free_port()), "-m", "launchpkg.train", "--lr", "0.1"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = sorted(l for l in r.stdout.splitlines() if l.startswith("rank"))
+    assert len(lines) == nproc, r.stdout
+    total = float(sum(range(1, nproc + 1)))
+    for i, line in enumerate(lines):
+        assert line.startswith(f"rank {i} of {nproc} local {i} sum [{total}, {total}, {total}]"), line
+        assert "'--lr', '0.1'" in line
+
+
 def test_launcher_reads_open_mpi_and_slurm_variables(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
