@@ -241,6 +241,29 @@ def ddp_overlap(rank, world):
             assert (p.grad is None) == (q.grad is None)
             assert np.array_equal(p.detach().numpy(), q.detach().numpy()), f"step {step}: overlap differs"
     assert all(p.grad is None for p in models[0].module.unused.parameters())
+    # A backward that raises half way (a user hook) leaves a half-done round: the next iteration
+    # must start afresh and still match the reduction after backward.
+    boom = [True]
+
+    def failing(_t):
+        if boom[0]:
+            boom[0] = False
+            raise RuntimeError("user hook failed")
+
+    h = models[0].module.a.weight.register_post_accumulate_grad_hook(failing)
+    x = heron.from_numpy(rng.randn(5, 6).astype(np.float32))
+    try:
+        ((models[0](x)) ** 2).mean().backward()
+        raise AssertionError("backward did not raise")
+    except RuntimeError as e:
+        assert "user hook failed" in str(e), e
+    h.remove()
+    for m, o in zip(models, opts):
+        o.zero_grad()
+        ((m(x) - 1.0) ** 2).mean().backward()
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        if p.grad is not None:
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy()), "after a failed backward"
     # the replicas agree
     mine = np.concatenate([p.detach().numpy().ravel() for p in models[0].parameters()])
     ref = heron.from_numpy(mine.copy())

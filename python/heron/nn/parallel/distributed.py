@@ -147,10 +147,12 @@ class DistributedDataParallel(Module):
             for b in self.module.buffers():
                 dist.broadcast(b, src=src, group=self.process_group)
         out = self.module(*args, **kwargs)
-        if self.require_backward_grad_sync and not self._pending:
-            self._pending = True
+        if self.require_backward_grad_sync:
+            if not self._pending:
+                self._pending = True
+                _autograd._post_backward.append(self._sync_gradients)
+            # A fresh round (also after a backward that raised and left a round half done).
             self._start_backward_round()
-            _autograd._post_backward.append(self._sync_gradients)
         return out
 
     def no_sync(self):
