@@ -146,6 +146,10 @@ demo: build node-addon ruby-toolchain
 	$(BUILD)/tour_pkgconfig
 	@echo "== training a ConvNet on MNIST-10k (python -m heron.examples.mnist):"
 	$(PY) -m heron.examples.mnist --out $(ROOT)/out/mnist
+	@echo "== one epoch of it on 2 data-parallel processes (python -m heron.distributed.run --nproc-per-node 2 -m heron.examples.mnist):"
+	$(PY) -m heron.distributed.run --nproc-per-node 2 \
+	  --master-port $$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') \
+	  -m heron.examples.mnist --epochs 1 --no-export --out $(ROOT)/out/mnist-2proc
 	@echo "== deployment without Python: heron-run on the traced model (out/mnist/mnist.heron):"
 	$(ROOT)/python/heron/bin/heron-run $(ROOT)/out/mnist/mnist.heron --input image=$(ROOT)/out/mnist/test_images.npy \
 	  --warmup 1 --iter 5 --dump-outputs $(ROOT)/out/mnist/heron-run

@@ -37,9 +37,10 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 4  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
+#define HERON_ABI_VERSION_MINOR 5  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
                                       1.3: session graph optimisation switch and graph text, arena switch and size;
-                                      1.4: distributed process groups and collectives (heron_dist_*) */
+                                      1.4: distributed process groups and collectives (heron_dist_*);
+                                      1.5: post-accumulate-grad hooks */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -329,6 +330,24 @@ HERON_API heron_status heron_tensor_set_grad(heron_tensor* t, const heron_tensor
 HERON_API heron_status heron_tensor_zero_grad(heron_tensor* t);
 /** Keeps the gradient of a non-leaf tensor in its .grad during backward. */
 HERON_API heron_status heron_tensor_retain_grad(heron_tensor* t);
+/** A post-accumulate-grad hook: called during heron_backward, on the thread running it, right after
+ * this backward's gradient has been accumulated into leaf's grad (once per backward, when every
+ * gradient flowing into the leaf has arrived; not for leaves that received none, nor for
+ * heron_autograd_grad). `leaf` is borrowed (valid during the call; heron_tensor_retain to keep it).
+ * Return 0, or non-zero to abort the backward pass: heron_backward then fails with HERON_ERR_RUNTIME
+ * and the message "post-accumulate-grad hook failed: <message>" when the hook filled `message`
+ * (a NUL-terminated buffer of message_size bytes), else a generic one. (ABI 1.5) */
+typedef int32_t (*heron_grad_hook_fn)(void* user, heron_tensor* leaf, char* message, size_t message_size);
+/** Releases a hook's `user` pointer (may be NULL): called once, when the hook is removed or the leaf is freed. */
+typedef void (*heron_free_fn)(void* user);
+/** Registers a post-accumulate-grad hook on a leaf tensor that requires grad; hooks run in registration
+ * order. *out_id identifies it for heron_tensor_remove_post_accumulate_grad_hook. On error free_user is
+ * not called. (ABI 1.5) */
+HERON_API heron_status heron_tensor_register_post_accumulate_grad_hook(heron_tensor* t, heron_grad_hook_fn fn,
+                                                                       void* user, heron_free_fn free_user,
+                                                                       int64_t* out_id);
+/** Removes a hook; *removed (may be NULL) is 1 when it was registered on t, 0 otherwise. (ABI 1.5) */
+HERON_API heron_status heron_tensor_remove_post_accumulate_grad_hook(heron_tensor* t, int64_t id, int32_t* removed);
 /** A new tensor sharing t's data, outside the graph (requires_grad 0). */
 HERON_API heron_status heron_tensor_detach(const heron_tensor* t, heron_tensor** out);
 /** Name of the node that produced t ("MulBackward", ...), or *out = NULL for leaves. Valid while t lives. */

@@ -601,6 +601,46 @@ heron_status heron_tensor_retain_grad(heron_tensor* t) {
   return HERON_OK;
   HERON_CATCH
 }
+namespace {
+// Owns a C hook's user pointer: free_user runs once, when the last copy of the hook goes away.
+struct CHookUser {
+  void* user;
+  heron_free_fn free_user;
+  ~CHookUser() {
+    if (free_user) free_user(user);
+  }
+};
+}  // namespace
+heron_status heron_tensor_register_post_accumulate_grad_hook(heron_tensor* t, heron_grad_hook_fn fn, void* user,
+                                                             heron_free_fn free_user, int64_t* out_id) {
+  HERON_TRY
+  Tensor x = borrow(t);
+  require(out_id, "out_id");
+  if (!fn) throw Error(ErrorCode::NullHandle, "register_post_accumulate_grad_hook: fn is NULL");
+  if (!autograd::requires_grad(x) || !autograd::is_leaf(x))
+    throw Error(ErrorCode::InvalidArgument,
+                "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate gradients");
+  auto owner = std::make_shared<CHookUser>(CHookUser{user, nullptr});
+  *out_id = autograd::add_post_accumulate_grad_hook(x, [fn, owner](const Tensor& leaf) {
+    char msg[1024] = {0};
+    int32_t rc = fn(owner->user, reinterpret_cast<heron_tensor*>(leaf.impl()), msg, sizeof msg);
+    if (rc != 0) {
+      msg[sizeof msg - 1] = 0;
+      throw Error(ErrorCode::Runtime, str_cat("post-accumulate-grad hook failed: ",
+                                              msg[0] ? msg : "the hook returned an error"));
+    }
+  });
+  owner->free_user = free_user;  // registered: from now on the hook owns `user`
+  return HERON_OK;
+  HERON_CATCH
+}
+heron_status heron_tensor_remove_post_accumulate_grad_hook(heron_tensor* t, int64_t id, int32_t* removed) {
+  HERON_TRY
+  bool r = autograd::remove_post_accumulate_grad_hook(borrow(t), id);
+  if (removed) *removed = r ? 1 : 0;
+  return HERON_OK;
+  HERON_CATCH
+}
 heron_status heron_tensor_detach(const heron_tensor* t, heron_tensor** out) {
   HERON_TRY
   Tensor x = borrow(t);

@@ -2,6 +2,7 @@
 #include "core/autograd/autograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <queue>
 #include <unordered_map>
@@ -125,6 +126,31 @@ void retain_grad(const Tensor& t) {
   m->grad_fn->retained.emplace_back(m->output_nr, std::weak_ptr<void>(t.impl()->autograd_meta));
 }
 
+int64_t add_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined()) throw Error(ErrorCode::NullHandle, "register_post_accumulate_grad_hook: undefined tensor");
+  if (!hook) throw Error(ErrorCode::InvalidArgument, "register_post_accumulate_grad_hook: empty hook");
+  AutogradMeta* m = meta(leaf);
+  if (!m || !m->requires_grad || m->grad_fn)
+    throw Error(ErrorCode::InvalidArgument,
+                "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate gradients");
+  static std::atomic<int64_t> next_id{1};
+  const int64_t id = next_id++;
+  m->post_accumulate_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+bool remove_post_accumulate_grad_hook(const Tensor& leaf, int64_t id) {
+  AutogradMeta* m = leaf.defined() ? meta(leaf) : nullptr;
+  if (!m) return false;
+  auto& hs = m->post_accumulate_hooks;
+  for (auto it = hs.begin(); it != hs.end(); ++it)
+    if (it->first == id) {
+      hs.erase(it);
+      return true;
+    }
+  return false;
+}
+
 // ---------------------------------------------------------------- nodes
 namespace {
 
@@ -148,7 +174,13 @@ class AccumulateGrad final : public Node {
   const char* name() const override { return "AccumulateGrad"; }
   bool is_accumulator() const override { return true; }
   std::vector<Tensor> apply(std::vector<Tensor>& grads, bool) override {
-    if (grads[0].defined()) accumulate_into(ensure_meta(var_), grads[0]);
+    if (!grads[0].defined()) return {};
+    AutogradMeta& m = ensure_meta(var_);
+    accumulate_into(m, grads[0]);
+    if (!m.post_accumulate_hooks.empty()) {
+      auto hooks = m.post_accumulate_hooks;  // a hook may remove itself (or others)
+      for (auto& h : hooks) h.second(var_);
+    }
     return {};
   }
  private:

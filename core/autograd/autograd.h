@@ -1,6 +1,7 @@
 // Autograd: tape-based reverse mode recorded by the dispatcher (see docs/design/autograd.md).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@ namespace autograd {
 
 class Node;
 
+// Called with the leaf once its .grad is final for the current backward() (see
+// add_post_accumulate_grad_hook).
+using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+
 // Per-tensor autograd state, kept in TensorImpl::autograd_meta.
 struct AutogradMeta {
   bool requires_grad = false;
@@ -21,6 +26,7 @@ struct AutogradMeta {
   std::shared_ptr<Node> grad_fn;        // set for results of recorded ops (non-leaves)
   uint32_t output_nr = 0;               // which output of grad_fn this tensor is
   std::weak_ptr<Node> grad_accumulator;  // leaves: the node that accumulates into `grad`
+  std::vector<std::pair<int64_t, PostAccumulateGradHook>> post_accumulate_hooks;  // leaves only
 };
 
 AutogradMeta* meta(const Tensor& t);            // nullptr when the tensor never took part in autograd
@@ -36,6 +42,14 @@ Tensor grad(const Tensor& t);                     // undefined when none
 void set_grad(const Tensor& t, const Tensor& g);  // undefined g clears; shape/dtype/device checked
 const char* grad_fn_name(const Tensor& t);        // nullptr for leaves
 void retain_grad(const Tensor& t);
+// Post-accumulate-grad hooks (leaves that require grad): during backward(), after the engine has
+// accumulated this backward's gradient into the leaf's .grad (the leaf's accumulator node runs once,
+// when every gradient flowing into it has arrived), the hooks run in registration order on the
+// thread running backward(). They do not run for autograd::grad() (which leaves .grad alone) nor for
+// a leaf that received no gradient. A hook that throws aborts the backward pass with its error.
+// Returns an id for remove_post_accumulate_grad_hook (which returns false for an unknown id).
+int64_t add_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);
+bool remove_post_accumulate_grad_hook(const Tensor& leaf, int64_t id);
 // A new tensor sharing t's data, outside the graph.
 Tensor detach(const Tensor& t);
 // A new TensorImpl over the same storage and geometry, with no autograd state.

@@ -454,6 +454,35 @@ def _mT(self):
     return _ops.transpose(self, -2, -1)
 
 
+class _HookHandle:
+    """Returned by Tensor.register_post_accumulate_grad_hook; `remove()` unregisters the hook."""
+
+    def __init__(self, tensor, hook_id):
+        self._tensor, self.id = tensor, hook_id
+
+    def remove(self):
+        if self._tensor is not None:
+            _C._remove_post_accumulate_grad_hook(self._tensor, self.id)
+            self._tensor = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """Like torch.Tensor.register_post_accumulate_grad_hook: during backward(), once this leaf's
+    gradient for that backward has been accumulated into .grad, calls hook(tensor) (a tensor
+    sharing this leaf, so tensor.grad is the final gradient; the hook's return value is ignored).
+    Not called by autograd.grad() nor for a leaf that received no gradient. An exception in the hook
+    aborts backward() with a RuntimeError carrying its message. Returns a handle with remove()."""
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+    return _HookHandle(self, _C._register_post_accumulate_grad_hook(self, hook))
+
+
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Computes the gradient of this tensor w.r.t. the graph leaves and accumulates it into their .grad."""
     from . import autograd
@@ -502,6 +531,7 @@ def install():
         "fill_": _fill_, "zero_": _zero_, "copy_": _copy_, "contiguous": _contiguous,
         "__contains__": _contains,
         "backward": _backward, "grad_fn": property(_grad_fn),
+        "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
         "__array_priority__": 1000,
     }
     for name, fn in methods.items():

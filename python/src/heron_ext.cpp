@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -814,6 +815,51 @@ NB_MODULE(_C, m) {
       .def("retain_grad", [](PyTensor& t) { check(heron_tensor_retain_grad(t.h)); },
            "Keeps this non-leaf tensor's gradient in .grad during backward.")
       .def("_zero_grad", [](PyTensor& t) { check(heron_tensor_zero_grad(t.h)); });
+  // Post-accumulate-grad hooks: the C callback re-takes the GIL (backward runs with it released) and
+  // calls the Python callable with the leaf; an exception aborts the backward with its message.
+  struct GradHook {
+    static int32_t call(void* user, heron_tensor* leaf, char* msg, size_t n) {
+      nb::gil_scoped_acquire gil;
+      try {
+        check(heron_tensor_retain(leaf));
+        nb::object t = wrap(leaf);
+        nb::handle(static_cast<PyObject*>(user))(t);
+        return 0;
+      } catch (nb::python_error& e) {
+        std::string text;
+        try {  // "KeyError: 'x'": the exception without the traceback
+          text = nb::cast<std::string>(nb::str(e.type().attr("__name__"))) + ": " +
+                 nb::cast<std::string>(nb::str(e.value()));
+        } catch (...) {
+          text = e.what();
+        }
+        std::snprintf(msg, n, "%s", text.c_str());
+        return 1;
+      } catch (std::exception& e) {
+        std::snprintf(msg, n, "%s", e.what());
+        return 1;
+      }
+    }
+    static void release(void* user) {
+      if (!Py_IsInitialized()) return;  // interpreter gone: nothing left to decref
+      nb::gil_scoped_acquire gil;
+      Py_DECREF(static_cast<PyObject*>(user));
+    }
+  };
+  m.def("_register_post_accumulate_grad_hook", [](PyTensor& t, nb::callable fn) {
+    int64_t id = 0;
+    PyObject* user = fn.ptr();
+    Py_INCREF(user);
+    heron_status st = heron_tensor_register_post_accumulate_grad_hook(t.h, &GradHook::call, user, &GradHook::release, &id);
+    if (st != HERON_OK) Py_DECREF(user);
+    check(st);
+    return id;
+  });
+  m.def("_remove_post_accumulate_grad_hook", [](PyTensor& t, int64_t id) {
+    int32_t removed = 0;
+    check(heron_tensor_remove_post_accumulate_grad_hook(t.h, id, &removed));
+    return removed != 0;
+  });
   m.def("_backward", [](std::vector<PyTensor*> roots, std::vector<nb::handle> grads, bool retain_graph) {
     std::vector<heron_tensor*> rs, gs;
     for (auto* r : roots) rs.push_back(r->h);

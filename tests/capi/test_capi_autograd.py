@@ -136,3 +136,61 @@ def test_errors(capi):
                 "scalar outputs")
     st, _, _ = capi.call("copy_", [leaf, x])
     capi.expect(st, C.HERON_ERR_INVALID_ARGUMENT, "in-place")
+
+
+def test_post_accumulate_grad_hooks(capi):
+    """A hook sees the leaf's final gradient (numpy oracle), runs once per backward, can fail the
+    backward with its message, and its user pointer is freed exactly once on removal."""
+    lib, ffi = capi.lib, capi.ffi
+    x = _leaf(capi, [1.0, -2.0, 3.0])
+    seen, freed = [], []
+
+    @ffi.callback("int32_t(void*, heron_tensor*, char*, size_t)")
+    def hook(user, leaf, message, size):
+        assert ffi.cast("intptr_t", user) == 7
+        seen.append(capi.to_numpy(_get_grad(capi, leaf)).copy())
+        return 0
+
+    @ffi.callback("int32_t(void*, heron_tensor*, char*, size_t)")
+    def failing(user, leaf, message, size):
+        text = b"bucket 3 is gone"
+        ffi.memmove(message, text + b"\0", len(text) + 1)
+        return 1
+
+    @ffi.callback("void(void*)")
+    def free_user(user):
+        freed.append(int(ffi.cast("intptr_t", user)))
+
+    hid = ffi.new("int64_t*")
+    capi.check(lib.heron_tensor_register_post_accumulate_grad_hook(x, hook, ffi.cast("void*", 7), free_user, hid))
+    # x is used twice: one call, with the sum 2x + 1
+    (y,) = capi.call_ok("mul", [x, x])
+    (z,) = capi.call_ok("add", [y, x])
+    (s,) = capi.call_ok("sum", [z])
+    capi.check(lib.heron_backward(ffi.new("heron_tensor*[]", [s]), ffi.NULL, 1, 0))
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], 2 * np.array([1.0, -2.0, 3.0]) + 1)
+    # errors: NULL fn, a non-leaf, a tensor that does not require grad
+    capi.expect(lib.heron_tensor_register_post_accumulate_grad_hook(x, ffi.NULL, ffi.NULL, ffi.NULL, hid),
+                capi.C.HERON_ERR_NULL_HANDLE, "fn")
+    capi.expect(lib.heron_tensor_register_post_accumulate_grad_hook(s, hook, ffi.NULL, ffi.NULL, hid),
+                capi.C.HERON_ERR_INVALID_ARGUMENT, "leaf")
+    plain = capi.from_numpy(np.zeros(2))
+    capi.expect(lib.heron_tensor_register_post_accumulate_grad_hook(plain, hook, ffi.NULL, ffi.NULL, hid),
+                capi.C.HERON_ERR_INVALID_ARGUMENT, "leaf")
+    # remove: freed once; removing again reports 0
+    removed = ffi.new("int32_t*")
+    first = hid[0]
+    capi.check(lib.heron_tensor_register_post_accumulate_grad_hook(x, hook, ffi.cast("void*", 7), free_user, hid))
+    capi.check(lib.heron_tensor_remove_post_accumulate_grad_hook(x, first, removed))
+    assert removed[0] == 1 and freed == [7]
+    capi.check(lib.heron_tensor_remove_post_accumulate_grad_hook(x, first, removed))
+    assert removed[0] == 0 and freed == [7]
+    capi.check(lib.heron_tensor_remove_post_accumulate_grad_hook(x, hid[0], ffi.NULL))
+    assert freed == [7, 7]
+    # a failing hook fails the backward with its message
+    capi.check(lib.heron_tensor_register_post_accumulate_grad_hook(x, failing, ffi.NULL, ffi.NULL, hid))
+    (s2,) = capi.call_ok("sum", [x])
+    capi.expect(lib.heron_backward(ffi.new("heron_tensor*[]", [s2]), ffi.NULL, 1, 0), capi.C.HERON_ERR_RUNTIME,
+                "post-accumulate-grad hook failed: bucket 3 is gone")
+    assert len(seen) == 1

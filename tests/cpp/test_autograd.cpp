@@ -2,7 +2,9 @@
 // graph lifetime (no cycles: every tensor is freed), retain_graph, grad(), thread-local grad mode.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -79,6 +81,51 @@ TEST(Autograd, GradDoesNotAccumulate) {
   EXPECT_DOUBLE_EQ(at(gs[0], 0), 3.0);
   EXPECT_DOUBLE_EQ(at(gs[1], 1), 2.0);
   EXPECT_FALSE(A::grad(a).defined());
+}
+
+TEST(Autograd, PostAccumulateGradHooksSeeTheFinalGradientOnce) {
+  int64_t before = live_handle_counter().load();
+  {
+    Tensor x = vec({1.0, -2.0}), w = vec({3.0, 0.5});
+    A::set_requires_grad(x, true);
+    A::set_requires_grad(w, true);
+    std::vector<std::string> order;
+    std::vector<double> seen;
+    // x is used twice: y = sum(x * w + x * x)  ->  dy/dx = w + 2x, dy/dw = x
+    A::add_post_accumulate_grad_hook(x, [&](const Tensor& leaf) {
+      order.push_back("x");
+      seen.push_back(at(A::grad(leaf), 0));
+      seen.push_back(at(A::grad(leaf), 1));
+    });
+    int64_t wid = A::add_post_accumulate_grad_hook(w, [&](const Tensor&) { order.push_back("w"); });
+    Tensor y = O::sum(O::add(O::mul(x, w), O::mul(x, x)));
+    A::backward({y}, {Tensor()}, false);
+    ASSERT_EQ(order.size(), 2u);
+    EXPECT_EQ(std::count(order.begin(), order.end(), "x"), 1);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_DOUBLE_EQ(seen[0], 3.0 + 2.0);
+    EXPECT_DOUBLE_EQ(seen[1], 0.5 - 4.0);
+    // grad() leaves .grad alone and runs no hook; removal works once
+    A::grad({O::sum(O::mul(x, w))}, {Tensor()}, {x}, false, false);
+    EXPECT_EQ(order.size(), 2u);
+    EXPECT_TRUE(A::remove_post_accumulate_grad_hook(w, wid));
+    EXPECT_FALSE(A::remove_post_accumulate_grad_hook(w, wid));
+    A::backward({O::sum(O::mul(x, w))}, {Tensor()}, false);
+    EXPECT_EQ(order.size(), 3u);
+    EXPECT_EQ(order.back(), "x");
+    // a throwing hook aborts backward with its error
+    A::add_post_accumulate_grad_hook(w, [](const Tensor&) { throw Error(ErrorCode::Runtime, "hook says no"); });
+    try {
+      A::backward({O::sum(O::mul(x, w))}, {Tensor()}, false);
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("hook says no"), std::string::npos);
+    }
+    // only leaves that require grad
+    EXPECT_THROW(A::add_post_accumulate_grad_hook(O::mul(x, w), [](const Tensor&) {}), Error);
+    EXPECT_THROW(A::add_post_accumulate_grad_hook(vec({1.0}), [](const Tensor&) {}), Error);
+  }
+  EXPECT_EQ(live_handle_counter().load(), before);  // hooks die with their leaf
 }
 
 TEST(Autograd, GradModeIsThreadLocalAndNoGradStopsRecording) {

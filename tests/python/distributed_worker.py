@@ -193,6 +193,86 @@ def ddp(rank, world):
     dist.destroy_process_group()
 
 
+def ddp_overlap(rank, world):
+    """The overlapped reduction (buckets all-reduced from the post-accumulate-grad hooks while
+    backward runs) must give bit for bit the parameters of the reduction after backward
+    (overlap_backward=False); the buckets before the first one holding a parameter that gets no
+    gradient must have gone out from the hooks (that one and the later ones after backward), and
+    the parameter must stay without a gradient."""
+    import heron.nn as nn
+    from heron.nn.parallel import DistributedDataParallel
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Linear(3, 3)  # registered first: reduced last
+            self.a = nn.Linear(6, 16)
+            self.b = nn.Linear(16, 16)
+            self.c = nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.c(heron.tanh(self.b(heron.tanh(self.a(x)))))
+
+    rng = np.random.RandomState(5 + rank)  # each rank its own data
+    models, opts = [], []
+    for overlap in (True, False):
+        heron.manual_seed(11)
+        m = DistributedDataParallel(Net(), bucket_cap_mb=0.0005, overlap_backward=overlap)
+        models.append(m)
+        opts.append(heron.optim.SGD(m.parameters(), lr=0.1, momentum=0.9))
+    n_buckets = len(models[0]._plan)
+    assert n_buckets > 2, n_buckets
+    for step in range(6):
+        x = heron.from_numpy(rng.randn(5, 6).astype(np.float32))
+        y = heron.from_numpy(rng.randn(5, 2).astype(np.float32))
+        for m, o in zip(models, opts):
+            o.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            o.step()
+        # The buckets go out in plan order; the first one holding an `unused` parameter never
+        # completes from the hooks (it is reduced after backward), nor do the ones after it.
+        m0 = models[0]
+        unused = {id(p) for p in m0.module.unused.parameters()}
+        first_blocked = next(b for b, idx in enumerate(m0._plan) if any(id(m0._params[i]) in unused for i in idx))
+        assert first_blocked >= 2, m0._plan
+        assert m0._overlapped_buckets == first_blocked, (m0._overlapped_buckets, first_blocked)
+        assert models[1]._overlapped_buckets == 0
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert (p.grad is None) == (q.grad is None)
+            assert np.array_equal(p.detach().numpy(), q.detach().numpy()), f"step {step}: overlap differs"
+    assert all(p.grad is None for p in models[0].module.unused.parameters())
+    # A backward that raises half way (a user hook) leaves a half-done round: the next iteration
+    # must start afresh and still match the reduction after backward.
+    boom = [True]
+
+    def failing(_t):
+        if boom[0]:
+            boom[0] = False
+            raise RuntimeError("user hook failed")
+
+    h = models[0].module.a.weight.register_post_accumulate_grad_hook(failing)
+    x = heron.from_numpy(rng.randn(5, 6).astype(np.float32))
+    try:
+        ((models[0](x)) ** 2).mean().backward()
+        raise AssertionError("backward did not raise")
+    except RuntimeError as e:
+        assert "user hook failed" in str(e), e
+    h.remove()
+    for m, o in zip(models, opts):
+        o.zero_grad()
+        ((m(x) - 1.0) ** 2).mean().backward()
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        if p.grad is not None:
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy()), "after a failed backward"
+    # the replicas agree
+    mine = np.concatenate([p.detach().numpy().ravel() for p in models[0].parameters()])
+    ref = heron.from_numpy(mine.copy())
+    dist.broadcast(ref, src=0)
+    assert np.array_equal(ref.numpy(), mine), "replicas differ"
+    print(f"{rank} overlapped {models[0]._overlapped_buckets} of {n_buckets} buckets")
+    dist.destroy_process_group()
+
+
 def main():
     scenario, method, rank, world = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     if scenario == "missing":
@@ -204,7 +284,7 @@ def main():
             return
         raise AssertionError("rendezvous did not time out")
     dist.init_process_group("gloo", init_method=method, rank=rank, world_size=world, timeout=60)
-    {"collectives": collectives, "killed": killed, "ddp": ddp}[scenario](rank, world)
+    {"collectives": collectives, "killed": killed, "ddp": ddp, "ddp_overlap": ddp_overlap}[scenario](rank, world)
     print(f"{rank} ok")
 
 

@@ -48,6 +48,14 @@ def test_distributed_data_parallel_matches_one_process(world):
     assert "ddp max diff" in outs[0][1], outs[0][1]
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_ddp_overlapped_reduction_matches_reduction_after_backward(world):
+    outs = run_ranks("ddp_overlap", world)
+    for rc, out in outs:
+        assert rc == 0, out
+        assert "overlapped" in out, out
+
+
 def test_killed_rank_raises_on_every_other_rank():
     outs = run_ranks("killed", 3)
     for rc, out in outs[:-1]:
@@ -105,6 +113,26 @@ def test_launcher_starts_nproc_per_node_ranks(tmp_path):
     assert len(lines) == 3, r.stdout
     for i, line in enumerate(lines):
         assert line.startswith(f"rank {i} of 3 local {i} sum [6.0, 6.0, 6.0]"), line
+        assert "'--lr', '0.1'" in line
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_launcher_runs_a_module_with_m(tmp_path, nproc):
+    pkg = tmp_path / "launchpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "train.py").write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "SLURM_", "RANK", "WORLD_SIZE"))}
+    env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, "-m", "heron.distributed.run", "--nproc-per-node", str(nproc),
+                        "--master-port", str(_free_port()), "-m", "launchpkg.train", "--lr", "0.1"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = sorted(l for l in r.stdout.splitlines() if l.startswith("rank"))
+    assert len(lines) == nproc, r.stdout
+    total = float(sum(range(1, nproc + 1)))
+    for i, line in enumerate(lines):
+        assert line.startswith(f"rank {i} of {nproc} local {i} sum [{total}, {total}, {total}]"), line
         assert "'--lr', '0.1'" in line
 
 

@@ -25,6 +25,7 @@
 
 #include "heron_commnet/transport.h"
 #include "net.h"
+#include "shm.h"
 
 #ifndef COMMNET_VERSION_STRING
 #define COMMNET_VERSION_STRING "0.1.0"
@@ -121,6 +122,9 @@ struct Conn {
   std::shared_ptr<Op> claimed;
   std::vector<uint8_t> tmp;  // unexpected message / handler / error text
   enum class Sink { kOp, kTmp, kDiscard } sink = Sink::kDiscard;
+  // Same host: the frame streams go through shared-memory rings (tx: ours to the peer, rx: the
+  // peer's to us); the socket then carries only one-byte doorbells (and reports the peer's death).
+  std::unique_ptr<shm::Ring> tx, rx;
 };
 
 struct Loop {
@@ -228,12 +232,34 @@ class Engine {
 
   // same-host direct reads
   void probe_direct(Store* store, Clock::time_point dl);
+  // same-host shared-memory rings
+  void setup_shm(Store* store, Clock::time_point dl);
+  void on_readable_shm(Conn* c, const Op* until);
+  bool consume_ring(Conn* c, bool* progressed, Status* err);
+  static void doorbell(Conn* c);
+  // Before this side stops reading c: ask for doorbells, and have the I/O thread come back at once
+  // if bytes are already there.
+  static void settle_shm(Conn* c) {
+    c->rx->header()->consumer_waiting.store(1, std::memory_order_seq_cst);
+    if (ring_has_data(c) && c->loop) c->loop->poller->wakeup();
+  }
+  static bool ring_has_data(Conn* c) {
+    Status e;
+    return c->rx && c->rx->available(&e) > 0;
+  }
+ public:
+  const char* transport(int peer) const {
+    if (peer < 0 || peer >= world_ || !conns_[peer]) return "";
+    return conns_[peer]->tx ? "shm" : "tcp";
+  }
+ private:
  public:
   Status read_direct(int peer, uint64_t addr, void* local, size_t n);
   bool can_read_direct(int peer) const { return peer >= 0 && peer < world_ && direct_pid_[peer] > 0; }
  private:
   std::vector<long> direct_pid_;
   uint64_t probe_nonce_ = 0;
+  std::string shm_record_;  // "v1 host/boot id" when this rank offers shared memory
 
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Loop>> loops_;
@@ -482,6 +508,7 @@ void Engine::enqueue(Conn* c, OutFrame&& f) {
 
 void Engine::flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, size_t>>* done, Status* err) {
   constexpr int kMaxIov = 64;
+  bool wrote = false;
   while (!c->q.empty()) {
     iovec iov[kMaxIov];
     int n = 0;
@@ -500,6 +527,30 @@ void Engine::flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, si
         iov[n].iov_len = it->total() - it->sent;
         ++n;
       }
+    }
+    if (c->tx) {
+      // Shared memory: copy what fits; when full, ask the consumer for a doorbell once it frees space.
+      size_t w = c->tx->write(iov, n, err);
+      if (!err->ok()) return;
+      if (w == 0) {
+        c->tx->header()->producer_waiting.store(1, std::memory_order_seq_cst);
+        if (c->tx->free_space(err) > 0 && err->ok()) continue;  // freed meanwhile
+        if (wrote) doorbell(c);
+        return;  // the consumer's doorbell makes on_readable_shm flush again
+      }
+      wrote = true;
+      size_t left = w;
+      while (left > 0 && !c->q.empty()) {
+        OutFrame& f = c->q.front();
+        size_t take = std::min(left, f.total() - f.sent);
+        f.sent += take;
+        left -= take;
+        if (f.sent == f.total()) {
+          if (f.op) done->emplace_back(std::move(f.op), f.len);
+          c->q.pop_front();
+        }
+      }
+      continue;
     }
     msghdr mh{};
     mh.msg_iov = iov;
@@ -533,11 +584,138 @@ void Engine::flush_locked(Conn* c, std::vector<std::pair<std::shared_ptr<Op>, si
       }
     }
   }
+  if (wrote) doorbell(c);
   if (c->want_write) {
     c->want_write = false;
     update_interest(c);
   }
   c->drained.notify_all();
+}
+
+// Wakes the peer if it said it sleeps (consumer_waiting), over the TCP connection. A full socket
+// buffer means doorbells are already pending; a broken one is reported by the receive side.
+void Engine::doorbell(Conn* c) {
+  if (!c->tx) return;
+  if (c->tx->header()->consumer_waiting.exchange(0, std::memory_order_seq_cst) != 1) return;
+  const char b = 1;
+#ifdef MSG_NOSIGNAL
+  (void)::send(c->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+#else
+  (void)::send(c->fd, &b, 1, MSG_DONTWAIT);
+#endif
+}
+
+// ---------------------------------------------------------------- receive path, shared memory
+// Moves ring bytes into the receive state machine (large payloads straight to their destination).
+// *progressed: some bytes were consumed. False (with *err) on a protocol error.
+bool Engine::consume_ring(Conn* c, bool* progressed, Status* err) {
+  constexpr size_t kDirect = 64 * 1024;
+  *progressed = false;
+  for (int round = 0; round < 16; ++round) {
+    size_t avail = c->rx->available(err);
+    if (!err->ok()) return false;
+    if (avail == 0) break;
+    size_t got;
+    if (c->in_payload && c->in_start == c->in_end && c->sink != Conn::Sink::kDiscard && c->need - c->got >= kDirect) {
+      got = c->rx->read(c->dst + c->got, static_cast<size_t>(std::min<uint64_t>(avail, c->need - c->got)), err);
+      if (!err->ok()) return false;
+      c->got += got;
+      if (c->got == c->need) end_frame(c);
+    } else {
+      if (c->in_start == c->in_end) c->in_start = c->in_end = 0;
+      if (c->in_end == c->in.size()) {
+        std::memmove(c->in.data(), c->in.data() + c->in_start, c->in_end - c->in_start);
+        c->in_end -= c->in_start;
+        c->in_start = 0;
+      }
+      got = c->rx->read(c->in.data() + c->in_end, c->in.size() - c->in_end, err);
+      if (!err->ok()) return false;
+      c->in_end += got;
+      if (!process_input(c, err)) return false;
+    }
+    if (got == 0) break;
+    *progressed = true;
+    // The producer may wait for the space just freed.
+    if (c->rx->header()->producer_waiting.exchange(0, std::memory_order_seq_cst) == 1) {
+      const char b = 1;
+#ifdef MSG_NOSIGNAL
+      (void)::send(c->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+#else
+      (void)::send(c->fd, &b, 1, MSG_DONTWAIT);
+#endif
+    }
+  }
+  return true;
+}
+
+void Engine::on_readable_shm(Conn* c, const Op* until) {
+  auto until_done = [until] {
+    if (!until) return false;
+    std::lock_guard<std::mutex> lk(until->mu);
+    return until->state == kDone;
+  };
+  if (c->failed) {
+    Status why;
+    {
+      std::lock_guard<std::mutex> lk(c->send_mu);
+      why = c->fail_status;
+    }
+    conn_error(c, why);
+    return;
+  }
+  // Doorbells (their content does not matter), or the end of the connection.
+  bool eof = false;
+  for (;;) {
+    char buf[256];
+    ssize_t r = ::recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r > 0) continue;
+    if (r == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    eof = true;  // reset: handled like EOF once the ring is drained
+    break;
+  }
+  // A doorbell may mean the peer freed space in our outgoing ring: flush what waits for it first
+  // (the flag that asked for this doorbell is spent, so nothing else would).
+  auto flush_pending = [&] {
+    bool pending;
+    {
+      std::lock_guard<std::mutex> lk(c->send_mu);
+      pending = !c->q.empty();
+    }
+    if (pending) on_writable(c);
+  };
+  flush_pending();
+  for (int round = 0; round < 64; ++round) {
+    bool progressed = false;
+    Status err;
+    if (!consume_ring(c, &progressed, &err)) {
+      conn_error(c, Status(err.code(), err.message() + " (rank " + std::to_string(c->peer) + "); connection dropped"));
+      return;
+    }
+    if (until_done()) {
+      settle_shm(c);
+      return;
+    }
+    if (progressed) continue;
+    // Going to sleep: say so, then look again (the producer checks the flag after writing).
+    c->rx->header()->consumer_waiting.store(1, std::memory_order_seq_cst);
+    if (!ring_has_data(c)) break;
+    c->rx->header()->consumer_waiting.store(0, std::memory_order_seq_cst);
+  }
+  settle_shm(c);
+  flush_pending();
+  if (eof && !ring_has_data(c)) {
+    c->eof = true;
+    if (c->bye && !c->in_payload) {
+      conn_error(c, Status(ErrorCode::kPeerGone, "rank " + std::to_string(c->peer) + " closed its communicator"));
+    } else {
+      conn_error(c, Status(ErrorCode::kPeerGone, "rank " + std::to_string(c->peer) + " closed the connection (process exited or was killed?)"));
+    }
+  }
 }
 
 void Engine::on_writable(Conn* c) {
@@ -560,6 +738,10 @@ void Engine::on_readable(Conn* c, const Op* until) {
     std::lock_guard<std::mutex> lk(until->mu);
     return until->state == kDone;
   };
+  if (c->rx) {
+    on_readable_shm(c, until);
+    return;
+  }
   constexpr size_t kDirect = 64 * 1024;
   if (c->failed) {
     Status why;
@@ -955,6 +1137,15 @@ void Engine::abort(const Status& why, bool broadcast) {
       encode_header(h, f.hdr);
       std::string all(reinterpret_cast<char*>(f.hdr), kHeaderSize);
       all += text;
+      if (c->tx) {
+        Status e;
+        if (c->tx->free_space(&e) >= all.size() && e.ok()) {
+          iovec v{const_cast<char*>(all.data()), all.size()};
+          c->tx->write(&v, 1, &e);
+          doorbell(c);
+        }
+        continue;
+      }
       net::write_all(c->fd, all.data(), all.size(), Clock::now() + milliseconds(100));
     }
   }
@@ -992,6 +1183,13 @@ void Engine::loop_main(Loop* l) {
         std::unique_lock<std::mutex> rl(c->recv_mu, std::try_to_lock);
         if (rl.owns_lock()) on_readable(c);  // else: a waiting caller is reading it
       }
+    }
+    // Shared-memory rings left with bytes (a waiting caller returned once it had its message).
+    for (auto& cp : conns_) {
+      Conn* c = cp.get();
+      if (!c || c->loop != l || !c->rx || c->failed || !ring_has_data(c)) continue;
+      std::unique_lock<std::mutex> rl(c->recv_mu, std::try_to_lock);
+      if (rl.owns_lock()) on_readable(c);
     }
   }
 }
@@ -1108,6 +1306,12 @@ Status Engine::connect_mesh(Store* store) {
        << (bootid.empty() ? "-" : bootid);
     st = store->set(opt_.store_prefix + "/proc/" + std::to_string(rank_), os.str());
     if (!st.ok()) return st;
+    const char* shm_env = std::getenv("HERON_COMMNET_SHM");
+    if (opt_.shared_memory && shm::available() && !(shm_env && std::string(shm_env) == "0") && !bootid.empty()) {
+      shm_record_ = std::string("v1 ") + hn + "/" + bootid;
+      st = store->set(opt_.store_prefix + "/shm/" + std::to_string(rank_), shm_record_);
+      if (!st.ok()) return st;
+    }
   }
   for (int j = 0; j < rank_; ++j) {
     std::string addr;
@@ -1163,6 +1367,7 @@ Status Engine::connect_mesh(Store* store) {
     --missing;
   }
   probe_direct(store, dl);
+  setup_shm(store, dl);
   return Status::OK();
 }
 
@@ -1190,6 +1395,58 @@ void Engine::probe_direct(Store* store, Clock::time_point dl) {
   (void)store;
   (void)dl;
 #endif
+}
+
+// Same-host peers (both published a shared-memory record with the same host and boot id) switch
+// their frame streams to a pair of rings. Every rank creates its outgoing ring per such peer and
+// publishes the segment's name; maps the peer's ring and removes its name at once (so a killed job
+// leaves nothing in /dev/shm); says whether it succeeded; and a pair uses shared memory only when
+// both sides did. Any failure falls back to TCP for that pair. Runs before the I/O threads start,
+// when no frame has been sent yet.
+void Engine::setup_shm(Store* store, Clock::time_point dl) {
+  if (shm_record_.empty()) return;  // disabled here (Options::shared_memory, HERON_COMMNET_SHM=0)
+  const std::string pre = opt_.store_prefix + "/shm/";
+  auto wait_ms = [&] { return milliseconds(std::max(1, std::min(5000, net::ms_left(dl)))); };
+  std::vector<int> peers;
+  for (int j = 0; j < world_; ++j) {
+    if (j == rank_ || !conns_[j]) continue;
+    std::string rec;
+    bool exists = false;
+    if (!store->check(pre + std::to_string(j), &exists).ok() || !exists) continue;
+    if (!store->get(pre + std::to_string(j), wait_ms(), &rec).ok() || rec != shm_record_) continue;
+    peers.push_back(j);
+  }
+  if (peers.empty()) return;
+  std::vector<std::unique_ptr<shm::Ring>> tx(world_), rx(world_);
+  for (int j : peers) {
+    std::ostringstream name;
+    name << "/heron-commnet-" << ::getpid() << "-" << rank_ << "-" << j << "-" << std::hex << probe_nonce_;
+    std::unique_ptr<shm::Ring> r;
+    Status st = shm::Ring::create(name.str(), opt_.shm_ring_bytes, &r);
+    if (st.ok()) tx[j] = std::move(r);
+    store->set(pre + std::to_string(rank_) + "/" + std::to_string(j), st.ok() ? name.str() : std::string("-"));
+  }
+  for (int j : peers) {
+    std::string name;
+    bool ok = false;
+    if (store->get(pre + std::to_string(j) + "/" + std::to_string(rank_), wait_ms(), &name).ok() && name != "-") {
+      std::unique_ptr<shm::Ring> r;
+      ok = shm::Ring::open(name, &r).ok() && tx[j];
+      shm::Ring::unlink(name);
+      if (ok) rx[j] = std::move(r);
+    }
+    store->set(pre + "ok/" + std::to_string(rank_) + "/" + std::to_string(j), ok ? "1" : "0");
+  }
+  for (int j : peers) {
+    std::string theirs;
+    bool both = rx[j] && store->get(pre + "ok/" + std::to_string(j) + "/" + std::to_string(rank_), wait_ms(), &theirs).ok() &&
+                theirs == "1";
+    if (tx[j]) shm::Ring::unlink(tx[j]->name());
+    if (both) {
+      conns_[j]->tx = std::move(tx[j]);
+      conns_[j]->rx = std::move(rx[j]);
+    }
+  }
 }
 
 Status Engine::read_direct(int peer, uint64_t addr, void* local, size_t n) {
@@ -1539,6 +1796,15 @@ Status Engine::wait_op(const std::shared_ptr<Op>& op) {
           std::lock_guard<std::mutex> lk(c->send_mu);
           ww = c->want_write;
         }
+        if (c->rx) {
+          // A short bounded spin on the ring before sleeping in poll().
+          bool ready = false;
+          for (int i = 0; i < 2000 && !ready; ++i) ready = ring_has_data(c);
+          if (ready) {
+            on_readable(c, op.get());
+            continue;
+          }
+        }
         pollfd p{c->fd, static_cast<short>(POLLIN | (ww ? POLLOUT : 0)), 0};
         int ms = std::max(1, std::min(50, net::ms_left(op->deadline) + 1));
         int n = ::poll(&p, 1, ms);
@@ -1550,6 +1816,7 @@ Status Engine::wait_op(const std::shared_ptr<Op>& op) {
         c->taken = false;
         update_interest(c);
       }
+      if (c->rx && !c->failed) settle_shm(c);  // what is left is the I/O thread's
     }
   }
   std::unique_lock<std::mutex> lk(op->mu);
@@ -1632,6 +1899,7 @@ Status Communicator::create_from_env(const Options& options, std::unique_ptr<Com
 int Communicator::rank() const { return engine_->rank_; }
 int Communicator::world_size() const { return engine_->world_; }
 const char* Communicator::poller_name() const { return engine_->poller_name_.c_str(); }
+const char* Communicator::transport(int peer) const { return engine_->transport(peer); }
 Status Communicator::register_memory(void* data, size_t size, uint64_t* token) { return engine_->register_memory(data, size, token); }
 Status Communicator::unregister_memory(uint64_t token) { return engine_->unregister_memory(token); }
 int Communicator::create_read_stream() { return engine_->create_read_stream(); }

@@ -2,6 +2,7 @@
 
     python -m heron.distributed.run --nproc-per-node N [--nnodes M --node-rank R
         --master-addr A --master-port P] script.py [script args...]
+    python -m heron.distributed.run --nproc-per-node N [...] -m package.module [module args...]
 
 starts N processes of `script.py` on this node with RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE,
 MASTER_ADDR and MASTER_PORT set, so that `heron.distributed.init_process_group()` (env://) joins
@@ -57,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--node-rank", "--node_rank", type=int, default=None)
     ap.add_argument("--master-addr", "--master_addr", default=os.environ.get("MASTER_ADDR", "127.0.0.1"))
     ap.add_argument("--master-port", "--master_port", type=int, default=int(os.environ.get("MASTER_PORT", "29500")))
+    ap.add_argument("-m", "--module", action="store_true",
+                    help="run SCRIPT as a module (python -m SCRIPT), like torchrun's -m")
     ap.add_argument("script")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
@@ -70,12 +73,16 @@ def main(argv=None) -> int:
         # One rank in this process: run the script here.
         os.environ.update(base, RANK=str(node_rank), LOCAL_RANK="0")
         sys.argv = [a.script] + a.args
-        runpy.run_path(a.script, run_name="__main__")
+        if a.module:
+            runpy.run_module(a.script, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(a.script, run_name="__main__")
         return 0
     procs = []
     for local in range(a.nproc_per_node):
         env = dict(base, RANK=str(node_rank * a.nproc_per_node + local), LOCAL_RANK=str(local))
-        procs.append(subprocess.Popen([sys.executable, a.script] + a.args, env=env))
+        cmd = [sys.executable, "-m", a.script] if a.module else [sys.executable, a.script]
+        procs.append(subprocess.Popen(cmd + a.args, env=env))
     status = 0
     try:
         while procs:

@@ -4,8 +4,20 @@
 
 ConvNet: conv 3x3x16 relu, maxpool 2, conv 3x3x32 relu, maxpool 2, conv 3x3x32 relu, flatten,
 dense 64 relu, dense 10. Trained with Adam under a one-cycle learning-rate schedule on the first
-8,500 images, evaluated on the last 1,500. Writes mnist.safetensors and curves.png into --out; the
-last line printed is `test_accuracy=<fraction>`.
+8,500 images (or the first --train-size of them), evaluated on the last 1,500. Writes
+mnist.safetensors and curves.png into --out; the last line printed is `test_accuracy=<fraction>`.
+
+Data-parallel on N processes (DistributedDataParallel + DistributedSampler):
+
+    python -m heron.distributed.run --nproc-per-node 2 -m heron.examples.mnist --batch-size 64 ...
+
+--batch-size is the global batch: each of the N ranks takes batch-size / N images per step. The
+shuffling is the same as one process's (DistributedSampler with the seed: rank r takes every N-th
+index of the epoch's permutation, so each step's global batch is the same set of images), the ranks
+start from rank 0's weights and average their gradients, so the N-process run follows the
+1-process run to rounding (the model has no batch norm or dropout, whose statistics would be per
+rank). This holds when the training-set size is a multiple of N (otherwise the sampler pads the
+ranks with repeated images, as PyTorch's does). Rank 0 prints, evaluates and writes the outputs.
 """
 import argparse
 import os
@@ -82,13 +94,13 @@ class ProgressBar:
         self.stream.flush()
 
 
-def evaluate(model, loader):
-    """(mean loss, accuracy) of `model` over `loader`."""
+def evaluate(model, loader, dtype=None):
+    """(mean loss, accuracy) of `model` over `loader` (images cast to `dtype` when given)."""
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     with heron.no_grad():
         for images, labels in loader:
-            logits = model(images)
+            logits = model(images if dtype is None else images.to(dtype))
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum").item())
             correct += int(heron.sum(heron.eq(heron.argmax(logits, 1), labels)).item())
             count += labels.shape[0]
@@ -145,6 +157,13 @@ def parse_args(argv=None):
     p.add_argument("--out", default="out/mnist", help="directory for mnist.safetensors and curves.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of the shuffling")
     p.add_argument("--threads", type=int, default=None, help="threads for the ops (default: all cores)")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="train on the first N of the 8,500 training images (default: all)")
+    p.add_argument("--no-export", action="store_true",
+                   help="skip the deployment export (mnist.heron, predictions) and curves.png")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="dtype of the weights and the computation (default float32; float64, e.g. to compare "
+                        "runs without float32 rounding, skips the deployment export)")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}")
@@ -152,7 +171,22 @@ def parse_args(argv=None):
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     if not args.lr > 0:
         p.error(f"--lr must be positive, got {args.lr}")
+    if args.train_size is not None and args.train_size < 1:
+        p.error(f"--train-size must be at least 1, got {args.train_size}")
     return args
+
+
+def _world_from_env():
+    """(rank, world size) from the launcher's environment (heron.distributed.run, torchrun-style
+    RANK / WORLD_SIZE); (0, 1) for a plain run."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+    except ValueError as e:
+        raise SystemExit(f"heron.examples.mnist: bad RANK/WORLD_SIZE in the environment ({e})") from None
+    if world < 1 or not 0 <= rank < world:
+        raise SystemExit(f"heron.examples.mnist: rank {rank} is out of range for world size {world}")
+    return rank, world
 
 
 def export_for_deployment(model, test_set, out):
@@ -178,37 +212,69 @@ def export_for_deployment(model, test_set, out):
 
 def main(argv=None):
     args = parse_args(argv)
+    rank, world = _world_from_env()
+    if args.batch_size % world:
+        raise SystemExit(f"heron.examples.mnist: --batch-size {args.batch_size} (the global batch) must be a "
+                         f"multiple of the number of processes ({world})")
+    if world > 1:
+        import heron.distributed as dist
+        dist.init_process_group()
+    try:
+        return _train(args, rank, world)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _train(args, rank, world):
+    from heron.utils.data import DistributedSampler, Subset
+    if world > 1:
+        import heron.distributed as dist
+
+    lead = rank == 0
+    say = print if lead else (lambda *a, **k: None)
     if args.threads is not None:
         heron.set_num_threads(args.threads)
     heron.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    if lead:
+        os.makedirs(args.out, exist_ok=True)
 
     train_set = MNIST(train=True)
+    if args.train_size is not None and args.train_size < len(train_set):
+        train_set = Subset(train_set, range(args.train_size))
     test_set = MNIST(train=False)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              generator=heron.Generator().manual_seed(args.seed))
+    # The same permutation for every world size (seed + epoch); rank r takes every world-th index.
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    train_loader = DataLoader(train_set, batch_size=args.batch_size // world, sampler=sampler)
     test_loader = DataLoader(test_set, batch_size=500)
-    print(f"MNIST-10k: {len(train_set)} training / {len(test_set)} test images; "
-          f"{heron.get_num_threads()} threads", flush=True)
+    ranks = f"; {world} processes, {args.batch_size // world} images per process per step" if world > 1 else ""
+    say(f"MNIST-10k: {len(train_set)} training / {len(test_set)} test images; "
+        f"{heron.get_num_threads()} threads{ranks}", flush=True)
 
-    model = ConvNet()
-    n_params = sum(p.numel() for p in model.parameters())
-    optimizer = heron.optim.Adam(model.parameters(), lr=args.lr)
+    dtype = getattr(heron, args.dtype)
+    net = ConvNet().to(dtype)
+    n_params = sum(p.numel() for p in net.parameters())
+    model = net
+    if world > 1:
+        from heron.nn.parallel import DistributedDataParallel
+        model = DistributedDataParallel(net)
+    optimizer = heron.optim.Adam(net.parameters(), lr=args.lr)
     steps = len(train_loader)
     scheduler = heron.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps, pct_start=0.25)
-    print(f"ConvNet: {n_params} parameters; Adam, one-cycle lr up to {args.lr}, batch {args.batch_size}, "
-          f"{args.epochs} epochs", flush=True)
+    say(f"ConvNet: {n_params} parameters; Adam, one-cycle lr up to {args.lr}, batch {args.batch_size}, "
+        f"{args.epochs} epochs", flush=True)
 
     history = {"iter": [], "iter_loss": [], "epoch_iter": [], "train_acc": [], "test_loss": [], "test_acc": []}
     t_start = time.perf_counter()
     it = 0
     for epoch in range(1, args.epochs + 1):
-        bar = ProgressBar(steps, f"epoch {epoch}/{args.epochs}")
+        sampler.set_epoch(epoch - 1)
+        bar = ProgressBar(steps, f"epoch {epoch}/{args.epochs}") if lead else None
         seen, correct, loss_sum = 0, 0, 0.0
         t_epoch = time.perf_counter()
         for i, (images, labels) in enumerate(train_loader, 1):
-            logits = model(images)
+            logits = model(images.to(dtype))
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
             loss.backward()
@@ -216,39 +282,51 @@ def main(argv=None):
             scheduler.step()
             it += 1
             b = labels.shape[0]
-            lv = float(loss.item())
+            lv = float(loss.item())  # this rank's share of the global batch
             seen += b
             loss_sum += lv * b
             correct += int(heron.sum(heron.eq(heron.argmax(logits, 1), labels)).item())
             history["iter"].append(it)
             history["iter_loss"].append(lv)
-            ips = seen / max(time.perf_counter() - t_epoch, 1e-9)
-            bar.update(i, loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", speed=f"{ips:,.0f} img/s")
-        bar.close()
-        test_loss, test_acc = evaluate(model, test_loader)
+            if bar is not None:
+                ips = seen * world / max(time.perf_counter() - t_epoch, 1e-9)
+                bar.update(i, loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                           speed=f"{ips:,.0f} img/s")
+        if world > 1:  # the epoch's totals over every rank
+            totals = heron.tensor([loss_sum, float(correct), float(seen)], dtype=heron.float64)
+            dist.all_reduce(totals)
+            loss_sum, correct, seen = totals[0].item(), int(totals[1].item()), int(totals[2].item())
+        if bar is not None:
+            bar.close()
         history["epoch_iter"].append(it)
         history["train_acc"].append(correct / seen)
-        history["test_loss"].append(test_loss)
-        history["test_acc"].append(test_acc)
-        print(f"epoch {epoch}: train loss {loss_sum / seen:.4f} acc {100 * correct / seen:.2f}%  "
-              f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%  ({time.perf_counter() - t_start:.1f}s)",
-              flush=True)
+        if lead:
+            test_loss, test_acc = evaluate(net, test_loader, dtype)
+            history["test_loss"].append(test_loss)
+            history["test_acc"].append(test_acc)
+            say(f"epoch {epoch}: train loss {loss_sum / seen:.4f} acc {100 * correct / seen:.2f}%  "
+                f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%  ({time.perf_counter() - t_start:.1f}s)",
+                flush=True)
 
+    if not lead:
+        return None
     train_time = time.perf_counter() - t_start
     weights = os.path.join(args.out, "mnist.safetensors")
-    heron.save(model.state_dict(), weights)
-    print(f"trained in {train_time:.1f}s; weights: {os.path.abspath(weights)}")
-    export_for_deployment(model, test_set, args.out)
-    curves = os.path.join(args.out, "curves.png")
-    try:
-        save_curves(curves, history)
-        print(f"curves: {os.path.abspath(curves)}")
-    except ImportError:
-        print("curves: not drawn (matplotlib is not installed)")
+    heron.save(net.state_dict(), weights)
+    say(f"trained in {train_time:.1f}s; weights: {os.path.abspath(weights)}")
+    if not args.no_export:
+        if dtype == heron.float32:  # the deployment runs take float32 images
+            export_for_deployment(net, test_set, args.out)
+        curves = os.path.join(args.out, "curves.png")
+        try:
+            save_curves(curves, history)
+            say(f"curves: {os.path.abspath(curves)}")
+        except ImportError:
+            say("curves: not drawn (matplotlib is not installed)")
+    say(f"test_loss={history['test_loss'][-1]:.8f}")
     test_acc = history["test_acc"][-1]
-    print(f"test_accuracy={test_acc:.4f}", flush=True)
+    say(f"test_accuracy={test_acc:.4f}", flush=True)
     return test_acc
-
 
 if __name__ == "__main__":
     main()

@@ -52,6 +52,11 @@ struct Options {
   std::chrono::milliseconds close_linger{2000};
   /// Testing only: the wire version this rank claims in its handshake.
   uint16_t wire_version = kWireVersion;
+  /// Ranks on one host exchange frames through shared-memory rings (one per direction, TCP stays
+  /// for wake-ups and failure detection); false, or HERON_COMMNET_SHM=0 on either rank, keeps TCP.
+  bool shared_memory = true;
+  /// Bytes of each shared-memory ring (a power of two).
+  size_t shm_ring_bytes = size_t(4) << 20;
 };
 
 /// Completion callback: the outcome and the number of bytes moved.
@@ -102,6 +107,9 @@ class Communicator {
   int world_size() const;
   /// The I/O multiplexer in use ("epoll" or "poll").
   const char* poller_name() const;
+  /// How frames to and from `peer` travel: "shm" (shared-memory rings, same host) or "tcp"; "" for
+  /// this rank itself or an out-of-range rank.
+  const char* transport(int peer) const;
 
   // ---- registered memory (the pull protocol)
   /// Registers [data, data + size); peers may read it by token until unregistered.

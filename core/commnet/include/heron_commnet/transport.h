@@ -1,8 +1,10 @@
 // heron_commnet/transport.h -- the transport layer under the Communicator.
 //
-// A transport moves frames (wire.h) between two ranks. Today CommNet has one: TCP byte streams,
-// multiplexed by a Poller (epoll on Linux, poll() everywhere: selected at run time with
-// Options::poller or HERON_COMMNET_POLLER, and at compile time with COMMNET_WITH_EPOLL).
+// A transport moves frames (wire.h) between two ranks. CommNet has TCP byte streams, multiplexed
+// by a Poller (epoll on Linux, poll() everywhere: selected at run time with Options::poller or
+// HERON_COMMNET_POLLER, and at compile time with COMMNET_WITH_EPOLL), and, for ranks on one host,
+// shared-memory rings carrying the same frame stream (the TCP connection then only carries
+// doorbells and reports a dead peer; Options::shared_memory, HERON_COMMNET_SHM=0).
 //
 // Adding a transport (RDMA with ibverbs, shared memory) means providing, per peer, a Link:
 //   - a reliable, ordered channel for frames: send a header plus payload segments (gather list),
