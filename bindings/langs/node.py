@@ -37,6 +37,8 @@ SKIP = {
     "heron_last_error_op": "as heron_last_error_code",
     "heron_clear_error": "as heron_last_error_code",
     "heron_tracer_finish": "not yet: tracing runs from Python (the reference frontend); JavaScript loads the saved models",
+    "heron_tensor_register_post_accumulate_grad_hook": "not yet: a JavaScript hook called from backwardAsync's worker thread "
+                                                       "needs a napi_threadsafe_function; its user (DDP) is Python's",
 }
 # The release function of each handle type (the rest: heron_<name>_release).
 RELEASE = {"heron_op": None, "heron_process_group": "heron_dist_release"}

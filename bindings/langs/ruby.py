@@ -41,6 +41,8 @@ def ffi_type(c: str) -> str:
     if c.endswith("*"):
         return ":pointer"
     base = c[len("const "):] if c.startswith("const ") else c
+    if base.startswith("heron_") and base.endswith("_fn"):  # a callback typedef (heron_grad_hook_fn): a raw pointer
+        return ":pointer"
     if base in SCALARS:
         return SCALARS[base]
     raise SystemExit(f"bindings/langs/ruby.py: no ffi type for C type '{c}'")

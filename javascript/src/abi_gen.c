@@ -831,6 +831,31 @@ done:
   return result;
 }
 
+static napi_value w_tensor_remove_post_accumulate_grad_hook(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  for (size_t a_ = argc; a_ < 2; ++a_) argv[a_] = hn_undefined(env);
+  const char* fn = "tensor_remove_post_accumulate_grad_hook";
+  int ok = 1;
+  napi_value result = NULL;
+  heron_status st_ = HERON_OK;
+  (void)fn;
+  (void)ok;
+  (void)st_;
+  heron_tensor* a_t = NULL;
+  int64_t a_id = 0;
+  int32_t a_removed = 0;
+  a_t = (heron_tensor*)hn_unwrap(env, argv[0], 0, 1, &ok);
+  if (!ok) goto done;
+  if (!hn_get_i64(env, argv[1], fn, "id", &a_id)) goto done;
+  st_ = heron_tensor_remove_post_accumulate_grad_hook(a_t, (int64_t)a_id, &a_removed);
+  if (!hn_check(env, st_)) goto done;
+  result = hn_num(env, (double)a_removed);
+done:
+  return result;
+}
+
 static napi_value w_tensor_detach(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -2290,6 +2315,8 @@ void hn_register_generated(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "tensor_zero_grad", f);
   napi_create_function(env, "tensor_retain_grad", NAPI_AUTO_LENGTH, w_tensor_retain_grad, NULL, &f);
   napi_set_named_property(env, exports, "tensor_retain_grad", f);
+  napi_create_function(env, "tensor_remove_post_accumulate_grad_hook", NAPI_AUTO_LENGTH, w_tensor_remove_post_accumulate_grad_hook, NULL, &f);
+  napi_set_named_property(env, exports, "tensor_remove_post_accumulate_grad_hook", f);
   napi_create_function(env, "tensor_detach", NAPI_AUTO_LENGTH, w_tensor_detach, NULL, &f);
   napi_set_named_property(env, exports, "tensor_detach", f);
   napi_create_function(env, "tensor_grad_fn_name", NAPI_AUTO_LENGTH, w_tensor_grad_fn_name, NULL, &f);

@@ -9,7 +9,7 @@ module Heron
     extend FFI::Library
 
     HERON_ABI_VERSION_MAJOR = 1
-    HERON_ABI_VERSION_MINOR = 4
+    HERON_ABI_VERSION_MINOR = 5
     HERON_OK = 0
     HERON_ERR_INVALID_ARGUMENT = 1
     HERON_ERR_TYPE = 2
@@ -168,6 +168,10 @@ module Heron
       [:heron_tensor_zero_grad, [:pointer], :int32, {}],
       # heron_status heron_tensor_retain_grad(heron_tensor* t)
       [:heron_tensor_retain_grad, [:pointer], :int32, {}],
+      # heron_status heron_tensor_register_post_accumulate_grad_hook(heron_tensor* t, heron_grad_hook_fn fn, void* user, heron_free_fn free_user, int64_t* out_id)
+      [:heron_tensor_register_post_accumulate_grad_hook, [:pointer, :pointer, :pointer, :pointer, :pointer], :int32, {}],
+      # heron_status heron_tensor_remove_post_accumulate_grad_hook(heron_tensor* t, int64_t id, int32_t* removed)
+      [:heron_tensor_remove_post_accumulate_grad_hook, [:pointer, :int64, :pointer], :int32, {}],
       # heron_status heron_tensor_detach(const heron_tensor* t, heron_tensor** out)
       [:heron_tensor_detach, [:pointer, :pointer], :int32, {}],
       # heron_status heron_tensor_grad_fn_name(const heron_tensor* t, const char** out)
