@@ -86,6 +86,38 @@ void gemm_avx2(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, in
       mk_avx2<MR>(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)),
                   int(std::min<int64_t>(NR, Nc - j0)), accum);
 }
+
+// d[c * ldd + r] = s[r * lds + c] for an 8 x 8 block (the layout changes of the optimized kernels).
+inline void transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds), r2 = _mm256_loadu_ps(s + 2 * lds),
+         r3 = _mm256_loadu_ps(s + 3 * lds), r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds),
+         r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+               u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+void transpose_avx2(const float* s, int64_t lds, float* d, int64_t ldd, int64_t R, int64_t C) {
+  const int64_t R8 = R / 8 * 8, C8 = C / 8 * 8;
+  for (int64_t r = 0; r < R8; r += 8) {
+    for (int64_t c = 0; c < C8; c += 8) transpose8x8(s + r * lds + c, lds, d + c * ldd + r, ldd);
+    for (int64_t c = C8; c < C; ++c)
+      for (int64_t i = r; i < r + 8; ++i) d[c * ldd + i] = s[i * lds + c];
+  }
+  for (int64_t r = R8; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) d[c * ldd + r] = s[r * lds + c];
+}
 }  // namespace fma2
 #pragma GCC pop_options
 
@@ -272,6 +304,20 @@ inline void copy_run(T* __restrict d, const T* __restrict s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = s[i];
 }
 
+// d[c * ldd + r] = s[r * lds + c] for r < R, c < C: the layout changes (NCHW <-> position-major)
+// of the optimized kernels, in 8 x 8 blocks (AVX2 for float). Pure data movement: exact.
+template <typename T>
+void transpose(const T* s, int64_t lds, T* d, int64_t ldd, int64_t R, int64_t C) {
+#if HERON_LOCAL_X86
+  if constexpr (std::is_same_v<T, float>)
+    if (has_fma()) return fma2::transpose_avx2(s, lds, d, ldd, R, C);
+#endif
+  for (int64_t r0 = 0; r0 < R; r0 += 8)
+    for (int64_t c0 = 0; c0 < C; c0 += 8)
+      for (int64_t c = c0; c < std::min(C, c0 + 8); ++c)
+        for (int64_t r = r0; r < std::min(R, r0 + 8); ++r) d[c * ldd + r] = s[r * lds + c];
+}
+
 // Per-thread scratch that lives across calls (no page faults on every call); slot 0..3. The
 // contents are whatever the last user left: callers write before they read, except that GEMM
 // operands may have unread padding columns (finite values, never stored).
@@ -301,15 +347,10 @@ T* pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
       }
       std::fill(row, row + g.pW * pix, T(0));
       std::fill(row + (g.pW + g.IW) * pix, row + IWp * pix, T(0));
-      // c outer, n inner: contiguous writes; the N input rows of one channel stay in L1.
+      // Per channel, the (n, iw) plane of this row transposed to (iw, n).
       const int64_t nstride = g.IC * g.IH * g.IW;
-      for (int64_t c = 0; c < g.IC; ++c) {
-        const T* s = x + (c * g.IH + ih) * g.IW;
-        for (int64_t iw = 0; iw < g.IW; ++iw) {
-          T* o = row + ((g.pW + iw) * g.IC + c) * g.N;
-          for (int64_t n = 0; n < g.N; ++n) o[n] = s[n * nstride + iw];
-        }
-      }
+      for (int64_t c = 0; c < g.IC; ++c)
+        transpose(x + (c * g.IH + ih) * g.IW, nstride, row + (g.pW * g.IC + c) * g.N, g.IC * g.N, g.N, g.IW);
     }
   });
   return d;
@@ -381,16 +422,15 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
   // yt [oh][ow][n][oc] -> y (N, OC, OH, OW), adding the bias.
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t oc = 0; oc < g.OC; ++oc) {
-          const T bv = b ? b[oc] : T(0);
-          const T* s = yt + (oh * g.OW * N + n) * g.OC + oc;
-          T* o = y + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          if (b)
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC] + bv;
-          else
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC];
-        }
+      for (int64_t n = 0; n < N; ++n) {
+        T* const yo = y + (n * g.OC * g.OH + oh) * g.OW;
+        transpose(yt + (oh * g.OW * N + n) * g.OC, N * g.OC, yo, g.OH * g.OW, g.OW, g.OC);
+        if (b)  // y = acc + bias: the same single addition as before, after the move
+          for (int64_t oc = 0; oc < g.OC; ++oc) {
+            T* o = yo + oc * g.OH * g.OW;
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = o[ow] + b[oc];
+          }
+      }
   });
 }
 
@@ -404,14 +444,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   T* const gyt = scratch<T>(3, size_t(g.OH * g.OW * g.OC * N));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t oc = 0; oc < g.OC; ++oc) {
-        const T* s = gy + (oc * g.OH + oh) * g.OW;
-        const int64_t nstride = g.OC * g.OH * g.OW;
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          T* o = gyt + ((oh * g.OW + ow) * g.OC + oc) * N;
-          for (int64_t n = 0; n < N; ++n) o[n] = s[n * nstride + ow];
-        }
-      }
+      for (int64_t oc = 0; oc < g.OC; ++oc)
+        transpose(gy + (oc * g.OH + oh) * g.OW, g.OC * g.OH * g.OW, gyt + (oh * g.OW * g.OC + oc) * N, g.OC * N, N, g.OW);
   });
   // The gradient of the padded input, [ihp][iwp][ic][n]: every task owns a block of channels and
   // adds its contributions position by position in raster order (the reference's order).
@@ -472,11 +506,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t ih = h0; ih < h1; ++ih)
       for (int64_t c = 0; c < g.IC; ++c)
-        for (int64_t n = 0; n < N; ++n) {
-          const T* s = gxt + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
-          T* o = gx + ((n * g.IC + c) * g.IH + ih) * g.IW;
-          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
-        }
+        transpose(gxt + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N, g.IC * N, gx + (c * g.IH + ih) * g.IW, g.IC * g.IH * g.IW,
+                  g.IW, N);
   });
 }
 
@@ -493,11 +524,7 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t n = 0; n < N; ++n)
-        for (int64_t oc = 0; oc < g.OC; ++oc) {
-          const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          T* o = gyt + (oh * g.OW * N + n) * g.OC + oc;
-          for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * N * g.OC] = s[ow];
-        }
+        transpose(gy + (n * g.OC * g.OH + oh) * g.OW, g.OH * g.OW, gyt + (oh * g.OW * N + n) * g.OC, N * g.OC, g.OC, g.OW);
   });
   const Chunks cs(g);
   const int64_t cells = g.G * g.SGH * g.SGW;
