@@ -542,6 +542,22 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
       for (int64_t oh = sgh * cs.ch; oh < (sgh + 1) * cs.ch; ++oh)
         for (int64_t c = 0; c < cs.per_row; ++c) {
           const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
+          const T* const gyc = gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg;
+          if (cs.cpw == 1) {
+            // One position per chunk (local): for a fixed tap the A rows (ic) are consecutive
+            // batch runs of xt, so the GEMM reads them in place, one tap at a time (rows are
+            // independent; each row's chain over the positions keeps its order).
+            for (int64_t fh = 0; fh < g.FH; ++fh) {
+              const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+              for (int64_t fw = 0; fw < g.FW; ++fw) {
+                const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
+                const T* a = xt + ((ihp * IWp + ow0 * g.sW + twd) * g.IC + gi * ICg + ic0) * N;
+                gemm(ic1 - ic0, OCg, N, a, N, 1, gyc, g.OC, gc + (fh * g.FW + fw) * OCg, FHW * OCg, !first);
+              }
+            }
+            first = false;
+            continue;
+          }
           for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
             for (int64_t fh = 0; fh < g.FH; ++fh) {
               const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
@@ -552,7 +568,7 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
                   copy_run(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, N);
               }
             }
-          gemm(rows, OCg, cols, Ap, cols, 1, gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
+          gemm(rows, OCg, cols, Ap, cols, 1, gyc, g.OC, gc, OCg, !first);
           first = false;
         }
     }
