@@ -162,7 +162,9 @@ inline void mk(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float*
     }
 }
 
-// 6 rows x 64 columns (4 vectors): fewer broadcasts per FMA, for full 64-column blocks.
+// 6 rows x 64 columns (4 vectors): fewer broadcasts per FMA, for full 64-column blocks. Stream:
+// c is 64-byte aligned and written once, with non-temporal stores (no read of the old lines).
+template <bool Stream = false>
 inline void mk64(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
                  bool accum) {
   constexpr int MR = 6;
@@ -191,7 +193,12 @@ inline void mk64(int64_t R, const float* a, int64_t a_i, int64_t a_r, const floa
   for (int i = 0; i < MR; ++i)
     if (i < rows)
 #pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+      for (int v = 0; v < 4; ++v) {
+        if constexpr (Stream)
+          _mm512_stream_ps(c + i * ldc + 16 * v, acc[i][v]);
+        else
+          _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+      }
 }
 
 void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c,
@@ -215,6 +222,16 @@ void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t
     }
   }
 }
+// gemm(M, Nc, R, ...) without accumulation for a packed A (a_r == 1), Nc % 64 == 0 and c, ldc
+// 64-byte aligned: the result goes out with non-temporal stores (an output written once and not
+// read again soon, e.g. local's weight gradient, as large as the weight).
+void gemm_stream(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t j0 = 0; j0 < Nc; j0 += 64)
+    for (int64_t i0 = 0; i0 < M; i0 += 6)
+      mk64<true>(R, a + i0 * a_i, a_i, 1, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(6, M - i0)), false);
+}
+inline void store_fence() { _mm_sfence(); }
+
 // Backward-data with the column-to-image step fused: like gemm(M, np * 32 * nbp, R, ...) whose
 // 32-column block jb holds batch entries n0 = (jb % nbp) * 32 .. n0 + 31 of position p = jb / nbp;
 // instead of being stored, each finished row segment is added to rowp[i] + p * pstride + n0 (one
@@ -532,6 +549,12 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   const int64_t want = std::max<int64_t>(1, (8 + cells - 1) / cells);
   const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
   const int64_t lda = cs.cpw * N;
+#if HERON_LOCAL_X86
+  // One chunk per cell (local: every filter is written by one GEMM, never re-read here) and
+  // AVX-512 with 64-column rows on 64-byte boundaries: stream the weight gradient out.
+  const bool stream = std::is_same_v<T, float> && NR == 32 && cs.cpw == 1 && cs.ch == 1 && cs.per_row == 1 &&
+                      OCg % 64 == 0 && reinterpret_cast<uintptr_t>(gw) % 64 == 0;
+#endif
   parallel_for(0, cells * nb, 1, [&](int64_t t0, int64_t t1) {
     T* const Ap = scratch<T>(0, size_t(icb * FHW * lda));
     for (int64_t t = t0; t < t1; ++t) {
@@ -552,7 +575,15 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
               for (int64_t fw = 0; fw < g.FW; ++fw) {
                 const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
                 const T* a = xt + ((ihp * IWp + ow0 * g.sW + twd) * g.IC + gi * ICg + ic0) * N;
-                gemm(ic1 - ic0, OCg, N, a, N, 1, gyc, g.OC, gc + (fh * g.FW + fw) * OCg, FHW * OCg, !first);
+                T* const c = gc + (fh * g.FW + fw) * OCg;
+#if HERON_LOCAL_X86
+                if (stream && first) {
+                  avx512::gemm_stream(ic1 - ic0, OCg, N, reinterpret_cast<const float*>(a), N, reinterpret_cast<const float*>(gyc),
+                                      g.OC, reinterpret_cast<float*>(c), FHW * OCg);
+                  continue;
+                }
+#endif
+                gemm(ic1 - ic0, OCg, N, a, N, 1, gyc, g.OC, c, FHW * OCg, !first);
               }
             }
             first = false;
@@ -572,6 +603,9 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
           first = false;
         }
     }
+#if HERON_LOCAL_X86
+    if (stream) avx512::store_fence();  // the streamed stores are visible before the task ends
+#endif
   });
 }
 
