@@ -425,13 +425,14 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
         continue;
       }
       gemm(OCg, cols, K, wc, 1, OCg, Bp, ldb, Cp, ldb, false);
-      for (int64_t o = 0; o < OCg; ++o) {  // rows of np positions go straight to y
+      for (int64_t o = 0; o < OCg; ++o) {  // rows of np positions go straight to y: (p, n) -> (n, p)
         const int64_t oc = gi * OCg + o;
-        const T* cr = Cp + o * ldb;
-        for (int64_t n = 0; n < N; ++n) {
-          T* yr = y + ((n * g.OC + oc) * g.OH + oh) * g.OW + ow0;
-          for (int64_t p = 0; p < np; ++p) yr[p] = b ? cr[p * N + n] + b[oc] : cr[p * N + n];
-        }
+        T* const yr = y + (oc * g.OH + oh) * g.OW + ow0;
+        const int64_t nstride = g.OC * g.OH * g.OW;
+        transpose(Cp + o * ldb, N, yr, nstride, np, N);
+        if (b)  // y = acc + bias: the same single addition, after the move
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t p = 0; p < np; ++p) yr[n * nstride + p] = yr[n * nstride + p] + b[oc];
       }
     }
   });
@@ -486,9 +487,16 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
         for (int64_t sgw = 0; sgw < g.SGW; ++sgw)
           for (int64_t c = 0; c < cs.per_row; ++c) {
             const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
-            for (int64_t o = 0; o < OCg; ++o)
-              for (int64_t p = 0; p < np; ++p)
-                copy_run(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, N);
+            const T* const gyc = gyt + ((oh * g.OW + ow0) * g.OC + gi * OCg) * N;
+#if HERON_LOCAL_X86
+            // One position per chunk, fused: the rows of B are gyt's own batch runs (ldb = N).
+            const bool direct = fused && cs.cpw == 1;
+#else
+            const bool direct = false;
+#endif
+            if (!direct)
+              for (int64_t o = 0; o < OCg; ++o)
+                for (int64_t p = 0; p < np; ++p) copy_run(Bp + o * ldb + p * N, gyc + (p * g.OC + o) * N, N);
             const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
 #if HERON_LOCAL_X86
             if (fused) {  // AVX-512, float, batch a multiple of 32: add straight into gxt
@@ -499,8 +507,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
                     rowp[k] = reinterpret_cast<float*>(gxt) +
                               ((ihp * IWp + ow0 * g.sW + (g.flip ? g.FW - 1 - fw : fw) * g.dW) * g.IC + gi * ICg + ic) * N;
                 }
-              avx512::gemm_add(rows, np, N / 32, OCg, reinterpret_cast<const float*>(wc), OCg, 1, reinterpret_cast<const float*>(Bp),
-                               ldb, rowp.data(), g.sW * g.IC * N);
+              avx512::gemm_add(rows, np, N / 32, OCg, reinterpret_cast<const float*>(wc), OCg, 1, reinterpret_cast<const float*>(direct ? gyc : Bp),
+                               direct ? N : ldb, rowp.data(), g.sW * g.IC * N);
               continue;
             }
 #endif
