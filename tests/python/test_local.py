@@ -134,6 +134,9 @@ def test_bitwise_larger_shapes():
                     sg=(7, 6), G=2, flip=False),
                dict(N=33, IC=3, IH=5, IW=5, OC=64, FH=3, FW=2, stride=(1, 2), padding=(0, 1), dilation=(1, 1),
                     sg=(3, 3), G=1, flip=True),
+               # local with 64 channels per group: the weight gradient streamed out (non-temporal)
+               dict(N=7, IC=6, IH=6, IW=5, OC=128, FH=3, FW=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+                    sg=(6, 5), G=2, flip=False),
                # 128 GEMM columns per chunk (batch 8 x 16 positions): the 64-column micro-kernel
                dict(N=8, IC=4, IH=16, IW=16, OC=8, FH=3, FW=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1),
                     sg=(2, 1), G=1, flip=False)]:

@@ -86,6 +86,38 @@ void gemm_avx2(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, in
       mk_avx2<MR>(R, a + i0 * a_i, a_i, a_r, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)),
                   int(std::min<int64_t>(NR, Nc - j0)), accum);
 }
+
+// d[c * ldd + r] = s[r * lds + c] for an 8 x 8 block (the layout changes of the optimized kernels).
+inline void transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds), r2 = _mm256_loadu_ps(s + 2 * lds),
+         r3 = _mm256_loadu_ps(s + 3 * lds), r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds),
+         r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+               u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+void transpose_avx2(const float* s, int64_t lds, float* d, int64_t ldd, int64_t R, int64_t C) {
+  const int64_t R8 = R / 8 * 8, C8 = C / 8 * 8;
+  for (int64_t r = 0; r < R8; r += 8) {
+    for (int64_t c = 0; c < C8; c += 8) transpose8x8(s + r * lds + c, lds, d + c * ldd + r, ldd);
+    for (int64_t c = C8; c < C; ++c)
+      for (int64_t i = r; i < r + 8; ++i) d[c * ldd + i] = s[i * lds + c];
+  }
+  for (int64_t r = R8; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) d[c * ldd + r] = s[r * lds + c];
+}
 }  // namespace fma2
 #pragma GCC pop_options
 
@@ -130,7 +162,9 @@ inline void mk(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float*
     }
 }
 
-// 6 rows x 64 columns (4 vectors): fewer broadcasts per FMA, for full 64-column blocks.
+// 6 rows x 64 columns (4 vectors): fewer broadcasts per FMA, for full 64-column blocks. Stream:
+// c is 64-byte aligned and written once, with non-temporal stores (no read of the old lines).
+template <bool Stream = false>
 inline void mk64(int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
                  bool accum) {
   constexpr int MR = 6;
@@ -159,7 +193,12 @@ inline void mk64(int64_t R, const float* a, int64_t a_i, int64_t a_r, const floa
   for (int i = 0; i < MR; ++i)
     if (i < rows)
 #pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+      for (int v = 0; v < 4; ++v) {
+        if constexpr (Stream)
+          _mm512_stream_ps(c + i * ldc + 16 * v, acc[i][v]);
+        else
+          _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+      }
 }
 
 void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t a_r, const float* b, int64_t ldb, float* c,
@@ -183,6 +222,16 @@ void gemm(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, int64_t
     }
   }
 }
+// gemm(M, Nc, R, ...) without accumulation for a packed A (a_r == 1), Nc % 64 == 0 and c, ldc
+// 64-byte aligned: the result goes out with non-temporal stores (an output written once and not
+// read again soon, e.g. local's weight gradient, as large as the weight).
+void gemm_stream(int64_t M, int64_t Nc, int64_t R, const float* a, int64_t a_i, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t j0 = 0; j0 < Nc; j0 += 64)
+    for (int64_t i0 = 0; i0 < M; i0 += 6)
+      mk64<true>(R, a + i0 * a_i, a_i, 1, b + j0, ldb, c + i0 * ldc + j0, ldc, int(std::min<int64_t>(6, M - i0)), false);
+}
+inline void store_fence() { _mm_sfence(); }
+
 // Backward-data with the column-to-image step fused: like gemm(M, np * 32 * nbp, R, ...) whose
 // 32-column block jb holds batch entries n0 = (jb % nbp) * 32 .. n0 + 31 of position p = jb / nbp;
 // instead of being stored, each finished row segment is added to rowp[i] + p * pstride + n0 (one
@@ -272,6 +321,20 @@ inline void copy_run(T* __restrict d, const T* __restrict s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = s[i];
 }
 
+// d[c * ldd + r] = s[r * lds + c] for r < R, c < C: the layout changes (NCHW <-> position-major)
+// of the optimized kernels, in 8 x 8 blocks (AVX2 for float). Pure data movement: exact.
+template <typename T>
+void transpose(const T* s, int64_t lds, T* d, int64_t ldd, int64_t R, int64_t C) {
+#if HERON_LOCAL_X86
+  if constexpr (std::is_same_v<T, float>)
+    if (has_fma()) return fma2::transpose_avx2(s, lds, d, ldd, R, C);
+#endif
+  for (int64_t r0 = 0; r0 < R; r0 += 8)
+    for (int64_t c0 = 0; c0 < C; c0 += 8)
+      for (int64_t c = c0; c < std::min(C, c0 + 8); ++c)
+        for (int64_t r = r0; r < std::min(R, r0 + 8); ++r) d[c * ldd + r] = s[r * lds + c];
+}
+
 // Per-thread scratch that lives across calls (no page faults on every call); slot 0..3. The
 // contents are whatever the last user left: callers write before they read, except that GEMM
 // operands may have unread padding columns (finite values, never stored).
@@ -301,15 +364,10 @@ T* pack_input(const T* x, const LocalGeom& g, int64_t& IHp, int64_t& IWp) {
       }
       std::fill(row, row + g.pW * pix, T(0));
       std::fill(row + (g.pW + g.IW) * pix, row + IWp * pix, T(0));
-      // c outer, n inner: contiguous writes; the N input rows of one channel stay in L1.
+      // Per channel, the (n, iw) plane of this row transposed to (iw, n).
       const int64_t nstride = g.IC * g.IH * g.IW;
-      for (int64_t c = 0; c < g.IC; ++c) {
-        const T* s = x + (c * g.IH + ih) * g.IW;
-        for (int64_t iw = 0; iw < g.IW; ++iw) {
-          T* o = row + ((g.pW + iw) * g.IC + c) * g.N;
-          for (int64_t n = 0; n < g.N; ++n) o[n] = s[n * nstride + iw];
-        }
-      }
+      for (int64_t c = 0; c < g.IC; ++c)
+        transpose(x + (c * g.IH + ih) * g.IW, nstride, row + (g.pW * g.IC + c) * g.N, g.IC * g.N, g.N, g.IW);
     }
   });
   return d;
@@ -367,13 +425,14 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
         continue;
       }
       gemm(OCg, cols, K, wc, 1, OCg, Bp, ldb, Cp, ldb, false);
-      for (int64_t o = 0; o < OCg; ++o) {  // rows of np positions go straight to y
+      for (int64_t o = 0; o < OCg; ++o) {  // rows of np positions go straight to y: (p, n) -> (n, p)
         const int64_t oc = gi * OCg + o;
-        const T* cr = Cp + o * ldb;
-        for (int64_t n = 0; n < N; ++n) {
-          T* yr = y + ((n * g.OC + oc) * g.OH + oh) * g.OW + ow0;
-          for (int64_t p = 0; p < np; ++p) yr[p] = b ? cr[p * N + n] + b[oc] : cr[p * N + n];
-        }
+        T* const yr = y + (oc * g.OH + oh) * g.OW + ow0;
+        const int64_t nstride = g.OC * g.OH * g.OW;
+        transpose(Cp + o * ldb, N, yr, nstride, np, N);
+        if (b)  // y = acc + bias: the same single addition, after the move
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t p = 0; p < np; ++p) yr[n * nstride + p] = yr[n * nstride + p] + b[oc];
       }
     }
   });
@@ -381,16 +440,15 @@ void fast_forward(const T* x, const T* w, const T* b, T* y, const LocalGeom& g) 
   // yt [oh][ow][n][oc] -> y (N, OC, OH, OW), adding the bias.
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t oc = 0; oc < g.OC; ++oc) {
-          const T bv = b ? b[oc] : T(0);
-          const T* s = yt + (oh * g.OW * N + n) * g.OC + oc;
-          T* o = y + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          if (b)
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC] + bv;
-          else
-            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = s[ow * N * g.OC];
-        }
+      for (int64_t n = 0; n < N; ++n) {
+        T* const yo = y + (n * g.OC * g.OH + oh) * g.OW;
+        transpose(yt + (oh * g.OW * N + n) * g.OC, N * g.OC, yo, g.OH * g.OW, g.OW, g.OC);
+        if (b)  // y = acc + bias: the same single addition as before, after the move
+          for (int64_t oc = 0; oc < g.OC; ++oc) {
+            T* o = yo + oc * g.OH * g.OW;
+            for (int64_t ow = 0; ow < g.OW; ++ow) o[ow] = o[ow] + b[oc];
+          }
+      }
   });
 }
 
@@ -404,22 +462,17 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   T* const gyt = scratch<T>(3, size_t(g.OH * g.OW * g.OC * N));
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t oc = 0; oc < g.OC; ++oc) {
-        const T* s = gy + (oc * g.OH + oh) * g.OW;
-        const int64_t nstride = g.OC * g.OH * g.OW;
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          T* o = gyt + ((oh * g.OW + ow) * g.OC + oc) * N;
-          for (int64_t n = 0; n < N; ++n) o[n] = s[n * nstride + ow];
-        }
-      }
+      for (int64_t oc = 0; oc < g.OC; ++oc)
+        transpose(gy + (oc * g.OH + oh) * g.OW, g.OC * g.OH * g.OW, gyt + (oh * g.OW * g.OC + oc) * N, g.OC * N, N, g.OW);
   });
   // The gradient of the padded input, [ihp][iwp][ic][n]: every task owns a block of channels and
   // adds its contributions position by position in raster order (the reference's order).
   T* const gxt = scratch<T>(2, size_t(IHp * IWp * g.IC * N));
   parallel_for(0, IHp, 1, [&](int64_t h0, int64_t h1) { std::fill(gxt + h0 * IWp * g.IC * N, gxt + h1 * IWp * g.IC * N, T(0)); });
   const Chunks cs(g);
-  // Channel blocks: two per thread over all groups (each block repacks the output gradient).
-  const int64_t want = std::max<int64_t>(1, (2 * int64_t(get_num_threads()) + g.G - 1) / g.G);
+  // Channel blocks: one per thread over all groups (each block reads the whole output gradient;
+  // fewer, taller blocks measured faster than two per thread).
+  const int64_t want = std::max<int64_t>(1, (int64_t(get_num_threads()) + g.G - 1) / g.G);
   const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
   const int64_t ldb = round_up(cs.cpw * N, NR);
 #if HERON_LOCAL_X86
@@ -435,9 +488,16 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
         for (int64_t sgw = 0; sgw < g.SGW; ++sgw)
           for (int64_t c = 0; c < cs.per_row; ++c) {
             const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
-            for (int64_t o = 0; o < OCg; ++o)
-              for (int64_t p = 0; p < np; ++p)
-                copy_run(Bp + o * ldb + p * N, gyt + ((oh * g.OW + ow0 + p) * g.OC + gi * OCg + o) * N, N);
+            const T* const gyc = gyt + ((oh * g.OW + ow0) * g.OC + gi * OCg) * N;
+#if HERON_LOCAL_X86
+            // One position per chunk, fused: the rows of B are gyt's own batch runs (ldb = N).
+            const bool direct = fused && cs.cpw == 1;
+#else
+            const bool direct = false;
+#endif
+            if (!direct)
+              for (int64_t o = 0; o < OCg; ++o)
+                for (int64_t p = 0; p < np; ++p) copy_run(Bp + o * ldb + p * N, gyc + (p * g.OC + o) * N, N);
             const T* wc = w + ((gi * g.SGH + oh / cs.ch) * g.SGW + sgw) * K * OCg + ic0 * FHW * OCg;
 #if HERON_LOCAL_X86
             if (fused) {  // AVX-512, float, batch a multiple of 32: add straight into gxt
@@ -448,8 +508,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
                     rowp[k] = reinterpret_cast<float*>(gxt) +
                               ((ihp * IWp + ow0 * g.sW + (g.flip ? g.FW - 1 - fw : fw) * g.dW) * g.IC + gi * ICg + ic) * N;
                 }
-              avx512::gemm_add(rows, np, N / 32, OCg, reinterpret_cast<const float*>(wc), OCg, 1, reinterpret_cast<const float*>(Bp),
-                               ldb, rowp.data(), g.sW * g.IC * N);
+              avx512::gemm_add(rows, np, N / 32, OCg, reinterpret_cast<const float*>(wc), OCg, 1, reinterpret_cast<const float*>(direct ? gyc : Bp),
+                               direct ? N : ldb, rowp.data(), g.sW * g.IC * N);
               continue;
             }
 #endif
@@ -472,11 +532,8 @@ void fast_backward_data(const T* gy, const T* w, T* gx, const LocalGeom& g) {
   parallel_for(0, g.IH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t ih = h0; ih < h1; ++ih)
       for (int64_t c = 0; c < g.IC; ++c)
-        for (int64_t n = 0; n < N; ++n) {
-          const T* s = gxt + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N + n;
-          T* o = gx + ((n * g.IC + c) * g.IH + ih) * g.IW;
-          for (int64_t iw = 0; iw < g.IW; ++iw) o[iw] = s[iw * g.IC * N];
-        }
+        transpose(gxt + (((ih + g.pH) * IWp + g.pW) * g.IC + c) * N, g.IC * N, gx + (c * g.IH + ih) * g.IW, g.IC * g.IH * g.IW,
+                  g.IW, N);
   });
 }
 
@@ -493,11 +550,7 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   parallel_for(0, g.OH, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t n = 0; n < N; ++n)
-        for (int64_t oc = 0; oc < g.OC; ++oc) {
-          const T* s = gy + ((n * g.OC + oc) * g.OH + oh) * g.OW;
-          T* o = gyt + (oh * g.OW * N + n) * g.OC + oc;
-          for (int64_t ow = 0; ow < g.OW; ++ow) o[ow * N * g.OC] = s[ow];
-        }
+        transpose(gy + (n * g.OC * g.OH + oh) * g.OW, g.OH * g.OW, gyt + (oh * g.OW * N + n) * g.OC, N * g.OC, g.OC, g.OW);
   });
   const Chunks cs(g);
   const int64_t cells = g.G * g.SGH * g.SGW;
@@ -505,6 +558,12 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
   const int64_t want = std::max<int64_t>(1, (8 + cells - 1) / cells);
   const int64_t icb = std::max<int64_t>(1, (ICg + want - 1) / want), nb = (ICg + icb - 1) / icb;
   const int64_t lda = cs.cpw * N;
+#if HERON_LOCAL_X86
+  // One chunk per cell (local: every filter is written by one GEMM, never re-read here) and
+  // AVX-512 with 64-column rows on 64-byte boundaries: stream the weight gradient out.
+  const bool stream = std::is_same_v<T, float> && NR == 32 && cs.cpw == 1 && cs.ch == 1 && cs.per_row == 1 &&
+                      OCg % 64 == 0 && reinterpret_cast<uintptr_t>(gw) % 64 == 0;
+#endif
   parallel_for(0, cells * nb, 1, [&](int64_t t0, int64_t t1) {
     T* const Ap = scratch<T>(0, size_t(icb * FHW * lda));
     for (int64_t t = t0; t < t1; ++t) {
@@ -515,6 +574,30 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
       for (int64_t oh = sgh * cs.ch; oh < (sgh + 1) * cs.ch; ++oh)
         for (int64_t c = 0; c < cs.per_row; ++c) {
           const int64_t ow0 = sgw * cs.cw + c * cs.cpw, np = std::min(cs.cpw, cs.cw - c * cs.cpw), cols = np * N;
+          const T* const gyc = gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg;
+          if (cs.cpw == 1) {
+            // One position per chunk (local): for a fixed tap the A rows (ic) are consecutive
+            // batch runs of xt, so the GEMM reads them in place, one tap at a time (rows are
+            // independent; each row's chain over the positions keeps its order).
+            for (int64_t fh = 0; fh < g.FH; ++fh) {
+              const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
+              for (int64_t fw = 0; fw < g.FW; ++fw) {
+                const int64_t twd = (g.flip ? g.FW - 1 - fw : fw) * g.dW;
+                const T* a = xt + ((ihp * IWp + ow0 * g.sW + twd) * g.IC + gi * ICg + ic0) * N;
+                T* const c = gc + (fh * g.FW + fw) * OCg;
+#if HERON_LOCAL_X86
+                if (stream && first) {
+                  avx512::gemm_stream(ic1 - ic0, OCg, N, reinterpret_cast<const float*>(a), N, reinterpret_cast<const float*>(gyc),
+                                      g.OC, reinterpret_cast<float*>(c), FHW * OCg);
+                  continue;
+                }
+#endif
+                gemm(ic1 - ic0, OCg, N, a, N, 1, gyc, g.OC, c, FHW * OCg, !first);
+              }
+            }
+            first = false;
+            continue;
+          }
           for (int64_t ic = ic0, k = 0; ic < ic1; ++ic)
             for (int64_t fh = 0; fh < g.FH; ++fh) {
               const int64_t ihp = oh * g.sH + (g.flip ? g.FH - 1 - fh : fh) * g.dH;
@@ -525,10 +608,13 @@ void fast_backward_filter(const T* gy, const T* x, T* gw, const LocalGeom& g) {
                   copy_run(dst + p * N, xt + ((ihp * IWp + (ow0 + p) * g.sW + twd) * g.IC + gi * ICg + ic) * N, N);
               }
             }
-          gemm(rows, OCg, cols, Ap, cols, 1, gyt + (oh * g.OW + ow0) * N * g.OC + gi * OCg, g.OC, gc, OCg, !first);
+          gemm(rows, OCg, cols, Ap, cols, 1, gyc, g.OC, gc, OCg, !first);
           first = false;
         }
     }
+#if HERON_LOCAL_X86
+    if (stream) avx512::store_fence();  // the streamed stores are visible before the task ends
+#endif
   });
 }
 
