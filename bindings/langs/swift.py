@@ -169,6 +169,8 @@ def body(op, ins, attrs) -> list[str]:
     call_attrs = "[" + ", ".join(attrs) + "]"
     tbl = f"_OpTable.{ident(lower_camel(n))}"
     if kind == "one":
+        if ins and 1 <= len(ins) <= 4 and not any(x.startswith("VAR") for x in ins):
+            return [f"return try _call{len(ins)}({tbl}, {', '.join(ins)}, {call_attrs})"]
         return [f"return try _callOne({tbl}, {call_ins}, {call_attrs})"]
     if kind == "list":
         r = f"try _call({tbl}, {call_ins}, {call_attrs}, capacity: max(64, {len(op['inputs'])} + "

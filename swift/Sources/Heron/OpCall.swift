@@ -67,10 +67,39 @@ public final class _OpRef: @unchecked Sendable {
 @inline(__always) func _dtype(_ v: DType) -> AttrValue { .dtype(v) }
 @inline(__always) func _dtypeOpt(_ v: DType?) -> AttrValue { v.map { .dtype($0) } ?? .none }
 
-/// Fills `out` with the heron_attr form of `attrs`; strings and arrays are copied into memory that
-/// lives until `body` returns.
+@inline(__always)
+func cAttr(_ a: AttrValue) -> heron_attr {
+    var c = heron_attr(kind: HERON_ATTR_DEFAULT, reserved: 0, i: 0, f: 0, p: nil)
+    switch a {
+    case .default: c.kind = HERON_ATTR_DEFAULT
+    case .none: c.kind = HERON_ATTR_NONE
+    case let .int(v): c.kind = HERON_ATTR_INT; c.i = v
+    case let .float(v): c.kind = HERON_ATTR_FLOAT; c.f = v
+    case let .bool(v): c.kind = HERON_ATTR_BOOL; c.i = v ? 1 : 0
+    case let .dtype(v): c.kind = HERON_ATTR_DTYPE; c.i = Int64(v.rawValue)
+    case .string, .ints, .floats: break  // need memory: see withCAttrs
+    }
+    return c
+}
+
+/// Calls `body` with the heron_attr form of `attrs`; strings and arrays are copied into memory that
+/// lives until `body` returns. Attributes without such data are laid out on the stack.
+@inline(__always)
 func withCAttrs<R>(_ attrs: [AttrValue], _ body: (UnsafePointer<heron_attr>?, Int) throws -> R) rethrows -> R {
     if attrs.isEmpty { return try body(nil, 0) }
+    var simple = true
+    for a in attrs {
+        switch a {
+        case .string, .ints, .floats: simple = false
+        default: break
+        }
+    }
+    if simple {
+        return try withUnsafeTemporaryAllocation(of: heron_attr.self, capacity: attrs.count) { buf in
+            for k in 0..<attrs.count { buf.initializeElement(at: k, to: cAttr(attrs[k])) }
+            return try body(UnsafePointer(buf.baseAddress), attrs.count)
+        }
+    }
     var owned: [UnsafeMutableRawPointer] = []
     defer { for p in owned { p.deallocate() } }
     var c = [heron_attr](repeating: heron_attr(kind: HERON_ATTR_DEFAULT, reserved: 0, i: 0, f: 0, p: nil), count: attrs.count)
@@ -158,6 +187,51 @@ private final class _OpCache: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
 }
 private let _opCache = _OpCache()
+
+/// A single-output op on `n` input handles at `ins` (the caller keeps the tensors alive).
+@inline(__always)
+func _invokeOne(_ op: _OpRef, _ ins: UnsafePointer<OpaquePointer?>, _ n: Int, _ attrs: [AttrValue]) throws -> Tensor {
+    guard let h = op.handle else { throw op.error! }
+    return try withCAttrs(attrs) { ca, na in
+        var out: OpaquePointer?
+        var count = 0
+        let status = heron_op_call(h, ins, n, ca, na, &out, 1, &count)
+        if status == HERON_ERR_BUFFER_TOO_SMALL {
+            throw HeronError.failure(code: status, message: "\(op.name): produced \(count) outputs, the schema says 1", op: op.name)
+        }
+        try check(status)
+        guard let out else { throw HeronError.failure(code: HERON_ERR_RUNTIME, message: "\(op.name): output 0 is undefined", op: op.name) }
+        return Tensor(owning: out)
+    }
+}
+
+// Single-output ops with 1 to 4 fixed inputs: the input handles live on the stack (no array).
+@inline(__always)
+public func _call1(_ op: _OpRef, _ a: Tensor?, _ attrs: [AttrValue]) throws -> Tensor {
+    var hs: OpaquePointer? = a?.handle
+    return try withExtendedLifetime(a) { try _invokeOne(op, &hs, 1, attrs) }
+}
+@inline(__always)
+public func _call2(_ op: _OpRef, _ a: Tensor?, _ b: Tensor?, _ attrs: [AttrValue]) throws -> Tensor {
+    var hs: (OpaquePointer?, OpaquePointer?) = (a?.handle, b?.handle)
+    return try withExtendedLifetime((a, b)) {
+        try withUnsafePointer(to: &hs) { try $0.withMemoryRebound(to: OpaquePointer?.self, capacity: 2) { try _invokeOne(op, $0, 2, attrs) } }
+    }
+}
+@inline(__always)
+public func _call3(_ op: _OpRef, _ a: Tensor?, _ b: Tensor?, _ c: Tensor?, _ attrs: [AttrValue]) throws -> Tensor {
+    var hs: (OpaquePointer?, OpaquePointer?, OpaquePointer?) = (a?.handle, b?.handle, c?.handle)
+    return try withExtendedLifetime((a, b, c)) {
+        try withUnsafePointer(to: &hs) { try $0.withMemoryRebound(to: OpaquePointer?.self, capacity: 3) { try _invokeOne(op, $0, 3, attrs) } }
+    }
+}
+@inline(__always)
+public func _call4(_ op: _OpRef, _ a: Tensor?, _ b: Tensor?, _ c: Tensor?, _ d: Tensor?, _ attrs: [AttrValue]) throws -> Tensor {
+    var hs: (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) = (a?.handle, b?.handle, c?.handle, d?.handle)
+    return try withExtendedLifetime((a, b, c, d)) {
+        try withUnsafePointer(to: &hs) { try $0.withMemoryRebound(to: OpaquePointer?.self, capacity: 4) { try _invokeOne(op, $0, 4, attrs) } }
+    }
+}
 
 /// One output, which the op must have produced.
 @inline(__always)

@@ -435,7 +435,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func neg(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.neg, [input], [])
+        return try _call1(_OpTable.neg, input, [])
     }
 
     /// Elementwise absolute value.
@@ -445,7 +445,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func abs(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.abs, [input], [])
+        return try _call1(_OpTable.abs, input, [])
     }
 
     /// Elementwise sign: -1, 0 or 1 (nan stays nan).
@@ -455,7 +455,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sign(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.sign, [input], [])
+        return try _call1(_OpTable.sign, input, [])
     }
 
     /// Elementwise e**x. Integer inputs give the default float dtype.
@@ -465,7 +465,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func exp(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.exp, [input], [])
+        return try _call1(_OpTable.exp, input, [])
     }
 
     /// Elementwise e**x - 1, exact for small x.
@@ -475,7 +475,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func expm1(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.expm1, [input], [])
+        return try _call1(_OpTable.expm1, input, [])
     }
 
     /// Elementwise natural logarithm.
@@ -485,7 +485,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func log(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.log, [input], [])
+        return try _call1(_OpTable.log, input, [])
     }
 
     /// Elementwise log(1 + x), exact for small x.
@@ -495,7 +495,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func log1p(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.log1p, [input], [])
+        return try _call1(_OpTable.log1p, input, [])
     }
 
     /// Elementwise base-2 logarithm.
@@ -505,7 +505,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func log2(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.log2, [input], [])
+        return try _call1(_OpTable.log2, input, [])
     }
 
     /// Elementwise square root.
@@ -515,7 +515,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sqrt(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.sqrt, [input], [])
+        return try _call1(_OpTable.sqrt, input, [])
     }
 
     /// Elementwise 1 / sqrt(x).
@@ -525,7 +525,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func rsqrt(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.rsqrt, [input], [])
+        return try _call1(_OpTable.rsqrt, input, [])
     }
 
     /// Elementwise x * x.
@@ -535,7 +535,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func square(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.square, [input], [])
+        return try _call1(_OpTable.square, input, [])
     }
 
     /// Elementwise sine.
@@ -545,7 +545,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sin(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.sin, [input], [])
+        return try _call1(_OpTable.sin, input, [])
     }
 
     /// Elementwise cosine.
@@ -555,7 +555,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cos(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.cos, [input], [])
+        return try _call1(_OpTable.cos, input, [])
     }
 
     /// Elementwise tangent.
@@ -565,7 +565,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func tan(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.tan, [input], [])
+        return try _call1(_OpTable.tan, input, [])
     }
 
     /// Elementwise hyperbolic tangent.
@@ -575,7 +575,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func tanh(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.tanh, [input], [])
+        return try _call1(_OpTable.tanh, input, [])
     }
 
     /// Elementwise logistic function 1 / (1 + e**-x).
@@ -585,7 +585,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sigmoid(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.sigmoid, [input], [])
+        return try _call1(_OpTable.sigmoid, input, [])
     }
 
     /// Elementwise max(x, 0).
@@ -595,7 +595,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func relu(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.relu, [input], [])
+        return try _call1(_OpTable.relu, input, [])
     }
 
     /// Gaussian error linear unit: x * Phi(x), exact (erf) or with the tanh approximation.
@@ -606,7 +606,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func gelu(_ input: Tensor, approximate: String = "none") throws -> Tensor {
-        return try _callOne(_OpTable.gelu, [input], [_string(approximate)])
+        return try _call1(_OpTable.gelu, input, [_string(approximate)])
     }
 
     /// Elementwise x * sigmoid(x).
@@ -616,7 +616,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func silu(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.silu, [input], [])
+        return try _call1(_OpTable.silu, input, [])
     }
 
     /// Elementwise log(1 + e**(beta*x)) / beta; linear above `threshold` for stability.
@@ -628,7 +628,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func softplus(_ input: Tensor, beta: Double = 1.0, threshold: Double = 20.0) throws -> Tensor {
-        return try _callOne(_OpTable.softplus, [input], [_float(beta), _float(threshold)])
+        return try _call1(_OpTable.softplus, input, [_float(beta), _float(threshold)])
     }
 
     /// Elementwise Gauss error function.
@@ -638,7 +638,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func erf(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.erf, [input], [])
+        return try _call1(_OpTable.erf, input, [])
     }
 
     /// Elementwise floor; integers are returned unchanged.
@@ -648,7 +648,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func floor(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.floor, [input], [])
+        return try _call1(_OpTable.floor, input, [])
     }
 
     /// Elementwise ceiling; integers are returned unchanged.
@@ -658,7 +658,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func ceil(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.ceil, [input], [])
+        return try _call1(_OpTable.ceil, input, [])
     }
 
     /// Elementwise rounding half to even (like numpy and PyTorch), optionally to `decimals` places.
@@ -669,7 +669,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func round(_ input: Tensor, decimals: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.round, [input], [_int(decimals)])
+        return try _call1(_OpTable.round, input, [_int(decimals)])
     }
 
     /// Elementwise rounding toward zero.
@@ -679,7 +679,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func trunc(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.trunc, [input], [])
+        return try _call1(_OpTable.trunc, input, [])
     }
 
     /// Elementwise 1 / x.
@@ -689,7 +689,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func reciprocal(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.reciprocal, [input], [])
+        return try _call1(_OpTable.reciprocal, input, [])
     }
 
     /// True where x is nan.
@@ -699,7 +699,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func isnan(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.isnan, [input], [])
+        return try _call1(_OpTable.isnan, input, [])
     }
 
     /// True where x is +inf or -inf.
@@ -709,7 +709,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func isinf(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.isinf, [input], [])
+        return try _call1(_OpTable.isinf, input, [])
     }
 
     /// True where x is neither inf nor nan.
@@ -719,7 +719,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func isfinite(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.isfinite, [input], [])
+        return try _call1(_OpTable.isfinite, input, [])
     }
 
     /// Elementwise logical negation; gives bool.
@@ -729,7 +729,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logicalNot(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalNot, [input], [])
+        return try _call1(_OpTable.logicalNot, input, [])
     }
 
     /// Elementwise bitwise negation of integers; logical negation of bools.
@@ -739,7 +739,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseNot(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseNot, [input], [])
+        return try _call1(_OpTable.bitwiseNot, input, [])
     }
 
     /// Elementwise `input + alpha * other` with broadcasting and type promotion.
@@ -751,7 +751,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func add(_ input: Tensor, _ other: Tensor, alpha: Scalar = 1) throws -> Tensor {
-        return try _callOne(_OpTable.add, [input, other], [_scalar(alpha)])
+        return try _call2(_OpTable.add, input, other, [_scalar(alpha)])
     }
 
     /// Elementwise `input - alpha * other` with broadcasting and type promotion.
@@ -763,7 +763,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sub(_ input: Tensor, _ other: Tensor, alpha: Scalar = 1) throws -> Tensor {
-        return try _callOne(_OpTable.sub, [input, other], [_scalar(alpha)])
+        return try _call2(_OpTable.sub, input, other, [_scalar(alpha)])
     }
 
     /// Elementwise product with broadcasting.
@@ -774,7 +774,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func mul(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.mul, [input, other], [])
+        return try _call2(_OpTable.mul, input, other, [])
     }
 
     /// Elementwise division. True division (float result) by default; `rounding_mode` 'trunc' or 'floor' rounds the quotient and keeps integer dtypes.
@@ -786,7 +786,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func div(_ input: Tensor, _ other: Tensor, roundingMode: String? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.div, [input, other], [_stringOpt(roundingMode)])
+        return try _call2(_OpTable.div, input, other, [_stringOpt(roundingMode)])
     }
 
     /// Elementwise floor(input / other), Python's `//`.
@@ -797,7 +797,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func floorDivide(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.floorDivide, [input, other], [])
+        return try _call2(_OpTable.floorDivide, input, other, [])
     }
 
     /// Elementwise remainder with the sign of the divisor, Python's `%`.
@@ -808,7 +808,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func remainder(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.remainder, [input, other], [])
+        return try _call2(_OpTable.remainder, input, other, [])
     }
 
     /// Elementwise input ** exponent. Negative integer exponents of integer tensors are an error.
@@ -819,7 +819,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func pow(_ input: Tensor, _ exponent: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.pow, [input, exponent], [])
+        return try _call2(_OpTable.pow, input, exponent, [])
     }
 
     /// Elementwise maximum; nan propagates.
@@ -830,7 +830,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func maximum(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.maximum, [input, other], [])
+        return try _call2(_OpTable.maximum, input, other, [])
     }
 
     /// Elementwise minimum; nan propagates.
@@ -841,7 +841,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func minimum(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.minimum, [input, other], [])
+        return try _call2(_OpTable.minimum, input, other, [])
     }
 
     /// Elementwise arctangent of input / other using the signs of both for the quadrant.
@@ -852,7 +852,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func atan2(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.atan2, [input, other], [])
+        return try _call2(_OpTable.atan2, input, other, [])
     }
 
     /// Elementwise input == other; gives bool.
@@ -863,7 +863,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func eq(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.eq, [input, other], [])
+        return try _call2(_OpTable.eq, input, other, [])
     }
 
     /// Elementwise input != other; gives bool.
@@ -874,7 +874,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func ne(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.ne, [input, other], [])
+        return try _call2(_OpTable.ne, input, other, [])
     }
 
     /// Elementwise input < other; gives bool.
@@ -885,7 +885,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func lt(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.lt, [input, other], [])
+        return try _call2(_OpTable.lt, input, other, [])
     }
 
     /// Elementwise input <= other; gives bool.
@@ -896,7 +896,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func le(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.le, [input, other], [])
+        return try _call2(_OpTable.le, input, other, [])
     }
 
     /// Elementwise input > other; gives bool.
@@ -907,7 +907,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func gt(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.gt, [input, other], [])
+        return try _call2(_OpTable.gt, input, other, [])
     }
 
     /// Elementwise input >= other; gives bool.
@@ -918,7 +918,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func ge(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.ge, [input, other], [])
+        return try _call2(_OpTable.ge, input, other, [])
     }
 
     /// Elementwise logical and of truth values; gives bool.
@@ -929,7 +929,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logicalAnd(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalAnd, [input, other], [])
+        return try _call2(_OpTable.logicalAnd, input, other, [])
     }
 
     /// Elementwise logical or of truth values; gives bool.
@@ -940,7 +940,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logicalOr(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalOr, [input, other], [])
+        return try _call2(_OpTable.logicalOr, input, other, [])
     }
 
     /// Elementwise logical xor of truth values; gives bool.
@@ -951,7 +951,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logicalXor(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalXor, [input, other], [])
+        return try _call2(_OpTable.logicalXor, input, other, [])
     }
 
     /// Elementwise bitwise and of integers or bools.
@@ -962,7 +962,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseAnd(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseAnd, [input, other], [])
+        return try _call2(_OpTable.bitwiseAnd, input, other, [])
     }
 
     /// Elementwise bitwise or of integers or bools.
@@ -973,7 +973,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseOr(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseOr, [input, other], [])
+        return try _call2(_OpTable.bitwiseOr, input, other, [])
     }
 
     /// Elementwise bitwise xor of integers or bools.
@@ -984,7 +984,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseXor(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseXor, [input, other], [])
+        return try _call2(_OpTable.bitwiseXor, input, other, [])
     }
 
     /// Elementwise input << other for integers (shifts past the width give 0).
@@ -995,7 +995,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseLeftShift(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseLeftShift, [input, other], [])
+        return try _call2(_OpTable.bitwiseLeftShift, input, other, [])
     }
 
     /// Elementwise arithmetic input >> other for integers.
@@ -1006,7 +1006,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bitwiseRightShift(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseRightShift, [input, other], [])
+        return try _call2(_OpTable.bitwiseRightShift, input, other, [])
     }
 
     /// Elementwise choice: input where condition is true, else other; all three broadcast.
@@ -1018,7 +1018,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func `where`(_ condition: Tensor, _ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.`where`, [condition, input, other], [])
+        return try _call3(_OpTable.`where`, condition, input, other, [])
     }
 
     /// Elementwise min(max(input, min), max); either bound may be none. nan propagates.
@@ -1030,7 +1030,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func clamp(_ input: Tensor, min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.clamp, [input], [_scalarOpt(min), _scalarOpt(max)])
+        return try _call1(_OpTable.clamp, input, [_scalarOpt(min), _scalarOpt(max)])
     }
 
     /// Sum over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -1043,7 +1043,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sum(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.sum, [input], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.sum, input, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Arithmetic mean over `dim` (all dims when none). Needs a floating input or `dtype`.
@@ -1056,7 +1056,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func mean(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.mean, [input], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.mean, input, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Product over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -1069,7 +1069,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func prod(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.prod, [input], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.prod, input, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Maximum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -1081,7 +1081,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func amax(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.amax, [input], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.amax, input, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Minimum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -1093,7 +1093,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func amin(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.amin, [input], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.amin, input, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Index of the first maximum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -1105,7 +1105,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func argmax(_ input: Tensor, dim: Int? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.argmax, [input], [_intOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.argmax, input, [_intOpt(dim), _bool(keepdim)])
     }
 
     /// Index of the first minimum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -1117,7 +1117,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func argmin(_ input: Tensor, dim: Int? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.argmin, [input], [_intOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.argmin, input, [_intOpt(dim), _bool(keepdim)])
     }
 
     /// Variance over `dim` with Bessel's `correction` (1 = sample variance, 0 = population).
@@ -1130,7 +1130,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func `var`(_ input: Tensor, dim: [Int]? = nil, correction: Double = 1.0, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.`var`, [input], [_intsOpt(dim), _float(correction), _bool(keepdim)])
+        return try _call1(_OpTable.`var`, input, [_intsOpt(dim), _float(correction), _bool(keepdim)])
     }
 
     /// Standard deviation over `dim` with Bessel's `correction`.
@@ -1143,7 +1143,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func std(_ input: Tensor, dim: [Int]? = nil, correction: Double = 1.0, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.std, [input], [_intsOpt(dim), _float(correction), _bool(keepdim)])
+        return try _call1(_OpTable.std, input, [_intsOpt(dim), _float(correction), _bool(keepdim)])
     }
 
     /// log(sum(exp(x))) over `dim`, computed stably.
@@ -1155,7 +1155,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logsumexp(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.logsumexp, [input], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.logsumexp, input, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// True when every element over `dim` is non-zero; gives bool.
@@ -1167,7 +1167,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func all(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.all, [input], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.all, input, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// True when some element over `dim` is non-zero; gives bool.
@@ -1179,7 +1179,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func `any`(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.`any`, [input], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.`any`, input, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Cumulative sum along `dim`. Integer and bool inputs accumulate in int64.
@@ -1191,7 +1191,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cumsum(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.cumsum, [input], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.cumsum, input, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// Cumulative product along `dim`. Integer and bool inputs accumulate in int64.
@@ -1203,7 +1203,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cumprod(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.cumprod, [input], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.cumprod, input, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// Matrix product with numpy semantics: 1-d operands are promoted and squeezed, leading dims broadcast. float32/float64 use BLAS.
@@ -1214,7 +1214,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func matmul(_ input: Tensor, _ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.matmul, [input, other], [])
+        return try _call2(_OpTable.matmul, input, other, [])
     }
 
     /// Einstein summation over the operands as the `equation` says ('ij,jk->ik', '...ii->...i', 'bhqd,bhkd->bhqk'; grammar in docs/design/einsum.md): labels repeated within an operand take diagonals, labels missing from the output are summed, '...' broadcasts. Pairwise contractions in an optimized order (cached per equation and shapes), each a batched matrix product; 16-bit floats accumulate in float32. A single operand with nothing summed gives a view, as in numpy.
@@ -1254,7 +1254,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func softmax(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.softmax, [input], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.softmax, input, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// x - logsumexp(x) along `dim`, computed stably.
@@ -1266,7 +1266,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logSoftmax(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.logSoftmax, [input], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.logSoftmax, input, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// The same elements in a new shape (one dim may be -1). A view when the strides allow it, else a copy.
@@ -1277,7 +1277,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func reshape(_ input: Tensor, shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.reshape, [input], [_ints(shape)])
+        return try _call1(_OpTable.reshape, input, [_ints(shape)])
     }
 
     /// A view with a new shape (one dim may be -1); an error when the strides cannot express it.
@@ -1288,7 +1288,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func view(_ input: Tensor, shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.view, [input], [_ints(shape)])
+        return try _call1(_OpTable.view, input, [_ints(shape)])
     }
 
     /// A view with the dims reordered.
@@ -1299,7 +1299,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func permute(_ input: Tensor, dims: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.permute, [input], [_ints(dims)])
+        return try _call1(_OpTable.permute, input, [_ints(dims)])
     }
 
     /// A view with two dims swapped.
@@ -1311,7 +1311,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func transpose(_ input: Tensor, dim0: Int, dim1: Int) throws -> Tensor {
-        return try _callOne(_OpTable.transpose, [input], [_int(dim0), _int(dim1)])
+        return try _call1(_OpTable.transpose, input, [_int(dim0), _int(dim1)])
     }
 
     /// A view of input[start:end:step] along `dim`, with Python's clamping of out-of-range bounds. Negative steps are allowed.
@@ -1325,7 +1325,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func slice(_ input: Tensor, dim: Int = 0, start: Int? = nil, end: Int? = nil, step: Int = 1) throws -> Tensor {
-        return try _callOne(_OpTable.slice, [input], [_int(dim), _intOpt(start), _intOpt(end), _int(step)])
+        return try _call1(_OpTable.slice, input, [_int(dim), _intOpt(start), _intOpt(end), _int(step)])
     }
 
     /// A view of input[..., index, ...] at `dim`, which is removed.
@@ -1337,7 +1337,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func select(_ input: Tensor, dim: Int, index: Int) throws -> Tensor {
-        return try _callOne(_OpTable.select, [input], [_int(dim), _int(index)])
+        return try _call1(_OpTable.select, input, [_int(dim), _int(index)])
     }
 
     /// A broadcast view: size-1 dims repeat (stride 0), new leading dims may be added; -1 keeps a size.
@@ -1348,7 +1348,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func expand(_ input: Tensor, size: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.expand, [input], [_ints(size)])
+        return try _call1(_OpTable.expand, input, [_ints(size)])
     }
 
     /// A broadcast view of input in `shape` (numpy's broadcast_to).
@@ -1359,7 +1359,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func broadcastTo(_ input: Tensor, shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.broadcastTo, [input], [_ints(shape)])
+        return try _call1(_OpTable.broadcastTo, input, [_ints(shape)])
     }
 
     /// A view without size-1 dims (only those in `dim` when given).
@@ -1370,7 +1370,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func squeeze(_ input: Tensor, dim: [Int]? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.squeeze, [input], [_intsOpt(dim)])
+        return try _call1(_OpTable.squeeze, input, [_intsOpt(dim)])
     }
 
     /// A view with a new size-1 dim at `dim`.
@@ -1381,7 +1381,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func unsqueeze(_ input: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.unsqueeze, [input], [_int(dim)])
+        return try _call1(_OpTable.unsqueeze, input, [_int(dim)])
     }
 
     /// Dims start_dim..end_dim merged into one (a view when possible).
@@ -1393,7 +1393,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func flatten(_ input: Tensor, startDim: Int = 0, endDim: Int = -1) throws -> Tensor {
-        return try _callOne(_OpTable.flatten, [input], [_int(startDim), _int(endDim)])
+        return try _call1(_OpTable.flatten, input, [_int(startDim), _int(endDim)])
     }
 
     /// A view with explicit sizes, strides (in elements) and storage offset; checked against the storage bounds.
@@ -1406,7 +1406,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func asStrided(_ input: Tensor, size: [Int], stride: [Int], storageOffset: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.asStrided, [input], [_ints(size), _ints(stride), _intOpt(storageOffset)])
+        return try _call1(_OpTable.asStrided, input, [_ints(size), _ints(stride), _intOpt(storageOffset)])
     }
 
     /// The input itself when it is contiguous, else a contiguous copy.
@@ -1416,7 +1416,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func contiguous(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.contiguous, [input], [])
+        return try _call1(_OpTable.contiguous, input, [])
     }
 
     /// A contiguous copy that shares no memory with the input.
@@ -1426,7 +1426,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func clone(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.clone, [input], [])
+        return try _call1(_OpTable.clone, input, [])
     }
 
     /// The input converted to `dtype` (the input itself when the dtype is unchanged). Float to integer truncates toward zero.
@@ -1437,7 +1437,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cast(_ input: Tensor, dtype: DType) throws -> Tensor {
-        return try _callOne(_OpTable.cast, [input], [_dtype(dtype)])
+        return try _call1(_OpTable.cast, input, [_dtype(dtype)])
     }
 
     /// The input copied to `device` (the input itself when already there).
@@ -1448,7 +1448,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func toDevice(_ input: Tensor, device: String) throws -> Tensor {
-        return try _callOne(_OpTable.toDevice, [input], [_string(device)])
+        return try _call1(_OpTable.toDevice, input, [_string(device)])
     }
 
     /// Writes src into input in place (src broadcasts to input's shape, dtype converts); returns input.
@@ -1460,7 +1460,7 @@ extension Heron {
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     @discardableResult
     public static func copy_(_ input: Tensor, _ src: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.copy_, [input, src], [])
+        return try _call2(_OpTable.copy_, input, src, [])
     }
 
     /// Joins tensors along an existing dim; all other dims must match. Dtypes promote.
@@ -1519,7 +1519,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func gather(_ input: Tensor, _ index: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.gather, [input, index], [_int(dim)])
+        return try _call2(_OpTable.gather, input, index, [_int(dim)])
     }
 
     /// A copy of input with src written at `index` along `dim` (the inverse of gather); with `reduce`, combined by 'add' or 'multiply'.
@@ -1533,7 +1533,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func scatter(_ input: Tensor, _ index: Tensor, _ src: Tensor, dim: Int, reduce: String? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.scatter, [input, index, src], [_int(dim), _stringOpt(reduce)])
+        return try _call3(_OpTable.scatter, input, index, src, [_int(dim), _stringOpt(reduce)])
     }
 
     /// A copy of input with src added at `index` along `dim`; repeated indices accumulate.
@@ -1546,7 +1546,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func scatterAdd(_ input: Tensor, _ index: Tensor, _ src: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.scatterAdd, [input, index, src], [_int(dim)])
+        return try _call3(_OpTable.scatterAdd, input, index, src, [_int(dim)])
     }
 
     /// The slices of input at the 1-d int64 `index` along `dim`.
@@ -1558,7 +1558,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func indexSelect(_ input: Tensor, _ index: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.indexSelect, [input, index], [_int(dim)])
+        return try _call2(_OpTable.indexSelect, input, index, [_int(dim)])
     }
 
     /// numpy's take_along_axis: like gather, with indices broadcast against input; none flattens both.
@@ -1570,7 +1570,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func takeAlongDim(_ input: Tensor, _ indices: Tensor, dim: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.takeAlongDim, [input, indices], [_intOpt(dim)])
+        return try _call2(_OpTable.takeAlongDim, input, indices, [_intOpt(dim)])
     }
 
     /// Advanced (integer array) indexing, numpy rules: the i-th index tensor indexes dim i (a missing one takes the whole dim); the index tensors broadcast together.
@@ -1605,7 +1605,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func nonzero(_ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.nonzero, [input], [])
+        return try _call1(_OpTable.nonzero, input, [])
     }
 
     /// A copy of input with `value` where the bool mask (broadcast to input) is true.
@@ -1617,7 +1617,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func maskedFill(_ input: Tensor, _ mask: Tensor, value: Scalar) throws -> Tensor {
-        return try _callOne(_OpTable.maskedFill, [input, mask], [_scalar(value)])
+        return try _call2(_OpTable.maskedFill, input, mask, [_scalar(value)])
     }
 
     /// A copy with the order of elements reversed along `dims`.
@@ -1628,7 +1628,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func flip(_ input: Tensor, dims: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.flip, [input], [_ints(dims)])
+        return try _call1(_OpTable.flip, input, [_ints(dims)])
     }
 
     /// A copy with elements shifted cyclically by `shifts` along `dims` (flattened when dims is none).
@@ -1640,7 +1640,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func roll(_ input: Tensor, shifts: [Int], dims: [Int]? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.roll, [input], [_ints(shifts), _intsOpt(dims)])
+        return try _call1(_OpTable.roll, input, [_ints(shifts), _intsOpt(dims)])
     }
 
     /// A copy with elements above the `diagonal` of the last two dims zeroed.
@@ -1651,7 +1651,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func tril(_ input: Tensor, diagonal: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.tril, [input], [_int(diagonal)])
+        return try _call1(_OpTable.tril, input, [_int(diagonal)])
     }
 
     /// A copy with elements below the `diagonal` of the last two dims zeroed.
@@ -1662,7 +1662,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func triu(_ input: Tensor, diagonal: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.triu, [input], [_int(diagonal)])
+        return try _call1(_OpTable.triu, input, [_int(diagonal)])
     }
 
     /// Pads the last dims: `pad` = (left, right) for the last dim, then the one before, as in torch.nn.functional.pad. Negative pads crop.
@@ -1675,7 +1675,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func pad(_ input: Tensor, pad: [Int], mode: String = "constant", value: Double = 0.0) throws -> Tensor {
-        return try _callOne(_OpTable.pad, [input], [_ints(pad), _string(mode), _float(value)])
+        return try _call1(_OpTable.pad, input, [_ints(pad), _string(mode), _float(value)])
     }
 
     /// Values and int64 indices sorted along `dim`; nan sorts last (first when descending).
@@ -1805,7 +1805,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func emptyLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.emptyLike, [input], [_dtypeOpt(dtype)])
+        return try _call1(_OpTable.emptyLike, input, [_dtypeOpt(dtype)])
     }
 
     /// Zeros with the input's shape, dtype and device.
@@ -1816,7 +1816,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func zerosLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.zerosLike, [input], [_dtypeOpt(dtype)])
+        return try _call1(_OpTable.zerosLike, input, [_dtypeOpt(dtype)])
     }
 
     /// Ones with the input's shape, dtype and device.
@@ -1827,7 +1827,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func onesLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.onesLike, [input], [_dtypeOpt(dtype)])
+        return try _call1(_OpTable.onesLike, input, [_dtypeOpt(dtype)])
     }
 
     /// `fill_value` with the input's shape, dtype and device.
@@ -1839,7 +1839,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func fullLike(_ input: Tensor, fillValue: Scalar, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.fullLike, [input], [_scalar(fillValue), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.fullLike, input, [_scalar(fillValue), _dtypeOpt(dtype)])
     }
 
     /// Uniform samples in [low, high). With `seed` the stream is (seed, 0); without, the default generator's next stream.
@@ -1895,7 +1895,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bernoulli(_ input: Tensor, seed: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.bernoulli, [input], [_intOpt(seed)])
+        return try _call1(_OpTable.bernoulli, input, [_intOpt(seed)])
     }
 
     /// A random permutation of 0..n-1 (Fisher-Yates on Philox).
@@ -2012,7 +2012,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func conv1d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1], padding: [Int] = [0], dilation: [Int] = [1], groups: Int = 1, samePadding: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.conv1d, [input, weight, bias], [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding)])
+        return try _call3(_OpTable.conv1d, input, weight, bias, [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding)])
     }
 
     /// 2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.
@@ -2029,7 +2029,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func conv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1, samePadding: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.conv2d, [input, weight, bias], [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding)])
+        return try _call3(_OpTable.conv2d, input, weight, bias, [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding)])
     }
 
     /// Inference form of conv2d + add + clamp/ReLU in one pass: clamp(conv2d(input, weight, bias) + residual, min, max). What the session's graph optimizer rewrites conv2d -> batch_norm (folded into weight and bias) -> add -> relu/clamp into; usable directly too. The output never aliases an input.
@@ -2049,7 +2049,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func conv2dFused(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, residual: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1, samePadding: Bool = false, min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.conv2dFused, [input, weight, bias, residual], [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding), _scalarOpt(min), _scalarOpt(max)])
+        return try _call4(_OpTable.conv2dFused, input, weight, bias, residual, [_ints(stride), _ints(padding), _ints(dilation), _int(groups), _bool(samePadding), _scalarOpt(min), _scalarOpt(max)])
     }
 
     /// 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
@@ -2066,7 +2066,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func convTranspose2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], outputPadding: [Int] = [0, 0], groups: Int = 1, dilation: [Int] = [1, 1]) throws -> Tensor {
-        return try _callOne(_OpTable.convTranspose2d, [input, weight, bias], [_ints(stride), _ints(padding), _ints(outputPadding), _int(groups), _ints(dilation)])
+        return try _call3(_OpTable.convTranspose2d, input, weight, bias, [_ints(stride), _ints(padding), _ints(outputPadding), _int(groups), _ints(dilation)])
     }
 
     /// 2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in its input's H*W plane (like PyTorch). Padding is -inf; nan wins.
@@ -2098,7 +2098,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func avgPool2d(_ input: Tensor, kernelSize: [Int], stride: [Int] = [], padding: [Int] = [0, 0], ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.avgPool2d, [input], [_ints(kernelSize), _ints(stride), _ints(padding), _bool(ceilMode), _bool(countIncludePad), _intOpt(divisorOverride)])
+        return try _call1(_OpTable.avgPool2d, input, [_ints(kernelSize), _ints(stride), _ints(padding), _bool(ceilMode), _bool(countIncludePad), _intOpt(divisorOverride)])
     }
 
     /// 2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages rows floor(i*H/oH) to ceil((i+1)*H/oH) (PyTorch's rule).
@@ -2109,7 +2109,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func adaptiveAvgPool2d(_ input: Tensor, outputSize: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.adaptiveAvgPool2d, [input], [_ints(outputSize)])
+        return try _call1(_OpTable.adaptiveAvgPool2d, input, [_ints(outputSize)])
     }
 
     /// Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -2178,7 +2178,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func maxPool2dBackward(_ grad: Tensor, _ input: Tensor, _ indices: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.maxPool2dBackward, [grad, input, indices], [])
+        return try _call3(_OpTable.maxPool2dBackward, grad, input, indices, [])
     }
 
     /// Gradient of avg_pool2d with respect to its input.
@@ -2195,7 +2195,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func avgPool2dBackward(_ grad: Tensor, _ input: Tensor, kernelSize: [Int], stride: [Int] = [], padding: [Int] = [0, 0], ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.avgPool2dBackward, [grad, input], [_ints(kernelSize), _ints(stride), _ints(padding), _bool(ceilMode), _bool(countIncludePad), _intOpt(divisorOverride)])
+        return try _call2(_OpTable.avgPool2dBackward, grad, input, [_ints(kernelSize), _ints(stride), _ints(padding), _bool(ceilMode), _bool(countIncludePad), _intOpt(divisorOverride)])
     }
 
     /// Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
@@ -2206,7 +2206,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func adaptiveAvgPool2dBackward(_ grad: Tensor, _ input: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.adaptiveAvgPool2dBackward, [grad, input], [])
+        return try _call2(_OpTable.adaptiveAvgPool2dBackward, grad, input, [])
     }
 
     /// y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
@@ -2218,7 +2218,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func linear(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.linear, [input, weight, bias], [])
+        return try _call3(_OpTable.linear, input, weight, bias, [])
     }
 
     /// Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), grad_bias = sum of g. Outputs masked off by output_mask are empty (shape (0,)).
@@ -2243,7 +2243,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func leakyRelu(_ input: Tensor, negativeSlope: Double = 0.01) throws -> Tensor {
-        return try _callOne(_OpTable.leakyRelu, [input], [_float(negativeSlope)])
+        return try _call1(_OpTable.leakyRelu, input, [_float(negativeSlope)])
     }
 
     /// grad_output where input > 0, else negative_slope * grad_output.
@@ -2255,7 +2255,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func leakyReluBackward(_ gradOutput: Tensor, _ input: Tensor, negativeSlope: Double = 0.01) throws -> Tensor {
-        return try _callOne(_OpTable.leakyReluBackward, [gradOutput, input], [_float(negativeSlope)])
+        return try _call2(_OpTable.leakyReluBackward, gradOutput, input, [_float(negativeSlope)])
     }
 
     /// In training, zeroes each element with probability p (mask from the default Philox generator, the same for any thread count) and scales the rest by 1/(1-p); otherwise the identity. Returns the output and the bool keep-mask.
@@ -2280,7 +2280,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func dropoutBackward(_ gradOutput: Tensor, _ mask: Tensor, p: Double = 0.5) throws -> Tensor {
-        return try _callOne(_OpTable.dropoutBackward, [gradOutput, mask], [_float(p)])
+        return try _call2(_OpTable.dropoutBackward, gradOutput, mask, [_float(p)])
     }
 
     /// Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.
@@ -2292,7 +2292,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func embedding(_ weight: Tensor, _ indices: Tensor, paddingIdx: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.embedding, [weight, indices], [_intOpt(paddingIdx)])
+        return try _call2(_OpTable.embedding, weight, indices, [_intOpt(paddingIdx)])
     }
 
     /// Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_idx row stays zero.
@@ -2305,7 +2305,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func embeddingBackward(_ gradOutput: Tensor, _ indices: Tensor, numWeights: Int, paddingIdx: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.embeddingBackward, [gradOutput, indices], [_int(numWeights), _intOpt(paddingIdx)])
+        return try _call2(_OpTable.embeddingBackward, gradOutput, indices, [_int(numWeights), _intOpt(paddingIdx)])
     }
 
     /// Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).
@@ -2316,7 +2316,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func pixelShuffle(_ input: Tensor, upscaleFactor: Int) throws -> Tensor {
-        return try _callOne(_OpTable.pixelShuffle, [input], [_int(upscaleFactor)])
+        return try _call1(_OpTable.pixelShuffle, input, [_int(upscaleFactor)])
     }
 
     /// Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.
@@ -2327,7 +2327,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func pixelUnshuffle(_ input: Tensor, downscaleFactor: Int) throws -> Tensor {
-        return try _callOne(_OpTable.pixelUnshuffle, [input], [_int(downscaleFactor)])
+        return try _call1(_OpTable.pixelUnshuffle, input, [_int(downscaleFactor)])
     }
 
     /// Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor` (out = floor(in * scale_factor)), with PyTorch's index rules; with scale_factor the source index uses 1/scale_factor.
@@ -2341,7 +2341,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func interpolate(_ input: Tensor, size: [Int]? = nil, scaleFactor: [Double]? = nil, mode: String = "nearest", alignCorners: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.interpolate, [input], [_intsOpt(size), _floatsOpt(scaleFactor), _string(mode), _bool(alignCorners)])
+        return try _call1(_OpTable.interpolate, input, [_intsOpt(size), _floatsOpt(scaleFactor), _string(mode), _bool(alignCorners)])
     }
 
     /// Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.
@@ -2355,7 +2355,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func interpolateBackward(_ gradOutput: Tensor, inputSize: [Int], scaleFactor: [Double]? = nil, mode: String = "nearest", alignCorners: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.interpolateBackward, [gradOutput], [_ints(inputSize), _floatsOpt(scaleFactor), _string(mode), _bool(alignCorners)])
+        return try _call1(_OpTable.interpolateBackward, gradOutput, [_ints(inputSize), _floatsOpt(scaleFactor), _string(mode), _bool(alignCorners)])
     }
 
     /// Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
@@ -2484,7 +2484,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: String = "mean", labelSmoothing: Double = 0.0) throws -> Tensor {
-        return try _callOne(_OpTable.crossEntropy, [input, target, weight], [_int(ignoreIndex), _string(reduction), _float(labelSmoothing)])
+        return try _call3(_OpTable.crossEntropy, input, target, weight, [_int(ignoreIndex), _string(reduction), _float(labelSmoothing)])
     }
 
     /// Gradient of cross_entropy with respect to the logits (softmax recomputed).
@@ -2500,7 +2500,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func crossEntropyBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: String = "mean", labelSmoothing: Double = 0.0) throws -> Tensor {
-        return try _callOne(_OpTable.crossEntropyBackward, [gradOutput, input, target, weight], [_int(ignoreIndex), _string(reduction), _float(labelSmoothing)])
+        return try _call4(_OpTable.crossEntropyBackward, gradOutput, input, target, weight, [_int(ignoreIndex), _string(reduction), _float(labelSmoothing)])
     }
 
     /// Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.
@@ -2514,7 +2514,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.nllLoss, [input, target, weight], [_int(ignoreIndex), _string(reduction)])
+        return try _call3(_OpTable.nllLoss, input, target, weight, [_int(ignoreIndex), _string(reduction)])
     }
 
     /// Gradient of nll_loss with respect to input.
@@ -2529,7 +2529,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func nllLossBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.nllLossBackward, [gradOutput, input, target, weight], [_int(ignoreIndex), _string(reduction)])
+        return try _call4(_OpTable.nllLossBackward, gradOutput, input, target, weight, [_int(ignoreIndex), _string(reduction)])
     }
 
     /// (input - target)**2, reduced. input and target have the same shape.
@@ -2541,7 +2541,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func mseLoss(_ input: Tensor, _ target: Tensor, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.mseLoss, [input, target], [_string(reduction)])
+        return try _call2(_OpTable.mseLoss, input, target, [_string(reduction)])
     }
 
     /// Gradient of mse_loss with respect to input (the target's is its negation).
@@ -2554,7 +2554,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func mseLossBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.mseLossBackward, [gradOutput, input, target], [_string(reduction)])
+        return try _call3(_OpTable.mseLossBackward, gradOutput, input, target, [_string(reduction)])
     }
 
     /// |input - target|, reduced. input and target have the same shape.
@@ -2566,7 +2566,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func l1Loss(_ input: Tensor, _ target: Tensor, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.l1Loss, [input, target], [_string(reduction)])
+        return try _call2(_OpTable.l1Loss, input, target, [_string(reduction)])
     }
 
     /// Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.
@@ -2579,7 +2579,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func l1LossBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.l1LossBackward, [gradOutput, input, target], [_string(reduction)])
+        return try _call3(_OpTable.l1LossBackward, gradOutput, input, target, [_string(reduction)])
     }
 
     /// 0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is l1_loss.
@@ -2592,7 +2592,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func smoothL1Loss(_ input: Tensor, _ target: Tensor, reduction: String = "mean", beta: Double = 1.0) throws -> Tensor {
-        return try _callOne(_OpTable.smoothL1Loss, [input, target], [_string(reduction), _float(beta)])
+        return try _call2(_OpTable.smoothL1Loss, input, target, [_string(reduction), _float(beta)])
     }
 
     /// Gradient of smooth_l1_loss with respect to input.
@@ -2606,7 +2606,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func smoothL1LossBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, reduction: String = "mean", beta: Double = 1.0) throws -> Tensor {
-        return try _callOne(_OpTable.smoothL1LossBackward, [gradOutput, input, target], [_string(reduction), _float(beta)])
+        return try _call3(_OpTable.smoothL1LossBackward, gradOutput, input, target, [_string(reduction), _float(beta)])
     }
 
     /// -weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.
@@ -2619,7 +2619,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func binaryCrossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.binaryCrossEntropy, [input, target, weight], [_string(reduction)])
+        return try _call3(_OpTable.binaryCrossEntropy, input, target, weight, [_string(reduction)])
     }
 
     /// Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.
@@ -2633,7 +2633,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func binaryCrossEntropyBackward(_ gradOutput: Tensor, _ input: Tensor, _ target: Tensor, weight: Tensor? = nil, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.binaryCrossEntropyBackward, [gradOutput, input, target, weight], [_string(reduction)])
+        return try _call4(_OpTable.binaryCrossEntropyBackward, gradOutput, input, target, weight, [_string(reduction)])
     }
 
     /// Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.
@@ -2647,7 +2647,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func binaryCrossEntropyWithLogits(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil, reduction: String = "mean") throws -> Tensor {
-        return try _callOne(_OpTable.binaryCrossEntropyWithLogits, [input, target, weight, posWeight], [_string(reduction)])
+        return try _call4(_OpTable.binaryCrossEntropyWithLogits, input, target, weight, posWeight, [_string(reduction)])
     }
 
     /// Gradient of binary_cross_entropy_with_logits with respect to input.
@@ -2677,7 +2677,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func localConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], algo: String = "auto") throws -> Tensor {
-        return try _callOne(_OpTable.localConv2d, [input, weight, bias], [_ints(stride), _ints(padding), _string(algo)])
+        return try _call3(_OpTable.localConv2d, input, weight, bias, [_ints(stride), _ints(padding), _string(algo)])
     }
 
     /// Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW equal spatial groups and each group has its own filter. input (N, IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or grouped (G, SGH, SGW, IC/G, FH, FW, OC/G); plus bias (OC) when given; output (N, OC, OH, OW) with OH % SGH == 0 and OW % SGW == 0.
@@ -2696,7 +2696,7 @@ extension Heron {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func localShareConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], spatialGroups: [Int] = [1, 1], groups: Int = 1, mode: String = "cross_correlation", algo: String = "auto") throws -> Tensor {
-        return try _callOne(_OpTable.localShareConv2d, [input, weight, bias], [_ints(stride), _ints(padding), _ints(dilation), _ints(spatialGroups), _int(groups), _string(mode), _string(algo)])
+        return try _call3(_OpTable.localShareConv2d, input, weight, bias, [_ints(stride), _ints(padding), _ints(dilation), _ints(spatialGroups), _int(groups), _string(mode), _string(algo)])
     }
 
     /// Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -2890,7 +2890,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func neg() throws -> Tensor {
-        return try _callOne(_OpTable.neg, [self], [])
+        return try _call1(_OpTable.neg, self, [])
     }
 
     /// Elementwise absolute value.
@@ -2899,7 +2899,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func abs() throws -> Tensor {
-        return try _callOne(_OpTable.abs, [self], [])
+        return try _call1(_OpTable.abs, self, [])
     }
 
     /// Elementwise sign: -1, 0 or 1 (nan stays nan).
@@ -2908,7 +2908,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sign() throws -> Tensor {
-        return try _callOne(_OpTable.sign, [self], [])
+        return try _call1(_OpTable.sign, self, [])
     }
 
     /// Elementwise e**x. Integer inputs give the default float dtype.
@@ -2917,7 +2917,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func exp() throws -> Tensor {
-        return try _callOne(_OpTable.exp, [self], [])
+        return try _call1(_OpTable.exp, self, [])
     }
 
     /// Elementwise e**x - 1, exact for small x.
@@ -2926,7 +2926,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func expm1() throws -> Tensor {
-        return try _callOne(_OpTable.expm1, [self], [])
+        return try _call1(_OpTable.expm1, self, [])
     }
 
     /// Elementwise natural logarithm.
@@ -2935,7 +2935,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func log() throws -> Tensor {
-        return try _callOne(_OpTable.log, [self], [])
+        return try _call1(_OpTable.log, self, [])
     }
 
     /// Elementwise log(1 + x), exact for small x.
@@ -2944,7 +2944,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func log1p() throws -> Tensor {
-        return try _callOne(_OpTable.log1p, [self], [])
+        return try _call1(_OpTable.log1p, self, [])
     }
 
     /// Elementwise base-2 logarithm.
@@ -2953,7 +2953,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func log2() throws -> Tensor {
-        return try _callOne(_OpTable.log2, [self], [])
+        return try _call1(_OpTable.log2, self, [])
     }
 
     /// Elementwise square root.
@@ -2962,7 +2962,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sqrt() throws -> Tensor {
-        return try _callOne(_OpTable.sqrt, [self], [])
+        return try _call1(_OpTable.sqrt, self, [])
     }
 
     /// Elementwise 1 / sqrt(x).
@@ -2971,7 +2971,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func rsqrt() throws -> Tensor {
-        return try _callOne(_OpTable.rsqrt, [self], [])
+        return try _call1(_OpTable.rsqrt, self, [])
     }
 
     /// Elementwise x * x.
@@ -2980,7 +2980,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func square() throws -> Tensor {
-        return try _callOne(_OpTable.square, [self], [])
+        return try _call1(_OpTable.square, self, [])
     }
 
     /// Elementwise sine.
@@ -2989,7 +2989,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sin() throws -> Tensor {
-        return try _callOne(_OpTable.sin, [self], [])
+        return try _call1(_OpTable.sin, self, [])
     }
 
     /// Elementwise cosine.
@@ -2998,7 +2998,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func cos() throws -> Tensor {
-        return try _callOne(_OpTable.cos, [self], [])
+        return try _call1(_OpTable.cos, self, [])
     }
 
     /// Elementwise tangent.
@@ -3007,7 +3007,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func tan() throws -> Tensor {
-        return try _callOne(_OpTable.tan, [self], [])
+        return try _call1(_OpTable.tan, self, [])
     }
 
     /// Elementwise hyperbolic tangent.
@@ -3016,7 +3016,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func tanh() throws -> Tensor {
-        return try _callOne(_OpTable.tanh, [self], [])
+        return try _call1(_OpTable.tanh, self, [])
     }
 
     /// Elementwise logistic function 1 / (1 + e**-x).
@@ -3025,7 +3025,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sigmoid() throws -> Tensor {
-        return try _callOne(_OpTable.sigmoid, [self], [])
+        return try _call1(_OpTable.sigmoid, self, [])
     }
 
     /// Elementwise max(x, 0).
@@ -3034,7 +3034,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func relu() throws -> Tensor {
-        return try _callOne(_OpTable.relu, [self], [])
+        return try _call1(_OpTable.relu, self, [])
     }
 
     /// Gaussian error linear unit: x * Phi(x), exact (erf) or with the tanh approximation.
@@ -3046,7 +3046,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func gelu(approximate: String = "none") throws -> Tensor {
-        return try _callOne(_OpTable.gelu, [self], [_string(approximate)])
+        return try _call1(_OpTable.gelu, self, [_string(approximate)])
     }
 
     /// Elementwise x * sigmoid(x).
@@ -3055,7 +3055,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func silu() throws -> Tensor {
-        return try _callOne(_OpTable.silu, [self], [])
+        return try _call1(_OpTable.silu, self, [])
     }
 
     /// Elementwise log(1 + e**(beta*x)) / beta; linear above `threshold` for stability.
@@ -3068,7 +3068,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func softplus(beta: Double = 1.0, threshold: Double = 20.0) throws -> Tensor {
-        return try _callOne(_OpTable.softplus, [self], [_float(beta), _float(threshold)])
+        return try _call1(_OpTable.softplus, self, [_float(beta), _float(threshold)])
     }
 
     /// Elementwise Gauss error function.
@@ -3077,7 +3077,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func erf() throws -> Tensor {
-        return try _callOne(_OpTable.erf, [self], [])
+        return try _call1(_OpTable.erf, self, [])
     }
 
     /// Elementwise floor; integers are returned unchanged.
@@ -3086,7 +3086,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func floor() throws -> Tensor {
-        return try _callOne(_OpTable.floor, [self], [])
+        return try _call1(_OpTable.floor, self, [])
     }
 
     /// Elementwise ceiling; integers are returned unchanged.
@@ -3095,7 +3095,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func ceil() throws -> Tensor {
-        return try _callOne(_OpTable.ceil, [self], [])
+        return try _call1(_OpTable.ceil, self, [])
     }
 
     /// Elementwise rounding half to even (like numpy and PyTorch), optionally to `decimals` places.
@@ -3107,7 +3107,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func round(decimals: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.round, [self], [_int(decimals)])
+        return try _call1(_OpTable.round, self, [_int(decimals)])
     }
 
     /// Elementwise rounding toward zero.
@@ -3116,7 +3116,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func trunc() throws -> Tensor {
-        return try _callOne(_OpTable.trunc, [self], [])
+        return try _call1(_OpTable.trunc, self, [])
     }
 
     /// Elementwise 1 / x.
@@ -3125,7 +3125,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func reciprocal() throws -> Tensor {
-        return try _callOne(_OpTable.reciprocal, [self], [])
+        return try _call1(_OpTable.reciprocal, self, [])
     }
 
     /// True where x is nan.
@@ -3134,7 +3134,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func isnan() throws -> Tensor {
-        return try _callOne(_OpTable.isnan, [self], [])
+        return try _call1(_OpTable.isnan, self, [])
     }
 
     /// True where x is +inf or -inf.
@@ -3143,7 +3143,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func isinf() throws -> Tensor {
-        return try _callOne(_OpTable.isinf, [self], [])
+        return try _call1(_OpTable.isinf, self, [])
     }
 
     /// True where x is neither inf nor nan.
@@ -3152,7 +3152,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func isfinite() throws -> Tensor {
-        return try _callOne(_OpTable.isfinite, [self], [])
+        return try _call1(_OpTable.isfinite, self, [])
     }
 
     /// Elementwise logical negation; gives bool.
@@ -3161,7 +3161,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logicalNot() throws -> Tensor {
-        return try _callOne(_OpTable.logicalNot, [self], [])
+        return try _call1(_OpTable.logicalNot, self, [])
     }
 
     /// Elementwise bitwise negation of integers; logical negation of bools.
@@ -3170,7 +3170,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseNot() throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseNot, [self], [])
+        return try _call1(_OpTable.bitwiseNot, self, [])
     }
 
     /// Elementwise `input + alpha * other` with broadcasting and type promotion.
@@ -3183,7 +3183,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func add(_ other: Tensor, alpha: Scalar = 1) throws -> Tensor {
-        return try _callOne(_OpTable.add, [self, other], [_scalar(alpha)])
+        return try _call2(_OpTable.add, self, other, [_scalar(alpha)])
     }
 
     /// Elementwise `input - alpha * other` with broadcasting and type promotion.
@@ -3196,7 +3196,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sub(_ other: Tensor, alpha: Scalar = 1) throws -> Tensor {
-        return try _callOne(_OpTable.sub, [self, other], [_scalar(alpha)])
+        return try _call2(_OpTable.sub, self, other, [_scalar(alpha)])
     }
 
     /// Elementwise product with broadcasting.
@@ -3208,7 +3208,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func mul(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.mul, [self, other], [])
+        return try _call2(_OpTable.mul, self, other, [])
     }
 
     /// Elementwise division. True division (float result) by default; `rounding_mode` 'trunc' or 'floor' rounds the quotient and keeps integer dtypes.
@@ -3221,7 +3221,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func div(_ other: Tensor, roundingMode: String? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.div, [self, other], [_stringOpt(roundingMode)])
+        return try _call2(_OpTable.div, self, other, [_stringOpt(roundingMode)])
     }
 
     /// Elementwise floor(input / other), Python's `//`.
@@ -3233,7 +3233,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func floorDivide(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.floorDivide, [self, other], [])
+        return try _call2(_OpTable.floorDivide, self, other, [])
     }
 
     /// Elementwise remainder with the sign of the divisor, Python's `%`.
@@ -3245,7 +3245,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func remainder(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.remainder, [self, other], [])
+        return try _call2(_OpTable.remainder, self, other, [])
     }
 
     /// Elementwise input ** exponent. Negative integer exponents of integer tensors are an error.
@@ -3257,7 +3257,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func pow(_ exponent: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.pow, [self, exponent], [])
+        return try _call2(_OpTable.pow, self, exponent, [])
     }
 
     /// Elementwise maximum; nan propagates.
@@ -3269,7 +3269,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func maximum(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.maximum, [self, other], [])
+        return try _call2(_OpTable.maximum, self, other, [])
     }
 
     /// Elementwise minimum; nan propagates.
@@ -3281,7 +3281,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func minimum(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.minimum, [self, other], [])
+        return try _call2(_OpTable.minimum, self, other, [])
     }
 
     /// Elementwise arctangent of input / other using the signs of both for the quadrant.
@@ -3293,7 +3293,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func atan2(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.atan2, [self, other], [])
+        return try _call2(_OpTable.atan2, self, other, [])
     }
 
     /// Elementwise input == other; gives bool.
@@ -3305,7 +3305,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func eq(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.eq, [self, other], [])
+        return try _call2(_OpTable.eq, self, other, [])
     }
 
     /// Elementwise input != other; gives bool.
@@ -3317,7 +3317,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func ne(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.ne, [self, other], [])
+        return try _call2(_OpTable.ne, self, other, [])
     }
 
     /// Elementwise input < other; gives bool.
@@ -3329,7 +3329,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func lt(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.lt, [self, other], [])
+        return try _call2(_OpTable.lt, self, other, [])
     }
 
     /// Elementwise input <= other; gives bool.
@@ -3341,7 +3341,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func le(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.le, [self, other], [])
+        return try _call2(_OpTable.le, self, other, [])
     }
 
     /// Elementwise input > other; gives bool.
@@ -3353,7 +3353,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func gt(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.gt, [self, other], [])
+        return try _call2(_OpTable.gt, self, other, [])
     }
 
     /// Elementwise input >= other; gives bool.
@@ -3365,7 +3365,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func ge(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.ge, [self, other], [])
+        return try _call2(_OpTable.ge, self, other, [])
     }
 
     /// Elementwise logical and of truth values; gives bool.
@@ -3377,7 +3377,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logicalAnd(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalAnd, [self, other], [])
+        return try _call2(_OpTable.logicalAnd, self, other, [])
     }
 
     /// Elementwise logical or of truth values; gives bool.
@@ -3389,7 +3389,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logicalOr(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalOr, [self, other], [])
+        return try _call2(_OpTable.logicalOr, self, other, [])
     }
 
     /// Elementwise logical xor of truth values; gives bool.
@@ -3401,7 +3401,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logicalXor(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.logicalXor, [self, other], [])
+        return try _call2(_OpTable.logicalXor, self, other, [])
     }
 
     /// Elementwise bitwise and of integers or bools.
@@ -3413,7 +3413,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseAnd(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseAnd, [self, other], [])
+        return try _call2(_OpTable.bitwiseAnd, self, other, [])
     }
 
     /// Elementwise bitwise or of integers or bools.
@@ -3425,7 +3425,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseOr(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseOr, [self, other], [])
+        return try _call2(_OpTable.bitwiseOr, self, other, [])
     }
 
     /// Elementwise bitwise xor of integers or bools.
@@ -3437,7 +3437,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseXor(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseXor, [self, other], [])
+        return try _call2(_OpTable.bitwiseXor, self, other, [])
     }
 
     /// Elementwise input << other for integers (shifts past the width give 0).
@@ -3449,7 +3449,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseLeftShift(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseLeftShift, [self, other], [])
+        return try _call2(_OpTable.bitwiseLeftShift, self, other, [])
     }
 
     /// Elementwise arithmetic input >> other for integers.
@@ -3461,7 +3461,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bitwiseRightShift(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.bitwiseRightShift, [self, other], [])
+        return try _call2(_OpTable.bitwiseRightShift, self, other, [])
     }
 
     /// Elementwise min(max(input, min), max); either bound may be none. nan propagates.
@@ -3474,7 +3474,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func clamp(min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.clamp, [self], [_scalarOpt(min), _scalarOpt(max)])
+        return try _call1(_OpTable.clamp, self, [_scalarOpt(min), _scalarOpt(max)])
     }
 
     /// Sum over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -3488,7 +3488,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sum(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.sum, [self], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.sum, self, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Arithmetic mean over `dim` (all dims when none). Needs a floating input or `dtype`.
@@ -3502,7 +3502,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func mean(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.mean, [self], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.mean, self, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Product over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -3516,7 +3516,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func prod(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.prod, [self], [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.prod, self, [_intsOpt(dim), _bool(keepdim), _dtypeOpt(dtype)])
     }
 
     /// Maximum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -3529,7 +3529,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func amax(dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.amax, [self], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.amax, self, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Minimum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -3542,7 +3542,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func amin(dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.amin, [self], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.amin, self, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Index of the first maximum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -3555,7 +3555,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func argmax(dim: Int? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.argmax, [self], [_intOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.argmax, self, [_intOpt(dim), _bool(keepdim)])
     }
 
     /// Index of the first minimum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -3568,7 +3568,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func argmin(dim: Int? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.argmin, [self], [_intOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.argmin, self, [_intOpt(dim), _bool(keepdim)])
     }
 
     /// Variance over `dim` with Bessel's `correction` (1 = sample variance, 0 = population).
@@ -3582,7 +3582,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func `var`(dim: [Int]? = nil, correction: Double = 1.0, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.`var`, [self], [_intsOpt(dim), _float(correction), _bool(keepdim)])
+        return try _call1(_OpTable.`var`, self, [_intsOpt(dim), _float(correction), _bool(keepdim)])
     }
 
     /// Standard deviation over `dim` with Bessel's `correction`.
@@ -3596,7 +3596,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func std(dim: [Int]? = nil, correction: Double = 1.0, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.std, [self], [_intsOpt(dim), _float(correction), _bool(keepdim)])
+        return try _call1(_OpTable.std, self, [_intsOpt(dim), _float(correction), _bool(keepdim)])
     }
 
     /// log(sum(exp(x))) over `dim`, computed stably.
@@ -3609,7 +3609,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logsumexp(dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.logsumexp, [self], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.logsumexp, self, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// True when every element over `dim` is non-zero; gives bool.
@@ -3622,7 +3622,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func all(dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.all, [self], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.all, self, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// True when some element over `dim` is non-zero; gives bool.
@@ -3635,7 +3635,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func `any`(dim: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
-        return try _callOne(_OpTable.`any`, [self], [_intsOpt(dim), _bool(keepdim)])
+        return try _call1(_OpTable.`any`, self, [_intsOpt(dim), _bool(keepdim)])
     }
 
     /// Cumulative sum along `dim`. Integer and bool inputs accumulate in int64.
@@ -3648,7 +3648,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func cumsum(dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.cumsum, [self], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.cumsum, self, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// Cumulative product along `dim`. Integer and bool inputs accumulate in int64.
@@ -3661,7 +3661,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func cumprod(dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.cumprod, [self], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.cumprod, self, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// Matrix product with numpy semantics: 1-d operands are promoted and squeezed, leading dims broadcast. float32/float64 use BLAS.
@@ -3673,7 +3673,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func matmul(_ other: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.matmul, [self, other], [])
+        return try _call2(_OpTable.matmul, self, other, [])
     }
 
     /// exp(x) / sum(exp(x)) along `dim`, computed stably.
@@ -3686,7 +3686,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func softmax(dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.softmax, [self], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.softmax, self, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// x - logsumexp(x) along `dim`, computed stably.
@@ -3699,7 +3699,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logSoftmax(dim: Int, dtype: DType? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.logSoftmax, [self], [_int(dim), _dtypeOpt(dtype)])
+        return try _call1(_OpTable.logSoftmax, self, [_int(dim), _dtypeOpt(dtype)])
     }
 
     /// The same elements in a new shape (one dim may be -1). A view when the strides allow it, else a copy.
@@ -3711,7 +3711,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func reshape(shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.reshape, [self], [_ints(shape)])
+        return try _call1(_OpTable.reshape, self, [_ints(shape)])
     }
 
     /// A view with a new shape (one dim may be -1); an error when the strides cannot express it.
@@ -3723,7 +3723,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func view(shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.view, [self], [_ints(shape)])
+        return try _call1(_OpTable.view, self, [_ints(shape)])
     }
 
     /// A view with the dims reordered.
@@ -3735,7 +3735,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func permute(dims: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.permute, [self], [_ints(dims)])
+        return try _call1(_OpTable.permute, self, [_ints(dims)])
     }
 
     /// A view with two dims swapped.
@@ -3748,7 +3748,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func transpose(dim0: Int, dim1: Int) throws -> Tensor {
-        return try _callOne(_OpTable.transpose, [self], [_int(dim0), _int(dim1)])
+        return try _call1(_OpTable.transpose, self, [_int(dim0), _int(dim1)])
     }
 
     /// A view of input[..., index, ...] at `dim`, which is removed.
@@ -3761,7 +3761,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func select(dim: Int, index: Int) throws -> Tensor {
-        return try _callOne(_OpTable.select, [self], [_int(dim), _int(index)])
+        return try _call1(_OpTable.select, self, [_int(dim), _int(index)])
     }
 
     /// A broadcast view: size-1 dims repeat (stride 0), new leading dims may be added; -1 keeps a size.
@@ -3773,7 +3773,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func expand(size: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.expand, [self], [_ints(size)])
+        return try _call1(_OpTable.expand, self, [_ints(size)])
     }
 
     /// A broadcast view of input in `shape` (numpy's broadcast_to).
@@ -3785,7 +3785,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func broadcastTo(shape: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.broadcastTo, [self], [_ints(shape)])
+        return try _call1(_OpTable.broadcastTo, self, [_ints(shape)])
     }
 
     /// A view without size-1 dims (only those in `dim` when given).
@@ -3797,7 +3797,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func squeeze(dim: [Int]? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.squeeze, [self], [_intsOpt(dim)])
+        return try _call1(_OpTable.squeeze, self, [_intsOpt(dim)])
     }
 
     /// A view with a new size-1 dim at `dim`.
@@ -3809,7 +3809,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func unsqueeze(dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.unsqueeze, [self], [_int(dim)])
+        return try _call1(_OpTable.unsqueeze, self, [_int(dim)])
     }
 
     /// Dims start_dim..end_dim merged into one (a view when possible).
@@ -3822,7 +3822,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func flatten(startDim: Int = 0, endDim: Int = -1) throws -> Tensor {
-        return try _callOne(_OpTable.flatten, [self], [_int(startDim), _int(endDim)])
+        return try _call1(_OpTable.flatten, self, [_int(startDim), _int(endDim)])
     }
 
     /// A view with explicit sizes, strides (in elements) and storage offset; checked against the storage bounds.
@@ -3836,7 +3836,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func asStrided(size: [Int], stride: [Int], storageOffset: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.asStrided, [self], [_ints(size), _ints(stride), _intOpt(storageOffset)])
+        return try _call1(_OpTable.asStrided, self, [_ints(size), _ints(stride), _intOpt(storageOffset)])
     }
 
     /// The input itself when it is contiguous, else a contiguous copy.
@@ -3845,7 +3845,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func contiguous() throws -> Tensor {
-        return try _callOne(_OpTable.contiguous, [self], [])
+        return try _call1(_OpTable.contiguous, self, [])
     }
 
     /// A contiguous copy that shares no memory with the input.
@@ -3854,7 +3854,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func clone() throws -> Tensor {
-        return try _callOne(_OpTable.clone, [self], [])
+        return try _call1(_OpTable.clone, self, [])
     }
 
     /// Writes src into input in place (src broadcasts to input's shape, dtype converts); returns input.
@@ -3867,7 +3867,7 @@ extension Tensor {
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     @discardableResult
     public func copy_(_ src: Tensor) throws -> Tensor {
-        return try _callOne(_OpTable.copy_, [self, src], [])
+        return try _call2(_OpTable.copy_, self, src, [])
     }
 
     /// Views of consecutive pieces along `dim`: pieces of `split_size` (the last may be smaller), or of the given `sizes`.
@@ -3907,7 +3907,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func gather(_ index: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.gather, [self, index], [_int(dim)])
+        return try _call2(_OpTable.gather, self, index, [_int(dim)])
     }
 
     /// A copy of input with src written at `index` along `dim` (the inverse of gather); with `reduce`, combined by 'add' or 'multiply'.
@@ -3922,7 +3922,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func scatter(_ index: Tensor, _ src: Tensor, dim: Int, reduce: String? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.scatter, [self, index, src], [_int(dim), _stringOpt(reduce)])
+        return try _call3(_OpTable.scatter, self, index, src, [_int(dim), _stringOpt(reduce)])
     }
 
     /// A copy of input with src added at `index` along `dim`; repeated indices accumulate.
@@ -3936,7 +3936,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func scatterAdd(_ index: Tensor, _ src: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.scatterAdd, [self, index, src], [_int(dim)])
+        return try _call3(_OpTable.scatterAdd, self, index, src, [_int(dim)])
     }
 
     /// The slices of input at the 1-d int64 `index` along `dim`.
@@ -3949,7 +3949,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func indexSelect(_ index: Tensor, dim: Int) throws -> Tensor {
-        return try _callOne(_OpTable.indexSelect, [self, index], [_int(dim)])
+        return try _call2(_OpTable.indexSelect, self, index, [_int(dim)])
     }
 
     /// numpy's take_along_axis: like gather, with indices broadcast against input; none flattens both.
@@ -3962,7 +3962,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func takeAlongDim(_ indices: Tensor, dim: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.takeAlongDim, [self, indices], [_intOpt(dim)])
+        return try _call2(_OpTable.takeAlongDim, self, indices, [_intOpt(dim)])
     }
 
     /// The int64 indices of non-zero elements, shape (count, ndim), in row-major order.
@@ -3971,7 +3971,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func nonzero() throws -> Tensor {
-        return try _callOne(_OpTable.nonzero, [self], [])
+        return try _call1(_OpTable.nonzero, self, [])
     }
 
     /// A copy of input with `value` where the bool mask (broadcast to input) is true.
@@ -3984,7 +3984,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func maskedFill(_ mask: Tensor, value: Scalar) throws -> Tensor {
-        return try _callOne(_OpTable.maskedFill, [self, mask], [_scalar(value)])
+        return try _call2(_OpTable.maskedFill, self, mask, [_scalar(value)])
     }
 
     /// A copy with the order of elements reversed along `dims`.
@@ -3996,7 +3996,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func flip(dims: [Int]) throws -> Tensor {
-        return try _callOne(_OpTable.flip, [self], [_ints(dims)])
+        return try _call1(_OpTable.flip, self, [_ints(dims)])
     }
 
     /// A copy with elements shifted cyclically by `shifts` along `dims` (flattened when dims is none).
@@ -4009,7 +4009,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func roll(shifts: [Int], dims: [Int]? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.roll, [self], [_ints(shifts), _intsOpt(dims)])
+        return try _call1(_OpTable.roll, self, [_ints(shifts), _intsOpt(dims)])
     }
 
     /// A copy with elements above the `diagonal` of the last two dims zeroed.
@@ -4021,7 +4021,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func tril(diagonal: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.tril, [self], [_int(diagonal)])
+        return try _call1(_OpTable.tril, self, [_int(diagonal)])
     }
 
     /// A copy with elements below the `diagonal` of the last two dims zeroed.
@@ -4033,7 +4033,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func triu(diagonal: Int = 0) throws -> Tensor {
-        return try _callOne(_OpTable.triu, [self], [_int(diagonal)])
+        return try _call1(_OpTable.triu, self, [_int(diagonal)])
     }
 
     /// Values and int64 indices sorted along `dim`; nan sorts last (first when descending).
@@ -4076,7 +4076,7 @@ extension Tensor {
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bernoulli(seed: Int? = nil) throws -> Tensor {
-        return try _callOne(_OpTable.bernoulli, [self], [_intOpt(seed)])
+        return try _call1(_OpTable.bernoulli, self, [_intOpt(seed)])
     }
 
 }
