@@ -134,7 +134,7 @@ def signature(op, as_method: bool):
         if "enum" in a:
             extra += " One of " + ", ".join(f'`"{e}"`' for e in a["enum"]) + "."
         if a["has_default"]:
-            extra += f" Default: `{json.dumps(a['default'])}`."
+            extra += f" Default: `{swift_default(a)}`."
         else:
             extra += " Required."
         docs.append((nm, a["doc"] + extra))

@@ -782,7 +782,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - other: Input tensor.
-    ///   - roundingMode: None for true division, 'trunc' or 'floor'. One of `"trunc"`, `"floor"`. Default: `null`.
+    ///   - roundingMode: None for true division, 'trunc' or 'floor'. One of `"trunc"`, `"floor"`. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func div(_ input: Tensor, _ other: Tensor, roundingMode: String? = nil) throws -> Tensor {
@@ -1025,8 +1025,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - min: Lower bound. Default: `null`.
-    ///   - max: Upper bound. Default: `null`.
+    ///   - min: Lower bound. Default: `nil`.
+    ///   - max: Upper bound. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func clamp(_ input: Tensor, min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
@@ -1037,9 +1037,9 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func sum(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -1050,9 +1050,9 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Compute and return in this dtype. Default: `null`.
+    ///   - dtype: Compute and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func mean(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -1063,9 +1063,9 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func prod(_ input: Tensor, dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -1076,7 +1076,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1088,7 +1088,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1100,7 +1100,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dim to reduce; none flattens. Default: `null`.
+    ///   - dim: Dim to reduce; none flattens. Default: `nil`.
     ///   - keepdim: Keep the reduced dim with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1112,7 +1112,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dim to reduce; none flattens. Default: `null`.
+    ///   - dim: Dim to reduce; none flattens. Default: `nil`.
     ///   - keepdim: Keep the reduced dim with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1124,7 +1124,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - correction: Subtracted from the element count in the divisor. Default: `1.0`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
@@ -1137,7 +1137,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - correction: Subtracted from the element count in the divisor. Default: `1.0`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
@@ -1150,7 +1150,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1162,7 +1162,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1174,7 +1174,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1187,7 +1187,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - dim: Dim to scan. Required.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cumsum(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -1199,7 +1199,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - dim: Dim to scan. Required.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func cumprod(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -1223,8 +1223,8 @@ extension Heron {
     ///   - operands: The tensors, one per input term.
     ///   - equation: Subscripts, e.g. 'ij,jk->ik'; without '->' the output is the labels used once, sorted (A-Z before a-z), after the '...' dims. Required.
     ///   - optimize: Contraction order: 'optimal' (exact, dynamic programming up to 16 operands), 'greedy', 'auto' (optimal up to 10 operands, then greedy) or 'none' (left to right). One of `"auto"`, `"greedy"`, `"optimal"`, `"none"`. Default: `"auto"`.
-    ///   - memoryLimit: Largest intermediate allowed, in elements. Default: `null`.
-    ///   - path: An explicit contraction path, flattened: each step's number of operands then their positions in the current list (numpy's convention); overrides optimize. Default: `null`.
+    ///   - memoryLimit: Largest intermediate allowed, in elements. Default: `nil`.
+    ///   - path: An explicit contraction path, flattened: each step's number of operands then their positions in the current list (numpy's convention); overrides optimize. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func einsum(_ operands: [Tensor], equation: String, optimize: String = "auto", memoryLimit: Int? = nil, path: [Int]? = nil) throws -> Tensor {
@@ -1237,7 +1237,7 @@ extension Heron {
     ///   - operands: The tensors, one per input term (only their shapes matter).
     ///   - equation: Subscripts, as for einsum. Required.
     ///   - optimize: Strategy, as for einsum. One of `"auto"`, `"greedy"`, `"optimal"`, `"none"`. Default: `"auto"`.
-    ///   - memoryLimit: Largest intermediate allowed, in elements. Default: `null`.
+    ///   - memoryLimit: Largest intermediate allowed, in elements. Default: `nil`.
     /// - Returns: `path` (int64 (steps, 2): the positions contracted at each step (second -1: a single operand moved and reduced).), `stats` (float64 (steps + 1, 4): row 0 = naive FLOPs, optimized FLOPs, largest intermediate, naive scaling (labels in use); then per step FLOPs, result size, result rank, scaling (labels in the contraction).), `terms` (int64 (operands + steps + 1, r), padded with -1: the label ids (0-25 'A'-'Z', 26-51 'a'-'z', 52.. the '...' dims) of each operand as contracted, of each step's result, then of the output.).
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func einsumPath(_ operands: [Tensor], equation: String, optimize: String = "auto", memoryLimit: Int? = nil) throws -> (path: Tensor, stats: Tensor, terms: Tensor) {
@@ -1250,7 +1250,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - dim: Dim to normalize over. Required.
-    ///   - dtype: Cast the input to this dtype first. Default: `null`.
+    ///   - dtype: Cast the input to this dtype first. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func softmax(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -1262,7 +1262,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - dim: Dim to normalize over. Required.
-    ///   - dtype: Cast the input to this dtype first. Default: `null`.
+    ///   - dtype: Cast the input to this dtype first. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func logSoftmax(_ input: Tensor, dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -1319,8 +1319,8 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - dim: Dim to slice. Default: `0`.
-    ///   - start: First index; none for the start. Default: `null`.
-    ///   - end: One past the last index; none for the end. Default: `null`.
+    ///   - start: First index; none for the start. Default: `nil`.
+    ///   - end: One past the last index; none for the end. Default: `nil`.
     ///   - step: Step; not 0. Default: `1`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1366,7 +1366,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dim: Dims to drop if their size is 1. Default: `null`.
+    ///   - dim: Dims to drop if their size is 1. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func squeeze(_ input: Tensor, dim: [Int]? = nil) throws -> Tensor {
@@ -1402,7 +1402,7 @@ extension Heron {
     ///   - input: Input tensor.
     ///   - size: Shape of the view. Required.
     ///   - stride: Strides in elements. Required.
-    ///   - storageOffset: Offset in elements; none keeps the input's. Default: `null`.
+    ///   - storageOffset: Offset in elements; none keeps the input's. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func asStrided(_ input: Tensor, size: [Int], stride: [Int], storageOffset: Int? = nil) throws -> Tensor {
@@ -1489,8 +1489,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - splitSize: Size of each piece. Default: `null`.
-    ///   - sizes: Sizes of the pieces; they must sum to the dim's size. Default: `null`.
+    ///   - splitSize: Size of each piece. Default: `nil`.
+    ///   - sizes: Sizes of the pieces; they must sum to the dim's size. Default: `nil`.
     ///   - dim: Dim to split. Default: `0`.
     /// - Returns: `outputs`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -1529,7 +1529,7 @@ extension Heron {
     ///   - index: Input tensor.
     ///   - src: Input tensor.
     ///   - dim: Dim to scatter along. Required.
-    ///   - reduce: How to combine with existing values. One of `"add"`, `"multiply"`. Default: `null`.
+    ///   - reduce: How to combine with existing values. One of `"add"`, `"multiply"`. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func scatter(_ input: Tensor, _ index: Tensor, _ src: Tensor, dim: Int, reduce: String? = nil) throws -> Tensor {
@@ -1566,7 +1566,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - indices: Input tensor.
-    ///   - dim: Dim to take along; none flattens. Default: `null`.
+    ///   - dim: Dim to take along; none flattens. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func takeAlongDim(_ input: Tensor, _ indices: Tensor, dim: Int? = nil) throws -> Tensor {
@@ -1636,7 +1636,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - shifts: Shift per dim. Required.
-    ///   - dims: Dims to roll; none rolls the flattened tensor. Default: `null`.
+    ///   - dims: Dims to roll; none rolls the flattened tensor. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func roll(_ input: Tensor, shifts: [Int], dims: [Int]? = nil) throws -> Tensor {
@@ -1711,8 +1711,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - size: Shape. Required.
-    ///   - dtype: Element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func empty(size: [Int], dtype: DType = .float32, device: String? = nil) throws -> Tensor {
@@ -1723,8 +1723,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - size: Shape. Required.
-    ///   - dtype: Element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func zeros(size: [Int], dtype: DType = .float32, device: String? = nil) throws -> Tensor {
@@ -1735,8 +1735,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - size: Shape. Required.
-    ///   - dtype: Element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func ones(size: [Int], dtype: DType = .float32, device: String? = nil) throws -> Tensor {
@@ -1748,8 +1748,8 @@ extension Heron {
     /// - Parameters:
     ///   - size: Shape. Required.
     ///   - fillValue: Value. Required.
-    ///   - dtype: Element type; none infers it from fill_value. Default: `null`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type; none infers it from fill_value. Default: `nil`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func full(size: [Int], fillValue: Scalar, dtype: DType? = nil, device: String? = nil) throws -> Tensor {
@@ -1762,8 +1762,8 @@ extension Heron {
     ///   - start: First value. Default: `0`.
     ///   - end: Bound (exclusive). Required.
     ///   - step: Increment (not 0). Default: `1`.
-    ///   - dtype: Element type; none infers it. Default: `null`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type; none infers it. Default: `nil`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func arange(start: Scalar = 0, end: Scalar, step: Scalar = 1, dtype: DType? = nil, device: String? = nil) throws -> Tensor {
@@ -1776,8 +1776,8 @@ extension Heron {
     ///   - start: First value. Required.
     ///   - end: Last value. Required.
     ///   - steps: Number of values (>= 0). Required.
-    ///   - dtype: Element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - dtype: Element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func linspace(start: Double, end: Double, steps: Int, dtype: DType = .float32, device: String? = nil) throws -> Tensor {
@@ -1788,9 +1788,9 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - n: Rows. Required.
-    ///   - m: Columns; none for n. Default: `null`.
-    ///   - dtype: Element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
+    ///   - m: Columns; none for n. Default: `nil`.
+    ///   - dtype: Element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func eye(n: Int, m: Int? = nil, dtype: DType = .float32, device: String? = nil) throws -> Tensor {
@@ -1801,7 +1801,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dtype: Override the dtype. Default: `null`.
+    ///   - dtype: Override the dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func emptyLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
@@ -1812,7 +1812,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dtype: Override the dtype. Default: `null`.
+    ///   - dtype: Override the dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func zerosLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
@@ -1823,7 +1823,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - dtype: Override the dtype. Default: `null`.
+    ///   - dtype: Override the dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func onesLike(_ input: Tensor, dtype: DType? = nil) throws -> Tensor {
@@ -1835,7 +1835,7 @@ extension Heron {
     /// - Parameters:
     ///   - input: Input tensor.
     ///   - fillValue: Value. Required.
-    ///   - dtype: Override the dtype. Default: `null`.
+    ///   - dtype: Override the dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func fullLike(_ input: Tensor, fillValue: Scalar, dtype: DType? = nil) throws -> Tensor {
@@ -1848,9 +1848,9 @@ extension Heron {
     ///   - size: Shape. Required.
     ///   - low: Lower bound. Default: `0.0`.
     ///   - high: Upper bound (exclusive). Default: `1.0`.
-    ///   - dtype: Floating element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - dtype: Floating element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func rand(size: [Int], low: Double = 0.0, high: Double = 1.0, dtype: DType = .float32, device: String? = nil, seed: Int? = nil) throws -> Tensor {
@@ -1863,9 +1863,9 @@ extension Heron {
     ///   - size: Shape. Required.
     ///   - mean: Mean. Default: `0.0`.
     ///   - std: Standard deviation (>= 0). Default: `1.0`.
-    ///   - dtype: Floating element type. Default: `"float32"`.
-    ///   - device: Device; none for the host. Default: `null`.
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - dtype: Floating element type. Default: `.float32`.
+    ///   - device: Device; none for the host. Default: `nil`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func randn(size: [Int], mean: Double = 0.0, std: Double = 1.0, dtype: DType = .float32, device: String? = nil, seed: Int? = nil) throws -> Tensor {
@@ -1878,9 +1878,9 @@ extension Heron {
     ///   - low: Lower bound. Default: `0`.
     ///   - high: Upper bound (exclusive). Required.
     ///   - size: Shape. Required.
-    ///   - dtype: Element type. Default: `"int64"`.
-    ///   - device: Device; none for the host. Default: `null`.
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - dtype: Element type. Default: `.int64`.
+    ///   - device: Device; none for the host. Default: `nil`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func randint(low: Int = 0, high: Int, size: [Int], dtype: DType = .int64, device: String? = nil, seed: Int? = nil) throws -> Tensor {
@@ -1891,7 +1891,7 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func bernoulli(_ input: Tensor, seed: Int? = nil) throws -> Tensor {
@@ -1902,9 +1902,9 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - n: Length. Required.
-    ///   - dtype: Element type. Default: `"int64"`.
-    ///   - device: Device; none for the host. Default: `null`.
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - dtype: Element type. Default: `.int64`.
+    ///   - device: Device; none for the host. Default: `nil`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func randperm(n: Int, dtype: DType = .int64, device: String? = nil, seed: Int? = nil) throws -> Tensor {
@@ -2044,8 +2044,8 @@ extension Heron {
     ///   - dilation: As in conv2d. Default: `[1, 1]`.
     ///   - groups: As in conv2d. Default: `1`.
     ///   - samePadding: As in conv2d. Default: `false`.
-    ///   - min: Lower bound of the clamp (0 for ReLU), or none. Default: `null`.
-    ///   - max: Upper bound of the clamp (6 for ReLU6), or none. Default: `null`.
+    ///   - min: Lower bound of the clamp (0 for ReLU), or none. Default: `nil`.
+    ///   - max: Upper bound of the clamp (6 for ReLU6), or none. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func conv2dFused(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil, residual: Tensor? = nil, stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1, samePadding: Bool = false, min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
@@ -2094,7 +2094,7 @@ extension Heron {
     ///   - padding: Implicit zero padding on both sides (<= kernel_size / 2). Default: `[0, 0]`.
     ///   - ceilMode: Round the output size up (a last window must start inside the input or left padding). Default: `false`.
     ///   - countIncludePad: Count padding zeros in the divisor. Default: `true`.
-    ///   - divisorOverride: Divide every window sum by this instead (nonzero). Default: `null`.
+    ///   - divisorOverride: Divide every window sum by this instead (nonzero). Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func avgPool2d(_ input: Tensor, kernelSize: [Int], stride: [Int] = [], padding: [Int] = [0, 0], ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) throws -> Tensor {
@@ -2191,7 +2191,7 @@ extension Heron {
     ///   - padding: As in avg_pool2d. Default: `[0, 0]`.
     ///   - ceilMode: As in avg_pool2d. Default: `false`.
     ///   - countIncludePad: As in avg_pool2d. Default: `true`.
-    ///   - divisorOverride: As in avg_pool2d. Default: `null`.
+    ///   - divisorOverride: As in avg_pool2d. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func avgPool2dBackward(_ grad: Tensor, _ input: Tensor, kernelSize: [Int], stride: [Int] = [], padding: [Int] = [0, 0], ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) throws -> Tensor {
@@ -2288,7 +2288,7 @@ extension Heron {
     /// - Parameters:
     ///   - weight: (num, dim)
     ///   - indices: int32 or int64, any shape
-    ///   - paddingIdx: Row that receives no gradient (negative counts from the end). Default: `null`.
+    ///   - paddingIdx: Row that receives no gradient (negative counts from the end). Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func embedding(_ weight: Tensor, _ indices: Tensor, paddingIdx: Int? = nil) throws -> Tensor {
@@ -2301,7 +2301,7 @@ extension Heron {
     ///   - gradOutput: Input tensor.
     ///   - indices: Input tensor.
     ///   - numWeights: Rows of the weight. Required.
-    ///   - paddingIdx: Row that receives no gradient. Default: `null`.
+    ///   - paddingIdx: Row that receives no gradient. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public static func embeddingBackward(_ gradOutput: Tensor, _ indices: Tensor, numWeights: Int, paddingIdx: Int? = nil) throws -> Tensor {
@@ -2334,8 +2334,8 @@ extension Heron {
     ///
     /// - Parameters:
     ///   - input: Input tensor.
-    ///   - size: Output spatial size (one per spatial dim). Default: `null`.
-    ///   - scaleFactor: Multiplier per spatial dim (one value applies to all). Default: `null`.
+    ///   - size: Output spatial size (one per spatial dim). Default: `nil`.
+    ///   - scaleFactor: Multiplier per spatial dim (one value applies to all). Default: `nil`.
     ///   - mode: Interpolation mode. One of `"nearest"`, `"bilinear"`. Default: `"nearest"`.
     ///   - alignCorners: bilinear: align the corner pixels' centres. Default: `false`.
     /// - Returns: `out`.
@@ -2349,7 +2349,7 @@ extension Heron {
     /// - Parameters:
     ///   - gradOutput: Input tensor.
     ///   - inputSize: Shape of the forward input. Required.
-    ///   - scaleFactor: The forward call's scale_factor. Default: `null`.
+    ///   - scaleFactor: The forward call's scale_factor. Default: `nil`.
     ///   - mode: Interpolation mode. One of `"nearest"`, `"bilinear"`. Default: `"nearest"`.
     ///   - alignCorners: The forward call's align_corners. Default: `false`.
     /// - Returns: `out`.
@@ -3217,7 +3217,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - other: Input tensor.
-    ///   - roundingMode: None for true division, 'trunc' or 'floor'. One of `"trunc"`, `"floor"`. Default: `null`.
+    ///   - roundingMode: None for true division, 'trunc' or 'floor'. One of `"trunc"`, `"floor"`. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func div(_ other: Tensor, roundingMode: String? = nil) throws -> Tensor {
@@ -3469,8 +3469,8 @@ extension Tensor {
     /// The same as `Heron.clamp(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - min: Lower bound. Default: `null`.
-    ///   - max: Upper bound. Default: `null`.
+    ///   - min: Lower bound. Default: `nil`.
+    ///   - max: Upper bound. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func clamp(min: Scalar? = nil, max: Scalar? = nil) throws -> Tensor {
@@ -3482,9 +3482,9 @@ extension Tensor {
     /// The same as `Heron.sum(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func sum(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -3496,9 +3496,9 @@ extension Tensor {
     /// The same as `Heron.mean(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Compute and return in this dtype. Default: `null`.
+    ///   - dtype: Compute and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func mean(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -3510,9 +3510,9 @@ extension Tensor {
     /// The same as `Heron.prod(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func prod(dim: [Int]? = nil, keepdim: Bool = false, dtype: DType? = nil) throws -> Tensor {
@@ -3524,7 +3524,7 @@ extension Tensor {
     /// The same as `Heron.amax(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3537,7 +3537,7 @@ extension Tensor {
     /// The same as `Heron.amin(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3550,7 +3550,7 @@ extension Tensor {
     /// The same as `Heron.argmax(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dim to reduce; none flattens. Default: `null`.
+    ///   - dim: Dim to reduce; none flattens. Default: `nil`.
     ///   - keepdim: Keep the reduced dim with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3563,7 +3563,7 @@ extension Tensor {
     /// The same as `Heron.argmin(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dim to reduce; none flattens. Default: `null`.
+    ///   - dim: Dim to reduce; none flattens. Default: `nil`.
     ///   - keepdim: Keep the reduced dim with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3576,7 +3576,7 @@ extension Tensor {
     /// The same as `Heron.var(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - correction: Subtracted from the element count in the divisor. Default: `1.0`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
@@ -3590,7 +3590,7 @@ extension Tensor {
     /// The same as `Heron.std(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - correction: Subtracted from the element count in the divisor. Default: `1.0`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
@@ -3604,7 +3604,7 @@ extension Tensor {
     /// The same as `Heron.logsumexp(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3617,7 +3617,7 @@ extension Tensor {
     /// The same as `Heron.all(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3630,7 +3630,7 @@ extension Tensor {
     /// The same as `Heron.any(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to reduce; none reduces all. Default: `null`.
+    ///   - dim: Dims to reduce; none reduces all. Default: `nil`.
     ///   - keepdim: Keep reduced dims with size 1. Default: `false`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3644,7 +3644,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - dim: Dim to scan. Required.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func cumsum(dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -3657,7 +3657,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - dim: Dim to scan. Required.
-    ///   - dtype: Accumulate and return in this dtype. Default: `null`.
+    ///   - dtype: Accumulate and return in this dtype. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func cumprod(dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -3682,7 +3682,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - dim: Dim to normalize over. Required.
-    ///   - dtype: Cast the input to this dtype first. Default: `null`.
+    ///   - dtype: Cast the input to this dtype first. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func softmax(dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -3695,7 +3695,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - dim: Dim to normalize over. Required.
-    ///   - dtype: Cast the input to this dtype first. Default: `null`.
+    ///   - dtype: Cast the input to this dtype first. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func logSoftmax(dim: Int, dtype: DType? = nil) throws -> Tensor {
@@ -3793,7 +3793,7 @@ extension Tensor {
     /// The same as `Heron.squeeze(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - dim: Dims to drop if their size is 1. Default: `null`.
+    ///   - dim: Dims to drop if their size is 1. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func squeeze(dim: [Int]? = nil) throws -> Tensor {
@@ -3832,7 +3832,7 @@ extension Tensor {
     /// - Parameters:
     ///   - size: Shape of the view. Required.
     ///   - stride: Strides in elements. Required.
-    ///   - storageOffset: Offset in elements; none keeps the input's. Default: `null`.
+    ///   - storageOffset: Offset in elements; none keeps the input's. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func asStrided(size: [Int], stride: [Int], storageOffset: Int? = nil) throws -> Tensor {
@@ -3875,8 +3875,8 @@ extension Tensor {
     /// The same as `Heron.split(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - splitSize: Size of each piece. Default: `null`.
-    ///   - sizes: Sizes of the pieces; they must sum to the dim's size. Default: `null`.
+    ///   - splitSize: Size of each piece. Default: `nil`.
+    ///   - sizes: Sizes of the pieces; they must sum to the dim's size. Default: `nil`.
     ///   - dim: Dim to split. Default: `0`.
     /// - Returns: `outputs`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
@@ -3918,7 +3918,7 @@ extension Tensor {
     ///   - index: Input tensor.
     ///   - src: Input tensor.
     ///   - dim: Dim to scatter along. Required.
-    ///   - reduce: How to combine with existing values. One of `"add"`, `"multiply"`. Default: `null`.
+    ///   - reduce: How to combine with existing values. One of `"add"`, `"multiply"`. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func scatter(_ index: Tensor, _ src: Tensor, dim: Int, reduce: String? = nil) throws -> Tensor {
@@ -3958,7 +3958,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - indices: Input tensor.
-    ///   - dim: Dim to take along; none flattens. Default: `null`.
+    ///   - dim: Dim to take along; none flattens. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func takeAlongDim(_ indices: Tensor, dim: Int? = nil) throws -> Tensor {
@@ -4005,7 +4005,7 @@ extension Tensor {
     ///
     /// - Parameters:
     ///   - shifts: Shift per dim. Required.
-    ///   - dims: Dims to roll; none rolls the flattened tensor. Default: `null`.
+    ///   - dims: Dims to roll; none rolls the flattened tensor. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func roll(shifts: [Int], dims: [Int]? = nil) throws -> Tensor {
@@ -4072,7 +4072,7 @@ extension Tensor {
     /// The same as `Heron.bernoulli(_:...)` with this tensor as its first input.
     ///
     /// - Parameters:
-    ///   - seed: Seed for this call alone; none uses the default generator. Default: `null`.
+    ///   - seed: Seed for this call alone; none uses the default generator. Default: `nil`.
     /// - Returns: `out`.
     /// - Throws: ``HeronError`` with the engine's message when the call fails.
     public func bernoulli(seed: Int? = nil) throws -> Tensor {
