@@ -40,4 +40,15 @@ final class AttributeTests: XCTestCase {
             }
         }
     }
+
+    func testVariadicOutputsBeyondTheFirstCapacity() throws {
+        try assertNoLeaks {
+            // 100 outputs: more than the 64 the first heron_op_call offers, so the BUFFER_TOO_SMALL retry runs.
+            let v = try Heron.arange(end: 100, dtype: .float32)
+            let parts = try v.split(splitSize: 1)
+            XCTAssertEqual(parts.count, 100)
+            XCTAssertEqual(try parts.map { try $0.item() }, (0..<100).map(Double.init))
+            XCTAssertEqual(try Heron.call("chunk", [v], [.int(100)]).count, 100)
+        }
+    }
 }
