@@ -26,6 +26,18 @@ final class TensorTests: XCTestCase {
         }
     }
 
+    func testDeinitReleasesTheHandle() throws {
+        let before = Heron.liveHandles()
+        var keep: Tensor? = try Tensor([1, 2] as [Float])
+        var view: Tensor? = try keep!.reshape(shape: [2, 1])
+        XCTAssertEqual(Heron.liveHandles(), before + 2)
+        keep = nil
+        XCTAssertEqual(Heron.liveHandles(), before + 1)
+        XCTAssertEqual(try view!.toArray(Float.self), [1, 2])  // the view keeps the storage alive
+        view = nil
+        XCTAssertEqual(Heron.liveHandles(), before)
+    }
+
     func testOperatorsAndPromotion() throws {
         try assertNoLeaks {
             let a = try Tensor([1, 2, 3] as [Float])
