@@ -165,8 +165,31 @@ public func _call(_ op: _OpRef, _ inputs: [Tensor?], _ attrs: [AttrValue], capac
 
 /// The generic op call by op name, for ops given at run time (the conformance runner uses it).
 public extension Heron {
+    ///
+    /// Attributes are checked against the schema (their count, and each value's kind against the
+    /// attribute's type) before the engine is called: too many is ``HeronError/invalidArgument(code:message:op:)``,
+    /// a wrong kind ``HeronError/typeMismatch(code:message:op:)``.
     static func call(_ op: String, _ inputs: [Tensor?], _ attrs: [AttrValue] = []) throws -> [Tensor?] {
-        try _call(opRef(op), inputs, attrs, capacity: max(64, inputs.count))
+        if let schema = opAttributes[op] {
+            if attrs.count > schema.count {
+                throw HeronError.argument("\(op): \(attrs.count) attributes given, the schema has \(schema.count)", op: op)
+            }
+            for (a, s) in zip(attrs, schema) where !accepts(s.type, a) {
+                throw HeronError.type("\(op): attribute '\(s.name)' is of type \(s.type), got \(a)", op: op)
+            }
+        }
+        return try _call(opRef(op), inputs, attrs, capacity: max(64, inputs.count))
+    }
+
+    /// Whether a value of this kind can be passed for an attribute of schema type `type`.
+    private static func accepts(_ type: String, _ v: AttrValue) -> Bool {
+        switch (type, v) {
+        case (_, .default), (_, .none): return true
+        case ("int", .int), ("float", .float), ("float", .int), ("bool", .bool): return true
+        case ("scalar", .int), ("scalar", .float), ("scalar", .bool): return true
+        case ("string", .string), ("device", .string), ("ints", .ints), ("floats", .floats), ("dtype", .dtype): return true
+        default: return false
+        }
     }
 
     private static func opRef(_ name: String) -> _OpRef {

@@ -33,10 +33,19 @@ final class AttributeTests: XCTestCase {
             // generic call with explicit defaults and a trailing attribute left out
             let s = try Heron.call("sum", [a], [.default, .bool(true)])
             XCTAssertEqual(s[0]?.shape, [1, 1]); XCTAssertEqual(try s[0]!.item(), 10)
-            // an attribute of the wrong kind is refused by the engine with its message
+            // Wrong kinds and counts are refused before the engine is called, with the same kinds of error.
             XCTAssertThrowsError(try Heron.call("sum", [a], [.string("x")])) { e in
-                XCTAssertTrue(e is HeronError, "\(e)")
-                XCTAssertTrue((e as? HeronError)?.message.contains("dim") ?? false, "\(e)")
+                guard let he = e as? HeronError, case .typeMismatch = he else { return XCTFail("\(e)") }
+                XCTAssertEqual(he.message, "sum: attribute 'dim' is of type ints, got string(\"x\")")
+            }
+            XCTAssertThrowsError(try Heron.call("neg", [a], [.int(1)])) { e in
+                guard let he = e as? HeronError, case .invalidArgument = he else { return XCTFail("\(e)") }
+                XCTAssertEqual(he.message, "neg: 1 attributes given, the schema has 0")
+            }
+            // ... and what only the engine knows (the input count) by the engine, with its message.
+            XCTAssertThrowsError(try Heron.call("add", [a], [])) { e in
+                guard let he = e as? HeronError, case .invalidArgument = he else { return XCTFail("\(e)") }
+                XCTAssertTrue(he.message.contains("expected 2 inputs, got 1"), he.message)
             }
         }
     }
