@@ -18,7 +18,7 @@ STAMP := $(ROOT)/build/.stamps
 MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
-        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node ruby-toolchain test-ruby bench bench-commnet clean help
+        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node ruby-toolchain test-ruby test-swift bench bench-commnet clean help
 
 help:
 	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
@@ -95,7 +95,7 @@ test-examples: build
 # ---------------------------------------------------------------- other languages ([bindings])
 # A missing toolchain is installed from Debian when possible; otherwise the suite is skipped with a
 # loud message on a developer machine and fails under CI=true.
-other-languages: test-node test-ruby
+other-languages: test-node test-ruby test-swift
 
 NODE_NPM := npm_config_nodedir=$$(dirname $$(dirname $$(readlink -f $$(command -v node)))) npm_config_audit=false npm_config_fund=false
 
@@ -114,6 +114,20 @@ test-ruby: build ruby-toolchain
 	cd ruby && HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so rake test && cd .. && \
 	HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb $(ROOT)/tests/data/mnist_convnet.heron && \
 	HERON_PYTHON=$(PY) bash ruby/check_gem.sh
+
+# Swift: the toolchain that comes with the machine (swift, SwiftPM, XCTest); libheron through
+# pkg-config at build time and the loader path at run time.
+SWIFT_ENV := PKG_CONFIG_PATH=$(ROOT)/python/heron/lib/pkgconfig LD_LIBRARY_PATH=$(ROOT)/python/heron/lib SWIFT_JOBS=$(JOBS)
+
+test-swift: build
+	@if ! command -v swift >/dev/null; then \
+	  if [ "$$CI" = true ]; then echo "!!! Swift is missing: the Swift suite cannot run (CI=true)"; exit 1; fi; \
+	  echo "!!! Swift is missing: SKIPPING the Swift suite"; exit 0; fi; \
+	echo "== Swift: swift build and swift test (XCTest), the MNIST example, an outside package"; \
+	cd swift && $(SWIFT_ENV) swift build -j $(JOBS) >/dev/null && $(SWIFT_ENV) swift test -j $(JOBS) 2>&1 | \
+	  grep -E "error|failed|skipped|Executed .* tests" ; test $${PIPESTATUS[0]} -eq 0 && cd .. && \
+	$(SWIFT_ENV) examples/swift/mnist_predict.sh $(ROOT)/tests/data/mnist_convnet.heron && \
+	$(SWIFT_ENV) bash swift/check_package.sh
 
 node-toolchain:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
@@ -171,6 +185,8 @@ demo: build node-addon ruby-toolchain
 	  sed 's/^/Node.js: /' $(ROOT)/out/mnist/line_node.txt; fi
 	@if command -v ruby >/dev/null; then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
 	  $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_ruby.txt && sed 's/^/Ruby:    /' $(ROOT)/out/mnist/line_ruby.txt; fi
+	@if command -v swift >/dev/null; then $(SWIFT_ENV) examples/swift/mnist_predict.sh $(ROOT)/out/mnist/mnist.heron \
+	  > $(ROOT)/out/mnist/line_swift.txt && sed 's/^/Swift:   /' $(ROOT)/out/mnist/line_swift.txt; fi
 	@$(PY) examples/compare_lines.py $(ROOT)/out/mnist/line_*.txt
 
 bench: build
