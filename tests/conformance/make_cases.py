@@ -68,14 +68,6 @@ EXCLUDED = {
     "lstm_cell": "outputs include `reserve`, an implementation-defined workspace",
     "gru_cell": "outputs include `reserve`, an implementation-defined workspace",
     "rnn_backward": "takes the implementation-defined `reserve` of a forward call as input",
-    # Not yet written (time-boxed slice; see the report of the commit that added this file).
-    "sgd_step_": "TODO: in-place optimizer step over variadic state lists (covered by test_optim_ops.py)",
-    "adam_step_": "TODO: in-place optimizer step over variadic state lists (covered by test_optim_ops.py)",
-    "rmsprop_step_": "TODO: in-place optimizer step over variadic state lists (covered by test_optim_ops.py)",
-    "adagrad_step_": "TODO: in-place optimizer step over variadic state lists (covered by test_optim_ops.py)",
-    "local_share_conv2d": "TODO: numpy reference for spatial groups not yet written (local_conv2d is covered)",
-    "local_share_conv2d_backward": "TODO: numpy reference for spatial groups not yet written",
-    "clip_grad_norm_": "TODO: in-place over variadic grads (covered by test_optim_ops.py)",
 }
 
 
@@ -123,7 +115,8 @@ def tag_attr(atype: str, v):
     if atype == "int":
         return {"int": int(v)}
     if atype == "float":
-        return {"float": float(v)}
+        v = float(v)
+        return {"float": v if math.isfinite(v) else ("nan" if math.isnan(v) else "inf" if v > 0 else "-inf")}
     if atype == "bool":
         return {"bool": bool(v)}
     if atype == "string":
@@ -645,7 +638,7 @@ def build_cases_3():
         add("ones_like", dt, "basic", [x], lambda x, dtype: [np.ones(x.shape)], [dt])
         add("full_like", dt, "basic", [x], lambda x, fill_value, dtype: [np.full(x.shape, fill_value)], [dt],
             attrs={"fill_value": fv})
-    add("full", "float32", "infer_int", [], lambda size, fill_value, dtype, device: [np.full(size, fill_value)], ["int64"],
+    add("full", "int64", "infer_int", [], lambda size, fill_value, dtype, device: [np.full(size, fill_value)], ["int64"],
         attrs={"size": [2], "fill_value": 3})
     for dt in ("float32", "float64", "int32", "int64"):
         if dtype_class(dt) == "float":
@@ -1101,9 +1094,114 @@ def build_cases_nn():
             add("local_conv2d_backward", dt, "basic", [g.f((1, 3, 2, 2), dt), xl, wl],
                 lambda go, x, w, stride, padding, algo, output_mask: vjp(local_ref, [x, w, None], dict(stride=stride, padding=padding, algo=algo), [go], [0, 1]),
                 [dt, dt])
+        # locally shared convolution: weight (SGH, SGW, IC, FH, FW, OC), 6-d (groups=1)
+        def local_share_ref(x, w, b, stride, padding, dilation, spatial_groups, groups, mode, algo):
+            x, w = f64(x), f64(w)
+            if mode == "convolution":
+                w = w[:, :, :, ::-1, ::-1, :]
+            N, IC, H, W = x.shape
+            SGH, SGW, _, FH, FW, OC = w.shape
+            xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
+            OH = (H + 2 * padding[0] - dilation[0] * (FH - 1) - 1) // stride[0] + 1
+            OW = (W + 2 * padding[1] - dilation[1] * (FW - 1) - 1) // stride[1] + 1
+            out = np.zeros((N, OC, OH, OW))
+            for i in range(OH):
+                for j in range(OW):
+                    wk = w[i // (OH // SGH), j // (OW // SGW)]
+                    r0, q0 = i * stride[0], j * stride[1]
+                    patch = xp[:, :, r0:r0 + dilation[0] * (FH - 1) + 1:dilation[0], q0:q0 + dilation[1] * (FW - 1) + 1:dilation[1]]
+                    out[:, :, i, j] = np.einsum("nchw,chwo->no", patch, wk)
+            if b is not None:
+                out = out + f64(b)[None, :, None, None]
+            return [out]
+        xs = g.f((1, 2, 5, 5), dt)
+        ws = g.f((2, 2, 2, 2, 2, 3), dt)
+        ls_attrs = {"padding": [1, 1], "spatial_groups": [2, 2]}
+        add("local_share_conv2d", dt, "sg2", [xs, ws, g.f((3,), dt)], local_share_ref, [dt], attrs=ls_attrs,
+            grad=gr([0, 1, 2]))
+        add("local_share_conv2d", dt, "sg21_convolution_dil", [xs, g.f((2, 1, 2, 2, 2, 3), dt), None], local_share_ref,
+            [dt], attrs={"spatial_groups": [2, 1], "dilation": [1, 2], "mode": "convolution"})
+        if dt == "float64":
+            add("local_share_conv2d_backward", dt, "sg2", [g.f((1, 3, 6, 6), dt), xs, ws],
+                lambda go, x, w, output_mask, **at: vjp(local_share_ref, [x, w, None], at, [go], [0, 1]),
+                [dt, dt], attrs=ls_attrs)
     for dt in ("float32", "float64"):
         add("randint", dt, "one_value", [], lambda low, high, size, dtype, device, seed: [np.full(size, low)], [dt],
             attrs={"low": -2, "high": -1, "size": [3], "dtype": dt}, seed=5)
+
+    build_cases_optim()
+
+
+def build_cases_optim():
+    for dt in ("float32", "float64"):
+        g = Gen(f"optim/{dt}")
+        n = 2
+        ps = [g.f((3,), dt), g.f((2, 2), dt)]
+        gs = [g.f(p.shape, dt) for p in ps]
+        bufs = [g.f(p.shape, dt) for p in ps]
+        sq = [g.pos(p.shape, dt) for p in ps]
+
+        def sgd(ts, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step):
+            out = []
+            for k in range(n):
+                p, gr = f64(ts[k]), f64(ts[n + k])
+                gr = (-gr if maximize else gr) + weight_decay * p
+                if momentum:
+                    b = gr if first_step else momentum * f64(ts[2 * n + k]) + (1 - dampening) * gr
+                    gr = gr + momentum * b if nesterov else b
+                out.append(p - lr * gr)
+            return [out]
+        add("sgd_step_", dt, "plain", [ps + gs], sgd, [dt], attrs={"lr": 0.5, "weight_decay": 0.25})
+        add("sgd_step_", dt, "momentum_nesterov", [ps + gs + bufs], sgd, [dt],
+            attrs={"lr": 0.5, "momentum": 0.75, "nesterov": True})
+
+        def adam(ts, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, step, decoupled_weight_decay):
+            out = []
+            for k in range(n):
+                p, gr = f64(ts[k]), f64(ts[n + k])
+                m, v = f64(ts[2 * n + k]), f64(ts[3 * n + k])
+                gr = -gr if maximize else gr
+                if decoupled_weight_decay:
+                    p = p * (1 - lr * weight_decay)
+                else:
+                    gr = gr + weight_decay * p
+                m = m + (gr - m) * (1 - beta1)
+                v = beta2 * v + (1 - beta2) * gr * gr
+                if amsgrad:
+                    v = np.maximum(f64(ts[4 * n + k]), v)
+                out.append(p - lr / (1 - beta1 ** step) * m / (np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps))
+            return [out]
+        add("adam_step_", dt, "step3", [ps + gs + bufs + sq], adam, [dt], attrs={"lr": 0.125, "step": 3, "weight_decay": 0.5})
+        add("adam_step_", dt, "adamw_amsgrad", [ps + gs + bufs + sq + [q + 0.5 for q in sq]], adam, [dt],
+            attrs={"lr": 0.125, "step": 2, "weight_decay": 0.5, "amsgrad": True, "decoupled_weight_decay": True})
+
+        def rmsprop(ts, lr, alpha, eps, weight_decay, momentum, centered, maximize):
+            out = []
+            for k in range(n):
+                p, gr = f64(ts[k]), f64(ts[n + k])
+                gr = (-gr if maximize else gr) + weight_decay * p
+                s_ = alpha * f64(ts[2 * n + k]) + (1 - alpha) * gr * gr
+                avg = np.sqrt(s_) + eps
+                out.append(p - lr * gr / avg)
+            return [out]
+        add("rmsprop_step_", dt, "plain", [ps + gs + sq], rmsprop, [dt], attrs={"lr": 0.125, "weight_decay": 0.25})
+
+        def adagrad(ts, lr, lr_decay, weight_decay, eps, step, maximize):
+            out = []
+            for k in range(n):
+                p, gr = f64(ts[k]), f64(ts[n + k])
+                gr = (-gr if maximize else gr) + weight_decay * p
+                clr = lr / (1 + (step - 1) * lr_decay)
+                s_ = f64(ts[2 * n + k]) + gr * gr
+                out.append(p - clr * gr / (np.sqrt(s_) + eps))
+            return [out]
+        add("adagrad_step_", dt, "decay", [ps + gs + sq], adagrad, [dt], attrs={"lr": 0.25, "lr_decay": 0.5, "step": 3})
+
+        def clip(ts, max_norm, norm_type, error_if_nonfinite):
+            norms = [np.linalg.norm(f64(t).reshape(-1), ord=norm_type) for t in ts]
+            return [np.asarray(np.linalg.norm(np.array(norms), ord=norm_type))]
+        add("clip_grad_norm_", dt, "l2", [gs], clip, [dt], attrs={"max_norm": 0.5})
+        add("clip_grad_norm_", dt, "inf", [gs], clip, [dt], attrs={"max_norm": 0.5, "norm_type": float("inf")})
 
 
 # ----------------------------------------------------------------------------- evaluation

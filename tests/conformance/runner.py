@@ -59,6 +59,8 @@ def attr_value(atype, v):
         return None
     if atype == "dtype":
         return getattr(heron, v)
+    if atype in ("float", "scalar") and isinstance(v, str):
+        return float(v)  # "nan", "inf", "-inf"
     return v
 
 
