@@ -266,8 +266,7 @@ def build_cases():
                 x = g.b((2, 3))
             else:
                 x = g.i((2, 3), dt, lo=1 if op in UNARY_POSITIVE else -5)
-            grad = [0] if dt == "float64" and SCHEMA_OPS[op]["differentiable"] and op not in (
-                "sign", "floor", "ceil", "trunc") else None
+            grad = [0] if dt == "float64" and SCHEMA_OPS[op]["differentiable"] else None
             fn = UNARY[op]
             out = default_float(dt) if op in UNARY_FLOAT_OUT else dt
             add(op, dt, "basic", [x], (lambda fn: lambda x: [fn(f64(x))])(fn), [out], grad=grad)
@@ -293,7 +292,8 @@ def build_cases():
             attrs={"decimals": 0})
         if dt != "int32":
             add("round", dt, "decimals1", [g.f((2, 3), dt, step=0.125, avoid_zero=False) + round_to(np.float64(0.01), dt)],
-                lambda x, decimals: [np_round(f64(x), decimals)], [dt], attrs={"decimals": 1})
+                lambda x, decimals: [np_round(f64(x), decimals)], [dt], attrs={"decimals": 1},
+                grad=[0] if dt == "float64" else None)
     special = np.array([0.0, -1.5, np.nan, np.inf, -np.inf, 2.0])
     for op, fn in (("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isfinite), ("logical_not", np.logical_not)):
         for dt in ("float32", "float64"):
@@ -483,7 +483,7 @@ def build_cases_2():
                 ["bool"], attrs={"equation": "ii->i"})
             continue
         add("einsum", dt, "ij_jk", [[a, b]], lambda ops, equation, **k: [np.einsum(equation, *[f64(o) for o in ops])],
-            [dt], attrs={"equation": "ij,jk->ik"})
+            [dt], attrs={"equation": "ij,jk->ik"}, grad=[0] if dt == "float64" else None)
     for op in ("softmax", "log_softmax"):
         for dt in ("float32", "float64"):
             x = G(f"{op}/{dt}").f((2, 3), dt)
@@ -547,14 +547,15 @@ def build_cases_2():
         # joins and splits
         y = g.of((1, 3), dt)
         add("concat", dt, "dim0", [[x, y]], lambda ts, dim: [np.concatenate(ts, axis=dim)], [dt], attrs={"dim": 0},
-            grad=None)
-        add("stack", dt, "dim1", [[x, g.of((2, 3), dt)]], lambda ts, dim: [np.stack(ts, axis=dim)], [dt], attrs={"dim": 1})
+            grad=[0] if dt == "float64" else None)
+        add("stack", dt, "dim1", [[x, g.of((2, 3), dt)]], lambda ts, dim: [np.stack(ts, axis=dim)], [dt], attrs={"dim": 1},
+            grad=[0] if dt == "float64" else None)
         z = g.of((5, 2), dt)
         add("split", dt, "size2", [z], lambda x, split_size, sizes, dim: [np.split(x, [2, 4], axis=dim)], [dt],
-            attrs={"split_size": 2, "dim": 0})
+            attrs={"split_size": 2, "dim": 0}, grad=[0] if dt == "float64" else None)
         add("split", dt, "sizes", [z], lambda x, split_size, sizes, dim: [np.split(x, [1], axis=dim)], [dt],
             attrs={"sizes": [1, 4], "dim": 0})
-        add("chunk", dt, "3", [z], lambda x, chunks, dim: [np.split(x, [2, 4], axis=dim)], [dt], attrs={"chunks": 3, "dim": 0})
+        add("chunk", dt, "3", [z], lambda x, chunks, dim: [np.split(x, [2, 4], axis=dim)], [dt], attrs={"chunks": 3, "dim": 0}, grad=[0] if dt == "float64" else None)
 
     build_cases_3()
 
@@ -1231,32 +1232,53 @@ def expected(case):
 
 
 def fd_grads(case, gouts):
-    """Central finite differences in float64 of sum(outputs * grad_outputs) w.r.t. case.grad inputs."""
-    base = [f64(x) if (x is not None and not isinstance(x, list) and x.dtype.kind == "f") else x for x in case.inputs]
+    """Central finite differences in float64 of sum(outputs * grad_outputs) w.r.t. case.grad inputs
+    (a variadic input gets a list of gradients, one per tensor)."""
+    def to64(x):
+        if isinstance(x, list):
+            return [to64(e) for e in x]
+        return f64(x) if (x is not None and x.dtype.kind == "f") else x
+    base = [to64(x) for x in case.inputs]
 
     def loss(ins):
         outs = call_ref(case, ins)
         s = 0.0
         for o, g in zip(outs, gouts):
-            if g is not None:
-                s += float(np.sum(f64(o) * f64(g)))
+            if g is None:
+                continue
+            for oo, gg in (zip(o, g) if isinstance(g, list) else [(o, g)]):
+                s += float(np.sum(f64(oo) * f64(gg)))
         return s
 
-    eps = 1e-6
+    def fd(get, put):
+        x = get()
+        gr = np.zeros(x.shape, dtype=np.float64)
+        for j in range(x.size):
+            vals = []
+            for sgn in (1, -1):
+                xx = x.copy().reshape(-1)
+                xx[j] += sgn * 1e-6
+                vals.append(loss(put(xx.reshape(x.shape))))
+            gr.reshape(-1)[j] = (vals[0] - vals[1]) / 2e-6
+        return np.vectorize(lambda v: float(f"{v:.9g}"), otypes=[np.float64])(gr) if gr.size else gr
+
     grads = []
     for k in range(len(case.inputs)):
         if k not in case.grad:
             grads.append(None)
-            continue
-        x = base[k]
-        gr = np.zeros_like(x, dtype=np.float64)
-        for j in range(x.size):
-            ins_p = list(base); ins_m = list(base)
-            xp = x.copy().reshape(-1); xm = x.copy().reshape(-1)
-            xp[j] += eps; xm[j] -= eps
-            ins_p[k] = xp.reshape(x.shape); ins_m[k] = xm.reshape(x.shape)
-            gr.reshape(-1)[j] = (loss(ins_p) - loss(ins_m)) / (2 * eps)
-        grads.append(np.vectorize(lambda v: float(f"{v:.9g}"), otypes=[np.float64])(gr) if gr.size else gr)
+        elif isinstance(base[k], list):
+            def put_e(v, k=k, e=0):
+                ins = list(base)
+                ins[k] = list(base[k])
+                ins[k][e] = v
+                return ins
+            grads.append([fd(lambda e=e: base[k][e], lambda v, e=e: put_e(v, k, e)) for e in range(len(base[k]))])
+        else:
+            def put(v, k=k):
+                ins = list(base)
+                ins[k] = v
+                return ins
+            grads.append(fd(lambda: base[k], put))
     return grads
 
 
@@ -1289,12 +1311,21 @@ def to_json_case(case):
         for k, (o, dt) in enumerate(zip(outs, case.out_dtypes)):
             # Only the first output is back-propagated (statistics outputs such as layer_norm's mean
             # and rstd carry no gradient).
-            gouts.append(g.f(o.shape, dt) if k == 0 and dtype_class(dt) == "float" and not isinstance(o, list) else None)
-        d["grad_outputs"] = [None if go is None else enc_tensor(go, dt) for go, dt in zip(gouts, case.out_dtypes)]
+            if k == 0 and dtype_class(dt) == "float":
+                gouts.append([g.f(e.shape, dt) for e in o] if isinstance(o, list) else g.f(o.shape, dt))
+            else:
+                gouts.append(None)
+        d["grad_outputs"] = [None if go is None else [enc_tensor(e, dt) for e in go] if isinstance(go, list)
+                             else enc_tensor(go, dt) for go, dt in zip(gouts, case.out_dtypes)]
         grads = fd_grads(case, gouts)
-        d["grads"] = [None if gr is None else enc_tensor(round_to(gr, input_dtype(case.inputs[k], case)),
-                                                          input_dtype(case.inputs[k], case))
-                      for k, gr in enumerate(grads)]
+
+        def enc_grad(gr, x):
+            if gr is None:
+                return None
+            if isinstance(gr, list):
+                return [enc_grad(a, b) for a, b in zip(gr, x)]
+            return enc_tensor(round_to(gr, input_dtype(x, case)), input_dtype(x, case))
+        d["grads"] = [enc_grad(gr, case.inputs[k]) for k, gr in enumerate(grads)]
     else:
         d["grad_outputs"] = None
         d["grads"] = None

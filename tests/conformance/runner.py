@@ -79,8 +79,11 @@ def run_case(case: dict) -> dict:
     flat = []
     for k, (spec, x) in enumerate(zip(op["inputs"], case["inputs"])):
         if spec["variadic"]:
-            for e in x:
-                flat.append(None if e is None else to_heron(e))
+            rg = want_grads and case["grads"][k] is not None
+            hs = [None if e is None else to_heron(e, requires_grad=rg) for e in x]
+            if rg:
+                leaves.append((k, hs))
+            flat.extend(hs)
             continue
         if x is None:
             flat.append(None)
@@ -109,14 +112,23 @@ def run_case(case: dict) -> dict:
     got_grads = None
     if want_grads:
         ts, gs = [], []
-        for o, g in zip(outs, case["grad_outputs"]):
-            if g is not None:
-                ts.append(o)
-                gs.append(to_heron(g))
-        res = heron.autograd.grad(ts, [h for _, h in leaves], gs, allow_unused=True)
+        grouped = [list(outs)] if op["outputs"][0]["variadic"] else list(outs)
+        for o, g in zip(grouped, case["grad_outputs"]):
+            if g is None:
+                continue
+            for oo, gg in (zip(o, g) if isinstance(g, list) else [(o, g)]):
+                ts.append(oo)
+                gs.append(to_heron(gg))
+        wrt = [h for _, hs in leaves for h in (hs if isinstance(hs, list) else [hs])]
+        res = list(heron.autograd.grad(ts, wrt, gs, allow_unused=True))
         got_grads = [None] * len(case["inputs"])
-        for (k, _), r in zip(leaves, res):
-            got_grads[k] = None if r is None else from_heron(r)
+        for k, hs in leaves:
+            if isinstance(hs, list):
+                got_grads[k] = [None if r is None else from_heron(r) for r in res[:len(hs)]]
+                res = res[len(hs):]
+            else:
+                r = res.pop(0)
+                got_grads[k] = None if r is None else from_heron(r)
     return {"outputs": got_outs, "grads": got_grads}
 
 
@@ -162,6 +174,13 @@ def compare_case(case: dict, got: dict) -> list:
         for k, w in enumerate(case["grads"]):
             g = got["grads"][k]
             if w is None:
+                continue
+            if isinstance(w, list):
+                if g is None or len(g) != len(w):
+                    errs.append(f"grad of input {k}: want {len(w)} tensors")
+                    continue
+                for j, (ww, gg) in enumerate(zip(w, g)):
+                    errs += compare_tensor(ww, gg, rtol, atol, f"grad of input {k}[{j}]")
                 continue
             errs += compare_tensor(w, g, rtol, atol, f"grad of input {k}")
     return errs
