@@ -48,18 +48,9 @@ def dtype_class(dt: str) -> str:
 # Ops (or op/dtype-class pairs) with no case, each with its reason. The coverage test accepts an
 # op's missing dtype class only when it is listed here ("op" = every class of the op).
 EXCLUDED = {
-    # Uninitialised outputs: nothing to compare.
-    "empty": "output memory is uninitialised",
-    "empty_like": "output memory is uninitialised",
     # Outputs that describe heron's own plan, not a numpy-checkable value.
     "einsum_path": "path/stats/terms describe heron's contraction planner (numpy's einsum_path uses a different "
                    "cost model); einsum itself is covered",
-    # Device transfers: only the cpu device is guaranteed in every language's test run.
-    # (to_device to "cpu" is covered.)
-    # RNG-defined outputs with no degenerate parameters that make them deterministic.
-    "rand": "values are defined by heron's RNG stream (properties tested in tests/python/test_random.py)",
-    "randn": "values are defined by heron's RNG stream (properties tested in tests/python/test_random.py)",
-    "randperm": "values are defined by heron's RNG stream (properties tested in tests/python/test_random.py)",
     # Outputs include `reserve`, an implementation-defined workspace for the backward pass.
     "rnn": "outputs include `reserve`, an implementation-defined workspace",
     "lstm": "outputs include `reserve`, an implementation-defined workspace",
@@ -656,6 +647,36 @@ def build_cases_3():
     for dt in ("int32", "int64"):
         add("randint", dt, "one_value", [], lambda low, high, size, dtype, device, seed: [np.full(size, low)], [dt],
             attrs={"low": 3, "high": 4, "size": [2, 3], "dtype": dt}, seed=7)
+    for dt in ("float32", "float64", "bfloat16"):
+        add("rand", dt, "low_eq_high", [], lambda size, low, high, dtype, device, seed: [np.full(size, low)], [dt],
+            attrs={"size": [2, 2], "low": 1.5, "high": 1.5, "dtype": dt}, seed=11)
+        add("randn", dt, "std0", [], lambda size, mean, std, dtype, device, seed: [np.full(size, mean)], [dt],
+            attrs={"size": [3], "mean": -0.75, "std": 0.0, "dtype": dt}, seed=11)
+    for dt in ("int32", "int64"):
+        add("randperm", dt, "n1", [], lambda n, dtype, device, seed: [np.arange(n)], [dt],
+            attrs={"n": 1, "dtype": dt}, seed=11)
+    add("randperm", "int64", "n0", [], lambda n, dtype, device, seed: [np.arange(n)], ["int64"], attrs={"n": 0})
+    # empty and empty_like: zero-element shapes, so that the (uninitialised) contents do not matter
+    for dt in ("float32", "int32", "bool"):
+        add("empty", dt, "zero_size", [], lambda size, dtype, device: [np.zeros(size)], [dt],
+            attrs={"size": [2, 0], "dtype": dt})
+        add("empty_like", dt, "zero_size", [np.zeros((0, 3), dtype=NP_DT[dt])], lambda x, dtype: [np.zeros(x.shape)],
+            [dt])
+    add("empty_like", "int32", "to_float64", [np.zeros((1, 0), dtype=np.int32)], lambda x, dtype: [np.zeros(x.shape)],
+        ["float64"], attrs={"dtype": "float64"})
+    # half precision: a few ops in float16 and bfloat16 (tensors of those dtypes in every language)
+    for dt in ("float16", "bfloat16"):
+        g = Gen(f"half/{dt}")
+        a, b = g.f((2, 3), dt), g.f((3,), dt)
+        add("add", dt, "broadcast", [a, b], lambda a, b, alpha: [f64(a) + alpha * f64(b)], [dt], attrs={"alpha": 1})
+        add("mul", dt, "broadcast", [a, b], lambda a, b: [f64(a) * f64(b)], [dt])
+        add("neg", dt, "basic", [a], lambda x: [-f64(x)], [dt])
+        add("exp", dt, "basic", [a], lambda x: [np.exp(f64(x))], [dt])
+        add("sum", dt, "dim1", [a], lambda x, dim, keepdim, dtype: [f64(x).sum(axis=1)], [dt], attrs={"dim": [1]})
+        add("matmul", dt, "2d", [a, g.f((3, 2), dt)], lambda a, b: [f64(a) @ f64(b)], [dt])
+        add("cast", dt, "to_float32", [a], lambda x, dtype: [x], ["float32"], attrs={"dtype": "float32"})
+        add("cast", "float32", f"to_{dt}", [g.f((4,), "float32", step=0.0625)], lambda x, dtype: [x], [dt],
+            attrs={"dtype": dt})
     for dt in ("float32", "float64"):
         add("bernoulli", dt, "p01", [np.array([[0.0, 1.0], [1.0, 0.0]], dtype=NP_DT[dt])], lambda p, seed: [p], [dt], seed=7)
 
