@@ -78,12 +78,6 @@ def enc_tensor(a: np.ndarray, dtype: str) -> dict:
     return {"dtype": dtype, "shape": [int(s) for s in a.shape], "data": data}
 
 
-def dec_tensor(t: dict) -> np.ndarray:
-    """The numpy array of a case tensor (bfloat16 held as float32)."""
-    data = [float(x) if isinstance(x, str) else x for x in t["data"]]
-    return np.array(data, dtype=NP_DT[t["dtype"]]).reshape(t["shape"])
-
-
 def round_to(a: np.ndarray, dtype: str) -> np.ndarray:
     """a (float64 or any) stored as `dtype` (bfloat16 rounded to nearest even, kept in float32)."""
     if dtype == "bfloat16":
@@ -121,11 +115,6 @@ def tag_attr(atype: str, v):
     if atype == "device":
         return {"device": str(v)}
     raise ValueError(atype)
-
-
-def untag_attr(tagged: dict):
-    (k, v), = tagged.items()
-    return None if k == "none" else v
 
 
 # ----------------------------------------------------------------------------- input generators
