@@ -1215,6 +1215,95 @@ def build_cases_optim():
         add("clip_grad_norm_", dt, "l2", [gs], clip, [dt], attrs={"max_norm": 0.5})
         add("clip_grad_norm_", dt, "inf", [gs], clip, [dt], attrs={"max_norm": 0.5, "norm_type": float("inf")})
 
+    build_cases_more()
+
+
+def bilinear_ref(x, size, scale_factor, mode, align_corners):
+    x = f64(x)
+    N, C, H, W = x.shape
+    if size is None:
+        sf = list(scale_factor) * (2 if len(scale_factor) == 1 else 1)
+        size = [int(math.floor(H * sf[0])), int(math.floor(W * sf[1]))]
+        scales = [1 / sf[0], 1 / sf[1]]
+    else:
+        scales = [H / size[0], W / size[1]]
+
+    def src_idx(o, n_in, n_out, scale):
+        if align_corners:
+            s_ = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            s_ = max((o + 0.5) * scale - 0.5, 0.0)
+        i0 = min(int(math.floor(s_)), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        return i0, i1, s_ - i0
+    out = np.zeros((N, C, size[0], size[1]))
+    for i in range(size[0]):
+        r0, r1, lr = src_idx(i, H, size[0], scales[0])
+        for j in range(size[1]):
+            q0, q1, lq = src_idx(j, W, size[1], scales[1])
+            out[:, :, i, j] = ((1 - lr) * ((1 - lq) * x[:, :, r0, q0] + lq * x[:, :, r0, q1])
+                               + lr * ((1 - lq) * x[:, :, r1, q0] + lq * x[:, :, r1, q1]))
+    return [out]
+
+
+def build_cases_more():
+    """More attribute variants of already covered ops."""
+    for dt in ("float32", "float64"):
+        g = Gen(f"more/{dt}")
+        gr = (lambda ks: ks if dt == "float64" else None)
+        img = g.f((1, 2, 2, 3), dt)
+        add("interpolate", dt, "bilinear_align", [img], bilinear_ref, [dt],
+            attrs={"size": [3, 4], "mode": "bilinear", "align_corners": True}, grad=gr([0]))
+        add("interpolate", dt, "bilinear_scale", [img], bilinear_ref, [dt],
+            attrs={"scale_factor": [2.0], "mode": "bilinear"}, grad=gr([0]))
+        xn = g.f((2, 3, 2), dt)
+        rm, rv = g.f((3,), dt), g.pos((3,), dt)
+        def bn_eval(x, w, b, rm, rv, training, momentum, eps):
+            inv = 1 / np.sqrt(f64(rv) + eps)
+            y = (f64(x) - f64(rm)[None, :, None]) * inv[None, :, None]
+            return [y, f64(rm), inv]  # the statistics used: the running ones
+        add("batch_norm", dt, "eval_running", [xn, None, None, rm, rv], bn_eval, [dt, dt, dt],
+                attrs={"training": False}, grad=gr([0]))
+        logits = g.f((2, 3), dt)
+        probs = round_to(np.array([[0.25, 0.5, 0.25], [0.0, 0.125, 0.875]]), dt)
+        add("cross_entropy", dt, "prob_target_smooth", [logits, probs, None],
+            lambda x, t, w, ignore_index, reduction, label_smoothing: [cross_entropy_ref(x, t, w, ignore_index, reduction, label_smoothing)],
+            [dt], attrs={"label_smoothing": 0.25}, grad=gr([0]))
+        xc = g.f((1, 2, 3, 4), dt)
+        add("conv2d", dt, "same_padding", [xc, g.f((2, 2, 3, 3), dt), None],
+            lambda x, w, b, stride, padding, dilation, groups, same_padding: [conv2d_ref(x, w, b, (1, 1), (1, 1), (1, 1), 1)],
+            [dt], attrs={"same_padding": True}, grad=gr([0, 1]))
+        xp = g.distinct((1, 1, 4, 4), dt)
+        add("avg_pool2d", dt, "divisor_override", [xp], avg_pool2d_ref, [dt],
+            attrs={"kernel_size": [2, 2], "divisor_override": 3}, grad=gr([0]))
+        x = g.f((2, 4), dt)
+        add("pad", dt, "negative_crop", [x], lambda x, pad, mode, value: [np.asarray(x)[:, 1:3]], [dt],
+            attrs={"pad": [-1, -1]}, grad=gr([0]))
+        add("take_along_dim", dt, "flat", [x, np.array([7, 0, 3], dtype=np.int64)],
+            lambda x, i, dim: [np.asarray(x).reshape(-1)[i]], [dt], grad=gr([0]))
+        add("scatter", dt, "multiply", [x, np.array([[3, 0], [1, 1]], dtype=np.int64), g.f((2, 2), dt)],
+            lambda x, i, s_, dim, reduce: [_scatter_mul(x, i, s_)], [dt], attrs={"dim": 1, "reduce": "multiply"})
+        add("clamp", dt, "max_only", [x], lambda x, min, max: [np.minimum(f64(x), max)], [dt],
+            attrs={"min": None, "max": 0.5}, grad=gr([0]))
+        add("softmax", dt, "dim0_to_float64", [x],
+            lambda x, dim, dtype: [np.exp(f64(x)) / np.exp(f64(x)).sum(axis=dim, keepdims=True)], ["float64"],
+            attrs={"dim": 0, "dtype": "float64"}, grad=gr([0]))
+    xi = Gen("more/int").i((2, 3), "int32")
+    add("sum", "int32", "dtype_float64", [xi], lambda x, dim, keepdim, dtype: [f64(x).sum()], ["float64"],
+        attrs={"dtype": "float64"})
+    add("arange", "int64", "end_only", [], lambda start, end, step, dtype, device: [np.arange(start, end, step)], ["int64"],
+        attrs={"end": 4})
+    add("arange", "float32", "float_end", [], lambda start, end, step, dtype, device: [np.arange(start, end, step)],
+        ["float32"], attrs={"end": 2.5})
+
+
+def _scatter_mul(x, i, s_):
+    out = np.array(x, dtype=np.float64, copy=True)
+    for r in range(i.shape[0]):
+        for c in range(i.shape[1]):
+            out[r, i[r, c]] *= f64(s_)[r, c]
+    return out
+
 
 # ----------------------------------------------------------------------------- evaluation
 def flat_inputs(inputs):
