@@ -51,13 +51,8 @@ EXCLUDED = {
     # Outputs that describe heron's own plan, not a numpy-checkable value.
     "einsum_path": "path/stats/terms describe heron's contraction planner (numpy's einsum_path uses a different "
                    "cost model); einsum itself is covered",
-    # Outputs include `reserve`, an implementation-defined workspace for the backward pass.
-    "rnn": "outputs include `reserve`, an implementation-defined workspace",
-    "lstm": "outputs include `reserve`, an implementation-defined workspace",
-    "gru": "outputs include `reserve`, an implementation-defined workspace",
-    "rnn_cell": "outputs include `reserve`, an implementation-defined workspace",
-    "lstm_cell": "outputs include `reserve`, an implementation-defined workspace",
-    "gru_cell": "outputs include `reserve`, an implementation-defined workspace",
+    # Forward RNN ops are covered without gradients (their `reserve` output is empty then); with
+    # gradients recorded `reserve` is an implementation-defined workspace, so no case has grads.
     "rnn_backward": "takes the implementation-defined `reserve` of a forward call as input",
 }
 
@@ -389,7 +384,6 @@ def build_cases():
         add("clamp", dt, "min_only", [x], lambda x, min, max: [np.maximum(x, min)], [dt],
             attrs={"min": lo, "max": None})
 
-    build_cases_2()
 
 
 def red_axis(dim):
@@ -537,7 +531,6 @@ def build_cases_2():
             attrs={"sizes": [1, 4], "dim": 0})
         add("chunk", dt, "3", [z], lambda x, chunks, dim: [np.split(x, [2, 4], axis=dim)], [dt], attrs={"chunks": 3, "dim": 0}, grad=[0] if dt == "float64" else None)
 
-    build_cases_3()
 
 
 def build_cases_3():
@@ -669,7 +662,6 @@ def build_cases_3():
     for dt in ("float32", "float64"):
         add("bernoulli", dt, "p01", [np.array([[0.0, 1.0], [1.0, 0.0]], dtype=NP_DT[dt])], lambda p, seed: [p], [dt], seed=7)
 
-    build_cases_nn()
 
 
 # ---- numpy nn references (direct loops at tiny sizes)
@@ -1141,7 +1133,6 @@ def build_cases_nn():
         add("randint", dt, "one_value", [], lambda low, high, size, dtype, device, seed: [np.full(size, low)], [dt],
             attrs={"low": -2, "high": -1, "size": [3], "dtype": dt}, seed=5)
 
-    build_cases_optim()
 
 
 def build_cases_optim():
@@ -1215,7 +1206,6 @@ def build_cases_optim():
         add("clip_grad_norm_", dt, "l2", [gs], clip, [dt], attrs={"max_norm": 0.5})
         add("clip_grad_norm_", dt, "inf", [gs], clip, [dt], attrs={"max_norm": 0.5, "norm_type": float("inf")})
 
-    build_cases_more()
 
 
 def bilinear_ref(x, size, scale_factor, mode, align_corners):
@@ -1303,6 +1293,100 @@ def _scatter_mul(x, i, s_):
         for c in range(i.shape[1]):
             out[r, i[r, c]] *= f64(s_)[r, c]
     return out
+
+
+def sigm(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+    gi = x @ f64(w_ih).T + (0 if b_ih is None else f64(b_ih))
+    gh = h @ f64(w_hh).T + (0 if b_hh is None else f64(b_hh))
+    if mode == "rnn":
+        a = gi + gh
+        return (np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)), None
+    if mode == "lstm":
+        i, f, g, o = np.split(gi + gh, 4, axis=-1)
+        c2 = sigm(f) * c + sigm(i) * np.tanh(g)
+        return sigm(o) * np.tanh(c2), c2
+    r_i, z_i, n_i = np.split(gi, 3, axis=-1)
+    r_h, z_h, n_h = np.split(gh, 3, axis=-1)
+    r, z = sigm(r_i + r_h), sigm(z_i + z_h)
+    n = np.tanh(n_i + r * n_h)
+    return (1 - z) * n + z * h, None
+
+
+def rnn_ref(mode, x, hx, cx, params, hidden_size, num_layers, bias, batch_first, bidirectional, nonlinearity="tanh"):
+    x = f64(x)
+    if batch_first:
+        x = x.transpose(1, 0, 2)
+    T, B, _ = x.shape
+    D = 2 if bidirectional else 1
+    H = hidden_size
+    per = 4 if bias else 2
+    hn, cn = [], []
+    inp = x
+    for layer in range(num_layers):
+        outs = []
+        for d in range(D):
+            ps = params[(layer * D + d) * per:(layer * D + d + 1) * per]
+            w_ih, w_hh = ps[0], ps[1]
+            b_ih, b_hh = (ps[2], ps[3]) if bias else (None, None)
+            h = np.zeros((B, H)) if hx is None else f64(hx)[layer * D + d]
+            c = np.zeros((B, H)) if cx is None else f64(cx)[layer * D + d]
+            seq = np.zeros((T, B, H))
+            for t in (range(T) if d == 0 else reversed(range(T))):
+                h, c2 = cell_step(mode, inp[t], h, c, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+                c = c2 if c2 is not None else c
+                seq[t] = h
+            outs.append(seq)
+            hn.append(h)
+            cn.append(c)
+        inp = np.concatenate(outs, axis=-1)
+    out = inp.transpose(1, 0, 2) if batch_first else inp
+    return out, np.stack(hn), np.stack(cn)
+
+
+def build_cases_rnn():
+    """Forward only: with no gradient recorded the `reserve` output is empty (shape (0,))."""
+    empty = np.zeros((0,))
+    for dt in ("float32", "float64"):
+        g = Gen(f"rnn/{dt}")
+        I, H, B = 3, 2, 2
+        x = g.f((B, I), dt, lo=-1, hi=1)
+        h0, c0 = g.f((B, H), dt, lo=-1, hi=1), g.f((B, H), dt, lo=-1, hi=1)
+        w = lambda r, c_: g.f((r, c_), dt, lo=-1, hi=1)  # noqa: E731
+        wih, whh, bih, bhh = w(H, I), w(H, H), g.f((H,), dt, lo=-1, hi=1), g.f((H,), dt, lo=-1, hi=1)
+        add("rnn_cell", dt, "tanh", [x, h0, wih, whh, bih, bhh],
+            lambda x, h, wi, wh, bi, bh, nonlinearity: [cell_step("rnn", f64(x), f64(h), None, wi, wh, bi, bh, nonlinearity)[0], empty],
+            [dt, dt])
+        add("rnn_cell", dt, "relu_nobias_nohx", [x, None, wih, whh, None, None],
+            lambda x, h, wi, wh, bi, bh, nonlinearity: [cell_step("rnn", f64(x), np.zeros((B, H)), None, wi, wh, bi, bh, nonlinearity)[0], empty],
+            [dt, dt], attrs={"nonlinearity": "relu"})
+        w4 = (w(4 * H, I), w(4 * H, H), g.f((4 * H,), dt, lo=-1, hi=1), g.f((4 * H,), dt, lo=-1, hi=1))
+        add("lstm_cell", dt, "basic", [x, h0, c0, *w4],
+            lambda x, h, c, wi, wh, bi, bh: [*cell_step("lstm", f64(x), f64(h), f64(c), wi, wh, bi, bh), empty], [dt, dt, dt])
+        w3 = (w(3 * H, I), w(3 * H, H), g.f((3 * H,), dt, lo=-1, hi=1), g.f((3 * H,), dt, lo=-1, hi=1))
+        add("gru_cell", dt, "basic", [x, h0, *w3],
+            lambda x, h, wi, wh, bi, bh: [cell_step("gru", f64(x), f64(h), None, wi, wh, bi, bh)[0], empty], [dt, dt])
+        T = 3
+        xs = g.f((T, B, I), dt, lo=-1, hi=1)
+        add("rnn", dt, "1layer", [xs, None, None, [wih, whh, bih, bhh]],
+            lambda x, hx, lengths, ps, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional:
+            [*rnn_ref("rnn", x, hx, None, ps, hidden_size, num_layers, bias, batch_first, bidirectional, nonlinearity)[:2], empty],
+            [dt, dt, dt], attrs={"hidden_size": H})
+        wr = [w(4 * H, I), w(4 * H, H), g.f((4 * H,), dt, lo=-1, hi=1), g.f((4 * H,), dt, lo=-1, hi=1)]
+        hx2, cx2 = g.f((2, B, H), dt, lo=-1, hi=1), g.f((2, B, H), dt, lo=-1, hi=1)
+        add("lstm", dt, "bidirectional", [xs, hx2, cx2, None, [*w4, *wr]],
+            lambda x, hx, cx, lengths, ps, hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional, proj_size:
+            [*rnn_ref("lstm", x, hx, cx, ps, hidden_size, num_layers, bias, batch_first, bidirectional), empty],
+            [dt, dt, dt, dt], attrs={"hidden_size": H, "bidirectional": True})
+        xb = g.f((B, T, I), dt, lo=-1, hi=1)
+        gp = [w(3 * H, I), w(3 * H, H), w(3 * H, H), w(3 * H, H)]
+        add("gru", dt, "2layer_batch_first_nobias", [xb, None, None, gp],
+            lambda x, hx, lengths, ps, hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional:
+            [*rnn_ref("gru", x, hx, None, ps, hidden_size, num_layers, bias, batch_first, bidirectional)[:2], empty],
+            [dt, dt, dt], attrs={"hidden_size": H, "num_layers": 2, "bias": False, "batch_first": True})
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -1452,7 +1536,9 @@ def generate():
     spec = load_schema()
     SCHEMA_OPS = {op["name"]: op for op in spec["ops"]}
     CASES.clear()
-    build_cases()
+    for build in (build_cases, build_cases_2, build_cases_3, build_cases_nn, build_cases_optim, build_cases_rnn,
+                  build_cases_more):
+        build()
     ids = set()
     out = []
     for c in CASES:
