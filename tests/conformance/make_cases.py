@@ -1287,6 +1287,31 @@ def build_cases_more():
         ["float32"], attrs={"end": 2.5})
 
 
+def build_cases_int_dtypes():
+    """int8, uint8 and int64 through a few ops (every integer dtype in every language)."""
+    for dt in ("int8", "uint8", "int64"):
+        g = Gen(f"ints/{dt}")
+        a, b = g.i((2, 3), dt, lo=-9, hi=10), g.i((3,), dt, lo=1, hi=5)
+        add("add", dt, "small_broadcast", [a, b], lambda a, b, alpha: [a.astype(np.int64) + alpha * b.astype(np.int64)], [dt],
+            attrs={"alpha": 2})
+        add("mul", dt, "small_broadcast", [a, b], lambda a, b: [a.astype(np.int64) * b], [dt])
+        add("maximum", dt, "small_broadcast", [a, b], lambda a, b: [np.maximum(a, b)], [dt])
+        add("remainder", dt, "small_broadcast", [a, b], lambda a, b: [np.mod(a, b)], [dt])
+        add("floor_divide", dt, "small_broadcast", [a, b], lambda a, b: [np.floor_divide(a, b)], [dt])
+        add("sum", dt, "small_dim0", [a], lambda x, dim, keepdim, dtype: [x.astype(np.int64).sum(axis=0)], ["int64"],
+            attrs={"dim": [0]})
+        add("cast", dt, "small_to_float32", [a], lambda x, dtype: [f64(x)], ["float32"], attrs={"dtype": "float32"})
+        add("cast", "int32", f"to_{dt}", [g.i((4,), "int32", lo=0, hi=100)], lambda x, dtype: [x], [dt],
+            attrs={"dtype": dt})
+        add("eq", dt, "small_broadcast", [a, b], lambda a, b: [a == b], ["bool"])
+        add("sort", dt, "small_desc", [a], lambda x, dim, descending, stable: [np.take_along_axis(x, np.argsort(-x.astype(np.int64), axis=-1, kind="stable"), -1),
+                                                                      np.argsort(-x.astype(np.int64), axis=-1, kind="stable")],
+            [dt, "int64"], attrs={"descending": True, "stable": True})
+        if dt != "uint8":
+            add("neg", dt, "small", [a], lambda x: [-x.astype(np.int64)], [dt])
+            add("abs", dt, "small", [a], lambda x: [np.abs(x.astype(np.int64))], [dt])
+
+
 def _scatter_mul(x, i, s_):
     out = np.array(x, dtype=np.float64, copy=True)
     for r in range(i.shape[0]):
@@ -1537,7 +1562,7 @@ def generate():
     SCHEMA_OPS = {op["name"]: op for op in spec["ops"]}
     CASES.clear()
     for build in (build_cases, build_cases_2, build_cases_3, build_cases_nn, build_cases_optim, build_cases_rnn,
-                  build_cases_more):
+                  build_cases_more, build_cases_int_dtypes):
         build()
     ids = set()
     out = []
