@@ -1372,6 +1372,36 @@ def rnn_ref(mode, x, hx, cx, params, hidden_size, num_layers, bias, batch_first,
     return out, np.stack(hn), np.stack(cn)
 
 
+def rnn_lengths_ref(x, ps, lengths, H):
+    """One-layer tanh RNN over padded sequences: steps past an item's length give zeros; h_n is the
+    hidden state after its last step."""
+    x = f64(x)
+    T, B, _ = x.shape
+    out = np.zeros((T, B, H))
+    hn = np.zeros((B, H))
+    for b in range(B):
+        h = np.zeros(H)
+        for t in range(int(lengths[b])):
+            h = cell_step("rnn", x[t, b], h, None, *ps)[0]
+            out[t, b] = h
+        hn[b] = h
+    return out, hn[None]
+
+
+def lstm_proj_ref(x, ps, H, P):
+    x = f64(x)
+    T, B, _ = x.shape
+    w_ih, w_hh, b_ih, b_hh, w_hr = ps
+    h, c = np.zeros((B, P)), np.zeros((B, H))
+    out = np.zeros((T, B, P))
+    for t in range(T):
+        i, f, g, o = np.split(x[t] @ f64(w_ih).T + f64(b_ih) + h @ f64(w_hh).T + f64(b_hh), 4, axis=-1)
+        c = sigm(f) * c + sigm(i) * np.tanh(g)
+        h = (sigm(o) * np.tanh(c)) @ f64(w_hr).T
+        out[t] = h
+    return out, h[None], c[None]
+
+
 def build_cases_rnn():
     """Forward only: with no gradient recorded the `reserve` output is empty (shape (0,))."""
     empty = np.zeros((0,))
@@ -1406,6 +1436,14 @@ def build_cases_rnn():
             lambda x, hx, cx, lengths, ps, hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional, proj_size:
             [*rnn_ref("lstm", x, hx, cx, ps, hidden_size, num_layers, bias, batch_first, bidirectional), empty],
             [dt, dt, dt, dt], attrs={"hidden_size": H, "bidirectional": True})
+        add("rnn", dt, "lengths", [xs, None, np.array([3, 1], dtype=np.int64), [wih, whh, bih, bhh]],
+            lambda x, hx, lengths, ps, hidden_size, **k: [*rnn_lengths_ref(x, ps, lengths, hidden_size), empty],
+            [dt, dt, dt], attrs={"hidden_size": H})
+        P = 1
+        wp = [w(4 * H, I), w(4 * H, P), g.f((4 * H,), dt, lo=-1, hi=1), g.f((4 * H,), dt, lo=-1, hi=1), w(P, H)]
+        add("lstm", dt, "proj", [xs, None, None, None, wp],
+            lambda x, hx, cx, lengths, ps, hidden_size, proj_size, **k: [*lstm_proj_ref(x, ps, hidden_size, proj_size), empty],
+            [dt, dt, dt, dt], attrs={"hidden_size": H, "proj_size": P})
         xb = g.f((B, T, I), dt, lo=-1, hi=1)
         gp = [w(3 * H, I), w(3 * H, H), w(3 * H, H), w(3 * H, H)]
         add("gru", dt, "2layer_batch_first_nobias", [xb, None, None, gp],
