@@ -49,8 +49,8 @@ def dtype_class(dt: str) -> str:
 # op's missing dtype class only when it is listed here ("op" = every class of the op).
 EXCLUDED = {
     # Outputs that describe heron's own plan, not a numpy-checkable value.
-    "einsum_path": "path/stats/terms describe heron's contraction planner (numpy's einsum_path uses a different "
-                   "cost model); einsum itself is covered",
+    "einsum_path": "stats/terms describe heron's contraction planner: its path agrees with numpy.einsum_path, but its "
+                   "FLOP counts use another convention (ij,jk,kl->il: naive 240 vs numpy's 360); einsum is covered",
     # Forward RNN ops are covered without gradients (their `reserve` output is empty then); with
     # gradients recorded `reserve` is an implementation-defined workspace, so no case has grads.
     "rnn_backward": "takes the implementation-defined `reserve` of a forward call as input",
