@@ -111,7 +111,7 @@ function attr(op, name, type, v, required) {
       if (k === 'none') return [ATTR.NONE, 0];
       if (k === 'scalar_int') return [ATTR.INT, x];
       if (k === 'scalar_float') return [ATTR.FLOAT, x];
-      if (k === 'float') return [ATTR.FLOAT, x];
+      if (k === 'float') return [ATTR.FLOAT, x === 'inf' ? Infinity : x === '-inf' ? -Infinity : x === 'nan' ? NaN : x];
       if (k === type || (k === 'string' && type === 'device')) return attr(op, name, type, x, required);
     }
     throw bad(`a ${type}`);

@@ -56,22 +56,30 @@ function runCase(c) {
   const ins = c.inputs.map(decode);
   const wantGrads = c.grad_outputs ? c.grads : null;
   if (wantGrads) {
-    ins.forEach((t, k) => { if (t !== null && !Array.isArray(t) && wantGrads[k] !== null) t.requiresGrad = true; });
+    ins.forEach((t, k) => {
+      if (t === null || wantGrads[k] === null) return;
+      if (Array.isArray(t)) t.forEach((e, j) => { if (wantGrads[k][j] !== null) e.requiresGrad = true; });
+      else t.requiresGrad = true;
+    });
   }
   if (c.seed !== undefined) heron.manualSeed(c.seed);
   let outs = heron.callOp(c.op, flatInputs(ins), c.attrs || {});
   if (!Array.isArray(outs)) outs = [outs];
-  const wantOuts = c.outputs.length === 1 && Array.isArray(c.outputs[0]) ? c.outputs[0] : c.outputs;
+  const flat = (xs) => xs.flatMap((x) => (Array.isArray(x) ? x : [x]));
+  const wantOuts = flat(c.outputs);
   assert.equal(outs.length, wantOuts.length, `${c.id}: number of outputs`);
   outs.forEach((o, k) => compare(c.id, `output ${k}`, o, wantOuts[k], rtol, atol));
   if (wantGrads) {
-    const gos = c.grad_outputs.map(decode);
+    const gos = flat(c.grad_outputs);
     const roots = [];
     const grads = [];
-    gos.forEach((g, k) => { if (g !== null) { roots.push(outs[k]); grads.push(g); } });
+    gos.forEach((g, k) => { if (g !== null) { roots.push(outs[k]); grads.push(decode(g)); } });
     heron.backward(roots, grads);
     ins.forEach((t, k) => {
-      if (wantGrads[k] !== null && t !== null && !Array.isArray(t)) compare(c.id, `grad of input ${k}`, t.grad, wantGrads[k], rtol, atol);
+      const w = wantGrads[k];
+      if (w === null || t === null) return;
+      if (Array.isArray(t)) t.forEach((e, j) => { if (w[j] !== null) compare(c.id, `grad of input ${k}[${j}]`, e.grad, w[j], rtol, atol); });
+      else compare(c.id, `grad of input ${k}`, t.grad, w, rtol, atol);
     });
   }
 }
