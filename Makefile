@@ -85,7 +85,7 @@ test-python: build
 test-capi: build
 	HERON_LIB=$(ROOT)/python/heron/lib/libheron.so $(PY) -m pytest tests/capi -q -p no:cacheprovider
 
-test-examples: build
+test-examples: build node-addon ruby-toolchain
 	$(PY) examples/tour.py >/dev/null
 	$(PY) tests/run_doc_examples.py docs README.md ruby/README.md
 	@echo "== the MNIST row-LSTM example (about a minute on 2 cores) must reach 97% test accuracy:"
