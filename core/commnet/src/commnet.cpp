@@ -219,6 +219,7 @@ class Engine {
   // failures
   void conn_error(Conn* c, const Status& st);  // owner thread
   void fail_connection(Conn* c, const Status& st);
+  void fail_peer_ops(int peer, const Status& st, bool overwrite, std::vector<std::shared_ptr<Op>>* fail);
 
   // timers
   void timer_loop();
@@ -1003,24 +1004,7 @@ void Engine::end_frame(Conn* c) {
       c->bye = true;
       Status st(ErrorCode::kPeerGone, "rank " + std::to_string(c->peer) + " closed its communicator");
       std::vector<std::shared_ptr<Op>> fail;
-      {
-        std::lock_guard<std::mutex> lk(match_mu_);
-        peer_status_[c->peer] = st;
-        for (auto& o : posted_[c->peer]) fail.push_back(o);
-        posted_[c->peer].clear();
-      }
-      {
-        std::lock_guard<std::mutex> lk(read_mu_);
-        for (auto it = reads_.begin(); it != reads_.end();) {
-          if (it->second->peer == c->peer) {
-            fail.push_back(it->second);
-            it = reads_.erase(it);
-          } else {
-            ++it;
-          }
-        }
-      }
-      for (auto& o : fail) complete(o, st, 0);
+      fail_peer_ops(c->peer, st, true, &fail);
       return;
     }
     default:
@@ -1094,24 +1078,30 @@ void Engine::fail_connection(Conn* c, const Status& st) {
     c->q.clear();
     c->drained.notify_all();
   }
+  fail_peer_ops(c->peer, st, false, &fail);
+}
+
+// Records `st` as the peer's status (keeping an earlier error unless `overwrite`) and completes
+// `fail` plus every receive posted for the peer and every read from it with `st`.
+void Engine::fail_peer_ops(int peer, const Status& st, bool overwrite, std::vector<std::shared_ptr<Op>>* fail) {
   {
     std::lock_guard<std::mutex> lk(match_mu_);
-    if (peer_status_[c->peer].ok()) peer_status_[c->peer] = st;
-    for (auto& o : posted_[c->peer]) fail.push_back(o);
-    posted_[c->peer].clear();
+    if (overwrite || peer_status_[peer].ok()) peer_status_[peer] = st;
+    for (auto& o : posted_[peer]) fail->push_back(o);
+    posted_[peer].clear();
   }
   {
     std::lock_guard<std::mutex> lk(read_mu_);
     for (auto it = reads_.begin(); it != reads_.end();) {
-      if (it->second->peer == c->peer) {
-        fail.push_back(it->second);
+      if (it->second->peer == peer) {
+        fail->push_back(it->second);
         it = reads_.erase(it);
       } else {
         ++it;
       }
     }
   }
-  for (auto& o : fail) complete(o, st, 0);
+  for (auto& o : *fail) complete(o, st, 0);
 }
 
 void Engine::abort(const Status& why, bool broadcast) {
