@@ -121,19 +121,7 @@ void unpermute_rows(const T* src, T* dst, int64_t G, int64_t H, int64_t K) {
     for (int64_t u = 0; u < H; ++u) std::memcpy(dst + (q * H + u) * K, src + perm_row(q, u, G, H) * K, sizeof(T) * K);
 }
 
-template <typename T>
-struct DirParams {
-  const T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
-};
-template <typename T>
-DirParams<T> dir_params(const RnnConfig& c, const std::vector<Tensor>& params, int64_t l, int64_t d) {
-  const size_t at = static_cast<size_t>((l * c.D + d) * c.per_dir());
-  DirParams<T> p{params[at].data<T>(), params[at + 1].data<T>(), nullptr, nullptr, nullptr};
-  size_t k = at + 2;
-  if (c.bias) p.b_ih = params[k].data<T>(), p.b_hh = params[k + 1].data<T>(), k += 2;
-  if (c.P > 0) p.w_hr = params[k].data<T>();
-  return p;
-}
+using rnn_generic::dir_params;  // one direction's weights out of the flat parameter list
 
 // The float32 AVX-512 path for the recurrent products (W_hh packed once per call).
 template <typename T>
@@ -233,7 +221,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
     T* Y = l == c.L - 1 ? y.data<T>() : ws + lay.layer_base(l + 1);
     if (c.varlen) std::fill_n(Y, S * Yw, T(0));
     for (int64_t d = 0; d < D; ++d) {
-      const DirParams<T> p = dir_params<T>(c, params, l, d);
+      const rnn_generic::Params<T> p = dir_params<T>(c, params, l, d);
       T* base = ws + lay.dir_base(l, d, D);
       T* gates = base + lay.gates;
       // Frozen weights (a session's) are permuted and packed once, kept with W_hh's storage.
@@ -462,7 +450,7 @@ void backward(const RnnConfig& c, const Tensor& x, const std::vector<Tensor>& pa
     }
     if (l == 0) std::fill_n(dX, S * In, T(0));
     for (int64_t d = 0; d < D; ++d) {
-      const DirParams<T> p = dir_params<T>(c, params, l, d);
+      const rnn_generic::Params<T> p = dir_params<T>(c, params, l, d);
       const T* base = ws + lay.dir_base(l, d, D);
       const T* gates = base + lay.gates;
       wi = scratch<T>(3, GH * In);
