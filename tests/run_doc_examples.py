@@ -15,7 +15,8 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def js_blocks(path, langs=("js", "javascript"), skip="// not-run"):
+def blocks(path, langs=("python",), skip="# not-run"):
+    """The code blocks of `path` fenced with one of `langs`, except those starting with `skip`."""
     out, cur, lang = [], None, None
     with open(path) as f:
         for line in f:
@@ -32,69 +33,40 @@ def js_blocks(path, langs=("js", "javascript"), skip="// not-run"):
     return out
 
 
-def run_js(files):
-    """(count, failed) for the js blocks of `files`."""
-    todo = [(p, js_blocks(p)) for p in files]
+def run_scripts(files, label, tool, langs, skip, argv, env):
+    """(count, failed): the `langs` blocks of each file joined into one script, run as argv(script)."""
+    todo = [(p, blocks(p, langs, skip)) for p in files]
     todo = [(p, b) for p, b in todo if b]
     if not todo:
         return 0, 0
-    if not shutil.which("node"):
+    if not shutil.which(tool):
         if os.environ.get("CI") == "true":
-            print("FAILED: node is missing; the JavaScript doc examples cannot run (CI=true)")
+            print(f"FAILED: {tool} is missing; the {label} doc examples cannot run (CI=true)")
             return len(todo), len(todo)
-        print("!!! node is missing: SKIPPING the JavaScript doc examples")
+        print(f"!!! {tool} is missing: SKIPPING the {label} doc examples")
         return 0, 0
     failed = 0
+    for path, bl in todo:
+        r = subprocess.run(argv("\n".join(bl)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            failed += 1
+            print(f"FAILED: {path} ({label} blocks)\n{r.stdout}\n{r.stderr}")
+    return len(todo), failed
+
+
+def run_js(files):
+    """JavaScript blocks, with `require('heron')` resolving to javascript/."""
     with tempfile.TemporaryDirectory() as mods:
         os.symlink(os.path.join(ROOT, "javascript"), os.path.join(mods, "heron"))
-        env = dict(os.environ, NODE_PATH=mods)
-        for path, bl in todo:
-            script = "\n".join(bl)
-            r = subprocess.run(["node", "-e", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-            if r.returncode != 0:
-                failed += 1
-                print(f"FAILED: {path} (js blocks)\n{r.stdout}\n{r.stderr}")
-    return len(todo), failed
+        return run_scripts(files, "JavaScript", "node", ("js", "javascript"), "// not-run",
+                           lambda code: ["node", "-e", code], dict(os.environ, NODE_PATH=mods))
 
 
 def run_ruby(files):
-    """(count, failed) for the ```ruby blocks of `files` (one script per file, ruby/lib on the path)."""
-    todo = [(p, js_blocks(p, ("ruby",), "# not-run")) for p in files]
-    todo = [(p, b) for p, b in todo if b]
-    if not todo:
-        return 0, 0
-    if not shutil.which("ruby"):
-        if os.environ.get("CI") == "true":
-            print("FAILED: ruby is missing; the Ruby doc examples cannot run (CI=true)")
-            return len(todo), len(todo)
-        print("!!! ruby is missing: SKIPPING the Ruby doc examples")
-        return 0, 0
-    failed = 0
+    """Ruby blocks, with ruby/lib on the load path and this build's libheron."""
     env = dict(os.environ, HERON_LIBRARY=os.path.join(ROOT, "python", "heron", "lib", "libheron.so"))
-    for path, bl in todo:
-        r = subprocess.run(["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), "-e", "\n".join(bl)], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            failed += 1
-            print(f"FAILED: {path} (ruby blocks)\n{r.stdout}\n{r.stderr}")
-    return len(todo), failed
-
-
-def blocks(path):
-    out, cur, lang = [], None, None
-    with open(path) as f:
-        for line in f:
-            if line.startswith("```"):
-                if cur is None:
-                    lang = line[3:].strip()
-                    cur = []
-                else:
-                    if lang == "python" and cur and cur[0].strip() != "# not-run":
-                        out.append("".join(cur))
-                    cur = None
-            elif cur is not None:
-                cur.append(line)
-    return out
+    return run_scripts(files, "Ruby", "ruby", ("ruby",), "# not-run",
+                       lambda code: ["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), "-e", code], env)
 
 
 def main(roots):
