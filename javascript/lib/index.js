@@ -414,8 +414,13 @@ function callOp(name, inputs, attrs = {}) {
   const many = schema.outputs.length > 1 || schema.outputs.some((o) => o.variadic);
   return rt.call(name, inputs, list, many ? 'many' : 'one');
 }
+const schemas = new Map(); // op name -> its parsed schema (read once: optimizers call ops by name every step)
 function attrList(name, attrs) {
-  const schema = JSON.parse(binding.op_schema_json(rt.opHandle(name)));
+  let schema = schemas.get(name);
+  if (schema === undefined) {
+    schema = JSON.parse(binding.op_schema_json(rt.opHandle(name)));
+    schemas.set(name, schema);
+  }
   const known = schema.attrs.map((a) => a.name);
   for (const k of Object.keys(attrs)) {
     if (!known.includes(k)) throw new TypeError(`${name}: unknown attribute '${k}'; expected one of ${known.join(', ')}`);

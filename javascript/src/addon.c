@@ -185,10 +185,9 @@ void* hn_unwrap(napi_env env, napi_value v, int kind, int nullable, int* ok) {
 }
 
 /* ------------------------------------------------------------------ errors */
-int hn_check(napi_env env, heron_status st) {
-  if (st == HERON_OK) return 1;
-  const char* msg = heron_last_error_message();
-  const char* op = heron_last_error_op();
+/* The JavaScript error for status st: RangeError (invalid argument, index), TypeError (type, null
+ * handle) or Error, with code (HERON_ERR_*), status and op. */
+static napi_value error_value(napi_env env, heron_status st, const char* msg, const char* op) {
   const char* code = "HERON_ERR_RUNTIME";
   switch (st) {
     case HERON_ERR_INVALID_ARGUMENT: code = "HERON_ERR_INVALID_ARGUMENT"; break;
@@ -211,7 +210,12 @@ int hn_check(napi_env env, heron_status st) {
   else napi_create_error(env, jcode, jmsg, &err);
   napi_set_named_property(env, err, "status", hn_num(env, (double)st));
   napi_set_named_property(env, err, "op", hn_str(env, op ? op : ""));
-  napi_throw(env, err);
+  return err;
+}
+
+int hn_check(napi_env env, heron_status st) {
+  if (st == HERON_OK) return 1;
+  napi_throw(env, error_value(env, st, heron_last_error_message(), heron_last_error_op()));
   return 0;
 }
 
@@ -526,77 +530,14 @@ static int read_attr(napi_env env, napi_value pair, const char* fn, heron_attr* 
   }
 }
 
-/* op_call(op, inputs[] (null = optional input left out), attrs [[kind, value], ...], single) ->
- * tensors[], or the one tensor when `single` is true and the op has one output */
-static napi_value js_op_call(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  bool single = false;
-  napi_get_value_bool(env, argv[3], &single);
-  const char* fn = "opCall";
-  int ok = 1;
-  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
-  if (!ok) return NULL;
-  void** ins;
-  size_t nin;
-  if (!hn_get_handles(env, argv[1], fn, "inputs", K_TENSOR, 1, &ins, &nin)) return NULL;
-  uint32_t nat;
-  if (!get_array(env, argv[2], fn, "attrs", &nat)) {
-    free(ins);
-    return NULL;
-  }
-  heron_attr* at = (heron_attr*)calloc(nat ? nat : 1, sizeof(heron_attr));
-  void** own = (void**)calloc(nat ? nat : 1, sizeof(void*));
-  napi_value result = NULL;
-  uint32_t i = 0;
-  for (; i < nat; ++i) {
-    napi_value e;
-    napi_get_element(env, argv[2], i, &e);
-    if (!read_attr(env, e, fn, &at[i], &own[i])) break;
-  }
-  if (i == nat) {
-    heron_tensor* outs[8];
-    size_t nout = 0;
-    heron_status st = heron_op_call(op, (heron_tensor* const*)ins, nin, at, nat, outs, 8, &nout);
-    if (st == HERON_ERR_BUFFER_TOO_SMALL) {
-      heron_tensor** big = (heron_tensor**)calloc(nout, sizeof(heron_tensor*));
-      size_t cap = nout;
-      st = heron_op_call(op, (heron_tensor* const*)ins, nin, at, nat, big, cap, &nout);
-      if (hn_check(env, st)) result = handles_to_array(env, (void**)big, nout, K_TENSOR);
-      free(big);
-    } else if (hn_check(env, st)) {
-      result = (single && nout == 1) ? hn_wrap(env, outs[0], K_TENSOR) : handles_to_array(env, (void**)outs, nout, K_TENSOR);
-    }
-  }
-  for (uint32_t j = 0; j < nat; ++j) free(own[j]);
-  free(own);
-  free(at);
-  free(ins);
-  return result;
-}
-
-/* op_call_n(op, single, attrs | undefined, input0, input1, ...): op_call with the inputs as
- * arguments (no array to walk: the per-op overhead of the generated functions). */
-static napi_value js_op_call_n(napi_env env, napi_callback_info info) {
-  napi_value argv[24];
-  size_t argc = 24;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const char* fn = "opCall";
-  if (argc < 3 || argc > 24) return hn_type_error(env, fn, "expected (op, single, attrs, ...inputs) with at most 21 inputs");
-  int ok = 1;
-  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
-  if (!ok) return NULL;
-  bool single = false;
-  napi_get_value_bool(env, argv[1], &single);
-  heron_tensor* ins[21];
-  size_t nin = argc - 3;
-  for (size_t i = 0; i < nin; ++i) {
-    ins[i] = (heron_tensor*)hn_unwrap(env, argv[3 + i], K_TENSOR, 1, &ok);
-    if (!ok) return NULL;
-  }
+/* Runs op on nin inputs with the attributes of the JS array `attrs` (undefined: none); returns the
+ * tensors (array), or the one tensor when `single` and the op has one output. */
+static napi_value run_op(napi_env env, const char* fn, const heron_op* op, heron_tensor* const* ins, size_t nin, napi_value attrs,
+                         bool single) {
   napi_valuetype at_t;
-  napi_typeof(env, argv[2], &at_t);
+  napi_typeof(env, attrs, &at_t);
   uint32_t nat = 0;
-  if (at_t != napi_undefined && !get_array(env, argv[2], fn, "attrs", &nat)) return NULL;
+  if (at_t != napi_undefined && !get_array(env, attrs, fn, "attrs", &nat)) return NULL;
   heron_attr at_small[8];
   void* own_small[8];
   heron_attr* at = nat <= 8 ? at_small : (heron_attr*)calloc(nat, sizeof(heron_attr));
@@ -605,7 +546,7 @@ static napi_value js_op_call_n(napi_env env, napi_callback_info info) {
   uint32_t i = 0;
   for (; i < nat; ++i) {
     napi_value e;
-    napi_get_element(env, argv[2], i, &e);
+    napi_get_element(env, attrs, i, &e);
     if (!read_attr(env, e, fn, &at[i], &own[i])) break;
   }
   if (i == nat) {
@@ -626,6 +567,44 @@ static napi_value js_op_call_n(napi_env env, napi_callback_info info) {
   if (at != at_small) free(at);
   if (own != own_small) free(own);
   return result;
+}
+
+/* op_call(op, inputs[] (null = optional input left out), attrs [[kind, value], ...], single): any
+ * number of inputs (op_call_n is the common, faster form). */
+static napi_value js_op_call(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  bool single = false;
+  napi_get_value_bool(env, argv[3], &single);
+  int ok = 1;
+  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
+  if (!ok) return NULL;
+  void** ins;
+  size_t nin;
+  if (!hn_get_handles(env, argv[1], "opCall", "inputs", K_TENSOR, 1, &ins, &nin)) return NULL;
+  napi_value r = run_op(env, "opCall", op, (heron_tensor* const*)ins, nin, argv[2], single);
+  free(ins);
+  return r;
+}
+
+/* op_call_n(op, single, attrs | undefined, input0, input1, ...): op_call with the inputs as
+ * arguments (no array to walk: the per-op overhead of the generated functions). */
+static napi_value js_op_call_n(napi_env env, napi_callback_info info) {
+  napi_value argv[24];
+  size_t argc = 24;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || argc > 24) return hn_type_error(env, "opCall", "expected (op, single, attrs, ...inputs) with at most 21 inputs");
+  int ok = 1;
+  const heron_op* op = (const heron_op*)hn_unwrap(env, argv[0], K_OP, 0, &ok);
+  if (!ok) return NULL;
+  bool single = false;
+  napi_get_value_bool(env, argv[1], &single);
+  heron_tensor* ins[21];
+  const size_t nin = argc - 3;
+  for (size_t i = 0; i < nin; ++i) {
+    ins[i] = (heron_tensor*)hn_unwrap(env, argv[3 + i], K_TENSOR, 1, &ok);
+    if (!ok) return NULL;
+  }
+  return run_op(env, "opCall", op, ins, nin, argv[2], single);
 }
 
 /* tensor_from_scalar(kind, value, dtype) -> tensor (dtype -1: a wrapped number) */
@@ -877,15 +856,7 @@ static void async_complete(napi_env env, napi_status status, void* data) {
   if (status == napi_ok && r->st == HERON_OK) {
     napi_resolve_deferred(env, r->deferred, take_outputs(env, r));
   } else {
-    napi_value code, msg, err;
-    napi_create_string_utf8(env, "HERON_ERR_RUNTIME", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, r->err_msg ? r->err_msg : "session run failed", NAPI_AUTO_LENGTH, &msg);
-    if (r->err_code == HERON_ERR_INVALID_ARGUMENT || r->err_code == HERON_ERR_INDEX) napi_create_range_error(env, code, msg, &err);
-    else if (r->err_code == HERON_ERR_TYPE) napi_create_type_error(env, code, msg, &err);
-    else napi_create_error(env, code, msg, &err);
-    napi_set_named_property(env, err, "status", hn_num(env, (double)r->err_code));
-    napi_set_named_property(env, err, "op", hn_str(env, r->err_op ? r->err_op : ""));
-    napi_reject_deferred(env, r->deferred, err);
+    napi_reject_deferred(env, r->deferred, error_value(env, r->err_code, r->err_msg ? r->err_msg : "session run failed", r->err_op));
   }
   napi_delete_reference(env, r->session_ref);
   napi_delete_async_work(env, r->work);
@@ -975,18 +946,6 @@ static void job_execute(napi_env env, void* data) {
   }
   int32_t ignored;
   heron_set_grad_enabled(prev, &ignored);
-}
-
-static napi_value error_value(napi_env env, heron_status st, const char* msg, const char* op) {
-  napi_value code, jmsg, err;
-  napi_create_string_utf8(env, "HERON_ERR_RUNTIME", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg ? msg : "heron call failed", NAPI_AUTO_LENGTH, &jmsg);
-  if (st == HERON_ERR_INVALID_ARGUMENT || st == HERON_ERR_INDEX) napi_create_range_error(env, code, jmsg, &err);
-  else if (st == HERON_ERR_TYPE || st == HERON_ERR_NULL_HANDLE) napi_create_type_error(env, code, jmsg, &err);
-  else napi_create_error(env, code, jmsg, &err);
-  napi_set_named_property(env, err, "status", hn_num(env, (double)st));
-  napi_set_named_property(env, err, "op", hn_str(env, op ? op : ""));
-  return err;
 }
 
 static void job_complete(napi_env env, napi_status status, void* data) {
