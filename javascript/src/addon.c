@@ -8,72 +8,72 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ handles */
-/* Live boxes, so that an external from another addon is never mistaken for one of ours (its data
- * pointer is looked up, never dereferenced). Open addressing with tombstones; only the JavaScript
- * thread touches it (finalizers run there too). */
-static hn_box** g_boxes = NULL;
-static size_t g_cap = 0, g_used = 0, g_live = 0;
-#define TOMB ((hn_box*)1)
+/* Boxes live in slabs of SLAB_BOXES, so that an external from another addon is never mistaken for
+ * one of ours: its data pointer is checked against our slabs' address ranges (a binary search over
+ * the sorted slab bases) and never dereferenced unless it lies inside one. Freed boxes go on a LIFO
+ * free list, so a call's box is usually the one the last finalizer freed (hot in cache), and
+ * wrapping a handle allocates nothing in the common case. Only the JavaScript thread touches the
+ * slabs (finalizers run there too). Slabs are never returned: their memory is bounded by the peak
+ * number of live boxes (16 bytes each). */
+#define SLAB_BOXES 4096
+#define BOX_FREE (-1)
+static char** g_slabs = NULL; /* sorted by address */
+static size_t g_nslabs = 0, g_slab_cap = 0;
+static hn_box* g_free = NULL; /* linked through ptr */
 
-static size_t slot_of(const void* p, size_t cap) {
-  uintptr_t x = (uintptr_t)p;
-  x ^= x >> 17;
-  x *= 0xed5ad4bbu;
-  x ^= x >> 11;
-  return (size_t)x & (cap - 1);
-}
-
-static int reg_grow(void) {
-  size_t ncap = g_cap ? g_cap * 2 : 1024;
-  if (g_live * 4 < g_cap) ncap = g_cap; /* mostly tombstones: rehash at the same size */
-  hn_box** nb = (hn_box**)calloc(ncap, sizeof(hn_box*));
-  if (!nb) return 0;
-  for (size_t i = 0; i < g_cap; ++i) {
-    hn_box* b = g_boxes[i];
-    if (b && b != TOMB) {
-      size_t j = slot_of(b, ncap);
-      while (nb[j]) j = (j + 1) & (ncap - 1);
-      nb[j] = b;
-    }
+static int slab_add(void) {
+  if (g_nslabs == g_slab_cap) {
+    size_t ncap = g_slab_cap ? g_slab_cap * 2 : 16;
+    char** ns = (char**)realloc(g_slabs, ncap * sizeof(char*));
+    if (!ns) return 0;
+    g_slabs = ns;
+    g_slab_cap = ncap;
   }
-  free(g_boxes);
-  g_boxes = nb;
-  g_cap = ncap;
-  g_used = g_live;
+  hn_box* boxes = (hn_box*)malloc(SLAB_BOXES * sizeof(hn_box));
+  if (!boxes) return 0;
+  for (size_t i = 0; i < SLAB_BOXES; ++i) {
+    boxes[i].kind = BOX_FREE;
+    boxes[i].ptr = i + 1 < SLAB_BOXES ? (void*)&boxes[i + 1] : (void*)g_free;
+  }
+  g_free = boxes;
+  size_t at = g_nslabs;
+  while (at > 0 && g_slabs[at - 1] > (char*)boxes) {
+    g_slabs[at] = g_slabs[at - 1];
+    --at;
+  }
+  g_slabs[at] = (char*)boxes;
+  ++g_nslabs;
   return 1;
 }
 
-static int reg_add(hn_box* b) {
-  if ((g_used + 1) * 2 > g_cap && !reg_grow()) return 0;
-  size_t j = slot_of(b, g_cap);
-  while (g_boxes[j] && g_boxes[j] != TOMB) j = (j + 1) & (g_cap - 1);
-  if (!g_boxes[j]) ++g_used;
-  g_boxes[j] = b;
-  ++g_live;
-  return 1;
+static hn_box* box_alloc(void) {
+  if (!g_free && !slab_add()) return NULL;
+  hn_box* b = g_free;
+  g_free = (hn_box*)b->ptr;
+  return b;
 }
 
-static int reg_has(const void* p) {
-  if (!g_cap) return 0;
-  size_t j = slot_of(p, g_cap);
-  while (g_boxes[j]) {
-    if (g_boxes[j] == p) return 1;
-    j = (j + 1) & (g_cap - 1);
-  }
-  return 0;
+static void box_free(hn_box* b) {
+  b->kind = BOX_FREE;
+  b->ptr = g_free;
+  g_free = b;
 }
 
-static void reg_remove(hn_box* b) {
-  if (!g_cap) return;
-  size_t j = slot_of(b, g_cap);
-  while (g_boxes[j]) {
-    if (g_boxes[j] == b) {
-      g_boxes[j] = TOMB;
-      --g_live;
-      return;
-    }
-    j = (j + 1) & (g_cap - 1);
+/* The live box at p, or NULL when p is not one of ours. */
+static hn_box* box_at(const void* p) {
+  const char* c = (const char*)p;
+  size_t lo = 0, hi = g_nslabs; /* the last slab base <= c */
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (g_slabs[mid] <= c) lo = mid + 1;
+    else hi = mid;
   }
+  if (lo == 0) return NULL;
+  const char* base = g_slabs[lo - 1];
+  size_t off = (size_t)(c - base);
+  if (off >= SLAB_BOXES * sizeof(hn_box) || off % sizeof(hn_box) != 0) return NULL;
+  hn_box* b = (hn_box*)p;
+  return b->kind == BOX_FREE ? NULL : b;
 }
 
 int hn_kind_of(const char* type_name) {
@@ -93,8 +93,7 @@ static void box_finalize(finalize_env env, void* data, void* hint) {
   (void)hint;
   hn_box* b = (hn_box*)data;
   if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
-  reg_remove(b);
-  free(b);
+  box_free(b);
 }
 
 napi_value hn_undefined(napi_env env) {
@@ -109,7 +108,7 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
     napi_get_null(env, &v);
     return v;
   }
-  hn_box* b = (hn_box*)malloc(sizeof(hn_box));
+  hn_box* b = box_alloc();
   if (!b) {
     if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
     napi_throw_error(env, "HERON_ERR_OUT_OF_MEMORY", "out of memory");
@@ -117,16 +116,9 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
   }
   b->ptr = ptr;
   b->kind = kind;
-  if (!reg_add(b)) {
-    free(b);
-    if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
-    napi_throw_error(env, "HERON_ERR_OUT_OF_MEMORY", "out of memory");
-    return NULL;
-  }
   if (napi_create_external(env, b, box_finalize, NULL, &v) != napi_ok) {
-    reg_remove(b);
     if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
-    free(b);
+    box_free(b);
     return NULL;
   }
   return v;
@@ -143,7 +135,7 @@ static hn_box* get_box(napi_env env, napi_value v) {
     }
     return NULL;
   }
-  return reg_has(data) ? (hn_box*)data : NULL;
+  return box_at(data);
 }
 
 napi_value hn_type_error(napi_env env, const char* fn, const char* what) {
