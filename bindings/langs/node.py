@@ -306,12 +306,16 @@ def gen_js(spec) -> str:
         pos_in, opt_in, req_at, opt_at = _split_args(op)
         params = [pname(i["name"]) for i in pos_in] + [pname(a["name"]) for a in req_at]
         has_opts = bool(opt_in or opt_at)
-        sig = ", ".join(params + (["options = {}"] if has_opts else []))
+        sig = ", ".join(params + (["options = rt.NO_OPTIONS"] if has_opts else []))
         allowed = [camel(i["name"]) for i in opt_in] + [camel(a["name"]) for a in opt_at]
         out += _jsdoc(op)
         out.append(f"ops.{camel(name)} = function heron_{name}({sig}) {{")
+        lo, hi = len(params), len(params) + (1 if has_opts else 0)
+        usage = ", ".join(params) + ("[, options]" if has_opts and params else "[options]" if has_opts else "")
+        out.append(f"  if (arguments.length < {lo} || arguments.length > {hi}) "
+                   f"rt.arity({_js_str(camel(name))}, {_js_str(usage)}, arguments.length);")
         if has_opts:
-            out.append(f"  rt.checkOptions({_js_str(name)}, options, {json.dumps(allowed)});")
+            out.append(f"  rt.checkOptions({_js_str(name)}, options, {_js_str(','.join(allowed))});")
         ins = []
         for i in op["inputs"]:
             v = f"options.{camel(i['name'])}" if i["optional"] else pname(i["name"])

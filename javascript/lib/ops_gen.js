@@ -12,6 +12,7 @@ const ops = {};
  * @returns {Tensor} out
  */
 ops.neg = function heron_neg(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("neg", "input", arguments.length);
   return rt.call("neg", [input], [], 'one');
 };
 
@@ -22,6 +23,7 @@ ops.neg = function heron_neg(input) {
  * @returns {Tensor} out
  */
 ops.abs = function heron_abs(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("abs", "input", arguments.length);
   return rt.call("abs", [input], [], 'one');
 };
 
@@ -32,6 +34,7 @@ ops.abs = function heron_abs(input) {
  * @returns {Tensor} out
  */
 ops.sign = function heron_sign(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("sign", "input", arguments.length);
   return rt.call("sign", [input], [], 'one');
 };
 
@@ -42,6 +45,7 @@ ops.sign = function heron_sign(input) {
  * @returns {Tensor} out
  */
 ops.exp = function heron_exp(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("exp", "input", arguments.length);
   return rt.call("exp", [input], [], 'one');
 };
 
@@ -52,6 +56,7 @@ ops.exp = function heron_exp(input) {
  * @returns {Tensor} out
  */
 ops.expm1 = function heron_expm1(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("expm1", "input", arguments.length);
   return rt.call("expm1", [input], [], 'one');
 };
 
@@ -62,6 +67,7 @@ ops.expm1 = function heron_expm1(input) {
  * @returns {Tensor} out
  */
 ops.log = function heron_log(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("log", "input", arguments.length);
   return rt.call("log", [input], [], 'one');
 };
 
@@ -72,6 +78,7 @@ ops.log = function heron_log(input) {
  * @returns {Tensor} out
  */
 ops.log1p = function heron_log1p(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("log1p", "input", arguments.length);
   return rt.call("log1p", [input], [], 'one');
 };
 
@@ -82,6 +89,7 @@ ops.log1p = function heron_log1p(input) {
  * @returns {Tensor} out
  */
 ops.log2 = function heron_log2(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("log2", "input", arguments.length);
   return rt.call("log2", [input], [], 'one');
 };
 
@@ -92,6 +100,7 @@ ops.log2 = function heron_log2(input) {
  * @returns {Tensor} out
  */
 ops.sqrt = function heron_sqrt(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("sqrt", "input", arguments.length);
   return rt.call("sqrt", [input], [], 'one');
 };
 
@@ -102,6 +111,7 @@ ops.sqrt = function heron_sqrt(input) {
  * @returns {Tensor} out
  */
 ops.rsqrt = function heron_rsqrt(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("rsqrt", "input", arguments.length);
   return rt.call("rsqrt", [input], [], 'one');
 };
 
@@ -112,6 +122,7 @@ ops.rsqrt = function heron_rsqrt(input) {
  * @returns {Tensor} out
  */
 ops.square = function heron_square(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("square", "input", arguments.length);
   return rt.call("square", [input], [], 'one');
 };
 
@@ -122,6 +133,7 @@ ops.square = function heron_square(input) {
  * @returns {Tensor} out
  */
 ops.sin = function heron_sin(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("sin", "input", arguments.length);
   return rt.call("sin", [input], [], 'one');
 };
 
@@ -132,6 +144,7 @@ ops.sin = function heron_sin(input) {
  * @returns {Tensor} out
  */
 ops.cos = function heron_cos(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("cos", "input", arguments.length);
   return rt.call("cos", [input], [], 'one');
 };
 
@@ -142,6 +155,7 @@ ops.cos = function heron_cos(input) {
  * @returns {Tensor} out
  */
 ops.tan = function heron_tan(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("tan", "input", arguments.length);
   return rt.call("tan", [input], [], 'one');
 };
 
@@ -152,6 +166,7 @@ ops.tan = function heron_tan(input) {
  * @returns {Tensor} out
  */
 ops.tanh = function heron_tanh(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("tanh", "input", arguments.length);
   return rt.call("tanh", [input], [], 'one');
 };
 
@@ -162,6 +177,7 @@ ops.tanh = function heron_tanh(input) {
  * @returns {Tensor} out
  */
 ops.sigmoid = function heron_sigmoid(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("sigmoid", "input", arguments.length);
   return rt.call("sigmoid", [input], [], 'one');
 };
 
@@ -172,6 +188,7 @@ ops.sigmoid = function heron_sigmoid(input) {
  * @returns {Tensor} out
  */
 ops.relu = function heron_relu(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("relu", "input", arguments.length);
   return rt.call("relu", [input], [], 'one');
 };
 
@@ -183,8 +200,9 @@ ops.relu = function heron_relu(input) {
  * @param {string} [options.approximate="none"] 'none' for the erf form, 'tanh' for the tanh approximation.
  * @returns {Tensor} out
  */
-ops.gelu = function heron_gelu(input, options = {}) {
-  rt.checkOptions("gelu", options, ["approximate"]);
+ops.gelu = function heron_gelu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("gelu", "input[, options]", arguments.length);
+  rt.checkOptions("gelu", options, "approximate");
   return rt.call("gelu", [input], [rt.attr("gelu", "approximate", "string", options.approximate, false)], 'one');
 };
 
@@ -195,6 +213,7 @@ ops.gelu = function heron_gelu(input, options = {}) {
  * @returns {Tensor} out
  */
 ops.silu = function heron_silu(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("silu", "input", arguments.length);
   return rt.call("silu", [input], [], 'one');
 };
 
@@ -207,8 +226,9 @@ ops.silu = function heron_silu(input) {
  * @param {number} [options.threshold=20.0] Above beta*x > threshold the result is x.
  * @returns {Tensor} out
  */
-ops.softplus = function heron_softplus(input, options = {}) {
-  rt.checkOptions("softplus", options, ["beta", "threshold"]);
+ops.softplus = function heron_softplus(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("softplus", "input[, options]", arguments.length);
+  rt.checkOptions("softplus", options, "beta,threshold");
   return rt.call("softplus", [input], [rt.attr("softplus", "beta", "float", options.beta, false), rt.attr("softplus", "threshold", "float", options.threshold, false)], 'one');
 };
 
@@ -219,6 +239,7 @@ ops.softplus = function heron_softplus(input, options = {}) {
  * @returns {Tensor} out
  */
 ops.erf = function heron_erf(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("erf", "input", arguments.length);
   return rt.call("erf", [input], [], 'one');
 };
 
@@ -229,6 +250,7 @@ ops.erf = function heron_erf(input) {
  * @returns {Tensor} out
  */
 ops.floor = function heron_floor(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("floor", "input", arguments.length);
   return rt.call("floor", [input], [], 'one');
 };
 
@@ -239,6 +261,7 @@ ops.floor = function heron_floor(input) {
  * @returns {Tensor} out
  */
 ops.ceil = function heron_ceil(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("ceil", "input", arguments.length);
   return rt.call("ceil", [input], [], 'one');
 };
 
@@ -250,8 +273,9 @@ ops.ceil = function heron_ceil(input) {
  * @param {number} [options.decimals=0] Number of decimal places.
  * @returns {Tensor} out
  */
-ops.round = function heron_round(input, options = {}) {
-  rt.checkOptions("round", options, ["decimals"]);
+ops.round = function heron_round(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("round", "input[, options]", arguments.length);
+  rt.checkOptions("round", options, "decimals");
   return rt.call("round", [input], [rt.attr("round", "decimals", "int", options.decimals, false)], 'one');
 };
 
@@ -262,6 +286,7 @@ ops.round = function heron_round(input, options = {}) {
  * @returns {Tensor} out
  */
 ops.trunc = function heron_trunc(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("trunc", "input", arguments.length);
   return rt.call("trunc", [input], [], 'one');
 };
 
@@ -272,6 +297,7 @@ ops.trunc = function heron_trunc(input) {
  * @returns {Tensor} out
  */
 ops.reciprocal = function heron_reciprocal(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("reciprocal", "input", arguments.length);
   return rt.call("reciprocal", [input], [], 'one');
 };
 
@@ -282,6 +308,7 @@ ops.reciprocal = function heron_reciprocal(input) {
  * @returns {Tensor} out
  */
 ops.isnan = function heron_isnan(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("isnan", "input", arguments.length);
   return rt.call("isnan", [input], [], 'one');
 };
 
@@ -292,6 +319,7 @@ ops.isnan = function heron_isnan(input) {
  * @returns {Tensor} out
  */
 ops.isinf = function heron_isinf(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("isinf", "input", arguments.length);
   return rt.call("isinf", [input], [], 'one');
 };
 
@@ -302,6 +330,7 @@ ops.isinf = function heron_isinf(input) {
  * @returns {Tensor} out
  */
 ops.isfinite = function heron_isfinite(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("isfinite", "input", arguments.length);
   return rt.call("isfinite", [input], [], 'one');
 };
 
@@ -312,6 +341,7 @@ ops.isfinite = function heron_isfinite(input) {
  * @returns {Tensor} out
  */
 ops.logicalNot = function heron_logical_not(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("logicalNot", "input", arguments.length);
   return rt.call("logical_not", [input], [], 'one');
 };
 
@@ -322,6 +352,7 @@ ops.logicalNot = function heron_logical_not(input) {
  * @returns {Tensor} out
  */
 ops.bitwiseNot = function heron_bitwise_not(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("bitwiseNot", "input", arguments.length);
   return rt.call("bitwise_not", [input], [], 'one');
 };
 
@@ -334,8 +365,9 @@ ops.bitwiseNot = function heron_bitwise_not(input) {
  * @param {number} [options.alpha=1] Multiplier of `other`.
  * @returns {Tensor} out
  */
-ops.add = function heron_add(input, other, options = {}) {
-  rt.checkOptions("add", options, ["alpha"]);
+ops.add = function heron_add(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("add", "input, other[, options]", arguments.length);
+  rt.checkOptions("add", options, "alpha");
   return rt.call("add", [input, other], [rt.attr("add", "alpha", "scalar", options.alpha, false)], 'one');
 };
 
@@ -348,8 +380,9 @@ ops.add = function heron_add(input, other, options = {}) {
  * @param {number} [options.alpha=1] Multiplier of `other`.
  * @returns {Tensor} out
  */
-ops.sub = function heron_sub(input, other, options = {}) {
-  rt.checkOptions("sub", options, ["alpha"]);
+ops.sub = function heron_sub(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("sub", "input, other[, options]", arguments.length);
+  rt.checkOptions("sub", options, "alpha");
   return rt.call("sub", [input, other], [rt.attr("sub", "alpha", "scalar", options.alpha, false)], 'one');
 };
 
@@ -361,6 +394,7 @@ ops.sub = function heron_sub(input, other, options = {}) {
  * @returns {Tensor} out
  */
 ops.mul = function heron_mul(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("mul", "input, other", arguments.length);
   return rt.call("mul", [input, other], [], 'one');
 };
 
@@ -373,8 +407,9 @@ ops.mul = function heron_mul(input, other) {
  * @param {string} [options.roundingMode] None for true division, 'trunc' or 'floor'.
  * @returns {Tensor} out
  */
-ops.div = function heron_div(input, other, options = {}) {
-  rt.checkOptions("div", options, ["roundingMode"]);
+ops.div = function heron_div(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("div", "input, other[, options]", arguments.length);
+  rt.checkOptions("div", options, "roundingMode");
   return rt.call("div", [input, other], [rt.attr("div", "rounding_mode", "string", options.roundingMode, false)], 'one');
 };
 
@@ -386,6 +421,7 @@ ops.div = function heron_div(input, other, options = {}) {
  * @returns {Tensor} out
  */
 ops.floorDivide = function heron_floor_divide(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("floorDivide", "input, other", arguments.length);
   return rt.call("floor_divide", [input, other], [], 'one');
 };
 
@@ -397,6 +433,7 @@ ops.floorDivide = function heron_floor_divide(input, other) {
  * @returns {Tensor} out
  */
 ops.remainder = function heron_remainder(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("remainder", "input, other", arguments.length);
   return rt.call("remainder", [input, other], [], 'one');
 };
 
@@ -408,6 +445,7 @@ ops.remainder = function heron_remainder(input, other) {
  * @returns {Tensor} out
  */
 ops.pow = function heron_pow(input, exponent) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("pow", "input, exponent", arguments.length);
   return rt.call("pow", [input, exponent], [], 'one');
 };
 
@@ -419,6 +457,7 @@ ops.pow = function heron_pow(input, exponent) {
  * @returns {Tensor} out
  */
 ops.maximum = function heron_maximum(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("maximum", "input, other", arguments.length);
   return rt.call("maximum", [input, other], [], 'one');
 };
 
@@ -430,6 +469,7 @@ ops.maximum = function heron_maximum(input, other) {
  * @returns {Tensor} out
  */
 ops.minimum = function heron_minimum(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("minimum", "input, other", arguments.length);
   return rt.call("minimum", [input, other], [], 'one');
 };
 
@@ -441,6 +481,7 @@ ops.minimum = function heron_minimum(input, other) {
  * @returns {Tensor} out
  */
 ops.atan2 = function heron_atan2(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("atan2", "input, other", arguments.length);
   return rt.call("atan2", [input, other], [], 'one');
 };
 
@@ -452,6 +493,7 @@ ops.atan2 = function heron_atan2(input, other) {
  * @returns {Tensor} out
  */
 ops.eq = function heron_eq(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("eq", "input, other", arguments.length);
   return rt.call("eq", [input, other], [], 'one');
 };
 
@@ -463,6 +505,7 @@ ops.eq = function heron_eq(input, other) {
  * @returns {Tensor} out
  */
 ops.ne = function heron_ne(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("ne", "input, other", arguments.length);
   return rt.call("ne", [input, other], [], 'one');
 };
 
@@ -474,6 +517,7 @@ ops.ne = function heron_ne(input, other) {
  * @returns {Tensor} out
  */
 ops.lt = function heron_lt(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("lt", "input, other", arguments.length);
   return rt.call("lt", [input, other], [], 'one');
 };
 
@@ -485,6 +529,7 @@ ops.lt = function heron_lt(input, other) {
  * @returns {Tensor} out
  */
 ops.le = function heron_le(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("le", "input, other", arguments.length);
   return rt.call("le", [input, other], [], 'one');
 };
 
@@ -496,6 +541,7 @@ ops.le = function heron_le(input, other) {
  * @returns {Tensor} out
  */
 ops.gt = function heron_gt(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("gt", "input, other", arguments.length);
   return rt.call("gt", [input, other], [], 'one');
 };
 
@@ -507,6 +553,7 @@ ops.gt = function heron_gt(input, other) {
  * @returns {Tensor} out
  */
 ops.ge = function heron_ge(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("ge", "input, other", arguments.length);
   return rt.call("ge", [input, other], [], 'one');
 };
 
@@ -518,6 +565,7 @@ ops.ge = function heron_ge(input, other) {
  * @returns {Tensor} out
  */
 ops.logicalAnd = function heron_logical_and(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalAnd", "input, other", arguments.length);
   return rt.call("logical_and", [input, other], [], 'one');
 };
 
@@ -529,6 +577,7 @@ ops.logicalAnd = function heron_logical_and(input, other) {
  * @returns {Tensor} out
  */
 ops.logicalOr = function heron_logical_or(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalOr", "input, other", arguments.length);
   return rt.call("logical_or", [input, other], [], 'one');
 };
 
@@ -540,6 +589,7 @@ ops.logicalOr = function heron_logical_or(input, other) {
  * @returns {Tensor} out
  */
 ops.logicalXor = function heron_logical_xor(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalXor", "input, other", arguments.length);
   return rt.call("logical_xor", [input, other], [], 'one');
 };
 
@@ -551,6 +601,7 @@ ops.logicalXor = function heron_logical_xor(input, other) {
  * @returns {Tensor} out
  */
 ops.bitwiseAnd = function heron_bitwise_and(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseAnd", "input, other", arguments.length);
   return rt.call("bitwise_and", [input, other], [], 'one');
 };
 
@@ -562,6 +613,7 @@ ops.bitwiseAnd = function heron_bitwise_and(input, other) {
  * @returns {Tensor} out
  */
 ops.bitwiseOr = function heron_bitwise_or(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseOr", "input, other", arguments.length);
   return rt.call("bitwise_or", [input, other], [], 'one');
 };
 
@@ -573,6 +625,7 @@ ops.bitwiseOr = function heron_bitwise_or(input, other) {
  * @returns {Tensor} out
  */
 ops.bitwiseXor = function heron_bitwise_xor(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseXor", "input, other", arguments.length);
   return rt.call("bitwise_xor", [input, other], [], 'one');
 };
 
@@ -584,6 +637,7 @@ ops.bitwiseXor = function heron_bitwise_xor(input, other) {
  * @returns {Tensor} out
  */
 ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseLeftShift", "input, other", arguments.length);
   return rt.call("bitwise_left_shift", [input, other], [], 'one');
 };
 
@@ -595,6 +649,7 @@ ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
  * @returns {Tensor} out
  */
 ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseRightShift", "input, other", arguments.length);
   return rt.call("bitwise_right_shift", [input, other], [], 'one');
 };
 
@@ -607,6 +662,7 @@ ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
  * @returns {Tensor} out
  */
 ops.where = function heron_where(condition, input, other) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("where", "condition, input, other", arguments.length);
   return rt.call("where", [condition, input, other], [], 'one');
 };
 
@@ -619,8 +675,9 @@ ops.where = function heron_where(condition, input, other) {
  * @param {number} [options.max] Upper bound.
  * @returns {Tensor} out
  */
-ops.clamp = function heron_clamp(input, options = {}) {
-  rt.checkOptions("clamp", options, ["min", "max"]);
+ops.clamp = function heron_clamp(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("clamp", "input[, options]", arguments.length);
+  rt.checkOptions("clamp", options, "min,max");
   return rt.call("clamp", [input], [rt.attr("clamp", "min", "scalar", options.min, false), rt.attr("clamp", "max", "scalar", options.max, false)], 'one');
 };
 
@@ -634,8 +691,9 @@ ops.clamp = function heron_clamp(input, options = {}) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
-ops.sum = function heron_sum(input, options = {}) {
-  rt.checkOptions("sum", options, ["dim", "keepdim", "dtype"]);
+ops.sum = function heron_sum(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("sum", "input[, options]", arguments.length);
+  rt.checkOptions("sum", options, "dim,keepdim,dtype");
   return rt.call("sum", [input], [rt.attr("sum", "dim", "ints", options.dim, false), rt.attr("sum", "keepdim", "bool", options.keepdim, false), rt.attr("sum", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -649,8 +707,9 @@ ops.sum = function heron_sum(input, options = {}) {
  * @param {DType} [options.dtype] Compute and return in this dtype.
  * @returns {Tensor} out
  */
-ops.mean = function heron_mean(input, options = {}) {
-  rt.checkOptions("mean", options, ["dim", "keepdim", "dtype"]);
+ops.mean = function heron_mean(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("mean", "input[, options]", arguments.length);
+  rt.checkOptions("mean", options, "dim,keepdim,dtype");
   return rt.call("mean", [input], [rt.attr("mean", "dim", "ints", options.dim, false), rt.attr("mean", "keepdim", "bool", options.keepdim, false), rt.attr("mean", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -664,8 +723,9 @@ ops.mean = function heron_mean(input, options = {}) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
-ops.prod = function heron_prod(input, options = {}) {
-  rt.checkOptions("prod", options, ["dim", "keepdim", "dtype"]);
+ops.prod = function heron_prod(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("prod", "input[, options]", arguments.length);
+  rt.checkOptions("prod", options, "dim,keepdim,dtype");
   return rt.call("prod", [input], [rt.attr("prod", "dim", "ints", options.dim, false), rt.attr("prod", "keepdim", "bool", options.keepdim, false), rt.attr("prod", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -678,8 +738,9 @@ ops.prod = function heron_prod(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.amax = function heron_amax(input, options = {}) {
-  rt.checkOptions("amax", options, ["dim", "keepdim"]);
+ops.amax = function heron_amax(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("amax", "input[, options]", arguments.length);
+  rt.checkOptions("amax", options, "dim,keepdim");
   return rt.call("amax", [input], [rt.attr("amax", "dim", "ints", options.dim, false), rt.attr("amax", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -692,8 +753,9 @@ ops.amax = function heron_amax(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.amin = function heron_amin(input, options = {}) {
-  rt.checkOptions("amin", options, ["dim", "keepdim"]);
+ops.amin = function heron_amin(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("amin", "input[, options]", arguments.length);
+  rt.checkOptions("amin", options, "dim,keepdim");
   return rt.call("amin", [input], [rt.attr("amin", "dim", "ints", options.dim, false), rt.attr("amin", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -706,8 +768,9 @@ ops.amin = function heron_amin(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep the reduced dim with size 1.
  * @returns {Tensor} out
  */
-ops.argmax = function heron_argmax(input, options = {}) {
-  rt.checkOptions("argmax", options, ["dim", "keepdim"]);
+ops.argmax = function heron_argmax(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("argmax", "input[, options]", arguments.length);
+  rt.checkOptions("argmax", options, "dim,keepdim");
   return rt.call("argmax", [input], [rt.attr("argmax", "dim", "int", options.dim, false), rt.attr("argmax", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -720,8 +783,9 @@ ops.argmax = function heron_argmax(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep the reduced dim with size 1.
  * @returns {Tensor} out
  */
-ops.argmin = function heron_argmin(input, options = {}) {
-  rt.checkOptions("argmin", options, ["dim", "keepdim"]);
+ops.argmin = function heron_argmin(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("argmin", "input[, options]", arguments.length);
+  rt.checkOptions("argmin", options, "dim,keepdim");
   return rt.call("argmin", [input], [rt.attr("argmin", "dim", "int", options.dim, false), rt.attr("argmin", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -735,8 +799,9 @@ ops.argmin = function heron_argmin(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.var = function heron_var(input, options = {}) {
-  rt.checkOptions("var", options, ["dim", "correction", "keepdim"]);
+ops.var = function heron_var(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("var", "input[, options]", arguments.length);
+  rt.checkOptions("var", options, "dim,correction,keepdim");
   return rt.call("var", [input], [rt.attr("var", "dim", "ints", options.dim, false), rt.attr("var", "correction", "float", options.correction, false), rt.attr("var", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -750,8 +815,9 @@ ops.var = function heron_var(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.std = function heron_std(input, options = {}) {
-  rt.checkOptions("std", options, ["dim", "correction", "keepdim"]);
+ops.std = function heron_std(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("std", "input[, options]", arguments.length);
+  rt.checkOptions("std", options, "dim,correction,keepdim");
   return rt.call("std", [input], [rt.attr("std", "dim", "ints", options.dim, false), rt.attr("std", "correction", "float", options.correction, false), rt.attr("std", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -764,8 +830,9 @@ ops.std = function heron_std(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.logsumexp = function heron_logsumexp(input, options = {}) {
-  rt.checkOptions("logsumexp", options, ["dim", "keepdim"]);
+ops.logsumexp = function heron_logsumexp(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("logsumexp", "input[, options]", arguments.length);
+  rt.checkOptions("logsumexp", options, "dim,keepdim");
   return rt.call("logsumexp", [input], [rt.attr("logsumexp", "dim", "ints", options.dim, false), rt.attr("logsumexp", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -778,8 +845,9 @@ ops.logsumexp = function heron_logsumexp(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.all = function heron_all(input, options = {}) {
-  rt.checkOptions("all", options, ["dim", "keepdim"]);
+ops.all = function heron_all(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("all", "input[, options]", arguments.length);
+  rt.checkOptions("all", options, "dim,keepdim");
   return rt.call("all", [input], [rt.attr("all", "dim", "ints", options.dim, false), rt.attr("all", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -792,8 +860,9 @@ ops.all = function heron_all(input, options = {}) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
-ops.any = function heron_any(input, options = {}) {
-  rt.checkOptions("any", options, ["dim", "keepdim"]);
+ops.any = function heron_any(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("any", "input[, options]", arguments.length);
+  rt.checkOptions("any", options, "dim,keepdim");
   return rt.call("any", [input], [rt.attr("any", "dim", "ints", options.dim, false), rt.attr("any", "keepdim", "bool", options.keepdim, false)], 'one');
 };
 
@@ -806,8 +875,9 @@ ops.any = function heron_any(input, options = {}) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
-ops.cumsum = function heron_cumsum(input, dim, options = {}) {
-  rt.checkOptions("cumsum", options, ["dtype"]);
+ops.cumsum = function heron_cumsum(input, dim, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("cumsum", "input, dim[, options]", arguments.length);
+  rt.checkOptions("cumsum", options, "dtype");
   return rt.call("cumsum", [input], [rt.attr("cumsum", "dim", "int", dim, true), rt.attr("cumsum", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -820,8 +890,9 @@ ops.cumsum = function heron_cumsum(input, dim, options = {}) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
-ops.cumprod = function heron_cumprod(input, dim, options = {}) {
-  rt.checkOptions("cumprod", options, ["dtype"]);
+ops.cumprod = function heron_cumprod(input, dim, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("cumprod", "input, dim[, options]", arguments.length);
+  rt.checkOptions("cumprod", options, "dtype");
   return rt.call("cumprod", [input], [rt.attr("cumprod", "dim", "int", dim, true), rt.attr("cumprod", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -833,6 +904,7 @@ ops.cumprod = function heron_cumprod(input, dim, options = {}) {
  * @returns {Tensor} out
  */
 ops.matmul = function heron_matmul(input, other) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("matmul", "input, other", arguments.length);
   return rt.call("matmul", [input, other], [], 'one');
 };
 
@@ -847,8 +919,9 @@ ops.matmul = function heron_matmul(input, other) {
  * @param {number | number[]} [options.path] An explicit contraction path, flattened: each step's number of operands then their positions in the current list (numpy's convention); overrides optimize.
  * @returns {Tensor} out
  */
-ops.einsum = function heron_einsum(operands, equation, options = {}) {
-  rt.checkOptions("einsum", options, ["optimize", "memoryLimit", "path"]);
+ops.einsum = function heron_einsum(operands, equation, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("einsum", "operands, equation[, options]", arguments.length);
+  rt.checkOptions("einsum", options, "optimize,memoryLimit,path");
   return rt.call("einsum", [...rt.tensorList("einsum", "operands", operands)], [rt.attr("einsum", "equation", "string", equation, true), rt.attr("einsum", "optimize", "string", options.optimize, false), rt.attr("einsum", "memory_limit", "int", options.memoryLimit, false), rt.attr("einsum", "path", "ints", options.path, false)], 'one');
 };
 
@@ -862,8 +935,9 @@ ops.einsum = function heron_einsum(operands, equation, options = {}) {
  * @param {number} [options.memoryLimit] Largest intermediate allowed, in elements.
  * @returns {Tensor[]} path, stats, terms
  */
-ops.einsumPath = function heron_einsum_path(operands, equation, options = {}) {
-  rt.checkOptions("einsum_path", options, ["optimize", "memoryLimit"]);
+ops.einsumPath = function heron_einsum_path(operands, equation, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("einsumPath", "operands, equation[, options]", arguments.length);
+  rt.checkOptions("einsum_path", options, "optimize,memoryLimit");
   return rt.call("einsum_path", [...rt.tensorList("einsum_path", "operands", operands)], [rt.attr("einsum_path", "equation", "string", equation, true), rt.attr("einsum_path", "optimize", "string", options.optimize, false), rt.attr("einsum_path", "memory_limit", "int", options.memoryLimit, false)], 'many');
 };
 
@@ -876,8 +950,9 @@ ops.einsumPath = function heron_einsum_path(operands, equation, options = {}) {
  * @param {DType} [options.dtype] Cast the input to this dtype first.
  * @returns {Tensor} out
  */
-ops.softmax = function heron_softmax(input, dim, options = {}) {
-  rt.checkOptions("softmax", options, ["dtype"]);
+ops.softmax = function heron_softmax(input, dim, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("softmax", "input, dim[, options]", arguments.length);
+  rt.checkOptions("softmax", options, "dtype");
   return rt.call("softmax", [input], [rt.attr("softmax", "dim", "int", dim, true), rt.attr("softmax", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -890,8 +965,9 @@ ops.softmax = function heron_softmax(input, dim, options = {}) {
  * @param {DType} [options.dtype] Cast the input to this dtype first.
  * @returns {Tensor} out
  */
-ops.logSoftmax = function heron_log_softmax(input, dim, options = {}) {
-  rt.checkOptions("log_softmax", options, ["dtype"]);
+ops.logSoftmax = function heron_log_softmax(input, dim, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("logSoftmax", "input, dim[, options]", arguments.length);
+  rt.checkOptions("log_softmax", options, "dtype");
   return rt.call("log_softmax", [input], [rt.attr("log_softmax", "dim", "int", dim, true), rt.attr("log_softmax", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -903,6 +979,7 @@ ops.logSoftmax = function heron_log_softmax(input, dim, options = {}) {
  * @returns {Tensor} out
  */
 ops.reshape = function heron_reshape(input, shape) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("reshape", "input, shape", arguments.length);
   return rt.call("reshape", [input], [rt.attr("reshape", "shape", "ints", shape, true)], 'one');
 };
 
@@ -914,6 +991,7 @@ ops.reshape = function heron_reshape(input, shape) {
  * @returns {Tensor} out
  */
 ops.view = function heron_view(input, shape) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("view", "input, shape", arguments.length);
   return rt.call("view", [input], [rt.attr("view", "shape", "ints", shape, true)], 'one');
 };
 
@@ -925,6 +1003,7 @@ ops.view = function heron_view(input, shape) {
  * @returns {Tensor} out
  */
 ops.permute = function heron_permute(input, dims) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("permute", "input, dims", arguments.length);
   return rt.call("permute", [input], [rt.attr("permute", "dims", "ints", dims, true)], 'one');
 };
 
@@ -937,6 +1016,7 @@ ops.permute = function heron_permute(input, dims) {
  * @returns {Tensor} out
  */
 ops.transpose = function heron_transpose(input, dim0, dim1) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("transpose", "input, dim0, dim1", arguments.length);
   return rt.call("transpose", [input], [rt.attr("transpose", "dim0", "int", dim0, true), rt.attr("transpose", "dim1", "int", dim1, true)], 'one');
 };
 
@@ -951,8 +1031,9 @@ ops.transpose = function heron_transpose(input, dim0, dim1) {
  * @param {number} [options.step=1] Step; not 0.
  * @returns {Tensor} out
  */
-ops.slice = function heron_slice(input, options = {}) {
-  rt.checkOptions("slice", options, ["dim", "start", "end", "step"]);
+ops.slice = function heron_slice(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("slice", "input[, options]", arguments.length);
+  rt.checkOptions("slice", options, "dim,start,end,step");
   return rt.call("slice", [input], [rt.attr("slice", "dim", "int", options.dim, false), rt.attr("slice", "start", "int", options.start, false), rt.attr("slice", "end", "int", options.end, false), rt.attr("slice", "step", "int", options.step, false)], 'one');
 };
 
@@ -965,6 +1046,7 @@ ops.slice = function heron_slice(input, options = {}) {
  * @returns {Tensor} out
  */
 ops.select = function heron_select(input, dim, index) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("select", "input, dim, index", arguments.length);
   return rt.call("select", [input], [rt.attr("select", "dim", "int", dim, true), rt.attr("select", "index", "int", index, true)], 'one');
 };
 
@@ -976,6 +1058,7 @@ ops.select = function heron_select(input, dim, index) {
  * @returns {Tensor} out
  */
 ops.expand = function heron_expand(input, size) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("expand", "input, size", arguments.length);
   return rt.call("expand", [input], [rt.attr("expand", "size", "ints", size, true)], 'one');
 };
 
@@ -987,6 +1070,7 @@ ops.expand = function heron_expand(input, size) {
  * @returns {Tensor} out
  */
 ops.broadcastTo = function heron_broadcast_to(input, shape) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("broadcastTo", "input, shape", arguments.length);
   return rt.call("broadcast_to", [input], [rt.attr("broadcast_to", "shape", "ints", shape, true)], 'one');
 };
 
@@ -998,8 +1082,9 @@ ops.broadcastTo = function heron_broadcast_to(input, shape) {
  * @param {number | number[]} [options.dim] Dims to drop if their size is 1.
  * @returns {Tensor} out
  */
-ops.squeeze = function heron_squeeze(input, options = {}) {
-  rt.checkOptions("squeeze", options, ["dim"]);
+ops.squeeze = function heron_squeeze(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("squeeze", "input[, options]", arguments.length);
+  rt.checkOptions("squeeze", options, "dim");
   return rt.call("squeeze", [input], [rt.attr("squeeze", "dim", "ints", options.dim, false)], 'one');
 };
 
@@ -1011,6 +1096,7 @@ ops.squeeze = function heron_squeeze(input, options = {}) {
  * @returns {Tensor} out
  */
 ops.unsqueeze = function heron_unsqueeze(input, dim) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("unsqueeze", "input, dim", arguments.length);
   return rt.call("unsqueeze", [input], [rt.attr("unsqueeze", "dim", "int", dim, true)], 'one');
 };
 
@@ -1023,8 +1109,9 @@ ops.unsqueeze = function heron_unsqueeze(input, dim) {
  * @param {number} [options.endDim=-1] Last dim to merge.
  * @returns {Tensor} out
  */
-ops.flatten = function heron_flatten(input, options = {}) {
-  rt.checkOptions("flatten", options, ["startDim", "endDim"]);
+ops.flatten = function heron_flatten(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("flatten", "input[, options]", arguments.length);
+  rt.checkOptions("flatten", options, "startDim,endDim");
   return rt.call("flatten", [input], [rt.attr("flatten", "start_dim", "int", options.startDim, false), rt.attr("flatten", "end_dim", "int", options.endDim, false)], 'one');
 };
 
@@ -1038,8 +1125,9 @@ ops.flatten = function heron_flatten(input, options = {}) {
  * @param {number} [options.storageOffset] Offset in elements; none keeps the input's.
  * @returns {Tensor} out
  */
-ops.asStrided = function heron_as_strided(input, size, stride, options = {}) {
-  rt.checkOptions("as_strided", options, ["storageOffset"]);
+ops.asStrided = function heron_as_strided(input, size, stride, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("asStrided", "input, size, stride[, options]", arguments.length);
+  rt.checkOptions("as_strided", options, "storageOffset");
   return rt.call("as_strided", [input], [rt.attr("as_strided", "size", "ints", size, true), rt.attr("as_strided", "stride", "ints", stride, true), rt.attr("as_strided", "storage_offset", "int", options.storageOffset, false)], 'one');
 };
 
@@ -1050,6 +1138,7 @@ ops.asStrided = function heron_as_strided(input, size, stride, options = {}) {
  * @returns {Tensor} out
  */
 ops.contiguous = function heron_contiguous(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("contiguous", "input", arguments.length);
   return rt.call("contiguous", [input], [], 'one');
 };
 
@@ -1060,6 +1149,7 @@ ops.contiguous = function heron_contiguous(input) {
  * @returns {Tensor} out
  */
 ops.clone = function heron_clone(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("clone", "input", arguments.length);
   return rt.call("clone", [input], [], 'one');
 };
 
@@ -1071,6 +1161,7 @@ ops.clone = function heron_clone(input) {
  * @returns {Tensor} out
  */
 ops.cast = function heron_cast(input, dtype) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("cast", "input, dtype", arguments.length);
   return rt.call("cast", [input], [rt.attr("cast", "dtype", "dtype", dtype, true)], 'one');
 };
 
@@ -1082,6 +1173,7 @@ ops.cast = function heron_cast(input, dtype) {
  * @returns {Tensor} out
  */
 ops.toDevice = function heron_to_device(input, device) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("toDevice", "input, device", arguments.length);
   return rt.call("to_device", [input], [rt.attr("to_device", "device", "device", device, true)], 'one');
 };
 
@@ -1093,6 +1185,7 @@ ops.toDevice = function heron_to_device(input, device) {
  * @returns {Tensor} out
  */
 ops.copy_ = function heron_copy_(input, src) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("copy_", "input, src", arguments.length);
   return rt.call("copy_", [input, src], [], 'one');
 };
 
@@ -1104,8 +1197,9 @@ ops.copy_ = function heron_copy_(input, src) {
  * @param {number} [options.dim=0] Dim to join along.
  * @returns {Tensor} out
  */
-ops.concat = function heron_concat(tensors, options = {}) {
-  rt.checkOptions("concat", options, ["dim"]);
+ops.concat = function heron_concat(tensors, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("concat", "tensors[, options]", arguments.length);
+  rt.checkOptions("concat", options, "dim");
   return rt.call("concat", [...rt.tensorList("concat", "tensors", tensors)], [rt.attr("concat", "dim", "int", options.dim, false)], 'one');
 };
 
@@ -1117,8 +1211,9 @@ ops.concat = function heron_concat(tensors, options = {}) {
  * @param {number} [options.dim=0] Position of the new dim.
  * @returns {Tensor} out
  */
-ops.stack = function heron_stack(tensors, options = {}) {
-  rt.checkOptions("stack", options, ["dim"]);
+ops.stack = function heron_stack(tensors, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("stack", "tensors[, options]", arguments.length);
+  rt.checkOptions("stack", options, "dim");
   return rt.call("stack", [...rt.tensorList("stack", "tensors", tensors)], [rt.attr("stack", "dim", "int", options.dim, false)], 'one');
 };
 
@@ -1132,8 +1227,9 @@ ops.stack = function heron_stack(tensors, options = {}) {
  * @param {number} [options.dim=0] Dim to split.
  * @returns {Tensor[]} outputs
  */
-ops.split = function heron_split(input, options = {}) {
-  rt.checkOptions("split", options, ["splitSize", "sizes", "dim"]);
+ops.split = function heron_split(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("split", "input[, options]", arguments.length);
+  rt.checkOptions("split", options, "splitSize,sizes,dim");
   return rt.call("split", [input], [rt.attr("split", "split_size", "int", options.splitSize, false), rt.attr("split", "sizes", "ints", options.sizes, false), rt.attr("split", "dim", "int", options.dim, false)], 'many');
 };
 
@@ -1146,8 +1242,9 @@ ops.split = function heron_split(input, options = {}) {
  * @param {number} [options.dim=0] Dim to split.
  * @returns {Tensor[]} outputs
  */
-ops.chunk = function heron_chunk(input, chunks, options = {}) {
-  rt.checkOptions("chunk", options, ["dim"]);
+ops.chunk = function heron_chunk(input, chunks, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("chunk", "input, chunks[, options]", arguments.length);
+  rt.checkOptions("chunk", options, "dim");
   return rt.call("chunk", [input], [rt.attr("chunk", "chunks", "int", chunks, true), rt.attr("chunk", "dim", "int", options.dim, false)], 'many');
 };
 
@@ -1160,6 +1257,7 @@ ops.chunk = function heron_chunk(input, chunks, options = {}) {
  * @returns {Tensor} out
  */
 ops.gather = function heron_gather(input, index, dim) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("gather", "input, index, dim", arguments.length);
   return rt.call("gather", [input, index], [rt.attr("gather", "dim", "int", dim, true)], 'one');
 };
 
@@ -1174,8 +1272,9 @@ ops.gather = function heron_gather(input, index, dim) {
  * @param {string} [options.reduce] How to combine with existing values.
  * @returns {Tensor} out
  */
-ops.scatter = function heron_scatter(input, index, src, dim, options = {}) {
-  rt.checkOptions("scatter", options, ["reduce"]);
+ops.scatter = function heron_scatter(input, index, src, dim, options = rt.NO_OPTIONS) {
+  if (arguments.length < 4 || arguments.length > 5) rt.arity("scatter", "input, index, src, dim[, options]", arguments.length);
+  rt.checkOptions("scatter", options, "reduce");
   return rt.call("scatter", [input, index, src], [rt.attr("scatter", "dim", "int", dim, true), rt.attr("scatter", "reduce", "string", options.reduce, false)], 'one');
 };
 
@@ -1189,6 +1288,7 @@ ops.scatter = function heron_scatter(input, index, src, dim, options = {}) {
  * @returns {Tensor} out
  */
 ops.scatterAdd = function heron_scatter_add(input, index, src, dim) {
+  if (arguments.length < 4 || arguments.length > 4) rt.arity("scatterAdd", "input, index, src, dim", arguments.length);
   return rt.call("scatter_add", [input, index, src], [rt.attr("scatter_add", "dim", "int", dim, true)], 'one');
 };
 
@@ -1201,6 +1301,7 @@ ops.scatterAdd = function heron_scatter_add(input, index, src, dim) {
  * @returns {Tensor} out
  */
 ops.indexSelect = function heron_index_select(input, index, dim) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("indexSelect", "input, index, dim", arguments.length);
   return rt.call("index_select", [input, index], [rt.attr("index_select", "dim", "int", dim, true)], 'one');
 };
 
@@ -1213,8 +1314,9 @@ ops.indexSelect = function heron_index_select(input, index, dim) {
  * @param {number} [options.dim] Dim to take along; none flattens.
  * @returns {Tensor} out
  */
-ops.takeAlongDim = function heron_take_along_dim(input, indices, options = {}) {
-  rt.checkOptions("take_along_dim", options, ["dim"]);
+ops.takeAlongDim = function heron_take_along_dim(input, indices, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("takeAlongDim", "input, indices[, options]", arguments.length);
+  rt.checkOptions("take_along_dim", options, "dim");
   return rt.call("take_along_dim", [input, indices], [rt.attr("take_along_dim", "dim", "int", options.dim, false)], 'one');
 };
 
@@ -1226,8 +1328,9 @@ ops.takeAlongDim = function heron_take_along_dim(input, indices, options = {}) {
  * @param {Tensor} [options.indices] int64 index tensors, one per leading dim; none for a full slice.
  * @returns {Tensor} out
  */
-ops.index = function heron_index(input, options = {}) {
-  rt.checkOptions("index", options, ["indices"]);
+ops.index = function heron_index(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("index", "input[, options]", arguments.length);
+  rt.checkOptions("index", options, "indices");
   return rt.call("index", [input, ...rt.tensorList("index", "indices", options.indices)], [], 'one');
 };
 
@@ -1241,8 +1344,9 @@ ops.index = function heron_index(input, options = {}) {
  * @param {boolean} [options.accumulate=false] Add instead of assign.
  * @returns {Tensor} out
  */
-ops.indexPut_ = function heron_index_put_(input, values, options = {}) {
-  rt.checkOptions("index_put_", options, ["indices", "accumulate"]);
+ops.indexPut_ = function heron_index_put_(input, values, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("indexPut_", "input, values[, options]", arguments.length);
+  rt.checkOptions("index_put_", options, "indices,accumulate");
   return rt.call("index_put_", [input, values, ...rt.tensorList("index_put_", "indices", options.indices)], [rt.attr("index_put_", "accumulate", "bool", options.accumulate, false)], 'one');
 };
 
@@ -1253,6 +1357,7 @@ ops.indexPut_ = function heron_index_put_(input, values, options = {}) {
  * @returns {Tensor} out
  */
 ops.nonzero = function heron_nonzero(input) {
+  if (arguments.length < 1 || arguments.length > 1) rt.arity("nonzero", "input", arguments.length);
   return rt.call("nonzero", [input], [], 'one');
 };
 
@@ -1265,6 +1370,7 @@ ops.nonzero = function heron_nonzero(input) {
  * @returns {Tensor} out
  */
 ops.maskedFill = function heron_masked_fill(input, mask, value) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("maskedFill", "input, mask, value", arguments.length);
   return rt.call("masked_fill", [input, mask], [rt.attr("masked_fill", "value", "scalar", value, true)], 'one');
 };
 
@@ -1276,6 +1382,7 @@ ops.maskedFill = function heron_masked_fill(input, mask, value) {
  * @returns {Tensor} out
  */
 ops.flip = function heron_flip(input, dims) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("flip", "input, dims", arguments.length);
   return rt.call("flip", [input], [rt.attr("flip", "dims", "ints", dims, true)], 'one');
 };
 
@@ -1288,8 +1395,9 @@ ops.flip = function heron_flip(input, dims) {
  * @param {number | number[]} [options.dims] Dims to roll; none rolls the flattened tensor.
  * @returns {Tensor} out
  */
-ops.roll = function heron_roll(input, shifts, options = {}) {
-  rt.checkOptions("roll", options, ["dims"]);
+ops.roll = function heron_roll(input, shifts, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("roll", "input, shifts[, options]", arguments.length);
+  rt.checkOptions("roll", options, "dims");
   return rt.call("roll", [input], [rt.attr("roll", "shifts", "ints", shifts, true), rt.attr("roll", "dims", "ints", options.dims, false)], 'one');
 };
 
@@ -1301,8 +1409,9 @@ ops.roll = function heron_roll(input, shifts, options = {}) {
  * @param {number} [options.diagonal=0] 0 is the main diagonal; positive is above.
  * @returns {Tensor} out
  */
-ops.tril = function heron_tril(input, options = {}) {
-  rt.checkOptions("tril", options, ["diagonal"]);
+ops.tril = function heron_tril(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("tril", "input[, options]", arguments.length);
+  rt.checkOptions("tril", options, "diagonal");
   return rt.call("tril", [input], [rt.attr("tril", "diagonal", "int", options.diagonal, false)], 'one');
 };
 
@@ -1314,8 +1423,9 @@ ops.tril = function heron_tril(input, options = {}) {
  * @param {number} [options.diagonal=0] 0 is the main diagonal; positive is above.
  * @returns {Tensor} out
  */
-ops.triu = function heron_triu(input, options = {}) {
-  rt.checkOptions("triu", options, ["diagonal"]);
+ops.triu = function heron_triu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("triu", "input[, options]", arguments.length);
+  rt.checkOptions("triu", options, "diagonal");
   return rt.call("triu", [input], [rt.attr("triu", "diagonal", "int", options.diagonal, false)], 'one');
 };
 
@@ -1329,8 +1439,9 @@ ops.triu = function heron_triu(input, options = {}) {
  * @param {number} [options.value=0.0] Fill for 'constant'.
  * @returns {Tensor} out
  */
-ops.pad = function heron_pad(input, pad, options = {}) {
-  rt.checkOptions("pad", options, ["mode", "value"]);
+ops.pad = function heron_pad(input, pad, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("pad", "input, pad[, options]", arguments.length);
+  rt.checkOptions("pad", options, "mode,value");
   return rt.call("pad", [input], [rt.attr("pad", "pad", "ints", pad, true), rt.attr("pad", "mode", "string", options.mode, false), rt.attr("pad", "value", "float", options.value, false)], 'one');
 };
 
@@ -1344,8 +1455,9 @@ ops.pad = function heron_pad(input, pad, options = {}) {
  * @param {boolean} [options.stable=false] Keep the order of equal elements (always true in this implementation).
  * @returns {Tensor[]} values, indices
  */
-ops.sort = function heron_sort(input, options = {}) {
-  rt.checkOptions("sort", options, ["dim", "descending", "stable"]);
+ops.sort = function heron_sort(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("sort", "input[, options]", arguments.length);
+  rt.checkOptions("sort", options, "dim,descending,stable");
   return rt.call("sort", [input], [rt.attr("sort", "dim", "int", options.dim, false), rt.attr("sort", "descending", "bool", options.descending, false), rt.attr("sort", "stable", "bool", options.stable, false)], 'many');
 };
 
@@ -1360,8 +1472,9 @@ ops.sort = function heron_sort(input, options = {}) {
  * @param {boolean} [options.sorted=true] Return them in sorted order.
  * @returns {Tensor[]} values, indices
  */
-ops.topk = function heron_topk(input, k, options = {}) {
-  rt.checkOptions("topk", options, ["dim", "largest", "sorted"]);
+ops.topk = function heron_topk(input, k, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("topk", "input, k[, options]", arguments.length);
+  rt.checkOptions("topk", options, "dim,largest,sorted");
   return rt.call("topk", [input], [rt.attr("topk", "k", "int", k, true), rt.attr("topk", "dim", "int", options.dim, false), rt.attr("topk", "largest", "bool", options.largest, false), rt.attr("topk", "sorted", "bool", options.sorted, false)], 'many');
 };
 
@@ -1374,8 +1487,9 @@ ops.topk = function heron_topk(input, k, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.empty = function heron_empty(size, options = {}) {
-  rt.checkOptions("empty", options, ["dtype", "device"]);
+ops.empty = function heron_empty(size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("empty", "size[, options]", arguments.length);
+  rt.checkOptions("empty", options, "dtype,device");
   return rt.call("empty", [], [rt.attr("empty", "size", "ints", size, true), rt.attr("empty", "dtype", "dtype", options.dtype, false), rt.attr("empty", "device", "device", options.device, false)], 'one');
 };
 
@@ -1388,8 +1502,9 @@ ops.empty = function heron_empty(size, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.zeros = function heron_zeros(size, options = {}) {
-  rt.checkOptions("zeros", options, ["dtype", "device"]);
+ops.zeros = function heron_zeros(size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("zeros", "size[, options]", arguments.length);
+  rt.checkOptions("zeros", options, "dtype,device");
   return rt.call("zeros", [], [rt.attr("zeros", "size", "ints", size, true), rt.attr("zeros", "dtype", "dtype", options.dtype, false), rt.attr("zeros", "device", "device", options.device, false)], 'one');
 };
 
@@ -1402,8 +1517,9 @@ ops.zeros = function heron_zeros(size, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.ones = function heron_ones(size, options = {}) {
-  rt.checkOptions("ones", options, ["dtype", "device"]);
+ops.ones = function heron_ones(size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("ones", "size[, options]", arguments.length);
+  rt.checkOptions("ones", options, "dtype,device");
   return rt.call("ones", [], [rt.attr("ones", "size", "ints", size, true), rt.attr("ones", "dtype", "dtype", options.dtype, false), rt.attr("ones", "device", "device", options.device, false)], 'one');
 };
 
@@ -1417,8 +1533,9 @@ ops.ones = function heron_ones(size, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.full = function heron_full(size, fillValue, options = {}) {
-  rt.checkOptions("full", options, ["dtype", "device"]);
+ops.full = function heron_full(size, fillValue, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("full", "size, fillValue[, options]", arguments.length);
+  rt.checkOptions("full", options, "dtype,device");
   return rt.call("full", [], [rt.attr("full", "size", "ints", size, true), rt.attr("full", "fill_value", "scalar", fillValue, true), rt.attr("full", "dtype", "dtype", options.dtype, false), rt.attr("full", "device", "device", options.device, false)], 'one');
 };
 
@@ -1433,8 +1550,9 @@ ops.full = function heron_full(size, fillValue, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.arange = function heron_arange(end, options = {}) {
-  rt.checkOptions("arange", options, ["start", "step", "dtype", "device"]);
+ops.arange = function heron_arange(end, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("arange", "end[, options]", arguments.length);
+  rt.checkOptions("arange", options, "start,step,dtype,device");
   return rt.call("arange", [], [rt.attr("arange", "start", "scalar", options.start, false), rt.attr("arange", "end", "scalar", end, true), rt.attr("arange", "step", "scalar", options.step, false), rt.attr("arange", "dtype", "dtype", options.dtype, false), rt.attr("arange", "device", "device", options.device, false)], 'one');
 };
 
@@ -1449,8 +1567,9 @@ ops.arange = function heron_arange(end, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.linspace = function heron_linspace(start, end, steps, options = {}) {
-  rt.checkOptions("linspace", options, ["dtype", "device"]);
+ops.linspace = function heron_linspace(start, end, steps, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("linspace", "start, end, steps[, options]", arguments.length);
+  rt.checkOptions("linspace", options, "dtype,device");
   return rt.call("linspace", [], [rt.attr("linspace", "start", "float", start, true), rt.attr("linspace", "end", "float", end, true), rt.attr("linspace", "steps", "int", steps, true), rt.attr("linspace", "dtype", "dtype", options.dtype, false), rt.attr("linspace", "device", "device", options.device, false)], 'one');
 };
 
@@ -1464,8 +1583,9 @@ ops.linspace = function heron_linspace(start, end, steps, options = {}) {
  * @param {string} [options.device] Device; none for the host.
  * @returns {Tensor} out
  */
-ops.eye = function heron_eye(n, options = {}) {
-  rt.checkOptions("eye", options, ["m", "dtype", "device"]);
+ops.eye = function heron_eye(n, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("eye", "n[, options]", arguments.length);
+  rt.checkOptions("eye", options, "m,dtype,device");
   return rt.call("eye", [], [rt.attr("eye", "n", "int", n, true), rt.attr("eye", "m", "int", options.m, false), rt.attr("eye", "dtype", "dtype", options.dtype, false), rt.attr("eye", "device", "device", options.device, false)], 'one');
 };
 
@@ -1477,8 +1597,9 @@ ops.eye = function heron_eye(n, options = {}) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
-ops.emptyLike = function heron_empty_like(input, options = {}) {
-  rt.checkOptions("empty_like", options, ["dtype"]);
+ops.emptyLike = function heron_empty_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("emptyLike", "input[, options]", arguments.length);
+  rt.checkOptions("empty_like", options, "dtype");
   return rt.call("empty_like", [input], [rt.attr("empty_like", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -1490,8 +1611,9 @@ ops.emptyLike = function heron_empty_like(input, options = {}) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
-ops.zerosLike = function heron_zeros_like(input, options = {}) {
-  rt.checkOptions("zeros_like", options, ["dtype"]);
+ops.zerosLike = function heron_zeros_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("zerosLike", "input[, options]", arguments.length);
+  rt.checkOptions("zeros_like", options, "dtype");
   return rt.call("zeros_like", [input], [rt.attr("zeros_like", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -1503,8 +1625,9 @@ ops.zerosLike = function heron_zeros_like(input, options = {}) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
-ops.onesLike = function heron_ones_like(input, options = {}) {
-  rt.checkOptions("ones_like", options, ["dtype"]);
+ops.onesLike = function heron_ones_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("onesLike", "input[, options]", arguments.length);
+  rt.checkOptions("ones_like", options, "dtype");
   return rt.call("ones_like", [input], [rt.attr("ones_like", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -1517,8 +1640,9 @@ ops.onesLike = function heron_ones_like(input, options = {}) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
-ops.fullLike = function heron_full_like(input, fillValue, options = {}) {
-  rt.checkOptions("full_like", options, ["dtype"]);
+ops.fullLike = function heron_full_like(input, fillValue, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("fullLike", "input, fillValue[, options]", arguments.length);
+  rt.checkOptions("full_like", options, "dtype");
   return rt.call("full_like", [input], [rt.attr("full_like", "fill_value", "scalar", fillValue, true), rt.attr("full_like", "dtype", "dtype", options.dtype, false)], 'one');
 };
 
@@ -1534,8 +1658,9 @@ ops.fullLike = function heron_full_like(input, fillValue, options = {}) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
-ops.rand = function heron_rand(size, options = {}) {
-  rt.checkOptions("rand", options, ["low", "high", "dtype", "device", "seed"]);
+ops.rand = function heron_rand(size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("rand", "size[, options]", arguments.length);
+  rt.checkOptions("rand", options, "low,high,dtype,device,seed");
   return rt.call("rand", [], [rt.attr("rand", "size", "ints", size, true), rt.attr("rand", "low", "float", options.low, false), rt.attr("rand", "high", "float", options.high, false), rt.attr("rand", "dtype", "dtype", options.dtype, false), rt.attr("rand", "device", "device", options.device, false), rt.attr("rand", "seed", "int", options.seed, false)], 'one');
 };
 
@@ -1551,8 +1676,9 @@ ops.rand = function heron_rand(size, options = {}) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
-ops.randn = function heron_randn(size, options = {}) {
-  rt.checkOptions("randn", options, ["mean", "std", "dtype", "device", "seed"]);
+ops.randn = function heron_randn(size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("randn", "size[, options]", arguments.length);
+  rt.checkOptions("randn", options, "mean,std,dtype,device,seed");
   return rt.call("randn", [], [rt.attr("randn", "size", "ints", size, true), rt.attr("randn", "mean", "float", options.mean, false), rt.attr("randn", "std", "float", options.std, false), rt.attr("randn", "dtype", "dtype", options.dtype, false), rt.attr("randn", "device", "device", options.device, false), rt.attr("randn", "seed", "int", options.seed, false)], 'one');
 };
 
@@ -1568,8 +1694,9 @@ ops.randn = function heron_randn(size, options = {}) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
-ops.randint = function heron_randint(high, size, options = {}) {
-  rt.checkOptions("randint", options, ["low", "dtype", "device", "seed"]);
+ops.randint = function heron_randint(high, size, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("randint", "high, size[, options]", arguments.length);
+  rt.checkOptions("randint", options, "low,dtype,device,seed");
   return rt.call("randint", [], [rt.attr("randint", "low", "int", options.low, false), rt.attr("randint", "high", "int", high, true), rt.attr("randint", "size", "ints", size, true), rt.attr("randint", "dtype", "dtype", options.dtype, false), rt.attr("randint", "device", "device", options.device, false), rt.attr("randint", "seed", "int", options.seed, false)], 'one');
 };
 
@@ -1581,8 +1708,9 @@ ops.randint = function heron_randint(high, size, options = {}) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
-ops.bernoulli = function heron_bernoulli(input, options = {}) {
-  rt.checkOptions("bernoulli", options, ["seed"]);
+ops.bernoulli = function heron_bernoulli(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("bernoulli", "input[, options]", arguments.length);
+  rt.checkOptions("bernoulli", options, "seed");
   return rt.call("bernoulli", [input], [rt.attr("bernoulli", "seed", "int", options.seed, false)], 'one');
 };
 
@@ -1596,8 +1724,9 @@ ops.bernoulli = function heron_bernoulli(input, options = {}) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
-ops.randperm = function heron_randperm(n, options = {}) {
-  rt.checkOptions("randperm", options, ["dtype", "device", "seed"]);
+ops.randperm = function heron_randperm(n, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("randperm", "n[, options]", arguments.length);
+  rt.checkOptions("randperm", options, "dtype,device,seed");
   return rt.call("randperm", [], [rt.attr("randperm", "n", "int", n, true), rt.attr("randperm", "dtype", "dtype", options.dtype, false), rt.attr("randperm", "device", "device", options.device, false), rt.attr("randperm", "seed", "int", options.seed, false)], 'one');
 };
 
@@ -1615,8 +1744,9 @@ ops.randperm = function heron_randperm(n, options = {}) {
  * @param {boolean} [options.firstStep=false] The momentum buffers are new: they are set to the (decayed) gradient, as PyTorch does on the first step.
  * @returns {Tensor[]} params
  */
-ops.sgdStep_ = function heron_sgd_step_(tensors, lr, options = {}) {
-  rt.checkOptions("sgd_step_", options, ["momentum", "dampening", "weightDecay", "nesterov", "maximize", "firstStep"]);
+ops.sgdStep_ = function heron_sgd_step_(tensors, lr, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("sgdStep_", "tensors, lr[, options]", arguments.length);
+  rt.checkOptions("sgd_step_", options, "momentum,dampening,weightDecay,nesterov,maximize,firstStep");
   return rt.call("sgd_step_", [...rt.tensorList("sgd_step_", "tensors", tensors)], [rt.attr("sgd_step_", "lr", "float", lr, true), rt.attr("sgd_step_", "momentum", "float", options.momentum, false), rt.attr("sgd_step_", "dampening", "float", options.dampening, false), rt.attr("sgd_step_", "weight_decay", "float", options.weightDecay, false), rt.attr("sgd_step_", "nesterov", "bool", options.nesterov, false), rt.attr("sgd_step_", "maximize", "bool", options.maximize, false), rt.attr("sgd_step_", "first_step", "bool", options.firstStep, false)], 'many');
 };
 
@@ -1636,8 +1766,9 @@ ops.sgdStep_ = function heron_sgd_step_(tensors, lr, options = {}) {
  * @param {boolean} [options.decoupledWeightDecay=false] AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient.
  * @returns {Tensor[]} params
  */
-ops.adamStep_ = function heron_adam_step_(tensors, options = {}) {
-  rt.checkOptions("adam_step_", options, ["lr", "beta1", "beta2", "eps", "weightDecay", "amsgrad", "maximize", "step", "decoupledWeightDecay"]);
+ops.adamStep_ = function heron_adam_step_(tensors, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("adamStep_", "tensors[, options]", arguments.length);
+  rt.checkOptions("adam_step_", options, "lr,beta1,beta2,eps,weightDecay,amsgrad,maximize,step,decoupledWeightDecay");
   return rt.call("adam_step_", [...rt.tensorList("adam_step_", "tensors", tensors)], [rt.attr("adam_step_", "lr", "float", options.lr, false), rt.attr("adam_step_", "beta1", "float", options.beta1, false), rt.attr("adam_step_", "beta2", "float", options.beta2, false), rt.attr("adam_step_", "eps", "float", options.eps, false), rt.attr("adam_step_", "weight_decay", "float", options.weightDecay, false), rt.attr("adam_step_", "amsgrad", "bool", options.amsgrad, false), rt.attr("adam_step_", "maximize", "bool", options.maximize, false), rt.attr("adam_step_", "step", "int", options.step, false), rt.attr("adam_step_", "decoupled_weight_decay", "bool", options.decoupledWeightDecay, false)], 'many');
 };
 
@@ -1655,8 +1786,9 @@ ops.adamStep_ = function heron_adam_step_(tensors, options = {}) {
  * @param {boolean} [options.maximize=false] Maximize the objective instead of minimizing.
  * @returns {Tensor[]} params
  */
-ops.rmspropStep_ = function heron_rmsprop_step_(tensors, options = {}) {
-  rt.checkOptions("rmsprop_step_", options, ["lr", "alpha", "eps", "weightDecay", "momentum", "centered", "maximize"]);
+ops.rmspropStep_ = function heron_rmsprop_step_(tensors, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("rmspropStep_", "tensors[, options]", arguments.length);
+  rt.checkOptions("rmsprop_step_", options, "lr,alpha,eps,weightDecay,momentum,centered,maximize");
   return rt.call("rmsprop_step_", [...rt.tensorList("rmsprop_step_", "tensors", tensors)], [rt.attr("rmsprop_step_", "lr", "float", options.lr, false), rt.attr("rmsprop_step_", "alpha", "float", options.alpha, false), rt.attr("rmsprop_step_", "eps", "float", options.eps, false), rt.attr("rmsprop_step_", "weight_decay", "float", options.weightDecay, false), rt.attr("rmsprop_step_", "momentum", "float", options.momentum, false), rt.attr("rmsprop_step_", "centered", "bool", options.centered, false), rt.attr("rmsprop_step_", "maximize", "bool", options.maximize, false)], 'many');
 };
 
@@ -1673,8 +1805,9 @@ ops.rmspropStep_ = function heron_rmsprop_step_(tensors, options = {}) {
  * @param {boolean} [options.maximize=false] Maximize the objective instead of minimizing.
  * @returns {Tensor[]} params
  */
-ops.adagradStep_ = function heron_adagrad_step_(tensors, options = {}) {
-  rt.checkOptions("adagrad_step_", options, ["lr", "lrDecay", "weightDecay", "eps", "step", "maximize"]);
+ops.adagradStep_ = function heron_adagrad_step_(tensors, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("adagradStep_", "tensors[, options]", arguments.length);
+  rt.checkOptions("adagrad_step_", options, "lr,lrDecay,weightDecay,eps,step,maximize");
   return rt.call("adagrad_step_", [...rt.tensorList("adagrad_step_", "tensors", tensors)], [rt.attr("adagrad_step_", "lr", "float", options.lr, false), rt.attr("adagrad_step_", "lr_decay", "float", options.lrDecay, false), rt.attr("adagrad_step_", "weight_decay", "float", options.weightDecay, false), rt.attr("adagrad_step_", "eps", "float", options.eps, false), rt.attr("adagrad_step_", "step", "int", options.step, false), rt.attr("adagrad_step_", "maximize", "bool", options.maximize, false)], 'many');
 };
 
@@ -1688,8 +1821,9 @@ ops.adagradStep_ = function heron_adagrad_step_(tensors, options = {}) {
  * @param {boolean} [options.errorIfNonfinite=false] Raise when the total norm is nan or inf.
  * @returns {Tensor} total_norm
  */
-ops.clipGradNorm_ = function heron_clip_grad_norm_(tensors, maxNorm, options = {}) {
-  rt.checkOptions("clip_grad_norm_", options, ["normType", "errorIfNonfinite"]);
+ops.clipGradNorm_ = function heron_clip_grad_norm_(tensors, maxNorm, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("clipGradNorm_", "tensors, maxNorm[, options]", arguments.length);
+  rt.checkOptions("clip_grad_norm_", options, "normType,errorIfNonfinite");
   return rt.call("clip_grad_norm_", [...rt.tensorList("clip_grad_norm_", "tensors", tensors)], [rt.attr("clip_grad_norm_", "max_norm", "float", maxNorm, true), rt.attr("clip_grad_norm_", "norm_type", "float", options.normType, false), rt.attr("clip_grad_norm_", "error_if_nonfinite", "bool", options.errorIfNonfinite, false)], 'one');
 };
 
@@ -1707,8 +1841,9 @@ ops.clipGradNorm_ = function heron_clip_grad_norm_(tensors, maxNorm, options = {
  * @param {boolean} [options.samePadding=false] PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right); `padding` is ignored.
  * @returns {Tensor} out
  */
-ops.conv1d = function heron_conv1d(input, weight, options = {}) {
-  rt.checkOptions("conv1d", options, ["bias", "stride", "padding", "dilation", "groups", "samePadding"]);
+ops.conv1d = function heron_conv1d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("conv1d", "input, weight[, options]", arguments.length);
+  rt.checkOptions("conv1d", options, "bias,stride,padding,dilation,groups,samePadding");
   return rt.call("conv1d", [input, weight, options.bias], [rt.attr("conv1d", "stride", "ints", options.stride, false), rt.attr("conv1d", "padding", "ints", options.padding, false), rt.attr("conv1d", "dilation", "ints", options.dilation, false), rt.attr("conv1d", "groups", "int", options.groups, false), rt.attr("conv1d", "same_padding", "bool", options.samePadding, false)], 'one');
 };
 
@@ -1726,8 +1861,9 @@ ops.conv1d = function heron_conv1d(input, weight, options = {}) {
  * @param {boolean} [options.samePadding=false] PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right/bottom); `padding` is ignored.
  * @returns {Tensor} out
  */
-ops.conv2d = function heron_conv2d(input, weight, options = {}) {
-  rt.checkOptions("conv2d", options, ["bias", "stride", "padding", "dilation", "groups", "samePadding"]);
+ops.conv2d = function heron_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2d", "input, weight[, options]", arguments.length);
+  rt.checkOptions("conv2d", options, "bias,stride,padding,dilation,groups,samePadding");
   return rt.call("conv2d", [input, weight, options.bias], [rt.attr("conv2d", "stride", "ints", options.stride, false), rt.attr("conv2d", "padding", "ints", options.padding, false), rt.attr("conv2d", "dilation", "ints", options.dilation, false), rt.attr("conv2d", "groups", "int", options.groups, false), rt.attr("conv2d", "same_padding", "bool", options.samePadding, false)], 'one');
 };
 
@@ -1748,8 +1884,9 @@ ops.conv2d = function heron_conv2d(input, weight, options = {}) {
  * @param {number} [options.max] Upper bound of the clamp (6 for ReLU6), or none.
  * @returns {Tensor} out
  */
-ops.conv2dFused = function heron_conv2d_fused(input, weight, options = {}) {
-  rt.checkOptions("conv2d_fused", options, ["bias", "residual", "stride", "padding", "dilation", "groups", "samePadding", "min", "max"]);
+ops.conv2dFused = function heron_conv2d_fused(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2dFused", "input, weight[, options]", arguments.length);
+  rt.checkOptions("conv2d_fused", options, "bias,residual,stride,padding,dilation,groups,samePadding,min,max");
   return rt.call("conv2d_fused", [input, weight, options.bias, options.residual], [rt.attr("conv2d_fused", "stride", "ints", options.stride, false), rt.attr("conv2d_fused", "padding", "ints", options.padding, false), rt.attr("conv2d_fused", "dilation", "ints", options.dilation, false), rt.attr("conv2d_fused", "groups", "int", options.groups, false), rt.attr("conv2d_fused", "same_padding", "bool", options.samePadding, false), rt.attr("conv2d_fused", "min", "scalar", options.min, false), rt.attr("conv2d_fused", "max", "scalar", options.max, false)], 'one');
 };
 
@@ -1767,8 +1904,9 @@ ops.conv2dFused = function heron_conv2d_fused(input, weight, options = {}) {
  * @param {number | number[]} [options.dilation=[1, 1]] Spacing between kernel taps (>= 1).
  * @returns {Tensor} out
  */
-ops.convTranspose2d = function heron_conv_transpose2d(input, weight, options = {}) {
-  rt.checkOptions("conv_transpose2d", options, ["bias", "stride", "padding", "outputPadding", "groups", "dilation"]);
+ops.convTranspose2d = function heron_conv_transpose2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("convTranspose2d", "input, weight[, options]", arguments.length);
+  rt.checkOptions("conv_transpose2d", options, "bias,stride,padding,outputPadding,groups,dilation");
   return rt.call("conv_transpose2d", [input, weight, options.bias], [rt.attr("conv_transpose2d", "stride", "ints", options.stride, false), rt.attr("conv_transpose2d", "padding", "ints", options.padding, false), rt.attr("conv_transpose2d", "output_padding", "ints", options.outputPadding, false), rt.attr("conv_transpose2d", "groups", "int", options.groups, false), rt.attr("conv_transpose2d", "dilation", "ints", options.dilation, false)], 'one');
 };
 
@@ -1784,8 +1922,9 @@ ops.convTranspose2d = function heron_conv_transpose2d(input, weight, options = {
  * @param {boolean} [options.ceilMode=false] Round the output size up (a last window must start inside the input or left padding).
  * @returns {Tensor[]} out, indices
  */
-ops.maxPool2d = function heron_max_pool2d(input, kernelSize, options = {}) {
-  rt.checkOptions("max_pool2d", options, ["stride", "padding", "dilation", "ceilMode"]);
+ops.maxPool2d = function heron_max_pool2d(input, kernelSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("maxPool2d", "input, kernelSize[, options]", arguments.length);
+  rt.checkOptions("max_pool2d", options, "stride,padding,dilation,ceilMode");
   return rt.call("max_pool2d", [input], [rt.attr("max_pool2d", "kernel_size", "ints", kernelSize, true), rt.attr("max_pool2d", "stride", "ints", options.stride, false), rt.attr("max_pool2d", "padding", "ints", options.padding, false), rt.attr("max_pool2d", "dilation", "ints", options.dilation, false), rt.attr("max_pool2d", "ceil_mode", "bool", options.ceilMode, false)], 'many');
 };
 
@@ -1802,8 +1941,9 @@ ops.maxPool2d = function heron_max_pool2d(input, kernelSize, options = {}) {
  * @param {number} [options.divisorOverride] Divide every window sum by this instead (nonzero).
  * @returns {Tensor} out
  */
-ops.avgPool2d = function heron_avg_pool2d(input, kernelSize, options = {}) {
-  rt.checkOptions("avg_pool2d", options, ["stride", "padding", "ceilMode", "countIncludePad", "divisorOverride"]);
+ops.avgPool2d = function heron_avg_pool2d(input, kernelSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("avgPool2d", "input, kernelSize[, options]", arguments.length);
+  rt.checkOptions("avg_pool2d", options, "stride,padding,ceilMode,countIncludePad,divisorOverride");
   return rt.call("avg_pool2d", [input], [rt.attr("avg_pool2d", "kernel_size", "ints", kernelSize, true), rt.attr("avg_pool2d", "stride", "ints", options.stride, false), rt.attr("avg_pool2d", "padding", "ints", options.padding, false), rt.attr("avg_pool2d", "ceil_mode", "bool", options.ceilMode, false), rt.attr("avg_pool2d", "count_include_pad", "bool", options.countIncludePad, false), rt.attr("avg_pool2d", "divisor_override", "int", options.divisorOverride, false)], 'one');
 };
 
@@ -1815,6 +1955,7 @@ ops.avgPool2d = function heron_avg_pool2d(input, kernelSize, options = {}) {
  * @returns {Tensor} out
  */
 ops.adaptiveAvgPool2d = function heron_adaptive_avg_pool2d(input, outputSize) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("adaptiveAvgPool2d", "input, outputSize", arguments.length);
   return rt.call("adaptive_avg_pool2d", [input], [rt.attr("adaptive_avg_pool2d", "output_size", "ints", outputSize, true)], 'one');
 };
 
@@ -1833,8 +1974,9 @@ ops.adaptiveAvgPool2d = function heron_adaptive_avg_pool2d(input, outputSize) {
  * @param {number | number[]} [options.outputMask=[1, 1, 1]] Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.conv1dBackward = function heron_conv1d_backward(grad, input, weight, options = {}) {
-  rt.checkOptions("conv1d_backward", options, ["stride", "padding", "dilation", "groups", "samePadding", "outputMask"]);
+ops.conv1dBackward = function heron_conv1d_backward(grad, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("conv1dBackward", "grad, input, weight[, options]", arguments.length);
+  rt.checkOptions("conv1d_backward", options, "stride,padding,dilation,groups,samePadding,outputMask");
   return rt.call("conv1d_backward", [grad, input, weight], [rt.attr("conv1d_backward", "stride", "ints", options.stride, false), rt.attr("conv1d_backward", "padding", "ints", options.padding, false), rt.attr("conv1d_backward", "dilation", "ints", options.dilation, false), rt.attr("conv1d_backward", "groups", "int", options.groups, false), rt.attr("conv1d_backward", "same_padding", "bool", options.samePadding, false), rt.attr("conv1d_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -1853,8 +1995,9 @@ ops.conv1dBackward = function heron_conv1d_backward(grad, input, weight, options
  * @param {number | number[]} [options.outputMask=[1, 1, 1]] Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.conv2dBackward = function heron_conv2d_backward(grad, input, weight, options = {}) {
-  rt.checkOptions("conv2d_backward", options, ["stride", "padding", "dilation", "groups", "samePadding", "outputMask"]);
+ops.conv2dBackward = function heron_conv2d_backward(grad, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("conv2dBackward", "grad, input, weight[, options]", arguments.length);
+  rt.checkOptions("conv2d_backward", options, "stride,padding,dilation,groups,samePadding,outputMask");
   return rt.call("conv2d_backward", [grad, input, weight], [rt.attr("conv2d_backward", "stride", "ints", options.stride, false), rt.attr("conv2d_backward", "padding", "ints", options.padding, false), rt.attr("conv2d_backward", "dilation", "ints", options.dilation, false), rt.attr("conv2d_backward", "groups", "int", options.groups, false), rt.attr("conv2d_backward", "same_padding", "bool", options.samePadding, false), rt.attr("conv2d_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -1873,8 +2016,9 @@ ops.conv2dBackward = function heron_conv2d_backward(grad, input, weight, options
  * @param {number | number[]} [options.outputMask=[1, 1, 1]] Which of grad_input, grad_weight, grad_bias to compute (0 or 1 each).
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.convTranspose2dBackward = function heron_conv_transpose2d_backward(grad, input, weight, options = {}) {
-  rt.checkOptions("conv_transpose2d_backward", options, ["stride", "padding", "outputPadding", "groups", "dilation", "outputMask"]);
+ops.convTranspose2dBackward = function heron_conv_transpose2d_backward(grad, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("convTranspose2dBackward", "grad, input, weight[, options]", arguments.length);
+  rt.checkOptions("conv_transpose2d_backward", options, "stride,padding,outputPadding,groups,dilation,outputMask");
   return rt.call("conv_transpose2d_backward", [grad, input, weight], [rt.attr("conv_transpose2d_backward", "stride", "ints", options.stride, false), rt.attr("conv_transpose2d_backward", "padding", "ints", options.padding, false), rt.attr("conv_transpose2d_backward", "output_padding", "ints", options.outputPadding, false), rt.attr("conv_transpose2d_backward", "groups", "int", options.groups, false), rt.attr("conv_transpose2d_backward", "dilation", "ints", options.dilation, false), rt.attr("conv_transpose2d_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -1887,6 +2031,7 @@ ops.convTranspose2dBackward = function heron_conv_transpose2d_backward(grad, inp
  * @returns {Tensor} out
  */
 ops.maxPool2dBackward = function heron_max_pool2d_backward(grad, input, indices) {
+  if (arguments.length < 3 || arguments.length > 3) rt.arity("maxPool2dBackward", "grad, input, indices", arguments.length);
   return rt.call("max_pool2d_backward", [grad, input, indices], [], 'one');
 };
 
@@ -1904,8 +2049,9 @@ ops.maxPool2dBackward = function heron_max_pool2d_backward(grad, input, indices)
  * @param {number} [options.divisorOverride] As in avg_pool2d.
  * @returns {Tensor} out
  */
-ops.avgPool2dBackward = function heron_avg_pool2d_backward(grad, input, kernelSize, options = {}) {
-  rt.checkOptions("avg_pool2d_backward", options, ["stride", "padding", "ceilMode", "countIncludePad", "divisorOverride"]);
+ops.avgPool2dBackward = function heron_avg_pool2d_backward(grad, input, kernelSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("avgPool2dBackward", "grad, input, kernelSize[, options]", arguments.length);
+  rt.checkOptions("avg_pool2d_backward", options, "stride,padding,ceilMode,countIncludePad,divisorOverride");
   return rt.call("avg_pool2d_backward", [grad, input], [rt.attr("avg_pool2d_backward", "kernel_size", "ints", kernelSize, true), rt.attr("avg_pool2d_backward", "stride", "ints", options.stride, false), rt.attr("avg_pool2d_backward", "padding", "ints", options.padding, false), rt.attr("avg_pool2d_backward", "ceil_mode", "bool", options.ceilMode, false), rt.attr("avg_pool2d_backward", "count_include_pad", "bool", options.countIncludePad, false), rt.attr("avg_pool2d_backward", "divisor_override", "int", options.divisorOverride, false)], 'one');
 };
 
@@ -1917,6 +2063,7 @@ ops.avgPool2dBackward = function heron_avg_pool2d_backward(grad, input, kernelSi
  * @returns {Tensor} out
  */
 ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad, input) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("adaptiveAvgPool2dBackward", "grad, input", arguments.length);
   return rt.call("adaptive_avg_pool2d_backward", [grad, input], [], 'one');
 };
 
@@ -1929,8 +2076,9 @@ ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad
  * @param {Tensor} [options.bias] (out)
  * @returns {Tensor} out
  */
-ops.linear = function heron_linear(input, weight, options = {}) {
-  rt.checkOptions("linear", options, ["bias"]);
+ops.linear = function heron_linear(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("linear", "input, weight[, options]", arguments.length);
+  rt.checkOptions("linear", options, "bias");
   return rt.call("linear", [input, weight, options.bias], [], 'one');
 };
 
@@ -1944,8 +2092,9 @@ ops.linear = function heron_linear(input, weight, options = {}) {
  * @param {number | number[]} [options.outputMask=[1, 1, 1]] Which of grad_input, grad_weight, grad_bias to compute (1) or skip (0).
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.linearBackward = function heron_linear_backward(gradOutput, input, weight, options = {}) {
-  rt.checkOptions("linear_backward", options, ["outputMask"]);
+ops.linearBackward = function heron_linear_backward(gradOutput, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("linearBackward", "gradOutput, input, weight[, options]", arguments.length);
+  rt.checkOptions("linear_backward", options, "outputMask");
   return rt.call("linear_backward", [gradOutput, input, weight], [rt.attr("linear_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -1957,8 +2106,9 @@ ops.linearBackward = function heron_linear_backward(gradOutput, input, weight, o
  * @param {number} [options.negativeSlope=0.01] Slope for x <= 0.
  * @returns {Tensor} out
  */
-ops.leakyRelu = function heron_leaky_relu(input, options = {}) {
-  rt.checkOptions("leaky_relu", options, ["negativeSlope"]);
+ops.leakyRelu = function heron_leaky_relu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("leakyRelu", "input[, options]", arguments.length);
+  rt.checkOptions("leaky_relu", options, "negativeSlope");
   return rt.call("leaky_relu", [input], [rt.attr("leaky_relu", "negative_slope", "float", options.negativeSlope, false)], 'one');
 };
 
@@ -1971,8 +2121,9 @@ ops.leakyRelu = function heron_leaky_relu(input, options = {}) {
  * @param {number} [options.negativeSlope=0.01] Slope for x <= 0.
  * @returns {Tensor} out
  */
-ops.leakyReluBackward = function heron_leaky_relu_backward(gradOutput, input, options = {}) {
-  rt.checkOptions("leaky_relu_backward", options, ["negativeSlope"]);
+ops.leakyReluBackward = function heron_leaky_relu_backward(gradOutput, input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("leakyReluBackward", "gradOutput, input[, options]", arguments.length);
+  rt.checkOptions("leaky_relu_backward", options, "negativeSlope");
   return rt.call("leaky_relu_backward", [gradOutput, input], [rt.attr("leaky_relu_backward", "negative_slope", "float", options.negativeSlope, false)], 'one');
 };
 
@@ -1985,8 +2136,9 @@ ops.leakyReluBackward = function heron_leaky_relu_backward(gradOutput, input, op
  * @param {boolean} [options.training=true] Apply dropout (true) or return the input unchanged (false).
  * @returns {Tensor[]} out, mask
  */
-ops.dropout = function heron_dropout(input, options = {}) {
-  rt.checkOptions("dropout", options, ["p", "training"]);
+ops.dropout = function heron_dropout(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("dropout", "input[, options]", arguments.length);
+  rt.checkOptions("dropout", options, "p,training");
   return rt.call("dropout", [input], [rt.attr("dropout", "p", "float", options.p, false), rt.attr("dropout", "training", "bool", options.training, false)], 'many');
 };
 
@@ -1999,8 +2151,9 @@ ops.dropout = function heron_dropout(input, options = {}) {
  * @param {number} [options.p=0.5] The dropout probability of the forward call.
  * @returns {Tensor} out
  */
-ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options = {}) {
-  rt.checkOptions("dropout_backward", options, ["p"]);
+ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("dropoutBackward", "gradOutput, mask[, options]", arguments.length);
+  rt.checkOptions("dropout_backward", options, "p");
   return rt.call("dropout_backward", [gradOutput, mask], [rt.attr("dropout_backward", "p", "float", options.p, false)], 'one');
 };
 
@@ -2013,8 +2166,9 @@ ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options 
  * @param {number} [options.paddingIdx] Row that receives no gradient (negative counts from the end).
  * @returns {Tensor} out
  */
-ops.embedding = function heron_embedding(weight, indices, options = {}) {
-  rt.checkOptions("embedding", options, ["paddingIdx"]);
+ops.embedding = function heron_embedding(weight, indices, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("embedding", "weight, indices[, options]", arguments.length);
+  rt.checkOptions("embedding", options, "paddingIdx");
   return rt.call("embedding", [weight, indices], [rt.attr("embedding", "padding_idx", "int", options.paddingIdx, false)], 'one');
 };
 
@@ -2028,8 +2182,9 @@ ops.embedding = function heron_embedding(weight, indices, options = {}) {
  * @param {number} [options.paddingIdx] Row that receives no gradient.
  * @returns {Tensor} out
  */
-ops.embeddingBackward = function heron_embedding_backward(gradOutput, indices, numWeights, options = {}) {
-  rt.checkOptions("embedding_backward", options, ["paddingIdx"]);
+ops.embeddingBackward = function heron_embedding_backward(gradOutput, indices, numWeights, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("embeddingBackward", "gradOutput, indices, numWeights[, options]", arguments.length);
+  rt.checkOptions("embedding_backward", options, "paddingIdx");
   return rt.call("embedding_backward", [gradOutput, indices], [rt.attr("embedding_backward", "num_weights", "int", numWeights, true), rt.attr("embedding_backward", "padding_idx", "int", options.paddingIdx, false)], 'one');
 };
 
@@ -2041,6 +2196,7 @@ ops.embeddingBackward = function heron_embedding_backward(gradOutput, indices, n
  * @returns {Tensor} out
  */
 ops.pixelShuffle = function heron_pixel_shuffle(input, upscaleFactor) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("pixelShuffle", "input, upscaleFactor", arguments.length);
   return rt.call("pixel_shuffle", [input], [rt.attr("pixel_shuffle", "upscale_factor", "int", upscaleFactor, true)], 'one');
 };
 
@@ -2052,6 +2208,7 @@ ops.pixelShuffle = function heron_pixel_shuffle(input, upscaleFactor) {
  * @returns {Tensor} out
  */
 ops.pixelUnshuffle = function heron_pixel_unshuffle(input, downscaleFactor) {
+  if (arguments.length < 2 || arguments.length > 2) rt.arity("pixelUnshuffle", "input, downscaleFactor", arguments.length);
   return rt.call("pixel_unshuffle", [input], [rt.attr("pixel_unshuffle", "downscale_factor", "int", downscaleFactor, true)], 'one');
 };
 
@@ -2066,8 +2223,9 @@ ops.pixelUnshuffle = function heron_pixel_unshuffle(input, downscaleFactor) {
  * @param {boolean} [options.alignCorners=false] bilinear: align the corner pixels' centres.
  * @returns {Tensor} out
  */
-ops.interpolate = function heron_interpolate(input, options = {}) {
-  rt.checkOptions("interpolate", options, ["size", "scaleFactor", "mode", "alignCorners"]);
+ops.interpolate = function heron_interpolate(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("interpolate", "input[, options]", arguments.length);
+  rt.checkOptions("interpolate", options, "size,scaleFactor,mode,alignCorners");
   return rt.call("interpolate", [input], [rt.attr("interpolate", "size", "ints", options.size, false), rt.attr("interpolate", "scale_factor", "floats", options.scaleFactor, false), rt.attr("interpolate", "mode", "string", options.mode, false), rt.attr("interpolate", "align_corners", "bool", options.alignCorners, false)], 'one');
 };
 
@@ -2082,8 +2240,9 @@ ops.interpolate = function heron_interpolate(input, options = {}) {
  * @param {boolean} [options.alignCorners=false] The forward call's align_corners.
  * @returns {Tensor} out
  */
-ops.interpolateBackward = function heron_interpolate_backward(gradOutput, inputSize, options = {}) {
-  rt.checkOptions("interpolate_backward", options, ["scaleFactor", "mode", "alignCorners"]);
+ops.interpolateBackward = function heron_interpolate_backward(gradOutput, inputSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("interpolateBackward", "gradOutput, inputSize[, options]", arguments.length);
+  rt.checkOptions("interpolate_backward", options, "scaleFactor,mode,alignCorners");
   return rt.call("interpolate_backward", [gradOutput], [rt.attr("interpolate_backward", "input_size", "ints", inputSize, true), rt.attr("interpolate_backward", "scale_factor", "floats", options.scaleFactor, false), rt.attr("interpolate_backward", "mode", "string", options.mode, false), rt.attr("interpolate_backward", "align_corners", "bool", options.alignCorners, false)], 'one');
 };
 
@@ -2101,8 +2260,9 @@ ops.interpolateBackward = function heron_interpolate_backward(gradOutput, inputS
  * @param {number} [options.eps=1e-05] Added to the variance.
  * @returns {Tensor[]} out, save_mean, save_invstd
  */
-ops.batchNorm = function heron_batch_norm(input, options = {}) {
-  rt.checkOptions("batch_norm", options, ["weight", "bias", "runningMean", "runningVar", "training", "momentum", "eps"]);
+ops.batchNorm = function heron_batch_norm(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("batchNorm", "input[, options]", arguments.length);
+  rt.checkOptions("batch_norm", options, "weight,bias,runningMean,runningVar,training,momentum,eps");
   return rt.call("batch_norm", [input, options.weight, options.bias, options.runningMean, options.runningVar], [rt.attr("batch_norm", "training", "bool", options.training, false), rt.attr("batch_norm", "momentum", "float", options.momentum, false), rt.attr("batch_norm", "eps", "float", options.eps, false)], 'many');
 };
 
@@ -2118,8 +2278,9 @@ ops.batchNorm = function heron_batch_norm(input, options = {}) {
  * @param {boolean} [options.training=true] Whether the statistics were the batch's (they then depend on the input).
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.batchNormBackward = function heron_batch_norm_backward(gradOutput, input, saveMean, saveInvstd, options = {}) {
-  rt.checkOptions("batch_norm_backward", options, ["weight", "training"]);
+ops.batchNormBackward = function heron_batch_norm_backward(gradOutput, input, saveMean, saveInvstd, options = rt.NO_OPTIONS) {
+  if (arguments.length < 4 || arguments.length > 5) rt.arity("batchNormBackward", "gradOutput, input, saveMean, saveInvstd[, options]", arguments.length);
+  rt.checkOptions("batch_norm_backward", options, "weight,training");
   return rt.call("batch_norm_backward", [gradOutput, input, options.weight, saveMean, saveInvstd], [rt.attr("batch_norm_backward", "training", "bool", options.training, false)], 'many');
 };
 
@@ -2134,8 +2295,9 @@ ops.batchNormBackward = function heron_batch_norm_backward(gradOutput, input, sa
  * @param {number} [options.eps=1e-05] Added to the variance.
  * @returns {Tensor[]} out, mean, rstd
  */
-ops.layerNorm = function heron_layer_norm(input, normalizedShape, options = {}) {
-  rt.checkOptions("layer_norm", options, ["weight", "bias", "eps"]);
+ops.layerNorm = function heron_layer_norm(input, normalizedShape, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("layerNorm", "input, normalizedShape[, options]", arguments.length);
+  rt.checkOptions("layer_norm", options, "weight,bias,eps");
   return rt.call("layer_norm", [input, options.weight, options.bias], [rt.attr("layer_norm", "normalized_shape", "ints", normalizedShape, true), rt.attr("layer_norm", "eps", "float", options.eps, false)], 'many');
 };
 
@@ -2151,8 +2313,9 @@ ops.layerNorm = function heron_layer_norm(input, normalizedShape, options = {}) 
  * @param {Tensor} [options.weight]
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.layerNormBackward = function heron_layer_norm_backward(gradOutput, input, mean, rstd, normalizedShape, options = {}) {
-  rt.checkOptions("layer_norm_backward", options, ["weight"]);
+ops.layerNormBackward = function heron_layer_norm_backward(gradOutput, input, mean, rstd, normalizedShape, options = rt.NO_OPTIONS) {
+  if (arguments.length < 5 || arguments.length > 6) rt.arity("layerNormBackward", "gradOutput, input, mean, rstd, normalizedShape[, options]", arguments.length);
+  rt.checkOptions("layer_norm_backward", options, "weight");
   return rt.call("layer_norm_backward", [gradOutput, input, options.weight, mean, rstd], [rt.attr("layer_norm_backward", "normalized_shape", "ints", normalizedShape, true)], 'many');
 };
 
@@ -2167,8 +2330,9 @@ ops.layerNormBackward = function heron_layer_norm_backward(gradOutput, input, me
  * @param {number} [options.eps=1e-05] Added to the variance.
  * @returns {Tensor[]} out, mean, rstd
  */
-ops.groupNorm = function heron_group_norm(input, numGroups, options = {}) {
-  rt.checkOptions("group_norm", options, ["weight", "bias", "eps"]);
+ops.groupNorm = function heron_group_norm(input, numGroups, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("groupNorm", "input, numGroups[, options]", arguments.length);
+  rt.checkOptions("group_norm", options, "weight,bias,eps");
   return rt.call("group_norm", [input, options.weight, options.bias], [rt.attr("group_norm", "num_groups", "int", numGroups, true), rt.attr("group_norm", "eps", "float", options.eps, false)], 'many');
 };
 
@@ -2184,8 +2348,9 @@ ops.groupNorm = function heron_group_norm(input, numGroups, options = {}) {
  * @param {Tensor} [options.weight]
  * @returns {Tensor[]} grad_input, grad_weight, grad_bias
  */
-ops.groupNormBackward = function heron_group_norm_backward(gradOutput, input, mean, rstd, numGroups, options = {}) {
-  rt.checkOptions("group_norm_backward", options, ["weight"]);
+ops.groupNormBackward = function heron_group_norm_backward(gradOutput, input, mean, rstd, numGroups, options = rt.NO_OPTIONS) {
+  if (arguments.length < 5 || arguments.length > 6) rt.arity("groupNormBackward", "gradOutput, input, mean, rstd, numGroups[, options]", arguments.length);
+  rt.checkOptions("group_norm_backward", options, "weight");
   return rt.call("group_norm_backward", [gradOutput, input, options.weight, mean, rstd], [rt.attr("group_norm_backward", "num_groups", "int", numGroups, true)], 'many');
 };
 
@@ -2203,8 +2368,9 @@ ops.groupNormBackward = function heron_group_norm_backward(gradOutput, input, me
  * @param {number} [options.eps=1e-05] Added to the variance.
  * @returns {Tensor[]} out, mean, rstd
  */
-ops.instanceNorm = function heron_instance_norm(input, options = {}) {
-  rt.checkOptions("instance_norm", options, ["weight", "bias", "runningMean", "runningVar", "useInputStats", "momentum", "eps"]);
+ops.instanceNorm = function heron_instance_norm(input, options = rt.NO_OPTIONS) {
+  if (arguments.length < 1 || arguments.length > 2) rt.arity("instanceNorm", "input[, options]", arguments.length);
+  rt.checkOptions("instance_norm", options, "weight,bias,runningMean,runningVar,useInputStats,momentum,eps");
   return rt.call("instance_norm", [input, options.weight, options.bias, options.runningMean, options.runningVar], [rt.attr("instance_norm", "use_input_stats", "bool", options.useInputStats, false), rt.attr("instance_norm", "momentum", "float", options.momentum, false), rt.attr("instance_norm", "eps", "float", options.eps, false)], 'many');
 };
 
@@ -2220,8 +2386,9 @@ ops.instanceNorm = function heron_instance_norm(input, options = {}) {
  * @param {number} [options.labelSmoothing=0.0] In [0, 1]: mixes the target with the uniform distribution.
  * @returns {Tensor} out
  */
-ops.crossEntropy = function heron_cross_entropy(input, target, options = {}) {
-  rt.checkOptions("cross_entropy", options, ["weight", "ignoreIndex", "reduction", "labelSmoothing"]);
+ops.crossEntropy = function heron_cross_entropy(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("crossEntropy", "input, target[, options]", arguments.length);
+  rt.checkOptions("cross_entropy", options, "weight,ignoreIndex,reduction,labelSmoothing");
   return rt.call("cross_entropy", [input, target, options.weight], [rt.attr("cross_entropy", "ignore_index", "int", options.ignoreIndex, false), rt.attr("cross_entropy", "reduction", "string", options.reduction, false), rt.attr("cross_entropy", "label_smoothing", "float", options.labelSmoothing, false)], 'one');
 };
 
@@ -2238,8 +2405,9 @@ ops.crossEntropy = function heron_cross_entropy(input, target, options = {}) {
  * @param {number} [options.labelSmoothing=0.0] As in cross_entropy.
  * @returns {Tensor} out
  */
-ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("cross_entropy_backward", options, ["weight", "ignoreIndex", "reduction", "labelSmoothing"]);
+ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("crossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("cross_entropy_backward", options, "weight,ignoreIndex,reduction,labelSmoothing");
   return rt.call("cross_entropy_backward", [gradOutput, input, target, options.weight], [rt.attr("cross_entropy_backward", "ignore_index", "int", options.ignoreIndex, false), rt.attr("cross_entropy_backward", "reduction", "string", options.reduction, false), rt.attr("cross_entropy_backward", "label_smoothing", "float", options.labelSmoothing, false)], 'one');
 };
 
@@ -2254,8 +2422,9 @@ ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, inp
  * @param {string} [options.reduction="mean"] Reduction over samples.
  * @returns {Tensor} out
  */
-ops.nllLoss = function heron_nll_loss(input, target, options = {}) {
-  rt.checkOptions("nll_loss", options, ["weight", "ignoreIndex", "reduction"]);
+ops.nllLoss = function heron_nll_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("nllLoss", "input, target[, options]", arguments.length);
+  rt.checkOptions("nll_loss", options, "weight,ignoreIndex,reduction");
   return rt.call("nll_loss", [input, target, options.weight], [rt.attr("nll_loss", "ignore_index", "int", options.ignoreIndex, false), rt.attr("nll_loss", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2271,8 +2440,9 @@ ops.nllLoss = function heron_nll_loss(input, target, options = {}) {
  * @param {string} [options.reduction="mean"] As in nll_loss.
  * @returns {Tensor} out
  */
-ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("nll_loss_backward", options, ["weight", "ignoreIndex", "reduction"]);
+ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("nllLossBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("nll_loss_backward", options, "weight,ignoreIndex,reduction");
   return rt.call("nll_loss_backward", [gradOutput, input, target, options.weight], [rt.attr("nll_loss_backward", "ignore_index", "int", options.ignoreIndex, false), rt.attr("nll_loss_backward", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2285,8 +2455,9 @@ ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
-ops.mseLoss = function heron_mse_loss(input, target, options = {}) {
-  rt.checkOptions("mse_loss", options, ["reduction"]);
+ops.mseLoss = function heron_mse_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("mseLoss", "input, target[, options]", arguments.length);
+  rt.checkOptions("mse_loss", options, "reduction");
   return rt.call("mse_loss", [input, target], [rt.attr("mse_loss", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2300,8 +2471,9 @@ ops.mseLoss = function heron_mse_loss(input, target, options = {}) {
  * @param {string} [options.reduction="mean"] As in mse_loss.
  * @returns {Tensor} out
  */
-ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("mse_loss_backward", options, ["reduction"]);
+ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("mseLossBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("mse_loss_backward", options, "reduction");
   return rt.call("mse_loss_backward", [gradOutput, input, target], [rt.attr("mse_loss_backward", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2314,8 +2486,9 @@ ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
-ops.l1Loss = function heron_l1_loss(input, target, options = {}) {
-  rt.checkOptions("l1_loss", options, ["reduction"]);
+ops.l1Loss = function heron_l1_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("l1Loss", "input, target[, options]", arguments.length);
+  rt.checkOptions("l1_loss", options, "reduction");
   return rt.call("l1_loss", [input, target], [rt.attr("l1_loss", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2329,8 +2502,9 @@ ops.l1Loss = function heron_l1_loss(input, target, options = {}) {
  * @param {string} [options.reduction="mean"] As in l1_loss.
  * @returns {Tensor} out
  */
-ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("l1_loss_backward", options, ["reduction"]);
+ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("l1LossBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("l1_loss_backward", options, "reduction");
   return rt.call("l1_loss_backward", [gradOutput, input, target], [rt.attr("l1_loss_backward", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2344,8 +2518,9 @@ ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, 
  * @param {number} [options.beta=1.0] Threshold between the quadratic and linear parts (>= 0).
  * @returns {Tensor} out
  */
-ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = {}) {
-  rt.checkOptions("smooth_l1_loss", options, ["reduction", "beta"]);
+ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("smoothL1Loss", "input, target[, options]", arguments.length);
+  rt.checkOptions("smooth_l1_loss", options, "reduction,beta");
   return rt.call("smooth_l1_loss", [input, target], [rt.attr("smooth_l1_loss", "reduction", "string", options.reduction, false), rt.attr("smooth_l1_loss", "beta", "float", options.beta, false)], 'one');
 };
 
@@ -2360,8 +2535,9 @@ ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = {}) {
  * @param {number} [options.beta=1.0] As in smooth_l1_loss.
  * @returns {Tensor} out
  */
-ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("smooth_l1_loss_backward", options, ["reduction", "beta"]);
+ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("smoothL1LossBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("smooth_l1_loss_backward", options, "reduction,beta");
   return rt.call("smooth_l1_loss_backward", [gradOutput, input, target], [rt.attr("smooth_l1_loss_backward", "reduction", "string", options.reduction, false), rt.attr("smooth_l1_loss_backward", "beta", "float", options.beta, false)], 'one');
 };
 
@@ -2375,8 +2551,9 @@ ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, in
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
-ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, options = {}) {
-  rt.checkOptions("binary_cross_entropy", options, ["weight", "reduction"]);
+ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropy", "input, target[, options]", arguments.length);
+  rt.checkOptions("binary_cross_entropy", options, "weight,reduction");
   return rt.call("binary_cross_entropy", [input, target, options.weight], [rt.attr("binary_cross_entropy", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2391,8 +2568,9 @@ ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, opti
  * @param {string} [options.reduction="mean"] As in binary_cross_entropy.
  * @returns {Tensor} out
  */
-ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("binary_cross_entropy_backward", options, ["weight", "reduction"]);
+ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("binary_cross_entropy_backward", options, "weight,reduction");
   return rt.call("binary_cross_entropy_backward", [gradOutput, input, target, options.weight], [rt.attr("binary_cross_entropy_backward", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2407,8 +2585,9 @@ ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gr
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
-ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logits(input, target, options = {}) {
-  rt.checkOptions("binary_cross_entropy_with_logits", options, ["weight", "posWeight", "reduction"]);
+ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logits(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropyWithLogits", "input, target[, options]", arguments.length);
+  rt.checkOptions("binary_cross_entropy_with_logits", options, "weight,posWeight,reduction");
   return rt.call("binary_cross_entropy_with_logits", [input, target, options.weight, options.posWeight], [rt.attr("binary_cross_entropy_with_logits", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2424,8 +2603,9 @@ ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logi
  * @param {string} [options.reduction="mean"] As in binary_cross_entropy_with_logits.
  * @returns {Tensor} out
  */
-ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_with_logits_backward(gradOutput, input, target, options = {}) {
-  rt.checkOptions("binary_cross_entropy_with_logits_backward", options, ["weight", "posWeight", "reduction"]);
+ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_with_logits_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyWithLogitsBackward", "gradOutput, input, target[, options]", arguments.length);
+  rt.checkOptions("binary_cross_entropy_with_logits_backward", options, "weight,posWeight,reduction");
   return rt.call("binary_cross_entropy_with_logits_backward", [gradOutput, input, target, options.weight, options.posWeight], [rt.attr("binary_cross_entropy_with_logits_backward", "reduction", "string", options.reduction, false)], 'one');
 };
 
@@ -2441,8 +2621,9 @@ ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_w
  * @param {string} [options.algo="auto"] 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).
  * @returns {Tensor} out
  */
-ops.localConv2d = function heron_local_conv2d(input, weight, options = {}) {
-  rt.checkOptions("local_conv2d", options, ["bias", "stride", "padding", "algo"]);
+ops.localConv2d = function heron_local_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("localConv2d", "input, weight[, options]", arguments.length);
+  rt.checkOptions("local_conv2d", options, "bias,stride,padding,algo");
   return rt.call("local_conv2d", [input, weight, options.bias], [rt.attr("local_conv2d", "stride", "ints", options.stride, false), rt.attr("local_conv2d", "padding", "ints", options.padding, false), rt.attr("local_conv2d", "algo", "string", options.algo, false)], 'one');
 };
 
@@ -2462,8 +2643,9 @@ ops.localConv2d = function heron_local_conv2d(input, weight, options = {}) {
  * @param {string} [options.algo="auto"] 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).
  * @returns {Tensor} out
  */
-ops.localShareConv2d = function heron_local_share_conv2d(input, weight, options = {}) {
-  rt.checkOptions("local_share_conv2d", options, ["bias", "stride", "padding", "dilation", "spatialGroups", "groups", "mode", "algo"]);
+ops.localShareConv2d = function heron_local_share_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 2 || arguments.length > 3) rt.arity("localShareConv2d", "input, weight[, options]", arguments.length);
+  rt.checkOptions("local_share_conv2d", options, "bias,stride,padding,dilation,spatialGroups,groups,mode,algo");
   return rt.call("local_share_conv2d", [input, weight, options.bias], [rt.attr("local_share_conv2d", "stride", "ints", options.stride, false), rt.attr("local_share_conv2d", "padding", "ints", options.padding, false), rt.attr("local_share_conv2d", "dilation", "ints", options.dilation, false), rt.attr("local_share_conv2d", "spatial_groups", "ints", options.spatialGroups, false), rt.attr("local_share_conv2d", "groups", "int", options.groups, false), rt.attr("local_share_conv2d", "mode", "string", options.mode, false), rt.attr("local_share_conv2d", "algo", "string", options.algo, false)], 'one');
 };
 
@@ -2480,8 +2662,9 @@ ops.localShareConv2d = function heron_local_share_conv2d(input, weight, options 
  * @param {number | number[]} [options.outputMask=[1, 1]] Which of grad_input, grad_weight to compute (0 or 1 each).
  * @returns {Tensor[]} grad_input, grad_weight
  */
-ops.localConv2dBackward = function heron_local_conv2d_backward(grad, input, weight, options = {}) {
-  rt.checkOptions("local_conv2d_backward", options, ["stride", "padding", "algo", "outputMask"]);
+ops.localConv2dBackward = function heron_local_conv2d_backward(grad, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("localConv2dBackward", "grad, input, weight[, options]", arguments.length);
+  rt.checkOptions("local_conv2d_backward", options, "stride,padding,algo,outputMask");
   return rt.call("local_conv2d_backward", [grad, input, weight], [rt.attr("local_conv2d_backward", "stride", "ints", options.stride, false), rt.attr("local_conv2d_backward", "padding", "ints", options.padding, false), rt.attr("local_conv2d_backward", "algo", "string", options.algo, false), rt.attr("local_conv2d_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -2502,8 +2685,9 @@ ops.localConv2dBackward = function heron_local_conv2d_backward(grad, input, weig
  * @param {number | number[]} [options.outputMask=[1, 1]] Which of grad_input, grad_weight to compute (0 or 1 each).
  * @returns {Tensor[]} grad_input, grad_weight
  */
-ops.localShareConv2dBackward = function heron_local_share_conv2d_backward(grad, input, weight, options = {}) {
-  rt.checkOptions("local_share_conv2d_backward", options, ["stride", "padding", "dilation", "spatialGroups", "groups", "mode", "algo", "outputMask"]);
+ops.localShareConv2dBackward = function heron_local_share_conv2d_backward(grad, input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("localShareConv2dBackward", "grad, input, weight[, options]", arguments.length);
+  rt.checkOptions("local_share_conv2d_backward", options, "stride,padding,dilation,spatialGroups,groups,mode,algo,outputMask");
   return rt.call("local_share_conv2d_backward", [grad, input, weight], [rt.attr("local_share_conv2d_backward", "stride", "ints", options.stride, false), rt.attr("local_share_conv2d_backward", "padding", "ints", options.padding, false), rt.attr("local_share_conv2d_backward", "dilation", "ints", options.dilation, false), rt.attr("local_share_conv2d_backward", "spatial_groups", "ints", options.spatialGroups, false), rt.attr("local_share_conv2d_backward", "groups", "int", options.groups, false), rt.attr("local_share_conv2d_backward", "mode", "string", options.mode, false), rt.attr("local_share_conv2d_backward", "algo", "string", options.algo, false), rt.attr("local_share_conv2d_backward", "output_mask", "ints", options.outputMask, false)], 'many');
 };
 
@@ -2525,8 +2709,9 @@ ops.localShareConv2dBackward = function heron_local_share_conv2d_backward(grad, 
  * @param {boolean} [options.bidirectional=false] Add a reverse direction per layer.
  * @returns {Tensor[]} output, h_n, reserve
  */
-ops.rnn = function heron_rnn(input, params, hiddenSize, options = {}) {
-  rt.checkOptions("rnn", options, ["hx", "lengths", "numLayers", "nonlinearity", "bias", "batchFirst", "dropout", "training", "bidirectional"]);
+ops.rnn = function heron_rnn(input, params, hiddenSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("rnn", "input, params, hiddenSize[, options]", arguments.length);
+  rt.checkOptions("rnn", options, "hx,lengths,numLayers,nonlinearity,bias,batchFirst,dropout,training,bidirectional");
   return rt.call("rnn", [input, options.hx, options.lengths, ...rt.tensorList("rnn", "params", params)], [rt.attr("rnn", "hidden_size", "int", hiddenSize, true), rt.attr("rnn", "num_layers", "int", options.numLayers, false), rt.attr("rnn", "nonlinearity", "string", options.nonlinearity, false), rt.attr("rnn", "bias", "bool", options.bias, false), rt.attr("rnn", "batch_first", "bool", options.batchFirst, false), rt.attr("rnn", "dropout", "float", options.dropout, false), rt.attr("rnn", "training", "bool", options.training, false), rt.attr("rnn", "bidirectional", "bool", options.bidirectional, false)], 'many');
 };
 
@@ -2549,8 +2734,9 @@ ops.rnn = function heron_rnn(input, params, hiddenSize, options = {}) {
  * @param {number} [options.projSize=0] P: project h to P features (0 = no projection, else 0 < P < H).
  * @returns {Tensor[]} output, h_n, c_n, reserve
  */
-ops.lstm = function heron_lstm(input, params, hiddenSize, options = {}) {
-  rt.checkOptions("lstm", options, ["hx", "cx", "lengths", "numLayers", "bias", "batchFirst", "dropout", "training", "bidirectional", "projSize"]);
+ops.lstm = function heron_lstm(input, params, hiddenSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("lstm", "input, params, hiddenSize[, options]", arguments.length);
+  rt.checkOptions("lstm", options, "hx,cx,lengths,numLayers,bias,batchFirst,dropout,training,bidirectional,projSize");
   return rt.call("lstm", [input, options.hx, options.cx, options.lengths, ...rt.tensorList("lstm", "params", params)], [rt.attr("lstm", "hidden_size", "int", hiddenSize, true), rt.attr("lstm", "num_layers", "int", options.numLayers, false), rt.attr("lstm", "bias", "bool", options.bias, false), rt.attr("lstm", "batch_first", "bool", options.batchFirst, false), rt.attr("lstm", "dropout", "float", options.dropout, false), rt.attr("lstm", "training", "bool", options.training, false), rt.attr("lstm", "bidirectional", "bool", options.bidirectional, false), rt.attr("lstm", "proj_size", "int", options.projSize, false)], 'many');
 };
 
@@ -2571,8 +2757,9 @@ ops.lstm = function heron_lstm(input, params, hiddenSize, options = {}) {
  * @param {boolean} [options.bidirectional=false] Add a reverse direction per layer.
  * @returns {Tensor[]} output, h_n, reserve
  */
-ops.gru = function heron_gru(input, params, hiddenSize, options = {}) {
-  rt.checkOptions("gru", options, ["hx", "lengths", "numLayers", "bias", "batchFirst", "dropout", "training", "bidirectional"]);
+ops.gru = function heron_gru(input, params, hiddenSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("gru", "input, params, hiddenSize[, options]", arguments.length);
+  rt.checkOptions("gru", options, "hx,lengths,numLayers,bias,batchFirst,dropout,training,bidirectional");
   return rt.call("gru", [input, options.hx, options.lengths, ...rt.tensorList("gru", "params", params)], [rt.attr("gru", "hidden_size", "int", hiddenSize, true), rt.attr("gru", "num_layers", "int", options.numLayers, false), rt.attr("gru", "bias", "bool", options.bias, false), rt.attr("gru", "batch_first", "bool", options.batchFirst, false), rt.attr("gru", "dropout", "float", options.dropout, false), rt.attr("gru", "training", "bool", options.training, false), rt.attr("gru", "bidirectional", "bool", options.bidirectional, false)], 'many');
 };
 
@@ -2589,8 +2776,9 @@ ops.gru = function heron_gru(input, params, hiddenSize, options = {}) {
  * @param {string} [options.nonlinearity="tanh"] The activation.
  * @returns {Tensor[]} h, reserve
  */
-ops.rnnCell = function heron_rnn_cell(input, wIh, wHh, options = {}) {
-  rt.checkOptions("rnn_cell", options, ["hx", "bIh", "bHh", "nonlinearity"]);
+ops.rnnCell = function heron_rnn_cell(input, wIh, wHh, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("rnnCell", "input, wIh, wHh[, options]", arguments.length);
+  rt.checkOptions("rnn_cell", options, "hx,bIh,bHh,nonlinearity");
   return rt.call("rnn_cell", [input, options.hx, wIh, wHh, options.bIh, options.bHh], [rt.attr("rnn_cell", "nonlinearity", "string", options.nonlinearity, false)], 'many');
 };
 
@@ -2607,8 +2795,9 @@ ops.rnnCell = function heron_rnn_cell(input, wIh, wHh, options = {}) {
  * @param {Tensor} [options.bHh] (4H).
  * @returns {Tensor[]} h, c, reserve
  */
-ops.lstmCell = function heron_lstm_cell(input, wIh, wHh, options = {}) {
-  rt.checkOptions("lstm_cell", options, ["hx", "cx", "bIh", "bHh"]);
+ops.lstmCell = function heron_lstm_cell(input, wIh, wHh, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("lstmCell", "input, wIh, wHh[, options]", arguments.length);
+  rt.checkOptions("lstm_cell", options, "hx,cx,bIh,bHh");
   return rt.call("lstm_cell", [input, options.hx, options.cx, wIh, wHh, options.bIh, options.bHh], [], 'many');
 };
 
@@ -2624,8 +2813,9 @@ ops.lstmCell = function heron_lstm_cell(input, wIh, wHh, options = {}) {
  * @param {Tensor} [options.bHh] (3H).
  * @returns {Tensor[]} h, reserve
  */
-ops.gruCell = function heron_gru_cell(input, wIh, wHh, options = {}) {
-  rt.checkOptions("gru_cell", options, ["hx", "bIh", "bHh"]);
+ops.gruCell = function heron_gru_cell(input, wIh, wHh, options = rt.NO_OPTIONS) {
+  if (arguments.length < 3 || arguments.length > 4) rt.arity("gruCell", "input, wIh, wHh[, options]", arguments.length);
+  rt.checkOptions("gru_cell", options, "hx,bIh,bHh");
   return rt.call("gru_cell", [input, options.hx, wIh, wHh, options.bIh, options.bHh], [], 'many');
 };
 
@@ -2654,8 +2844,9 @@ ops.gruCell = function heron_gru_cell(input, wIh, wHh, options = {}) {
  * @param {number} [options.projSize=0] As in the forward call (lstm).
  * @returns {Tensor[]} grads
  */
-ops.rnnBackward = function heron_rnn_backward(input, reserve, params, mode, hiddenSize, options = {}) {
-  rt.checkOptions("rnn_backward", options, ["hx", "cx", "lengths", "gradOutput", "gradHn", "gradCn", "numLayers", "nonlinearity", "bias", "batchFirst", "dropout", "training", "bidirectional", "projSize"]);
+ops.rnnBackward = function heron_rnn_backward(input, reserve, params, mode, hiddenSize, options = rt.NO_OPTIONS) {
+  if (arguments.length < 5 || arguments.length > 6) rt.arity("rnnBackward", "input, reserve, params, mode, hiddenSize[, options]", arguments.length);
+  rt.checkOptions("rnn_backward", options, "hx,cx,lengths,gradOutput,gradHn,gradCn,numLayers,nonlinearity,bias,batchFirst,dropout,training,bidirectional,projSize");
   return rt.call("rnn_backward", [input, options.hx, options.cx, options.lengths, reserve, options.gradOutput, options.gradHn, options.gradCn, ...rt.tensorList("rnn_backward", "params", params)], [rt.attr("rnn_backward", "mode", "string", mode, true), rt.attr("rnn_backward", "hidden_size", "int", hiddenSize, true), rt.attr("rnn_backward", "num_layers", "int", options.numLayers, false), rt.attr("rnn_backward", "nonlinearity", "string", options.nonlinearity, false), rt.attr("rnn_backward", "bias", "bool", options.bias, false), rt.attr("rnn_backward", "batch_first", "bool", options.batchFirst, false), rt.attr("rnn_backward", "dropout", "float", options.dropout, false), rt.attr("rnn_backward", "training", "bool", options.training, false), rt.attr("rnn_backward", "bidirectional", "bool", options.bidirectional, false), rt.attr("rnn_backward", "proj_size", "int", options.projSize, false)], 'many');
 };
 

@@ -23,6 +23,7 @@ const binding = loadAddon();
 const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int8', 'uint8', 'int32', 'int64', 'bool'];
 const DTYPE_CODE = Object.fromEntries(DTYPES.map((d, i) => [d, i]));
 const ATTR = { DEFAULT: 0, NONE: 1, INT: 2, FLOAT: 3, BOOL: 4, STRING: 5, INTS: 6, FLOATS: 7, DTYPE: 8 };
+const DEFAULT_ATTR = Object.freeze([ATTR.DEFAULT, 0]); // an attribute left at its schema default
 
 function describe(v) {
   if (v === null) return 'null';
@@ -79,13 +80,27 @@ function tensorList(op, name, v) {
   return v;
 }
 
+// The default `options` of generated op functions: shared, so a call without options allocates none.
+const NO_OPTIONS = Object.freeze({});
+
+// Throws the TypeError for a call of op `name` with the wrong number of arguments.
+function arity(name, usage, got) {
+  throw new TypeError(`${name}(${usage}): wrong number of arguments (${got})`);
+}
+
+// `allowed`: an array of names, or (generated code) one comma-separated string, which costs no
+// allocation per call.
 function checkOptions(op, options, allowed) {
+  if (options === NO_OPTIONS) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
     throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   }
-  for (const k of Object.keys(options)) {
-    if (!allowed.includes(k)) {
-      throw new TypeError(`${op}: unknown option '${k}'` + (allowed.length ? `; expected one of ${allowed.join(', ')}` : ''));
+  for (const k in options) {
+    if (!Object.prototype.hasOwnProperty.call(options, k)) continue;
+    const ok = typeof allowed === 'string' ? allowed !== '' && `,${allowed},`.includes(`,${k},`) : allowed.includes(k);
+    if (!ok) {
+      const names = typeof allowed === 'string' ? (allowed === '' ? [] : allowed.split(',')) : allowed;
+      throw new TypeError(`${op}: unknown option '${k}'` + (names.length ? `; expected one of ${names.join(', ')}` : ''));
     }
   }
 }
@@ -98,7 +113,7 @@ function isInt(v) {
 function attr(op, name, type, v, required) {
   if (v === undefined) {
     if (required) throw new TypeError(`${op}: missing required argument '${name}'`);
-    return [ATTR.DEFAULT, 0];
+    return DEFAULT_ATTR;
   }
   if (v === null) return [ATTR.NONE, 0];
   const bad = (want) => new TypeError(`${op}: '${name}' must be ${want}, got ${describe(v)}`);
@@ -176,4 +191,4 @@ async function callAsync(name, inputs, attrs) {
   return outs.map(wrap);
 }
 
-module.exports = { binding, callAsync, Tensor, wrap, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };
+module.exports = { binding, NO_OPTIONS, arity, callAsync, Tensor, wrap, DTYPES, DTYPE_CODE, ATTR, call, attr, checkOptions, tensorList, dtypeCode, describe, opHandle };

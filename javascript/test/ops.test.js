@@ -48,7 +48,11 @@ test('wrong argument types are caught before the engine, engine errors carry the
   const a = heron.tensor([1, 2, 3]);
   assert.throws(() => heron.sum(a, { dim: 'x' }), { name: 'TypeError', message: /'dim' must be an integer or an array of integers/ });
   assert.throws(() => heron.sum(a, { dims: 0 }), /unknown option 'dims'/);
-  assert.throws(() => heron.reshape(a), /missing required argument 'shape'/);
+  assert.throws(() => heron.reshape(a), { name: 'TypeError', message: /^reshape\(input, shape\): wrong number of arguments \(1\)$/ });
+  assert.throws(() => heron.reshape(a, undefined), /missing required argument 'shape'/);
+  assert.throws(() => heron.relu(a, { x: 1 }), { name: 'TypeError', message: /^relu\(input\): wrong number of arguments \(2\)$/ });
+  assert.throws(() => heron.add(a, a, {}, 1), /add\(input, other\[, options\]\): wrong number of arguments \(4\)/);
+  assert.throws(() => heron.relu(), TypeError);
   assert.throws(() => heron.add(a, {}), TypeError);
   assert.equal(heron.cat, undefined); // the schema calls it concat
   try {
