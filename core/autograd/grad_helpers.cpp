@@ -66,6 +66,13 @@ Tensor unreduce(const Tensor& g, const Dims& shape, const std::optional<Dims>& d
   return r.expand(shape);
 }
 
+Tensor loss_grad_elementwise(const Tensor& g, const Tensor& x, const std::string& reduction) {
+  if (reduction == "none") return g;
+  Tensor e = unreduce(g, x.shape(), std::nullopt, false);
+  if (reduction == "mean" && x.numel() > 0) e = mul(e, sc(1.0 / static_cast<double>(x.numel())));
+  return e;
+}
+
 int64_t reduced_count(const Dims& shape, const std::optional<Dims>& dim) {
   int64_t n = 1;
   for (int64_t d : norm_dims(dim, static_cast<int64_t>(shape.size()))) n *= shape.size() ? shape[d] : 1;

@@ -20,6 +20,9 @@ Tensor scale(const Tensor& g, const Scalar& s);
 // Undoes a reduction over `dim` (all dims when none): g broadcast back to `shape`.
 Tensor unreduce(const Tensor& g, const Dims& shape, const std::optional<Dims>& dim, bool keepdim);
 int64_t reduced_count(const Dims& shape, const std::optional<Dims>& dim);
+// The gradient of a loss reduced by `reduction` ("none", "mean", "sum") as one value per element of
+// x: g itself for none, else g broadcast to x's shape (divided by x's size for mean).
+Tensor loss_grad_elementwise(const Tensor& g, const Tensor& x, const std::string& reduction);
 Tensor relu_backward(const Tensor& g, const Tensor& result);
 Tensor gelu_backward(const Tensor& g, const Tensor& x, const std::string& approximate);
 Tensor silu_backward(const Tensor& g, const Tensor& x);

@@ -838,6 +838,28 @@ def test_pointwise_losses(dtype, name, red, shape):
     close(got, reduce(ref_pointwise(name, x, y), red), dtype, scale=100)
 
 
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize("red", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bce_target_gradient(name, red, weighted):
+    """d loss / d target (PyTorch has it): autograd against central differences of the numpy loss."""
+    x, y = pw_inputs(name, (3, 4))
+    w = rng.uniform(0.5, 2.0, (4,)) if weighted else None
+    pw = rng.uniform(0.5, 3.0, (4,)) if weighted and name.endswith("logits") else None
+    G = rng.standard_normal((3, 4)) if red == "none" else rng.standard_normal(())
+    yt = heron.tensor(y).requires_grad_(True)
+    xt = heron.tensor(x).requires_grad_(True)
+    loss = call_pointwise(name, xt, yt, None if w is None else T(w), None if pw is None else T(pw), red=red)
+    loss.backward(T(G))
+
+    def f(yv):
+        v = reduce(ref_pointwise(name, x, yv, w=w, pw=pw), red)
+        return float(np.sum(G * v))
+    np.testing.assert_allclose(N(yt.grad), fd(f, y), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(N(xt.grad), fd(lambda xv: float(np.sum(G * reduce(ref_pointwise(name, xv, y, w=w, pw=pw), red))), x),
+                               rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.parametrize("beta", [0.0, 0.5, 2.0])
 def test_smooth_l1_beta(beta):
     x, y = rng.standard_normal((4, 5)) * 2, rng.standard_normal((4, 5))

@@ -2337,9 +2337,10 @@ void bw_binary_cross_entropy(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
-  if (needs(1)) not_differentiable("binary_cross_entropy", "with respect to 'target'");
-  if (needs(2)) not_differentiable("binary_cross_entropy", "with respect to 'weight'");
-  if (needs(0)) out[0] = (binary_cross_entropy_backward(grad, input, target, weight, BinaryCrossEntropyBackwardAttrs{attrs.reduction}));
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r(3); if (needs(0)) r[0] = binary_cross_entropy_backward(grad, input, target, weight, BinaryCrossEntropyBackwardAttrs{attrs.reduction}); if (needs(1)) { Tensor d = sub(clamp(log1p(neg(input)), ClampAttrs{Scalar(-100.0), std::nullopt}), clamp(log(input), ClampAttrs{Scalar(-100.0), std::nullopt})); if (weight.defined()) d = mul(d, weight); r[1] = mul(loss_grad_elementwise(grad, input, attrs.reduction), d); } return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
 }
 std::shared_ptr<void> cp_binary_cross_entropy(const void* a) {
   return a ? std::make_shared<BinaryCrossEntropyAttrs>(*static_cast<const BinaryCrossEntropyAttrs*>(a)) : std::make_shared<BinaryCrossEntropyAttrs>();
@@ -2364,10 +2365,10 @@ void bw_binary_cross_entropy_with_logits(GradCtx& g, std::vector<Tensor>& out) {
   auto zeros_in = [&g](size_t i) { return zeros_meta(g.in_shapes[i], g.in_dtypes[i], g.in_devices[i]); };
   (void)grad; (void)grads; (void)results; (void)result; (void)needs; (void)in_shape; (void)in_dtype;
   (void)in_device; (void)zeros_in;
-  if (needs(1)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'target'");
-  if (needs(2)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'weight'");
-  if (needs(3)) not_differentiable("binary_cross_entropy_with_logits", "with respect to 'pos_weight'");
-  if (needs(0)) out[0] = (binary_cross_entropy_with_logits_backward(grad, input, target, weight, pos_weight, BinaryCrossEntropyWithLogitsBackwardAttrs{attrs.reduction}));
+  {
+    std::vector<Tensor> v = ([&] { std::vector<Tensor> r(4); if (needs(0)) r[0] = binary_cross_entropy_with_logits_backward(grad, input, target, weight, pos_weight, BinaryCrossEntropyWithLogitsBackwardAttrs{attrs.reduction}); if (needs(1)) { Tensor d = neg(input); if (pos_weight.defined()) d = add(d, mul(sub(pos_weight, sc(1.0)), softplus(neg(input)))); if (weight.defined()) d = mul(d, weight); r[1] = mul(loss_grad_elementwise(grad, input, attrs.reduction), d); } return r; }());
+    for (size_t i = 0; i < v.size() && i < out.size(); ++i) if (needs(i)) out[i] = v[i];
+  }
 }
 std::shared_ptr<void> cp_binary_cross_entropy_with_logits(const void* a) {
   return a ? std::make_shared<BinaryCrossEntropyWithLogitsAttrs>(*static_cast<const BinaryCrossEntropyWithLogitsAttrs*>(a)) : std::make_shared<BinaryCrossEntropyWithLogitsAttrs>();
