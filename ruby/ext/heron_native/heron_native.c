@@ -372,18 +372,10 @@ static VALUE op_call(int index, const VALUE* argv) {
   return rb_ary_new_from_values((long)got, objs);
 }
 
-/* ---- Heron::Ext.init(library_path, specs): opens libheron and checks the op table */
+/* ---- Heron::Ext.init(library_path, specs): checks that the extension was built for these op specs
+ * (raises LoadError when stale), then opens libheron once. */
 static VALUE ext_init(VALUE self, VALUE path, VALUE rb_specs) {
   (void)self;
-  if (loaded) return Qtrue;
-  const char* cpath = StringValueCStr(path);
-  void* lib = dlopen(cpath, RTLD_NOW | RTLD_GLOBAL);
-  if (!lib) rb_raise(rb_eLoadError, "heron_native: cannot open %s: %s", cpath, dlerror());
-#define RESOLVE_FN(name)                                                                             \
-  p_##name = (__typeof__(&name))dlsym(lib, #name);                                                  \
-  if (!p_##name) rb_raise(rb_eLoadError, "heron_native: %s lacks %s (a library older than these bindings)", cpath, #name);
-  HERON_NATIVE_FNS(RESOLVE_FN)
-#undef RESOLVE_FN
   Check_Type(rb_specs, T_ARRAY);
   if (RARRAY_LEN(rb_specs) != HERON_NATIVE_N_OPS)
     rb_raise(rb_eLoadError,
@@ -398,6 +390,15 @@ static VALUE ext_init(VALUE self, VALUE path, VALUE rb_specs) {
                "compile in ruby/)",
                heron_native_ops[k].name, k, StringValueCStr(name));
   }
+  if (loaded) return Qtrue;
+  const char* cpath = StringValueCStr(path);
+  void* lib = dlopen(cpath, RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) rb_raise(rb_eLoadError, "heron_native: cannot open %s: %s", cpath, dlerror());
+#define RESOLVE_FN(name)                                                                             \
+  p_##name = (__typeof__(&name))dlsym(lib, #name);                                                  \
+  if (!p_##name) rb_raise(rb_eLoadError, "heron_native: %s lacks %s (a library older than these bindings)", cpath, #name);
+  HERON_NATIVE_FNS(RESOLVE_FN)
+#undef RESOLVE_FN
   specs = rb_obj_freeze(rb_ary_dup(rb_specs));
   rb_gc_register_mark_object(specs);
   dtype_names = rb_const_get(mHeron, rb_intern("DTYPE_NAMES"));
