@@ -98,7 +98,9 @@ static const rb_data_type_t tensor_type = {
     {NULL, tensor_free, tensor_memsize},
     NULL,
     NULL,
-    RUBY_TYPED_FREE_IMMEDIATELY,
+    /* the object holds no Ruby reference (only the C handle): write barriers are trivially
+       respected, and WB-protected objects take the allocator's fast path */
+    RUBY_TYPED_FREE_IMMEDIATELY | RUBY_TYPED_WB_PROTECTED,
 };
 
 static VALUE tensor_alloc(VALUE klass) { return TypedData_Wrap_Struct(klass, &tensor_type, NULL); }
