@@ -108,13 +108,16 @@ ruby-toolchain:
 
 # The Ruby binding's C extension (ruby/ext/heron_native: op calls and tensor handles), built into
 # ruby/lib/heron/ for the source tree (an installed gem compiles it at `gem install`).
+RUBY_OK := command -v ruby >/dev/null && command -v rake >/dev/null && ruby -e 'require "ffi"; require "rbconfig"; \
+  exit File.file?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h"))' 2>/dev/null
+
 ruby-ext: ruby-toolchain
-	@if command -v ruby >/dev/null && command -v rake >/dev/null; then cd ruby && rake compile; fi
+	@if $(RUBY_OK); then cd ruby && rake compile; fi
 
 test-ruby: build ruby-ext
-	@if ! command -v ruby >/dev/null || ! ruby -e 'require "ffi"' 2>/dev/null; then \
-	  if [ "$$CI" = true ]; then echo "!!! Ruby with ffi is missing: the Ruby suite cannot run (CI=true)"; exit 1; fi; \
-	  echo "!!! Ruby with ffi is missing: SKIPPING the Ruby suite"; exit 0; fi; \
+	@if ! ($(RUBY_OK)); then \
+	  if [ "$$CI" = true ]; then echo "!!! Ruby with ffi, rake and its headers (ruby-dev) is missing: the Ruby suite cannot run (CI=true)"; exit 1; fi; \
+	  echo "!!! Ruby with ffi, rake and its headers (ruby-dev) is missing: SKIPPING the Ruby suite"; exit 0; fi; \
 	echo "== Ruby: minitest suite (rake test), the MNIST example and the gem installed into a scratch GEM_HOME"; \
 	cd ruby && HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so rake test && cd .. && \
 	HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb $(ROOT)/tests/data/mnist_convnet.heron && \
@@ -188,7 +191,7 @@ demo: build node-addon ruby-ext
 	  $(MNIST_DIR)/labels-idx1-ubyte.gz | grep '^predictions:' > $(ROOT)/out/mnist/line_c.txt
 	@if command -v node >/dev/null; then node examples/node/mnist_predict.js $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_node.txt && \
 	  sed 's/^/Node.js: /' $(ROOT)/out/mnist/line_node.txt; fi
-	@if command -v ruby >/dev/null; then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
+	@if $(RUBY_OK); then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
 	  $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_ruby.txt && sed 's/^/Ruby:    /' $(ROOT)/out/mnist/line_ruby.txt; fi
 	@if command -v swift >/dev/null; then $(SWIFT_ENV) examples/swift/mnist_predict.sh $(ROOT)/out/mnist/mnist.heron \
 	  > $(ROOT)/out/mnist/line_swift.txt && sed 's/^/Swift:   /' $(ROOT)/out/mnist/line_swift.txt; fi
