@@ -134,6 +134,11 @@ def _attr_ref(a) -> str:
 OPS_RESERVED = {"SPECS", "N", "DEFAULT", "ATTR_SIZE", "SPEC", "SCRATCH"}
 
 
+# Tensor operators -> the op they run (unary ones: the operator method's name ends in @).
+OPERATORS = [("+", "add"), ("-", "sub"), ("*", "mul"), ("/", "div"), ("%", "remainder"), ("**", "pow"),
+             ("-@", "neg")]
+
+
 def ext_args(op, inputs: list[str]) -> str:
     """The arguments of Heron::Ext.<op>: the inputs, then every attribute, in schema order."""
     return ", ".join(inputs + [_attr_ref(a) for a in op["attrs"]])
@@ -205,6 +210,17 @@ def emit_ops(spec) -> str:
         if op["method"] and inputs and not inputs[0]["variadic"]:
             methods.append((op, params, kw))
     L.append("  class Tensor")
+    by_name = {op["name"]: op for op in ops}
+    L.append("    # Arithmetic operators: the op with its schema defaults (numbers take part as wrapped")
+    L.append("    # numbers, like Python scalars).")
+    for sym, name in OPERATORS:
+        op = by_name[name]
+        rest = [rb_value(a["type"], a["default"]) if a["has_default"] else "nil" for a in op["attrs"]]
+        if len(op["inputs"]) == 1:
+            L.append(f"    def {sym} = Ext.{name}(" + ", ".join(["self"] + rest) + ")")
+        else:
+            L.append(f"    def {sym}(other) = Ext.{name}(" + ", ".join(["self", "other"] + rest) + ")")
+    L.append("")
     for op, params, kw in methods:
         n = op["name"]
         L.append(f"    # (see Heron.{n})")

@@ -2433,6 +2433,16 @@ module Heron
   end
 
   class Tensor
+    # Arithmetic operators: the op with its schema defaults (numbers take part as wrapped
+    # numbers, like Python scalars).
+    def +(other) = Ext.add(self, other, 1)
+    def -(other) = Ext.sub(self, other, 1)
+    def *(other) = Ext.mul(self, other)
+    def /(other) = Ext.div(self, other, nil)
+    def %(other) = Ext.remainder(self, other)
+    def **(other) = Ext.pow(self, other)
+    def -@ = Ext.neg(self)
+
     # (see Heron.neg)
     def neg()
       Ext.neg(self)

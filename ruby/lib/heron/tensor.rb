@@ -107,14 +107,7 @@ module Heron
     end
     alias to_s inspect
 
-    # ---- arithmetic (numbers take part as wrapped numbers, like Python scalars)
-    def +(other) = Heron.add(self, other)
-    def -(other) = Heron.sub(self, other)
-    def *(other) = Heron.mul(self, other)
-    def /(other) = Heron.div(self, other)
-    def %(other) = Heron.remainder(self, other)
-    def **(other) = Heron.pow(self, other)
-    def -@ = Heron.neg(self)
+    # ---- arithmetic: + - * / % ** and unary - are generated (ops_gen.rb)
     def +@ = self
 
     # Lets `2 * t`, `1 - t` work: the number becomes a wrapped-number tensor.
