@@ -18,7 +18,7 @@ STAMP := $(ROOT)/build/.stamps
 MNIST_DIR := $(ROOT)/python/heron/datasets/data/mnist10k
 
 .PHONY: demo test bootstrap apt venv build build-asan generate check-generated test-cpp test-asan test-python \
-        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node ruby-toolchain test-ruby test-swift bench bench-commnet clean help
+        test-capi test-examples test-wheel other-languages node-toolchain node-addon test-node ruby-toolchain ruby-ext test-ruby test-swift bench bench-commnet clean help
 
 help:
 	@echo "make demo   - bootstrap, build, run the tour (Python + a C program linked against libheron), train MNIST"
@@ -85,7 +85,7 @@ test-python: build
 test-capi: build
 	HERON_LIB=$(ROOT)/python/heron/lib/libheron.so $(PY) -m pytest tests/capi -q -p no:cacheprovider
 
-test-examples: build node-addon ruby-toolchain
+test-examples: build node-addon ruby-ext
 	$(PY) examples/tour.py >/dev/null
 	$(PY) tests/run_doc_examples.py docs README.md ruby/README.md
 	@echo "== the MNIST row-LSTM example (about a minute on 2 cores) must reach 97% test accuracy:"
@@ -106,10 +106,18 @@ ruby-toolchain:
 	if [ -n "$$missing" ]; then echo "== installing Debian packages for Ruby:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || true; fi
 
-test-ruby: build ruby-toolchain
-	@if ! command -v ruby >/dev/null || ! ruby -e 'require "ffi"' 2>/dev/null; then \
-	  if [ "$$CI" = true ]; then echo "!!! Ruby with ffi is missing: the Ruby suite cannot run (CI=true)"; exit 1; fi; \
-	  echo "!!! Ruby with ffi is missing: SKIPPING the Ruby suite"; exit 0; fi; \
+# The Ruby binding's C extension (ruby/ext/heron_native: op calls and tensor handles), built into
+# ruby/lib/heron/ for the source tree (an installed gem compiles it at `gem install`).
+RUBY_OK := command -v ruby >/dev/null && command -v rake >/dev/null && ruby -e 'require "ffi"; require "rbconfig"; \
+  exit File.file?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h"))' 2>/dev/null
+
+ruby-ext: ruby-toolchain
+	@if $(RUBY_OK); then cd ruby && rake compile; fi
+
+test-ruby: build ruby-ext
+	@if ! ($(RUBY_OK)); then \
+	  if [ "$$CI" = true ]; then echo "!!! Ruby with ffi, rake and its headers (ruby-dev) is missing: the Ruby suite cannot run (CI=true)"; exit 1; fi; \
+	  echo "!!! Ruby with ffi, rake and its headers (ruby-dev) is missing: SKIPPING the Ruby suite"; exit 0; fi; \
 	echo "== Ruby: minitest suite (rake test), the MNIST example and the gem installed into a scratch GEM_HOME"; \
 	cd ruby && HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so rake test && cd .. && \
 	HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb $(ROOT)/tests/data/mnist_convnet.heron && \
@@ -151,7 +159,7 @@ test-wheel: bootstrap
 	$(PY) tests/check_wheel.py
 
 # ---------------------------------------------------------------- demo and benchmarks
-demo: build node-addon ruby-toolchain
+demo: build node-addon ruby-ext
 	$(PY) examples/tour.py
 	@echo "== a C program built against this Heron with pkg-config:"
 	cc -std=c99 -Wall examples/c/tour.c -o $(BUILD)/tour_pkgconfig \
@@ -183,7 +191,7 @@ demo: build node-addon ruby-toolchain
 	  $(MNIST_DIR)/labels-idx1-ubyte.gz | grep '^predictions:' > $(ROOT)/out/mnist/line_c.txt
 	@if command -v node >/dev/null; then node examples/node/mnist_predict.js $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_node.txt && \
 	  sed 's/^/Node.js: /' $(ROOT)/out/mnist/line_node.txt; fi
-	@if command -v ruby >/dev/null; then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
+	@if $(RUBY_OK); then HERON_LIBRARY=$(ROOT)/python/heron/lib/libheron.so ruby examples/ruby/mnist_predict.rb \
 	  $(ROOT)/out/mnist/mnist.heron > $(ROOT)/out/mnist/line_ruby.txt && sed 's/^/Ruby:    /' $(ROOT)/out/mnist/line_ruby.txt; fi
 	@if command -v swift >/dev/null; then $(SWIFT_ENV) examples/swift/mnist_predict.sh $(ROOT)/out/mnist/mnist.heron \
 	  > $(ROOT)/out/mnist/line_swift.txt && sed 's/^/Swift:   /' $(ROOT)/out/mnist/line_swift.txt; fi

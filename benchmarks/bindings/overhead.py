@@ -36,10 +36,15 @@ def contenders(tmp):
     else:
         print("skipped Node.js: node or the addon (make test-node) is missing")
     ruby = os.path.join(HERE, "ruby_overhead.rb")
-    if shutil.which("ruby") and os.path.exists(ruby):
-        out["Ruby"] = ["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), ruby]
+    if shutil.which("ruby") and shutil.which("rake") and os.path.exists(ruby):
+        # the binding's C extension (ruby/ext/heron_native), built into ruby/lib/heron/ when stale
+        r = subprocess.run(["rake", "compile"], cwd=os.path.join(ROOT, "ruby"), capture_output=True, text=True)
+        if r.returncode == 0:
+            out["Ruby"] = ["ruby", "-I", os.path.join(ROOT, "ruby", "lib"), ruby]
+        else:
+            print("skipped Ruby: building its C extension (rake compile in ruby/) failed:\n" + (r.stdout + r.stderr)[-2000:])
     else:
-        print("skipped Ruby: ruby or benchmarks/bindings/ruby_overhead.rb is missing")
+        print("skipped Ruby: ruby, rake or benchmarks/bindings/ruby_overhead.rb is missing")
     pkg = os.path.join(HERE, "swift_overhead")
     if shutil.which("swift"):
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(LIB, "pkgconfig"))

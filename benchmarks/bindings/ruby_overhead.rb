@@ -2,8 +2,8 @@
 # frozen_string_literal: true
 
 # Per-op call overhead from Ruby: a 1-element float32 add (Heron.add(a, b), the generated method
-# over the generic op call), median ns/call of REPEATS runs of N calls, garbage collection of the
-# outputs included. The bar ([bindings]): <= 3x the same call from C; benchmarks/bindings/overhead.py
+# over the C extension's op call, Heron::Ext.add), median ns/call of REPEATS runs of N calls,
+# garbage collection of the outputs (and the release of their handles) included. The bar ([bindings]): <= 3x the same call from C; benchmarks/bindings/overhead.py
 # runs this next to overhead_c.c and the other languages and prints the ratios. The first line
 # printed is the headline figure (ns/call).
 # Usage: HERON_LIBRARY=.../libheron.so ruby benchmarks/bindings/ruby_overhead.rb [N [REPEATS]]
@@ -30,8 +30,9 @@ end.compact.sort
 ruby_ns = times[times.size / 2]
 puts format("%.1f ns/call: Heron.add from Ruby (1-element float32, median of %d x %d)", ruby_ns, repeats, n)
 
-# The floor of any ffi binding: the same heron_op_call and heron_tensor_release through ffi, with
-# no marshalling and no Ruby object for the output.
+# For comparison, the floor of an ffi binding (what the Ruby binding used before the extension):
+# the same heron_op_call and heron_tensor_release through ffi, with no marshalling and no Ruby
+# object for the output.
 sc = Heron::Ops.scratch
 h = Heron::Ops::ADD.handle
 sc.ins.put_pointer(0, a.ptr)

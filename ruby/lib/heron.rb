@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
-# Heron for Ruby: the engine through its C ABI (heron.h), over the ffi gem.
+# Heron for Ruby: the engine through its C ABI (heron.h): op calls and tensor handles through the C
+# extension heron_native (ext/heron_native), everything else over the ffi gem.
 require "ffi"
 require_relative "heron/version"
 require_relative "heron/library"
@@ -14,6 +15,12 @@ module Heron
   end
 end
 
+begin
+  require "heron/heron_native"
+rescue LoadError => e
+  raise LoadError, "Heron's C extension heron_native is not built (#{e.message}): run `rake compile` in " \
+                   "#{File.expand_path('..', __dir__)} (or `make ruby-ext`), or install the heron gem"
+end
 require_relative "heron/errors"
 require_relative "heron/dtype"
 require_relative "heron/tensor"
@@ -23,6 +30,9 @@ require_relative "heron/autograd"
 require_relative "heron/optim"
 require_relative "heron/safetensors"
 require_relative "heron/session"
+
+# The extension opens the same libheron ffi opened and checks that it was built for these op specs.
+Heron::Ext.init(Heron::LIBRARY_PATH, Heron::Ops::SPECS)
 
 module Heron
   # The library's release version ("0.1.0").

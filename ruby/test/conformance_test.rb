@@ -3,9 +3,11 @@
 require_relative "test_helper"
 require "json"
 
-# Runs conformance cases (tests/conformance/README.md) through the generic op call (Heron.op_call,
-# the path every generated op method takes): tests/conformance/cases.json when it is there (or
-# $HERON_CONFORMANCE_CASES), and always the small hand-made file under test/fixtures.
+# Runs conformance cases (tests/conformance/README.md) through the generic op call (Heron.op_call),
+# twice: through the C extension (Heron::Ext, the path every generated op method takes) and through
+# the Ruby path over ffi (Heron::Ops.call, the extension's fallback): tests/conformance/cases.json
+# when it is there (or $HERON_CONFORMANCE_CASES), and always the small hand-made file under
+# test/fixtures.
 module Conformance
   SHARED = ENV.fetch("HERON_CONFORMANCE_CASES") { File.expand_path("../../tests/conformance/cases.json", __dir__) }
   OWN = File.join(HeronTest::FIXTURES, "conformance_cases.json")
@@ -45,8 +47,9 @@ module Conformance
   # Defines one test per case of +path+ on +klass+.
   def define(klass, path, prefix)
     load(path).each_with_index do |c, k|
-      name = "test_#{prefix}_#{k.to_s.rjust(4, '0')}_#{c['id'].gsub(/[^A-Za-z0-9]+/, '_')}"
-      klass.send(:define_method, name) { run_case(c) }
+      name = "#{prefix}_#{k.to_s.rjust(4, '0')}_#{c['id'].gsub(/[^A-Za-z0-9]+/, '_')}"
+      klass.send(:define_method, "test_#{name}") { run_case(c, ffi: false) }
+      klass.send(:define_method, "test_ffi_#{name}") { run_case(c, ffi: true) }
     end
   end
 end
@@ -65,7 +68,7 @@ class ConformanceTest < Minitest::Test
   end
   Conformance.define(self, Conformance::OWN, "own")
 
-  def run_case(c)
+  def run_case(c, ffi:)
     Heron.manual_seed(c["seed"]) if c.key?("seed")
     inputs = c["inputs"].map { |t| Conformance.tensor(t) }
     grads = c["grads"]
@@ -76,7 +79,7 @@ class ConformanceTest < Minitest::Test
       end
     end
     attrs = (c["attrs"] || {}).to_h { |n, v| [n.to_sym, Conformance.attr(v)] }
-    got = Heron.op_call(c["op"], inputs, attrs)
+    got = Heron.op_call(c["op"], inputs, attrs, ffi: ffi)
     got = [got] if got.is_a?(Heron::Tensor)
     spec = Heron::Ops.find(c["op"])
     got = [got] if spec.outputs == :variadic

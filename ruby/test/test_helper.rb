@@ -2,7 +2,7 @@
 
 # Shared set-up of the Ruby suite: loads Heron (HERON_LIBRARY, the Python package or the build
 # tree), records the live-handle count, and checks at exit that every handle made by the suite was
-# released by Ruby's garbage collector (FFI::AutoPointer).
+# released by Ruby's garbage collector (Heron::Tensor's free function, FFI::AutoPointer for the rest).
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
 require "minitest/autorun"
 require "heron"

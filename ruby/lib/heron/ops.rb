@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
 module Heron
-  # The generic op call every generated op method goes through (heron_op_call).
+  # The generic op call over ffi (heron_op_call). The generated op methods call the C extension
+  # (Heron::Ext.<op>), which hands anything its fast path does not take to Ops.call: variadic
+  # inputs or outputs, values it does not marshal itself, and wrong arguments (raised here).
   module Ops
     ATTR_SIZE = 32 # sizeof(heron_attr): int32 kind, int32 reserved, int64 i, double f, const void* p
     N = Native
@@ -243,20 +245,23 @@ module Heron
   end
 
   # Runs op +name+ through the generic call: +inputs+ in schema order (variadic: an Array),
-  # +attrs+ a Hash by attribute name (missing ones take their defaults).
-  def self.op_call(name, inputs, attrs = {})
+  # +attrs+ a Hash by attribute name (missing ones take their defaults). With ffi: true it takes the
+  # Ruby path over ffi (Heron::Ops.call) instead of the C extension's (Heron::Ext), which the
+  # generated op methods take.
+  def self.op_call(name, inputs, attrs = {}, ffi: false)
     spec = Ops.find(name) or raise ::ArgumentError, "unknown op #{name.inspect}"
     unknown = attrs.keys.map(&:to_sym) - spec.attrs.map(&:first)
     raise ::ArgumentError, "#{name}: unknown attribute(s) #{unknown.join(', ')}" unless unknown.empty?
     unless inputs.size == spec.inputs.size
       raise ::ArgumentError, "#{name}: expected #{spec.inputs.size} inputs, got #{inputs.size}"
     end
-    vals = spec.attrs.map do |(n, *)|
+    vals = spec.attrs.map do |(n, _type, _optional, has_default, default)|
       if attrs.key?(n) then attrs[n]
       elsif attrs.key?(n.to_s) then attrs[n.to_s]
+      elsif has_default && !ffi then default # as the generated method's keyword default
       else Ops::DEFAULT
       end
     end
-    Ops.call(spec, inputs, vals)
+    ffi ? Ops.call(spec, inputs, vals) : Ext.public_send(spec.name, *inputs, *vals)
   end
 end

@@ -207,7 +207,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.neg(input)
-    Ops.call(Ops::NEG, [input], [])
+    Ext.neg(input)
   end
 
   # Elementwise absolute value.
@@ -216,7 +216,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.abs(input)
-    Ops.call(Ops::ABS, [input], [])
+    Ext.abs(input)
   end
 
   # Elementwise sign: -1, 0 or 1 (nan stays nan).
@@ -225,7 +225,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sign(input)
-    Ops.call(Ops::SIGN, [input], [])
+    Ext.sign(input)
   end
 
   # Elementwise e**x. Integer inputs give the default float dtype.
@@ -234,7 +234,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.exp(input)
-    Ops.call(Ops::EXP, [input], [])
+    Ext.exp(input)
   end
 
   # Elementwise e**x - 1, exact for small x.
@@ -243,7 +243,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.expm1(input)
-    Ops.call(Ops::EXPM1, [input], [])
+    Ext.expm1(input)
   end
 
   # Elementwise natural logarithm.
@@ -252,7 +252,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.log(input)
-    Ops.call(Ops::LOG, [input], [])
+    Ext.log(input)
   end
 
   # Elementwise log(1 + x), exact for small x.
@@ -261,7 +261,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.log1p(input)
-    Ops.call(Ops::LOG1P, [input], [])
+    Ext.log1p(input)
   end
 
   # Elementwise base-2 logarithm.
@@ -270,7 +270,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.log2(input)
-    Ops.call(Ops::LOG2, [input], [])
+    Ext.log2(input)
   end
 
   # Elementwise square root.
@@ -279,7 +279,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sqrt(input)
-    Ops.call(Ops::SQRT, [input], [])
+    Ext.sqrt(input)
   end
 
   # Elementwise 1 / sqrt(x).
@@ -288,7 +288,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rsqrt(input)
-    Ops.call(Ops::RSQRT, [input], [])
+    Ext.rsqrt(input)
   end
 
   # Elementwise x * x.
@@ -297,7 +297,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.square(input)
-    Ops.call(Ops::SQUARE, [input], [])
+    Ext.square(input)
   end
 
   # Elementwise sine.
@@ -306,7 +306,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sin(input)
-    Ops.call(Ops::SIN, [input], [])
+    Ext.sin(input)
   end
 
   # Elementwise cosine.
@@ -315,7 +315,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cos(input)
-    Ops.call(Ops::COS, [input], [])
+    Ext.cos(input)
   end
 
   # Elementwise tangent.
@@ -324,7 +324,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.tan(input)
-    Ops.call(Ops::TAN, [input], [])
+    Ext.tan(input)
   end
 
   # Elementwise hyperbolic tangent.
@@ -333,7 +333,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.tanh(input)
-    Ops.call(Ops::TANH, [input], [])
+    Ext.tanh(input)
   end
 
   # Elementwise logistic function 1 / (1 + e**-x).
@@ -342,7 +342,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sigmoid(input)
-    Ops.call(Ops::SIGMOID, [input], [])
+    Ext.sigmoid(input)
   end
 
   # Elementwise max(x, 0).
@@ -351,7 +351,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.relu(input)
-    Ops.call(Ops::RELU, [input], [])
+    Ext.relu(input)
   end
 
   # Gaussian error linear unit: x * Phi(x), exact (erf) or with the tanh approximation.
@@ -361,7 +361,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.gelu(input, approximate: "none")
-    Ops.call(Ops::GELU, [input], [approximate])
+    Ext.gelu(input, approximate)
   end
 
   # Elementwise x * sigmoid(x).
@@ -370,7 +370,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.silu(input)
-    Ops.call(Ops::SILU, [input], [])
+    Ext.silu(input)
   end
 
   # Elementwise log(1 + e**(beta*x)) / beta; linear above `threshold` for stability.
@@ -381,7 +381,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.softplus(input, beta: 1.0, threshold: 20.0)
-    Ops.call(Ops::SOFTPLUS, [input], [beta, threshold])
+    Ext.softplus(input, beta, threshold)
   end
 
   # Elementwise Gauss error function.
@@ -390,7 +390,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.erf(input)
-    Ops.call(Ops::ERF, [input], [])
+    Ext.erf(input)
   end
 
   # Elementwise floor; integers are returned unchanged.
@@ -399,7 +399,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.floor(input)
-    Ops.call(Ops::FLOOR, [input], [])
+    Ext.floor(input)
   end
 
   # Elementwise ceiling; integers are returned unchanged.
@@ -408,7 +408,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.ceil(input)
-    Ops.call(Ops::CEIL, [input], [])
+    Ext.ceil(input)
   end
 
   # Elementwise rounding half to even (like numpy and PyTorch), optionally to `decimals` places.
@@ -418,7 +418,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.round(input, decimals: 0)
-    Ops.call(Ops::ROUND, [input], [decimals])
+    Ext.round(input, decimals)
   end
 
   # Elementwise rounding toward zero.
@@ -427,7 +427,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.trunc(input)
-    Ops.call(Ops::TRUNC, [input], [])
+    Ext.trunc(input)
   end
 
   # Elementwise 1 / x.
@@ -436,7 +436,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.reciprocal(input)
-    Ops.call(Ops::RECIPROCAL, [input], [])
+    Ext.reciprocal(input)
   end
 
   # True where x is nan.
@@ -445,7 +445,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.isnan(input)
-    Ops.call(Ops::ISNAN, [input], [])
+    Ext.isnan(input)
   end
 
   # True where x is +inf or -inf.
@@ -454,7 +454,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.isinf(input)
-    Ops.call(Ops::ISINF, [input], [])
+    Ext.isinf(input)
   end
 
   # True where x is neither inf nor nan.
@@ -463,7 +463,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.isfinite(input)
-    Ops.call(Ops::ISFINITE, [input], [])
+    Ext.isfinite(input)
   end
 
   # Elementwise logical negation; gives bool.
@@ -472,7 +472,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.logical_not(input)
-    Ops.call(Ops::LOGICAL_NOT, [input], [])
+    Ext.logical_not(input)
   end
 
   # Elementwise bitwise negation of integers; logical negation of bools.
@@ -481,7 +481,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_not(input)
-    Ops.call(Ops::BITWISE_NOT, [input], [])
+    Ext.bitwise_not(input)
   end
 
   # Elementwise `input + alpha * other` with broadcasting and type promotion.
@@ -492,7 +492,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.add(input, other, alpha: 1)
-    Ops.call(Ops::ADD, [input, other], [alpha])
+    Ext.add(input, other, alpha)
   end
 
   # Elementwise `input - alpha * other` with broadcasting and type promotion.
@@ -503,7 +503,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sub(input, other, alpha: 1)
-    Ops.call(Ops::SUB, [input, other], [alpha])
+    Ext.sub(input, other, alpha)
   end
 
   # Elementwise product with broadcasting.
@@ -513,7 +513,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.mul(input, other)
-    Ops.call(Ops::MUL, [input, other], [])
+    Ext.mul(input, other)
   end
 
   # Elementwise division. True division (float result) by default; `rounding_mode` 'trunc' or 'floor' rounds the quotient and keeps integer dtypes.
@@ -524,7 +524,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.div(input, other, rounding_mode: nil)
-    Ops.call(Ops::DIV, [input, other], [rounding_mode])
+    Ext.div(input, other, rounding_mode)
   end
 
   # Elementwise floor(input / other), Python's `//`.
@@ -534,7 +534,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.floor_divide(input, other)
-    Ops.call(Ops::FLOOR_DIVIDE, [input, other], [])
+    Ext.floor_divide(input, other)
   end
 
   # Elementwise remainder with the sign of the divisor, Python's `%`.
@@ -544,7 +544,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.remainder(input, other)
-    Ops.call(Ops::REMAINDER, [input, other], [])
+    Ext.remainder(input, other)
   end
 
   # Elementwise input ** exponent. Negative integer exponents of integer tensors are an error.
@@ -554,7 +554,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.pow(input, exponent)
-    Ops.call(Ops::POW, [input, exponent], [])
+    Ext.pow(input, exponent)
   end
 
   # Elementwise maximum; nan propagates.
@@ -564,7 +564,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.maximum(input, other)
-    Ops.call(Ops::MAXIMUM, [input, other], [])
+    Ext.maximum(input, other)
   end
 
   # Elementwise minimum; nan propagates.
@@ -574,7 +574,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.minimum(input, other)
-    Ops.call(Ops::MINIMUM, [input, other], [])
+    Ext.minimum(input, other)
   end
 
   # Elementwise arctangent of input / other using the signs of both for the quadrant.
@@ -584,7 +584,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.atan2(input, other)
-    Ops.call(Ops::ATAN2, [input, other], [])
+    Ext.atan2(input, other)
   end
 
   # Elementwise input == other; gives bool.
@@ -594,7 +594,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.eq(input, other)
-    Ops.call(Ops::EQ, [input, other], [])
+    Ext.eq(input, other)
   end
 
   # Elementwise input != other; gives bool.
@@ -604,7 +604,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.ne(input, other)
-    Ops.call(Ops::NE, [input, other], [])
+    Ext.ne(input, other)
   end
 
   # Elementwise input < other; gives bool.
@@ -614,7 +614,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.lt(input, other)
-    Ops.call(Ops::LT, [input, other], [])
+    Ext.lt(input, other)
   end
 
   # Elementwise input <= other; gives bool.
@@ -624,7 +624,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.le(input, other)
-    Ops.call(Ops::LE, [input, other], [])
+    Ext.le(input, other)
   end
 
   # Elementwise input > other; gives bool.
@@ -634,7 +634,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.gt(input, other)
-    Ops.call(Ops::GT, [input, other], [])
+    Ext.gt(input, other)
   end
 
   # Elementwise input >= other; gives bool.
@@ -644,7 +644,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.ge(input, other)
-    Ops.call(Ops::GE, [input, other], [])
+    Ext.ge(input, other)
   end
 
   # Elementwise logical and of truth values; gives bool.
@@ -654,7 +654,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.logical_and(input, other)
-    Ops.call(Ops::LOGICAL_AND, [input, other], [])
+    Ext.logical_and(input, other)
   end
 
   # Elementwise logical or of truth values; gives bool.
@@ -664,7 +664,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.logical_or(input, other)
-    Ops.call(Ops::LOGICAL_OR, [input, other], [])
+    Ext.logical_or(input, other)
   end
 
   # Elementwise logical xor of truth values; gives bool.
@@ -674,7 +674,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.logical_xor(input, other)
-    Ops.call(Ops::LOGICAL_XOR, [input, other], [])
+    Ext.logical_xor(input, other)
   end
 
   # Elementwise bitwise and of integers or bools.
@@ -684,7 +684,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_and(input, other)
-    Ops.call(Ops::BITWISE_AND, [input, other], [])
+    Ext.bitwise_and(input, other)
   end
 
   # Elementwise bitwise or of integers or bools.
@@ -694,7 +694,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_or(input, other)
-    Ops.call(Ops::BITWISE_OR, [input, other], [])
+    Ext.bitwise_or(input, other)
   end
 
   # Elementwise bitwise xor of integers or bools.
@@ -704,7 +704,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_xor(input, other)
-    Ops.call(Ops::BITWISE_XOR, [input, other], [])
+    Ext.bitwise_xor(input, other)
   end
 
   # Elementwise input << other for integers (shifts past the width give 0).
@@ -714,7 +714,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_left_shift(input, other)
-    Ops.call(Ops::BITWISE_LEFT_SHIFT, [input, other], [])
+    Ext.bitwise_left_shift(input, other)
   end
 
   # Elementwise arithmetic input >> other for integers.
@@ -724,7 +724,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bitwise_right_shift(input, other)
-    Ops.call(Ops::BITWISE_RIGHT_SHIFT, [input, other], [])
+    Ext.bitwise_right_shift(input, other)
   end
 
   # Elementwise choice: input where condition is true, else other; all three broadcast.
@@ -735,7 +735,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.where(condition, input, other)
-    Ops.call(Ops::WHERE, [condition, input, other], [])
+    Ext.where(condition, input, other)
   end
 
   # Elementwise min(max(input, min), max); either bound may be none. nan propagates.
@@ -746,7 +746,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.clamp(input, min: nil, max: nil)
-    Ops.call(Ops::CLAMP, [input], [min, max])
+    Ext.clamp(input, min, max)
   end
 
   # Sum over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -758,7 +758,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sum(input, dim: nil, keepdim: false, dtype: nil)
-    Ops.call(Ops::SUM, [input], [dim, keepdim, dtype])
+    Ext.sum(input, dim, keepdim, dtype)
   end
 
   # Arithmetic mean over `dim` (all dims when none). Needs a floating input or `dtype`.
@@ -770,7 +770,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.mean(input, dim: nil, keepdim: false, dtype: nil)
-    Ops.call(Ops::MEAN, [input], [dim, keepdim, dtype])
+    Ext.mean(input, dim, keepdim, dtype)
   end
 
   # Product over `dim` (all dims when none). Integer and bool inputs accumulate in int64.
@@ -782,7 +782,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.prod(input, dim: nil, keepdim: false, dtype: nil)
-    Ops.call(Ops::PROD, [input], [dim, keepdim, dtype])
+    Ext.prod(input, dim, keepdim, dtype)
   end
 
   # Maximum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -793,7 +793,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.amax(input, dim: nil, keepdim: false)
-    Ops.call(Ops::AMAX, [input], [dim, keepdim])
+    Ext.amax(input, dim, keepdim)
   end
 
   # Minimum over `dim` (all dims when none); nan propagates. Empty reductions are an error.
@@ -804,7 +804,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.amin(input, dim: nil, keepdim: false)
-    Ops.call(Ops::AMIN, [input], [dim, keepdim])
+    Ext.amin(input, dim, keepdim)
   end
 
   # Index of the first maximum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -815,7 +815,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.argmax(input, dim: nil, keepdim: false)
-    Ops.call(Ops::ARGMAX, [input], [dim, keepdim])
+    Ext.argmax(input, dim, keepdim)
   end
 
   # Index of the first minimum along `dim`, or in the flattened input when `dim` is none; int64.
@@ -826,7 +826,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.argmin(input, dim: nil, keepdim: false)
-    Ops.call(Ops::ARGMIN, [input], [dim, keepdim])
+    Ext.argmin(input, dim, keepdim)
   end
 
   # Variance over `dim` with Bessel's `correction` (1 = sample variance, 0 = population).
@@ -838,7 +838,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.var(input, dim: nil, correction: 1.0, keepdim: false)
-    Ops.call(Ops::VAR, [input], [dim, correction, keepdim])
+    Ext.var(input, dim, correction, keepdim)
   end
 
   # Standard deviation over `dim` with Bessel's `correction`.
@@ -850,7 +850,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.std(input, dim: nil, correction: 1.0, keepdim: false)
-    Ops.call(Ops::STD, [input], [dim, correction, keepdim])
+    Ext.std(input, dim, correction, keepdim)
   end
 
   # log(sum(exp(x))) over `dim`, computed stably.
@@ -861,7 +861,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.logsumexp(input, dim: nil, keepdim: false)
-    Ops.call(Ops::LOGSUMEXP, [input], [dim, keepdim])
+    Ext.logsumexp(input, dim, keepdim)
   end
 
   # True when every element over `dim` is non-zero; gives bool.
@@ -872,7 +872,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.all(input, dim: nil, keepdim: false)
-    Ops.call(Ops::ALL, [input], [dim, keepdim])
+    Ext.all(input, dim, keepdim)
   end
 
   # True when some element over `dim` is non-zero; gives bool.
@@ -883,7 +883,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.any(input, dim: nil, keepdim: false)
-    Ops.call(Ops::ANY, [input], [dim, keepdim])
+    Ext.any(input, dim, keepdim)
   end
 
   # Cumulative sum along `dim`. Integer and bool inputs accumulate in int64.
@@ -894,7 +894,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cumsum(input, dim:, dtype: nil)
-    Ops.call(Ops::CUMSUM, [input], [dim, dtype])
+    Ext.cumsum(input, dim, dtype)
   end
 
   # Cumulative product along `dim`. Integer and bool inputs accumulate in int64.
@@ -905,7 +905,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cumprod(input, dim:, dtype: nil)
-    Ops.call(Ops::CUMPROD, [input], [dim, dtype])
+    Ext.cumprod(input, dim, dtype)
   end
 
   # Matrix product with numpy semantics: 1-d operands are promoted and squeezed, leading dims broadcast. float32/float64 use BLAS.
@@ -915,7 +915,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.matmul(input, other)
-    Ops.call(Ops::MATMUL, [input, other], [])
+    Ext.matmul(input, other)
   end
 
   # Einstein summation over the operands as the `equation` says ('ij,jk->ik', '...ii->...i', 'bhqd,bhkd->bhqk'; grammar in docs/design/einsum.md): labels repeated within an operand take diagonals, labels missing from the output are summed, '...' broadcasts. Pairwise contractions in an optimized order (cached per equation and shapes), each a batched matrix product; 16-bit floats accumulate in float32. A single operand with nothing summed gives a view, as in numpy.
@@ -928,7 +928,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.einsum(operands, equation:, optimize: "auto", memory_limit: nil, path: nil)
-    Ops.call(Ops::EINSUM, [operands], [equation, optimize, memory_limit, path])
+    Ext.einsum(operands, equation, optimize, memory_limit, path)
   end
 
   # The contraction path einsum would take for these operands: pairs of positions in the current operand list (the result goes to the end; numpy's convention) and its cost. Only the shapes are read.
@@ -940,7 +940,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [path, stats, terms]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.einsum_path(operands, equation:, optimize: "auto", memory_limit: nil)
-    Ops.call(Ops::EINSUM_PATH, [operands], [equation, optimize, memory_limit])
+    Ext.einsum_path(operands, equation, optimize, memory_limit)
   end
 
   # exp(x) / sum(exp(x)) along `dim`, computed stably.
@@ -951,7 +951,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.softmax(input, dim:, dtype: nil)
-    Ops.call(Ops::SOFTMAX, [input], [dim, dtype])
+    Ext.softmax(input, dim, dtype)
   end
 
   # x - logsumexp(x) along `dim`, computed stably.
@@ -962,7 +962,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.log_softmax(input, dim:, dtype: nil)
-    Ops.call(Ops::LOG_SOFTMAX, [input], [dim, dtype])
+    Ext.log_softmax(input, dim, dtype)
   end
 
   # The same elements in a new shape (one dim may be -1). A view when the strides allow it, else a copy.
@@ -972,7 +972,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.reshape(input, shape:)
-    Ops.call(Ops::RESHAPE, [input], [shape])
+    Ext.reshape(input, shape)
   end
 
   # A view with a new shape (one dim may be -1); an error when the strides cannot express it.
@@ -982,7 +982,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.view(input, shape:)
-    Ops.call(Ops::VIEW, [input], [shape])
+    Ext.view(input, shape)
   end
 
   # A view with the dims reordered.
@@ -992,7 +992,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.permute(input, dims:)
-    Ops.call(Ops::PERMUTE, [input], [dims])
+    Ext.permute(input, dims)
   end
 
   # A view with two dims swapped.
@@ -1003,7 +1003,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.transpose(input, dim0:, dim1:)
-    Ops.call(Ops::TRANSPOSE, [input], [dim0, dim1])
+    Ext.transpose(input, dim0, dim1)
   end
 
   # A view of input[start:end:step] along `dim`, with Python's clamping of out-of-range bounds. Negative steps are allowed.
@@ -1016,7 +1016,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.slice(input, dim: 0, start: nil, end: nil, step: 1)
-    Ops.call(Ops::SLICE, [input], [dim, start, binding.local_variable_get(:end), step])
+    Ext.slice(input, dim, start, binding.local_variable_get(:end), step)
   end
 
   # A view of input[..., index, ...] at `dim`, which is removed.
@@ -1027,7 +1027,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.select(input, dim:, index:)
-    Ops.call(Ops::SELECT, [input], [dim, index])
+    Ext.select(input, dim, index)
   end
 
   # A broadcast view: size-1 dims repeat (stride 0), new leading dims may be added; -1 keeps a size.
@@ -1037,7 +1037,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.expand(input, size:)
-    Ops.call(Ops::EXPAND, [input], [size])
+    Ext.expand(input, size)
   end
 
   # A broadcast view of input in `shape` (numpy's broadcast_to).
@@ -1047,7 +1047,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.broadcast_to(input, shape:)
-    Ops.call(Ops::BROADCAST_TO, [input], [shape])
+    Ext.broadcast_to(input, shape)
   end
 
   # A view without size-1 dims (only those in `dim` when given).
@@ -1057,7 +1057,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.squeeze(input, dim: nil)
-    Ops.call(Ops::SQUEEZE, [input], [dim])
+    Ext.squeeze(input, dim)
   end
 
   # A view with a new size-1 dim at `dim`.
@@ -1067,7 +1067,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.unsqueeze(input, dim:)
-    Ops.call(Ops::UNSQUEEZE, [input], [dim])
+    Ext.unsqueeze(input, dim)
   end
 
   # Dims start_dim..end_dim merged into one (a view when possible).
@@ -1078,7 +1078,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.flatten(input, start_dim: 0, end_dim: -1)
-    Ops.call(Ops::FLATTEN, [input], [start_dim, end_dim])
+    Ext.flatten(input, start_dim, end_dim)
   end
 
   # A view with explicit sizes, strides (in elements) and storage offset; checked against the storage bounds.
@@ -1090,7 +1090,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.as_strided(input, size:, stride:, storage_offset: nil)
-    Ops.call(Ops::AS_STRIDED, [input], [size, stride, storage_offset])
+    Ext.as_strided(input, size, stride, storage_offset)
   end
 
   # The input itself when it is contiguous, else a contiguous copy.
@@ -1099,7 +1099,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.contiguous(input)
-    Ops.call(Ops::CONTIGUOUS, [input], [])
+    Ext.contiguous(input)
   end
 
   # A contiguous copy that shares no memory with the input.
@@ -1108,7 +1108,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.clone(input)
-    Ops.call(Ops::CLONE, [input], [])
+    Ext.clone(input)
   end
 
   # The input converted to `dtype` (the input itself when the dtype is unchanged). Float to integer truncates toward zero.
@@ -1118,7 +1118,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cast(input, dtype:)
-    Ops.call(Ops::CAST, [input], [dtype])
+    Ext.cast(input, dtype)
   end
 
   # The input copied to `device` (the input itself when already there).
@@ -1128,7 +1128,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.to_device(input, device:)
-    Ops.call(Ops::TO_DEVICE, [input], [device])
+    Ext.to_device(input, device)
   end
 
   # Writes src into input in place (src broadcasts to input's shape, dtype converts); returns input.
@@ -1138,7 +1138,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.copy_(input, src)
-    Ops.call(Ops::COPY_, [input, src], [])
+    Ext.copy_(input, src)
   end
 
   # Joins tensors along an existing dim; all other dims must match. Dtypes promote.
@@ -1148,7 +1148,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.concat(tensors, dim: 0)
-    Ops.call(Ops::CONCAT, [tensors], [dim])
+    Ext.concat(tensors, dim)
   end
 
   # Joins same-shape tensors along a new dim. Dtypes promote.
@@ -1158,7 +1158,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.stack(tensors, dim: 0)
-    Ops.call(Ops::STACK, [tensors], [dim])
+    Ext.stack(tensors, dim)
   end
 
   # Views of consecutive pieces along `dim`: pieces of `split_size` (the last may be smaller), or of the given `sizes`.
@@ -1170,7 +1170,7 @@ module Heron
   # @return [Array<Heron::Tensor>] outputs
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.split(input, split_size: nil, sizes: nil, dim: 0)
-    Ops.call(Ops::SPLIT, [input], [split_size, sizes, dim])
+    Ext.split(input, split_size, sizes, dim)
   end
 
   # Splits into `chunks` views of ceil(size/chunks) along `dim` (fewer when the size runs out), like torch.chunk.
@@ -1181,7 +1181,7 @@ module Heron
   # @return [Array<Heron::Tensor>] outputs
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.chunk(input, chunks:, dim: 0)
-    Ops.call(Ops::CHUNK, [input], [chunks, dim])
+    Ext.chunk(input, chunks, dim)
   end
 
   # out[i][j][k] = input[index[i][j][k]][j][k] (for dim 0): values picked along `dim` by int64 `index`.
@@ -1192,7 +1192,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.gather(input, index, dim:)
-    Ops.call(Ops::GATHER, [input, index], [dim])
+    Ext.gather(input, index, dim)
   end
 
   # A copy of input with src written at `index` along `dim` (the inverse of gather); with `reduce`, combined by 'add' or 'multiply'.
@@ -1205,7 +1205,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.scatter(input, index, src, dim:, reduce: nil)
-    Ops.call(Ops::SCATTER, [input, index, src], [dim, reduce])
+    Ext.scatter(input, index, src, dim, reduce)
   end
 
   # A copy of input with src added at `index` along `dim`; repeated indices accumulate.
@@ -1217,7 +1217,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.scatter_add(input, index, src, dim:)
-    Ops.call(Ops::SCATTER_ADD, [input, index, src], [dim])
+    Ext.scatter_add(input, index, src, dim)
   end
 
   # The slices of input at the 1-d int64 `index` along `dim`.
@@ -1228,7 +1228,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.index_select(input, index, dim:)
-    Ops.call(Ops::INDEX_SELECT, [input, index], [dim])
+    Ext.index_select(input, index, dim)
   end
 
   # numpy's take_along_axis: like gather, with indices broadcast against input; none flattens both.
@@ -1239,7 +1239,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.take_along_dim(input, indices, dim: nil)
-    Ops.call(Ops::TAKE_ALONG_DIM, [input, indices], [dim])
+    Ext.take_along_dim(input, indices, dim)
   end
 
   # Advanced (integer array) indexing, numpy rules: the i-th index tensor indexes dim i (a missing one takes the whole dim); the index tensors broadcast together.
@@ -1249,7 +1249,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.index(input, indices)
-    Ops.call(Ops::INDEX, [input, indices], [])
+    Ext.index(input, indices)
   end
 
   # In-place input[indices] = values (or += with accumulate), the assigning form of `index`.
@@ -1261,7 +1261,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.index_put_(input, values, indices, accumulate: false)
-    Ops.call(Ops::INDEX_PUT_, [input, values, indices], [accumulate])
+    Ext.index_put_(input, values, indices, accumulate)
   end
 
   # The int64 indices of non-zero elements, shape (count, ndim), in row-major order.
@@ -1270,7 +1270,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.nonzero(input)
-    Ops.call(Ops::NONZERO, [input], [])
+    Ext.nonzero(input)
   end
 
   # A copy of input with `value` where the bool mask (broadcast to input) is true.
@@ -1281,7 +1281,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.masked_fill(input, mask, value:)
-    Ops.call(Ops::MASKED_FILL, [input, mask], [value])
+    Ext.masked_fill(input, mask, value)
   end
 
   # A copy with the order of elements reversed along `dims`.
@@ -1291,7 +1291,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.flip(input, dims:)
-    Ops.call(Ops::FLIP, [input], [dims])
+    Ext.flip(input, dims)
   end
 
   # A copy with elements shifted cyclically by `shifts` along `dims` (flattened when dims is none).
@@ -1302,7 +1302,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.roll(input, shifts:, dims: nil)
-    Ops.call(Ops::ROLL, [input], [shifts, dims])
+    Ext.roll(input, shifts, dims)
   end
 
   # A copy with elements above the `diagonal` of the last two dims zeroed.
@@ -1312,7 +1312,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.tril(input, diagonal: 0)
-    Ops.call(Ops::TRIL, [input], [diagonal])
+    Ext.tril(input, diagonal)
   end
 
   # A copy with elements below the `diagonal` of the last two dims zeroed.
@@ -1322,7 +1322,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.triu(input, diagonal: 0)
-    Ops.call(Ops::TRIU, [input], [diagonal])
+    Ext.triu(input, diagonal)
   end
 
   # Pads the last dims: `pad` = (left, right) for the last dim, then the one before, as in torch.nn.functional.pad. Negative pads crop.
@@ -1334,7 +1334,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.pad(input, pad:, mode: "constant", value: 0.0)
-    Ops.call(Ops::PAD, [input], [pad, mode, value])
+    Ext.pad(input, pad, mode, value)
   end
 
   # Values and int64 indices sorted along `dim`; nan sorts last (first when descending).
@@ -1346,7 +1346,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [values, indices]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sort(input, dim: -1, descending: false, stable: false)
-    Ops.call(Ops::SORT, [input], [dim, descending, stable])
+    Ext.sort(input, dim, descending, stable)
   end
 
   # The k largest (or smallest) values along `dim` and their int64 indices.
@@ -1359,7 +1359,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [values, indices]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.topk(input, k:, dim: -1, largest: true, sorted: true)
-    Ops.call(Ops::TOPK, [input], [k, dim, largest, sorted])
+    Ext.topk(input, k, dim, largest, sorted)
   end
 
   # An uninitialized tensor.
@@ -1370,7 +1370,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.empty(size:, dtype: :float32, device: nil)
-    Ops.call(Ops::EMPTY, [], [size, dtype, device])
+    Ext.empty(size, dtype, device)
   end
 
   # A tensor of zeros.
@@ -1381,7 +1381,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.zeros(size:, dtype: :float32, device: nil)
-    Ops.call(Ops::ZEROS, [], [size, dtype, device])
+    Ext.zeros(size, dtype, device)
   end
 
   # A tensor of ones.
@@ -1392,7 +1392,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.ones(size:, dtype: :float32, device: nil)
-    Ops.call(Ops::ONES, [], [size, dtype, device])
+    Ext.ones(size, dtype, device)
   end
 
   # A tensor filled with `fill_value`; the dtype follows the value (bool, int64 or float32) unless given.
@@ -1404,7 +1404,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.full(size:, fill_value:, dtype: nil, device: nil)
-    Ops.call(Ops::FULL, [], [size, fill_value, dtype, device])
+    Ext.full(size, fill_value, dtype, device)
   end
 
   # Values from start (inclusive) to end (exclusive) by step; int64 when all three are integers, else float32.
@@ -1417,7 +1417,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.arange(start: 0, end:, step: 1, dtype: nil, device: nil)
-    Ops.call(Ops::ARANGE, [], [start, binding.local_variable_get(:end), step, dtype, device])
+    Ext.arange(start, binding.local_variable_get(:end), step, dtype, device)
   end
 
   # `steps` evenly spaced values from start to end inclusive.
@@ -1430,7 +1430,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.linspace(start:, end:, steps:, dtype: :float32, device: nil)
-    Ops.call(Ops::LINSPACE, [], [start, binding.local_variable_get(:end), steps, dtype, device])
+    Ext.linspace(start, binding.local_variable_get(:end), steps, dtype, device)
   end
 
   # An n x m matrix with ones on the diagonal.
@@ -1442,7 +1442,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.eye(n:, m: nil, dtype: :float32, device: nil)
-    Ops.call(Ops::EYE, [], [n, m, dtype, device])
+    Ext.eye(n, m, dtype, device)
   end
 
   # An uninitialized tensor with the input's shape, dtype and device.
@@ -1452,7 +1452,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.empty_like(input, dtype: nil)
-    Ops.call(Ops::EMPTY_LIKE, [input], [dtype])
+    Ext.empty_like(input, dtype)
   end
 
   # Zeros with the input's shape, dtype and device.
@@ -1462,7 +1462,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.zeros_like(input, dtype: nil)
-    Ops.call(Ops::ZEROS_LIKE, [input], [dtype])
+    Ext.zeros_like(input, dtype)
   end
 
   # Ones with the input's shape, dtype and device.
@@ -1472,7 +1472,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.ones_like(input, dtype: nil)
-    Ops.call(Ops::ONES_LIKE, [input], [dtype])
+    Ext.ones_like(input, dtype)
   end
 
   # `fill_value` with the input's shape, dtype and device.
@@ -1483,7 +1483,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.full_like(input, fill_value:, dtype: nil)
-    Ops.call(Ops::FULL_LIKE, [input], [fill_value, dtype])
+    Ext.full_like(input, fill_value, dtype)
   end
 
   # Uniform samples in [low, high). With `seed` the stream is (seed, 0); without, the default generator's next stream.
@@ -1497,7 +1497,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rand(size:, low: 0.0, high: 1.0, dtype: :float32, device: nil, seed: nil)
-    Ops.call(Ops::RAND, [], [size, low, high, dtype, device, seed])
+    Ext.rand(size, low, high, dtype, device, seed)
   end
 
   # Normal samples with `mean` and `std` (Box-Muller on Philox).
@@ -1511,7 +1511,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.randn(size:, mean: 0.0, std: 1.0, dtype: :float32, device: nil, seed: nil)
-    Ops.call(Ops::RANDN, [], [size, mean, std, dtype, device, seed])
+    Ext.randn(size, mean, std, dtype, device, seed)
   end
 
   # Uniform integers in [low, high).
@@ -1525,7 +1525,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.randint(low: 0, high:, size:, dtype: :int64, device: nil, seed: nil)
-    Ops.call(Ops::RANDINT, [], [low, high, size, dtype, device, seed])
+    Ext.randint(low, high, size, dtype, device, seed)
   end
 
   # 1 with probability input[i], else 0, in the input's dtype. Probabilities must lie in [0, 1].
@@ -1535,7 +1535,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.bernoulli(input, seed: nil)
-    Ops.call(Ops::BERNOULLI, [input], [seed])
+    Ext.bernoulli(input, seed)
   end
 
   # A random permutation of 0..n-1 (Fisher-Yates on Philox).
@@ -1547,7 +1547,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.randperm(n:, dtype: :int64, device: nil, seed: nil)
-    Ops.call(Ops::RANDPERM, [], [n, dtype, device, seed])
+    Ext.randperm(n, dtype, device, seed)
   end
 
   # One fused SGD step over a parameter group, PyTorch's rule: g = grad (negated when maximize) + weight_decay * p; with momentum, buf = g on the first step else momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf; p -= lr * g.
@@ -1563,7 +1563,7 @@ module Heron
   # @return [Array<Heron::Tensor>] params: The updated params (the input tensors themselves).
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.sgd_step_(tensors, lr:, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false, first_step: false)
-    Ops.call(Ops::SGD_STEP_, [tensors], [lr, momentum, dampening, weight_decay, nesterov, maximize, first_step])
+    Ext.sgd_step_(tensors, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step)
   end
 
   # One fused Adam (or AdamW with decoupled_weight_decay) step over a parameter group, PyTorch's rule: m = lerp(m, g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g, p -= lr / (1 - beta1**step) * m / (sqrt(v_or_max_v) / sqrt(1 - beta2**step) + eps).
@@ -1581,7 +1581,7 @@ module Heron
   # @return [Array<Heron::Tensor>] params: The updated params (the input tensors themselves).
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.adam_step_(tensors, lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-08, weight_decay: 0.0, amsgrad: false, maximize: false, step: 1, decoupled_weight_decay: false)
-    Ops.call(Ops::ADAM_STEP_, [tensors], [lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, step, decoupled_weight_decay])
+    Ext.adam_step_(tensors, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, step, decoupled_weight_decay)
   end
 
   # One fused RMSprop step over a parameter group, PyTorch's rule: s = alpha * s + (1 - alpha) * g * g; avg = sqrt(s - ga * ga) (centered, ga = lerp(ga, g, 1 - alpha)) or sqrt(s), plus eps; with momentum buf = momentum * buf + g / avg and p -= lr * buf, else p -= lr * g / avg.
@@ -1597,7 +1597,7 @@ module Heron
   # @return [Array<Heron::Tensor>] params: The updated params (the input tensors themselves).
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rmsprop_step_(tensors, lr: 0.01, alpha: 0.99, eps: 1e-08, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false)
-    Ops.call(Ops::RMSPROP_STEP_, [tensors], [lr, alpha, eps, weight_decay, momentum, centered, maximize])
+    Ext.rmsprop_step_(tensors, lr, alpha, eps, weight_decay, momentum, centered, maximize)
   end
 
   # One fused Adagrad step over a parameter group, PyTorch's rule: clr = lr / (1 + (step - 1) * lr_decay); s += g * g; p -= clr * g / (sqrt(s) + eps).
@@ -1612,7 +1612,7 @@ module Heron
   # @return [Array<Heron::Tensor>] params: The updated params (the input tensors themselves).
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.adagrad_step_(tensors, lr: 0.01, lr_decay: 0.0, weight_decay: 0.0, eps: 1e-10, step: 1, maximize: false)
-    Ops.call(Ops::ADAGRAD_STEP_, [tensors], [lr, lr_decay, weight_decay, eps, step, maximize])
+    Ext.adagrad_step_(tensors, lr, lr_decay, weight_decay, eps, step, maximize)
   end
 
   # Clips the total norm of gradients in place, like torch.nn.utils.clip_grad_norm_: total = norm of the per-tensor norms; when max_norm / (total + 1e-6) < 1 every grad is scaled by it. Returns the total norm (before clipping).
@@ -1624,7 +1624,7 @@ module Heron
   # @return [Heron::Tensor] total_norm: 0-d tensor with the total norm (the grads' dtype; float32 for no grads).
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.clip_grad_norm_(tensors, max_norm:, norm_type: 2.0, error_if_nonfinite: false)
-    Ops.call(Ops::CLIP_GRAD_NORM_, [tensors], [max_norm, norm_type, error_if_nonfinite])
+    Ext.clip_grad_norm_(tensors, max_norm, norm_type, error_if_nonfinite)
   end
 
   # 1-d convolution (cross-correlation, like PyTorch) of input (N, C, L) or unbatched (C, L) with weight (K, C/groups, kL), plus bias (K) when given.
@@ -1640,7 +1640,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv1d(input, weight, bias = nil, stride: [1], padding: [0], dilation: [1], groups: 1, same_padding: false)
-    Ops.call(Ops::CONV1D, [input, weight, bias], [stride, padding, dilation, groups, same_padding])
+    Ext.conv1d(input, weight, bias, stride, padding, dilation, groups, same_padding)
   end
 
   # 2-d convolution (cross-correlation, like PyTorch) of input (N, C, H, W) or unbatched (C, H, W) with weight (K, C/groups, kH, kW), plus bias (K) when given.
@@ -1656,7 +1656,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv2d(input, weight, bias = nil, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, same_padding: false)
-    Ops.call(Ops::CONV2D, [input, weight, bias], [stride, padding, dilation, groups, same_padding])
+    Ext.conv2d(input, weight, bias, stride, padding, dilation, groups, same_padding)
   end
 
   # Inference form of conv2d + add + clamp/ReLU in one pass: clamp(conv2d(input, weight, bias) + residual, min, max). What the session's graph optimizer rewrites conv2d -> batch_norm (folded into weight and bias) -> add -> relu/clamp into; usable directly too. The output never aliases an input.
@@ -1675,7 +1675,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv2d_fused(input, weight, bias = nil, residual = nil, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, same_padding: false, min: nil, max: nil)
-    Ops.call(Ops::CONV2D_FUSED, [input, weight, bias, residual], [stride, padding, dilation, groups, same_padding, min, max])
+    Ext.conv2d_fused(input, weight, bias, residual, stride, padding, dilation, groups, same_padding, min, max)
   end
 
   # 2-d transposed convolution (the gradient of conv2d with respect to its input) of input (N, C_in, H, W) or unbatched with weight (C_in, K/groups, kH, kW) as in PyTorch, plus bias (K).
@@ -1691,7 +1691,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv_transpose2d(input, weight, bias = nil, stride: [1, 1], padding: [0, 0], output_padding: [0, 0], groups: 1, dilation: [1, 1])
-    Ops.call(Ops::CONV_TRANSPOSE2D, [input, weight, bias], [stride, padding, output_padding, groups, dilation])
+    Ext.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
   end
 
   # 2-d max pooling of (N, C, H, W) or (C, H, W); also gives the int64 index of each maximum, flat in its input's H*W plane (like PyTorch). Padding is -inf; nan wins.
@@ -1705,7 +1705,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, indices]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.max_pool2d(input, kernel_size:, stride: [], padding: [0, 0], dilation: [1, 1], ceil_mode: false)
-    Ops.call(Ops::MAX_POOL2D, [input], [kernel_size, stride, padding, dilation, ceil_mode])
+    Ext.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
   end
 
   # 2-d average pooling of (N, C, H, W) or (C, H, W), like PyTorch (padding is zeros).
@@ -1720,7 +1720,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.avg_pool2d(input, kernel_size:, stride: [], padding: [0, 0], ceil_mode: false, count_include_pad: true, divisor_override: nil)
-    Ops.call(Ops::AVG_POOL2D, [input], [kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override])
+    Ext.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
   end
 
   # 2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to output_size; output cell i averages rows floor(i*H/oH) to ceil((i+1)*H/oH) (PyTorch's rule).
@@ -1730,7 +1730,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.adaptive_avg_pool2d(input, output_size:)
-    Ops.call(Ops::ADAPTIVE_AVG_POOL2D, [input], [output_size])
+    Ext.adaptive_avg_pool2d(input, output_size)
   end
 
   # Gradients of conv1d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -1747,7 +1747,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv1d_backward(grad, input, weight, stride: [1], padding: [0], dilation: [1], groups: 1, same_padding: false, output_mask: [1, 1, 1])
-    Ops.call(Ops::CONV1D_BACKWARD, [grad, input, weight], [stride, padding, dilation, groups, same_padding, output_mask])
+    Ext.conv1d_backward(grad, input, weight, stride, padding, dilation, groups, same_padding, output_mask)
   end
 
   # Gradients of conv2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -1764,7 +1764,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv2d_backward(grad, input, weight, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, same_padding: false, output_mask: [1, 1, 1])
-    Ops.call(Ops::CONV2D_BACKWARD, [grad, input, weight], [stride, padding, dilation, groups, same_padding, output_mask])
+    Ext.conv2d_backward(grad, input, weight, stride, padding, dilation, groups, same_padding, output_mask)
   end
 
   # Gradients of conv_transpose2d: grad_input, grad_weight and grad_bias from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -1781,7 +1781,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.conv_transpose2d_backward(grad, input, weight, stride: [1, 1], padding: [0, 0], output_padding: [0, 0], groups: 1, dilation: [1, 1], output_mask: [1, 1, 1])
-    Ops.call(Ops::CONV_TRANSPOSE2D_BACKWARD, [grad, input, weight], [stride, padding, output_padding, groups, dilation, output_mask])
+    Ext.conv_transpose2d_backward(grad, input, weight, stride, padding, output_padding, groups, dilation, output_mask)
   end
 
   # Gradient of max_pool2d: scatters (adds) grad into a zero tensor shaped like input at max_pool2d's indices.
@@ -1792,7 +1792,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.max_pool2d_backward(grad, input, indices)
-    Ops.call(Ops::MAX_POOL2D_BACKWARD, [grad, input, indices], [])
+    Ext.max_pool2d_backward(grad, input, indices)
   end
 
   # Gradient of avg_pool2d with respect to its input.
@@ -1808,7 +1808,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.avg_pool2d_backward(grad, input, kernel_size:, stride: [], padding: [0, 0], ceil_mode: false, count_include_pad: true, divisor_override: nil)
-    Ops.call(Ops::AVG_POOL2D_BACKWARD, [grad, input], [kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override])
+    Ext.avg_pool2d_backward(grad, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
   end
 
   # Gradient of adaptive_avg_pool2d with respect to its input (the output size is grad's last two dims).
@@ -1818,7 +1818,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.adaptive_avg_pool2d_backward(grad, input)
-    Ops.call(Ops::ADAPTIVE_AVG_POOL2D_BACKWARD, [grad, input], [])
+    Ext.adaptive_avg_pool2d_backward(grad, input)
   end
 
   # y = input @ weight^T + bias over the last dim of input (..., in); weight (out, in), bias (out). One GEMM with the bias pre-filled.
@@ -1829,7 +1829,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.linear(input, weight, bias = nil)
-    Ops.call(Ops::LINEAR, [input, weight, bias], [])
+    Ext.linear(input, weight, bias)
   end
 
   # Gradients of linear: grad_input = g @ weight, grad_weight = g^T @ input (over all leading dims), grad_bias = sum of g. Outputs masked off by output_mask are empty (shape (0,)).
@@ -1841,7 +1841,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.linear_backward(grad_output, input, weight, output_mask: [1, 1, 1])
-    Ops.call(Ops::LINEAR_BACKWARD, [grad_output, input, weight], [output_mask])
+    Ext.linear_backward(grad_output, input, weight, output_mask)
   end
 
   # Elementwise x if x > 0 else negative_slope * x.
@@ -1851,7 +1851,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.leaky_relu(input, negative_slope: 0.01)
-    Ops.call(Ops::LEAKY_RELU, [input], [negative_slope])
+    Ext.leaky_relu(input, negative_slope)
   end
 
   # grad_output where input > 0, else negative_slope * grad_output.
@@ -1862,7 +1862,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.leaky_relu_backward(grad_output, input, negative_slope: 0.01)
-    Ops.call(Ops::LEAKY_RELU_BACKWARD, [grad_output, input], [negative_slope])
+    Ext.leaky_relu_backward(grad_output, input, negative_slope)
   end
 
   # In training, zeroes each element with probability p (mask from the default Philox generator, the same for any thread count) and scales the rest by 1/(1-p); otherwise the identity. Returns the output and the bool keep-mask.
@@ -1873,7 +1873,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, mask]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.dropout(input, p: 0.5, training: true)
-    Ops.call(Ops::DROPOUT, [input], [p, training])
+    Ext.dropout(input, p, training)
   end
 
   # grad_output * mask / (1 - p) (zeros when p = 1).
@@ -1884,7 +1884,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.dropout_backward(grad_output, mask, p: 0.5)
-    Ops.call(Ops::DROPOUT_BACKWARD, [grad_output, mask], [p])
+    Ext.dropout_backward(grad_output, mask, p)
   end
 
   # Rows of weight (num, dim) picked by int32/int64 indices of any shape: out shape indices.shape + (dim,). Out-of-range indices are an error.
@@ -1895,7 +1895,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.embedding(weight, indices, padding_idx: nil)
-    Ops.call(Ops::EMBEDDING, [weight, indices], [padding_idx])
+    Ext.embedding(weight, indices, padding_idx)
   end
 
   # Scatter-add of grad_output (indices.shape + (dim,)) into a (num_weights, dim) gradient; the padding_idx row stays zero.
@@ -1907,7 +1907,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.embedding_backward(grad_output, indices, num_weights:, padding_idx: nil)
-    Ops.call(Ops::EMBEDDING_BACKWARD, [grad_output, indices], [num_weights, padding_idx])
+    Ext.embedding_backward(grad_output, indices, num_weights, padding_idx)
   end
 
   # Rearranges (*, C*r*r, H, W) into (*, C, H*r, W*r).
@@ -1917,7 +1917,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.pixel_shuffle(input, upscale_factor:)
-    Ops.call(Ops::PIXEL_SHUFFLE, [input], [upscale_factor])
+    Ext.pixel_shuffle(input, upscale_factor)
   end
 
   # Rearranges (*, C, H*r, W*r) into (*, C*r*r, H, W), the inverse of pixel_shuffle.
@@ -1927,7 +1927,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.pixel_unshuffle(input, downscale_factor:)
-    Ops.call(Ops::PIXEL_UNSHUFFLE, [input], [downscale_factor])
+    Ext.pixel_unshuffle(input, downscale_factor)
   end
 
   # Resizes the spatial dims of (N, C, H, W) input (nearest also (N, C, W)) to `size` or by `scale_factor` (out = floor(in * scale_factor)), with PyTorch's index rules; with scale_factor the source index uses 1/scale_factor.
@@ -1940,7 +1940,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.interpolate(input, size: nil, scale_factor: nil, mode: "nearest", align_corners: false)
-    Ops.call(Ops::INTERPOLATE, [input], [size, scale_factor, mode, align_corners])
+    Ext.interpolate(input, size, scale_factor, mode, align_corners)
   end
 
   # Gradient of interpolate: grad_output (output-sized) accumulated into an input-sized gradient.
@@ -1953,7 +1953,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.interpolate_backward(grad_output, input_size:, scale_factor: nil, mode: "nearest", align_corners: false)
-    Ops.call(Ops::INTERPOLATE_BACKWARD, [grad_output], [input_size, scale_factor, mode, align_corners])
+    Ext.interpolate_backward(grad_output, input_size, scale_factor, mode, align_corners)
   end
 
   # Batch normalisation of (N, C, *) input per channel. Training: batch statistics, and running_mean/running_var (when given) are updated in place with momentum (unbiased variance). Eval: the running statistics (required). Returns out and the mean and 1/sqrt(var + eps) used.
@@ -1969,7 +1969,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, save_mean, save_invstd]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.batch_norm(input, weight = nil, bias = nil, running_mean = nil, running_var = nil, training: false, momentum: 0.1, eps: 1e-05)
-    Ops.call(Ops::BATCH_NORM, [input, weight, bias, running_mean, running_var], [training, momentum, eps])
+    Ext.batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps)
   end
 
   # Gradients of batch_norm from the saved mean and invstd: grad_input, grad_weight, grad_bias (per channel).
@@ -1983,7 +1983,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training: true)
-    Ops.call(Ops::BATCH_NORM_BACKWARD, [grad_output, input, weight, save_mean, save_invstd], [training])
+    Ext.batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training)
   end
 
   # Normalises over the last len(normalized_shape) dims, then applies the elementwise weight and bias (of shape normalized_shape). Returns out, mean and rstd (input.shape[:-k] + (1,)*k).
@@ -1996,7 +1996,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, mean, rstd]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.layer_norm(input, weight = nil, bias = nil, normalized_shape:, eps: 1e-05)
-    Ops.call(Ops::LAYER_NORM, [input, weight, bias], [normalized_shape, eps])
+    Ext.layer_norm(input, weight, bias, normalized_shape, eps)
   end
 
   # Gradients of layer_norm from the saved mean and rstd: grad_input, grad_weight, grad_bias (normalized_shape).
@@ -2010,7 +2010,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.layer_norm_backward(grad_output, input, weight, mean, rstd, normalized_shape:)
-    Ops.call(Ops::LAYER_NORM_BACKWARD, [grad_output, input, weight, mean, rstd], [normalized_shape])
+    Ext.layer_norm_backward(grad_output, input, weight, mean, rstd, normalized_shape)
   end
 
   # Splits the C channels of (N, C, *) input into num_groups groups, normalises each (sample, group), then applies per-channel weight and bias. Returns out, mean and rstd (N, num_groups).
@@ -2023,7 +2023,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, mean, rstd]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.group_norm(input, weight = nil, bias = nil, num_groups:, eps: 1e-05)
-    Ops.call(Ops::GROUP_NORM, [input, weight, bias], [num_groups, eps])
+    Ext.group_norm(input, weight, bias, num_groups, eps)
   end
 
   # Gradients of group_norm from the saved mean and rstd (N, num_groups): grad_input, grad_weight, grad_bias (C).
@@ -2037,7 +2037,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight, grad_bias]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.group_norm_backward(grad_output, input, weight, mean, rstd, num_groups:)
-    Ops.call(Ops::GROUP_NORM_BACKWARD, [grad_output, input, weight, mean, rstd], [num_groups])
+    Ext.group_norm_backward(grad_output, input, weight, mean, rstd, num_groups)
   end
 
   # Normalises each (sample, channel) of (N, C, *) input over its spatial dims (use_input_stats), updating running_mean/running_var in place when given (mean over the batch of the per-instance statistics, unbiased variance); or uses the running statistics. Returns out and the mean and rstd used ((N, C), or (C) from the running statistics).
@@ -2053,7 +2053,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [out, mean, rstd]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.instance_norm(input, weight = nil, bias = nil, running_mean = nil, running_var = nil, use_input_stats: true, momentum: 0.1, eps: 1e-05)
-    Ops.call(Ops::INSTANCE_NORM, [input, weight, bias, running_mean, running_var], [use_input_stats, momentum, eps])
+    Ext.instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps)
   end
 
   # Cross entropy of logits input (N, C), (N, C, d1, ...) or (C) against int64 class indices (N, d1, ...) or class probabilities (input's shape), with a fused log_softmax over the class dim. PyTorch's semantics for class weights, ignore_index (indices only), label smoothing and reductions (weighted mean divides by the summed target weights).
@@ -2067,7 +2067,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cross_entropy(input, target, weight = nil, ignore_index: -100, reduction: "mean", label_smoothing: 0.0)
-    Ops.call(Ops::CROSS_ENTROPY, [input, target, weight], [ignore_index, reduction, label_smoothing])
+    Ext.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
   end
 
   # Gradient of cross_entropy with respect to the logits (softmax recomputed).
@@ -2082,7 +2082,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.cross_entropy_backward(grad_output, input, target, weight = nil, ignore_index: -100, reduction: "mean", label_smoothing: 0.0)
-    Ops.call(Ops::CROSS_ENTROPY_BACKWARD, [grad_output, input, target, weight], [ignore_index, reduction, label_smoothing])
+    Ext.cross_entropy_backward(grad_output, input, target, weight, ignore_index, reduction, label_smoothing)
   end
 
   # Negative log likelihood of log-probabilities input (N, C), (N, C, d1, ...) or (C) at int64 class indices target, with class weights and ignore_index; weighted mean divides by the summed target weights.
@@ -2095,7 +2095,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.nll_loss(input, target, weight = nil, ignore_index: -100, reduction: "mean")
-    Ops.call(Ops::NLL_LOSS, [input, target, weight], [ignore_index, reduction])
+    Ext.nll_loss(input, target, weight, ignore_index, reduction)
   end
 
   # Gradient of nll_loss with respect to input.
@@ -2109,7 +2109,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.nll_loss_backward(grad_output, input, target, weight = nil, ignore_index: -100, reduction: "mean")
-    Ops.call(Ops::NLL_LOSS_BACKWARD, [grad_output, input, target, weight], [ignore_index, reduction])
+    Ext.nll_loss_backward(grad_output, input, target, weight, ignore_index, reduction)
   end
 
   # (input - target)**2, reduced. input and target have the same shape.
@@ -2120,7 +2120,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.mse_loss(input, target, reduction: "mean")
-    Ops.call(Ops::MSE_LOSS, [input, target], [reduction])
+    Ext.mse_loss(input, target, reduction)
   end
 
   # Gradient of mse_loss with respect to input (the target's is its negation).
@@ -2132,7 +2132,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.mse_loss_backward(grad_output, input, target, reduction: "mean")
-    Ops.call(Ops::MSE_LOSS_BACKWARD, [grad_output, input, target], [reduction])
+    Ext.mse_loss_backward(grad_output, input, target, reduction)
   end
 
   # |input - target|, reduced. input and target have the same shape.
@@ -2143,7 +2143,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.l1_loss(input, target, reduction: "mean")
-    Ops.call(Ops::L1_LOSS, [input, target], [reduction])
+    Ext.l1_loss(input, target, reduction)
   end
 
   # Gradient of l1_loss with respect to input: sign(input - target) (0 at 0), scaled.
@@ -2155,7 +2155,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.l1_loss_backward(grad_output, input, target, reduction: "mean")
-    Ops.call(Ops::L1_LOSS_BACKWARD, [grad_output, input, target], [reduction])
+    Ext.l1_loss_backward(grad_output, input, target, reduction)
   end
 
   # 0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target), reduced; beta = 0 is l1_loss.
@@ -2167,7 +2167,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.smooth_l1_loss(input, target, reduction: "mean", beta: 1.0)
-    Ops.call(Ops::SMOOTH_L1_LOSS, [input, target], [reduction, beta])
+    Ext.smooth_l1_loss(input, target, reduction, beta)
   end
 
   # Gradient of smooth_l1_loss with respect to input.
@@ -2180,7 +2180,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.smooth_l1_loss_backward(grad_output, input, target, reduction: "mean", beta: 1.0)
-    Ops.call(Ops::SMOOTH_L1_LOSS_BACKWARD, [grad_output, input, target], [reduction, beta])
+    Ext.smooth_l1_loss_backward(grad_output, input, target, reduction, beta)
   end
 
   # -weight * (target * log(input) + (1 - target) * log(1 - input)), logs clamped at -100, reduced. input in [0, 1]; weight broadcasts to input.
@@ -2192,7 +2192,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.binary_cross_entropy(input, target, weight = nil, reduction: "mean")
-    Ops.call(Ops::BINARY_CROSS_ENTROPY, [input, target, weight], [reduction])
+    Ext.binary_cross_entropy(input, target, weight, reduction)
   end
 
   # Gradient of binary_cross_entropy with respect to input: weight * (input - target) / max(input * (1 - input), 1e-12), scaled.
@@ -2205,7 +2205,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.binary_cross_entropy_backward(grad_output, input, target, weight = nil, reduction: "mean")
-    Ops.call(Ops::BINARY_CROSS_ENTROPY_BACKWARD, [grad_output, input, target, weight], [reduction])
+    Ext.binary_cross_entropy_backward(grad_output, input, target, weight, reduction)
   end
 
   # Binary cross entropy of sigmoid(input), computed stably from the logits: weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * softplus(-x)), reduced. weight and pos_weight broadcast to input.
@@ -2218,7 +2218,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.binary_cross_entropy_with_logits(input, target, weight = nil, pos_weight = nil, reduction: "mean")
-    Ops.call(Ops::BINARY_CROSS_ENTROPY_WITH_LOGITS, [input, target, weight, pos_weight], [reduction])
+    Ext.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
   end
 
   # Gradient of binary_cross_entropy_with_logits with respect to input.
@@ -2232,7 +2232,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.binary_cross_entropy_with_logits_backward(grad_output, input, target, weight = nil, pos_weight = nil, reduction: "mean")
-    Ops.call(Ops::BINARY_CROSS_ENTROPY_WITH_LOGITS_BACKWARD, [grad_output, input, target, weight, pos_weight], [reduction])
+    Ext.binary_cross_entropy_with_logits_backward(grad_output, input, target, weight, pos_weight, reduction)
   end
 
   # Locally connected 2-d layer (untied convolution, MegEngine's local): every output position (oh, ow) has its own filter. input (N, IC, IH, IW); weight (OH, OW, IC, FH, FW, OC) or grouped (G, OH, OW, IC/G, FH, FW, OC/G); plus bias (OC) when given. Cross-correlation; output (N, OC, OH, OW).
@@ -2246,7 +2246,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.local_conv2d(input, weight, bias = nil, stride: [1, 1], padding: [0, 0], algo: "auto")
-    Ops.call(Ops::LOCAL_CONV2D, [input, weight, bias], [stride, padding, algo])
+    Ext.local_conv2d(input, weight, bias, stride, padding, algo)
   end
 
   # Locally shared 2-d convolution (MegEngine's local_share): the output plane is cut into SGH x SGW equal spatial groups and each group has its own filter. input (N, IC, IH, IW); weight (SGH, SGW, IC, FH, FW, OC) or grouped (G, SGH, SGW, IC/G, FH, FW, OC/G); plus bias (OC) when given; output (N, OC, OH, OW) with OH % SGH == 0 and OW % SGW == 0.
@@ -2264,7 +2264,7 @@ module Heron
   # @return [Heron::Tensor] out
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.local_share_conv2d(input, weight, bias = nil, stride: [1, 1], padding: [0, 0], dilation: [1, 1], spatial_groups: [1, 1], groups: 1, mode: "cross_correlation", algo: "auto")
-    Ops.call(Ops::LOCAL_SHARE_CONV2D, [input, weight, bias], [stride, padding, dilation, spatial_groups, groups, mode, algo])
+    Ext.local_share_conv2d(input, weight, bias, stride, padding, dilation, spatial_groups, groups, mode, algo)
   end
 
   # Gradients of local_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -2279,7 +2279,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.local_conv2d_backward(grad, input, weight, stride: [1, 1], padding: [0, 0], algo: "auto", output_mask: [1, 1])
-    Ops.call(Ops::LOCAL_CONV2D_BACKWARD, [grad, input, weight], [stride, padding, algo, output_mask])
+    Ext.local_conv2d_backward(grad, input, weight, stride, padding, algo, output_mask)
   end
 
   # Gradients of local_share_conv2d: grad_input (backward-data) and grad_weight (backward-filter) from the output's gradient (outputs not asked for in output_mask are empty (0,) tensors).
@@ -2298,7 +2298,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [grad_input, grad_weight]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.local_share_conv2d_backward(grad, input, weight, stride: [1, 1], padding: [0, 0], dilation: [1, 1], spatial_groups: [1, 1], groups: 1, mode: "cross_correlation", algo: "auto", output_mask: [1, 1])
-    Ops.call(Ops::LOCAL_SHARE_CONV2D_BACKWARD, [grad, input, weight], [stride, padding, dilation, spatial_groups, groups, mode, algo, output_mask])
+    Ext.local_share_conv2d_backward(grad, input, weight, stride, padding, dilation, spatial_groups, groups, mode, algo, output_mask)
   end
 
   # Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu, for num_layers stacked layers, optionally bidirectional (the reverse direction reads the sequence backwards; outputs are concatenated [forward, reverse]). With `lengths` (a sorted, non-increasing length per batch item, like a packed sequence) item b only runs its first lengths[b] steps (the reverse direction starts at its own last step), its outputs past that are 0 and its final state is the one at its last step.
@@ -2318,7 +2318,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [output, h_n, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rnn(input, hx, lengths, params, hidden_size:, num_layers: 1, nonlinearity: "tanh", bias: true, batch_first: false, dropout: 0.0, training: false, bidirectional: false)
-    Ops.call(Ops::RNN, [input, hx, lengths, params], [hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional])
+    Ext.rnn(input, hx, lengths, params, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional)
   end
 
   # LSTM over a whole sequence, PyTorch's equations (gates i, f, g, o): c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t), and with proj_size P > 0 h_t = (o*tanh(c_t)) W_hr^T. Layers, directions and lengths as for rnn.
@@ -2339,7 +2339,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [output, h_n, c_n, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.lstm(input, hx, cx, lengths, params, hidden_size:, num_layers: 1, bias: true, batch_first: false, dropout: 0.0, training: false, bidirectional: false, proj_size: 0)
-    Ops.call(Ops::LSTM, [input, hx, cx, lengths, params], [hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional, proj_size])
+    Ext.lstm(input, hx, cx, lengths, params, hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional, proj_size)
   end
 
   # GRU over a whole sequence, PyTorch's equations (gates r, z, n): r = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h. Layers, directions and lengths as for rnn.
@@ -2358,7 +2358,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [output, h_n, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.gru(input, hx, lengths, params, hidden_size:, num_layers: 1, bias: true, batch_first: false, dropout: 0.0, training: false, bidirectional: false)
-    Ops.call(Ops::GRU, [input, hx, lengths, params], [hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional])
+    Ext.gru(input, hx, lengths, params, hidden_size, num_layers, bias, batch_first, dropout, training, bidirectional)
   end
 
   # One Elman RNN step: h' = act(input W_ih^T + b_ih + hx W_hh^T + b_hh).
@@ -2373,7 +2373,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [h, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rnn_cell(input, hx, w_ih, w_hh, b_ih = nil, b_hh = nil, nonlinearity: "tanh")
-    Ops.call(Ops::RNN_CELL, [input, hx, w_ih, w_hh, b_ih, b_hh], [nonlinearity])
+    Ext.rnn_cell(input, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity)
   end
 
   # One LSTM step (gates i, f, g, o): c' = f*cx + i*g, h' = o*tanh(c').
@@ -2388,7 +2388,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [h, c, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.lstm_cell(input, hx, cx, w_ih, w_hh, b_ih = nil, b_hh = nil)
-    Ops.call(Ops::LSTM_CELL, [input, hx, cx, w_ih, w_hh, b_ih, b_hh], [])
+    Ext.lstm_cell(input, hx, cx, w_ih, w_hh, b_ih, b_hh)
   end
 
   # One GRU step (gates r, z, n), PyTorch's equations (see gru).
@@ -2402,7 +2402,7 @@ module Heron
   # @return [Array<Heron::Tensor>] [h, reserve]
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.gru_cell(input, hx, w_ih, w_hh, b_ih = nil, b_hh = nil)
-    Ops.call(Ops::GRU_CELL, [input, hx, w_ih, w_hh, b_ih, b_hh], [])
+    Ext.gru_cell(input, hx, w_ih, w_hh, b_ih, b_hh)
   end
 
   # Gradients of rnn, lstm and gru (and of the cells, as sequences of one step) from the forward call's reserve: returns grad_input, grad_hx, grad_cx (empty for rnn/gru), then one gradient per param. Weight gradients are one GEMM over all steps per layer and direction.
@@ -2429,523 +2429,533 @@ module Heron
   # @return [Array<Heron::Tensor>] grads: grad_input, grad_hx, grad_cx, then the params' gradients.
   # @raise [ArgumentError, TypeError, IndexError, Heron::Error] as the ABI reports it.
   def self.rnn_backward(input, hx, cx, lengths, reserve, grad_output, grad_hn, grad_cn, params, mode:, hidden_size:, num_layers: 1, nonlinearity: "tanh", bias: true, batch_first: false, dropout: 0.0, training: false, bidirectional: false, proj_size: 0)
-    Ops.call(Ops::RNN_BACKWARD, [input, hx, cx, lengths, reserve, grad_output, grad_hn, grad_cn, params], [mode, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional, proj_size])
+    Ext.rnn_backward(input, hx, cx, lengths, reserve, grad_output, grad_hn, grad_cn, params, mode, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, training, bidirectional, proj_size)
   end
 
   class Tensor
+    # Arithmetic operators: the op with its schema defaults (numbers take part as wrapped
+    # numbers, like Python scalars).
+    def +(other) = Ext.add(self, other, 1)
+    def -(other) = Ext.sub(self, other, 1)
+    def *(other) = Ext.mul(self, other)
+    def /(other) = Ext.div(self, other, nil)
+    def %(other) = Ext.remainder(self, other)
+    def **(other) = Ext.pow(self, other)
+    def -@ = Ext.neg(self)
+
     # (see Heron.neg)
     def neg()
-      Ops.call(Ops::NEG, [self], [])
+      Ext.neg(self)
     end
 
     # (see Heron.abs)
     def abs()
-      Ops.call(Ops::ABS, [self], [])
+      Ext.abs(self)
     end
 
     # (see Heron.sign)
     def sign()
-      Ops.call(Ops::SIGN, [self], [])
+      Ext.sign(self)
     end
 
     # (see Heron.exp)
     def exp()
-      Ops.call(Ops::EXP, [self], [])
+      Ext.exp(self)
     end
 
     # (see Heron.expm1)
     def expm1()
-      Ops.call(Ops::EXPM1, [self], [])
+      Ext.expm1(self)
     end
 
     # (see Heron.log)
     def log()
-      Ops.call(Ops::LOG, [self], [])
+      Ext.log(self)
     end
 
     # (see Heron.log1p)
     def log1p()
-      Ops.call(Ops::LOG1P, [self], [])
+      Ext.log1p(self)
     end
 
     # (see Heron.log2)
     def log2()
-      Ops.call(Ops::LOG2, [self], [])
+      Ext.log2(self)
     end
 
     # (see Heron.sqrt)
     def sqrt()
-      Ops.call(Ops::SQRT, [self], [])
+      Ext.sqrt(self)
     end
 
     # (see Heron.rsqrt)
     def rsqrt()
-      Ops.call(Ops::RSQRT, [self], [])
+      Ext.rsqrt(self)
     end
 
     # (see Heron.square)
     def square()
-      Ops.call(Ops::SQUARE, [self], [])
+      Ext.square(self)
     end
 
     # (see Heron.sin)
     def sin()
-      Ops.call(Ops::SIN, [self], [])
+      Ext.sin(self)
     end
 
     # (see Heron.cos)
     def cos()
-      Ops.call(Ops::COS, [self], [])
+      Ext.cos(self)
     end
 
     # (see Heron.tan)
     def tan()
-      Ops.call(Ops::TAN, [self], [])
+      Ext.tan(self)
     end
 
     # (see Heron.tanh)
     def tanh()
-      Ops.call(Ops::TANH, [self], [])
+      Ext.tanh(self)
     end
 
     # (see Heron.sigmoid)
     def sigmoid()
-      Ops.call(Ops::SIGMOID, [self], [])
+      Ext.sigmoid(self)
     end
 
     # (see Heron.relu)
     def relu()
-      Ops.call(Ops::RELU, [self], [])
+      Ext.relu(self)
     end
 
     # (see Heron.gelu)
     def gelu(approximate: "none")
-      Ops.call(Ops::GELU, [self], [approximate])
+      Ext.gelu(self, approximate)
     end
 
     # (see Heron.silu)
     def silu()
-      Ops.call(Ops::SILU, [self], [])
+      Ext.silu(self)
     end
 
     # (see Heron.softplus)
     def softplus(beta: 1.0, threshold: 20.0)
-      Ops.call(Ops::SOFTPLUS, [self], [beta, threshold])
+      Ext.softplus(self, beta, threshold)
     end
 
     # (see Heron.erf)
     def erf()
-      Ops.call(Ops::ERF, [self], [])
+      Ext.erf(self)
     end
 
     # (see Heron.floor)
     def floor()
-      Ops.call(Ops::FLOOR, [self], [])
+      Ext.floor(self)
     end
 
     # (see Heron.ceil)
     def ceil()
-      Ops.call(Ops::CEIL, [self], [])
+      Ext.ceil(self)
     end
 
     # (see Heron.round)
     def round(decimals: 0)
-      Ops.call(Ops::ROUND, [self], [decimals])
+      Ext.round(self, decimals)
     end
 
     # (see Heron.trunc)
     def trunc()
-      Ops.call(Ops::TRUNC, [self], [])
+      Ext.trunc(self)
     end
 
     # (see Heron.reciprocal)
     def reciprocal()
-      Ops.call(Ops::RECIPROCAL, [self], [])
+      Ext.reciprocal(self)
     end
 
     # (see Heron.isnan)
     def isnan()
-      Ops.call(Ops::ISNAN, [self], [])
+      Ext.isnan(self)
     end
 
     # (see Heron.isinf)
     def isinf()
-      Ops.call(Ops::ISINF, [self], [])
+      Ext.isinf(self)
     end
 
     # (see Heron.isfinite)
     def isfinite()
-      Ops.call(Ops::ISFINITE, [self], [])
+      Ext.isfinite(self)
     end
 
     # (see Heron.logical_not)
     def logical_not()
-      Ops.call(Ops::LOGICAL_NOT, [self], [])
+      Ext.logical_not(self)
     end
 
     # (see Heron.bitwise_not)
     def bitwise_not()
-      Ops.call(Ops::BITWISE_NOT, [self], [])
+      Ext.bitwise_not(self)
     end
 
     # (see Heron.add)
     def add(other, alpha: 1)
-      Ops.call(Ops::ADD, [self, other], [alpha])
+      Ext.add(self, other, alpha)
     end
 
     # (see Heron.sub)
     def sub(other, alpha: 1)
-      Ops.call(Ops::SUB, [self, other], [alpha])
+      Ext.sub(self, other, alpha)
     end
 
     # (see Heron.mul)
     def mul(other)
-      Ops.call(Ops::MUL, [self, other], [])
+      Ext.mul(self, other)
     end
 
     # (see Heron.div)
     def div(other, rounding_mode: nil)
-      Ops.call(Ops::DIV, [self, other], [rounding_mode])
+      Ext.div(self, other, rounding_mode)
     end
 
     # (see Heron.floor_divide)
     def floor_divide(other)
-      Ops.call(Ops::FLOOR_DIVIDE, [self, other], [])
+      Ext.floor_divide(self, other)
     end
 
     # (see Heron.remainder)
     def remainder(other)
-      Ops.call(Ops::REMAINDER, [self, other], [])
+      Ext.remainder(self, other)
     end
 
     # (see Heron.pow)
     def pow(exponent)
-      Ops.call(Ops::POW, [self, exponent], [])
+      Ext.pow(self, exponent)
     end
 
     # (see Heron.maximum)
     def maximum(other)
-      Ops.call(Ops::MAXIMUM, [self, other], [])
+      Ext.maximum(self, other)
     end
 
     # (see Heron.minimum)
     def minimum(other)
-      Ops.call(Ops::MINIMUM, [self, other], [])
+      Ext.minimum(self, other)
     end
 
     # (see Heron.atan2)
     def atan2(other)
-      Ops.call(Ops::ATAN2, [self, other], [])
+      Ext.atan2(self, other)
     end
 
     # (see Heron.eq)
     def eq(other)
-      Ops.call(Ops::EQ, [self, other], [])
+      Ext.eq(self, other)
     end
 
     # (see Heron.ne)
     def ne(other)
-      Ops.call(Ops::NE, [self, other], [])
+      Ext.ne(self, other)
     end
 
     # (see Heron.lt)
     def lt(other)
-      Ops.call(Ops::LT, [self, other], [])
+      Ext.lt(self, other)
     end
 
     # (see Heron.le)
     def le(other)
-      Ops.call(Ops::LE, [self, other], [])
+      Ext.le(self, other)
     end
 
     # (see Heron.gt)
     def gt(other)
-      Ops.call(Ops::GT, [self, other], [])
+      Ext.gt(self, other)
     end
 
     # (see Heron.ge)
     def ge(other)
-      Ops.call(Ops::GE, [self, other], [])
+      Ext.ge(self, other)
     end
 
     # (see Heron.logical_and)
     def logical_and(other)
-      Ops.call(Ops::LOGICAL_AND, [self, other], [])
+      Ext.logical_and(self, other)
     end
 
     # (see Heron.logical_or)
     def logical_or(other)
-      Ops.call(Ops::LOGICAL_OR, [self, other], [])
+      Ext.logical_or(self, other)
     end
 
     # (see Heron.logical_xor)
     def logical_xor(other)
-      Ops.call(Ops::LOGICAL_XOR, [self, other], [])
+      Ext.logical_xor(self, other)
     end
 
     # (see Heron.bitwise_and)
     def bitwise_and(other)
-      Ops.call(Ops::BITWISE_AND, [self, other], [])
+      Ext.bitwise_and(self, other)
     end
 
     # (see Heron.bitwise_or)
     def bitwise_or(other)
-      Ops.call(Ops::BITWISE_OR, [self, other], [])
+      Ext.bitwise_or(self, other)
     end
 
     # (see Heron.bitwise_xor)
     def bitwise_xor(other)
-      Ops.call(Ops::BITWISE_XOR, [self, other], [])
+      Ext.bitwise_xor(self, other)
     end
 
     # (see Heron.bitwise_left_shift)
     def bitwise_left_shift(other)
-      Ops.call(Ops::BITWISE_LEFT_SHIFT, [self, other], [])
+      Ext.bitwise_left_shift(self, other)
     end
 
     # (see Heron.bitwise_right_shift)
     def bitwise_right_shift(other)
-      Ops.call(Ops::BITWISE_RIGHT_SHIFT, [self, other], [])
+      Ext.bitwise_right_shift(self, other)
     end
 
     # (see Heron.clamp)
     def clamp(min: nil, max: nil)
-      Ops.call(Ops::CLAMP, [self], [min, max])
+      Ext.clamp(self, min, max)
     end
 
     # (see Heron.sum)
     def sum(dim: nil, keepdim: false, dtype: nil)
-      Ops.call(Ops::SUM, [self], [dim, keepdim, dtype])
+      Ext.sum(self, dim, keepdim, dtype)
     end
 
     # (see Heron.mean)
     def mean(dim: nil, keepdim: false, dtype: nil)
-      Ops.call(Ops::MEAN, [self], [dim, keepdim, dtype])
+      Ext.mean(self, dim, keepdim, dtype)
     end
 
     # (see Heron.prod)
     def prod(dim: nil, keepdim: false, dtype: nil)
-      Ops.call(Ops::PROD, [self], [dim, keepdim, dtype])
+      Ext.prod(self, dim, keepdim, dtype)
     end
 
     # (see Heron.amax)
     def amax(dim: nil, keepdim: false)
-      Ops.call(Ops::AMAX, [self], [dim, keepdim])
+      Ext.amax(self, dim, keepdim)
     end
 
     # (see Heron.amin)
     def amin(dim: nil, keepdim: false)
-      Ops.call(Ops::AMIN, [self], [dim, keepdim])
+      Ext.amin(self, dim, keepdim)
     end
 
     # (see Heron.argmax)
     def argmax(dim: nil, keepdim: false)
-      Ops.call(Ops::ARGMAX, [self], [dim, keepdim])
+      Ext.argmax(self, dim, keepdim)
     end
 
     # (see Heron.argmin)
     def argmin(dim: nil, keepdim: false)
-      Ops.call(Ops::ARGMIN, [self], [dim, keepdim])
+      Ext.argmin(self, dim, keepdim)
     end
 
     # (see Heron.var)
     def var(dim: nil, correction: 1.0, keepdim: false)
-      Ops.call(Ops::VAR, [self], [dim, correction, keepdim])
+      Ext.var(self, dim, correction, keepdim)
     end
 
     # (see Heron.std)
     def std(dim: nil, correction: 1.0, keepdim: false)
-      Ops.call(Ops::STD, [self], [dim, correction, keepdim])
+      Ext.std(self, dim, correction, keepdim)
     end
 
     # (see Heron.logsumexp)
     def logsumexp(dim: nil, keepdim: false)
-      Ops.call(Ops::LOGSUMEXP, [self], [dim, keepdim])
+      Ext.logsumexp(self, dim, keepdim)
     end
 
     # (see Heron.all)
     def all(dim: nil, keepdim: false)
-      Ops.call(Ops::ALL, [self], [dim, keepdim])
+      Ext.all(self, dim, keepdim)
     end
 
     # (see Heron.any)
     def any(dim: nil, keepdim: false)
-      Ops.call(Ops::ANY, [self], [dim, keepdim])
+      Ext.any(self, dim, keepdim)
     end
 
     # (see Heron.cumsum)
     def cumsum(dim:, dtype: nil)
-      Ops.call(Ops::CUMSUM, [self], [dim, dtype])
+      Ext.cumsum(self, dim, dtype)
     end
 
     # (see Heron.cumprod)
     def cumprod(dim:, dtype: nil)
-      Ops.call(Ops::CUMPROD, [self], [dim, dtype])
+      Ext.cumprod(self, dim, dtype)
     end
 
     # (see Heron.matmul)
     def matmul(other)
-      Ops.call(Ops::MATMUL, [self, other], [])
+      Ext.matmul(self, other)
     end
 
     # (see Heron.softmax)
     def softmax(dim:, dtype: nil)
-      Ops.call(Ops::SOFTMAX, [self], [dim, dtype])
+      Ext.softmax(self, dim, dtype)
     end
 
     # (see Heron.log_softmax)
     def log_softmax(dim:, dtype: nil)
-      Ops.call(Ops::LOG_SOFTMAX, [self], [dim, dtype])
+      Ext.log_softmax(self, dim, dtype)
     end
 
     # (see Heron.reshape)
     def reshape(shape:)
-      Ops.call(Ops::RESHAPE, [self], [shape])
+      Ext.reshape(self, shape)
     end
 
     # (see Heron.view)
     def view(shape:)
-      Ops.call(Ops::VIEW, [self], [shape])
+      Ext.view(self, shape)
     end
 
     # (see Heron.permute)
     def permute(dims:)
-      Ops.call(Ops::PERMUTE, [self], [dims])
+      Ext.permute(self, dims)
     end
 
     # (see Heron.transpose)
     def transpose(dim0:, dim1:)
-      Ops.call(Ops::TRANSPOSE, [self], [dim0, dim1])
+      Ext.transpose(self, dim0, dim1)
     end
 
     # (see Heron.select)
     def select(dim:, index:)
-      Ops.call(Ops::SELECT, [self], [dim, index])
+      Ext.select(self, dim, index)
     end
 
     # (see Heron.expand)
     def expand(size:)
-      Ops.call(Ops::EXPAND, [self], [size])
+      Ext.expand(self, size)
     end
 
     # (see Heron.broadcast_to)
     def broadcast_to(shape:)
-      Ops.call(Ops::BROADCAST_TO, [self], [shape])
+      Ext.broadcast_to(self, shape)
     end
 
     # (see Heron.squeeze)
     def squeeze(dim: nil)
-      Ops.call(Ops::SQUEEZE, [self], [dim])
+      Ext.squeeze(self, dim)
     end
 
     # (see Heron.unsqueeze)
     def unsqueeze(dim:)
-      Ops.call(Ops::UNSQUEEZE, [self], [dim])
+      Ext.unsqueeze(self, dim)
     end
 
     # (see Heron.flatten)
     def flatten(start_dim: 0, end_dim: -1)
-      Ops.call(Ops::FLATTEN, [self], [start_dim, end_dim])
+      Ext.flatten(self, start_dim, end_dim)
     end
 
     # (see Heron.as_strided)
     def as_strided(size:, stride:, storage_offset: nil)
-      Ops.call(Ops::AS_STRIDED, [self], [size, stride, storage_offset])
+      Ext.as_strided(self, size, stride, storage_offset)
     end
 
     # (see Heron.contiguous)
     def contiguous()
-      Ops.call(Ops::CONTIGUOUS, [self], [])
+      Ext.contiguous(self)
     end
 
     # (see Heron.clone)
     def clone()
-      Ops.call(Ops::CLONE, [self], [])
+      Ext.clone(self)
     end
 
     # (see Heron.copy_)
     def copy_(src)
-      Ops.call(Ops::COPY_, [self, src], [])
+      Ext.copy_(self, src)
     end
 
     # (see Heron.split)
     def split(split_size: nil, sizes: nil, dim: 0)
-      Ops.call(Ops::SPLIT, [self], [split_size, sizes, dim])
+      Ext.split(self, split_size, sizes, dim)
     end
 
     # (see Heron.chunk)
     def chunk(chunks:, dim: 0)
-      Ops.call(Ops::CHUNK, [self], [chunks, dim])
+      Ext.chunk(self, chunks, dim)
     end
 
     # (see Heron.gather)
     def gather(index, dim:)
-      Ops.call(Ops::GATHER, [self, index], [dim])
+      Ext.gather(self, index, dim)
     end
 
     # (see Heron.scatter)
     def scatter(index, src, dim:, reduce: nil)
-      Ops.call(Ops::SCATTER, [self, index, src], [dim, reduce])
+      Ext.scatter(self, index, src, dim, reduce)
     end
 
     # (see Heron.scatter_add)
     def scatter_add(index, src, dim:)
-      Ops.call(Ops::SCATTER_ADD, [self, index, src], [dim])
+      Ext.scatter_add(self, index, src, dim)
     end
 
     # (see Heron.index_select)
     def index_select(index, dim:)
-      Ops.call(Ops::INDEX_SELECT, [self, index], [dim])
+      Ext.index_select(self, index, dim)
     end
 
     # (see Heron.take_along_dim)
     def take_along_dim(indices, dim: nil)
-      Ops.call(Ops::TAKE_ALONG_DIM, [self, indices], [dim])
+      Ext.take_along_dim(self, indices, dim)
     end
 
     # (see Heron.nonzero)
     def nonzero()
-      Ops.call(Ops::NONZERO, [self], [])
+      Ext.nonzero(self)
     end
 
     # (see Heron.masked_fill)
     def masked_fill(mask, value:)
-      Ops.call(Ops::MASKED_FILL, [self, mask], [value])
+      Ext.masked_fill(self, mask, value)
     end
 
     # (see Heron.flip)
     def flip(dims:)
-      Ops.call(Ops::FLIP, [self], [dims])
+      Ext.flip(self, dims)
     end
 
     # (see Heron.roll)
     def roll(shifts:, dims: nil)
-      Ops.call(Ops::ROLL, [self], [shifts, dims])
+      Ext.roll(self, shifts, dims)
     end
 
     # (see Heron.tril)
     def tril(diagonal: 0)
-      Ops.call(Ops::TRIL, [self], [diagonal])
+      Ext.tril(self, diagonal)
     end
 
     # (see Heron.triu)
     def triu(diagonal: 0)
-      Ops.call(Ops::TRIU, [self], [diagonal])
+      Ext.triu(self, diagonal)
     end
 
     # (see Heron.sort)
     def sort(dim: -1, descending: false, stable: false)
-      Ops.call(Ops::SORT, [self], [dim, descending, stable])
+      Ext.sort(self, dim, descending, stable)
     end
 
     # (see Heron.topk)
     def topk(k:, dim: -1, largest: true, sorted: true)
-      Ops.call(Ops::TOPK, [self], [k, dim, largest, sorted])
+      Ext.topk(self, k, dim, largest, sorted)
     end
 
     # (see Heron.bernoulli)
     def bernoulli(seed: nil)
-      Ops.call(Ops::BERNOULLI, [self], [seed])
+      Ext.bernoulli(self, seed)
     end
   end
 

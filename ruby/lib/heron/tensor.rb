@@ -1,52 +1,29 @@
 # frozen_string_literal: true
 
 module Heron
-  # An n-dimensional array owned by the engine. The handle lives in an FFI::AutoPointer, released
-  # with heron_tensor_release when the Tensor is garbage collected (or at once by #release!).
+  # An n-dimensional array owned by the engine. Tensor is a C object of the extension heron_native
+  # holding one heron_tensor handle, released with heron_tensor_release when the Tensor is garbage
+  # collected (or at once by #release!). The extension also defines #release!, #released?, #ndim,
+  # #shape, #numel, #dtype, #address (the handle, an Integer) and Tensor.from_address.
   class Tensor
-    # The handle's owner: releases it with heron_tensor_release.
-    class Handle < FFI::AutoPointer
-      def self.release(ptr)
-        Native.heron_tensor_release(ptr)
+    # An FFI::Pointer to a tensor's handle that keeps the tensor (and so the handle) alive while the
+    # pointer is referenced: what ffi calls take.
+    class HandleRef < FFI::Pointer
+      def initialize(tensor)
+        super(tensor.address)
+        @tensor = tensor
       end
     end
 
-    # Wraps a new (owned) raw handle.
+    # Wraps a new (owned) raw handle (an FFI::Pointer).
     def self.from_raw(raw)
       raise Heron::Error, "NULL tensor handle" if raw.null?
-      t = allocate
-      t.instance_variable_set(:@ptr, Handle.new(raw))
-      t
+      from_address(raw.address)
     end
 
-    # The AutoPointer holding the handle; raises once released.
+    # The handle as an FFI::Pointer for ffi calls; raises once released.
     def ptr
-      @ptr or raise Heron::Error, "this Heron::Tensor has been released"
-    end
-
-    # Releases the handle now instead of at garbage collection; the tensor is unusable afterwards.
-    def release!
-      @ptr&.free
-      @ptr = nil
-      nil
-    end
-
-    def released?
-      @ptr.nil?
-    end
-
-    def ndim
-      out = FFI::MemoryPointer.new(:int32)
-      Heron.check(Native.heron_tensor_ndim(ptr, out))
-      out.read_int32
-    end
-
-    def shape
-      n = ndim
-      return [] if n.zero?
-      out = FFI::MemoryPointer.new(:int64, n)
-      Heron.check(Native.heron_tensor_shape(ptr, out, n))
-      out.read_array_of_int64(n)
+      HandleRef.new(self)
     end
 
     def strides
@@ -55,19 +32,6 @@ module Heron
       out = FFI::MemoryPointer.new(:int64, n)
       Heron.check(Native.heron_tensor_strides(ptr, out, n))
       out.read_array_of_int64(n)
-    end
-
-    def numel
-      out = FFI::MemoryPointer.new(:int64)
-      Heron.check(Native.heron_tensor_numel(ptr, out))
-      out.read_int64
-    end
-
-    # The dtype as a Symbol (:float32, ...).
-    def dtype
-      out = FFI::MemoryPointer.new(:int32)
-      Heron.check(Native.heron_tensor_dtype(ptr, out))
-      DTYPE_NAMES.fetch(out.read_int32)
     end
 
     # "cpu", or "cuda:0" for a device tensor.
@@ -143,14 +107,7 @@ module Heron
     end
     alias to_s inspect
 
-    # ---- arithmetic (numbers take part as wrapped numbers, like Python scalars)
-    def +(other) = Heron.add(self, other)
-    def -(other) = Heron.sub(self, other)
-    def *(other) = Heron.mul(self, other)
-    def /(other) = Heron.div(self, other)
-    def %(other) = Heron.remainder(self, other)
-    def **(other) = Heron.pow(self, other)
-    def -@ = Heron.neg(self)
+    # ---- arithmetic: + - * / % ** and unary - are generated (ops_gen.rb)
     def +@ = self
 
     # Lets `2 * t`, `1 - t` work: the number becomes a wrapped-number tensor.
