@@ -3,7 +3,7 @@ forward, backward-data and backward-filter, next to the machine's measured SGEMM
 float32 matmul), its measured memory bandwidth (numpy copy) and each shape's roofline
 min(peak, bandwidth x arithmetic intensity); plus conv2d on the SG=(1,1) shape.
 
-    python benchmarks/local.py [--quick] [--reps 5]
+    python benchmarks/local.py [--quick] [--reps 5] [--shapes "local 32x32"] [--passes bwd-data]
 
 The peak and bandwidth are measured at the start and again next to every shape (the roofline of a
 shape uses the latter, since the machine may be shared). Every kernel runs on Heron's pool (heron.get_num_threads() threads), the naive one too. Times are
@@ -63,7 +63,20 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument("--shapes", help="comma-separated shape names (or name prefixes) to run, e.g. 'local 32x32'")
+    ap.add_argument("--passes", help="comma-separated passes to run: fwd, bwd-data, bwd-filt")
     args = ap.parse_args()
+    shapes = QUICK if args.quick else SHAPES
+    if args.shapes:
+        want = [w.strip() for w in args.shapes.split(",")]
+        shapes = [s for s in shapes if any(s[0].startswith(w) for w in want)]
+        if not shapes:
+            ap.error(f"no shape matches {args.shapes!r}; shapes: {', '.join(s[0] for s in SHAPES)}")
+    passes_wanted = None
+    if args.passes:
+        passes_wanted = {p.strip() for p in args.passes.split(",")}
+        if not passes_wanted <= {"fwd", "bwd-data", "bwd-filt"}:
+            ap.error("--passes takes fwd, bwd-data, bwd-filt")
     reps = 2 if args.quick else args.reps
     peak, bw = sgemm_peak(reps), bandwidth(reps)
     print(f"threads={heron.get_num_threads()}  SGEMM peak (numpy 2048^3) {peak:.1f} GFLOP/s  "
@@ -74,7 +87,7 @@ def main():
     print("-" * len(hdr))
     rng = np.random.default_rng(0)
     peaks, summary = [peak], []
-    for (name, kind, N, IC, OC, H, W, k, pad, sg) in (QUICK if args.quick else SHAPES):
+    for (name, kind, N, IC, OC, H, W, k, pad, sg) in shapes:
         OH, OW = H + 2 * pad - k + 1, W + 2 * pad - k + 1
         sg = (OH, OW) if kind == "local" else sg
         x = heron.from_numpy(rng.uniform(-1, 1, (N, IC, H, W)).astype(np.float32))
@@ -106,6 +119,8 @@ def main():
                   ("bwd-data", lambda a: bwd(a, (1, 0)), yb + wb + xb),
                   ("bwd-filt", lambda a: bwd(a, (0, 1)), xb + yb + wb)]
         for pname, fn, nbytes in passes:
+            if passes_wanted is not None and pname not in passes_wanted:
+                continue
             ai = flops / nbytes
             roof = min(peak_s, bw_s * ai)
             t_opt = best(lambda: fn("auto"), reps)
@@ -118,7 +133,7 @@ def main():
             summary.append((name, pname, ai, g_opt))
             print(f"{name:<26}{pname:<8}{flops / 1e9:7.2f}{ai:7.1f}{roof:10.1f}{naive_s:>9}{g_opt:11.1f}"
                   f"{100 * g_opt / roof:6.0f}%{ratio:>9}")
-        if sg == (1, 1):
+        if sg == (1, 1) and passes_wanted is None:
             wc = heron.from_numpy(np.ascontiguousarray(w_np[0, 0].transpose(3, 0, 1, 2)))
             t_conv = best(lambda: heron.conv2d(x, wc, None, padding=pad), reps)
             print(f"{'  conv2d (same shape)':<26}{'fwd':<8}{flops / 1e9:7.2f}{'':>7}{'':>10}{'':>9}"

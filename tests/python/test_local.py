@@ -151,6 +151,42 @@ def test_bitwise_larger_shapes():
         assert same_bits(f[0].numpy(), n[0].numpy()) and same_bits(f[1].numpy(), n[1].numpy())
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_bitwise_backward_data_blocks(threads):
+    """Backward-data with batches that are multiples of 32 (the fused AVX-512 kernel): each output-channel
+    count with its own compile-time specialization (32, 64, 128, 256) and a run-time one (40), row tails
+    (IC/G * FH * FW not a multiple of 12), two column blocks (batch 64), several positions per chunk
+    (local_share), rows that no output reaches (stride 3 with a 1x1 filter: zero gradient), dilation with
+    convolution mode, two groups; under 1, 2 and 3 threads (the input-gradient rows are zeroed and written
+    out per channel block as the pass goes)."""
+    base = dict(N=32, IC=5, IH=5, IW=4, OC=64, FH=3, FW=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+                sg=(5, 4), G=1, flip=False)
+    cases = [dict(base, OC=32), base, dict(base, OC=128), dict(base, OC=256), dict(base, OC=40),
+             dict(base, N=64, IC=3), dict(base, sg=(1, 2), IC=4), dict(base, sg=(5, 1), OC=33),
+             dict(base, IH=9, IW=7, FH=1, FW=1, stride=(3, 2), padding=(1, 0), sg=(4, 4)),
+             dict(base, IH=7, IW=8, dilation=(2, 1), flip=True, sg=(5, 4)),
+             dict(base, IC=6, OC=128, G=2, sg=(5, 2))]
+    old = heron.get_num_threads()
+    heron.set_num_threads(threads)
+    try:
+        for i, gm in enumerate(cases):
+            x, w, _ = make(gm, seed=100 + i)
+            if gm["G"] == 1:
+                w = w[0]
+            k = kw(gm)
+            OH = out_size(gm["IH"], gm["FH"], gm["stride"][0], gm["padding"][0], gm["dilation"][0])
+            OW = out_size(gm["IW"], gm["FW"], gm["stride"][1], gm["padding"][1], gm["dilation"][1])
+            gy = t(rng.uniform(-1, 1, (gm["N"], gm["OC"], OH, OW)))
+            gx_f = _ops.local_share_conv2d_backward(gy, t(x), t(w), output_mask=(1, 0), **k)[0]
+            gx_n = _ops.local_share_conv2d_backward(gy, t(x), t(w), output_mask=(1, 0), algo="naive", **k)[0]
+            assert same_bits(gx_f.numpy(), gx_n.numpy()), gm
+            if gm["FH"] == 1:  # input rows between the strided taps get no gradient
+                g = gx_f.numpy()
+                assert np.all(g[:, :, [0, 3, 6], :] == 0) and np.any(g[:, :, [2, 5, 8], :] != 0)
+    finally:
+        heron.set_num_threads(old)
+
+
 def test_local_conv2d_matches_reference_and_naive():
     N, IC, IH, IW, OC = 4, 6, 9, 8, 10
     for (s, p, G) in [((1, 1), (0, 0), 1), ((2, 1), (1, 2), 1), ((1, 1), (1, 1), 2)]:
@@ -293,6 +329,6 @@ def test_bitwise_under_other_isas(isa):
     import sys
     env = dict(os.environ, HERON_SIMD=isa)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k",
-                        "bitwise_equal_to_naive or bitwise_larger"], env=env, capture_output=True, text=True,
+                        "bitwise_equal_to_naive or bitwise_larger or bitwise_backward_data"], env=env, capture_output=True, text=True,
                        cwd=os.path.dirname(__file__))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
