@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """All-reduce bus bandwidth, Heron (CommNet, C ABI) next to Open MPI's MPI_Allreduce, same run.
 
-    python benchmarks/commnet/allreduce.py [--rounds R] [--np 2]
+    python benchmarks/commnet/allreduce.py [--rounds R] [--np 2] [--ring]
 
 Builds allreduce_heron.c against libheron (python/heron/lib) and allreduce_mpi.c with mpicc, then
 runs both R times, alternating which goes first; prints the median time per size, the bus
@@ -42,9 +42,10 @@ def parse(out):
     return res
 
 
-def run_heron(binary, np_):
+def run_heron(binary, np_, env=None):
     path = f"/tmp/heron_allreduce_{uuid.uuid4().hex}"
-    procs = [subprocess.Popen([str(binary), f"file://{path}", str(r), str(np_)], stdout=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([str(binary), f"file://{path}", str(r), str(np_)], stdout=subprocess.PIPE, text=True,
+                              env=env)
              for r in range(np_)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     if os.path.exists(path):
@@ -70,21 +71,30 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--np", type=int, default=2)
+    ap.add_argument("--ring", action="store_true",
+                    help="also run Heron with HERON_DIST_ARENA=0 (the ring instead of the same-host arena)")
     a = ap.parse_args()
     heron_bin, mpi_bin = build()
-    hs, ms = [], []
+    hs, ms, rs = [], [], []
+    ring_env = dict(os.environ, HERON_DIST_ARENA="0")
     for r in range(a.rounds):
-        if r % 2 == 0:
-            hs.append(run_heron(heron_bin, a.np)); ms.append(run_mpi(mpi_bin, a.np))
-        else:
-            ms.append(run_mpi(mpi_bin, a.np)); hs.append(run_heron(heron_bin, a.np))
+        runs = [lambda: hs.append(run_heron(heron_bin, a.np)), lambda: ms.append(run_mpi(mpi_bin, a.np))]
+        if a.ring:
+            runs.append(lambda: rs.append(run_heron(heron_bin, a.np, ring_env)))
+        k = r % len(runs)  # rotate which goes first
+        for run in runs[k:] + runs[:k]:
+            run()
     factor = 2 * (a.np - 1) / a.np
     print(f"all-reduce float32 sum, {a.np} ranks, one host; medians of {a.rounds} alternating rounds\n")
-    print(f"{'size':>8} {'Heron us':>10} {'MPI us':>10} {'Heron GB/s':>11} {'MPI GB/s':>9} {'MPI/Heron':>10}")
+    print(f"{'size':>8} {'Heron us':>10} {'MPI us':>10} {'Heron GB/s':>11} {'MPI GB/s':>9} {'MPI/Heron':>10}"
+          + (f" {'ring us':>10}" if rs else ""))
     for size in sorted(hs[0]):
         h = statistics.median(x[size] for x in hs)
         m = statistics.median(x[size] for x in ms)
-        print(f"{human(size):>8} {h:10.1f} {m:10.1f} {factor * size / h / 1e3:11.3f} {factor * size / m / 1e3:9.3f} {m / h:9.2f}x")
+        line = f"{human(size):>8} {h:10.1f} {m:10.1f} {factor * size / h / 1e3:11.3f} {factor * size / m / 1e3:9.3f} {m / h:9.2f}x"
+        if rs:
+            line += f" {statistics.median(x[size] for x in rs):10.1f}"
+        print(line)
 
 
 if __name__ == "__main__":

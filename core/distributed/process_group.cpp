@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "core/device/device.h"
+#include "core/distributed/local_arena.h"
 #include "core/util/error.h"
 #include "heron_commnet/commnet.h"
 
@@ -121,6 +122,8 @@ void reduce_into(void* dst, const void* src, size_t n, DType dt, ReduceOp op) {
 // ---------------------------------------------------------------- construction
 ProcessGroup::ProcessGroup(std::shared_ptr<World> world, std::vector<int> ranks, int rank, uint32_t id)
     : world_(std::move(world)), ranks_(std::move(ranks)), rank_(rank), id_(id) {}
+
+ProcessGroup::~ProcessGroup() = default;
 
 std::shared_ptr<ProcessGroup> ProcessGroup::init(const std::string& method_in, int rank, int world_size, int64_t timeout_ms) {
   HERON_CHECK_ARG(timeout_ms > 0, "init_process_group: the timeout must be positive, got ", timeout_ms, " ms");
@@ -350,6 +353,55 @@ void ProcessGroup::recursive_doubling(uint8_t* buf, size_t count, DType dt, Redu
   if (rank_ < extra) send_bytes(rank_ + p, tag + 1, buf, bytes);
 }
 
+bool ProcessGroup::use_arena() {
+  if (arena_state_ >= 0) return arena_state_ == 1 && !arena_->broken();
+  // Decided once per group, collectively: every member must take the same path. A MIN over the
+  // group of [every other member's frames travel over shared-memory rings (same host, /dev/shm
+  // usable), this rank may read every other member's memory directly (cross-memory attach)].
+  const int n = size();
+  const char* env = std::getenv("HERON_DIST_ARENA");
+  uint8_t ok[2] = {static_cast<uint8_t>(!(env && std::string(env) == "0") && n >= 2 && n <= LocalArena::kMaxRanks), 1};
+  for (int r = 0; r < n; ++r) {
+    if (r == rank_) continue;
+    if (std::strcmp(world_->comm->transport(ranks_[r]), "shm") != 0) ok[0] = 0;
+    if (!world_->comm->can_read_direct(ranks_[r])) ok[1] = 0;
+  }
+  recursive_doubling(ok, 2, DType::UInt8, ReduceOp::Min, next_tag_base());
+  if (!ok[0]) {
+    arena_state_ = 0;
+    return false;
+  }
+  // Group rank 0 creates the segment and sends its name; the others map it; a MIN says whether all
+  // did. The name is removed once every member has mapped it (or failed to).
+  char name[64] = {0};
+  std::string created;
+  std::unique_ptr<LocalArena> a;
+  uint64_t tag = next_tag_base();
+  if (rank_ == 0) {
+    cn::Status st = LocalArena::create(n, 0, &created, &a);
+    if (st.ok() && created.size() < sizeof(name)) std::memcpy(name, created.c_str(), created.size());
+    for (int r = 1; r < n; ++r) send_bytes(r, tag, name, sizeof(name));
+  } else {
+    recv_bytes(0, tag, name, sizeof(name));
+    name[sizeof(name) - 1] = 0;
+    if (name[0]) {
+      cn::Status st = LocalArena::open(name, n, rank_, &a);
+      if (!st.ok()) a.reset();
+    }
+  }
+  uint8_t mapped = a != nullptr;
+  recursive_doubling(&mapped, 1, DType::UInt8, ReduceOp::Min, next_tag_base());
+  if (!created.empty()) LocalArena::unlink(created);
+  if (!mapped) {
+    arena_state_ = 0;
+    return false;
+  }
+  arena_ = std::move(a);
+  arena_->set_direct(ok[1] != 0);
+  arena_state_ = 1;
+  return true;
+}
+
 bool ProcessGroup::use_direct(size_t bytes) {
   if (bytes < kDirectMin || size() < 2) return false;
   if (direct_ < 0) {
@@ -430,6 +482,10 @@ void ProcessGroup::all_reduce(const Tensor& t, ReduceOp op) {
   auto* buf = static_cast<uint8_t*>(t.raw_data());
   if (count * itemsize(t.dtype()) <= kRecursiveDoublingMax || count < static_cast<size_t>(n)) {
     recursive_doubling(buf, count, t.dtype(), op, tag);
+  } else if (arena_state_ == 1 || use_arena()) {
+    // Once set up, a broken arena (an earlier failure) reports that failure on every call.
+    cn::Status st = arena_->all_reduce(buf, count, t.dtype(), op, ranks_, world_->comm.get(), std::chrono::milliseconds(world_->timeout_ms));
+    if (!st.ok()) throw_status(st, "all_reduce");
   } else {
     std::vector<size_t> counts(n);
     for (int i = 0; i < n; ++i) counts[i] = count / n + (static_cast<size_t>(i) < count % n ? 1 : 0);

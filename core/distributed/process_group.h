@@ -34,6 +34,7 @@ class CommError : public Error {
 };
 
 struct World;
+class LocalArena;
 
 class ProcessGroup {
  public:
@@ -50,6 +51,9 @@ class ProcessGroup {
   int rank() const { return rank_; }  ///< this process's rank in the group (-1 if not a member)
   int size() const { return static_cast<int>(ranks_.size()); }
   bool is_member() const { return rank_ >= 0; }
+  /// Whether large all-reduces of this group go through the same-host shared arena (decided on
+  /// the first all-reduce above kRecursiveDoublingMax; for tests and diagnostics).
+  bool uses_arena() const { return arena_state_ == 1; }
   int global_rank(int group_rank) const;
 
   void all_reduce(const Tensor& t, ReduceOp op);
@@ -71,7 +75,11 @@ class ProcessGroup {
   /// Rings of at least this many bytes on one host use direct reads (HERON_DIST_DIRECT=0: never).
   static constexpr size_t kDirectMin = 256 * 1024;
 
+  /// Ranks of one host all-reduce messages above kRecursiveDoublingMax through a shared segment
+  /// (local_arena.h) when every member is on this host (HERON_DIST_ARENA=0: never).
+
   ProcessGroup(std::shared_ptr<World> world, std::vector<int> ranks, int rank, uint32_t id);
+  ~ProcessGroup();
 
  private:
   uint64_t next_tag_base();
@@ -86,6 +94,8 @@ class ProcessGroup {
   // copy by the kernel) instead of receiving it over TCP; an 8-byte address and an 8-byte
   // acknowledgement per step keep the buffers valid.
   bool use_direct(size_t bytes);
+  // Same-host all-reduce through a shared segment; decided and set up collectively on first use.
+  bool use_arena();
   void direct_ring(uint8_t* buf, const std::vector<size_t>& counts, DType dt, ReduceOp op, bool reduce, uint64_t tag);
   void direct_pair(uint8_t* buf, const std::vector<size_t>& counts, DType dt, ReduceOp op, uint64_t tag);
 
@@ -96,6 +106,8 @@ class ProcessGroup {
   uint32_t seq_ = 0;
   uint32_t subgroups_ = 0;
   int direct_ = -1;  // -1: not decided yet; 0/1: every member can read every other directly
+  int arena_state_ = -1;  // -1: not decided yet; 0: not used; 1: arena_ is mapped
+  std::unique_ptr<LocalArena> arena_;
 };
 
 /// dst[i] = dst[i] (op) src[i] for n elements of dtype dt (Avg reduces as Sum).

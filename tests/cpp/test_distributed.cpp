@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
@@ -24,7 +26,7 @@ namespace {
 const DType kAll[] = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int8,
                       DType::UInt8,   DType::Int32,   DType::Int64,   DType::Bool};
 
-void run_world(int n, const std::function<void(ProcessGroup&)>& body) {
+void run_world(int n, const std::function<void(ProcessGroup&)>& body, int64_t timeout_ms = 30000) {
   static std::atomic<int> counter{0};
   std::string path = "/tmp/heron_dist_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   std::remove(path.c_str());
@@ -33,7 +35,7 @@ void run_world(int n, const std::function<void(ProcessGroup&)>& body) {
   for (int r = 0; r < n; ++r)
     ts.emplace_back([&, r] {
       try {
-        auto pg = ProcessGroup::init("file://" + path, r, n, 30000);
+        auto pg = ProcessGroup::init("file://" + path, r, n, timeout_ms);
         body(*pg);
         pg->destroy();
       } catch (const std::exception& e) {
@@ -256,4 +258,97 @@ TEST(Distributed, DestroyedGroupRaises) {
     pg.destroy();
     EXPECT_THROW(pg.all_reduce(t, ReduceOp::Sum), distributed::CommError);
   });
+}
+
+// ---- the same-host arena (all-reduces above 64 KiB when every rank is on this host)
+
+TEST(Distributed, ArenaAllReduceOddSizesWindowsAndRepeatedCalls) {
+  for (int n : {2, 3, 4}) {
+    run_world(n, [&](ProcessGroup& pg) {
+      const int me = pg.rank();
+      // float32: just above 64 KiB, ~1 MiB (not divisible by 3 or 4), 12 MiB (many copy-mode
+      // windows), just above 16 MiB (direct mode: reading the peers' tensors)
+      for (size_t count : {size_t(16385), size_t(262147), size_t(3 * 1048576 + 5), size_t(4 * 1048576 + 3)}) {
+        for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Avg}) {
+          Tensor t = from_doubles(inputs(me, count, op, DType::Float32), DType::Float32);
+          pg.all_reduce(t, op);
+          expect_close(to_doubles(t), [&](size_t i) { return expected(n, i, op, DType::Float32); },
+                       "arena float32 n=" + std::to_string(n) + " count=" + std::to_string(count));
+        }
+      }
+      EXPECT_TRUE(pg.uses_arena());
+      // 16-bit, 8-bit and 64-bit types over several windows, odd sizes
+      for (DType dt : {DType::BFloat16, DType::Int8, DType::Bool, DType::Int64}) {
+        const size_t count = (dt == DType::Int64 ? 2 * 1048576 : 2 * 1048576 + 4096) + 3;  // int64: direct mode
+        for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Product, ReduceOp::Max}) {
+          Tensor t = from_doubles(inputs(me, count, op, dt), dt);
+          pg.all_reduce(t, op);
+          expect_close(to_doubles(t), [&](size_t i) { return expected(n, i, op, dt); },
+                       std::string("arena ") + dtype_name(dt) + " n=" + std::to_string(n));
+        }
+      }
+      // many calls in a row (both halves of every slot reused), exact integers
+      for (int k = 0; k < 40; ++k) {
+        Tensor t = from_doubles(std::vector<double>(75001 + k, double(k + me)), DType::Int32);
+        pg.all_reduce(t, ReduceOp::Sum);
+        const double want = double(k) * n + n * (n - 1) / 2.0;
+        expect_close(to_doubles(t), [&](size_t) { return want; }, "arena repeated call " + std::to_string(k));
+      }
+      // every rank ends with the same bits (each share is reduced by one rank and copied)
+      std::vector<double> v(300007);
+      for (size_t i = 0; i < v.size(); ++i) v[i] = 0.1 * double(i % 17) + 0.37 * me + 1e-3 * double(i % 5);
+      Tensor t = from_doubles(v, DType::Float32);
+      pg.all_reduce(t, ReduceOp::Sum);
+      Tensor ref = t.contiguous().clone();
+      pg.broadcast(ref, 0);
+      EXPECT_EQ(std::memcmp(ref.raw_data(), t.raw_data(), t.nbytes()), 0) << "rank " << me << " differs from rank 0";
+    });
+  }
+}
+
+TEST(Distributed, ArenaOffFallsBackToTheRing) {
+  ::setenv("HERON_DIST_ARENA", "0", 1);
+  run_world(3, [&](ProcessGroup& pg) {
+    Tensor t = from_doubles(inputs(pg.rank(), 262147, ReduceOp::Sum, DType::Float32), DType::Float32);
+    pg.all_reduce(t, ReduceOp::Sum);
+    expect_close(to_doubles(t), [&](size_t i) { return expected(3, i, ReduceOp::Sum, DType::Float32); }, "ring");
+    EXPECT_FALSE(pg.uses_arena());
+  });
+  ::unsetenv("HERON_DIST_ARENA");
+}
+
+TEST(Distributed, ArenaSizesThatDifferAreErrorsAndLaterCallsFail) {
+  // the same mode on both ranks (copy), and copy mode against direct mode
+  for (size_t other : {size_t(200000), size_t(5000000)}) run_world(2, [&](ProcessGroup& pg) {
+    Tensor ok = from_doubles(std::vector<double>(100000, 1.0), DType::Float32);
+    pg.all_reduce(ok, ReduceOp::Sum);
+    ASSERT_TRUE(pg.uses_arena());
+    Tensor t = from_doubles(std::vector<double>(pg.rank() == 0 ? 100000 : other, 1.0), DType::Float32);
+    try {
+      pg.all_reduce(t, ReduceOp::Sum);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
+    }
+    EXPECT_THROW(pg.all_reduce(ok, ReduceOp::Sum), distributed::CommError);  // the arena stays failed
+    Tensor small = from_doubles({1.0, 2.0}, DType::Float32);  // small messages still work
+    pg.all_reduce(small, ReduceOp::Sum);
+    EXPECT_EQ(to_doubles(small)[1], 4.0);
+  });
+}
+
+TEST(Distributed, ArenaWaitsEndAtTheTimeoutAndTheOthersFailPromptly) {
+  run_world(2, [&](ProcessGroup& pg) {
+    Tensor t = from_doubles(std::vector<double>(100000, 1.0), DType::Float32);
+    pg.all_reduce(t, ReduceOp::Sum);
+    ASSERT_TRUE(pg.uses_arena());
+    if (pg.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1600));  // rank 0 times out meanwhile
+    try {
+      pg.all_reduce(t, ReduceOp::Sum);
+      ADD_FAILURE() << "no error on rank " << pg.rank();
+    } catch (const distributed::CommError& e) {
+      EXPECT_TRUE(e.timeout()) << e.what();
+      if (pg.rank() == 1) EXPECT_NE(std::string(e.what()).find("gave up"), std::string::npos) << e.what();
+    }
+  }, 1000);
 }

@@ -137,6 +137,27 @@ def killed(rank, world):
     raise AssertionError("no error after a rank died")
 
 
+def killed_arena(rank, world):
+    # 4 MiB all-reduces on the same-host shared arena; the last rank dies inside one (a timer thread
+    # exits the process while the main thread is in all_reduce, the ctypes call having released the
+    # GIL). The others must raise a communication error naming a rank -- detected through the dead
+    # peer's connection, not by waiting for the 60 s timeout.
+    import os
+    import threading
+    t = tensor(np.ones(1 << 20), heron.float32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    if rank == world - 1:
+        threading.Timer(0.3, lambda: os._exit(0)).start()
+    try:
+        for _ in range(1000000):
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    except dist.DistBackendError as e:
+        assert "rank" in str(e) and not isinstance(e, dist.DistTimeoutError), repr(e)
+        print(f"{rank} error: {e}")
+        return
+    raise AssertionError("no error after a rank died")
+
+
 def ddp(rank, world):
     """DistributedDataParallel + DistributedSampler: `world` ranks with local batches of 4 must end
     where one process with batches of 4 * world ends (to 1e-5), and the replicas must agree."""
@@ -284,7 +305,7 @@ def main():
             return
         raise AssertionError("rendezvous did not time out")
     dist.init_process_group("gloo", init_method=method, rank=rank, world_size=world, timeout=60)
-    {"collectives": collectives, "killed": killed, "ddp": ddp, "ddp_overlap": ddp_overlap}[scenario](rank, world)
+    {"collectives": collectives, "killed": killed, "killed_arena": killed_arena, "ddp": ddp, "ddp_overlap": ddp_overlap}[scenario](rank, world)
     print(f"{rank} ok")
 
 

@@ -64,6 +64,15 @@ def test_killed_rank_raises_on_every_other_rank():
     assert outs[-1][0] == 0  # the rank that exited on purpose
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_rank_killed_inside_a_same_host_arena_all_reduce(world):
+    outs = run_ranks("killed_arena", world)
+    for rc, out in outs[:-1]:
+        assert rc == 0, out
+        assert "error:" in out and out.strip().endswith("ok"), out
+    assert outs[-1][0] == 0  # the rank that exited on purpose
+
+
 def test_rendezvous_missing_a_rank_times_out_clearly():
     for rc, out in run_ranks("missing", 3, ranks=[0, 1]):
         assert rc == 0, out
