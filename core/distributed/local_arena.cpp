@@ -34,7 +34,8 @@ struct LocalArena::Header {
   uint32_t nranks;
   uint32_t reserved;
   uint64_t slot_bytes;
-  // 0: healthy; else (failed rank + 1) | kind << 16 (kind 1: timeout, 2: arguments differ, 3: other).
+  // 0: healthy; else (failed rank + 1) | kind << 16 (kind 1: timeout, 2: arguments differ,
+  // 3: a communication failure, 4: the rank destroyed its group).
   alignas(64) std::atomic<uint32_t> abort_word;
 };
 
@@ -218,7 +219,10 @@ void LocalArena::publish(std::atomic<uint32_t>* c, uint32_t v, bool phase_end) {
 Status LocalArena::fail(Status st) {
   if (!broken_) {
     broken_ = true;
-    uint32_t kind = st.code() == ErrorCode::kTimeout ? 1 : st.code() == ErrorCode::kInvalidArgument ? 2 : 3;
+    uint32_t kind = st.code() == ErrorCode::kTimeout           ? 1
+                    : st.code() == ErrorCode::kInvalidArgument ? 2
+                    : st.code() == ErrorCode::kClosed          ? 4
+                                                               : 3;
     uint32_t expected = 0;
     hdr_->abort_word.compare_exchange_strong(expected, static_cast<uint32_t>(rank_ + 1) | (kind << 16));
     for (int r = 0; r < n_; ++r) {
@@ -228,6 +232,8 @@ Status LocalArena::fail(Status st) {
   }
   return st;
 }
+
+void LocalArena::abandon() { fail(Status(ErrorCode::kClosed, "the process group was destroyed")); }
 
 namespace {
 Status abort_status(uint32_t word, int me, cn::Communicator* comm) {
@@ -240,6 +246,7 @@ Status abort_status(uint32_t word, int me, cn::Communicator* comm) {
   }
   if (kind == 1) return Status(ErrorCode::kTimeout, base + " (it timed out)");
   if (kind == 2) return Status(ErrorCode::kInvalidArgument, base + " (the tensors differ in size, dtype or op across ranks)");
+  if (kind == 4) return Status(ErrorCode::kPeerGone, base + " (it destroyed the process group)");
   return Status(ErrorCode::kPeerGone, base + " (a communication failure)");
 }
 }  // namespace

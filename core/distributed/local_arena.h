@@ -60,6 +60,8 @@ class LocalArena {
   heron_commnet::Status all_reduce(uint8_t* buf, size_t count, DType dt, ReduceOp op, const std::vector<int>& global,
                                    heron_commnet::Communicator* comm, std::chrono::milliseconds timeout);
   bool broken() const { return broken_; }
+  /// This rank leaves (its group is destroyed): a peer still waiting on it fails at once.
+  void abandon();
   /// Whether every member may read every other's memory (decided collectively by the caller).
   void set_direct(bool on) { direct_ = on; }
 

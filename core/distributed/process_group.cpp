@@ -203,6 +203,9 @@ void ProcessGroup::destroy() {
   if (world_->destroyed) return;
   if (id_ != 0) return;  // subgroups own nothing
   world_->destroyed = true;
+  // A peer blocked in the shared arena would not notice an orderly close (only a lost connection
+  // aborts the communicator): tell it through the segment.
+  if (arena_) arena_->abandon();
   if (world_->comm) world_->comm->close();
   world_->comm.reset();
   world_->store.reset();

@@ -352,3 +352,28 @@ TEST(Distributed, ArenaWaitsEndAtTheTimeoutAndTheOthersFailPromptly) {
     }
   }, 1000);
 }
+
+TEST(Distributed, ArenaInASubgroupAndARankThatLeaves) {
+  run_world(4, [&](ProcessGroup& pg) {
+    // a subgroup gets its own arena; the world's keeps working next to it
+    auto odd = pg.new_group({1, 3});
+    Tensor t = from_doubles(std::vector<double>(300001, double(pg.rank())), DType::Float32);
+    if (odd->is_member()) {
+      odd->all_reduce(t, ReduceOp::Sum);
+      EXPECT_TRUE(odd->uses_arena());
+      expect_close(to_doubles(t), [](size_t) { return 4.0; }, "subgroup arena");
+    }
+    Tensor u = from_doubles(std::vector<double>(300001, 1.0), DType::Float32);
+    pg.all_reduce(u, ReduceOp::Sum);
+    expect_close(to_doubles(u), [](size_t) { return 4.0; }, "world arena");
+    // rank 3 destroys its group while the others are inside an all-reduce: they fail at once
+    // (the timeout is 30 s), not at their timeout
+    if (pg.rank() == 3) {
+      pg.destroy();
+      return;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_THROW(pg.all_reduce(u, ReduceOp::Sum), distributed::CommError);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  });
+}
