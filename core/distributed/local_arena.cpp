@@ -46,8 +46,10 @@ struct Desc {
 };
 
 // One per rank, written only by that rank (the sleepers count also by waiters on its counters).
-// Call s (1, 2, ...) raises each counter to s; addr and desc are those of the current call (a rank
-// rewrites them only after every peer's `done` reached the previous call).
+// Call s (1, 2, ...) raises `posted` and the direct-mode counters to s; the copy-mode counters count
+// chunks and windows over all calls. addr and desc are those of the current call: every peer reads
+// them before it publishes anything of that call this rank waits for, so the next call may rewrite
+// them.
 struct alignas(64) LocalArena::Control {
   std::atomic<uint32_t> posted;    // call s: addr and desc are valid
   std::atomic<uint32_t> sleepers;  // waiters blocked in futex on one of this line's counters
@@ -67,7 +69,7 @@ namespace {
 constexpr size_t kControlOffset = 256;
 constexpr size_t kControlStride = 256;
 constexpr size_t kDataOffset = 4096;
-constexpr int64_t kSpinNs = 50000;  // spin this long on a counter before blocking in futex
+constexpr int64_t kSpinNs = 50000;  // poll (yielding) this long on a counter before blocking in futex
 constexpr std::chrono::milliseconds kSlice{2};  // futex slices: health and abort checks in between
 static_assert(kControlOffset + LocalArena::kMaxRanks * kControlStride <= kDataOffset, "controls overflow");
 
