@@ -483,12 +483,13 @@ void ProcessGroup::all_reduce(const Tensor& t, ReduceOp op) {
   if (n == 1) return;
   const size_t count = static_cast<size_t>(t.numel());
   auto* buf = static_cast<uint8_t*>(t.raw_data());
-  if (count * itemsize(t.dtype()) <= kRecursiveDoublingMax || count < static_cast<size_t>(n)) {
-    recursive_doubling(buf, count, t.dtype(), op, tag);
-  } else if (arena_state_ == 1 || use_arena()) {
-    // Once set up, a broken arena (an earlier failure) reports that failure on every call.
+  if (count * itemsize(t.dtype()) >= kArenaMin && use_arena()) {
+    // After a failure in the arena (every member's call failed: a mismatch, a timeout, a lost peer)
+    // use_arena() is false and later calls take the message path, which reports a lost peer itself.
     cn::Status st = arena_->all_reduce(buf, count, t.dtype(), op, ranks_, world_->comm.get(), std::chrono::milliseconds(world_->timeout_ms));
     if (!st.ok()) throw_status(st, "all_reduce");
+  } else if (count * itemsize(t.dtype()) <= kRecursiveDoublingMax || count < static_cast<size_t>(n)) {
+    recursive_doubling(buf, count, t.dtype(), op, tag);
   } else {
     std::vector<size_t> counts(n);
     for (int i = 0; i < n; ++i) counts[i] = count / n + (static_cast<size_t>(i) < count % n ? 1 : 0);

@@ -52,7 +52,7 @@ class ProcessGroup {
   int size() const { return static_cast<int>(ranks_.size()); }
   bool is_member() const { return rank_ >= 0; }
   /// Whether large all-reduces of this group go through the same-host shared arena (decided on
-  /// the first all-reduce above kRecursiveDoublingMax; for tests and diagnostics).
+  /// the first all-reduce of at least kArenaMin bytes; for tests and diagnostics).
   bool uses_arena() const { return arena_state_ == 1; }
   int global_rank(int group_rank) const;
 
@@ -75,8 +75,9 @@ class ProcessGroup {
   /// Rings of at least this many bytes on one host use direct reads (HERON_DIST_DIRECT=0: never).
   static constexpr size_t kDirectMin = 256 * 1024;
 
-  /// Ranks of one host all-reduce messages above kRecursiveDoublingMax through a shared segment
+  /// Ranks of one host all-reduce messages of at least this many bytes through a shared segment
   /// (local_arena.h) when every member is on this host (HERON_DIST_ARENA=0: never).
+  static constexpr size_t kArenaMin = 1;
 
   ProcessGroup(std::shared_ptr<World> world, std::vector<int> ranks, int rank, uint32_t id);
   ~ProcessGroup();

@@ -306,18 +306,27 @@ TEST(Distributed, ArenaAllReduceOddSizesWindowsAndRepeatedCalls) {
   }
 }
 
-TEST(Distributed, ArenaOffFallsBackToTheRing) {
+TEST(Distributed, ArenaOffFallsBackToRecursiveDoublingAndTheRing) {
   ::setenv("HERON_DIST_ARENA", "0", 1);
-  run_world(3, [&](ProcessGroup& pg) {
-    Tensor t = from_doubles(inputs(pg.rank(), 262147, ReduceOp::Sum, DType::Float32), DType::Float32);
-    pg.all_reduce(t, ReduceOp::Sum);
-    expect_close(to_doubles(t), [&](size_t i) { return expected(3, i, ReduceOp::Sum, DType::Float32); }, "ring");
-    EXPECT_FALSE(pg.uses_arena());
-  });
+  for (int n : {2, 3, 4}) {
+    run_world(n, [&](ProcessGroup& pg) {
+      for (DType dt : {DType::Float32, DType::BFloat16, DType::Int64, DType::Bool}) {
+        for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Product, ReduceOp::Min}) {
+          for (size_t count : {size_t(1), size_t(7), size_t(1000), size_t(262147)}) {  // recursive doubling, ring
+            Tensor t = from_doubles(inputs(pg.rank(), count, op, dt), dt);
+            pg.all_reduce(t, op);
+            expect_close(to_doubles(t), [&](size_t i) { return expected(n, i, op, dt); },
+                         std::string("arena off ") + dtype_name(dt) + " n=" + std::to_string(n) + " count=" + std::to_string(count));
+          }
+        }
+      }
+      EXPECT_FALSE(pg.uses_arena());
+    });
+  }
   ::unsetenv("HERON_DIST_ARENA");
 }
 
-TEST(Distributed, ArenaSizesThatDifferAreErrorsAndLaterCallsFail) {
+TEST(Distributed, ArenaSizesThatDifferAreErrorsAndLaterCallsTakeTheMessagePath) {
   // the same mode on both ranks (copy), and copy mode against direct mode
   for (size_t other : {size_t(200000), size_t(5000000)}) run_world(2, [&](ProcessGroup& pg) {
     Tensor ok = from_doubles(std::vector<double>(100000, 1.0), DType::Float32);
@@ -330,8 +339,10 @@ TEST(Distributed, ArenaSizesThatDifferAreErrorsAndLaterCallsFail) {
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
     }
-    EXPECT_THROW(pg.all_reduce(ok, ReduceOp::Sum), distributed::CommError);  // the arena stays failed
-    Tensor small = from_doubles({1.0, 2.0}, DType::Float32);  // small messages still work
+    // the arena stays failed; later calls take the message path (ring, recursive doubling)
+    pg.all_reduce(ok, ReduceOp::Sum);
+    expect_close(to_doubles(ok), [](size_t) { return 4.0; }, "after a mismatch");
+    Tensor small = from_doubles({1.0, 2.0}, DType::Float32);
     pg.all_reduce(small, ReduceOp::Sum);
     EXPECT_EQ(to_doubles(small)[1], 4.0);
   });
