@@ -84,7 +84,56 @@ void pack_a(int64_t M, int64_t K, const float* a, int64_t lda, std::vector<float
   }
 }
 
+// C (MR x 32, masked columns) = bias (or 0) + sum over the terms of A_t rows (read in place) .
+// the term's panel.
+template <int MR>
+__attribute__((target("avx512f"))) void ukr_sum(const RnnGemmTerm* terms, int nterms, int64_t i0, int64_t panel, const float* bias, float* c,
+                                                int64_t ldc, bool acc, __mmask16 m0, __mmask16 m1) {
+  __m512 c0[MR], c1[MR];
+  const __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = acc ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : z0;
+    c1[i] = acc ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : z1;
+  }
+  for (int t = 0; t < nterms; ++t) {
+    const int64_t K = terms[t].K, lda = terms[t].lda;
+    const float* a = terms[t].a + i0 * lda;
+    const float* bp = terms[t].packed + panel * K * kRnnPanel;
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < K; ++k) {
+      const __m512 b0 = _mm512_loadu_ps(bp + k * kRnnPanel), b1 = _mm512_loadu_ps(bp + k * kRnnPanel + 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 av = _mm512_set1_ps(a[i * lda + k]);
+        c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(c + i * ldc, m0, c0[i]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16, m1, c1[i]);
+  }
+}
+
+using UkrSum = void (*)(const RnnGemmTerm*, int, int64_t, int64_t, const float*, float*, int64_t, bool, __mmask16, __mmask16);
+const UkrSum kUkrSum[9] = {nullptr, &ukr_sum<1>, &ukr_sum<2>, &ukr_sum<3>, &ukr_sum<4>, &ukr_sum<5>, &ukr_sum<6>, &ukr_sum<7>, &ukr_sum<8>};
+
 }  // namespace
+
+void rnn_gemm_sum_f32(int64_t M, int64_t n0, int64_t n1, const RnnGemmTerm* terms, int nterms, const float* bias, float* c, int64_t ldc,
+                      bool accumulate) {
+  if (M <= 0 || n1 <= n0) return;
+  for (int64_t j0 = n0; j0 < n1; j0 += kRnnPanel) {
+    const int64_t nj = std::min(kRnnPanel, n1 - j0);
+    const __mmask16 m0 = static_cast<__mmask16>(nj >= 16 ? 0xFFFF : (1u << nj) - 1);
+    const __mmask16 m1 = static_cast<__mmask16>(nj >= 32 ? 0xFFFF : nj <= 16 ? 0 : (1u << (nj - 16)) - 1);
+    for (int64_t i0 = 0; i0 < M; i0 += 8) {
+      const int64_t mr = std::min<int64_t>(8, M - i0);
+      kUkrSum[mr](terms, nterms, i0, j0 / kRnnPanel, bias ? bias + j0 : nullptr, c + i0 * ldc + j0, ldc, accumulate, m0, m1);
+    }
+  }
+}
 
 bool rnn_gemm_supported() {
   static const bool on = [] {
@@ -118,6 +167,7 @@ void rnn_gemm_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, 
 #else
 bool rnn_gemm_supported() { return false; }
 void rnn_gemm_f32(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool) {}
+void rnn_gemm_sum_f32(int64_t, int64_t, int64_t, const RnnGemmTerm*, int, const float*, float*, int64_t, bool) {}
 #endif
 
 }  // namespace cpu

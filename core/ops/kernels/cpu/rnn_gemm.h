@@ -23,5 +23,21 @@ void rnn_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, s
 void rnn_gemm_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
                   bool accumulate);
 
+// One term of rnn_gemm_sum_f32: A (M x K, row-major, row stride lda) times a matrix packed by
+// rnn_pack_b (K x N).
+struct RnnGemmTerm {
+  const float* a;
+  int64_t lda;
+  int64_t K;
+  const float* packed;
+};
+
+// C[:, n0:n1] (M rows) = (C when accumulate, else bias[n0:n1], or zero when null) + the sum over
+// the terms of A_t . B_t[:, n0:n1]; n0 is a multiple of 32. Each 8 x 32 block of C sums every term
+// in registers (terms in order, k in order within a term) and is stored once; A is read in place
+// (not packed). Single-threaded.
+void rnn_gemm_sum_f32(int64_t M, int64_t n0, int64_t n1, const RnnGemmTerm* terms, int nterms, const float* bias, float* c, int64_t ldc,
+                      bool accumulate);
+
 }  // namespace cpu
 }  // namespace heron

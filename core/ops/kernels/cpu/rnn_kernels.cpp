@@ -147,12 +147,36 @@ T* scratch(int slot, int64_t n) {
 template <typename T>
 struct Prepared {
   std::vector<T> wi, wh;
-  std::vector<float> whp;
+  std::vector<float> whp, wip;
 };
 
 inline std::vector<float>& packed_scratch(int slot) {
-  thread_local std::vector<float> bufs[2];
+  thread_local std::vector<float> bufs[3];
   return bufs[slot];
+}
+
+// Inputs at most this wide have their projection folded into the per-step product (packed path):
+// a GEMM with K this small is dominated by its output traffic (every gate of every step written,
+// read back and written again), while in the step's product it adds K rows to a block of gates
+// that is in registers anyway.
+constexpr int64_t kRnnFoldMaxIn = 64;
+
+// TEMPORARY measurement switches (removed before the end).
+inline bool env_on(const char* name, bool dflt) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return dflt;
+  return std::strcmp(e, "0") != 0;
+}
+bool step_sum() {
+  return env_on("HERON_RNN_STEPSUM", true);
+}
+int64_t row_chunk() {
+  const char* e = std::getenv("HERON_RNN_RC");
+  return e && *e ? std::atoll(e) : 16;
+}
+int64_t fold_max_in() {
+  const char* e = std::getenv("HERON_RNN_FOLDMAX");
+  return e && *e ? std::atoll(e) : kRnnFoldMaxIn;
 }
 
 inline int64_t nblocks(int64_t H) { return (H + kRnnUnitBlock - 1) / kRnnUnitBlock; }
@@ -214,10 +238,12 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       cst(lstm ? static_cast<size_t>(B * H) : 0), ghh(gru ? static_cast<size_t>(B * GH) : 0);
   const bool packed = use_packed<T>();
   std::vector<float>& whp = packed_scratch(0);
+  std::vector<float>& wip = packed_scratch(2);
   if (c.varlen) std::fill_n(ws, lay.layers_start, T(0));  // rows past a length stay finite (the backward GEMMs read them)
   for (int64_t l = 0; l < c.L; ++l) {
     const int64_t In = c.layer_in(l);
     const T* X = l == 0 ? x.data<T>() : ws + lay.layer_base(l);
+    const bool fold = packed && In <= fold_max_in();
     T* Y = l == c.L - 1 ? y.data<T>() : ws + lay.layer_base(l + 1);
     if (c.varlen) std::fill_n(Y, S * Yw, T(0));
     for (int64_t d = 0; d < D; ++d) {
@@ -232,7 +258,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
       std::shared_ptr<const Prepared<T>> prep;
       std::string key;
       if (cache) {
-        key = str_cat("rnn.fwd:", G, ":", H, ":", In, ":", Hout, ":", packed, ":", reinterpret_cast<uintptr_t>(&sih), ":",
+        key = str_cat("rnn.fwd:", G, ":", H, ":", In, ":", Hout, ":", packed, ":", fold, ":", reinterpret_cast<uintptr_t>(&sih), ":",
                       params[at].offset(), ":", params[at + 1].offset());
         prep = std::static_pointer_cast<const Prepared<T>>(shh.find_derived(key));
       }
@@ -245,17 +271,20 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         permute_rows(p.w_ih, wim, G, H, In);
         permute_rows(p.w_hh, whm, G, H, Hout);
         if (packed) rnn_pack_b(as_f(whm), Hout, true, Hout, GH, whp);
+        if (fold) rnn_pack_b(as_f(wim), In, true, In, GH, wip);
         wi = wim, wh = whm;
         if (cache) {
           auto np = std::make_shared<Prepared<T>>();
           np->wi.assign(wi, wi + GH * In);
           np->wh.assign(wh, wh + GH * Hout);
           if (packed) np->whp = whp;
+          if (fold) np->wip = wip;
           shh.put_derived(key, np);
           prep = np;
         }
       }
       const float* whpp = prep ? prep->whp.data() : whp.data();
+      const float* wipp = prep ? prep->wip.data() : wip.data();
       for (int64_t q = 0; q < G; ++q)
         for (int64_t u = 0; u < H; ++u) {
           const int64_t r = q * H + u;
@@ -264,11 +293,13 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
           bx[static_cast<size_t>(perm_row(q, u, G, H))] = v;
           if (gru && q == 2) bhn[static_cast<size_t>(u)] = c.bias ? p.b_hh[r] : T(0);
         }
-      // input projection for every step
-      static_split(S, [&](int64_t s0, int64_t s1) {
-        for (int64_t s = s0; s < s1; ++s) std::memcpy(gates + s * GH, bx.data(), sizeof(T) * GH);
-      });
-      pgemm<T>(false, true, S, GH, In, X, In, wi, In, T(1), gates, GH);
+      // input projection for every step (folded into the steps' products when the input is narrow)
+      if (!fold) {
+        static_split(S, [&](int64_t s0, int64_t s1) {
+          for (int64_t s = s0; s < s1; ++s) std::memcpy(gates + s * GH, bx.data(), sizeof(T) * GH);
+        });
+        pgemm<T>(false, true, S, GH, In, X, In, wi, In, T(1), gates, GH);
+      }
       // initial state
       const int64_t sd = l * D + d;
       if (h0t.defined()) std::memcpy(hst.data(), h0t.data<T>() + sd * B * Hout, sizeof(T) * B * Hout);
@@ -303,24 +334,48 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         T* yt = Y + t * B * Yw + d * Hout;
         T* rt = (lstm && P > 0) ? base + lay.r + kt * t * B * H : nullptr;
         T* hnt_ = gru ? base + lay.hn + kt * t * B * H : nullptr;
-        static_split(nb, [&](int64_t j0, int64_t j1) {
+        // Rows [b0, b1) of unit blocks [j0, j1): the product for their gate columns, then their
+        // gate nonlinearities and state update.
+        auto product = [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
           const int64_t u0 = j0 * kRnnUnitBlock, u1 = std::min(H, j1 * kRnnUnitBlock);
           const int64_t col0 = u0 * G, ncol = (u1 - u0) * G;
-          if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whpp, as_f(gru ? ghh.data() : gt), GH, !gru);
+          if (fold) {
+            // gates = bias + x_t W_ih^T (+ h W_hh^T, except for GRU, whose h product stays apart)
+            const RnnGemmTerm terms[2] = {{as_f(X + (t * B + b0) * In), In, In, wipp}, {as_f(hp + b0 * Hout), Hout, Hout, whpp}};
+            rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, terms, gru ? 1 : 2, as_f(bx.data()), as_f(gt + b0 * GH), GH, false);
+            if (gru) rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, terms + 1, 1, nullptr, as_f(ghh.data() + b0 * GH), GH, false);
+          } else if (packed && step_sum()) {
+            const RnnGemmTerm term = {as_f(hp + b0 * Hout), Hout, Hout, whpp};
+            rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, &term, 1, nullptr, as_f((gru ? ghh.data() : gt) + b0 * GH), GH, !gru);
+          } else if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whpp, as_f(gru ? ghh.data() : gt), GH, !gru);
           else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
           else gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(1), gt + col0, GH);
+        };
+        auto update = [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
           T tmp[kRnnUnitBlock];
           for (int64_t j = j0; j < j1; ++j) {
             const int64_t ua = j * kRnnUnitBlock, ub = std::min(kRnnUnitBlock, H - ua);
-            for (int64_t b = 0; b < bt; ++b) {
+            if (lstm && std::is_same<T, float>::value) {
+              // all rows of the block in one call; the cell states before and after the step
+              // only when the backward pass will read them
+              vec::LstmRows a;
+              a.g = as_f(gt + b0 * GH + ua * G), a.ldg = GH;
+              a.c = as_f(cst.data() + b0 * H + ua), a.ldc = H;
+              a.c_prev = c.keep ? as_f(cp + b0 * H + ua) : nullptr;
+              a.c_save = c.keep ? as_f(cc + b0 * H + ua) : nullptr;
+              if (P > 0) a.h = as_f(rt + b0 * H + ua), a.ldh = H, a.y = nullptr, a.ldy = 0, a.h2 = nullptr, a.ldh2 = 0;
+              else {
+                a.h = as_f(hst.data() + b0 * Hout + ua), a.ldh = Hout;
+                a.y = as_f(yt + b0 * Yw + ua), a.ldy = Yw;
+                a.h2 = hnext ? as_f(hnext + b0 * Hout + ua) : nullptr, a.ldh2 = Hout;
+              }
+              vec::lstm_rows_f32(a, b1 - b0, ub);
+              continue;
+            }
+            for (int64_t b = b0; b < b1; ++b) {
               T* g = gt + b * GH + ua * G;
               if (lstm) std::memcpy(cp + b * H + ua, cst.data() + b * H + ua, sizeof(T) * ub);
-              if (lstm && std::is_same<T, float>::value) {
-                T* cs = cst.data() + b * H + ua;
-                T* hs = P > 0 ? rt + b * H + ua : hst.data() + b * Hout + ua;
-                T* yo = P > 0 ? nullptr : yt + b * Yw + ua;
-                vec::lstm_step_f32(as_f(g), as_f(cs), as_f(cc + b * H + ua), as_f(hs), yo ? as_f(yo) : nullptr, ub);
-              } else if (lstm) {
+              if (lstm) {
                 sigmoid_v(g, 2 * ub);
                 tanh_v(g + 2 * ub, ub);
                 sigmoid_v(g + 3 * ub, ub);
@@ -366,6 +421,23 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
               if (hnext && P == 0) std::memcpy(hnext + b * Hout + ua, hst.data() + b * Hout + ua, sizeof(T) * ub);
             }
           }
+        };
+        // The packed products read A in place, so a thread can run them on a few rows at a time
+        // and update those rows while their gates are still in L1.
+        const bool chunked = packed && (fold || step_sum());
+        const int64_t rc = chunked ? row_chunk() : bt;
+        static_split(nb, [&](int64_t j0, int64_t j1) {
+          if (rc >= bt) {
+            product(0, bt, j0, j1);
+            update(0, bt, j0, j1);
+            return;
+          }
+          for (int64_t j = j0; j < j1; ++j)
+            for (int64_t b0 = 0; b0 < bt; b0 += rc) {
+              const int64_t b1 = std::min(bt, b0 + rc);
+              product(b0, b1, j, j + 1);
+              update(b0, b1, j, j + 1);
+            }
         });
         if (P > 0) {
           pgemm<T>(false, true, bt, P, H, rt, H, p.w_hr, H, T(0), hst.data(), P);

@@ -29,7 +29,7 @@ struct Table {
   void (*sigmoid_f32)(float*, const float*, int64_t);
   void (*silu_f32)(float*, const float*, int64_t);
   void (*tanh_f32)(float*, const float*, int64_t);
-  void (*lstm_step_f32)(float*, float*, float*, float*, float*, int64_t);
+  void (*lstm_rows_f32)(const LstmRows&, int64_t, int64_t);
 };
 
 // ---------------------------------------------------------------- portable scalar build
@@ -58,6 +58,8 @@ struct VF {
     std::memcpy(&f, &bits, 4);
     return f;
   }
+  static V ldexp(V a, V n) { return a * pow2i(n); }
+  static V recip(V a) { return 1.0f / a; }
   static V abs(V a) { return std::fabs(a); }
   static V copysign(V mag, V s) { return std::copysign(mag, s); }
   static M lt(V a, V b) { return a < b; }
@@ -106,6 +108,8 @@ struct VF {
     __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
   }
+  static V ldexp(V a, V n) { return _mm256_mul_ps(a, pow2i(n)); }
+  static V recip(V a) { return _mm256_div_ps(_mm256_set1_ps(1.0f), a); }
   static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static V copysign(V mag, V s) {
     const V m = _mm256_set1_ps(-0.0f);
@@ -160,6 +164,12 @@ struct VF {
   static V pow2i(V n) {
     __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
+  }
+  static V ldexp(V a, V n) { return _mm512_scalef_ps(a, n); }
+  // 14-bit estimate, one Newton step: r (2 - a r).
+  static V recip(V a) {
+    const V r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
   }
   // Bit operations on floats need AVX-512DQ; the integer forms are AVX-512F.
   static V abs(V a) {
@@ -272,9 +282,7 @@ void exp_f32(float* out, const float* in, int64_t n) { active()->exp_f32(out, in
 void sigmoid_f32(float* out, const float* in, int64_t n) { active()->sigmoid_f32(out, in, n); }
 void silu_f32(float* out, const float* in, int64_t n) { active()->silu_f32(out, in, n); }
 void tanh_f32(float* out, const float* in, int64_t n) { active()->tanh_f32(out, in, n); }
-void lstm_step_f32(float* gates, float* c, float* c_save, float* h, float* y, int64_t n) {
-  active()->lstm_step_f32(gates, c, c_save, h, y, n);
-}
+void lstm_rows_f32(const LstmRows& args, int64_t rows, int64_t n) { active()->lstm_rows_f32(args, rows, n); }
 
 }  // namespace vec
 }  // namespace cpu

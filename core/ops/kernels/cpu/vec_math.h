@@ -32,10 +32,27 @@ void sigmoid_f32(float* out, const float* in, int64_t n);  // 1 / (1 + exp(-x))
 void silu_f32(float* out, const float* in, int64_t n);     // x / (1 + exp(-x))
 void tanh_f32(float* out, const float* in, int64_t n);
 
-// One LSTM point-wise step over n units: gates holds the pre-activations i, f, g, o (n each) and
-// gets their activations; c (the previous cell state) becomes f*c + i*g, also stored to c_save
-// when not null; h = o*tanh(c), also stored to y when not null.
-void lstm_step_f32(float* gates, float* c, float* c_save, float* h, float* y, int64_t n);
+// One LSTM point-wise step over `rows` rows of n units. Row r of each array starts at
+// pointer + r * its leading dimension (c, c_prev and c_save share ldc). g holds the
+// pre-activations i, f, g, o (n each) and gets their activations; the previous cell state c is
+// copied to c_prev when not null and becomes f*c + i*g, also stored to c_save when not null;
+// h = o*tanh(c), also stored to y and h2 when not null. The gate math is a leaner form than
+// sigmoid_f32/tanh_f32 (vec_math_body.inc), within a few ulp.
+struct LstmRows {
+  float* g;
+  int64_t ldg;
+  float* c;
+  float* c_prev;
+  float* c_save;
+  int64_t ldc;
+  float* h;
+  int64_t ldh;
+  float* y;
+  int64_t ldy;
+  float* h2;
+  int64_t ldh2;
+};
+void lstm_rows_f32(const LstmRows& args, int64_t rows, int64_t n);
 
 }  // namespace vec
 }  // namespace cpu
