@@ -143,7 +143,8 @@ T* scratch(int slot, int64_t n) {
   return v.data();
 }
 
-// One direction's forward weights, permuted (and W_hh packed when `packed`).
+// One direction's forward weights, permuted (and W_hh packed when `packed`, W_ih too when the
+// input projection is folded into the steps).
 template <typename T>
 struct Prepared {
   std::vector<T> wi, wh;
@@ -161,23 +162,9 @@ inline std::vector<float>& packed_scratch(int slot) {
 // that is in registers anyway.
 constexpr int64_t kRnnFoldMaxIn = 64;
 
-// TEMPORARY measurement switches (removed before the end).
-inline bool env_on(const char* name, bool dflt) {
-  const char* e = std::getenv(name);
-  if (!e || !*e) return dflt;
-  return std::strcmp(e, "0") != 0;
-}
-bool step_sum() {
-  return env_on("HERON_RNN_STEPSUM", true);
-}
-int64_t row_chunk() {
-  const char* e = std::getenv("HERON_RNN_RC");
-  return e && *e ? std::atoll(e) : 16;
-}
-int64_t fold_max_in() {
-  const char* e = std::getenv("HERON_RNN_FOLDMAX");
-  return e && *e ? std::atoll(e) : kRnnFoldMaxIn;
-}
+// Rows per product-and-update chunk of the packed step (a thread's gates of one unit block for
+// these rows stay in L1 between the product and the update).
+constexpr int64_t kRnnRowChunk = 32;
 
 inline int64_t nblocks(int64_t H) { return (H + kRnnUnitBlock - 1) / kRnnUnitBlock; }
 
@@ -243,7 +230,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
   for (int64_t l = 0; l < c.L; ++l) {
     const int64_t In = c.layer_in(l);
     const T* X = l == 0 ? x.data<T>() : ws + lay.layer_base(l);
-    const bool fold = packed && In <= fold_max_in();
+    const bool fold = packed && In <= kRnnFoldMaxIn;
     T* Y = l == c.L - 1 ? y.data<T>() : ws + lay.layer_base(l + 1);
     if (c.varlen) std::fill_n(Y, S * Yw, T(0));
     for (int64_t d = 0; d < D; ++d) {
@@ -344,11 +331,10 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
             const RnnGemmTerm terms[2] = {{as_f(X + (t * B + b0) * In), In, In, wipp}, {as_f(hp + b0 * Hout), Hout, Hout, whpp}};
             rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, terms, gru ? 1 : 2, as_f(bx.data()), as_f(gt + b0 * GH), GH, false);
             if (gru) rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, terms + 1, 1, nullptr, as_f(ghh.data() + b0 * GH), GH, false);
-          } else if (packed && step_sum()) {
+          } else if (packed) {
             const RnnGemmTerm term = {as_f(hp + b0 * Hout), Hout, Hout, whpp};
             rnn_gemm_sum_f32(b1 - b0, col0, col0 + ncol, &term, 1, nullptr, as_f((gru ? ghh.data() : gt) + b0 * GH), GH, !gru);
-          } else if (packed) rnn_gemm_f32(bt, col0, col0 + ncol, Hout, as_f(hp), Hout, whpp, as_f(gru ? ghh.data() : gt), GH, !gru);
-          else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
+          } else if (gru) gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(0), ghh.data() + col0, GH);
           else gemm(false, true, bt, ncol, Hout, hp, Hout, wh + col0 * Hout, Hout, T(1), gt + col0, GH);
         };
         auto update = [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
@@ -424,8 +410,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
         };
         // The packed products read A in place, so a thread can run them on a few rows at a time
         // and update those rows while their gates are still in L1.
-        const bool chunked = packed && (fold || step_sum());
-        const int64_t rc = chunked ? row_chunk() : bt;
+        const int64_t rc = packed ? kRnnRowChunk : bt;
         static_split(nb, [&](int64_t j0, int64_t j1) {
           if (rc >= bt) {
             product(0, bt, j0, j1);
