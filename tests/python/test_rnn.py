@@ -7,6 +7,7 @@ with tight tolerances; float32 looser. Dropout by reproducibility and finite dif
 Parameter names, shapes and initialisation as PyTorch documents them; errors of bad input."""
 import itertools
 import math
+import os
 
 import numpy as np
 import pytest
@@ -212,7 +213,8 @@ def test_sequence_op_float32(case):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("sizes", [(520, 40, 13), (33, 64, 2), (17, 19, 9)], ids=["I520-H40", "I33-H64", "I17-H19"])
+@pytest.mark.parametrize("sizes", [(520, 40, 13), (33, 64, 2), (17, 19, 9), (24, 40, 70), (100, 36, 45)],
+                         ids=["I520-H40", "I33-H64", "I17-H19", "I24-H40-B70", "I100-H36-B45"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_larger_sizes(mode, sizes, dtype):
     """Sizes past the kernels' vector widths and GEMM blocks (and odd ones, for the tails)."""
@@ -916,3 +918,35 @@ def test_constructor_errors():
         nn.GRU(3, 4.5)
     with pytest.raises(ValueError, match="Unknown nonlinearity"):
         nn.RNNCell(3, 4, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("I", [20, 90], ids=["narrow-input", "wide-input"])
+def test_results_do_not_depend_on_thread_count(mode, I, request):
+    """The CPU kernels split only output columns/rows over threads (never a sum), and the narrow-
+    input path (projection folded into the steps) likewise: bitwise equal at 1 and 2 threads."""
+    if mode == "lstm" and I == 20 and os.environ.get("HERON_RNN_GENERIC", "0") in ("", "0"):
+        # Known (tuned CPU kernels only), older than the forward changes it was written for: the input gradient (the
+        # backward's OpenBLAS product dX += dG W_ih, split into row chunks per thread) differs in
+        # the last bits between 1 and 2 threads here. Strict, so a fix shows up.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="backward dX GEMM split depends on the thread count"))
+    rng = np.random.default_rng(21)
+    H, B, T = 72, 45, 5
+    cfg = R.Config(mode, H, 2, True, True, True, 0)
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    params = [p.astype(np.float32) for p in R.make_params(cfg, I, rng)]
+    lengths = sorted(rng.integers(1, T + 1, size=B).tolist(), reverse=True)
+    lengths[0] = T
+    outs = []
+    old = heron.get_num_threads()
+    try:
+        for threads in (1, 2):
+            heron.set_num_threads(threads)
+            xt, pt = ht(x, np.float32, grad=True), [ht(p, np.float32, grad=True) for p in params]
+            out = call_op(cfg, xt, None, None, ht(lengths, np.int64), pt)[0]
+            out.sum().backward()
+            outs.append([npy(out), npy(xt.grad)] + [npy(p.grad) for p in pt])
+    finally:
+        heron.set_num_threads(old)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
