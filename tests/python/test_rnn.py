@@ -940,14 +940,9 @@ def _packed_rnn_kernels():
                            "results depend on the call's shape")
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
 @pytest.mark.parametrize("I", [20, 90], ids=["narrow-input", "wide-input"])
-def test_results_do_not_depend_on_thread_count(mode, I, request):
+def test_results_do_not_depend_on_thread_count(mode, I):
     """The CPU kernels split only output columns/rows over threads (never a sum), and the narrow-
     input path (projection folded into the steps) likewise: bitwise equal at 1 and 2 threads."""
-    if mode == "lstm" and I == 20 and not _generic_rnn():
-        # Known (tuned CPU kernels only), older than the forward changes it was written for: the input gradient (the
-        # backward's OpenBLAS product dX += dG W_ih, split into row chunks per thread) differs in
-        # the last bits between 1 and 2 threads here. Strict, so a fix shows up.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="backward dX GEMM split depends on the thread count"))
     rng = np.random.default_rng(21)
     H, B, T = 72, 45, 5
     cfg = R.Config(mode, H, 2, True, True, True, 0)

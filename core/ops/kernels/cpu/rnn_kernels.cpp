@@ -66,8 +66,12 @@ void static_split(int64_t items, F fn) {
   });
 }
 
-// C (m x n) = op(A) op(B) + beta C over the pool: rows or columns of C in chunks of 16 (the sum
-// over k is never split, so every element is summed in the same order at any thread count).
+// C (m x n) = op(A) op(B) + beta C over the pool: rows or columns of C in parts (the sum over k is
+// never split). OpenBLAS computes small products with other kernels than large ones (SkylakeX's
+// small-matrix path takes m*n*k up to 1e6), which round differently; so a product is split only
+// into parts of at least kMinPart multiply-adds, all of which take the blocked path, whose
+// per-element order does not depend on the part's shape. Every element is then summed the same
+// way at any thread count (a product too small to split is one call at every thread count).
 template <typename T>
 void pgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
            int64_t ldc) {
@@ -78,21 +82,26 @@ void pgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_
     return;
   }
   constexpr int64_t kChunk = 16;
-  if (m * n * k < (int64_t{1} << 18) || get_num_threads() == 1) {
+  constexpr double kMinPart = double(int64_t{1} << 21);
+  const bool rows = m >= n;
+  const int64_t chunks = ((rows ? m : n) + kChunk - 1) / kChunk;
+  const int64_t parts = std::min<int64_t>({get_num_threads(), chunks, int64_t(double(m) * double(n) * double(k) / kMinPart)});
+  if (parts < 2) {
     gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  if (m >= n) {
-    static_split((m + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
-      const int64_t i0 = c0 * kChunk, i1 = std::min(m, c1 * kChunk);
-      gemm(ta, tb, i1 - i0, n, k, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
-    });
-  } else {
-    static_split((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
-      const int64_t j0 = c0 * kChunk, j1 = std::min(n, c1 * kChunk);
-      gemm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
-    });
-  }
+  parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c0 = chunks * p / parts, c1 = chunks * (p + 1) / parts;
+      if (rows) {
+        const int64_t i0 = c0 * kChunk, i1 = std::min(m, c1 * kChunk);
+        if (i1 > i0) gemm(ta, tb, i1 - i0, n, k, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
+      } else {
+        const int64_t j0 = c0 * kChunk, j1 = std::min(n, c1 * kChunk);
+        if (j1 > j0) gemm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
+      }
+    }
+  });
 }
 
 inline void sigmoid_v(float* p, int64_t n) { vec::sigmoid_f32(p, p, n); }
