@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """All-reduce bus bandwidth, Heron (CommNet, C ABI) next to Open MPI's MPI_Allreduce, same run.
 
-    python benchmarks/commnet/allreduce.py [--rounds R] [--np 2] [--ring]
+    python benchmarks/commnet/allreduce.py [--rounds R] [--np 2] [--ring] [--bind core|none]
 
 Builds allreduce_heron.c against libheron (python/heron/lib) and allreduce_mpi.c with mpicc, then
 runs both R times, alternating which goes first; prints the median time per size, the bus
 bandwidth (2(n-1)/n * bytes / time) and the ratio MPI time / Heron time (> 1: Heron is faster).
 Needs `apt-get install openmpi-bin libopenmpi-dev`.
+
+mpirun binds each rank to a core by default (`mpirun --report-bindings`: rank r on core r), so by
+default Heron's ranks are bound the same way (rank r to the r-th CPU this process may use);
+`--bind none` leaves them to the scheduler, which on a 2-vCPU machine sometimes runs both ranks on
+one vCPU after a wake-up and makes small all-reduces 2x slower.
 """
 import argparse
 import os
@@ -42,10 +47,14 @@ def parse(out):
     return res
 
 
-def run_heron(binary, np_, env=None):
+def run_heron(binary, np_, env=None, bind=True):
     path = f"/tmp/heron_allreduce_{uuid.uuid4().hex}"
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def pin(r):
+        return (lambda: os.sched_setaffinity(0, {cpus[r % len(cpus)]})) if bind else None
     procs = [subprocess.Popen([str(binary), f"file://{path}", str(r), str(np_)], stdout=subprocess.PIPE, text=True,
-                              env=env)
+                              env=env, preexec_fn=pin(r))
              for r in range(np_)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     if os.path.exists(path):
@@ -73,14 +82,16 @@ def main():
     ap.add_argument("--np", type=int, default=2)
     ap.add_argument("--ring", action="store_true",
                     help="also run Heron with HERON_DIST_ARENA=0 (the ring instead of the same-host arena)")
+    ap.add_argument("--bind", choices=["core", "none"], default="core",
+                    help="bind Heron's rank r to one CPU, as mpirun does by default (default: core)")
     a = ap.parse_args()
     heron_bin, mpi_bin = build()
     hs, ms, rs = [], [], []
     ring_env = dict(os.environ, HERON_DIST_ARENA="0")
     for r in range(a.rounds):
-        runs = [lambda: hs.append(run_heron(heron_bin, a.np)), lambda: ms.append(run_mpi(mpi_bin, a.np))]
+        runs = [lambda: hs.append(run_heron(heron_bin, a.np, bind=a.bind == "core")), lambda: ms.append(run_mpi(mpi_bin, a.np))]
         if a.ring:
-            runs.append(lambda: rs.append(run_heron(heron_bin, a.np, ring_env)))
+            runs.append(lambda: rs.append(run_heron(heron_bin, a.np, ring_env, bind=a.bind == "core")))
         k = r % len(runs)  # rotate which goes first
         for run in runs[k:] + runs[:k]:
             run()

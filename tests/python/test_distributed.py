@@ -125,6 +125,39 @@ def test_launcher_starts_nproc_per_node_ranks(tmp_path):
         assert "'--lr', '0.1'" in line
 
 
+def test_cpu_shares_split_evenly_and_cover_every_cpu():
+    from heron.distributed.run import cpu_shares
+    assert cpu_shares([3, 0, 1, 2], 2) == [[0, 1], [2, 3]]
+    assert cpu_shares(range(5), 2) == [[0, 1], [2, 3, 4]]
+    assert cpu_shares(range(7), 3) == [[0, 1], [2, 3], [4, 5, 6]]
+    assert cpu_shares([4, 6], 3) == [[4], [6], [4]]  # more processes than CPUs: round-robin
+    assert cpu_shares([5], 1) == [[5]]
+    with pytest.raises(ValueError):
+        cpu_shares([], 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU binding needs sched_setaffinity (Linux)")
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_launcher_binds_each_process_to_its_share_of_the_cpus(tmp_path, nproc):
+    """--bind-to cores: each rank runs on the share cpu_shares gives it, with as many threads."""
+    from heron.distributed.run import cpu_shares
+    script = tmp_path / "where.py"
+    script.write_text("import os\n"
+                      "print('rank', os.environ['LOCAL_RANK'], sorted(os.sched_getaffinity(0)), os.environ['HERON_NUM_THREADS'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "HERON_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-m", "heron.distributed.run", "--nproc-per-node", str(nproc), "--bind-to", "cores",
+                        str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shares = cpu_shares(os.sched_getaffinity(0), nproc)
+    got = sorted(l for l in r.stdout.splitlines() if l.startswith("rank"))
+    assert got == [f"rank {i} {shares[i]} {len(shares[i])}" for i in range(nproc)]
+    # without binding every process keeps the launcher's CPUs
+    r = subprocess.run([sys.executable, "-m", "heron.distributed.run", "--nproc-per-node", "2", str(script)],
+                       capture_output=True, text=True, timeout=120, env=dict(env, HERON_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all(str(sorted(os.sched_getaffinity(0))) in l for l in r.stdout.splitlines() if l.startswith("rank"))
+
+
 @pytest.mark.parametrize("nproc", [1, 2])
 def test_launcher_runs_a_module_with_m(tmp_path, nproc):
     pkg = tmp_path / "launchpkg"

@@ -8,6 +8,14 @@ starts N processes of `script.py` on this node with RANK, LOCAL_RANK, WORLD_SIZE
 MASTER_ADDR and MASTER_PORT set, so that `heron.distributed.init_process_group()` (env://) joins
 them. When one process fails the others are stopped and its exit status is returned.
 
+CPU binding: `--bind-to cores` splits the CPUs the launcher may use into near-equal contiguous
+shares, one per process of this node, binds each process to its share and sets its thread count
+(HERON_NUM_THREADS, unless already set) to the share's size, like `mpirun --bind-to core`; with
+more processes than CPUs they share CPUs round-robin. The default, `none`, leaves placement to the
+operating system (like torchrun). Binding keeps ranks that wait for each other in the collectives
+on different CPUs: on a 2-CPU machine an unbound 1 MiB all-reduce between 2 ranks was up to 2x slower
+whenever the scheduler put both on one CPU.
+
 Clusters: under Slurm (`srun`) or Open MPI (`mpirun`), launch one launcher per node
 (--nproc-per-node N) or one process per rank (--nproc-per-node 1, the default): the node rank and
 node count (or the rank and world size) come from SLURM_NODEID/SLURM_NNODES,
@@ -51,6 +59,17 @@ def cluster_layout(nproc_per_node: int, nnodes, node_rank):
     return nnodes, node_rank
 
 
+def cpu_shares(cpus, n: int):
+    """n near-equal contiguous shares of the CPU list `cpus` (sorted), each non-empty; with more
+    shares than CPUs, one CPU each, round-robin."""
+    cpus = sorted(cpus)
+    if not cpus or n < 1:
+        raise ValueError("cpu_shares: need at least one CPU and one share")
+    if n >= len(cpus):
+        return [[cpus[i % len(cpus)]] for i in range(n)]
+    return [cpus[len(cpus) * i // n:len(cpus) * (i + 1) // n] for i in range(n)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m heron.distributed.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1)
@@ -60,6 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--master-port", "--master_port", type=int, default=int(os.environ.get("MASTER_PORT", "29500")))
     ap.add_argument("-m", "--module", action="store_true",
                     help="run SCRIPT as a module (python -m SCRIPT), like torchrun's -m")
+    ap.add_argument("--bind-to", "--bind_to", choices=["none", "cores"], default="none",
+                    help="cores: bind each process of this node to its own share of the CPUs (default: none)")
     ap.add_argument("script")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
@@ -78,11 +99,19 @@ def main(argv=None) -> int:
         else:
             runpy.run_path(a.script, run_name="__main__")
         return 0
+    if a.bind_to == "cores" and not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("heron.distributed.run: --bind-to cores needs sched_setaffinity (Linux)")
+    shares = cpu_shares(os.sched_getaffinity(0), a.nproc_per_node) if a.bind_to == "cores" else None
     procs = []
     for local in range(a.nproc_per_node):
         env = dict(base, RANK=str(node_rank * a.nproc_per_node + local), LOCAL_RANK=str(local))
+        bind = None
+        if shares:
+            share = set(shares[local])
+            env.setdefault("HERON_NUM_THREADS", str(len(share)))
+            bind = (lambda s: lambda: os.sched_setaffinity(0, s))(share)
         cmd = [sys.executable, "-m", a.script] if a.module else [sys.executable, a.script]
-        procs.append(subprocess.Popen(cmd + a.args, env=env))
+        procs.append(subprocess.Popen(cmd + a.args, env=env, preexec_fn=bind))
     status = 0
     try:
         while procs:
