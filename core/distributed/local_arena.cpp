@@ -18,6 +18,7 @@
 #include <unistd.h>
 #endif
 
+#include "core/util/cpu_relax.h"
 #include "core/util/error.h"
 
 namespace heron {
@@ -82,14 +83,6 @@ inline void yield_cpu() {
   ::sched_yield();
 #else
   std::this_thread::yield();
-#endif
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
 #endif
 }
 

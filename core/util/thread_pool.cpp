@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/util/cpu_relax.h"
 #include "core/util/error.h"
 
 namespace heron {
@@ -30,14 +31,6 @@ int64_t spin_ns() {
     return static_cast<int64_t>(std::max(0L, std::min(us, 100000L))) * 1000;
   }();
   return ns;
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 // Spins until pred() holds or the spin time is over; returns pred().
