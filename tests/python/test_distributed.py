@@ -142,8 +142,9 @@ def test_launcher_binds_each_process_to_its_share_of_the_cpus(tmp_path, nproc):
     """--bind-to cores: each rank runs on the share cpu_shares gives it, with as many threads."""
     from heron.distributed.run import cpu_shares
     script = tmp_path / "where.py"
-    script.write_text("import os\n"
-                      "print('rank', os.environ['LOCAL_RANK'], sorted(os.sched_getaffinity(0)), os.environ['HERON_NUM_THREADS'])\n")
+    script.write_text("import os\n"  # one write per process, so the ranks' lines do not interleave
+                      "line = f\"rank {os.environ['LOCAL_RANK']} {sorted(os.sched_getaffinity(0))} {os.environ['HERON_NUM_THREADS']}\\n\"\n"
+                      "os.write(1, line.encode())\n")
     env = {k: v for k, v in os.environ.items() if k != "HERON_NUM_THREADS"}
     r = subprocess.run([sys.executable, "-m", "heron.distributed.run", "--nproc-per-node", str(nproc), "--bind-to", "cores",
                         str(script)], capture_output=True, text=True, timeout=120, env=env)
