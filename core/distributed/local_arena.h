@@ -1,15 +1,18 @@
 // heron::distributed -- the same-host all-reduce arena (internal).
 //
-// When every member of a group runs on one host and may read the others' memory (CommNet's direct
-// reads: Linux cross-memory attach), the group maps one small shared-memory segment holding a control
-// line per rank: the address of the rank's tensor, the call's size/dtype/op, and monotonic 32-bit
-// counters ("posted", "reduced", "done"). An all-reduce publishes its tensor's address, each rank
-// pulls its share of every peer's tensor (one kernel copy, in cache-sized chunks) and reduces it
-// into its own tensor, then pulls the peers' reduced shares straight into its tensor. The counters
-// are polled by the calling thread itself (a bounded spin, then a futex wait in short slices) --
-// no CommNet I/O-thread hand-off and no TCP doorbell per step. Every wait is bounded by the operation's deadline; between slices it checks the
-// communicator's health (a dead peer's connection aborts the communicator) and the segment's abort
-// word (set by a rank that failed, so the others fail at once instead of waiting for the timeout).
+// When every member of a group runs on one host (CommNet's shared-memory transport between every
+// pair), the group maps one shared-memory segment holding a control line per rank (the address of
+// the rank's tensor, the call's size/dtype/op, and monotonic 32-bit counters) and two 1 MiB slots
+// per rank. Up to kCopyMaxBytes an all-reduce goes through the slots (copy mode): window by window,
+// each rank copies the other ranks' shares of its tensor into its slot, reduces its own share
+// reading the peers' slots, publishes the result in its slot and copies the peers' results out.
+// Larger ones, when every member may read the others' memory (Linux cross-memory attach), pull the
+// peers' shares straight from their tensors (direct mode). The counters are polled by the calling
+// thread itself (a bounded spin, then a futex wait in short slices): no CommNet I/O-thread
+// hand-off and no TCP doorbell per step. Every wait is bounded by the operation's deadline;
+// between slices it checks the communicator's health (a dead peer's connection aborts the
+// communicator) and the segment's abort word (set by a rank that failed, so the others fail at
+// once instead of waiting for the timeout).
 #pragma once
 
 #include <atomic>
