@@ -165,11 +165,16 @@ inline std::vector<float>& packed_scratch(int slot) {
   return bufs[slot];
 }
 
-// Inputs at most this wide have their projection folded into the per-step product (packed path):
-// a GEMM with K this small is dominated by its output traffic (every gate of every step written,
-// read back and written again), while in the step's product it adds K rows to a block of gates
-// that is in registers anyway.
+// When the input projection is folded into the per-step product (packed path): for inputs at
+// most kRnnFoldMaxIn wide, whose separate GEMM (K this small) is dominated by its output traffic
+// (every gate of every step written, read back and written again), while in the step's product it
+// adds K rows to a block of gates that is in registers anyway; and for any input width from
+// kRnnFoldMinBatch rows on, where each packed W_ih element streamed per step is used by enough
+// rows to keep the product compute-bound, and the gates never go through memory between the
+// projection and the step. Below that batch a step would re-read all of W_ih for a few rows:
+// there the one GEMM over all steps wins (docs/design/rnn.md, item 5).
 constexpr int64_t kRnnFoldMaxIn = 64;
+constexpr int64_t kRnnFoldMinBatch = 32;
 
 // Rows per product-and-update chunk of the packed step (a thread's gates of one unit block for
 // these rows stay in L1 between the product and the update).
@@ -239,7 +244,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
   for (int64_t l = 0; l < c.L; ++l) {
     const int64_t In = c.layer_in(l);
     const T* X = l == 0 ? x.data<T>() : ws + lay.layer_base(l);
-    const bool fold = packed && In <= kRnnFoldMaxIn;
+    const bool fold = packed && (In <= kRnnFoldMaxIn || B >= kRnnFoldMinBatch);
     T* Y = l == c.L - 1 ? y.data<T>() : ws + lay.layer_base(l + 1);
     if (c.varlen) std::fill_n(Y, S * Yw, T(0));
     for (int64_t d = 0; d < D; ++d) {
@@ -289,7 +294,7 @@ void forward(const RnnConfig& c, const Tensor& x, const Tensor& h0t, const Tenso
           bx[static_cast<size_t>(perm_row(q, u, G, H))] = v;
           if (gru && q == 2) bhn[static_cast<size_t>(u)] = c.bias ? p.b_hh[r] : T(0);
         }
-      // input projection for every step (folded into the steps' products when the input is narrow)
+      // input projection for every step (folded into the steps' products: see kRnnFoldMaxIn)
       if (!fold) {
         static_split(S, [&](int64_t s0, int64_t s1) {
           for (int64_t s = s0; s < s1; ++s) std::memcpy(gates + s * GH, bx.data(), sizeof(T) * GH);
