@@ -983,3 +983,33 @@ def test_cross_entropy_spatial_probabilities_blocks(shape, red, ls, use_w):
     np.testing.assert_allclose(N(g32), N(g64), rtol=2e-5, atol=2e-6)
     if shape == (3, 4, 7):
         fd_check(lambda v: heron.cross_entropy(T(v), T(q), W, reduction=red, label_smoothing=ls), g64, x, G)
+
+
+@pytest.mark.parametrize("which", ["batch_norm", "instance_norm"])
+def test_running_stat_updates_are_seen_by_autograd(which):
+    """Training-mode normalisation writes running_mean/running_var in place: a graph that saved
+    them before must refuse to backpropagate with the new values (as after any in-place op),
+    while the eval form (statistics only read) leaves such a graph usable."""
+    import heron.nn.functional as F
+    rng = np.random.default_rng(3)
+    x = heron.from_numpy(rng.standard_normal((4, 3, 5)))
+
+    def update(rm, rv, training):
+        if which == "batch_norm":
+            F.batch_norm(x, rm, rv, training=training)
+        else:
+            F.instance_norm(x, rm, rv, use_input_stats=training)
+
+    for training in (False, True):
+        rm, rv = heron.from_numpy(np.zeros(3)), heron.from_numpy(np.ones(3))
+        w = heron.from_numpy(rng.standard_normal(3))
+        w.requires_grad = True
+        loss = (w * rm).sum() + (w * rv).sum()
+        update(rm, rv, training)
+        if training:
+            assert not np.array_equal(rm.numpy(), np.zeros(3))  # the statistics did move
+            with pytest.raises(heron.InvalidArgumentError, match="modified by an in-place operation"):
+                loss.backward()
+        else:
+            loss.backward()
+            np.testing.assert_array_equal(w.grad.numpy(), np.ones(3))  # d/dw (w*0 + w*1)

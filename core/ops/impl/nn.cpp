@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/autograd/autograd.h"
 #include "core/ops/impl/common.h"
 #include "core/ops/impl/creation_kernels.h"
 #include "core/util/philox.h"
@@ -394,6 +395,10 @@ HERON_IMPL(batch_norm, BatchNormAttrs) {
     kernel<BatchNormFn>(OpId::batch_norm, dev, x.dtype())(x.contiguous(), contig(w), contig(b), attrs.training ? rm : contig(rm),
                                                           attrs.training ? rv : contig(rv), out, mean, invstd, d.N, d.C, d.S,
                                                           attrs.training, attrs.momentum, attrs.eps);
+  if (attrs.training && rm.defined()) {  // written in place: a backward that saved them must see it
+    autograd::bump_version(rm);
+    autograd::bump_version(rv);
+  }
   ctx.set(out);
   ctx.set(mean);
   ctx.set(invstd);
@@ -506,8 +511,11 @@ HERON_IMPL(instance_norm, InstanceNormAttrs) {
     throw arg_error(op, "running_mean and running_var must be contiguous to be updated in place");
   Tensor out, mean, rstd;
   run_group_norm(op, x, w, b, d.C, attrs.eps, dev, out, mean, rstd);
-  if (rm.defined() && d.N * d.C > 0)
+  if (rm.defined() && d.N * d.C > 0) {
     kernel<InstanceNormRunningFn>(OpId::instance_norm, dev, x.dtype())(mean, rstd, rm, rv, d.N, d.C, d.S, attrs.momentum, attrs.eps);
+    autograd::bump_version(rm);
+    autograd::bump_version(rv);
+  }
   ctx.set(out);
   ctx.set(mean);
   ctx.set(rstd);
