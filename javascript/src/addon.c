@@ -89,11 +89,27 @@ typedef napi_env finalize_env;
 #endif
 
 static void box_finalize(finalize_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
   hn_box* b = (hn_box*)data;
   if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
+  if (b->ext) {
+    int64_t now = 0;
+    napi_adjust_external_memory(env, -b->ext, &now);
+  }
   box_free(b);
+}
+
+static int g_tensor_kind = -1; /* hn_kind_of("heron_tensor"), set at load */
+
+/* The bytes a tensor's elements take (numel * itemsize; views count their own elements, which
+ * overstates shared storage: for pressure on the collector that errs on the safe side). */
+static int64_t tensor_bytes(const heron_tensor* t) {
+  static const int8_t itemsize[] = {4, 8, 2, 2, 1, 1, 4, 8, 1}; /* HERON_FLOAT32 .. HERON_BOOL */
+  int64_t n = 0;
+  int32_t dt = -1;
+  if (heron_tensor_numel(t, &n) != HERON_OK || heron_tensor_dtype(t, &dt) != HERON_OK) return 0;
+  if (dt < 0 || dt >= (int32_t)sizeof itemsize) return 0;
+  return n * itemsize[dt];
 }
 
 napi_value hn_undefined(napi_env env) {
@@ -116,10 +132,16 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
   }
   b->ptr = ptr;
   b->kind = kind;
+  b->ext = 0;
   if (napi_create_external(env, b, box_finalize, NULL, &v) != napi_ok) {
     if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
     box_free(b);
     return NULL;
+  }
+  if (kind == g_tensor_kind) {
+    const int64_t bytes = tensor_bytes((const heron_tensor*)ptr);
+    int64_t now = 0;
+    if (bytes >= HN_EXT_MIN_BYTES && napi_adjust_external_memory(env, bytes, &now) == napi_ok) b->ext = bytes;
   }
   return v;
 }
@@ -1044,6 +1066,11 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
   if (!b) return hn_type_error(env, "release", "expected a heron handle");
   if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
   if (hn_kinds[b->kind].release) b->ptr = NULL;
+  if (b->ext) { /* the memory went with the handle */
+    int64_t now = 0;
+    napi_adjust_external_memory(env, -b->ext, &now);
+    b->ext = 0;
+  }
   return hn_undefined(env);
 }
 
@@ -1062,6 +1089,7 @@ static void def(napi_env env, napi_value exports, const char* name, napi_callbac
 
 static napi_value init(napi_env env, napi_value exports) {
   K_TENSOR = hn_kind_of("heron_tensor");
+  g_tensor_kind = K_TENSOR;
   K_OP = hn_kind_of("heron_op");
   K_MODEL = hn_kind_of("heron_model");
   K_SESSION = hn_kind_of("heron_session");

@@ -28,7 +28,13 @@ int hn_kind_of(const char* type_name);
 typedef struct hn_box {
   void* ptr;
   int kind;
+  int64_t ext; /* bytes reported to V8 as external memory (tensors of >= HN_EXT_MIN_BYTES), 0 otherwise */
 } hn_box;
+
+/* Tensors at least this large are reported to V8 (napi_adjust_external_memory) while a JavaScript
+ * object holds them, so the garbage collector runs when native memory grows, not only when the
+ * JavaScript heap does. Smaller ones are not worth the call. */
+#define HN_EXT_MIN_BYTES 16384
 
 /* Wraps a new handle (ownership moves to JavaScript). NULL wraps as null. */
 napi_value hn_wrap(napi_env env, void* ptr, int kind);

@@ -84,13 +84,39 @@ static void raise_released(void) {
 }
 
 /* ---- Heron::Tensor */
+
+/* Tensors at least this large are reported to Ruby's GC (rb_gc_adjust_memory_usage) while an
+ * object holds them, so that native memory growth prompts a collection: otherwise the GC sees only
+ * small objects and a loop dropping 1 MiB results grows the process by gigabytes. The bytes are
+ * numel * itemsize (views count their own elements: an overstatement of shared storage, the safe
+ * side for GC pressure); a handle's shape and dtype never change, so the same figure is taken off
+ * when it is released. */
+#define HERON_NATIVE_GC_MIN_BYTES 16384
+
+static int64_t tensor_bytes(const heron_tensor* t) {
+  static const int8_t itemsize[] = {4, 8, 2, 2, 1, 1, 4, 8, 1}; /* HERON_FLOAT32 .. HERON_BOOL */
+  int64_t n = 0;
+  int32_t dt = -1;
+  if (p_heron_tensor_numel(t, &n) != HERON_OK || p_heron_tensor_dtype(t, &dt) != HERON_OK) return 0;
+  if (dt < 0 || dt >= (int32_t)sizeof itemsize) return 0;
+  return n * itemsize[dt];
+}
+
+/* Reports (sign 1) or takes back (sign -1) a held handle's bytes. */
+static void gc_account(const heron_tensor* t, int sign) {
+  const int64_t bytes = tensor_bytes(t);
+  if (bytes >= HERON_NATIVE_GC_MIN_BYTES) rb_gc_adjust_memory_usage((ssize_t)(sign * bytes));
+}
+
 static void tensor_free(void* p) {
-  if (p) p_heron_tensor_release((heron_tensor*)p);
+  if (p) {
+    gc_account((heron_tensor*)p, -1);
+    p_heron_tensor_release((heron_tensor*)p);
+  }
 }
 
 static size_t tensor_memsize(const void* p) {
-  (void)p;
-  return sizeof(void*);
+  return sizeof(void*) + (p ? (size_t)tensor_bytes((const heron_tensor*)p) : 0);
 }
 
 static const rb_data_type_t tensor_type = {
@@ -120,6 +146,7 @@ static VALUE tensor_s_from_address(VALUE klass, VALUE addr) {
   if (!p) rb_raise(rb_const_get(mHeron, rb_intern("Error")), "NULL tensor handle");
   VALUE obj = tensor_alloc(klass);
   DATA_PTR(obj) = p;
+  gc_account((heron_tensor*)p, 1);
   return obj;
 }
 
@@ -130,6 +157,7 @@ static VALUE tensor_release_bang(VALUE self) {
   heron_tensor* t = (heron_tensor*)rb_check_typeddata(self, &tensor_type);
   if (t) {
     DATA_PTR(self) = NULL;
+    gc_account(t, -1);
     p_heron_tensor_release(t);
   }
   return Qnil;
@@ -145,6 +173,7 @@ static VALUE tensor_init_copy(VALUE self, VALUE orig) {
   if (t) {
     heron_status st = p_heron_tensor_retain(t);
     if (st) raise_status(st);
+    gc_account(t, 1);
   }
   DATA_PTR(self) = t;
   return self;
@@ -369,7 +398,10 @@ static VALUE op_call(int index, const VALUE* argv) {
                                     (size_t)n_out, &got);
   release_all(temps, n_temps);
   if (st) raise_status(st);
-  for (size_t k = 0; k < got; k++) DATA_PTR(objs[k]) = outs[k];
+  for (size_t k = 0; k < got; k++) {
+    DATA_PTR(objs[k]) = outs[k];
+    gc_account(outs[k], 1);
+  }
   if (n_out == 1) return objs[0];
   return rb_ary_new_from_values((long)got, objs);
 }
