@@ -104,6 +104,7 @@ std::string errno_text(int e) { return std::strerror(e); }
 #if defined(__linux__)
 Status LocalArena::create(int nranks, int rank, std::string* name, std::unique_ptr<LocalArena>* out) {
   if (nranks < 2 || nranks > kMaxRanks) return Status(ErrorCode::kInvalidArgument, "arena: unsupported group size");
+  heron_commnet::remove_stale_segments("heron-dist-");  // arenas of processes killed while setting up
   std::random_device rd;
   *name = "/heron-dist-" + std::to_string(::getpid()) + "-" + std::to_string(rd()) + std::to_string(rd() & 0xffff);
   int fd = ::shm_open(name->c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);

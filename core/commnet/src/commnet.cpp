@@ -1408,6 +1408,7 @@ void Engine::setup_shm(Store* store, Clock::time_point dl) {
   }
   if (peers.empty()) return;
   std::vector<std::unique_ptr<shm::Ring>> tx(world_), rx(world_);
+  remove_stale_segments("heron-commnet-");  // rings of processes killed while setting up
   for (int j : peers) {
     std::ostringstream name;
     name << "/heron-commnet-" << ::getpid() << "-" << rank_ << "-" << j << "-" << std::hex << probe_nonce_;

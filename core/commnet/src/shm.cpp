@@ -1,10 +1,14 @@
 #include "shm.h"
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__linux__)
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,10 +96,37 @@ Status Ring::open(const std::string& name, std::unique_ptr<Ring>* out) {
 
 void Ring::unlink(const std::string& name) { ::shm_unlink(name.c_str()); }
 
+}  // namespace shm
+
+int remove_stale_segments(const std::string& prefix) {
+  DIR* d = ::opendir("/dev/shm");
+  if (!d) return 0;
+  int removed = 0;
+  while (dirent* e = ::readdir(d)) {
+    const char* n = e->d_name;
+    if (prefix.empty() || std::strncmp(n, prefix.c_str(), prefix.size()) != 0) continue;
+    const char* p = n + prefix.size();
+    char* end = nullptr;
+    errno = 0;
+    const long pid = std::strtol(p, &end, 10);
+    if (errno != 0 || end == p || *end != '-' || pid <= 0 || pid > INT_MAX) continue;
+    // Only a process that is certainly gone: ESRCH. EPERM (another user's live process) keeps it.
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    if (::shm_unlink((std::string("/") + n).c_str()) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+namespace shm {
+
 Ring::~Ring() {
   if (hdr_) ::munmap(hdr_, map_size_);
 }
 #else
+}  // namespace shm
+int remove_stale_segments(const std::string&) { return 0; }
+namespace shm {
 bool available() { return false; }
 Status Ring::create(const std::string&, size_t, std::unique_ptr<Ring>*) {
   return Status(ErrorCode::kInvalidArgument, "shared-memory rings are not supported on this platform");

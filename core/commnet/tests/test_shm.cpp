@@ -3,6 +3,8 @@
 // messages in both directions at once, and a killed peer on shared memory.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +96,35 @@ TEST(Shm, BadSegmentsAreErrors) {
   Status st = shm::Ring::open(name, &r);
   EXPECT_EQ(st.code(), ErrorCode::kProtocol) << st.to_string();
   shm::Ring::unlink(name);
+}
+
+TEST(Shm, StaleSegmentsOfDeadProcessesAreRemoved) {
+  if (!shm::available()) GTEST_SKIP() << "no shared memory on this platform";
+  const pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(dead, &status, 0), dead);
+  const std::string pre = "commnet-sweep-" + std::to_string(::getpid()) + "-";
+  const std::string gone = "/" + pre + std::to_string(dead) + "-a", alive = "/" + pre + std::to_string(::getpid()) + "-b",
+                    odd = "/" + pre + "x-c";
+  for (const std::string& n : {gone, alive, odd}) {
+    int fd = ::shm_open(n.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0) << n;
+    ::close(fd);
+  }
+  EXPECT_EQ(remove_stale_segments(pre), 1);
+  auto exists = [](const std::string& n) {
+    int fd = ::shm_open(n.c_str(), O_RDWR, 0600);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
+  };
+  EXPECT_FALSE(exists(gone));
+  EXPECT_TRUE(exists(alive));  // its process (this one) is running
+  EXPECT_TRUE(exists(odd));    // no pid in the name: not ours to judge
+  EXPECT_EQ(remove_stale_segments(pre), 0);
+  ::shm_unlink(alive.c_str());
+  ::shm_unlink(odd.c_str());
 }
 
 TEST(Shm, TransportIsSharedMemoryOnOneHostUnlessDisabled) {

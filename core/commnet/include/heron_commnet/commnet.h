@@ -29,6 +29,13 @@ class Engine;
 /// Library version "major.minor.patch".
 const char* version();
 
+/// Removes POSIX shared-memory segments named "/<prefix><pid>-..." whose creating process <pid>
+/// no longer exists. Segments are unlinked as soon as every member has mapped them, so only a
+/// process killed in that window leaves one behind; the shared-memory transport and the
+/// distributed layer's arena sweep their own prefix each time they create segments. Returns how
+/// many were removed (0 where there is no /dev/shm).
+int remove_stale_segments(const std::string& prefix);
+
 struct Options {
   /// I/O threads that multiplex the peer connections (each connection belongs to one of them).
   int io_threads = 2;
