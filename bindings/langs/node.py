@@ -308,8 +308,22 @@ def gen_js(spec) -> str:
         has_opts = bool(opt_in or opt_at)
         sig = ", ".join(params + (["options = rt.NO_OPTIONS"] if has_opts else []))
         allowed = [camel(i["name"]) for i in opt_in] + [camel(a["name"]) for a in opt_at]
+        # The common call (every input a Tensor, no options, no required attribute, one output)
+        # goes straight to the addon: no argument arrays, no attribute marshalling, the op handle
+        # cached in the closure. Anything else takes the general path below, which checks it.
+        fast = (not req_at and pos_in and len(op["inputs"]) <= 21 and not any(i["variadic"] for i in op["inputs"])
+                and len(op["outputs"]) == 1 and not op["outputs"][0]["variadic"])
         out += _jsdoc(op)
+        if fast:
+            out.append(f"let op_{name} = null;")
         out.append(f"ops.{camel(name)} = function heron_{name}({sig}) {{")
+        if fast:
+            conds = [f"arguments.length === {len(params)}"] + [f"{pname(i['name'])} instanceof rt.Tensor" for i in pos_in]
+            hs = [f"{pname(i['name'])}._h" if not i["optional"] else "null" for i in op["inputs"]]
+            out.append(f"  if ({' && '.join(conds)}) {{")
+            out.append(f"    return rt.wrap(rt.binding.op_call_n(op_{name} || (op_{name} = rt.opHandle({_js_str(name)})), true, "
+                       f"undefined, {', '.join(hs)}));")
+            out.append("  }")
         lo, hi = len(params), len(params) + (1 if has_opts else 0)
         usage = ", ".join(params) + ("[, options]" if has_opts and params else "[options]" if has_opts else "")
         out.append(f"  if (arguments.length < {lo} || arguments.length > {hi}) "

@@ -11,7 +11,11 @@ const ops = {};
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_neg = null;
 ops.neg = function heron_neg(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_neg || (op_neg = rt.opHandle("neg")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("neg", "input", arguments.length);
   return rt.call("neg", [input], [], 'one');
 };
@@ -22,7 +26,11 @@ ops.neg = function heron_neg(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_abs = null;
 ops.abs = function heron_abs(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_abs || (op_abs = rt.opHandle("abs")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("abs", "input", arguments.length);
   return rt.call("abs", [input], [], 'one');
 };
@@ -33,7 +41,11 @@ ops.abs = function heron_abs(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_sign = null;
 ops.sign = function heron_sign(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sign || (op_sign = rt.opHandle("sign")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sign", "input", arguments.length);
   return rt.call("sign", [input], [], 'one');
 };
@@ -44,7 +56,11 @@ ops.sign = function heron_sign(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_exp = null;
 ops.exp = function heron_exp(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_exp || (op_exp = rt.opHandle("exp")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("exp", "input", arguments.length);
   return rt.call("exp", [input], [], 'one');
 };
@@ -55,7 +71,11 @@ ops.exp = function heron_exp(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_expm1 = null;
 ops.expm1 = function heron_expm1(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_expm1 || (op_expm1 = rt.opHandle("expm1")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("expm1", "input", arguments.length);
   return rt.call("expm1", [input], [], 'one');
 };
@@ -66,7 +86,11 @@ ops.expm1 = function heron_expm1(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_log = null;
 ops.log = function heron_log(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_log || (op_log = rt.opHandle("log")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log", "input", arguments.length);
   return rt.call("log", [input], [], 'one');
 };
@@ -77,7 +101,11 @@ ops.log = function heron_log(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_log1p = null;
 ops.log1p = function heron_log1p(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_log1p || (op_log1p = rt.opHandle("log1p")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log1p", "input", arguments.length);
   return rt.call("log1p", [input], [], 'one');
 };
@@ -88,7 +116,11 @@ ops.log1p = function heron_log1p(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_log2 = null;
 ops.log2 = function heron_log2(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_log2 || (op_log2 = rt.opHandle("log2")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log2", "input", arguments.length);
   return rt.call("log2", [input], [], 'one');
 };
@@ -99,7 +131,11 @@ ops.log2 = function heron_log2(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_sqrt = null;
 ops.sqrt = function heron_sqrt(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sqrt || (op_sqrt = rt.opHandle("sqrt")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sqrt", "input", arguments.length);
   return rt.call("sqrt", [input], [], 'one');
 };
@@ -110,7 +146,11 @@ ops.sqrt = function heron_sqrt(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_rsqrt = null;
 ops.rsqrt = function heron_rsqrt(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_rsqrt || (op_rsqrt = rt.opHandle("rsqrt")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("rsqrt", "input", arguments.length);
   return rt.call("rsqrt", [input], [], 'one');
 };
@@ -121,7 +161,11 @@ ops.rsqrt = function heron_rsqrt(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_square = null;
 ops.square = function heron_square(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_square || (op_square = rt.opHandle("square")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("square", "input", arguments.length);
   return rt.call("square", [input], [], 'one');
 };
@@ -132,7 +176,11 @@ ops.square = function heron_square(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_sin = null;
 ops.sin = function heron_sin(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sin || (op_sin = rt.opHandle("sin")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sin", "input", arguments.length);
   return rt.call("sin", [input], [], 'one');
 };
@@ -143,7 +191,11 @@ ops.sin = function heron_sin(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_cos = null;
 ops.cos = function heron_cos(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_cos || (op_cos = rt.opHandle("cos")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("cos", "input", arguments.length);
   return rt.call("cos", [input], [], 'one');
 };
@@ -154,7 +206,11 @@ ops.cos = function heron_cos(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_tan = null;
 ops.tan = function heron_tan(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_tan || (op_tan = rt.opHandle("tan")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("tan", "input", arguments.length);
   return rt.call("tan", [input], [], 'one');
 };
@@ -165,7 +221,11 @@ ops.tan = function heron_tan(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_tanh = null;
 ops.tanh = function heron_tanh(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_tanh || (op_tanh = rt.opHandle("tanh")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("tanh", "input", arguments.length);
   return rt.call("tanh", [input], [], 'one');
 };
@@ -176,7 +236,11 @@ ops.tanh = function heron_tanh(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_sigmoid = null;
 ops.sigmoid = function heron_sigmoid(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sigmoid || (op_sigmoid = rt.opHandle("sigmoid")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sigmoid", "input", arguments.length);
   return rt.call("sigmoid", [input], [], 'one');
 };
@@ -187,7 +251,11 @@ ops.sigmoid = function heron_sigmoid(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_relu = null;
 ops.relu = function heron_relu(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_relu || (op_relu = rt.opHandle("relu")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("relu", "input", arguments.length);
   return rt.call("relu", [input], [], 'one');
 };
@@ -200,7 +268,11 @@ ops.relu = function heron_relu(input) {
  * @param {string} [options.approximate="none"] 'none' for the erf form, 'tanh' for the tanh approximation.
  * @returns {Tensor} out
  */
+let op_gelu = null;
 ops.gelu = function heron_gelu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_gelu || (op_gelu = rt.opHandle("gelu")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("gelu", "input[, options]", arguments.length);
   rt.checkOptions("gelu", options, "approximate");
   return rt.call("gelu", [input], [rt.attr("gelu", "approximate", "string", options.approximate, false)], 'one');
@@ -212,7 +284,11 @@ ops.gelu = function heron_gelu(input, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_silu = null;
 ops.silu = function heron_silu(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_silu || (op_silu = rt.opHandle("silu")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("silu", "input", arguments.length);
   return rt.call("silu", [input], [], 'one');
 };
@@ -226,7 +302,11 @@ ops.silu = function heron_silu(input) {
  * @param {number} [options.threshold=20.0] Above beta*x > threshold the result is x.
  * @returns {Tensor} out
  */
+let op_softplus = null;
 ops.softplus = function heron_softplus(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_softplus || (op_softplus = rt.opHandle("softplus")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("softplus", "input[, options]", arguments.length);
   rt.checkOptions("softplus", options, "beta,threshold");
   return rt.call("softplus", [input], [rt.attr("softplus", "beta", "float", options.beta, false), rt.attr("softplus", "threshold", "float", options.threshold, false)], 'one');
@@ -238,7 +318,11 @@ ops.softplus = function heron_softplus(input, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_erf = null;
 ops.erf = function heron_erf(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_erf || (op_erf = rt.opHandle("erf")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("erf", "input", arguments.length);
   return rt.call("erf", [input], [], 'one');
 };
@@ -249,7 +333,11 @@ ops.erf = function heron_erf(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_floor = null;
 ops.floor = function heron_floor(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_floor || (op_floor = rt.opHandle("floor")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("floor", "input", arguments.length);
   return rt.call("floor", [input], [], 'one');
 };
@@ -260,7 +348,11 @@ ops.floor = function heron_floor(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_ceil = null;
 ops.ceil = function heron_ceil(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_ceil || (op_ceil = rt.opHandle("ceil")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("ceil", "input", arguments.length);
   return rt.call("ceil", [input], [], 'one');
 };
@@ -273,7 +365,11 @@ ops.ceil = function heron_ceil(input) {
  * @param {number} [options.decimals=0] Number of decimal places.
  * @returns {Tensor} out
  */
+let op_round = null;
 ops.round = function heron_round(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_round || (op_round = rt.opHandle("round")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("round", "input[, options]", arguments.length);
   rt.checkOptions("round", options, "decimals");
   return rt.call("round", [input], [rt.attr("round", "decimals", "int", options.decimals, false)], 'one');
@@ -285,7 +381,11 @@ ops.round = function heron_round(input, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_trunc = null;
 ops.trunc = function heron_trunc(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_trunc || (op_trunc = rt.opHandle("trunc")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("trunc", "input", arguments.length);
   return rt.call("trunc", [input], [], 'one');
 };
@@ -296,7 +396,11 @@ ops.trunc = function heron_trunc(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_reciprocal = null;
 ops.reciprocal = function heron_reciprocal(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_reciprocal || (op_reciprocal = rt.opHandle("reciprocal")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("reciprocal", "input", arguments.length);
   return rt.call("reciprocal", [input], [], 'one');
 };
@@ -307,7 +411,11 @@ ops.reciprocal = function heron_reciprocal(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_isnan = null;
 ops.isnan = function heron_isnan(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_isnan || (op_isnan = rt.opHandle("isnan")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isnan", "input", arguments.length);
   return rt.call("isnan", [input], [], 'one');
 };
@@ -318,7 +426,11 @@ ops.isnan = function heron_isnan(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_isinf = null;
 ops.isinf = function heron_isinf(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_isinf || (op_isinf = rt.opHandle("isinf")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isinf", "input", arguments.length);
   return rt.call("isinf", [input], [], 'one');
 };
@@ -329,7 +441,11 @@ ops.isinf = function heron_isinf(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_isfinite = null;
 ops.isfinite = function heron_isfinite(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_isfinite || (op_isfinite = rt.opHandle("isfinite")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isfinite", "input", arguments.length);
   return rt.call("isfinite", [input], [], 'one');
 };
@@ -340,7 +456,11 @@ ops.isfinite = function heron_isfinite(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_logical_not = null;
 ops.logicalNot = function heron_logical_not(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_logical_not || (op_logical_not = rt.opHandle("logical_not")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("logicalNot", "input", arguments.length);
   return rt.call("logical_not", [input], [], 'one');
 };
@@ -351,7 +471,11 @@ ops.logicalNot = function heron_logical_not(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_bitwise_not = null;
 ops.bitwiseNot = function heron_bitwise_not(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_not || (op_bitwise_not = rt.opHandle("bitwise_not")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("bitwiseNot", "input", arguments.length);
   return rt.call("bitwise_not", [input], [], 'one');
 };
@@ -365,7 +489,11 @@ ops.bitwiseNot = function heron_bitwise_not(input) {
  * @param {number} [options.alpha=1] Multiplier of `other`.
  * @returns {Tensor} out
  */
+let op_add = null;
 ops.add = function heron_add(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_add || (op_add = rt.opHandle("add")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("add", "input, other[, options]", arguments.length);
   rt.checkOptions("add", options, "alpha");
   return rt.call("add", [input, other], [rt.attr("add", "alpha", "scalar", options.alpha, false)], 'one');
@@ -380,7 +508,11 @@ ops.add = function heron_add(input, other, options = rt.NO_OPTIONS) {
  * @param {number} [options.alpha=1] Multiplier of `other`.
  * @returns {Tensor} out
  */
+let op_sub = null;
 ops.sub = function heron_sub(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sub || (op_sub = rt.opHandle("sub")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("sub", "input, other[, options]", arguments.length);
   rt.checkOptions("sub", options, "alpha");
   return rt.call("sub", [input, other], [rt.attr("sub", "alpha", "scalar", options.alpha, false)], 'one');
@@ -393,7 +525,11 @@ ops.sub = function heron_sub(input, other, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_mul = null;
 ops.mul = function heron_mul(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_mul || (op_mul = rt.opHandle("mul")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("mul", "input, other", arguments.length);
   return rt.call("mul", [input, other], [], 'one');
 };
@@ -407,7 +543,11 @@ ops.mul = function heron_mul(input, other) {
  * @param {string} [options.roundingMode] None for true division, 'trunc' or 'floor'.
  * @returns {Tensor} out
  */
+let op_div = null;
 ops.div = function heron_div(input, other, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_div || (op_div = rt.opHandle("div")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("div", "input, other[, options]", arguments.length);
   rt.checkOptions("div", options, "roundingMode");
   return rt.call("div", [input, other], [rt.attr("div", "rounding_mode", "string", options.roundingMode, false)], 'one');
@@ -420,7 +560,11 @@ ops.div = function heron_div(input, other, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_floor_divide = null;
 ops.floorDivide = function heron_floor_divide(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_floor_divide || (op_floor_divide = rt.opHandle("floor_divide")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("floorDivide", "input, other", arguments.length);
   return rt.call("floor_divide", [input, other], [], 'one');
 };
@@ -432,7 +576,11 @@ ops.floorDivide = function heron_floor_divide(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_remainder = null;
 ops.remainder = function heron_remainder(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_remainder || (op_remainder = rt.opHandle("remainder")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("remainder", "input, other", arguments.length);
   return rt.call("remainder", [input, other], [], 'one');
 };
@@ -444,7 +592,11 @@ ops.remainder = function heron_remainder(input, other) {
  * @param {Tensor|number} exponent
  * @returns {Tensor} out
  */
+let op_pow = null;
 ops.pow = function heron_pow(input, exponent) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && exponent instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_pow || (op_pow = rt.opHandle("pow")), true, undefined, input._h, exponent._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("pow", "input, exponent", arguments.length);
   return rt.call("pow", [input, exponent], [], 'one');
 };
@@ -456,7 +608,11 @@ ops.pow = function heron_pow(input, exponent) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_maximum = null;
 ops.maximum = function heron_maximum(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_maximum || (op_maximum = rt.opHandle("maximum")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("maximum", "input, other", arguments.length);
   return rt.call("maximum", [input, other], [], 'one');
 };
@@ -468,7 +624,11 @@ ops.maximum = function heron_maximum(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_minimum = null;
 ops.minimum = function heron_minimum(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_minimum || (op_minimum = rt.opHandle("minimum")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("minimum", "input, other", arguments.length);
   return rt.call("minimum", [input, other], [], 'one');
 };
@@ -480,7 +640,11 @@ ops.minimum = function heron_minimum(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_atan2 = null;
 ops.atan2 = function heron_atan2(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_atan2 || (op_atan2 = rt.opHandle("atan2")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("atan2", "input, other", arguments.length);
   return rt.call("atan2", [input, other], [], 'one');
 };
@@ -492,7 +656,11 @@ ops.atan2 = function heron_atan2(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_eq = null;
 ops.eq = function heron_eq(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_eq || (op_eq = rt.opHandle("eq")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("eq", "input, other", arguments.length);
   return rt.call("eq", [input, other], [], 'one');
 };
@@ -504,7 +672,11 @@ ops.eq = function heron_eq(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_ne = null;
 ops.ne = function heron_ne(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_ne || (op_ne = rt.opHandle("ne")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("ne", "input, other", arguments.length);
   return rt.call("ne", [input, other], [], 'one');
 };
@@ -516,7 +688,11 @@ ops.ne = function heron_ne(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_lt = null;
 ops.lt = function heron_lt(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_lt || (op_lt = rt.opHandle("lt")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("lt", "input, other", arguments.length);
   return rt.call("lt", [input, other], [], 'one');
 };
@@ -528,7 +704,11 @@ ops.lt = function heron_lt(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_le = null;
 ops.le = function heron_le(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_le || (op_le = rt.opHandle("le")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("le", "input, other", arguments.length);
   return rt.call("le", [input, other], [], 'one');
 };
@@ -540,7 +720,11 @@ ops.le = function heron_le(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_gt = null;
 ops.gt = function heron_gt(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_gt || (op_gt = rt.opHandle("gt")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("gt", "input, other", arguments.length);
   return rt.call("gt", [input, other], [], 'one');
 };
@@ -552,7 +736,11 @@ ops.gt = function heron_gt(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_ge = null;
 ops.ge = function heron_ge(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_ge || (op_ge = rt.opHandle("ge")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("ge", "input, other", arguments.length);
   return rt.call("ge", [input, other], [], 'one');
 };
@@ -564,7 +752,11 @@ ops.ge = function heron_ge(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_logical_and = null;
 ops.logicalAnd = function heron_logical_and(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_logical_and || (op_logical_and = rt.opHandle("logical_and")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalAnd", "input, other", arguments.length);
   return rt.call("logical_and", [input, other], [], 'one');
 };
@@ -576,7 +768,11 @@ ops.logicalAnd = function heron_logical_and(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_logical_or = null;
 ops.logicalOr = function heron_logical_or(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_logical_or || (op_logical_or = rt.opHandle("logical_or")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalOr", "input, other", arguments.length);
   return rt.call("logical_or", [input, other], [], 'one');
 };
@@ -588,7 +784,11 @@ ops.logicalOr = function heron_logical_or(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_logical_xor = null;
 ops.logicalXor = function heron_logical_xor(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_logical_xor || (op_logical_xor = rt.opHandle("logical_xor")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalXor", "input, other", arguments.length);
   return rt.call("logical_xor", [input, other], [], 'one');
 };
@@ -600,7 +800,11 @@ ops.logicalXor = function heron_logical_xor(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_bitwise_and = null;
 ops.bitwiseAnd = function heron_bitwise_and(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_and || (op_bitwise_and = rt.opHandle("bitwise_and")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseAnd", "input, other", arguments.length);
   return rt.call("bitwise_and", [input, other], [], 'one');
 };
@@ -612,7 +816,11 @@ ops.bitwiseAnd = function heron_bitwise_and(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_bitwise_or = null;
 ops.bitwiseOr = function heron_bitwise_or(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_or || (op_bitwise_or = rt.opHandle("bitwise_or")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseOr", "input, other", arguments.length);
   return rt.call("bitwise_or", [input, other], [], 'one');
 };
@@ -624,7 +832,11 @@ ops.bitwiseOr = function heron_bitwise_or(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_bitwise_xor = null;
 ops.bitwiseXor = function heron_bitwise_xor(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_xor || (op_bitwise_xor = rt.opHandle("bitwise_xor")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseXor", "input, other", arguments.length);
   return rt.call("bitwise_xor", [input, other], [], 'one');
 };
@@ -636,7 +848,11 @@ ops.bitwiseXor = function heron_bitwise_xor(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_bitwise_left_shift = null;
 ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_left_shift || (op_bitwise_left_shift = rt.opHandle("bitwise_left_shift")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseLeftShift", "input, other", arguments.length);
   return rt.call("bitwise_left_shift", [input, other], [], 'one');
 };
@@ -648,7 +864,11 @@ ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_bitwise_right_shift = null;
 ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bitwise_right_shift || (op_bitwise_right_shift = rt.opHandle("bitwise_right_shift")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseRightShift", "input, other", arguments.length);
   return rt.call("bitwise_right_shift", [input, other], [], 'one');
 };
@@ -661,7 +881,11 @@ ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_where = null;
 ops.where = function heron_where(condition, input, other) {
+  if (arguments.length === 3 && condition instanceof rt.Tensor && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_where || (op_where = rt.opHandle("where")), true, undefined, condition._h, input._h, other._h));
+  }
   if (arguments.length < 3 || arguments.length > 3) rt.arity("where", "condition, input, other", arguments.length);
   return rt.call("where", [condition, input, other], [], 'one');
 };
@@ -675,7 +899,11 @@ ops.where = function heron_where(condition, input, other) {
  * @param {number} [options.max] Upper bound.
  * @returns {Tensor} out
  */
+let op_clamp = null;
 ops.clamp = function heron_clamp(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_clamp || (op_clamp = rt.opHandle("clamp")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("clamp", "input[, options]", arguments.length);
   rt.checkOptions("clamp", options, "min,max");
   return rt.call("clamp", [input], [rt.attr("clamp", "min", "scalar", options.min, false), rt.attr("clamp", "max", "scalar", options.max, false)], 'one');
@@ -691,7 +919,11 @@ ops.clamp = function heron_clamp(input, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
+let op_sum = null;
 ops.sum = function heron_sum(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_sum || (op_sum = rt.opHandle("sum")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("sum", "input[, options]", arguments.length);
   rt.checkOptions("sum", options, "dim,keepdim,dtype");
   return rt.call("sum", [input], [rt.attr("sum", "dim", "ints", options.dim, false), rt.attr("sum", "keepdim", "bool", options.keepdim, false), rt.attr("sum", "dtype", "dtype", options.dtype, false)], 'one');
@@ -707,7 +939,11 @@ ops.sum = function heron_sum(input, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Compute and return in this dtype.
  * @returns {Tensor} out
  */
+let op_mean = null;
 ops.mean = function heron_mean(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_mean || (op_mean = rt.opHandle("mean")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("mean", "input[, options]", arguments.length);
   rt.checkOptions("mean", options, "dim,keepdim,dtype");
   return rt.call("mean", [input], [rt.attr("mean", "dim", "ints", options.dim, false), rt.attr("mean", "keepdim", "bool", options.keepdim, false), rt.attr("mean", "dtype", "dtype", options.dtype, false)], 'one');
@@ -723,7 +959,11 @@ ops.mean = function heron_mean(input, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Accumulate and return in this dtype.
  * @returns {Tensor} out
  */
+let op_prod = null;
 ops.prod = function heron_prod(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_prod || (op_prod = rt.opHandle("prod")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("prod", "input[, options]", arguments.length);
   rt.checkOptions("prod", options, "dim,keepdim,dtype");
   return rt.call("prod", [input], [rt.attr("prod", "dim", "ints", options.dim, false), rt.attr("prod", "keepdim", "bool", options.keepdim, false), rt.attr("prod", "dtype", "dtype", options.dtype, false)], 'one');
@@ -738,7 +978,11 @@ ops.prod = function heron_prod(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_amax = null;
 ops.amax = function heron_amax(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_amax || (op_amax = rt.opHandle("amax")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("amax", "input[, options]", arguments.length);
   rt.checkOptions("amax", options, "dim,keepdim");
   return rt.call("amax", [input], [rt.attr("amax", "dim", "ints", options.dim, false), rt.attr("amax", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -753,7 +997,11 @@ ops.amax = function heron_amax(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_amin = null;
 ops.amin = function heron_amin(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_amin || (op_amin = rt.opHandle("amin")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("amin", "input[, options]", arguments.length);
   rt.checkOptions("amin", options, "dim,keepdim");
   return rt.call("amin", [input], [rt.attr("amin", "dim", "ints", options.dim, false), rt.attr("amin", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -768,7 +1016,11 @@ ops.amin = function heron_amin(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep the reduced dim with size 1.
  * @returns {Tensor} out
  */
+let op_argmax = null;
 ops.argmax = function heron_argmax(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_argmax || (op_argmax = rt.opHandle("argmax")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("argmax", "input[, options]", arguments.length);
   rt.checkOptions("argmax", options, "dim,keepdim");
   return rt.call("argmax", [input], [rt.attr("argmax", "dim", "int", options.dim, false), rt.attr("argmax", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -783,7 +1035,11 @@ ops.argmax = function heron_argmax(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep the reduced dim with size 1.
  * @returns {Tensor} out
  */
+let op_argmin = null;
 ops.argmin = function heron_argmin(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_argmin || (op_argmin = rt.opHandle("argmin")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("argmin", "input[, options]", arguments.length);
   rt.checkOptions("argmin", options, "dim,keepdim");
   return rt.call("argmin", [input], [rt.attr("argmin", "dim", "int", options.dim, false), rt.attr("argmin", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -799,7 +1055,11 @@ ops.argmin = function heron_argmin(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_var = null;
 ops.var = function heron_var(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_var || (op_var = rt.opHandle("var")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("var", "input[, options]", arguments.length);
   rt.checkOptions("var", options, "dim,correction,keepdim");
   return rt.call("var", [input], [rt.attr("var", "dim", "ints", options.dim, false), rt.attr("var", "correction", "float", options.correction, false), rt.attr("var", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -815,7 +1075,11 @@ ops.var = function heron_var(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_std = null;
 ops.std = function heron_std(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_std || (op_std = rt.opHandle("std")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("std", "input[, options]", arguments.length);
   rt.checkOptions("std", options, "dim,correction,keepdim");
   return rt.call("std", [input], [rt.attr("std", "dim", "ints", options.dim, false), rt.attr("std", "correction", "float", options.correction, false), rt.attr("std", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -830,7 +1094,11 @@ ops.std = function heron_std(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_logsumexp = null;
 ops.logsumexp = function heron_logsumexp(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_logsumexp || (op_logsumexp = rt.opHandle("logsumexp")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("logsumexp", "input[, options]", arguments.length);
   rt.checkOptions("logsumexp", options, "dim,keepdim");
   return rt.call("logsumexp", [input], [rt.attr("logsumexp", "dim", "ints", options.dim, false), rt.attr("logsumexp", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -845,7 +1113,11 @@ ops.logsumexp = function heron_logsumexp(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_all = null;
 ops.all = function heron_all(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_all || (op_all = rt.opHandle("all")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("all", "input[, options]", arguments.length);
   rt.checkOptions("all", options, "dim,keepdim");
   return rt.call("all", [input], [rt.attr("all", "dim", "ints", options.dim, false), rt.attr("all", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -860,7 +1132,11 @@ ops.all = function heron_all(input, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.keepdim=false] Keep reduced dims with size 1.
  * @returns {Tensor} out
  */
+let op_any = null;
 ops.any = function heron_any(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_any || (op_any = rt.opHandle("any")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("any", "input[, options]", arguments.length);
   rt.checkOptions("any", options, "dim,keepdim");
   return rt.call("any", [input], [rt.attr("any", "dim", "ints", options.dim, false), rt.attr("any", "keepdim", "bool", options.keepdim, false)], 'one');
@@ -903,7 +1179,11 @@ ops.cumprod = function heron_cumprod(input, dim, options = rt.NO_OPTIONS) {
  * @param {Tensor|number} other
  * @returns {Tensor} out
  */
+let op_matmul = null;
 ops.matmul = function heron_matmul(input, other) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_matmul || (op_matmul = rt.opHandle("matmul")), true, undefined, input._h, other._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("matmul", "input, other", arguments.length);
   return rt.call("matmul", [input, other], [], 'one');
 };
@@ -1031,7 +1311,11 @@ ops.transpose = function heron_transpose(input, dim0, dim1) {
  * @param {number} [options.step=1] Step; not 0.
  * @returns {Tensor} out
  */
+let op_slice = null;
 ops.slice = function heron_slice(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_slice || (op_slice = rt.opHandle("slice")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("slice", "input[, options]", arguments.length);
   rt.checkOptions("slice", options, "dim,start,end,step");
   return rt.call("slice", [input], [rt.attr("slice", "dim", "int", options.dim, false), rt.attr("slice", "start", "int", options.start, false), rt.attr("slice", "end", "int", options.end, false), rt.attr("slice", "step", "int", options.step, false)], 'one');
@@ -1082,7 +1366,11 @@ ops.broadcastTo = function heron_broadcast_to(input, shape) {
  * @param {number | number[]} [options.dim] Dims to drop if their size is 1.
  * @returns {Tensor} out
  */
+let op_squeeze = null;
 ops.squeeze = function heron_squeeze(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_squeeze || (op_squeeze = rt.opHandle("squeeze")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("squeeze", "input[, options]", arguments.length);
   rt.checkOptions("squeeze", options, "dim");
   return rt.call("squeeze", [input], [rt.attr("squeeze", "dim", "ints", options.dim, false)], 'one');
@@ -1109,7 +1397,11 @@ ops.unsqueeze = function heron_unsqueeze(input, dim) {
  * @param {number} [options.endDim=-1] Last dim to merge.
  * @returns {Tensor} out
  */
+let op_flatten = null;
 ops.flatten = function heron_flatten(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_flatten || (op_flatten = rt.opHandle("flatten")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("flatten", "input[, options]", arguments.length);
   rt.checkOptions("flatten", options, "startDim,endDim");
   return rt.call("flatten", [input], [rt.attr("flatten", "start_dim", "int", options.startDim, false), rt.attr("flatten", "end_dim", "int", options.endDim, false)], 'one');
@@ -1137,7 +1429,11 @@ ops.asStrided = function heron_as_strided(input, size, stride, options = rt.NO_O
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_contiguous = null;
 ops.contiguous = function heron_contiguous(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_contiguous || (op_contiguous = rt.opHandle("contiguous")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("contiguous", "input", arguments.length);
   return rt.call("contiguous", [input], [], 'one');
 };
@@ -1148,7 +1444,11 @@ ops.contiguous = function heron_contiguous(input) {
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_clone = null;
 ops.clone = function heron_clone(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_clone || (op_clone = rt.opHandle("clone")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("clone", "input", arguments.length);
   return rt.call("clone", [input], [], 'one');
 };
@@ -1184,7 +1484,11 @@ ops.toDevice = function heron_to_device(input, device) {
  * @param {Tensor|number} src
  * @returns {Tensor} out
  */
+let op_copy_ = null;
 ops.copy_ = function heron_copy_(input, src) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && src instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_copy_ || (op_copy_ = rt.opHandle("copy_")), true, undefined, input._h, src._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("copy_", "input, src", arguments.length);
   return rt.call("copy_", [input, src], [], 'one');
 };
@@ -1314,7 +1618,11 @@ ops.indexSelect = function heron_index_select(input, index, dim) {
  * @param {number} [options.dim] Dim to take along; none flattens.
  * @returns {Tensor} out
  */
+let op_take_along_dim = null;
 ops.takeAlongDim = function heron_take_along_dim(input, indices, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && indices instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_take_along_dim || (op_take_along_dim = rt.opHandle("take_along_dim")), true, undefined, input._h, indices._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("takeAlongDim", "input, indices[, options]", arguments.length);
   rt.checkOptions("take_along_dim", options, "dim");
   return rt.call("take_along_dim", [input, indices], [rt.attr("take_along_dim", "dim", "int", options.dim, false)], 'one');
@@ -1356,7 +1664,11 @@ ops.indexPut_ = function heron_index_put_(input, values, options = rt.NO_OPTIONS
  * @param {Tensor|number} input
  * @returns {Tensor} out
  */
+let op_nonzero = null;
 ops.nonzero = function heron_nonzero(input) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_nonzero || (op_nonzero = rt.opHandle("nonzero")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("nonzero", "input", arguments.length);
   return rt.call("nonzero", [input], [], 'one');
 };
@@ -1409,7 +1721,11 @@ ops.roll = function heron_roll(input, shifts, options = rt.NO_OPTIONS) {
  * @param {number} [options.diagonal=0] 0 is the main diagonal; positive is above.
  * @returns {Tensor} out
  */
+let op_tril = null;
 ops.tril = function heron_tril(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_tril || (op_tril = rt.opHandle("tril")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("tril", "input[, options]", arguments.length);
   rt.checkOptions("tril", options, "diagonal");
   return rt.call("tril", [input], [rt.attr("tril", "diagonal", "int", options.diagonal, false)], 'one');
@@ -1423,7 +1739,11 @@ ops.tril = function heron_tril(input, options = rt.NO_OPTIONS) {
  * @param {number} [options.diagonal=0] 0 is the main diagonal; positive is above.
  * @returns {Tensor} out
  */
+let op_triu = null;
 ops.triu = function heron_triu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_triu || (op_triu = rt.opHandle("triu")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("triu", "input[, options]", arguments.length);
   rt.checkOptions("triu", options, "diagonal");
   return rt.call("triu", [input], [rt.attr("triu", "diagonal", "int", options.diagonal, false)], 'one');
@@ -1597,7 +1917,11 @@ ops.eye = function heron_eye(n, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
+let op_empty_like = null;
 ops.emptyLike = function heron_empty_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_empty_like || (op_empty_like = rt.opHandle("empty_like")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("emptyLike", "input[, options]", arguments.length);
   rt.checkOptions("empty_like", options, "dtype");
   return rt.call("empty_like", [input], [rt.attr("empty_like", "dtype", "dtype", options.dtype, false)], 'one');
@@ -1611,7 +1935,11 @@ ops.emptyLike = function heron_empty_like(input, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
+let op_zeros_like = null;
 ops.zerosLike = function heron_zeros_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_zeros_like || (op_zeros_like = rt.opHandle("zeros_like")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("zerosLike", "input[, options]", arguments.length);
   rt.checkOptions("zeros_like", options, "dtype");
   return rt.call("zeros_like", [input], [rt.attr("zeros_like", "dtype", "dtype", options.dtype, false)], 'one');
@@ -1625,7 +1953,11 @@ ops.zerosLike = function heron_zeros_like(input, options = rt.NO_OPTIONS) {
  * @param {DType} [options.dtype] Override the dtype.
  * @returns {Tensor} out
  */
+let op_ones_like = null;
 ops.onesLike = function heron_ones_like(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_ones_like || (op_ones_like = rt.opHandle("ones_like")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("onesLike", "input[, options]", arguments.length);
   rt.checkOptions("ones_like", options, "dtype");
   return rt.call("ones_like", [input], [rt.attr("ones_like", "dtype", "dtype", options.dtype, false)], 'one');
@@ -1708,7 +2040,11 @@ ops.randint = function heron_randint(high, size, options = rt.NO_OPTIONS) {
  * @param {number} [options.seed] Seed for this call alone; none uses the default generator.
  * @returns {Tensor} out
  */
+let op_bernoulli = null;
 ops.bernoulli = function heron_bernoulli(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_bernoulli || (op_bernoulli = rt.opHandle("bernoulli")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("bernoulli", "input[, options]", arguments.length);
   rt.checkOptions("bernoulli", options, "seed");
   return rt.call("bernoulli", [input], [rt.attr("bernoulli", "seed", "int", options.seed, false)], 'one');
@@ -1841,7 +2177,11 @@ ops.clipGradNorm_ = function heron_clip_grad_norm_(tensors, maxNorm, options = r
  * @param {boolean} [options.samePadding=false] PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right); `padding` is ignored.
  * @returns {Tensor} out
  */
+let op_conv1d = null;
 ops.conv1d = function heron_conv1d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_conv1d || (op_conv1d = rt.opHandle("conv1d")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv1d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv1d", options, "bias,stride,padding,dilation,groups,samePadding");
   return rt.call("conv1d", [input, weight, options.bias], [rt.attr("conv1d", "stride", "ints", options.stride, false), rt.attr("conv1d", "padding", "ints", options.padding, false), rt.attr("conv1d", "dilation", "ints", options.dilation, false), rt.attr("conv1d", "groups", "int", options.groups, false), rt.attr("conv1d", "same_padding", "bool", options.samePadding, false)], 'one');
@@ -1861,7 +2201,11 @@ ops.conv1d = function heron_conv1d(input, weight, options = rt.NO_OPTIONS) {
  * @param {boolean} [options.samePadding=false] PyTorch's padding='same' (stride 1; an odd total puts the extra zero on the right/bottom); `padding` is ignored.
  * @returns {Tensor} out
  */
+let op_conv2d = null;
 ops.conv2d = function heron_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_conv2d || (op_conv2d = rt.opHandle("conv2d")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv2d", options, "bias,stride,padding,dilation,groups,samePadding");
   return rt.call("conv2d", [input, weight, options.bias], [rt.attr("conv2d", "stride", "ints", options.stride, false), rt.attr("conv2d", "padding", "ints", options.padding, false), rt.attr("conv2d", "dilation", "ints", options.dilation, false), rt.attr("conv2d", "groups", "int", options.groups, false), rt.attr("conv2d", "same_padding", "bool", options.samePadding, false)], 'one');
@@ -1884,7 +2228,11 @@ ops.conv2d = function heron_conv2d(input, weight, options = rt.NO_OPTIONS) {
  * @param {number} [options.max] Upper bound of the clamp (6 for ReLU6), or none.
  * @returns {Tensor} out
  */
+let op_conv2d_fused = null;
 ops.conv2dFused = function heron_conv2d_fused(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_conv2d_fused || (op_conv2d_fused = rt.opHandle("conv2d_fused")), true, undefined, input._h, weight._h, null, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2dFused", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv2d_fused", options, "bias,residual,stride,padding,dilation,groups,samePadding,min,max");
   return rt.call("conv2d_fused", [input, weight, options.bias, options.residual], [rt.attr("conv2d_fused", "stride", "ints", options.stride, false), rt.attr("conv2d_fused", "padding", "ints", options.padding, false), rt.attr("conv2d_fused", "dilation", "ints", options.dilation, false), rt.attr("conv2d_fused", "groups", "int", options.groups, false), rt.attr("conv2d_fused", "same_padding", "bool", options.samePadding, false), rt.attr("conv2d_fused", "min", "scalar", options.min, false), rt.attr("conv2d_fused", "max", "scalar", options.max, false)], 'one');
@@ -1904,7 +2252,11 @@ ops.conv2dFused = function heron_conv2d_fused(input, weight, options = rt.NO_OPT
  * @param {number | number[]} [options.dilation=[1, 1]] Spacing between kernel taps (>= 1).
  * @returns {Tensor} out
  */
+let op_conv_transpose2d = null;
 ops.convTranspose2d = function heron_conv_transpose2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_conv_transpose2d || (op_conv_transpose2d = rt.opHandle("conv_transpose2d")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("convTranspose2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv_transpose2d", options, "bias,stride,padding,outputPadding,groups,dilation");
   return rt.call("conv_transpose2d", [input, weight, options.bias], [rt.attr("conv_transpose2d", "stride", "ints", options.stride, false), rt.attr("conv_transpose2d", "padding", "ints", options.padding, false), rt.attr("conv_transpose2d", "output_padding", "ints", options.outputPadding, false), rt.attr("conv_transpose2d", "groups", "int", options.groups, false), rt.attr("conv_transpose2d", "dilation", "ints", options.dilation, false)], 'one');
@@ -2030,7 +2382,11 @@ ops.convTranspose2dBackward = function heron_conv_transpose2d_backward(grad, inp
  * @param {Tensor|number} indices max_pool2d's indices (int64, same shape as grad).
  * @returns {Tensor} out
  */
+let op_max_pool2d_backward = null;
 ops.maxPool2dBackward = function heron_max_pool2d_backward(grad, input, indices) {
+  if (arguments.length === 3 && grad instanceof rt.Tensor && input instanceof rt.Tensor && indices instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_max_pool2d_backward || (op_max_pool2d_backward = rt.opHandle("max_pool2d_backward")), true, undefined, grad._h, input._h, indices._h));
+  }
   if (arguments.length < 3 || arguments.length > 3) rt.arity("maxPool2dBackward", "grad, input, indices", arguments.length);
   return rt.call("max_pool2d_backward", [grad, input, indices], [], 'one');
 };
@@ -2062,7 +2418,11 @@ ops.avgPool2dBackward = function heron_avg_pool2d_backward(grad, input, kernelSi
  * @param {Tensor|number} input adaptive_avg_pool2d's input (for its shape, dtype and device).
  * @returns {Tensor} out
  */
+let op_adaptive_avg_pool2d_backward = null;
 ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad, input) {
+  if (arguments.length === 2 && grad instanceof rt.Tensor && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_adaptive_avg_pool2d_backward || (op_adaptive_avg_pool2d_backward = rt.opHandle("adaptive_avg_pool2d_backward")), true, undefined, grad._h, input._h));
+  }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("adaptiveAvgPool2dBackward", "grad, input", arguments.length);
   return rt.call("adaptive_avg_pool2d_backward", [grad, input], [], 'one');
 };
@@ -2076,7 +2436,11 @@ ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad
  * @param {Tensor} [options.bias] (out)
  * @returns {Tensor} out
  */
+let op_linear = null;
 ops.linear = function heron_linear(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_linear || (op_linear = rt.opHandle("linear")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("linear", "input, weight[, options]", arguments.length);
   rt.checkOptions("linear", options, "bias");
   return rt.call("linear", [input, weight, options.bias], [], 'one');
@@ -2106,7 +2470,11 @@ ops.linearBackward = function heron_linear_backward(gradOutput, input, weight, o
  * @param {number} [options.negativeSlope=0.01] Slope for x <= 0.
  * @returns {Tensor} out
  */
+let op_leaky_relu = null;
 ops.leakyRelu = function heron_leaky_relu(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_leaky_relu || (op_leaky_relu = rt.opHandle("leaky_relu")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("leakyRelu", "input[, options]", arguments.length);
   rt.checkOptions("leaky_relu", options, "negativeSlope");
   return rt.call("leaky_relu", [input], [rt.attr("leaky_relu", "negative_slope", "float", options.negativeSlope, false)], 'one');
@@ -2121,7 +2489,11 @@ ops.leakyRelu = function heron_leaky_relu(input, options = rt.NO_OPTIONS) {
  * @param {number} [options.negativeSlope=0.01] Slope for x <= 0.
  * @returns {Tensor} out
  */
+let op_leaky_relu_backward = null;
 ops.leakyReluBackward = function heron_leaky_relu_backward(gradOutput, input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_leaky_relu_backward || (op_leaky_relu_backward = rt.opHandle("leaky_relu_backward")), true, undefined, gradOutput._h, input._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("leakyReluBackward", "gradOutput, input[, options]", arguments.length);
   rt.checkOptions("leaky_relu_backward", options, "negativeSlope");
   return rt.call("leaky_relu_backward", [gradOutput, input], [rt.attr("leaky_relu_backward", "negative_slope", "float", options.negativeSlope, false)], 'one');
@@ -2151,7 +2523,11 @@ ops.dropout = function heron_dropout(input, options = rt.NO_OPTIONS) {
  * @param {number} [options.p=0.5] The dropout probability of the forward call.
  * @returns {Tensor} out
  */
+let op_dropout_backward = null;
 ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && gradOutput instanceof rt.Tensor && mask instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_dropout_backward || (op_dropout_backward = rt.opHandle("dropout_backward")), true, undefined, gradOutput._h, mask._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("dropoutBackward", "gradOutput, mask[, options]", arguments.length);
   rt.checkOptions("dropout_backward", options, "p");
   return rt.call("dropout_backward", [gradOutput, mask], [rt.attr("dropout_backward", "p", "float", options.p, false)], 'one');
@@ -2166,7 +2542,11 @@ ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options 
  * @param {number} [options.paddingIdx] Row that receives no gradient (negative counts from the end).
  * @returns {Tensor} out
  */
+let op_embedding = null;
 ops.embedding = function heron_embedding(weight, indices, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && weight instanceof rt.Tensor && indices instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_embedding || (op_embedding = rt.opHandle("embedding")), true, undefined, weight._h, indices._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("embedding", "weight, indices[, options]", arguments.length);
   rt.checkOptions("embedding", options, "paddingIdx");
   return rt.call("embedding", [weight, indices], [rt.attr("embedding", "padding_idx", "int", options.paddingIdx, false)], 'one');
@@ -2223,7 +2603,11 @@ ops.pixelUnshuffle = function heron_pixel_unshuffle(input, downscaleFactor) {
  * @param {boolean} [options.alignCorners=false] bilinear: align the corner pixels' centres.
  * @returns {Tensor} out
  */
+let op_interpolate = null;
 ops.interpolate = function heron_interpolate(input, options = rt.NO_OPTIONS) {
+  if (arguments.length === 1 && input instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_interpolate || (op_interpolate = rt.opHandle("interpolate")), true, undefined, input._h));
+  }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("interpolate", "input[, options]", arguments.length);
   rt.checkOptions("interpolate", options, "size,scaleFactor,mode,alignCorners");
   return rt.call("interpolate", [input], [rt.attr("interpolate", "size", "ints", options.size, false), rt.attr("interpolate", "scale_factor", "floats", options.scaleFactor, false), rt.attr("interpolate", "mode", "string", options.mode, false), rt.attr("interpolate", "align_corners", "bool", options.alignCorners, false)], 'one');
@@ -2386,7 +2770,11 @@ ops.instanceNorm = function heron_instance_norm(input, options = rt.NO_OPTIONS) 
  * @param {number} [options.labelSmoothing=0.0] In [0, 1]: mixes the target with the uniform distribution.
  * @returns {Tensor} out
  */
+let op_cross_entropy = null;
 ops.crossEntropy = function heron_cross_entropy(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_cross_entropy || (op_cross_entropy = rt.opHandle("cross_entropy")), true, undefined, input._h, target._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("crossEntropy", "input, target[, options]", arguments.length);
   rt.checkOptions("cross_entropy", options, "weight,ignoreIndex,reduction,labelSmoothing");
   return rt.call("cross_entropy", [input, target, options.weight], [rt.attr("cross_entropy", "ignore_index", "int", options.ignoreIndex, false), rt.attr("cross_entropy", "reduction", "string", options.reduction, false), rt.attr("cross_entropy", "label_smoothing", "float", options.labelSmoothing, false)], 'one');
@@ -2405,7 +2793,11 @@ ops.crossEntropy = function heron_cross_entropy(input, target, options = rt.NO_O
  * @param {number} [options.labelSmoothing=0.0] As in cross_entropy.
  * @returns {Tensor} out
  */
+let op_cross_entropy_backward = null;
 ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_cross_entropy_backward || (op_cross_entropy_backward = rt.opHandle("cross_entropy_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("crossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("cross_entropy_backward", options, "weight,ignoreIndex,reduction,labelSmoothing");
   return rt.call("cross_entropy_backward", [gradOutput, input, target, options.weight], [rt.attr("cross_entropy_backward", "ignore_index", "int", options.ignoreIndex, false), rt.attr("cross_entropy_backward", "reduction", "string", options.reduction, false), rt.attr("cross_entropy_backward", "label_smoothing", "float", options.labelSmoothing, false)], 'one');
@@ -2422,7 +2814,11 @@ ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, inp
  * @param {string} [options.reduction="mean"] Reduction over samples.
  * @returns {Tensor} out
  */
+let op_nll_loss = null;
 ops.nllLoss = function heron_nll_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_nll_loss || (op_nll_loss = rt.opHandle("nll_loss")), true, undefined, input._h, target._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("nllLoss", "input, target[, options]", arguments.length);
   rt.checkOptions("nll_loss", options, "weight,ignoreIndex,reduction");
   return rt.call("nll_loss", [input, target, options.weight], [rt.attr("nll_loss", "ignore_index", "int", options.ignoreIndex, false), rt.attr("nll_loss", "reduction", "string", options.reduction, false)], 'one');
@@ -2440,7 +2836,11 @@ ops.nllLoss = function heron_nll_loss(input, target, options = rt.NO_OPTIONS) {
  * @param {string} [options.reduction="mean"] As in nll_loss.
  * @returns {Tensor} out
  */
+let op_nll_loss_backward = null;
 ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_nll_loss_backward || (op_nll_loss_backward = rt.opHandle("nll_loss_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("nllLossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("nll_loss_backward", options, "weight,ignoreIndex,reduction");
   return rt.call("nll_loss_backward", [gradOutput, input, target, options.weight], [rt.attr("nll_loss_backward", "ignore_index", "int", options.ignoreIndex, false), rt.attr("nll_loss_backward", "reduction", "string", options.reduction, false)], 'one');
@@ -2455,7 +2855,11 @@ ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
+let op_mse_loss = null;
 ops.mseLoss = function heron_mse_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_mse_loss || (op_mse_loss = rt.opHandle("mse_loss")), true, undefined, input._h, target._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("mseLoss", "input, target[, options]", arguments.length);
   rt.checkOptions("mse_loss", options, "reduction");
   return rt.call("mse_loss", [input, target], [rt.attr("mse_loss", "reduction", "string", options.reduction, false)], 'one');
@@ -2471,7 +2875,11 @@ ops.mseLoss = function heron_mse_loss(input, target, options = rt.NO_OPTIONS) {
  * @param {string} [options.reduction="mean"] As in mse_loss.
  * @returns {Tensor} out
  */
+let op_mse_loss_backward = null;
 ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_mse_loss_backward || (op_mse_loss_backward = rt.opHandle("mse_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("mseLossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("mse_loss_backward", options, "reduction");
   return rt.call("mse_loss_backward", [gradOutput, input, target], [rt.attr("mse_loss_backward", "reduction", "string", options.reduction, false)], 'one');
@@ -2486,7 +2894,11 @@ ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
+let op_l1_loss = null;
 ops.l1Loss = function heron_l1_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_l1_loss || (op_l1_loss = rt.opHandle("l1_loss")), true, undefined, input._h, target._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("l1Loss", "input, target[, options]", arguments.length);
   rt.checkOptions("l1_loss", options, "reduction");
   return rt.call("l1_loss", [input, target], [rt.attr("l1_loss", "reduction", "string", options.reduction, false)], 'one');
@@ -2502,7 +2914,11 @@ ops.l1Loss = function heron_l1_loss(input, target, options = rt.NO_OPTIONS) {
  * @param {string} [options.reduction="mean"] As in l1_loss.
  * @returns {Tensor} out
  */
+let op_l1_loss_backward = null;
 ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_l1_loss_backward || (op_l1_loss_backward = rt.opHandle("l1_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("l1LossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("l1_loss_backward", options, "reduction");
   return rt.call("l1_loss_backward", [gradOutput, input, target], [rt.attr("l1_loss_backward", "reduction", "string", options.reduction, false)], 'one');
@@ -2518,7 +2934,11 @@ ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, 
  * @param {number} [options.beta=1.0] Threshold between the quadratic and linear parts (>= 0).
  * @returns {Tensor} out
  */
+let op_smooth_l1_loss = null;
 ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_smooth_l1_loss || (op_smooth_l1_loss = rt.opHandle("smooth_l1_loss")), true, undefined, input._h, target._h));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("smoothL1Loss", "input, target[, options]", arguments.length);
   rt.checkOptions("smooth_l1_loss", options, "reduction,beta");
   return rt.call("smooth_l1_loss", [input, target], [rt.attr("smooth_l1_loss", "reduction", "string", options.reduction, false), rt.attr("smooth_l1_loss", "beta", "float", options.beta, false)], 'one');
@@ -2535,7 +2955,11 @@ ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = rt.NO_
  * @param {number} [options.beta=1.0] As in smooth_l1_loss.
  * @returns {Tensor} out
  */
+let op_smooth_l1_loss_backward = null;
 ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_smooth_l1_loss_backward || (op_smooth_l1_loss_backward = rt.opHandle("smooth_l1_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("smoothL1LossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("smooth_l1_loss_backward", options, "reduction,beta");
   return rt.call("smooth_l1_loss_backward", [gradOutput, input, target], [rt.attr("smooth_l1_loss_backward", "reduction", "string", options.reduction, false), rt.attr("smooth_l1_loss_backward", "beta", "float", options.beta, false)], 'one');
@@ -2551,7 +2975,11 @@ ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, in
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
+let op_binary_cross_entropy = null;
 ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy || (op_binary_cross_entropy = rt.opHandle("binary_cross_entropy")), true, undefined, input._h, target._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropy", "input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy", options, "weight,reduction");
   return rt.call("binary_cross_entropy", [input, target, options.weight], [rt.attr("binary_cross_entropy", "reduction", "string", options.reduction, false)], 'one');
@@ -2568,7 +2996,11 @@ ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, opti
  * @param {string} [options.reduction="mean"] As in binary_cross_entropy.
  * @returns {Tensor} out
  */
+let op_binary_cross_entropy_backward = null;
 ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_backward || (op_binary_cross_entropy_backward = rt.opHandle("binary_cross_entropy_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_backward", options, "weight,reduction");
   return rt.call("binary_cross_entropy_backward", [gradOutput, input, target, options.weight], [rt.attr("binary_cross_entropy_backward", "reduction", "string", options.reduction, false)], 'one');
@@ -2585,7 +3017,11 @@ ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gr
  * @param {string} [options.reduction="mean"] Reduction over elements.
  * @returns {Tensor} out
  */
+let op_binary_cross_entropy_with_logits = null;
 ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logits(input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_with_logits || (op_binary_cross_entropy_with_logits = rt.opHandle("binary_cross_entropy_with_logits")), true, undefined, input._h, target._h, null, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropyWithLogits", "input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_with_logits", options, "weight,posWeight,reduction");
   return rt.call("binary_cross_entropy_with_logits", [input, target, options.weight, options.posWeight], [rt.attr("binary_cross_entropy_with_logits", "reduction", "string", options.reduction, false)], 'one');
@@ -2603,7 +3039,11 @@ ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logi
  * @param {string} [options.reduction="mean"] As in binary_cross_entropy_with_logits.
  * @returns {Tensor} out
  */
+let op_binary_cross_entropy_with_logits_backward = null;
 ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_with_logits_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
+  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_with_logits_backward || (op_binary_cross_entropy_with_logits_backward = rt.opHandle("binary_cross_entropy_with_logits_backward")), true, undefined, gradOutput._h, input._h, target._h, null, null));
+  }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyWithLogitsBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_with_logits_backward", options, "weight,posWeight,reduction");
   return rt.call("binary_cross_entropy_with_logits_backward", [gradOutput, input, target, options.weight, options.posWeight], [rt.attr("binary_cross_entropy_with_logits_backward", "reduction", "string", options.reduction, false)], 'one');
@@ -2621,7 +3061,11 @@ ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_w
  * @param {string} [options.algo="auto"] 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).
  * @returns {Tensor} out
  */
+let op_local_conv2d = null;
 ops.localConv2d = function heron_local_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_local_conv2d || (op_local_conv2d = rt.opHandle("local_conv2d")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("localConv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("local_conv2d", options, "bias,stride,padding,algo");
   return rt.call("local_conv2d", [input, weight, options.bias], [rt.attr("local_conv2d", "stride", "ints", options.stride, false), rt.attr("local_conv2d", "padding", "ints", options.padding, false), rt.attr("local_conv2d", "algo", "string", options.algo, false)], 'one');
@@ -2643,7 +3087,11 @@ ops.localConv2d = function heron_local_conv2d(input, weight, options = rt.NO_OPT
  * @param {string} [options.algo="auto"] 'auto' runs the fastest kernel for the machine, 'naive' the reference loops (bitwise equal results; for tests and benchmarks).
  * @returns {Tensor} out
  */
+let op_local_share_conv2d = null;
 ops.localShareConv2d = function heron_local_share_conv2d(input, weight, options = rt.NO_OPTIONS) {
+  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
+    return rt.wrap(rt.binding.op_call_n(op_local_share_conv2d || (op_local_share_conv2d = rt.opHandle("local_share_conv2d")), true, undefined, input._h, weight._h, null));
+  }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("localShareConv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("local_share_conv2d", options, "bias,stride,padding,dilation,spatialGroups,groups,mode,algo");
   return rt.call("local_share_conv2d", [input, weight, options.bias], [rt.attr("local_share_conv2d", "stride", "ints", options.stride, false), rt.attr("local_share_conv2d", "padding", "ints", options.padding, false), rt.attr("local_share_conv2d", "dilation", "ints", options.dilation, false), rt.attr("local_share_conv2d", "spatial_groups", "ints", options.spatialGroups, false), rt.attr("local_share_conv2d", "groups", "int", options.groups, false), rt.attr("local_share_conv2d", "mode", "string", options.mode, false), rt.attr("local_share_conv2d", "algo", "string", options.algo, false)], 'one');
