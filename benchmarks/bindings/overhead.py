@@ -6,6 +6,12 @@ Builds benchmarks/bindings/overhead_c.c against this build's libheron, then runs
 each language's script (a 1-element float32 add, median ns/call over repeats) in interleaved
 rounds and prints the medians and the ratios to C. Languages whose toolchain or binding is missing
 are listed as skipped.
+
+Each repeat is a block of --calls calls (default 200,000): long enough that every block of a
+garbage-collected language includes several collections of the results it dropped (Node.js
+scavenges every ~60,000 such calls), so the median block pays its share of them. With blocks of
+20,000 (the scripts' own default) a Node.js block held a scavenge only every third time or so, and
+the median of the blocks left the collector's cost out.
 """
 import argparse
 import os
@@ -69,6 +75,8 @@ def headline(lang, stdout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=200000, help="calls per timed block")
+    ap.add_argument("--blocks", type=int, default=9, help="timed blocks per run (the run's median)")
     args = ap.parse_args()
     env = dict(os.environ, HERON_LIBRARY=os.path.join(LIB, "libheron.so"), LD_LIBRARY_PATH=LIB)
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,7 +84,8 @@ def main():
         res = {k: [] for k in cs}
         for _ in range(args.rounds):  # interleaved
             for k, cmd in cs.items():
-                r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+                r = subprocess.run(cmd + [str(args.calls), str(args.blocks)], capture_output=True, text=True, env=env,
+                                   timeout=600)
                 if r.returncode != 0:
                     sys.exit(f"{k} failed:\n{r.stderr}")
                 res[k].append(headline(k, r.stdout))
