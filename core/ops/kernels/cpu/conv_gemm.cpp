@@ -304,6 +304,83 @@ inline void pack_rows_s2(float* Bp, const PackGeom& q, const Segment* seg, int64
   }
 }
 
+// Stride-2 convolutions with few reduction rows (stems: 3 input channels, kW >= 3): the input is
+// split once per call into its even and odd columns ("deinterleaved": D[c][parity][ih][j] =
+// x[c][ih][2 (j - L) + parity], zeros outside the row, L = ceil(pW / 2) columns of left margin), so
+// every tap reads a contiguous run of one D row: tap s of output column ow is D[c][(s - pW) & 1]
+// [ih][ow + L + floor((s - pW) / 2)]. Panels are then packed with plain copies (no permutes, no
+// clipping) and the three taps of a kernel row share the two D rows.
+struct DeinterleavedGeom {
+  int64_t L, WD;  // left margin, row length (a multiple of 16)
+};
+
+inline DeinterleavedGeom deinterleaved_geom(const ConvGeom& g) {
+  const int64_t L = (g.pW + 1) / 2;
+  return DeinterleavedGeom{L, (g.OW + L + g.kW + 15) / 16 * 16};
+}
+
+// D rows [r0, r1) of all N * C * H rows (row = (n * C + c) * H + ih, both parities).
+inline void deinterleave_rows(const float* x, float* D, const ConvGeom& g, const DeinterleavedGeom& d, int64_t r0, int64_t r1) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t row = r0; row < r1; ++row) {
+    const int64_t ih = row % g.H, nc = row / g.H;
+    const float* src = x + row * g.W;
+    float* d0 = D + ((nc * 2 + 0) * g.H + ih) * d.WD;
+    float* d1 = D + ((nc * 2 + 1) * g.H + ih) * d.WD;
+    for (int64_t j0 = 0; j0 < d.WD; j0 += 16) {
+      const int64_t base = 2 * (j0 - d.L);  // input column of lane 0's even pixel
+      const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(32, g.W - base);
+      __m512 a = _mm512_setzero_ps(), b = a;
+      if (hi > lo) {
+        const __mmask16 ma = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+        const __mmask16 mb = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
+        a = _mm512_maskz_loadu_ps(ma, src + base);
+        b = _mm512_maskz_loadu_ps(mb, src + base + 16);
+      }
+      _mm512_store_ps(d0 + j0, _mm512_permutex2var_ps(a, even, b));
+      _mm512_store_ps(d1 + j0, _mm512_permutex2var_ps(a, odd, b));
+    }
+  }
+}
+
+// Bp (kc x NR) from the deinterleaved input of one image and group (Dn: C x 2 x H x WD).
+inline void pack_rows_d(float* Bp, const float* Dn, const PackGeom& q, const DeinterleavedGeom& d, const Segment* seg, int64_t nseg, int64_t nr,
+                        int64_t k0, int64_t kc) {
+  const int64_t RS = q.kH * q.kW;
+  int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* dst = Bp + kk * NR;
+    if (nr < NR) {  // columns past the image: zeros (never stored, but no stale denormals either)
+      _mm512_store_ps(dst, _mm512_setzero_ps());
+      _mm512_store_ps(dst + 16, _mm512_setzero_ps());
+    }
+    const int64_t t = s - q.pW, par = t & 1, shift = (t - par) / 2 + d.L;
+    const float* plane = Dn + (c * 2 + par) * q.H * d.WD;
+    for (int64_t i = 0; i < nseg; ++i) {
+      const Segment& sg = seg[i];
+      const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
+      const __mmask16 a = lane_mask(sg.len), b = lane_mask(sg.len - 16);
+      float* o = dst + sg.j0;
+      if (ih < 0 || ih >= q.H) {
+        _mm512_mask_storeu_ps(o, a, _mm512_setzero_ps());
+        if (sg.len > 16) _mm512_mask_storeu_ps(o + 16, b, _mm512_setzero_ps());
+        continue;
+      }
+      const float* src = plane + ih * d.WD + sg.ow0 + shift;
+      _mm512_mask_storeu_ps(o, a, _mm512_maskz_loadu_ps(a, src));
+      if (sg.len > 16) _mm512_mask_storeu_ps(o + 16, b, _mm512_maskz_loadu_ps(b, src + 16));
+    }
+    if (++s == q.kW) {
+      s = 0;
+      if (++r == q.kH) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
 // Any geometry: a masked gather per 16 columns.
 inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
   alignas(64) int32_t ih0[NR], iw0[NR];
@@ -360,7 +437,21 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
   const bool rows = !is1x1 && g.sW == 1;
   const bool rows2 = g.sW == 2;
+  // Stems (few reduction rows, one k block, stride 2, kernel >= 3 wide): deinterleave once.
+  const bool dei = rows2 && g.dW == 1 && g.kW >= 3 && g.G == 1 && Kd <= KC;
+  const DeinterleavedGeom dg = deinterleaved_geom(g);
+  float* D = nullptr;
+  if (dei) {
+    // In the calling thread's scratch (slot 1; the items use slot 0), read by every thread.
+    D = scratch().get(1, static_cast<size_t>(g.N * g.C * 2 * g.H * dg.WD));
+    parallel_for(0, g.N * g.C * g.H, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, dg.WD)),
+                 [&](int64_t r0, int64_t r1) { deinterleave_rows(x, D, g, dg, r0, r1); });
+  }
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
+  // Output lines are prefetched (into L2) one panel ahead when a panel writes at most 96 rows:
+  // 2 lines per row, streams the hardware prefetchers do not follow; beyond that the prefetches
+  // cost more than they save (MobileNetV2's 24 -> 144 expansions got slower).
+  const bool prefetch_out = Kg <= 96;
 
   auto item = [&](int64_t it, float* Bp) {
     const int64_t ms = it % msplit;
@@ -378,12 +469,25 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
       const int64_t kc = std::min(kcb, Kd - k0);
       for (int64_t pa = pa0; pa < pa1; ++pa) {
         const int64_t p0 = pa * NR, nr = std::min(NR, OHW - p0);
+        if (prefetch_out && k0 == 0 && pa + 1 < pa1) {
+          // The next panel's output (and residual) lines: often cold (a session's arena).
+          const int64_t pn = p0 + NR;
+          for (int64_t m = mb0 * MR; m < std::min(Kg, mb1 * MR); ++m) {
+            _mm_prefetch(reinterpret_cast<const char*>(yg + m * OHW + pn), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(yg + m * OHW + pn + 16), _MM_HINT_T1);
+            if (rg) {
+              _mm_prefetch(reinterpret_cast<const char*>(rg + m * OHW + pn), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(rg + m * OHW + pn + 16), _MM_HINT_T1);
+            }
+          }
+        }
         if (is1x1) {
           pack_1x1(Bp, q, p0, nr, k0, kc);
         } else if (rows || rows2) {
           Segment seg[NR];
           const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
           if (rows) pack_rows(Bp, q, seg, nseg, k0, kc);
+          else if (dei) pack_rows_d(Bp, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg, nseg, nr, k0, kc);
           else pack_rows_s2(Bp, q, seg, nseg, k0, kc);
         } else {
           pack_gather(Bp, q, p0, nr, k0, kc);
@@ -647,6 +751,14 @@ void t_pack_pixels(const float* x, float* A, const ConvGeom& g, int64_t s0, int6
   const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0;
   for (int64_t sl = s0; sl < s1; ++sl) {
     float* a = A + sl * Kd * TR;
+    const int64_t p0 = sl * TR;
+    if (is1x1 && p0 + TR <= P && p0 / OHW == (p0 + TR - 1) / OHW) {
+      // The 7 pixels are consecutive in one image: per channel one masked load and store.
+      const __mmask16 m7 = lane_mask(TR);
+      const float* src = x + (p0 / OHW) * g.C * HW + p0 % OHW;
+      for (int64_t c = 0; c < g.C; ++c) _mm512_mask_storeu_ps(a + c * TR, m7, _mm512_maskz_loadu_ps(m7, src + c * HW));
+      continue;
+    }
     for (int64_t r = 0; r < TR; ++r) {
       const int64_t p = sl * TR + r;
       if (p >= P) {
@@ -692,9 +804,10 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
   const int64_t S = (P + TR - 1) / TR, panels = g.K / TC;
   const int64_t threads = get_num_threads();
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
-  std::unique_ptr<float, decltype(&std::free)> A(static_cast<float*>(std::aligned_alloc(64, ((S * Kd * TR * 4) + 63) / 64 * 64)), &std::free);
-  if (!A) throw Error(ErrorCode::OutOfMemory, "conv2d: cannot allocate a packing buffer");
-  parallel_for(0, S, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Kd)), [&](int64_t s0, int64_t s1) { t_pack_pixels(x, A.get(), g, s0, s1, P); });
+  // The packed pixels live in the calling thread's scratch (slot 1; the items use slot 0), read
+  // by every thread of the call.
+  float* const Abuf = scratch().get(1, static_cast<size_t>(S * Kd * TR));
+  parallel_for(0, S, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Kd)), [&](int64_t s0, int64_t s1) { t_pack_pixels(x, Abuf, g, s0, s1, P); });
   // Items: (channel panel, run of slivers); enough of them for the threads.
   int64_t runs = 1;
   while (panels * runs < 4 * threads && runs < S) ++runs;
@@ -716,7 +829,7 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
       const int64_t kc = std::min(T_KC, Kd - kb);
       const bool first = kb == 0, last = kb + kc == Kd;
       for (int64_t sl = sa; sl < sb; ++sl) {
-        const float* a = A.get() + (sl * Kd + kb) * TR;
+        const float* a = Abuf + (sl * Kd + kb) * TR;
         float* cb = acc_buf + (sl - sa) * TR * TC;
         __m512 c[TR][2];
         for (int r = 0; r < TR; ++r) {
