@@ -144,16 +144,19 @@ struct Store {
 };
 
 // C (rows x 32, row stride ldc) [+]= A (kc x MR) @ B (kc x NR), then the epilogue on the last block.
+// NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
+// 4 of 32), half the work.
+template <int NV = 2>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
+    const __m512 b0 = _mm512_load_ps(B), b1 = NV == 2 ? _mm512_load_ps(B + 16) : b0;
     __m512 a;
 #define HERON_FMA_ROW(r)            \
   a = _mm512_set1_ps(A[r]);         \
   c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0); \
-  c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);
+  if (NV == 2) c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);
     HERON_FMA_ROW(0) HERON_FMA_ROW(1) HERON_FMA_ROW(2) HERON_FMA_ROW(3)
     HERON_FMA_ROW(4) HERON_FMA_ROW(5) HERON_FMA_ROW(6) HERON_FMA_ROW(7)
 #undef HERON_FMA_ROW
@@ -165,27 +168,27 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
     float* cr = C + r * ldc;
     if (s.accumulate) {
       x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, cr));
-      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, cr + 16));
+      if (NV == 2) x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, cr + 16));
     }
     if (s.last) {
       if (s.bias) {
         const __m512 bv = _mm512_set1_ps(s.bias[r]);
         x0 = _mm512_add_ps(x0, bv);
-        x1 = _mm512_add_ps(x1, bv);
+        if (NV == 2) x1 = _mm512_add_ps(x1, bv);
       }
       if (s.res) {
         const float* rr = s.res + r * ldc;
         x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, rr));
-        x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, rr + 16));
+        if (NV == 2) x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, rr + 16));
       }
       if (s.clamp) {
         // max/min return their second operand when either is nan: nan stays nan, like clamp.
         x0 = _mm512_min_ps(hi, _mm512_max_ps(lo, x0));
-        x1 = _mm512_min_ps(hi, _mm512_max_ps(lo, x1));
+        if (NV == 2) x1 = _mm512_min_ps(hi, _mm512_max_ps(lo, x1));
       }
     }
     _mm512_mask_storeu_ps(cr, s.m0, x0);
-    _mm512_mask_storeu_ps(cr + 16, s.m1, x1);
+    if (NV == 2) _mm512_mask_storeu_ps(cr + 16, s.m1, x1);
   };
   store_row(0, c00, c01);
   if (s.rows > 1) store_row(1, c10, c11);
@@ -504,7 +507,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
-          micro_kernel(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
+          if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
+          else micro_kernel<2>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
         }
       }
     }
