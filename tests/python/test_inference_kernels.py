@@ -80,9 +80,9 @@ def test_classifier_in_a_session_equals_eager():
 POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 7, 96, False), (3, 32, 5, 5, 64, True),
              (1, 48, 6, 6, 32, False), (2, 20, 3, 3, 32, True),
              # the direct kernel (32-pixel panels): 196 = 6 x 32 + 4 and 784 = 24 x 32 + 16 end with a
-             # half-width panel, 12544 = 392 x 32 with none; k blocks (576 > 256), 16 output rows
+             # half-width panel, 12544 = 392 x 32 with none; 16 output rows; k blocks (1x1: 1300 = 3 x 434 rows)
              (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
-             (2, 24, 14, 14, 40, True)]
+             (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True)]
 
 
 def pointwise_session(N, C, H, W, K, residual, threads=None):
