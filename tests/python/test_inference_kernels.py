@@ -82,6 +82,7 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              # the direct kernel (32-pixel panels): 196 = 6 x 32 + 4 and 784 = 24 x 32 + 16 end with a
              # half-width panel, 12544 = 392 x 32 with none; 16 output rows; k blocks (1x1: 1300 = 3 x 434 rows)
              (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
+             (2, 40, 9, 9, 24, True),  # 1x1 with panels read straight from x (and a packed partial one)
              (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True)]
 
 

@@ -147,12 +147,14 @@ struct Store {
 // C (rows x 32, row stride ldc) [+]= A (kc x MR) @ B (kc x NR), then the epilogue on the last block.
 // NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
 // 4 of 32), half the work.
-template <int NV = 2>
-inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s) {
+template <int NV = 2, bool LDB = false>
+inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s,
+                         int64_t ldb = NR) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(B), b1 = NV == 2 ? _mm512_load_ps(B + 16) : b0;
+    const __m512 b0 = LDB ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
+    const __m512 b1 = NV == 2 ? (LDB ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
     __m512 a;
 #define HERON_FMA_ROW(r)            \
   a = _mm512_set1_ps(A[r]);         \
@@ -162,7 +164,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
     HERON_FMA_ROW(4) HERON_FMA_ROW(5) HERON_FMA_ROW(6) HERON_FMA_ROW(7)
 #undef HERON_FMA_ROW
     A += MR;
-    B += NR;
+    B += LDB ? ldb : NR;
   }
   const __m512 lo = _mm512_set1_ps(s.lo), hi = _mm512_set1_ps(s.hi);
   auto store_row = [&](int64_t r, __m512 x0, __m512 x1) {
@@ -444,6 +446,10 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t kmax = is1x1 ? KC_1X1 : KC;
   const int64_t nkb = (Kd + kmax - 1) / kmax, kcb = (Kd + nkb - 1) / nkb;
   const bool rows = !is1x1 && g.sW == 1;
+  // 1x1 convolutions with few reduction rows and few output channels (MobileNetV2's 32 -> 16 at
+  // 112x112: 2 slivers) read whole panels straight from x (row stride H*W) instead of packing
+  // them: a packed panel would be used by at most 4 slivers.
+  const bool direct = is1x1 && Kd <= 64 && Mb <= 4;
   const bool rows2 = g.sW == 2;
   // Stems (few reduction rows, one k block, stride 2, kernel >= 3 wide): deinterleave once.
   const bool dei = rows2 && g.dW == 1 && g.kW >= 3 && g.G == 1 && Kd <= KC;
@@ -489,7 +495,9 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
             }
           }
         }
-        if (is1x1) {
+        const bool direct_b = direct && nr == NR;  // (a partial panel is packed: zeros past the image)
+        if (direct_b) {
+        } else if (is1x1) {
           pack_1x1(Bp, q, p0, nr, k0, kc);
         } else if (rows || rows2) {
           Segment seg[NR];
@@ -512,7 +520,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
-          if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
+          if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
+          else if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
           else micro_kernel<2>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
         }
       }
