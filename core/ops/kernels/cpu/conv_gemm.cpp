@@ -758,7 +758,7 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
 // ([panel][k][32], cached for frozen weights); col^T in 7-pixel slivers ([sliver][k][7]) per call.
 constexpr int64_t TR = 7;   // pixels per sliver
 constexpr int64_t TC = 32;  // output channels per panel
-constexpr int64_t T_KC = 128;  // k rows per block: a 16 KB block of the w^T panel
+constexpr int64_t T_KC = 512;  // k rows per block at most (balanced): <= 64 KB of the w^T panel, read from L2
 
 struct TLayout {
   int64_t P, S, Kd, panels;
@@ -834,6 +834,7 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
   const __m512i ch_off0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(OHW)));
   const __m512i ch_off1 = _mm512_add_epi32(ch_off0, _mm512_set1_epi32(static_cast<int32_t>(16 * OHW)));
   const __m512 lov = _mm512_set1_ps(e.lo), hiv = _mm512_set1_ps(e.hi);
+  const int64_t tnb = (Kd + T_KC - 1) / T_KC, tkc = (Kd + tnb - 1) / tnb;  // balanced k blocks
   auto item = [&](int64_t it, float* acc_buf) {
     const int64_t cp = it % panels, run = it / panels;
     const int64_t sa = run * S / runs, sb = (run + 1) * S / runs;
@@ -841,10 +842,11 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
     const int64_t k0 = cp * TC;  // first output channel
     const __m512 b0 = e.bias ? _mm512_loadu_ps(e.bias + k0) : _mm512_setzero_ps();
     const __m512 b1 = e.bias ? _mm512_loadu_ps(e.bias + k0 + 16) : _mm512_setzero_ps();
-    // k blocks of the w^T panel stay in L1 while every sliver of the run passes over them; the
-    // partial sums of a sliver wait in acc_buf between blocks.
-    for (int64_t kb = 0; kb < Kd; kb += T_KC) {
-      const int64_t kc = std::min(T_KC, Kd - kb);
+    // Every sliver of the run passes over a k block of the w^T panel (one block up to 512 rows,
+    // 64 KB, read from L2: per 14 FMAs one 128-byte row; fewer blocks measured 2-4% faster than
+    // 16 KB blocks held in L1); the partial sums of a sliver wait in acc_buf between blocks.
+    for (int64_t kb = 0; kb < Kd; kb += tkc) {
+      const int64_t kc = std::min(tkc, Kd - kb);
       const bool first = kb == 0, last = kb + kc == Kd;
       for (int64_t sl = sa; sl < sb; ++sl) {
         const float* a = Abuf + (sl * Kd + kb) * TR;
