@@ -17,8 +17,14 @@
 // (k blocks in sequence), so results do not depend on the thread count.
 //
 // Packing the column panel: 1x1 stride-1 unpadded convolutions read 32 consecutive pixels (masked
-// loads); stride-1 convolutions copy each output row's run of pixels with masked loads clipped to
-// the image (zeros outside); anything else gathers (vgatherdps) with a validity mask.
+// loads), or with few reduction rows and slivers are not packed at all (the micro-kernel reads x
+// with row stride H*W); stride-1 convolutions copy each output row's run of pixels with masked
+// loads clipped to the image (zeros outside); stride-2 stems (few reduction rows, kernel >= 3
+// wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
+// keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
+// validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
+// micro-kernel. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next panel's
+// output lines are prefetched into L2 when a panel writes at most 96 rows.
 #include "core/ops/kernels/cpu/conv_gemm.h"
 
 #include <algorithm>
