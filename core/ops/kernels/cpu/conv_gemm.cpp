@@ -153,14 +153,16 @@ struct Store {
 // C (rows x 32, row stride ldc) [+]= A (kc x MR) @ B (kc x NR), then the epilogue on the last block.
 // NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
 // 4 of 32), half the work.
-template <int NV = 2, bool LDB = false>
+// B rows: packed (kc x NR), or with LDB rows ldb apart in place, or with BT row k at Bt[k].
+template <int NV = 2, bool LDB = false, bool BT = false>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s,
-                         int64_t ldb = NR) {
+                         int64_t ldb = NR, const float* const* Bt = nullptr) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = LDB ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
-    const __m512 b1 = NV == 2 ? (LDB ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
+    if (BT) B = Bt[k];
+    const __m512 b0 = LDB || BT ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
+    const __m512 b1 = NV == 2 ? (LDB || BT ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
     __m512 a;
 #define HERON_FMA_ROW(r)            \
   a = _mm512_set1_ps(A[r]);         \
@@ -393,6 +395,28 @@ inline void pack_rows_d(float* Bp, const float* Dn, const PackGeom& q, const Dei
   }
 }
 
+alignas(64) const float kZeroRow[NR] = {};
+
+// Row pointers (kc of them) of a panel that lies inside one output row (segment sg): the rows of
+// the deinterleaved input it would copy, or a row of zeros for taps above or below the image.
+inline void deinterleaved_table(const float** Bt, const float* Dn, const PackGeom& q, const DeinterleavedGeom& d, const Segment& sg,
+                                int64_t k0, int64_t kc) {
+  const int64_t RS = q.kH * q.kW;
+  int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t t = s - q.pW, par = t & 1, shift = (t - par) / 2 + d.L;
+    const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
+    Bt[kk] = ih < 0 || ih >= q.H ? kZeroRow : Dn + ((c * 2 + par) * q.H + ih) * d.WD + sg.ow0 + shift;
+    if (++s == q.kW) {
+      s = 0;
+      if (++r == q.kH) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
 // Any geometry: a masked gather per 16 columns.
 inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
   alignas(64) int32_t ih0[NR], iw0[NR];
@@ -474,6 +498,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const bool prefetch_out = Kg <= 96;
 
   auto item = [&](int64_t it, float* Bp) {
+    const float* Btab[KC];
     const int64_t ms = it % msplit;
     int64_t rest = it / msplit;
     const int64_t ch = rest % chunks;
@@ -502,15 +527,25 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           }
         }
         const bool direct_b = direct && nr == NR;  // (a partial panel is packed: zeros past the image)
+        bool table_b = false;
         if (direct_b) {
         } else if (is1x1) {
           pack_1x1(Bp, q, p0, nr, k0, kc);
         } else if (rows || rows2) {
           Segment seg[NR];
           const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
-          if (rows) pack_rows(Bp, q, seg, nseg, k0, kc);
-          else if (dei) pack_rows_d(Bp, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg, nseg, nr, k0, kc);
-          else pack_rows_s2(Bp, q, seg, nseg, k0, kc);
+          if (rows) {
+            pack_rows(Bp, q, seg, nseg, k0, kc);
+          } else if (dei && nseg == 1 && nr == NR) {
+            // A whole panel inside one output row: each of its rows is 32 consecutive floats
+            // of a deinterleaved row (or zeros): the micro-kernel reads them in place.
+            table_b = true;
+            deinterleaved_table(Btab, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg[0], k0, kc);
+          } else if (dei) {
+            pack_rows_d(Bp, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg, nseg, nr, k0, kc);
+          } else {
+            pack_rows_s2(Bp, q, seg, nseg, k0, kc);
+          }
         } else {
           pack_gather(Bp, q, p0, nr, k0, kc);
         }
@@ -526,7 +561,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
-          if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
+          if (table_b) micro_kernel<2, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, Btab);
+          else if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
           else micro_kernel<2>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
         }
