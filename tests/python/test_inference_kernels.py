@@ -115,7 +115,8 @@ def test_pointwise_small_planes_in_a_session(shape):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3]], ids=["7x7", "5x5-batch3"])
+@pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True)],
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
     sess, feeds, _ = pointwise_session(*shape)
     res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]
