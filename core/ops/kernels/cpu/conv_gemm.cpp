@@ -891,6 +891,20 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
     for (int64_t kb = 0; kb < Kd; kb += tkc) {
       const int64_t kc = std::min(tkc, Kd - kb);
       const bool first = kb == 0, last = kb + kc == Kd;
+      // The next block of w^T (this panel's or the next panel's first), fetched into L2 a line
+      // at a time, spread over the second and later slivers of the current block (the first one
+      // streams the current block itself; prefetching during it did not help): in a session the
+      // weights mostly come from memory (7x7 layers 3-6% faster).
+      const float* nxt = nullptr;
+      int64_t nlines = 0;
+      if (kb + kc < Kd) {
+        nxt = B + (kb + kc) * TC;
+        nlines = std::min(tkc, Kd - kb - kc) * 2;
+      } else if (cp + 1 < panels) {
+        nxt = wt + (cp + 1) * Kd * TC;
+        nlines = std::min(tkc, Kd) * 2;
+      }
+      const int64_t ns = sb - sa, per = ns > 1 ? (nlines + ns - 2) / (ns - 1) : 0;
       for (int64_t sl = sa; sl < sb; ++sl) {
         const float* a = Abuf + (sl * Kd + kb) * TR;
         float* cb = acc_buf + (sl - sa) * TR * TC;
@@ -900,7 +914,16 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
           c[r][1] = first ? _mm512_setzero_ps() : _mm512_load_ps(cb + r * TC + 16);
         }
         const float* bp = B + kb * TC;
+        const int64_t j = sl - sa;
+        int64_t pl = j >= 1 ? (j - 1) * per : 0;
+        const int64_t pe = j >= 1 ? std::min(nlines, j * per) : 0;
+        const int64_t step = pe > pl ? std::max<int64_t>(1, kc / (pe - pl)) : kc + 1;
+        int64_t cnt = step;
         for (int64_t k = 0; k < kc; ++k, a += TR, bp += TC) {
+          if (--cnt == 0) {
+            cnt = step;
+            if (pl < pe) _mm_prefetch(reinterpret_cast<const char*>(nxt + 16 * pl++), _MM_HINT_T1);
+          }
           const __m512 v0 = _mm512_load_ps(bp), v1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 7
           for (int r = 0; r < TR; ++r) {
