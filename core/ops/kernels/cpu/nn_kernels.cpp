@@ -1,5 +1,6 @@
-// CPU kernels of the nn layers: linear (OpenBLAS, bias pre-filled and beta = 1), leaky_relu,
-// dropout (Philox), embedding and interpolate, with their backward ops.
+// CPU kernels of the nn layers: linear (OpenBLAS, bias pre-filled and beta = 1; float32 batches of
+// 1-4 on AVX-512: gemv_f32.cpp), leaky_relu, dropout (Philox), embedding and interpolate, with
+// their backward ops.
 #include <cblas.h>
 
 #include <cmath>
