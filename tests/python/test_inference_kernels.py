@@ -1,0 +1,163 @@
+"""The inference fast paths of MobileNetV2's layers against float64 numpy: the small-batch linear
+(AVX-512 GEMV: batch 1-4, every register-block and column tail, the OpenBLAS path just past it),
+pointwise convolutions on small planes in a session (pixels as rows: whole-image slivers with
+vector packing, slivers across images and partial last slivers), and results that are the same
+bits at every thread count."""
+import re
+
+import numpy as np
+import pytest
+
+import heron
+from test_conv import ref_conv2d
+
+rng = np.random.default_rng(123)
+
+
+def t(a):
+    return heron.from_numpy(np.ascontiguousarray(a, np.float32))
+
+
+def with_threads(n, fn):
+    prev = heron.get_num_threads()
+    heron.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        heron.set_num_threads(prev)
+
+
+# (M, K, O): M 1-4 take the GEMV (8-row blocks for M <= 2, 4-row blocks for 3-4, single rows
+# after them, a masked tail when K % 16 != 0); M = 5 and O < 8 take OpenBLAS.
+LINEAR_SHAPES = [(1, 1280, 1000), (1, 16, 8), (1, 17, 9), (2, 40, 23), (3, 33, 13), (4, 100, 70), (4, 1280, 64),
+                 (5, 64, 32), (1, 64, 7), (2, 15, 16)]
+
+
+@pytest.mark.parametrize("M,K,O", LINEAR_SHAPES, ids=[f"{m}x{k}x{o}" for m, k, o in LINEAR_SHAPES])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_small_batch_matches_numpy(M, K, O, bias):
+    x = rng.uniform(-1, 1, (M, K))
+    w = rng.uniform(-1, 1, (O, K))
+    b = rng.uniform(-1, 1, O) if bias else None
+    want = x @ w.T + (b if bias else 0)
+    got = heron.linear(t(x), t(w), t(b) if bias else None).numpy()
+    assert got.dtype == np.float32 and got.shape == (M, O)
+    tol = 3e-6 * np.sqrt(K) + 1e-6
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_linear_small_batch_nan_and_inf_propagate():
+    x = rng.uniform(-1, 1, (2, 48)).astype(np.float32)
+    w = rng.uniform(-1, 1, (24, 48)).astype(np.float32)
+    x[0, 5] = np.nan
+    w[3, 47] = np.inf
+    got = heron.linear(t(x), t(w)).numpy()
+    assert np.isnan(got[0]).all()
+    assert np.isinf(got[1, 3]) and np.isfinite(np.delete(got[1], 3)).all()
+
+
+@pytest.mark.parametrize("M,K,O", [(1, 1280, 1000), (3, 77, 131)])
+def test_linear_small_batch_same_bits_at_any_thread_count(M, K, O):
+    x, w, b = t(rng.standard_normal((M, K))), t(rng.standard_normal((O, K))), t(rng.standard_normal(O))
+    res = [with_threads(n, lambda: heron.linear(x, w, b).numpy().copy()) for n in (1, 2, 3, 2)]
+    for r in res[1:]:
+        np.testing.assert_array_equal(r, res[0])
+
+
+def test_classifier_in_a_session_equals_eager():
+    x = rng.standard_normal((1, 1280)).astype(np.float32)
+    wt, bt = t(rng.standard_normal((1000, 1280)) / 36), t(rng.standard_normal(1000))
+    traced = heron.jit.trace(lambda xx: heron.linear(xx, wt, bt), t(x))
+    got = heron.inference.Session(traced).run({"input": x})["output"]
+    np.testing.assert_array_equal(got, heron.linear(t(x), wt, bt).numpy())
+
+
+# (N, C, H, W, K, residual): 1x1 convolutions on small planes in a session (frozen weights), the
+# pixels-as-rows kernel: 7x7 (49 = 7 slivers of 7 pixels, one image each: vector packing), batch 2
+# (slivers never straddle images), 5x5 at batch 3 (25 pixels: slivers across images, scalar
+# packing), 6x6 (36: a partial last sliver), MobileNetV2's 960 -> 160 and 320 -> 1280 shapes; then
+# larger planes on the direct kernel.
+POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 7, 96, False), (3, 32, 5, 5, 64, True),
+             (1, 48, 6, 6, 32, False), (2, 20, 3, 3, 32, True),
+             # the direct kernel (32-pixel panels): 196 = 6 x 32 + 4 and 784 = 24 x 32 + 16 end with a
+             # half-width panel, 12544 = 392 x 32 with none; 16 output rows; k blocks (1x1: 1300 = 3 x 434 rows)
+             (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
+             (2, 40, 9, 9, 24, True),  # 1x1 with panels read straight from x (and a packed partial one)
+             (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True)]
+
+
+def pointwise_session(N, C, H, W, K, residual, threads=None):
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
+    w = (rng.uniform(-1, 1, (K, C, 1, 1)) / np.sqrt(C)).astype(np.float32)
+    b = rng.uniform(-1, 1, K).astype(np.float32)
+    r = rng.uniform(-1, 1, (N, K, H, W)).astype(np.float32) if residual else None
+    wt, bt = t(w), t(b)
+
+    def fn(xx, rr=None):
+        y = heron.conv2d(xx, wt, bt)
+        if rr is not None:
+            y = y + rr  # a graph input: fused as the residual (an initializer would not be)
+        return heron.clamp(y, 0.0, 6.0)
+
+    ex = (t(x), t(r)) if residual else t(x)
+    sess = heron.inference.Session(heron.jit.trace(fn, ex, input_names=["input", "residual"][:1 + residual]), threads=threads)
+    want = ref_conv2d(x, w, b) + (r if residual else 0)
+    feeds = {"input": x, "residual": r} if residual else {"input": x}
+    return sess, feeds, np.clip(want, 0, 6)
+
+
+@pytest.mark.parametrize("shape", POINTWISE, ids=lambda s: "x".join(map(str, s[:5])) + ("-res" if s[5] else ""))
+def test_pointwise_small_planes_in_a_session(shape):
+    sess, feeds, want = pointwise_session(*shape)
+    assert re.findall(r"= (\w+)\(", sess.graph_text()) == ["conv2d_fused"], sess.graph_text()
+    for _ in range(2):  # the second run uses the cached packed weights
+        got = sess.run(feeds)["output"]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True)],
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels"])
+def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
+    sess, feeds, _ = pointwise_session(*shape)
+    res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]
+    for r in res[1:]:
+        np.testing.assert_array_equal(r, res[0])
+
+
+# (N, C, H, W, K, (kh, kw), (sh, sw), (ph, pw)): stride-2-in-width convolutions with few reduction
+# rows (C * kh * kw <= 256, kw >= 3) run on an input split into even and odd columns once per call:
+# MobileNetV2's and ResNet's stems, odd sizes, padding 0 to 3, even kernel widths, stride 1 in
+# height, the largest and (just past it) too many reduction rows, panels over rows and images.
+STRIDE2 = [(1, 3, 224, 224, 32, (3, 3), (2, 2), (1, 1)), (2, 3, 37, 41, 16, (7, 7), (2, 2), (3, 3)),
+           (1, 4, 9, 8, 8, (3, 3), (2, 2), (0, 0)), (3, 2, 15, 33, 24, (5, 3), (2, 2), (2, 2)),
+           (1, 8, 6, 35, 8, (3, 4), (2, 2), (1, 1)), (1, 28, 10, 10, 16, (3, 3), (2, 2), (1, 1)),
+           (1, 29, 10, 10, 16, (3, 3), (2, 2), (1, 1)), (2, 3, 11, 20, 8, (3, 3), (1, 2), (1, 0)),
+           (1, 1, 3, 3, 8, (3, 3), (2, 2), (1, 1)),
+           # whole panels inside one output row (read in place through row pointers, zero rows for
+           # the padding) next to panels across rows (copied)
+           (2, 3, 9, 150, 16, (3, 3), (2, 2), (1, 1)), (1, 3, 70, 70, 8, (7, 7), (2, 2), (3, 3))]
+
+
+@pytest.mark.parametrize("shape", STRIDE2, ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}x{s[3]}-K{s[4]}-k{s[5][0]}{s[5][1]}-s{s[6][0]}{s[6][1]}-p{s[7][0]}{s[7][1]}")
+def test_stride2_stems_match_reference(shape):
+    N, C, H, W, K, k, s, p = shape
+    x = rng.uniform(-1, 1, (N, C, H, W))
+    w = rng.uniform(-1, 1, (K, C) + k) / np.sqrt(C * k[0] * k[1])
+    b = rng.uniform(-1, 1, K)
+    want = ref_conv2d(x, w, b, stride=s, padding=p)
+    got = heron.conv2d(t(x), t(w), t(b), stride=list(s), padding=list(p)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    r = rng.uniform(-1, 1, want.shape)
+    got = heron.conv2d_fused(t(x), t(w), t(b), t(r), stride=list(s), padding=list(p), min=0.0, max=6.0).numpy()
+    np.testing.assert_allclose(got, np.clip(want + r, 0, 6), rtol=1e-4, atol=1e-4)
+
+
+def test_stem_same_bits_at_any_thread_count_and_in_a_session():
+    x = rng.uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32)
+    wt = t(rng.uniform(-1, 1, (32, 3, 3, 3)) / 5)
+    bt = t(rng.uniform(-1, 1, 32))
+    res = [with_threads(n, lambda: heron.conv2d(t(x), wt, bt, stride=2, padding=1).numpy().copy()) for n in (1, 2, 3, 2)]
+    for r in res[1:]:
+        np.testing.assert_array_equal(r, res[0])
+    sess = heron.inference.Session(heron.jit.trace(lambda xx: heron.conv2d(xx, wt, bt, stride=2, padding=1), t(x)))
+    np.testing.assert_array_equal(sess.run({"input": x})["output"], res[0])
