@@ -15,9 +15,9 @@
 //   a per-register, per-tap mask (tabulated once per call) zeroing what falls outside the image.
 //   No lanes are wasted on a 7- or 14-wide row.
 // - stride-2 rows (output width > 7): steps of 4 output rows (9 input rows instead of 12); an
-//   input row is loaded as 32 pixels from the block's first tap column and 32 from two further,
-//   and in-lane shuffles (vshufps: cheap, unlike two-source permutes) make the three tap vectors
-//   in a permuted lane order that one permute per output register undoes before the store.
+//   input row is loaded as 32 pixels from the block's second tap column (aligned on MobileNet's
+//   planes: no cache-line splits) plus one broadcast pixel, and the three tap vectors come from
+//   in-lane shuffles and one permute (see dw3_s2_rows).
 // - stride-2 pairs (output width <= 7: 14x14 -> 7x7): two output rows per register (lanes 0-7
 //   and 8-15); per kernel row one masked load from each of the two input rows and three
 //   two-source permutes give the three tap vectors of both.
@@ -280,8 +280,8 @@ struct Dw3Cols {
   int64_t blocks = 0;
   std::vector<int64_t> c0;        // [block]: input column of lane 0's tap j = 0
   std::vector<uint8_t> interior;  // [block]: 16 output lanes, every tap inside the row: plain loads
-  std::vector<__mmask16> m;       // [block][4]: stride 1: valid lanes of tap j's load; stride 2: of
-                                  // the loads at c0, c0 + 16, c0 + 2, c0 + 18
+  std::vector<__mmask16> m;       // [block][3]: stride 1: valid lanes of tap j's load; stride 2: of
+                                  // the loads at c0 + 1, c0 + 17 and (lane 15) c0 - 15
   std::vector<__mmask16> out;     // [block]: output lanes
 };
 
@@ -291,7 +291,7 @@ Dw3Cols dw3_cols(const ConvGeom& g) {
   t.c0.resize(static_cast<size_t>(t.blocks));
   t.interior.resize(t.c0.size());
   t.out.resize(t.c0.size());
-  t.m.resize(t.c0.size() * 4);
+  t.m.resize(t.c0.size() * 3);
   auto range = [](int64_t lo, int64_t hi) {  // lanes lo .. hi - 1
     return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
   };
@@ -299,17 +299,16 @@ Dw3Cols dw3_cols(const ConvGeom& g) {
     const int64_t ow0 = 16 * b, n = std::min<int64_t>(16, g.OW - ow0), c0 = ow0 * g.sW - g.pW;
     t.c0[b] = c0;
     t.out[b] = lane_mask(n);
-    __mmask16* m = &t.m[static_cast<size_t>(4 * b)];
+    __mmask16* m = &t.m[static_cast<size_t>(3 * b)];
     if (g.sW == 1) {
       for (int64_t j = 0; j < 3; ++j) m[j] = range(-(c0 + j), std::min<int64_t>(n, g.W - (c0 + j)));
       t.interior[b] = n == 16 && c0 >= 0 && c0 + 17 < g.W;
     } else {  // columns c0 .. c0 + 2n are read
       const int64_t end = std::min<int64_t>(g.W, c0 + 2 * n + 1);  // one past the last column read
-      m[0] = range(-c0, end - c0);
-      m[1] = range(-(c0 + 16), end - (c0 + 16));
-      m[2] = range(-(c0 + 2), end - (c0 + 2));
-      m[3] = range(-(c0 + 18), end - (c0 + 18));
-      t.interior[b] = n == 16 && c0 >= 0 && c0 + 33 < g.W;
+      m[0] = range(-(c0 + 1), end - (c0 + 1));
+      m[1] = range(-(c0 + 17), end - (c0 + 17));
+      m[2] = c0 >= 0 && c0 < end ? 0x8000 : 0;  // pixel c0 as lane 15 of a load from c0 - 15
+      t.interior[b] = n == 16 && c0 >= 0 && c0 + 32 < g.W;
     }
   }
   return t;
@@ -373,7 +372,7 @@ void dw3_s1_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
           taps(k, _mm512_loadu_ps(s), _mm512_loadu_ps(s + 1), _mm512_loadu_ps(s + 2));
         }
       } else {
-        const __mmask16 m0 = t.m[4 * b], m1 = t.m[4 * b + 1], m2 = t.m[4 * b + 2];
+        const __mmask16 m0 = t.m[3 * b], m1 = t.m[3 * b + 1], m2 = t.m[3 * b + 2];
 #pragma GCC unroll 10
         for (int k = 0; k < R + 2; ++k) {
           if (!rows[k]) continue;
@@ -390,14 +389,18 @@ void dw3_s1_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
 }
 
 // Stride 2: R output rows x 16 columns per step; input row k of the step (2R + 1 of them) is
-// loaded once as 32 pixels from c0 (A, B) and 32 from c0 + 2 (A2, B2), and feeds output rows
-// (k - 2) / 2 .. k / 2. The tap vectors (columns c0 + 2l + j) come from in-lane shuffles (vshufps:
-// cheap, unlike two-source permutes) in a permuted lane order: 128-bit lane q holds outputs 2q,
-// 2q + 1, 2q + 8, 2q + 9; one permute per output register restores the order before the store.
+// loaded once and feeds output rows (k - 2) / 2 .. k / 2. The block's 16 outputs read columns
+// c0 .. c0 + 32: X0, X1 = the 32 pixels from c0 + 1 (aligned loads when the row is aligned and
+// pW = 1, as in MobileNet's 112- and 56-wide planes: no cache-line splits) and pixel c0
+// broadcast. Taps 1 and 2 are the even and odd pixels of X0, X1 (vshufps: in-lane, cheap), in a
+// permuted lane order (128-bit lane q holds outputs 2q, 2q + 1, 2q + 8, 2q + 9); tap 0 is tap 2
+// moved one output along (one two-source permute, taking pixel c0 for output 0). One permute per
+// output register restores the order before the store.
 template <int R, bool Res, bool Clamp>
 void dw3_s2_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
   DW3_LOCALS;
   const __m512i order = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m512i shift = _mm512_setr_epi32(31, 0, 13, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14);
   for (int64_t oh0 = 0; oh0 < g.OH; oh0 += R) {
     const float* rows[2 * R + 1];
     for (int k = 0; k < 2 * R + 1; ++k) {
@@ -410,10 +413,10 @@ void dw3_s2_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r] = bias;
       const int64_t c0 = t.c0[b];
-      auto taps = [&](int k, __m512 a, __m512 bb, __m512 a2, __m512 b2) {
-        const __m512 v0 = _mm512_shuffle_ps(a, bb, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m512 v1 = _mm512_shuffle_ps(a, bb, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m512 v2 = _mm512_shuffle_ps(a2, b2, _MM_SHUFFLE(2, 0, 2, 0));
+      auto taps = [&](int k, __m512 x0, __m512 x1, __m512 xl) {
+        const __m512 v1 = _mm512_shuffle_ps(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 v2 = _mm512_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m512 v0 = _mm512_permutex2var_ps(v2, shift, xl);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
           const int i = k - 2 * r;
@@ -428,16 +431,15 @@ void dw3_s2_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
         for (int k = 0; k < 2 * R + 1; ++k) {
           if (!rows[k]) continue;
           const float* s = rows[k] + c0;
-          taps(k, _mm512_loadu_ps(s), _mm512_loadu_ps(s + 16), _mm512_loadu_ps(s + 2), _mm512_loadu_ps(s + 18));
+          taps(k, _mm512_loadu_ps(s + 1), _mm512_loadu_ps(s + 17), _mm512_set1_ps(s[0]));
         }
       } else {
-        const __mmask16 ma = t.m[4 * b], mb = t.m[4 * b + 1], ma2 = t.m[4 * b + 2], mb2 = t.m[4 * b + 3];
+        const __mmask16 m0 = t.m[3 * b], m1 = t.m[3 * b + 1], ml = t.m[3 * b + 2];
 #pragma GCC unroll 10
         for (int k = 0; k < 2 * R + 1; ++k) {
           if (!rows[k]) continue;
           const float* s = rows[k] + c0;
-          taps(k, _mm512_maskz_loadu_ps(ma, s), _mm512_maskz_loadu_ps(mb, s + 16), _mm512_maskz_loadu_ps(ma2, s + 2),
-               _mm512_maskz_loadu_ps(mb2, s + 18));
+          taps(k, _mm512_maskz_loadu_ps(m0, s + 1), _mm512_maskz_loadu_ps(m1, s + 17), _mm512_maskz_loadu_ps(ml, s - 15));
         }
       }
       const __mmask16 out = t.out[b];
