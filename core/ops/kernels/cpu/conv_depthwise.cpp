@@ -13,7 +13,8 @@
 // - flat (stride 1, output width == input width <= 16: 14x14, 7x7 planes): the plane is one run of
 //   OH*OW pixels, 16 per register; tap (i, j) is the run shifted by (i - pH) * W + (j - pW), with
 //   a per-register, per-tap mask (tabulated once per call) zeroing what falls outside the image.
-//   No lanes are wasted on a 7- or 14-wide row.
+//   No lanes are wasted on a 7- or 14-wide row. Two planes at a time: each mask is loaded once
+//   for both, and their 8 accumulation chains hide the FMA latency.
 // - stride-2 rows (output width > 7): steps of 4 output rows (9 input rows instead of 12); an
 //   input row is loaded as 32 pixels from the block's second tap column (aligned on MobileNet's
 //   planes: no cache-line splits) plus one broadcast pixel, and the three tap vectors come from
@@ -314,6 +315,7 @@ Dw3Cols dw3_cols(const ConvGeom& g) {
   return t;
 }
 
+// One plane of the rows and pairs paths.
 struct Dw3Plane {
   const float* x;  // input plane
   float* y;        // output plane
@@ -516,25 +518,47 @@ Dw3Flat dw3_flat_table(const ConvGeom& g) {
   return t;
 }
 
+// Planes pl0 .. pl1 - 1, two at a time: each tap's mask is loaded once for both planes, and the
+// two planes' eight accumulation chains hide the FMA latency.
 template <bool Res, bool Clamp>
-void dw3_flat(const Dw3Plane& p, const Dw3Flat& t) {
-  DW3_LOCALS;
-  for (int64_t v0 = 0; v0 < t.vecs; v0 += 4) {
-    const int64_t nv = std::min<int64_t>(4, t.vecs - v0);
-    __m512 acc[4] = {bias, bias, bias, bias};
-#pragma GCC unroll 9
+void dw3_flat(const float* x, const float* wt, const float* bt, float* y, const float* res, float lo_, float hi_, int64_t pl0, int64_t pl1,
+              const ConvGeom& g, const Dw3Flat& t) {
+  const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+  const __m512 lo = _mm512_set1_ps(lo_), hi = _mm512_set1_ps(hi_);
+  for (int64_t pl = pl0; pl < pl1; pl += 2) {
+    const bool two = pl + 1 < pl1;
+    const int64_t ca = pl % g.C, cb = two ? (pl + 1) % g.C : ca;
+    __m512 wa[9], wb[9];
     for (int k = 0; k < 9; ++k) {
+      wa[k] = _mm512_set1_ps(wt[ca * 9 + k]);
+      wb[k] = _mm512_set1_ps(wt[cb * 9 + k]);
+    }
+    const __m512 ba = _mm512_set1_ps(bt ? bt[ca] : 0.f), bb = _mm512_set1_ps(bt ? bt[cb] : 0.f);
+    const float* xa = x + pl * HW;
+    const float* xb = two ? xa + HW : xa;
+    float* ya = y + pl * OHW;
+    const float* ra = res ? res + pl * OHW : nullptr;
+    for (int64_t v0 = 0; v0 < t.vecs; v0 += 4) {
+      const int64_t nv = std::min<int64_t>(4, t.vecs - v0);
+      __m512 acca[4] = {ba, ba, ba, ba}, accb[4] = {bb, bb, bb, bb};
+#pragma GCC unroll 9
+      for (int k = 0; k < 9; ++k) {
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          if (q >= nv) break;
+          const int64_t v = v0 + q;
+          const __mmask16 m = t.m[v * 9 + k];
+          const int64_t o = 16 * v + t.off[k];
+          acca[q] = _mm512_fmadd_ps(wa[k], _mm512_maskz_loadu_ps(m, xa + o), acca[q]);
+          accb[q] = _mm512_fmadd_ps(wb[k], _mm512_maskz_loadu_ps(m, xb + o), accb[q]);
+        }
+      }
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) {
         if (q >= nv) break;
-        const int64_t v = v0 + q;
-        acc[q] = _mm512_fmadd_ps(w[k], _mm512_maskz_loadu_ps(t.m[v * 9 + k], xp + 16 * v + t.off[k]), acc[q]);
+        dw3_store<Res, Clamp>(ya, ra, lo, hi, acca[q], 16 * (v0 + q), t.out[v0 + q]);
+        if (two) dw3_store<Res, Clamp>(ya + OHW, ra ? ra + OHW : nullptr, lo, hi, accb[q], 16 * (v0 + q), t.out[v0 + q]);
       }
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      if (q >= nv) break;
-      dw3_store<Res, Clamp>(yp, rp, lo, hi, acc[q], 16 * (v0 + q), t.out[v0 + q]);
     }
   }
 }
@@ -557,8 +581,7 @@ DwPath dw_path(const ConvGeom& g) {
 
 template <bool Res, bool Clamp>
 void dw3_plane(DwPath path, const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& cols, const Dw3Flat& flat, __mmask16 pair_mask) {
-  if (path == DwPath::S1Flat) dw3_flat<Res, Clamp>(p, flat);
-  else if (path == DwPath::S2Pairs) dw3_s2_pairs<Res, Clamp>(p, g, pair_mask);
+  if (path == DwPath::S2Pairs) dw3_s2_pairs<Res, Clamp>(p, g, pair_mask);
   else if (path == DwPath::S1Rows) {
     const int r = dw3_s1_rows_per_step(g.OH);
     if (r == 8) dw3_s1_rows<8, Res, Clamp>(p, g, cols);
@@ -580,6 +603,16 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   // S2Pairs: input columns -pW .. 2 OW - pW (2 OW + 1 <= 15 of them) inside the row.
   const __mmask16 pair_mask = static_cast<__mmask16>(lane_mask(std::min<int64_t>(2 * g.OW + 1, g.W + g.pW)) & ~lane_mask(g.pW));
   parallel_for(0, planes, grain, [&](int64_t p0, int64_t p1) {
+    if (path == DwPath::S1Flat) {
+      if (e.residual) {
+        if (clamp) dw3_flat<true, true>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, flat);
+        else dw3_flat<true, false>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, flat);
+      } else {
+        if (clamp) dw3_flat<false, true>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, flat);
+        else dw3_flat<false, false>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, flat);
+      }
+      return;
+    }
     for (int64_t pl = p0; pl < p1; ++pl) {
       const int64_t c = pl % g.C;
       const float* xp = x + pl * HW;
