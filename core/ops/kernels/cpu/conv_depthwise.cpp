@@ -21,7 +21,7 @@
 //   in-lane shuffles and one permute (see dw3_s2_rows).
 // - stride-2 pairs (output width <= 7: 14x14 -> 7x7): two output rows per register (lanes 0-7
 //   and 8-15); per kernel row one masked load from each of the two input rows and three
-//   two-source permutes give the three tap vectors of both.
+//   two-source permutes give the three tap vectors of both; two planes at a time.
 // Everything else (other kernels, strides, dilations) takes the general path: per output row,
 // 16-column blocks accumulated over the valid taps (dw_general_plane).
 //
@@ -315,7 +315,7 @@ Dw3Cols dw3_cols(const ConvGeom& g) {
   return t;
 }
 
-// One plane of the rows and pairs paths.
+// One plane of the rows paths.
 struct Dw3Plane {
   const float* x;  // input plane
   float* y;        // output plane
@@ -454,37 +454,70 @@ void dw3_s2_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
 
 // Stride 2, output rows at most 7 wide (14x14 -> 7x7): two output rows per register (lanes 0-7
 // row oh, 8-15 row oh + 1). For kernel row i, one masked load of 16 pixels from each of the two
-// input rows and three permutes give the three tap vectors of both rows.
+// input rows and three permutes give the three tap vectors of both rows. Planes pl0 .. pl1 - 1,
+// two at a time (eight accumulation chains).
 template <bool Res, bool Clamp>
-void dw3_s2_pairs(const Dw3Plane& p, const ConvGeom& g, __mmask16 ma) {
-  DW3_LOCALS;
+void dw3_s2_pairs(const float* x, const float* wt, const float* bt, float* y, const float* res, float lo_, float hi_, int64_t pl0,
+                  int64_t pl1, const ConvGeom& g, __mmask16 ma) {
+  const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+  const __m512 lo = _mm512_set1_ps(lo_), hi = _mm512_set1_ps(hi_);
   const __m512i i0 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i i1 = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i i2 = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 0, 18, 20, 22, 24, 26, 28, 30, 16);  // lanes 7, 15 unused
   const __mmask16 out = lane_mask(g.OW);
   const int64_t pairs = (g.OH + 1) / 2, c0 = -g.pW;
-  for (int64_t u0 = 0; u0 < pairs; u0 += 4) {
-    const int64_t nu = std::min<int64_t>(4, pairs - u0);
-    __m512 acc[4] = {bias, bias, bias, bias};
+  for (int64_t pl = pl0; pl < pl1; pl += 2) {
+    const bool two = pl + 1 < pl1;
+    const int64_t ca = pl % g.C, cb = two ? (pl + 1) % g.C : ca;
+    __m512 wa[9], wb[9];
+    for (int k = 0; k < 9; ++k) {
+      wa[k] = _mm512_set1_ps(wt[ca * 9 + k]);
+      wb[k] = _mm512_set1_ps(wt[cb * 9 + k]);
+    }
+    const __m512 ba = _mm512_set1_ps(bt ? bt[ca] : 0.f), bb = _mm512_set1_ps(bt ? bt[cb] : 0.f);
+    const float* xa = x + pl * HW;
+    const float* xb = two ? xa + HW : xa;
+    float* ya = y + pl * OHW;
+    const float* ra = res ? res + pl * OHW : nullptr;
+    for (int64_t u0 = 0; u0 < pairs; u0 += 4) {
+      const int64_t nu = std::min<int64_t>(4, pairs - u0);
+      __m512 acca[4] = {ba, ba, ba, ba}, accb[4] = {bb, bb, bb, bb};
 #pragma GCC unroll 3
-    for (int i = 0; i < 3; ++i) {
+      for (int i = 0; i < 3; ++i) {
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          if (q >= nu) break;
+          const int64_t oa = 2 * (u0 + q), iha = 2 * oa - g.pH + i, ihb = iha + 2;
+          const bool va = iha >= 0 && iha < g.H, vb = oa + 1 < g.OH && ihb >= 0 && ihb < g.H;
+          const int64_t sa = iha * g.W + c0, sb = ihb * g.W + c0;
+          {
+            const __m512 a = va ? _mm512_maskz_loadu_ps(ma, xa + sa) : _mm512_setzero_ps();
+            const __m512 b = vb ? _mm512_maskz_loadu_ps(ma, xa + sb) : _mm512_setzero_ps();
+            acca[q] = _mm512_fmadd_ps(wa[3 * i], _mm512_permutex2var_ps(a, i0, b), acca[q]);
+            acca[q] = _mm512_fmadd_ps(wa[3 * i + 1], _mm512_permutex2var_ps(a, i1, b), acca[q]);
+            acca[q] = _mm512_fmadd_ps(wa[3 * i + 2], _mm512_permutex2var_ps(a, i2, b), acca[q]);
+          }
+          {
+            const __m512 a = va ? _mm512_maskz_loadu_ps(ma, xb + sa) : _mm512_setzero_ps();
+            const __m512 b = vb ? _mm512_maskz_loadu_ps(ma, xb + sb) : _mm512_setzero_ps();
+            accb[q] = _mm512_fmadd_ps(wb[3 * i], _mm512_permutex2var_ps(a, i0, b), accb[q]);
+            accb[q] = _mm512_fmadd_ps(wb[3 * i + 1], _mm512_permutex2var_ps(a, i1, b), accb[q]);
+            accb[q] = _mm512_fmadd_ps(wb[3 * i + 2], _mm512_permutex2var_ps(a, i2, b), accb[q]);
+          }
+        }
+      }
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) {
         if (q >= nu) break;
-        const int64_t oa = 2 * (u0 + q), iha = 2 * oa - g.pH + i, ihb = iha + 2;
-        const __m512 a = iha >= 0 && iha < g.H ? _mm512_maskz_loadu_ps(ma, xp + iha * g.W + c0) : _mm512_setzero_ps();
-        const __m512 b = oa + 1 < g.OH && ihb >= 0 && ihb < g.H ? _mm512_maskz_loadu_ps(ma, xp + ihb * g.W + c0) : _mm512_setzero_ps();
-        acc[q] = _mm512_fmadd_ps(w[3 * i], _mm512_permutex2var_ps(a, i0, b), acc[q]);
-        acc[q] = _mm512_fmadd_ps(w[3 * i + 1], _mm512_permutex2var_ps(a, i1, b), acc[q]);
-        acc[q] = _mm512_fmadd_ps(w[3 * i + 2], _mm512_permutex2var_ps(a, i2, b), acc[q]);
+        const int64_t oa = 2 * (u0 + q);
+        const __mmask16 outb = oa + 1 < g.OH ? static_cast<__mmask16>(out << 8) : static_cast<__mmask16>(0);
+        dw3_store<Res, Clamp>(ya, ra, lo, hi, acca[q], oa * g.OW, out);
+        if (outb) dw3_store<Res, Clamp>(ya, ra, lo, hi, acca[q], (oa + 1) * g.OW - 8, outb);
+        if (two) {
+          dw3_store<Res, Clamp>(ya + OHW, ra ? ra + OHW : nullptr, lo, hi, accb[q], oa * g.OW, out);
+          if (outb) dw3_store<Res, Clamp>(ya + OHW, ra ? ra + OHW : nullptr, lo, hi, accb[q], (oa + 1) * g.OW - 8, outb);
+        }
       }
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      if (q >= nu) break;
-      const int64_t oa = 2 * (u0 + q);
-      dw3_store<Res, Clamp>(yp, rp, lo, hi, acc[q], oa * g.OW, out);
-      if (oa + 1 < g.OH) dw3_store<Res, Clamp>(yp, rp, lo, hi, acc[q], (oa + 1) * g.OW - 8, static_cast<__mmask16>(out << 8));
     }
   }
 }
@@ -581,8 +614,7 @@ DwPath dw_path(const ConvGeom& g) {
 
 template <bool Res, bool Clamp>
 void dw3_plane(DwPath path, const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& cols, const Dw3Flat& flat, __mmask16 pair_mask) {
-  if (path == DwPath::S2Pairs) dw3_s2_pairs<Res, Clamp>(p, g, pair_mask);
-  else if (path == DwPath::S1Rows) {
+  if (path == DwPath::S1Rows) {
     const int r = dw3_s1_rows_per_step(g.OH);
     if (r == 8) dw3_s1_rows<8, Res, Clamp>(p, g, cols);
     else if (r == 7) dw3_s1_rows<7, Res, Clamp>(p, g, cols);
@@ -603,6 +635,16 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
   // S2Pairs: input columns -pW .. 2 OW - pW (2 OW + 1 <= 15 of them) inside the row.
   const __mmask16 pair_mask = static_cast<__mmask16>(lane_mask(std::min<int64_t>(2 * g.OW + 1, g.W + g.pW)) & ~lane_mask(g.pW));
   parallel_for(0, planes, grain, [&](int64_t p0, int64_t p1) {
+    if (path == DwPath::S2Pairs) {
+      if (e.residual) {
+        if (clamp) dw3_s2_pairs<true, true>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, pair_mask);
+        else dw3_s2_pairs<true, false>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, pair_mask);
+      } else {
+        if (clamp) dw3_s2_pairs<false, true>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, pair_mask);
+        else dw3_s2_pairs<false, false>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, pair_mask);
+      }
+      return;
+    }
     if (path == DwPath::S1Flat) {
       if (e.residual) {
         if (clamp) dw3_flat<true, true>(x, w, e.bias, y, e.residual, e.lo, e.hi, p0, p1, g, flat);
