@@ -213,11 +213,12 @@ def test_depthwise_every_small_width(k, s, p, d):
     # Every plane width 1..40 and heights 1..20: the 3x3 paths (stride-1 rows in steps of 8, 7 or
     # 4 output rows, the flat path of planes at most 16 wide, stride-2 rows and pairs of 7-wide
     # rows) with their interior and edge column blocks, the general path (5x5, dilation), every
-    # epilogue, two images.
+    # epilogue, two images. Stride 2 also over 63..70 wide (outputs > 32 wide: 2-row steps).
     C = 3
     heights = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15, 16, 17, 20]
+    widths = list(range(1, 41)) + ([63, 64, 65, 66, 67, 70] if s == 2 else [])
     for H in heights:
-        for W in range(1, 41):
+        for W in widths:
             if H + 2 * p < d * (k - 1) + 1 or W + 2 * p < d * (k - 1) + 1:
                 continue
             got, want = depthwise_case(2, C, H, W, k, s, p, d, EPILOGUES[(H + W) % 4])
@@ -236,6 +237,14 @@ def test_depthwise_mobilenet_v2_shapes(C, H, s):
     for n, epilogue in [(1, EPILOGUES[2]), (2, EPILOGUES[1])]:
         got, want = depthwise_case(n, C, H, H, 3, s, 1, 1, epilogue)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"N={n}")
+
+
+@pytest.mark.parametrize("shape,p", [((8, 96, 112, 112), 1), ((1, 3, 1201, 1203), 0)], ids=["mbv2-batch8", "odd"])
+def test_depthwise_stride2_large_input(shape, p):
+    # Inputs over 16 MB take one output row per step of the stride-2 kernel (streams from memory).
+    N, C, H, W = shape
+    got, want = depthwise_case(N, C, H, W, 3, 2, p, 1, EPILOGUES[3 if p else 2])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("C,H,s,p", [(32, 112, 1, 1), (96, 112, 2, 1), (144, 56, 2, 1), (192, 28, 1, 1), (576, 14, 1, 1),
