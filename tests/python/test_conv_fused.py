@@ -211,7 +211,7 @@ def depthwise_case(N, C, H, W, k, s, p, d, epilogue):
                                      (5, 1, 2, 1), (3, 1, 2, 2), (3, 2, 1, 2)])
 def test_depthwise_every_small_width(k, s, p, d):
     # Every plane width 1..40 and heights 1..20: the 3x3 paths (stride-1 rows in steps of 8, 7 or
-    # 4 output rows, the flat path of planes at most 16 wide, stride-2 rows and pairs of 7-wide
+    # 4 output rows, the flat path of planes at most 8 wide, stride-2 rows and pairs of 7-wide
     # rows) with their interior and edge column blocks, the general path (5x5, dilation), every
     # epilogue, two images. Stride 2 also over 63..70 wide (outputs > 32 wide: 2-row steps).
     C = 3
