@@ -16,10 +16,11 @@
 //   No lanes are wasted on 7-wide rows. Two planes at a time: each mask is loaded once for both,
 //   and their 8 accumulation chains hide the FMA latency. (From 9 wide on, the rows path with its
 //   shared row loads is faster: 14x14, 576 planes: 36 vs 50 us.)
-// - stride-2 rows (output width > 7): steps of 4 output rows (9 input rows instead of 12); an
-//   input row is loaded as 32 pixels from the block's second tap column (aligned on MobileNet's
-//   planes: no cache-line splits) plus one broadcast pixel, and the three tap vectors come from
-//   in-lane shuffles and one permute (see dw3_s2_rows).
+// - stride-2 rows (output width > 7): steps of R output rows (2R + 1 input rows instead of 3R; R
+//   by size, see dw3_s2_rows_per_step); an input row is loaded as 32 pixels from the block's
+//   second tap column (aligned on MobileNet's 112-wide planes: no cache-line splits) plus one
+//   broadcast pixel, and the three tap vectors come from in-lane shuffles and one permute (see
+//   dw3_s2_rows).
 // - stride-2 pairs (output width <= 7: 14x14 -> 7x7): two output rows per register (lanes 0-7
 //   and 8-15); per kernel row one masked load from each of the two input rows and three
 //   two-source permutes give the three tap vectors of both; two planes at a time.
@@ -273,9 +274,8 @@ void dw_general_plane(const float* xp, const float* wc, float bias, float* yp, c
   }
 }
 
-
 // ------------------------------------------------------------------ 3x3, dilation 1
-// Tap (i, j) of a plane's weights is w[3 * i + j], broadcast once per plane into wv[9].
+// Tap (i, j) of a plane's weights is w[3 * i + j], broadcast once per plane into w[9].
 
 // Rows paths: per 16-column output block, where lane 0's taps start and which lanes are valid.
 struct Dw3Cols {
