@@ -615,8 +615,15 @@ def test_weight_gradient_is_bitwise_deterministic_across_thread_counts(shape):
 
 @pytest.mark.parametrize("shape,k,stride,padding,dilation", [
     ((2, 8, 9, 11), 3, 1, 1, 1), ((1, 5, 12, 12), 3, 2, 1, 1), ((2, 4, 7, 9), 5, 1, 2, 1),
-    ((1, 3, 10, 10), 3, 2, 0, 2), ((1, 6, 6, 5), (1, 3), (2, 1), (0, 1), 1), ((3, 2, 4, 4), 3, 1, 3, 1)],
-    ids=["3x3s1", "3x3s2", "5x5", "dilated", "1x3", "big-pad"])
+    ((1, 3, 10, 10), 3, 2, 0, 2), ((1, 6, 6, 5), (1, 3), (2, 1), (0, 1), 1), ((3, 2, 4, 4), 3, 1, 3, 1),
+    ((2, 4, 14, 14), 3, 1, 0, 1), ((2, 4, 14, 14), 3, 1, 2, 1), ((2, 4, 15, 15), 3, 2, 2, 1), ((2, 4, 9, 9), 3, 2, 0, 1),
+    ((1, 6, 13, 33), 3, (1, 2), 1, 1), ((1, 6, 33, 13), 3, (2, 1), 1, 1),
+    ((1, 32, 112, 112), 3, 1, 1, 1), ((1, 96, 112, 112), 3, 2, 1, 1), ((2, 144, 56, 56), 3, 1, 1, 1),
+    ((1, 144, 56, 56), 3, 2, 1, 1), ((1, 192, 28, 28), 3, 1, 1, 1), ((2, 192, 28, 28), 3, 2, 1, 1),
+    ((2, 384, 14, 14), 3, 1, 1, 1), ((1, 576, 14, 14), 3, 2, 1, 1), ((2, 960, 7, 7), 3, 1, 1, 1)],
+    ids=["3x3s1", "3x3s2", "5x5", "dilated", "1x3", "big-pad", "14-pad0", "14-pad2", "15-s2-pad2", "9-s2-pad0",
+         "s1x2", "s2x1", "mbv2-32x112", "mbv2-96x112s2", "mbv2-144x56", "mbv2-144x56s2", "mbv2-192x28",
+         "mbv2-192x28s2", "mbv2-384x14", "mbv2-576x14s2", "mbv2-960x7"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_depthwise_direct_kernel_matches_reference(shape, k, stride, padding, dilation, dtype):
     """groups == C == K runs a direct kernel (MobileNet's depthwise layers): against numpy."""

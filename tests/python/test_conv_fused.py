@@ -189,19 +189,78 @@ def heron_ops(sess):
     return re.findall(r"= (\w+)\(", sess.graph_text())
 
 
-@pytest.mark.parametrize("k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (3, 2, 0, 1), (3, 1, 2, 2)])
+# The four epilogues (residual or not, clamp or not) of the depthwise kernels.
+EPILOGUES = [(False, None, None), (True, None, None), (False, 0.0, 6.0), (True, -0.5, 0.7)]
+
+
+def depthwise_case(N, C, H, W, k, s, p, d, epilogue):
+    """(heron's conv2d_fused, the float64 numpy reference) for one depthwise geometry."""
+    residual, lo, hi = epilogue
+    x = rng.uniform(-1, 1, (N, C, H, W))
+    w = rng.uniform(-1, 1, (C, 1, k, k))
+    b = rng.uniform(-1, 1, C)
+    y = ref_conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=C)
+    r = rng.uniform(-1, 1, y.shape) if residual else None
+    want = fused_ref(x, w, b, r, lo, hi, stride=s, padding=p, dilation=d, groups=C)
+    got = heron.conv2d_fused(t(x), t(w), t(b), None if r is None else t(r), stride=s, padding=p, dilation=d, groups=C,
+                             min=lo, max=hi).numpy()
+    return got, want
+
+
+@pytest.mark.parametrize("k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 1), (3, 2, 0, 1), (3, 1, 2, 1), (3, 2, 2, 1),
+                                     (5, 1, 2, 1), (3, 1, 2, 2), (3, 2, 1, 2)])
 def test_depthwise_every_small_width(k, s, p, d):
-    # Every plane width 1..17 and height 1..9: the interior / edge tables, row blocks, row units
-    # and the two-rows-per-register path of planes at most 8 wide, with residual and clamp.
-    C = 5
-    for H in range(1, 10):
-        for W in range(1, 18):
+    # Every plane width 1..40 and heights 1..20: the 3x3 paths (stride-1 rows in steps of 8, 7 or
+    # 4 output rows, the flat path of planes at most 8 wide, stride-2 rows and pairs of 7-wide
+    # rows) with their interior and edge column blocks, the general path (5x5, dilation), every
+    # epilogue, two images. Stride 2 also over 63..70 wide (outputs > 32 wide: 2-row steps).
+    C = 3
+    heights = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15, 16, 17, 20]
+    widths = list(range(1, 41)) + ([63, 64, 65, 66, 67, 70] if s == 2 else [])
+    for H in heights:
+        for W in widths:
             if H + 2 * p < d * (k - 1) + 1 or W + 2 * p < d * (k - 1) + 1:
                 continue
-            x = rng.uniform(-1, 1, (2, C, H, W))
-            w = rng.uniform(-1, 1, (C, 1, k, k))
-            b = rng.uniform(-1, 1, C)
-            want = ref_conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=C)
-            r = rng.uniform(-1, 1, want.shape)
-            got = heron.conv2d_fused(t(x), t(w), t(b), t(r), stride=s, padding=p, dilation=d, groups=C, min=-0.5, max=0.7).numpy()
-            np.testing.assert_allclose(got, np.clip(want + r, -0.5, 0.7), rtol=1e-5, atol=1e-5, err_msg=f"H={H} W={W}")
+            got, want = depthwise_case(2, C, H, W, k, s, p, d, EPILOGUES[(H + W) % 4])
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"H={H} W={W}")
+
+
+# MobileNetV2's depthwise layers (C, H = W, stride), 3x3, padding 1.
+MOBILENET_V2_DW = [(32, 112, 1), (96, 112, 2), (144, 56, 1), (144, 56, 2), (192, 28, 1), (192, 28, 2), (384, 14, 1),
+                   (576, 14, 1), (576, 14, 2), (960, 7, 1)]
+
+
+@pytest.mark.parametrize("C,H,s", MOBILENET_V2_DW, ids=[f"{c}x{h}s{s}" for c, h, s in MOBILENET_V2_DW])
+def test_depthwise_mobilenet_v2_shapes(C, H, s):
+    # Each layer with its ReLU6, and with a residual and no clamp, batch 1 and 2 (every plane a
+    # different channel's weights and bias: a plane or channel offset error shows).
+    for n, epilogue in [(1, EPILOGUES[2]), (2, EPILOGUES[1])]:
+        got, want = depthwise_case(n, C, H, H, 3, s, 1, 1, epilogue)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"N={n}")
+
+
+@pytest.mark.parametrize("shape,p", [((8, 96, 112, 112), 1), ((1, 3, 1201, 1203), 0)], ids=["mbv2-batch8", "odd"])
+def test_depthwise_stride2_large_input(shape, p):
+    # Inputs over 16 MB take one output row per step of the stride-2 kernel (streams from memory).
+    N, C, H, W = shape
+    got, want = depthwise_case(N, C, H, W, 3, 2, p, 1, EPILOGUES[3 if p else 2])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("C,H,s,p", [(32, 112, 1, 1), (96, 112, 2, 1), (144, 56, 2, 1), (192, 28, 1, 1), (576, 14, 1, 1),
+                                     (576, 14, 2, 1), (960, 7, 1, 1), (7, 23, 1, 0), (7, 37, 2, 2)])
+def test_depthwise_same_bits_at_any_thread_count(C, H, s, p):
+    # Planes are split over the pool; each output is summed by one thread in a fixed order.
+    x = t(rng.uniform(-1, 1, (2, C, H, H)))
+    w = t(rng.uniform(-1, 1, (C, 1, 3, 3)))
+    b = t(rng.uniform(-1, 1, C))
+    prev = heron.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3, 4):
+            heron.set_num_threads(threads)
+            results.append(heron.conv2d_fused(x, w, b, stride=s, padding=p, groups=C, min=0.0, max=6.0).numpy().copy())
+    finally:
+        heron.set_num_threads(prev)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

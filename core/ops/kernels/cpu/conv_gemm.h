@@ -27,8 +27,8 @@ bool conv_gemm_supported(const ConvGeom& g);
 // the same order at any thread count.
 void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e);
 
-// Depthwise convolutions (groups == C == K), float32, AVX-512F: one register per 16 output
-// pixels across the window, the same epilogue.
+// Depthwise convolutions (groups == C == K), float32, AVX-512F, the same epilogue; dedicated
+// paths for 3x3 stride 1 and 2 (MobileNet's). See conv_depthwise.cpp.
 bool depthwise_f32_supported(const ConvGeom& g);
 void depthwise_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e);
 
