@@ -1,7 +1,7 @@
 """Per-layer times of MobileNetV2's convolutions and classifier in a session, next to onnxruntime.
 
-    python benchmarks/mobilenet_layers.py [--threads 1] [--reps 15] [--iters 20] [--layers a,b]
-                                          [--ab VAR]
+    python benchmarks/mobilenet_layers.py [--threads 1] [--batch 1] [--reps 15] [--iters 20]
+                                          [--layers a,b] [--ab VAR] [--ab-values 0,1]
 
 Each layer is traced alone (conv2d + bias with its residual add and clamp, which the session
 fuses into one conv2d_fused node as in the model; the classifier as linear) and run by a session
@@ -9,8 +9,9 @@ with profiling on: the figure is the node's own time (end_ns - start_ns from the
 over reps x iters runs, so input/output copies and Python are not counted. onnxruntime (when
 importable, e.g. through HERON_BENCH_EXTRA_PATH) runs the same single layer as an ONNX graph
 (Conv, Add, Clip / Gemm) with the same thread count, timed per run, interleaved with Heron's
-blocks. `--ab VAR` times Heron twice per block, with VAR=0 and VAR=1 in the environment (for
-switches the kernels read per call), interleaved.
+blocks. `--ab VAR` times Heron once per value of `--ab-values` (default 0,1) per block, with VAR
+set to it in the environment (for switches the kernels read per call), interleaved. `--batch N`
+runs every layer at batch N.
 """
 import argparse
 import os
@@ -38,10 +39,14 @@ LAYERS = {
     "pw32_16_112": ("conv", 1, 32, 112, 112, 16, 1, 1, 0, False, False),
     "pw24_144_56": ("conv", 1, 24, 56, 56, 144, 1, 1, 0, False, True),
     "pw144_24_56": ("conv", 1, 144, 56, 56, 24, 1, 1, 0, True, False),
+    "pw96_24_56": ("conv", 1, 96, 56, 56, 24, 1, 1, 0, False, False),
+    "pw144_32_28": ("conv", 1, 144, 28, 28, 32, 1, 1, 0, False, False),
+    "pw192_32_28": ("conv", 1, 192, 28, 28, 32, 1, 1, 0, True, False),
     "pw384_64_14": ("conv", 1, 384, 14, 14, 64, 1, 1, 0, True, False),
     "pw384_96_14": ("conv", 1, 384, 14, 14, 96, 1, 1, 0, False, False),
     "pw576_96_14": ("conv", 1, 576, 14, 14, 96, 1, 1, 0, True, False),
     "pw960_160_7": ("conv", 1, 960, 7, 7, 160, 1, 1, 0, True, False),
+    "pw576_160_7": ("conv", 1, 576, 7, 7, 160, 1, 1, 0, False, False),
     "pw960_320_7": ("conv", 1, 960, 7, 7, 320, 1, 1, 0, False, False),
     "pw320_1280_7": ("conv", 1, 320, 7, 7, 1280, 1, 1, 0, False, True),
     "pw160_960_7": ("conv", 1, 160, 7, 7, 960, 1, 1, 0, False, True),
@@ -49,8 +54,9 @@ LAYERS = {
 }
 
 
-def make(name, rng):
+def make(name, rng, batch=None):
     kind, N, C, H, W, K, k, s, p, res, clamp = LAYERS[name]
+    N = batch or N
     if kind == "linear":
         x = rng.standard_normal((N, C)).astype(np.float32)
         w = (rng.standard_normal((K, C)) / np.sqrt(C)).astype(np.float32)
@@ -140,17 +146,19 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--layers", default=",".join(LAYERS))
-    ap.add_argument("--ab", default=None, help="environment switch to time at 0 and 1, interleaved")
+    ap.add_argument("--batch", type=int, default=None, help="batch size of every layer (default: 1)")
+    ap.add_argument("--ab", default=None, help="environment switch to time at each of --ab-values, interleaved")
+    ap.add_argument("--ab-values", default="0,1")
     a = ap.parse_args()
     heron.set_num_threads(a.threads)
     rng = np.random.default_rng(0)
-    cols = ["heron"] if not a.ab else [f"{a.ab}=0", f"{a.ab}=1"]
+    cols = ["heron"] if not a.ab else [f"{a.ab}={v}" for v in a.ab_values.split(",")]
     if ort is not None:
         cols.append("ort (whole run)")
-    print(f"threads={a.threads}, medians over {a.reps} x {a.iters} runs, microseconds")
+    print(f"threads={a.threads}, batch={a.batch or 1}, medians over {a.reps} x {a.iters} runs, microseconds")
     print(f"{'layer':16s}" + "".join(f"{c:>18s}" for c in cols))
     for name in a.layers.split(","):
-        spec = make(name, rng)
+        spec = make(name, rng, a.batch)
         hs = heron_session(*spec, a.threads)
         os_ = ort_session(*spec, a.threads) if ort is not None else None
         x = spec[1]

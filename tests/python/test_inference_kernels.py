@@ -83,7 +83,10 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              # half-width panel, 12544 = 392 x 32 with none; 16 output rows; k blocks (1x1: 1300 = 3 x 434 rows)
              (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
              (2, 40, 9, 9, 24, True),  # 1x1 with panels read straight from x (and a packed partial one)
-             (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True)]
+             (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True),
+             # batch > 1 on larger planes, where items hold several panels and each one prefetches the
+             # next one's rows: read in place (MobileNetV2's 144 -> 24 reduction) and packed (96 -> 144)
+             (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True)]
 
 
 def pointwise_session(N, C, H, W, K, residual, threads=None):
@@ -115,8 +118,9 @@ def test_pointwise_small_planes_in_a_session(shape):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True)],
-                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels"])
+@pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True),
+                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False)],
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels", "in-place-batch2", "packed-batch3"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
     sess, feeds, _ = pointwise_session(*shape)
     res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]

@@ -24,7 +24,9 @@
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
 // micro-kernel. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next panel's
-// output lines are prefetched into L2 when a panel writes at most 96 rows.
+// output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1 convolutions
+// the next panel's input rows too (one row per step of the first sliver, or of the packing): kc
+// rows H*W apart are more streams than the hardware prefetchers follow.
 #include "core/ops/kernels/cpu/conv_gemm.h"
 
 #include <algorithm>
@@ -154,13 +156,18 @@ struct Store {
 // NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
 // 4 of 32), half the work.
 // B rows: packed (kc x NR), or with LDB rows ldb apart in place, or with BT row k at Bt[k].
-template <int NV = 2, bool LDB = false, bool BT = false>
+template <int NV = 2, bool LDB = false, bool BT = false, int PF = 0>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s,
                          int64_t ldb = NR, const float* const* Bt = nullptr) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
     if (BT) B = Bt[k];
+    if (PF) {  // row k of the next panel (in place: NR floats further), one to three lines
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 16), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 31), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
+    }
     const __m512 b0 = LDB || BT ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
     const __m512 b1 = NV == 2 ? (LDB || BT ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
     __m512 a;
@@ -219,10 +226,16 @@ struct PackGeom {
 
 // Bp (kc x NR) = rows [k0, k0 + kc) of col for output pixels [p0, p0 + nr) of a 1x1 stride-1
 // unpadded convolution (col row k = channel k's plane).
+template <bool PF = false>
 inline void pack_1x1(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
   const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
   const float* src = q.x + k0 * q.HW + p0;
   for (int64_t kk = 0; kk < kc; ++kk, src += q.HW) {
+    if (PF) {
+      _mm_prefetch(reinterpret_cast<const char*>(src + NR), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(src + NR + 16), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(src + NR + 31), _MM_HINT_T1);
+    }
     _mm512_store_ps(Bp + kk * NR, _mm512_maskz_loadu_ps(m0, src));
     _mm512_store_ps(Bp + kk * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
   }
@@ -531,7 +544,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         bool table_b = false;
         if (direct_b) {
         } else if (is1x1) {
-          pack_1x1(Bp, q, p0, nr, k0, kc);
+          if (pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
+          else pack_1x1(Bp, q, p0, nr, k0, kc);
         } else if (rows || rows2) {
           Segment seg[NR];
           const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
@@ -563,6 +577,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
           if (table_b) micro_kernel<2, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, Btab);
+          else if (direct_b && mb == mb0 && pa + 1 < pa1)  // (prefetching the next panel's rows)
+            micro_kernel<2, true, false, 1>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
           else micro_kernel<2>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
