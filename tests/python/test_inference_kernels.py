@@ -86,7 +86,10 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True),
              # batch > 1 on larger planes, where items hold several panels and each one prefetches the
              # next one's rows: read in place (MobileNetV2's 144 -> 24 reduction) and packed (96 -> 144)
-             (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True)]
+             (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True),
+             # pixels as rows reading x in place (1x1, 7 divides the plane): batch > 1, 7 x 14 planes,
+             # the fewest reduction rows it takes (16), two k blocks (960 = 2 x 480)
+             (3, 960, 7, 7, 160, True), (2, 40, 7, 14, 64, True), (2, 16, 7, 7, 32, False), (1, 576, 7, 7, 160, False)]
 
 
 def pointwise_session(N, C, H, W, K, residual, threads=None):
@@ -119,8 +122,9 @@ def test_pointwise_small_planes_in_a_session(shape):
 
 
 @pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True),
-                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False)],
-                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels", "in-place-batch2", "packed-batch3"])
+                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True)],
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels", "in-place-batch2", "packed-batch3",
+                              "7x7-batch3"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
     sess, feeds, _ = pointwise_session(*shape)
     res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]

@@ -597,7 +597,10 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
 // (Kd x K), a micro-kernel block being 7 pixels x 32 output channels (14 zmm accumulators; 49 =
 // 7 x 7, 196 = 28 x 7, and slivers may span images, so nothing is wasted), written back to NCHW
 // by scatters (per block once, against Kd x 14 FMAs). w^T is packed in 32-channel panels
-// ([panel][k][32], cached for frozen weights); col^T in 7-pixel slivers ([sliver][k][7]) per call.
+// ([panel][k][32], cached for frozen weights); col^T in 7-pixel slivers ([sliver][k][7]) per call,
+// except for 1x1 convolutions whose planes 7 divides (7x7): there a sliver's 7 pixels are
+// consecutive in each channel plane of one image, and the micro-kernel broadcasts them straight
+// from x (row k at x + k*H*W; consecutive rows 196 bytes apart, a stride the prefetchers follow).
 constexpr int64_t TR = 7;   // pixels per sliver
 constexpr int64_t TC = 32;  // output channels per panel
 constexpr int64_t T_KC = 512;  // k rows per block at most (balanced): <= 64 KB of the w^T panel, read from L2
@@ -666,17 +669,26 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
   const bool clamp = e.lo > -__builtin_inff() || e.hi < __builtin_inff();
   // The packed pixels live in the calling thread's scratch (slot 1; the items use slot 0), read
   // by every thread of the call.
-  float* const Abuf = scratch().get(1, static_cast<size_t>(S * Kd * TR));
-  parallel_for(0, S, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Kd)), [&](int64_t s0, int64_t s1) { t_pack_pixels(x, Abuf, g, s0, s1, P); });
+  const bool inplace = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 &&
+                       OHW % TR == 0;
+  const int64_t HW = g.H * g.W;
+  float* const Abuf = inplace ? nullptr : scratch().get(1, static_cast<size_t>(S * Kd * TR));
+  if (!inplace)
+    parallel_for(0, S, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Kd)), [&](int64_t s0, int64_t s1) { t_pack_pixels(x, Abuf, g, s0, s1, P); });
+  const int64_t astep = inplace ? HW : TR;
   // Items: (channel panel, run of slivers); enough of them for the threads.
   int64_t runs = 1;
-  while (panels * runs < 4 * threads && runs < S) ++runs;
+  const char* ev = std::getenv("HERON_TRUNS");
+  const int64_t per_thread = ev ? std::atoi(ev) : 4;
+  while (panels * runs < per_thread * threads && runs < S) ++runs;
   const int64_t items = panels * runs;
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i ch_off0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(OHW)));
   const __m512i ch_off1 = _mm512_add_epi32(ch_off0, _mm512_set1_epi32(static_cast<int32_t>(16 * OHW)));
   const __m512 lov = _mm512_set1_ps(e.lo), hiv = _mm512_set1_ps(e.hi);
-  const int64_t tnb = (Kd + T_KC - 1) / T_KC, tkc = (Kd + tnb - 1) / tnb;  // balanced k blocks
+  const char* ek = std::getenv("HERON_TKC");
+  const int64_t tkmax = ek ? std::atoi(ek) : T_KC;
+  const int64_t tnb = (Kd + tkmax - 1) / tkmax, tkc = (Kd + tnb - 1) / tnb;  // balanced k blocks
   auto item = [&](int64_t it, float* acc_buf) {
     const int64_t cp = it % panels, run = it / panels;
     const int64_t sa = run * S / runs, sb = (run + 1) * S / runs;
@@ -705,7 +717,7 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
       }
       const int64_t ns = sb - sa, per = ns > 1 ? (nlines + ns - 2) / (ns - 1) : 0;
       for (int64_t sl = sa; sl < sb; ++sl) {
-        const float* a = Abuf + (sl * Kd + kb) * TR;
+        const float* a = inplace ? x + ((sl * TR) / OHW * g.C + kb) * HW + (sl * TR) % OHW : Abuf + (sl * Kd + kb) * TR;
         float* cb = acc_buf + (sl - sa) * TR * TC;
         __m512 c[TR][2];
         for (int r = 0; r < TR; ++r) {
@@ -718,7 +730,7 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
         const int64_t pe = j >= 1 ? std::min(nlines, j * per) : 0;
         const int64_t step = pe > pl ? std::max<int64_t>(1, kc / (pe - pl)) : kc + 1;
         int64_t cnt = step;
-        for (int64_t k = 0; k < kc; ++k, a += TR, bp += TC) {
+        for (int64_t k = 0; k < kc; ++k, a += astep, bp += TC) {
           if (--cnt == 0) {
             cnt = step;
             if (pl < pe) _mm_prefetch(reinterpret_cast<const char*>(nxt + 16 * pl++), _MM_HINT_T1);
