@@ -678,17 +678,13 @@ void t_run(const float* x, const float* wt, float* y, const ConvGeom& g, const C
   const int64_t astep = inplace ? HW : TR;
   // Items: (channel panel, run of slivers); enough of them for the threads.
   int64_t runs = 1;
-  const char* ev = std::getenv("HERON_TRUNS");
-  const int64_t per_thread = ev ? std::atoi(ev) : 4;
-  while (panels * runs < per_thread * threads && runs < S) ++runs;
+  while (panels * runs < 4 * threads && runs < S) ++runs;
   const int64_t items = panels * runs;
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i ch_off0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(OHW)));
   const __m512i ch_off1 = _mm512_add_epi32(ch_off0, _mm512_set1_epi32(static_cast<int32_t>(16 * OHW)));
   const __m512 lov = _mm512_set1_ps(e.lo), hiv = _mm512_set1_ps(e.hi);
-  const char* ek = std::getenv("HERON_TKC");
-  const int64_t tkmax = ek ? std::atoi(ek) : T_KC;
-  const int64_t tnb = (Kd + tkmax - 1) / tkmax, tkc = (Kd + tnb - 1) / tnb;  // balanced k blocks
+  const int64_t tnb = (Kd + T_KC - 1) / T_KC, tkc = (Kd + tnb - 1) / tnb;  // balanced k blocks
   auto item = [&](int64_t it, float* acc_buf) {
     const int64_t cp = it % panels, run = it / panels;
     const int64_t sa = run * S / runs, sb = (run + 1) * S / runs;
