@@ -89,7 +89,12 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True),
              # pixels as rows reading x in place (1x1, 7 divides the plane): batch > 1, 7 x 14 planes,
              # the fewest reduction rows it takes (16), two k blocks (960 = 2 x 480)
-             (3, 960, 7, 7, 160, True), (2, 40, 7, 14, 64, True), (2, 16, 7, 7, 32, False), (1, 576, 7, 7, 160, False)]
+             (3, 960, 7, 7, 160, True), (2, 40, 7, 14, 64, True), (2, 16, 7, 7, 32, False), (1, 576, 7, 7, 160, False),
+             # reductions with more than 8 slivers read in place on planes of <= 256 pixels: 14x14 at
+             # batch 2, 13x13 (a partial 9-pixel panel, packed), 16x16 (the largest such plane); 17x17
+             # and an expansion (more slivers than rows per 8) are packed
+             (2, 576, 14, 14, 96, True), (2, 200, 13, 13, 72, True), (1, 100, 16, 16, 72, False), (1, 100, 17, 17, 72, True),
+             (2, 64, 14, 14, 384, True)]
 
 
 def pointwise_session(N, C, H, W, K, residual, threads=None):
@@ -122,9 +127,10 @@ def test_pointwise_small_planes_in_a_session(shape):
 
 
 @pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True),
-                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True)],
-                         ids=["7x7", "5x5-batch3", "in-place-panels", "packed-panels", "in-place-batch2", "packed-batch3",
-                              "7x7-batch3"])
+                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True),
+                                   (2, 64, 14, 14, 384, True), (2, 200, 13, 13, 72, True)],
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "in-place-14x14-reduction", "in-place-batch2", "packed-batch3",
+                              "7x7-batch3", "packed-14x14", "in-place-13x13-reduction"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
     sess, feeds, _ = pointwise_session(*shape)
     res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]
