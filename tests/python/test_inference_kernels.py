@@ -94,7 +94,12 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              # batch 2, 13x13 (a partial 9-pixel panel, packed), 16x16 (the largest such plane); 17x17
              # and an expansion (more slivers than rows per 8) are packed
              (2, 576, 14, 14, 96, True), (2, 200, 13, 13, 72, True), (1, 100, 16, 16, 72, False), (1, 100, 17, 17, 72, True),
-             (2, 64, 14, 14, 384, True)]
+             (2, 64, 14, 14, 384, True),
+             # pooled tails (1x1, batch > 1, planes ending with < 16 pixels of a panel): 8 images' 4-pixel
+             # tails in one panel (14x14), 3 in one (10x10), 13-pixel tails two to a panel with an odd
+             # image left and rows past K (20), planes of a tail only (3x5) with three k blocks
+             (8, 576, 14, 14, 96, True), (3, 100, 10, 10, 72, True), (5, 40, 5, 9, 20, False), (2, 1300, 3, 5, 20, True),
+             (4, 24, 14, 14, 40, False)]
 
 
 def pointwise_session(N, C, H, W, K, residual, threads=None):
@@ -126,11 +131,27 @@ def test_pointwise_small_planes_in_a_session(shape):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_pooled_tails_keep_nan_and_clamp():
+    # 10x10 planes at batch 3: pixels 96-99 of every image go through one pooled panel; a nan in
+    # image 1's tail and one in its main panels must give nan at exactly those pixels (all channels)
+    sess, feeds, _ = pointwise_session(3, 100, 10, 10, 72, True)
+    x = feeds["input"].copy()
+    x[1, 7, 9, 8] = np.nan  # pixel 98: pooled tail
+    x[1, 3, 0, 5] = np.nan  # pixel 5: a main panel
+    feeds = dict(feeds, input=x)
+    got = sess.run(feeds)["output"]
+    nan = np.isnan(got)
+    assert nan[1, :, 9, 8].all() and nan[1, :, 0, 5].all() and nan.sum() == 2 * 72
+    assert ((got[~nan] >= 0) & (got[~nan] <= 6)).all()
+
+
 @pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True),
                                    (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True),
-                                   (2, 64, 14, 14, 384, True), (2, 200, 13, 13, 72, True)],
+                                   (2, 64, 14, 14, 384, True), (2, 200, 13, 13, 72, True), (8, 576, 14, 14, 96, True),
+                                   (5, 40, 5, 9, 20, True)],
                          ids=["7x7", "5x5-batch3", "in-place-panels", "in-place-14x14-reduction", "in-place-batch2", "packed-batch3",
-                              "7x7-batch3", "packed-14x14", "in-place-13x13-reduction"])
+                              "7x7-batch3", "packed-14x14", "in-place-13x13-reduction", "pooled-tails-batch8",
+                              "pooled-tails-odd"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):
     sess, feeds, _ = pointwise_session(*shape)
     res = [with_threads(n, lambda: sess.run(feeds)["output"].copy()) for n in (1, 2, 3, 2)]

@@ -23,7 +23,8 @@
 // wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
-// micro-kernel. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next panel's
+// micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
+// packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next panel's
 // output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1 convolutions
 // the next panel's input rows too (one row per step of the first sliver, or of the packing): kc
 // rows H*W apart are more streams than the hardware prefetchers follow.
@@ -471,7 +472,15 @@ inline void pack_gather(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, in
 void run(const float* x, const float* wp, float* y, const ConvGeom& g, const ConvEpilogue& e) {
   const int64_t Kg = g.K / g.G, Cg = g.C / g.G, Kd = Cg * g.kH * g.kW, Mb = (Kg + MR - 1) / MR;
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
-  const int64_t panels = (OHW + NR - 1) / NR;
+  const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
+  // Pooled tails: a 1x1 convolution whose planes end with a partial panel of fewer than 16 pixels
+  // (14x14: 4 of 32), at batch > 1, gathers the tails of up to NR / tail images into one packed
+  // panel instead of running a half-width panel per image for them (14x14: 196 instead of 208
+  // columns per image).
+  const int64_t tail = OHW % NR;
+  const bool pool = is1x1 && g.G == 1 && g.N >= 2 && tail > 0 && tail < 16;
+  const int64_t per_tail = pool ? NR / tail : 0, tail_panels = pool ? (g.N + per_tail - 1) / per_tail : 0;
+  const int64_t panels = pool ? OHW / NR : (OHW + NR - 1) / NR;  // per image, pooled tails apart
   const int64_t threads = get_num_threads();
   // Items: runs of about PANELS_PER_ITEM panels of one image and group, split evenly; at least
   // ~8 items per thread when the images allow it (items are pulled dynamically, so many similar
@@ -480,9 +489,10 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t want = 8 * threads;
   if (g.G * g.N * chunks < want) chunks = std::min(panels, (want + g.G * g.N - 1) / (g.G * g.N));
   const int64_t base_items = g.G * g.N * chunks;
-  const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (2 * threads + base_items - 1) / base_items));
-  const int64_t items = base_items * msplit;
-  const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0 && g.OH == g.H && g.OW == g.W;
+  const int64_t units = base_items + tail_panels;
+  const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (2 * threads + units - 1) / units));
+  const int64_t main_items = base_items * msplit;
+  const int64_t items = main_items + tail_panels * msplit;  // (the pooled tails last: lighter)
   // Balanced k blocks of at most KC rows, KC_1X1 for 1x1 convolutions: their panels are cheap
   // to pack and an 80 KB panel read from L2 (10 bytes per cycle) costs less than more passes of
   // partial sums through y (MobileNetV2's 14x14 reductions: 4-7% faster).
@@ -591,8 +601,57 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     }
   };
 
-  split_items(items, std::min<int64_t>(threads, items),
-              [&](int64_t, int64_t it, int64_t) { item(it, scratch().get(0, static_cast<size_t>(kcb * NR))); });
+  // A pooled tail panel: column j * tail + t is pixel OHW - tail + t of image n0 + j. The products
+  // go to a block of partial sums (slot 1 of the thread's scratch: the 1x1 path has no other use
+  // for it), the epilogue then runs per row and image (masked loads and stores) in the
+  // micro-kernel's order (bias, residual, clamp keeping nan), so each output is the same sum as a
+  // half-width panel would give.
+  auto tail_item = [&](int64_t t, float* Bp) {
+    const int64_t ms = t % msplit, tp = t / msplit;
+    const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
+    const int64_t n0 = tp * per_tail, nn = std::min(per_tail, g.N - n0), q0 = OHW - tail;
+    float* Ct = scratch().get(1, static_cast<size_t>((mb1 - mb0) * MR * NR));
+    const __mmask16 mt = lane_mask(tail);
+    Store s;
+    s.rows = MR;  // (rows past Kg: zero weights, never written back)
+    s.m0 = s.m1 = 0xFFFF;
+    s.last = false;
+    s.bias = nullptr;
+    s.res = nullptr;
+    s.clamp = false;
+    s.lo = s.hi = 0.f;
+    for (int64_t k0 = 0; k0 < Kd; k0 += kcb) {
+      const int64_t kc = std::min(kcb, Kd - k0);
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        float* dst = Bp + kk * NR;
+        _mm512_store_ps(dst, _mm512_setzero_ps());
+        _mm512_store_ps(dst + 16, _mm512_setzero_ps());
+        for (int64_t j = 0; j < nn; ++j)
+          _mm512_mask_storeu_ps(dst + j * tail, mt, _mm512_maskz_loadu_ps(mt, x + ((n0 + j) * g.C + k0 + kk) * HW + q0));
+      }
+      s.accumulate = k0 > 0;
+      for (int64_t mb = mb0; mb < mb1; ++mb) micro_kernel<2>(kc, wp + (mb * Kd + k0) * MR, Bp, Ct + (mb - mb0) * MR * NR, NR, s);
+    }
+    const __m512 lo = _mm512_set1_ps(e.lo), hi = _mm512_set1_ps(e.hi);
+    for (int64_t m = mb0 * MR; m < std::min(Kg, mb1 * MR); ++m) {
+      const float* c = Ct + (m - mb0 * MR) * NR;
+      const __m512 b = _mm512_set1_ps(e.bias ? e.bias[m] : 0.f);
+      for (int64_t j = 0; j < nn; ++j) {
+        const int64_t o = ((n0 + j) * g.K + m) * OHW + q0;
+        __m512 v = _mm512_maskz_loadu_ps(mt, c + j * tail);
+        if (e.bias) v = _mm512_add_ps(v, b);
+        if (e.residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mt, e.residual + o));
+        if (clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // as the micro-kernel: nan stays nan
+        _mm512_mask_storeu_ps(y + o, mt, v);
+      }
+    }
+  };
+
+  split_items(items, std::min<int64_t>(threads, items), [&](int64_t, int64_t it, int64_t) {
+    float* Bp = scratch().get(0, static_cast<size_t>(kcb * NR));
+    if (it < main_items) item(it, Bp);
+    else tail_item(it - main_items, Bp);
+  });
 }
 
 // ------------------------------------------------------------------ small planes: pixels as rows
