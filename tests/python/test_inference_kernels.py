@@ -84,9 +84,9 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
              (2, 40, 9, 9, 24, True),  # 1x1 with panels read straight from x (and a packed partial one)
              (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True),
-             # batch > 1 on larger planes, where items hold several panels and each one prefetches the
+             # batch > 1 on larger planes (inputs over 1 MB), where items hold several panels and each one prefetches the
              # next one's rows: read in place (MobileNetV2's 144 -> 24 reduction) and packed (96 -> 144)
-             (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True),
+             (2, 144, 56, 56, 24, True), (4, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True),
              # pixels as rows reading x in place (1x1, 7 divides the plane): batch > 1, 7 x 14 planes,
              # the fewest reduction rows it takes (16), two k blocks (960 = 2 x 480)
              (3, 960, 7, 7, 160, True), (2, 40, 7, 14, 64, True), (2, 16, 7, 7, 32, False), (1, 576, 7, 7, 160, False),
@@ -146,10 +146,10 @@ def test_pooled_tails_keep_nan_and_clamp():
 
 
 @pytest.mark.parametrize("shape", [POINTWISE[0], POINTWISE[3], (2, 24, 14, 14, 40, True), (1, 576, 14, 14, 96, True),
-                                   (2, 144, 56, 56, 24, True), (3, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True),
+                                   (2, 144, 56, 56, 24, True), (4, 96, 28, 28, 144, False), (3, 960, 7, 7, 160, True),
                                    (2, 64, 14, 14, 384, True), (2, 200, 13, 13, 72, True), (8, 576, 14, 14, 96, True),
                                    (5, 40, 5, 9, 20, True)],
-                         ids=["7x7", "5x5-batch3", "in-place-panels", "in-place-14x14-reduction", "in-place-batch2", "packed-batch3",
+                         ids=["7x7", "5x5-batch3", "in-place-panels", "in-place-14x14-reduction", "in-place-batch2", "packed-batch4",
                               "7x7-batch3", "packed-14x14", "in-place-13x13-reduction", "pooled-tails-batch8",
                               "pooled-tails-odd"])
 def test_pointwise_small_planes_same_bits_at_any_thread_count(shape):

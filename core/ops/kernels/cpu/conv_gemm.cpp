@@ -527,6 +527,10 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   // 2 lines per row, streams the hardware prefetchers do not follow; beyond that the prefetches
   // cost more than they save (MobileNetV2's 24 -> 144 expansions got slower).
   const bool prefetch_out = Kg <= 96;
+  // 1x1 convolutions prefetch the next panel's input rows when the input exceeds 1 MB (a core's
+  // L2): a smaller one mostly comes from L2 already, and the prefetches then cost ~2% (MobileNetV2
+  // batch 1's 56x56 and 28x28 expansions).
+  const bool prefetch_in = g.N * g.C * HW > (int64_t{1} << 18);
 
   auto item = [&](int64_t it, float* Bp) {
     const float* Btab[KC];
@@ -561,7 +565,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         bool table_b = false;
         if (direct_b) {
         } else if (is1x1) {
-          if (pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
+          if (prefetch_in && pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
           else pack_1x1(Bp, q, p0, nr, k0, kc);
         } else if (rows || rows2) {
           Segment seg[NR];
@@ -594,7 +598,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
           if (table_b) micro_kernel<2, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, Btab);
-          else if (direct_b && mb == mb0 && pa + 1 < pa1)  // (prefetching the next panel's rows)
+          else if (prefetch_in && direct_b && mb == mb0 && pa + 1 < pa1)  // (prefetching the next panel's rows)
             micro_kernel<2, true, false, 1>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
