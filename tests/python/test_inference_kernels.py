@@ -84,8 +84,9 @@ POINTWISE = [(1, 960, 7, 7, 160, True), (1, 320, 7, 7, 1280, False), (2, 64, 7, 
              (1, 576, 14, 14, 96, True), (1, 64, 14, 14, 384, False), (1, 32, 28, 28, 192, False), (1, 32, 112, 112, 16, False),
              (2, 40, 9, 9, 24, True),  # 1x1 with panels read straight from x (and a packed partial one)
              (2, 24, 14, 14, 40, True), (1, 1300, 9, 9, 24, True),
-             # batch > 1 on larger planes (inputs over 1 MB), where items hold several panels and each one prefetches the
-             # next one's rows: read in place (MobileNetV2's 144 -> 24 reduction) and packed (96 -> 144)
+             # batch > 1 on larger planes (inputs over 1 MB), where items hold several panels and each
+             # one prefetches the next one's rows: read in place (MobileNetV2's 144 -> 24 reduction) and
+             # packed (96 -> 144)
              (2, 144, 56, 56, 24, True), (4, 96, 28, 28, 144, False), (2, 192, 28, 28, 32, True),
              # pixels as rows reading x in place (1x1, 7 divides the plane): batch > 1, 7 x 14 planes,
              # the fewest reduction rows it takes (16), two k blocks (960 = 2 x 480)
