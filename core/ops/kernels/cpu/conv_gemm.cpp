@@ -18,16 +18,17 @@
 //
 // Packing the column panel: 1x1 stride-1 unpadded convolutions read 32 consecutive pixels (masked
 // loads), or with at most 8 slivers (or reducing channels on a plane of <= 256 pixels) are not
-// packed at all (the micro-kernel reads x with row stride H*W); stride-1 convolutions copy each output row's run of pixels with masked
-// loads clipped to the image (zeros outside); stride-2 stems (few reduction rows, kernel >= 3
+// packed at all (the micro-kernel reads x with row stride H*W); stride-1 convolutions copy each
+// output row's run of pixels with masked loads clipped to the image (zeros outside); stride-2 stems (few reduction rows, kernel >= 3
 // wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
 // micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
-// packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next panel's
-// output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1 convolutions
-// the next panel's input rows too (one row per step of the first sliver, or of the packing): kc
-// rows H*W apart are more streams than the hardware prefetchers follow.
+// packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
+// panel's output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1
+// convolutions with inputs over 1 MB the next panel's input rows too (one row per step of the
+// first sliver, or of the packing): kc rows H*W apart are more streams than the hardware
+// prefetchers follow.
 #include "core/ops/kernels/cpu/conv_gemm.h"
 
 #include <algorithm>
@@ -157,17 +158,17 @@ struct Store {
 // NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
 // 4 of 32), half the work.
 // B rows: packed (kc x NR), or with LDB rows ldb apart in place, or with BT row k at Bt[k].
-template <int NV = 2, bool LDB = false, bool BT = false, int PF = 0>
+template <int NV = 2, bool LDB = false, bool BT = false, bool PF = false>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s,
                          int64_t ldb = NR, const float* const* Bt = nullptr) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
     if (BT) B = Bt[k];
-    if (PF) {  // row k of the next panel (in place: NR floats further), one to three lines
-      _mm_prefetch(reinterpret_cast<const char*>(B + NR), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
-      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 16), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
-      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 31), PF == 2 ? _MM_HINT_T0 : _MM_HINT_T1);
+    if (PF) {  // row k of the next panel (in place: NR floats further) into L2, one to three lines
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 16), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(B + NR + 31), _MM_HINT_T1);
     }
     const __m512 b0 = LDB || BT ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
     const __m512 b1 = NV == 2 ? (LDB || BT ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
@@ -599,7 +600,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
           if (table_b) micro_kernel<2, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, Btab);
           else if (prefetch_in && direct_b && mb == mb0 && pa + 1 < pa1)  // (prefetching the next panel's rows)
-            micro_kernel<2, true, false, 1>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
+            micro_kernel<2, true, false, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (nr <= 16) micro_kernel<1>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
           else micro_kernel<2>(kc, wg + (mb * Kd + k0) * MR, Bp, yg + mb * MR * OHW + p0, OHW, s);
@@ -666,7 +667,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
 // for them (23% wasted). Here the roles swap: y^T (pixels x K) = col^T (pixels x Kd) @ w^T
 // (Kd x K), a micro-kernel block being 7 pixels x 32 output channels (14 zmm accumulators; 49 =
 // 7 x 7, 196 = 28 x 7, and slivers may span images, so nothing is wasted), written back to NCHW
-// by scatters (per block once, against Kd x 14 FMAs). w^T is packed in 32-channel panels
+// by scatters (per block once, against Kd x 14 FMAs), or where a sliver's pixels are consecutive
+// in one image by an in-register transposition and masked stores of 7-pixel rows. w^T is packed in 32-channel panels
 // ([panel][k][32], cached for frozen weights); col^T in 7-pixel slivers ([sliver][k][7]) per call,
 // except for 1x1 convolutions whose planes 7 divides (7x7): there a sliver's 7 pixels are
 // consecutive in each channel plane of one image, and the micro-kernel broadcasts them straight
