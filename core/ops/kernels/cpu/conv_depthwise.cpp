@@ -55,14 +55,6 @@ namespace cpu {
 #if HERON_CONV_DW_X86
 namespace {
 
-bool fast_enabled() {  // HERON_CONV_FAST=0 turns every float32 fast path off (conv_gemm.cpp too)
-  static const bool on = [] {
-    const char* e = std::getenv("HERON_CONV_FAST");
-    return !(e && !std::strcmp(e, "0"));
-  }();
-  return on;
-}
-
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 #else
@@ -709,7 +701,7 @@ void depthwise_run(const float* x, const float* w, float* y, const ConvGeom& g, 
 }  // namespace
 
 bool depthwise_f32_supported(const ConvGeom& g) {
-  if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
+  if (!conv_fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
   if (!(g.G > 1 && g.G == g.C && g.K == g.C) || g.kH > 16) return false;
   return g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
 }

@@ -55,6 +55,14 @@
 namespace heron {
 namespace cpu {
 
+bool conv_fast_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("HERON_CONV_FAST");
+    return !(e && !std::strcmp(e, "0"));
+  }();
+  return on;
+}
+
 #if HERON_CONV_GEMM_X86
 namespace {
 
@@ -63,14 +71,6 @@ constexpr int64_t NR = 32;   // output pixels per micro-kernel block (two zmm)
 constexpr int64_t KC = 256;  // reduction rows per packed panel (32 KB of column panel at most)
 constexpr int64_t KC_1X1 = 640;  // the same for 1x1 convolutions (80 KB, read from L2)
 constexpr int64_t PANELS_PER_ITEM = 8;
-
-bool fast_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("HERON_CONV_FAST");
-    return !(e && !std::strcmp(e, "0"));
-  }();
-  return on;
-}
 
 // Per-thread, 64-byte aligned float buffers that only grow, kept across calls (panels, Winograd
 // transforms, partial sums): slot i is one buffer.
@@ -1164,7 +1164,7 @@ std::shared_ptr<const PackedWeight> t_weight_packed(const Tensor& w, const ConvG
 }
 
 bool conv_gemm_supported(const ConvGeom& g) {
-  if (!fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
+  if (!conv_fast_enabled() || vec::active_isa() != vec::Isa::Avx512) return false;
   const bool depthwise = g.G > 1 && g.G == g.C && g.K == g.C;
   if (depthwise) return false;
   const int64_t Cg = g.C / g.G;

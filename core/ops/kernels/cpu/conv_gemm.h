@@ -17,6 +17,10 @@ struct ConvEpilogue {
   float lo = -__builtin_inff(), hi = __builtin_inff();
 };
 
+// False when HERON_CONV_FAST=0: every float32 fast path of conv_gemm.cpp and conv_depthwise.cpp
+// is off (read once per process).
+bool conv_fast_enabled();
+
 // Whether conv_gemm_f32 takes this convolution (float32 on a CPU with AVX-512F, not depthwise,
 // not disabled with HERON_CONV_FAST=0 or HERON_SIMD below avx512).
 bool conv_gemm_supported(const ConvGeom& g);
