@@ -219,7 +219,8 @@ struct ArenaServer final : AllocationHook {
 // The plan of one input-shape signature.
 struct Session::ArenaPlan {
   std::vector<int64_t> signature;
-  std::vector<std::vector<ArenaSlot>> steps;  // per step
+  std::vector<std::vector<ArenaSlot>> steps;  // per position of the run's schedule (see Session::run)
+  std::vector<std::vector<std::vector<ArenaSlot>>> lane_steps;  // per micro-batching lane, per position in it
   std::vector<int64_t> value_offset;          // per value id: offset of its buffer in the arena, or -1
   ArenaInfo info;
 };
@@ -305,37 +306,47 @@ struct Session::ArenaPlanner final : AllocationHook {
       }
   }
 
-  void after_outputs(int32_t n, const Step& s, const std::vector<Tensor>& vals, const std::vector<Tensor>& ins, bool host,
-                     const std::vector<char>& is_output) {
+  // Registers the buffers of the tensors `outs` (value ids out_ids; escaping ones are model
+  // outputs) that position n allocated. Separate from after_outputs so that the run can register
+  // a tensor it allocated itself (a micro-batched prefix's whole-batch result).
+  int32_t adopt(int32_t n, int32_t id, const Tensor& t, bool escapes, int32_t* n_made) {
+    if (!t.defined()) return -1;
+    const Storage* st = t.storage().get();
+    int32_t b = -1, made = -1;
+    auto it = live.find(st);
+    if (it != live.end()) {
+      b = it->second;
+    } else {
+      int32_t idx = -1;
+      for (size_t i = step_allocs.size(); i-- > 0;)
+        if (step_allocs[i].storage == st && !step_allocs[i].destroyed) { idx = static_cast<int32_t>(i); break; }
+      if (idx < 0 || step_allocs[static_cast<size_t>(idx)].nbytes != static_cast<int64_t>(st->nbytes()) || st->external()) return -1;
+      b = static_cast<int32_t>(bufs.size());
+      Buf nb;
+      nb.size = static_cast<int64_t>(st->nbytes());
+      nb.first = n;
+      nb.alloc_index = idx;
+      nb.ref = t.storage();
+      bufs.push_back(std::move(nb));
+      live.emplace(st, b);
+      made = b;
+      ++*n_made;
+    }
+    bufs[static_cast<size_t>(b)].views++;
+    val_buf[static_cast<size_t>(id)] = b;
+    made_in[static_cast<size_t>(id)] = b;
+    if (escapes) bufs[static_cast<size_t>(b)].escapes = true;
+    return made;
+  }
+
+  // After position n ran op `op` on inputs `ins` (value ids in_ids, -1 for those the planner does
+  // not track) and made `outs` (value ids out_ids).
+  void after_outputs(int32_t n, const OpInfo* op, const std::vector<int32_t>& in_ids, const std::vector<Tensor>& ins,
+                     const std::vector<int32_t>& out_ids, const std::vector<Tensor>& outs, bool host, const std::vector<char>& escapes) {
     int32_t made = -1, n_made = 0;
-    for (int32_t v : s.outputs) {
-      const Tensor& t = vals[static_cast<size_t>(v)];
-      if (!t.defined()) continue;
-      const Storage* st = t.storage().get();
-      int32_t b = -1;
-      auto it = live.find(st);
-      if (it != live.end()) {
-        b = it->second;
-      } else {
-        int32_t idx = -1;
-        for (size_t i = step_allocs.size(); i-- > 0;)
-          if (step_allocs[i].storage == st && !step_allocs[i].destroyed) { idx = static_cast<int32_t>(i); break; }
-        if (idx < 0 || step_allocs[static_cast<size_t>(idx)].nbytes != static_cast<int64_t>(st->nbytes()) || st->external()) continue;
-        b = static_cast<int32_t>(bufs.size());
-        Buf nb;
-        nb.size = static_cast<int64_t>(st->nbytes());
-        nb.first = n;
-        nb.alloc_index = idx;
-        nb.ref = t.storage();
-        bufs.push_back(std::move(nb));
-        live.emplace(st, b);
-        made = b;
-        ++n_made;
-      }
-      bufs[static_cast<size_t>(b)].views++;
-      val_buf[static_cast<size_t>(v)] = b;
-      made_in[static_cast<size_t>(v)] = b;
-      if (is_output[static_cast<size_t>(v)]) bufs[static_cast<size_t>(b)].escapes = true;
+    for (size_t k = 0; k < out_ids.size(); ++k) {
+      const int32_t b = adopt(n, out_ids[k], outs[k], escapes[k] != 0, &n_made);
+      if (b >= 0) made = b;
     }
     // Kernel scratch: allocated and destroyed on this thread within the step. It gets bytes of the
     // arena for this step only (scratch destroyed elsewhere, or kept, stays with the allocator).
@@ -350,13 +361,13 @@ struct Session::ArenaPlanner final : AllocationHook {
     }
     // In place: one allocation in the step, and it is the single output's buffer.
     size_t n_cand = 0;
-    if (!host || made < 0 || n_made != 1 || s.outputs.size() != 1 || step_allocs.size() != 1 || !inplace_op(s.op->name, &n_cand)) return;
-    const Tensor& o = vals[static_cast<size_t>(s.outputs[0])];
+    if (!host || made < 0 || n_made != 1 || out_ids.size() != 1 || step_allocs.size() != 1 || !inplace_op(op->name, &n_cand)) return;
+    const Tensor& o = outs[0];
     Buf& ob = bufs[static_cast<size_t>(made)];
     if (!o.is_contiguous() || o.offset() != 0 || static_cast<int64_t>(o.nbytes()) != ob.size) return;
     for (size_t k = 0; k < n_cand && k < ins.size(); ++k) {
       const Tensor& x = ins[k];
-      const int32_t u = s.inputs[k];
+      const int32_t u = in_ids[k];
       if (!x.defined() || u < 0) continue;
       const int32_t a = val_buf[static_cast<size_t>(u)];
       if (a < 0) continue;
@@ -383,17 +394,21 @@ struct Session::ArenaPlanner final : AllocationHook {
     }
   }
 
-  std::shared_ptr<ArenaPlan> finish(std::vector<int64_t> signature, size_t n_steps) {
-    auto plan = std::make_shared<ArenaPlan>();
-    plan->signature = std::move(signature);
-    plan->steps.resize(n_steps);
+  // Plans the recorded buffers: fills `steps` (n_steps positions) with their slots at `base` + their
+  // offset, and plan.value_offset (sized already) for the values they made; returns the bytes the
+  // buffers need from `base` on.
+  // With extra > 0, one more block of that many bytes alive at position extra_pos is placed among
+  // them (the micro-batching lanes' part), its offset stored in *extra_offset.
+  int64_t finish_into(ArenaPlan& plan, std::vector<std::vector<ArenaSlot>>& steps, size_t n_steps, int64_t base,
+                      int64_t extra = 0, int32_t extra_pos = 0, int64_t* extra_offset = nullptr) {
+    steps.assign(n_steps, {});
     std::vector<int32_t> index(bufs.size(), -1);
     std::vector<PlanBuffer> pb;
     for (size_t b = 0; b < bufs.size(); ++b) {
       Buf& buf = bufs[b];
       if (buf.views > 0 || buf.last < 0) buf.escapes = true;  // still alive: returned to the caller
       buf.ref = Ref<Storage>();
-      if (buf.escapes) { plan->info.unplanned++; continue; }
+      if (buf.escapes) { plan.info.unplanned++; continue; }
       index[b] = static_cast<int32_t>(pb.size());
       PlanBuffer p;
       p.size = buf.size;
@@ -404,24 +419,29 @@ struct Session::ArenaPlanner final : AllocationHook {
     for (size_t b = 0; b < bufs.size(); ++b)
       if (index[b] >= 0 && bufs[b].inplace_of >= 0) pb[static_cast<size_t>(index[b])].inplace_of = index[static_cast<size_t>(bufs[b].inplace_of)];
     live.clear();
+    if (extra > 0) {
+      PlanBuffer p;
+      p.size = extra;
+      p.first = p.last = extra_pos;
+      pb.push_back(p);
+    }
     MemoryPlan mp = plan_memory(pb);
     const std::string bad = check_plan(pb, mp);
     if (!bad.empty()) throw Error(ErrorCode::Runtime, str_cat("session: internal error: the memory plan is invalid: ", bad));
-    plan->info.arena_bytes = mp.arena_bytes;
+    if (extra > 0) *extra_offset = base + mp.offsets.back();
     for (size_t b = 0; b < bufs.size(); ++b) {
       if (index[b] < 0) continue;
       const size_t i = static_cast<size_t>(index[b]);
-      plan->steps[static_cast<size_t>(bufs[b].first)].push_back({bufs[b].alloc_index, bufs[b].size, mp.offsets[i]});
-      plan->info.buffers++;
-      plan->info.buffer_bytes += bufs[b].size;
-      if (bufs[b].scratch) plan->info.scratch++;
-      if (mp.inplace[i]) plan->info.inplace++;
+      steps[static_cast<size_t>(bufs[b].first)].push_back({bufs[b].alloc_index, bufs[b].size, base + mp.offsets[i]});
+      plan.info.buffers++;
+      plan.info.buffer_bytes += bufs[b].size;
+      if (bufs[b].scratch) plan.info.scratch++;
+      if (mp.inplace[i]) plan.info.inplace++;
     }
-    plan->value_offset.assign(made_in.size(), -1);
     for (size_t v = 0; v < made_in.size(); ++v)
       if (made_in[v] >= 0 && index[static_cast<size_t>(made_in[v])] >= 0)
-        plan->value_offset[v] = mp.offsets[static_cast<size_t>(index[static_cast<size_t>(made_in[v])])];
-    return plan;
+        plan.value_offset[v] = base + mp.offsets[static_cast<size_t>(index[static_cast<size_t>(made_in[v])])];
+    return mp.arena_bytes;
   }
 };
 
@@ -644,6 +664,127 @@ void Session::check_and_plan() {
   // and the session's references keep them alive).
   for (int32_t v = 0; v < nv; ++v)
     if (last_use[v] >= 0 && !is_output_[v] && producer[v] == -1) steps_[last_use[v]].free_after.push_back(v);
+  plan_microbatch(producer, last_use);
+}
+
+namespace {
+// A micro-batched step is worth it while its largest per-sample operand is at least this big: below
+// that a sample's values fit in the core's L2 anyway and the whole batch gives the kernels more
+// work per dispatch (measured on MobileNetV2 and ResNet-18, docs/design/runtime.md).
+constexpr int64_t kMicrobatchMinBytes = int64_t(512) << 10;
+
+bool microbatch_env_off() {
+  const char* e = std::getenv("HERON_MICROBATCH");
+  return e && (!std::strcmp(e, "0") || !std::strcmp(e, "off") || !std::strcmp(e, "false"));
+}
+
+// Bytes of one batch row of a value (dims after the first), or -1 when unknown or not batched.
+int64_t sample_bytes(const graph::Value& v) {
+  if (v.shape.empty()) return -1;
+  int64_t n = 1;
+  for (size_t d = 1; d < v.shape.size(); ++d) {
+    if (v.shape[d] < 0) return -1;
+    n *= v.shape[d];
+  }
+  return n * static_cast<int64_t>(itemsize(v.dtype));
+}
+}  // namespace
+
+// Finds the prefix of steps that may run one batch row at a time: ops that treat batch rows
+// independently (convolutions, pooling, elementwise), whose batched operands all descend from the
+// model inputs' first dim, while the work is large per sample. See run() for how it executes.
+void Session::plan_microbatch(const std::vector<int32_t>& producer, const std::vector<int32_t>& last_use) {
+  prefix_ = 0;
+  prefix_in_kind_.clear();
+  prefix_free_.clear();
+  prefix_outer_free_.clear();
+  prefix_sliced_inputs_.clear();
+  exit_.assign(g_.values.size(), 0);
+  if (!opts_.microbatch || microbatch_env_off() || !device_impl(device_).is_host()) return;
+  const size_t nv = g_.values.size();
+  std::vector<char> local(nv, 0), is_input(nv, 0);
+  for (int32_t v : g_.inputs) is_input[static_cast<size_t>(v)] = 1;
+  std::vector<std::vector<int8_t>> kinds;
+  size_t k = 0;
+  for (; k < steps_.size(); ++k) {
+    const graph::Node& node = g_.nodes[k];
+    const std::string& op = node.op;
+    const bool conv = op == "conv2d" || op == "conv2d_fused";
+    const bool pool = op == "max_pool2d" || op == "avg_pool2d";
+    const bool unary = op == "relu" || op == "clamp" || op == "sigmoid" || op == "tanh" || op == "silu" || op == "gelu";
+    const bool binary = op == "add" || op == "sub" || op == "mul" || op == "div";
+    if (!conv && !pool && !unary && !binary) break;
+    std::vector<int8_t> kind(node.inputs.size(), kWhole);
+    int64_t batched_rank = -1, biggest = 0;
+    bool ok = true;
+    for (size_t i = 0; i < node.inputs.size() && ok; ++i) {
+      const int32_t v = node.inputs[i];
+      if (v < 0) continue;
+      const graph::Value& val = g_.values[static_cast<size_t>(v)];
+      const bool batched = local[static_cast<size_t>(v)] || is_input[static_cast<size_t>(v)];
+      // Which inputs must be batched, and which must not.
+      const bool must_batch = (conv && (i == 0 || i == 3)) || ((pool || unary) && i == 0);
+      const bool may_batch = must_batch || binary;
+      if (!batched) {
+        if (must_batch || producer[static_cast<size_t>(v)] != -1) { ok = false; break; }
+        continue;
+      }
+      if (!may_batch) { ok = false; break; }
+      const int64_t rank = static_cast<int64_t>(val.shape.size());
+      if (rank < 1 || ((conv || pool) && rank != 4) || (batched_rank >= 0 && rank != batched_rank)) { ok = false; break; }
+      const int64_t sb = sample_bytes(val);
+      if (sb < 0) { ok = false; break; }
+      batched_rank = rank;
+      biggest = std::max(biggest, sb);
+      kind[i] = local[static_cast<size_t>(v)] ? kLocal : kSliced;
+    }
+    if (!ok || batched_rank < 0) break;
+    if (binary) {  // the other operand broadcasts without touching the batch dim
+      for (size_t i = 0; i < node.inputs.size() && ok; ++i) {
+        const int32_t v = node.inputs[i];
+        if (v < 0 || kind[i] != kWhole) continue;
+        const auto& sh = g_.values[static_cast<size_t>(v)].shape;
+        ok = static_cast<int64_t>(sh.size()) < batched_rank || (static_cast<int64_t>(sh.size()) == batched_rank && sh[0] == 1);
+      }
+      if (!ok) break;
+    }
+    for (int32_t v : node.outputs) {
+      const graph::Value& val = g_.values[static_cast<size_t>(v)];
+      const int64_t sb = sample_bytes(val);
+      if (sb < 0 || static_cast<int64_t>(val.shape.size()) != batched_rank) { ok = false; break; }
+      biggest = std::max(biggest, sb);
+    }
+    if (!ok || biggest < kMicrobatchMinBytes) break;
+    for (int32_t v : node.outputs) local[static_cast<size_t>(v)] = 1;
+    kinds.push_back(std::move(kind));
+  }
+  if (k == 0) return;
+  prefix_ = static_cast<int32_t>(k);
+  prefix_in_kind_ = std::move(kinds);
+  prefix_free_.assign(k, {});
+  // A sample's value is dropped after its last read inside the prefix (values read after the
+  // prefix, or model outputs, are copied into their whole-batch tensor right after they are made).
+  std::vector<int32_t> local_last(nv, -1);
+  std::vector<char> sliced(nv, 0);
+  for (size_t n = 0; n < k; ++n) {
+    for (size_t i = 0; i < steps_[n].inputs.size(); ++i) {
+      const int32_t v = steps_[n].inputs[i];
+      if (v < 0) continue;
+      if (prefix_in_kind_[n][i] == kLocal) local_last[static_cast<size_t>(v)] = static_cast<int32_t>(n);
+      if (prefix_in_kind_[n][i] == kSliced && !sliced[static_cast<size_t>(v)]) {
+        sliced[static_cast<size_t>(v)] = 1;
+        prefix_sliced_inputs_.push_back(v);
+      }
+    }
+    for (int32_t v : steps_[n].outputs) local_last[static_cast<size_t>(v)] = std::max(local_last[static_cast<size_t>(v)], static_cast<int32_t>(n));
+  }
+  for (size_t v = 0; v < nv; ++v) {
+    if (!local[v]) continue;
+    if (last_use[v] >= prefix_ || is_output_[v]) exit_[v] = 1;
+    prefix_free_[static_cast<size_t>(local_last[v])].push_back(static_cast<int32_t>(v));
+  }
+  for (size_t v = 0; v < nv; ++v)
+    if (producer[v] == -1 && last_use[v] >= 0 && last_use[v] < prefix_ && !is_output_[v]) prefix_outer_free_.push_back(static_cast<int32_t>(v));
 }
 
 std::string Session::describe_inputs() const {
@@ -702,10 +843,37 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     }
   }
 
+  // Micro-batching: with a batch of B > 1 rows, the prefix steps (plan_microbatch) run once per row,
+  // so that a row's intermediates stay in cache from one step to the next (in the prefix they are
+  // large; a whole batch of them is not). With T > 1 threads, rows run in T lanes at once, each on
+  // one thread (kernels run inline inside a pool task): full rounds of T rows, then the rows left
+  // over one at a time on all threads. Row i's value v has id (i + 1) * nv + v; values read after
+  // the prefix get their whole-batch tensor (id v) first, and each row is copied into it as soon
+  // as it is made. Each lane records and serves its own part of the arena, after the main part.
+  const int32_t nv = static_cast<int32_t>(g_.values.size());
+  int64_t batch = 0;
+  for (int32_t v : prefix_sliced_inputs_) {
+    const Tensor& t = vals[static_cast<size_t>(v)];
+    const int64_t b = t.dim() >= 1 ? t.shape()[0] : 0;
+    batch = (batch == 0 || batch == b) ? b : -1;
+  }
+  const bool micro = prefix_ > 0 && batch > 1;
+  const int64_t n_lanes = micro ? std::min<int64_t>(get_num_threads(), batch) : 0;
+  const int64_t laned_rows = n_lanes >= 2 ? batch / n_lanes * n_lanes : 0;  // rows run by the lanes
+  const int64_t lane_positions = n_lanes >= 2 ? batch / n_lanes * prefix_ : 0;
+  const int64_t n_ids = micro ? static_cast<int64_t>(nv) * (batch + 1) : nv;
+  // Main positions: [0] the whole-batch tensors of the prefix's results (micro-batched runs), then
+  // the prefix of each row not run by a lane, then the rest of the steps on the whole batch.
+  const size_t first_row_pos = micro ? 1 : 0;
+  const size_t first_whole_pos = first_row_pos + (micro ? static_cast<size_t>(batch - laned_rows) * static_cast<size_t>(prefix_) : 0);
+  const size_t n_positions = first_whole_pos + steps_.size() - (micro ? static_cast<size_t>(prefix_) : 0);
+  if (micro) vals.resize(static_cast<size_t>(n_ids));
+
   // The memory plan of this input-shape signature (and the thread count, which kernels' scratch
   // allocations may depend on): serve from an arena, or record to make the plan.
   std::shared_ptr<ArenaPlan> plan;
   std::unique_ptr<ArenaPlanner> planner;
+  std::vector<std::unique_ptr<ArenaPlanner>> lane_planners;
   std::vector<int64_t> signature;
   if (arena_on_) {
     signature.push_back(get_num_threads());
@@ -717,8 +885,13 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     plan = find_plan(signature);
     if (!plan) {
       planner = std::make_unique<ArenaPlanner>();
-      planner->val_buf.assign(g_.values.size(), -1);
-      planner->made_in.assign(g_.values.size(), -1);
+      planner->val_buf.assign(static_cast<size_t>(n_ids), -1);
+      planner->made_in.assign(static_cast<size_t>(n_ids), -1);
+      for (int64_t j = 0; j < (laned_rows ? n_lanes : 0); ++j) {
+        lane_planners.push_back(std::make_unique<ArenaPlanner>());
+        lane_planners.back()->val_buf.assign(static_cast<size_t>(n_ids), -1);
+        lane_planners.back()->made_in.assign(static_cast<size_t>(n_ids), -1);
+      }
     }
   }
   struct ArenaLease {  // gives the arena back however the run ends
@@ -728,36 +901,81 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       if (arena) pool->give_back(arena);
     }
   } lease;
-  ArenaServer server;
   if (plan && plan->info.arena_bytes > 0) {
     lease.pool = pool_.get();
     lease.arena = pool_->checkout(plan->info.arena_bytes, device_);
-    server.arena = lease.arena;
     mem.set_arena(lease.arena->data, lease.arena->bytes);
   }
 
   const bool profile = opts_.profile;
   const bool host = device_impl(device_).is_host();
   RunProfile prof;
-  if (profile) prof.nodes.reserve(steps_.size());
+  if (profile) prof.nodes.reserve(n_positions);
   autograd::NoGradGuard no_grad;
-  std::vector<Tensor> ins;
-  for (size_t n = 0; n < steps_.size(); ++n) {
+
+  // Where one sequence of executions keeps its state: the main one, or a lane's.
+  struct Exec {
+    ArenaPlanner* planner = nullptr;                       // the planning run's recorder
+    const std::vector<std::vector<ArenaSlot>>* slots = nullptr;  // a planned run's slots, per position
+    ArenaServer server;
+    MemoryTracker* mem = nullptr;
+    std::vector<NodeProfile>* prof = nullptr;
+    std::vector<Tensor> ins, outs;
+    std::vector<int32_t> in_ids, out_ids;
+    std::vector<char> escapes;
+  };
+  auto drop = [&](Exec& e, size_t pos, size_t id) {
+    const Storage* st = vals[id].defined() ? vals[id].storage().get() : nullptr;
+    vals[id] = Tensor();
+    if (e.planner) e.planner->after_free(static_cast<int32_t>(pos), static_cast<int32_t>(id));  // before drop: it may hold the last other reference
+    e.mem->drop(st);
+  };
+  // Places `t`, made by `e` at position pos as value id, where the plan says, if it is in the arena
+  // at all: anywhere else (an op that allocated in another order than when it was planned) the
+  // bytes are reserved for another lifetime, so it moves out to memory of its own.
+  auto placed = [&](Tensor t, size_t id) {
+    if (lease.arena && t.defined()) {
+      const char* d = static_cast<const char*>(t.storage()->data());
+      const char* a = lease.arena->data;
+      if (d >= a && d < a + lease.arena->bytes && d - a != plan->value_offset[id]) t = t.clone();
+    }
+    return t;
+  };
+  // Runs step n at position pos of `e`: on the whole batch (sample < 0) or on one batch row.
+  auto exec = [&](Exec& e, size_t pos, size_t n, int64_t sample) {
     const Step& s = steps_[n];
-    ins.clear();
-    for (int32_t v : s.inputs) ins.push_back(v >= 0 ? vals[v] : Tensor());
-    OpCtx ctx(s.op, ins.data(), ins.size());
+    const size_t base = sample < 0 ? 0 : static_cast<size_t>(sample + 1) * static_cast<size_t>(nv);
+    e.ins.clear();
+    e.in_ids.clear();
+    for (size_t k = 0; k < s.inputs.size(); ++k) {
+      const int32_t v = s.inputs[k];
+      if (v < 0) {
+        e.ins.emplace_back();
+        e.in_ids.push_back(-1);
+      } else if (sample < 0 || prefix_in_kind_[n][k] == kWhole) {
+        e.ins.push_back(vals[static_cast<size_t>(v)]);
+        e.in_ids.push_back(v);
+      } else if (prefix_in_kind_[n][k] == kLocal) {
+        e.ins.push_back(vals[base + static_cast<size_t>(v)]);
+        e.in_ids.push_back(static_cast<int32_t>(base + static_cast<size_t>(v)));
+      } else {  // kSliced: row `sample` of a model input, a view
+        e.ins.push_back(vals[static_cast<size_t>(v)].slice(0, sample, sample + 1, 1));
+        e.in_ids.push_back(-1);
+      }
+    }
+    OpCtx ctx(s.op, e.ins.data(), e.ins.size());
     const int64_t start = profile ? now_ns() - t0 : 0;
     try {
       {
         AllocationHook* hook = nullptr;
-        if (lease.arena && !plan->steps[n].empty()) {
-          server.slots = &plan->steps[n];
-          server.count = 0;
-          hook = &server;
-        } else if (planner) {
-          planner->step_allocs.clear();
-          hook = planner.get();
+        if (e.slots && !(*e.slots)[pos].empty()) {
+          e.server.slots = &(*e.slots)[pos];
+          e.server.count = 0;
+          e.server.arena = lease.arena;
+          hook = &e.server;
+        } else if (e.planner) {
+          e.planner->step_allocs.clear();
+          hook = e.planner;
         }
         HookGuard guard(hook);
         s.op->invoke(ctx, s.attrs.data(), s.attrs.size());
@@ -765,50 +983,135 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       if (ctx.outputs.size() != s.outputs.size())
         throw Error(ErrorCode::Runtime, str_cat("the op produced ", ctx.outputs.size(), " outputs, the node lists ", s.outputs.size()));
       if (profile && !host) device_impl(device_).synchronize(device_.index);
-    } catch (const Error& e) {
+      e.outs.clear();
+      e.out_ids.clear();
+      e.escapes.clear();
+      for (size_t k = 0; k < s.outputs.size(); ++k) {
+        const size_t id = base + static_cast<size_t>(s.outputs[k]);
+        vals[id] = placed(std::move(ctx.outputs[k]), id);
+        e.mem->add(vals[id]);
+        if (e.planner) {
+          e.outs.push_back(vals[id]);
+          e.out_ids.push_back(static_cast<int32_t>(id));
+          e.escapes.push_back(sample < 0 && is_output_[static_cast<size_t>(s.outputs[k])]);
+        }
+      }
+      if (e.planner) e.planner->after_outputs(static_cast<int32_t>(pos), s.op, e.in_ids, e.ins, e.out_ids, e.outs, host, e.escapes);
+      if (sample >= 0) {  // the row's results read after the prefix go into their whole-batch tensors
+        for (size_t k = 0; k < s.outputs.size(); ++k) {
+          const int32_t v = s.outputs[k];
+          if (!exit_[static_cast<size_t>(v)]) continue;
+          const Tensor& whole = vals[static_cast<size_t>(v)];
+          const Tensor& part = vals[base + static_cast<size_t>(v)];
+          if (!part.defined() || part.dtype() != whole.dtype() || part.dim() != whole.dim() || part.shape()[0] != 1 ||
+              !std::equal(part.shape().begin() + 1, part.shape().end(), whole.shape().begin() + 1))
+            throw Error(ErrorCode::Runtime, str_cat("micro-batching: row ", sample, "'s result ", part.defined() ? part.shape().str() : "(none)",
+                                                    " does not fit the declared ", dtype_name(whole.dtype()), whole.shape().str()));
+          whole.slice(0, sample, sample + 1, 1).copy_from(part);
+        }
+      }
+    } catch (const Error& err) {
       const auto& node = g_.nodes[n];
-      throw Error(e.code(), str_cat("run: node '", node.name, "' (", node.op, "): ", e.what()), s.op->name);
+      throw Error(err.code(), str_cat("run: node '", node.name, "' (", node.op, "): ", err.what()), s.op->name);
     }
     if (profile) {
       NodeProfile np;
       np.node = static_cast<int32_t>(n);
+      np.sample = static_cast<int32_t>(sample);
       np.start_ns = start;
       np.end_ns = now_ns() - t0;
-      for (const Tensor& t : ins) {
+      for (const Tensor& t : e.ins) {
         np.input_shapes.push_back(t.defined() ? t.shape().vec() : std::vector<int64_t>{});
         if (t.defined()) np.bytes += static_cast<int64_t>(t.nbytes());
       }
-      std::vector<Tensor> outs;
-      for (size_t k = 0; k < ctx.outputs.size(); ++k) {
-        const Tensor& t = ctx.outputs[k];
+      std::vector<Tensor> produced;
+      for (size_t k = 0; k < s.outputs.size(); ++k) {
+        const Tensor& t = vals[base + static_cast<size_t>(s.outputs[k])];
         np.output_shapes.push_back(t.defined() ? t.shape().vec() : std::vector<int64_t>{});
         if (t.defined()) np.bytes += static_cast<int64_t>(t.nbytes());
-        outs.push_back(t);
+        produced.push_back(t);
       }
-      np.flops = estimate_flops(s.op->name, ins.data(), ins.size(), outs.data(), outs.size());
-      prof.nodes.push_back(std::move(np));
+      np.flops = estimate_flops(s.op->name, e.ins.data(), e.ins.size(), produced.data(), produced.size());
+      e.prof->push_back(std::move(np));
     }
-    for (size_t k = 0; k < s.outputs.size(); ++k) {
-      if (lease.arena && ctx.outputs[k].defined()) {
-        // An output in the arena must be where the plan put it: anywhere else (an op that
-        // allocated in another order than when it was planned) the bytes are reserved for another
-        // lifetime, so it moves out to memory of its own.
-        const char* d = static_cast<const char*>(ctx.outputs[k].storage()->data());
-        const char* a = lease.arena->data;
-        if (d >= a && d < a + lease.arena->bytes && d - a != plan->value_offset[static_cast<size_t>(s.outputs[k])])
-          ctx.outputs[k] = ctx.outputs[k].clone();
+    e.ins.clear();
+    e.outs.clear();
+    if (sample < 0) {
+      for (int32_t v : s.free_after) drop(e, pos, static_cast<size_t>(v));
+    } else {
+      for (int32_t v : prefix_free_[n]) drop(e, pos, base + static_cast<size_t>(v));
+    }
+  };
+
+  Exec main_exec;
+  main_exec.planner = planner.get();
+  main_exec.slots = lease.arena ? &plan->steps : nullptr;
+  main_exec.mem = &mem;
+  main_exec.prof = &prof.nodes;
+  int64_t lane_peaks = 0;
+  if (micro) {
+    // Position 0: the whole-batch tensors of the values read after the prefix, from their declared
+    // shapes (plan_microbatch checked they are known), under the hook so the plan places them.
+    {
+      AllocationHook* hook = nullptr;
+      if (lease.arena && !plan->steps[0].empty()) {
+        main_exec.server.slots = &plan->steps[0];
+        main_exec.server.count = 0;
+        main_exec.server.arena = lease.arena;
+        hook = &main_exec.server;
+      } else if (planner) {
+        planner->step_allocs.clear();
+        hook = planner.get();
       }
-      vals[s.outputs[k]] = std::move(ctx.outputs[k]);
-      mem.add(vals[s.outputs[k]]);
+      HookGuard guard(hook);
+      for (size_t v = 0; v < static_cast<size_t>(nv); ++v) {
+        if (!exit_[v]) continue;
+        Dims shape(g_.values[v].shape);
+        shape[0] = batch;
+        vals[v] = Tensor::empty(shape, g_.values[v].dtype, device_);
+      }
     }
-    if (planner) planner->after_outputs(static_cast<int32_t>(n), s, vals, ins, host, is_output_);
-    ins.clear();
-    for (int32_t v : s.free_after) {
-      const Storage* st = vals[v].defined() ? vals[v].storage().get() : nullptr;
-      vals[v] = Tensor();
-      if (planner) planner->after_free(static_cast<int32_t>(n), v);  // before drop: it may hold the last other reference
-      mem.drop(st);
+    for (size_t v = 0; v < static_cast<size_t>(nv); ++v) {
+      if (!exit_[v]) continue;
+      vals[v] = placed(vals[v], v);
+      mem.add(vals[v]);
+      int32_t n_made = 0;
+      if (planner) planner->adopt(0, static_cast<int32_t>(v), vals[v], is_output_[v] != 0, &n_made);
     }
+    if (laned_rows) {
+      std::vector<Exec> lanes(static_cast<size_t>(n_lanes));
+      std::vector<MemoryTracker> lane_mem(static_cast<size_t>(n_lanes));
+      std::vector<std::vector<NodeProfile>> lane_prof(static_cast<size_t>(n_lanes));
+      for (size_t j = 0; j < lanes.size(); ++j) {
+        lanes[j].planner = planner ? lane_planners[j].get() : nullptr;
+        lanes[j].slots = lease.arena ? &plan->lane_steps[j] : nullptr;
+        lane_mem[j].set_arena(lease.arena ? lease.arena->data : nullptr, lease.arena ? lease.arena->bytes : 0);
+        lanes[j].mem = &lane_mem[j];
+        lanes[j].prof = &lane_prof[j];
+      }
+      parallel_for(0, n_lanes, 1, [&](int64_t j0, int64_t j1) {
+        autograd::NoGradGuard lane_no_grad;  // thread-local: the lane's thread too
+        for (int64_t j = j0; j < j1; ++j) {
+          size_t pos = 0;
+          for (int64_t row = j; row < laned_rows; row += n_lanes)
+            for (size_t n = 0; n < static_cast<size_t>(prefix_); ++n) exec(lanes[static_cast<size_t>(j)], pos++, n, row);
+        }
+      });
+      for (size_t j = 0; j < lanes.size(); ++j) {
+        lane_peaks += lane_mem[j].peak();
+        for (NodeProfile& np : lane_prof[j]) prof.nodes.push_back(std::move(np));
+      }
+      if (profile)
+        std::stable_sort(prof.nodes.begin(), prof.nodes.end(), [](const NodeProfile& x, const NodeProfile& y) { return x.start_ns < y.start_ns; });
+    }
+    size_t pos = first_row_pos;
+    for (int64_t row = laned_rows; row < batch; ++row)
+      for (size_t n = 0; n < static_cast<size_t>(prefix_); ++n) exec(main_exec, pos++, n, row);
+    for (int32_t v : prefix_outer_free_) drop(main_exec, first_whole_pos == 0 ? 0 : first_whole_pos - 1, static_cast<size_t>(v));
+  }
+  {
+    size_t pos = first_whole_pos;
+    for (size_t n = micro ? static_cast<size_t>(prefix_) : 0; n < steps_.size(); ++n) exec(main_exec, pos++, n, -1);
   }
   std::vector<Tensor> result;
   result.reserve(out_pos.size());
@@ -824,7 +1127,34 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
   }
   vals.clear();
   if (planner) {
-    add_plan(planner->finish(std::move(signature), steps_.size()));
+    auto p = std::make_shared<ArenaPlan>();
+    p->signature = std::move(signature);
+    p->value_offset.assign(static_cast<size_t>(n_ids), -1);
+    // The lanes' parts, one after the other (they run at once), as one block of the main plan
+    // alive at position 0, when the lanes run: later buffers reuse its bytes.
+    ArenaPlan lanes_plan;
+    lanes_plan.value_offset.assign(static_cast<size_t>(n_ids), -1);
+    p->lane_steps.resize(lane_planners.size());
+    int64_t lane_bytes = 0;
+    for (size_t j = 0; j < lane_planners.size(); ++j) {
+      const int64_t base = (lane_bytes + 63) / 64 * 64;
+      lane_bytes = base + lane_planners[j]->finish_into(lanes_plan, p->lane_steps[j], static_cast<size_t>(lane_positions), base);
+    }
+    lane_bytes = (lane_bytes + 63) / 64 * 64;
+    int64_t lanes_at = 0;
+    const int64_t bytes = planner->finish_into(*p, p->steps, n_positions, 0, lane_bytes, 0, &lanes_at);
+    for (auto& lane : p->lane_steps)
+      for (auto& slots : lane)
+        for (ArenaSlot& sl : slots) sl.offset += lanes_at;
+    for (size_t id = 0; id < lanes_plan.value_offset.size(); ++id)
+      if (lanes_plan.value_offset[id] >= 0) p->value_offset[id] = lanes_plan.value_offset[id] + lanes_at;
+    p->info.buffers += lanes_plan.info.buffers;
+    p->info.buffer_bytes += lanes_plan.info.buffer_bytes;
+    p->info.scratch += lanes_plan.info.scratch;
+    p->info.inplace += lanes_plan.info.inplace;
+    p->info.unplanned += lanes_plan.info.unplanned;
+    p->info.arena_bytes = bytes;
+    add_plan(std::move(p));
 #if defined(__GLIBC__)
     // The planning run's intermediates came from malloc and are free now; hand those pages back so
     // that the arena the next run allocates does not come on top of them (once per signature).
@@ -833,7 +1163,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
   }
 
   const int64_t arena_bytes = lease.arena ? lease.arena->bytes : 0;
-  const int64_t peak = mem.peak() + arena_bytes;
+  const int64_t peak = mem.peak() + lane_peaks + arena_bytes;
   last_peak_.store(peak);
   int64_t m = max_peak_.load();
   while (peak > m && !max_peak_.compare_exchange_weak(m, peak)) {}
@@ -895,8 +1225,10 @@ std::string Session::profile_json() const {
       json nodes = json::array();
       for (const NodeProfile& np : r.nodes) {
         const auto& node = g_.nodes[static_cast<size_t>(np.node)];
-        nodes.push_back({{"name", node.name}, {"op", node.op}, {"input_shapes", np.input_shapes}, {"output_shapes", np.output_shapes},
-                         {"start_ns", np.start_ns}, {"end_ns", np.end_ns}, {"flops", np.flops}, {"bytes", np.bytes}});
+        json jn = {{"name", node.name}, {"op", node.op}, {"input_shapes", np.input_shapes}, {"output_shapes", np.output_shapes},
+                   {"start_ns", np.start_ns}, {"end_ns", np.end_ns}, {"flops", np.flops}, {"bytes", np.bytes}};
+        if (np.sample >= 0) jn["sample"] = np.sample;  // micro-batched: one entry per batch row
+        nodes.push_back(std::move(jn));
       }
       jr["nodes"] = std::move(nodes);
       runs.push_back(std::move(jr));
@@ -921,7 +1253,7 @@ std::string Session::chrome_trace_json() const {
         events.push_back({{"name", node.name}, {"cat", node.op}, {"ph", "X"}, {"ts", base_us + static_cast<double>(np.start_ns) / 1000.0},
                           {"dur", static_cast<double>(np.end_ns - np.start_ns) / 1000.0}, {"pid", 1}, {"tid", r.thread},
                           {"args", {{"op", node.op}, {"input_shapes", np.input_shapes}, {"output_shapes", np.output_shapes},
-                                    {"flops", np.flops}, {"bytes", np.bytes}}}});
+                                    {"flops", np.flops}, {"bytes", np.bytes}, {"sample", np.sample}}}});
       }
     }
   }

@@ -43,11 +43,16 @@ struct SessionOptions {
   // environment variable HERON_ARENA=0, read when the session is created, turns it off whatever
   // this says.
   bool arena = true;
+  // Run the high-resolution start of the graph one sample at a time when the batch is > 1, so each
+  // sample's intermediates stay in cache (see Session::run). Host devices only. The environment
+  // variable HERON_MICROBATCH=0, read when the session is created, turns it off whatever this says.
+  bool microbatch = true;
 };
 
 // What one profiled node execution recorded.
 struct NodeProfile {
   int32_t node = 0;  // index into the graph's nodes
+  int32_t sample = -1;  // micro-batched: the batch row this execution ran on; -1: the whole batch
   std::vector<std::vector<int64_t>> input_shapes, output_shapes;  // absent optional inputs: empty
   int64_t start_ns = 0, end_ns = 0;  // since the start of the run
   int64_t flops = 0;                 // matmul/linear/conv*: multiply-adds x 2; 0 for other ops
@@ -129,6 +134,7 @@ class Session {
   struct ArenaPlanner;
   struct ArenaPool;
   void check_and_plan();
+  void plan_microbatch(const std::vector<int32_t>& producer, const std::vector<int32_t>& last_use);
   void freeze_weights();
   std::shared_ptr<ArenaPlan> find_plan(const std::vector<int64_t>& signature) const;
   void add_plan(std::shared_ptr<ArenaPlan> plan) const;
@@ -143,6 +149,16 @@ class Session {
   std::unordered_map<std::string, size_t> input_index_;   // model input name -> position
   std::unordered_map<std::string, size_t> output_index_;  // model output name -> position
   std::vector<char> is_output_;                // per value id
+  // Micro-batching (see run and docs/design/runtime.md): steps [0, prefix_) may run one sample at a
+  // time when the batch is > 1. Per prefix step and input: how a sample's run gets it (kLocal: the
+  // sample's own value made in the prefix; kSliced: row i of a model input; kWhole: as is).
+  enum : int8_t { kLocal = 0, kSliced = 1, kWhole = 2 };
+  int32_t prefix_ = 0;
+  std::vector<std::vector<int8_t>> prefix_in_kind_;
+  std::vector<std::vector<int32_t>> prefix_free_;  // per prefix step: sample values dropped after it
+  std::vector<char> exit_;                         // per value id: made in the prefix, read after it or a model output
+  std::vector<int32_t> prefix_outer_free_;         // inputs/initializers last read in the prefix: dropped after it
+  std::vector<int32_t> prefix_sliced_inputs_;      // model inputs the prefix reads by sample
   int64_t created_ns_ = 0;
 
   mutable std::atomic<int64_t> last_peak_{0}, max_peak_{0}, runs_{0};
