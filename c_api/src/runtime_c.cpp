@@ -208,6 +208,14 @@ heron_status heron_session_options_set_arena(heron_session_options* options, int
   HERON_CAPI_CATCH
 }
 
+heron_status heron_session_options_set_microbatch(heron_session_options* options, int32_t enable) {
+  HERON_CAPI_TRY
+  auto* o = live(options, "session_options_set_microbatch", "options");
+  o->opts.microbatch = enable != 0;
+  return HERON_OK;
+  HERON_CAPI_CATCH
+}
+
 heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out) {
   HERON_CAPI_TRY
   const auto* m = live(model, "session_create", "model");

@@ -345,9 +345,9 @@ class Model {
 }
 
 class Session {
-  /** A session over a model (a Model, a path or bytes). Options: device ('cpu'), threads, profiling, optimize, arena. */
+  /** A session over a model (a Model, a path or bytes). Options: device ('cpu'), threads, profiling, optimize, arena, microbatch. */
   constructor(model, options = {}) {
-    rt.checkOptions('Session', options, ['device', 'threads', 'profiling', 'optimize', 'arena']);
+    rt.checkOptions('Session', options, ['device', 'threads', 'profiling', 'optimize', 'arena', 'microbatch']);
     const m = model instanceof Model ? model : new Model(model);
     const o = binding.session_options_create();
     try {
@@ -356,6 +356,7 @@ class Session {
       if (options.profiling !== undefined) binding.session_options_set_profiling(o, options.profiling ? 1 : 0);
       if (options.optimize !== undefined) binding.session_options_set_optimization(o, options.optimize ? 1 : 0);
       if (options.arena !== undefined) binding.session_options_set_arena(o, options.arena ? 1 : 0);
+      if (options.microbatch !== undefined) binding.session_options_set_microbatch(o, options.microbatch ? 1 : 0);
       this._h = binding.session_create(m._h, o);
     } finally {
       binding.release(o);

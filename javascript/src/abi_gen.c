@@ -1502,6 +1502,30 @@ done:
   return result;
 }
 
+static napi_value w_session_options_set_microbatch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  for (size_t a_ = argc; a_ < 2; ++a_) argv[a_] = hn_undefined(env);
+  const char* fn = "session_options_set_microbatch";
+  int ok = 1;
+  napi_value result = NULL;
+  heron_status st_ = HERON_OK;
+  (void)fn;
+  (void)ok;
+  (void)st_;
+  heron_session_options* a_options = NULL;
+  int64_t a_enable = 0;
+  a_options = (heron_session_options*)hn_unwrap(env, argv[0], 4, 1, &ok);
+  if (!ok) goto done;
+  if (!hn_get_i64(env, argv[1], fn, "enable", &a_enable)) goto done;
+  st_ = heron_session_options_set_microbatch(a_options, (int32_t)a_enable);
+  if (!hn_check(env, st_)) goto done;
+  result = hn_undefined(env);
+done:
+  return result;
+}
+
 static napi_value w_session_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -2373,6 +2397,8 @@ void hn_register_generated(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "session_options_set_profiling", f);
   napi_create_function(env, "session_options_set_arena", NAPI_AUTO_LENGTH, w_session_options_set_arena, NULL, &f);
   napi_set_named_property(env, exports, "session_options_set_arena", f);
+  napi_create_function(env, "session_options_set_microbatch", NAPI_AUTO_LENGTH, w_session_options_set_microbatch, NULL, &f);
+  napi_set_named_property(env, exports, "session_options_set_microbatch", f);
   napi_create_function(env, "session_create", NAPI_AUTO_LENGTH, w_session_create, NULL, &f);
   napi_set_named_property(env, exports, "session_create", f);
   napi_create_function(env, "session_release", NAPI_AUTO_LENGTH, w_session_release, NULL, &f);

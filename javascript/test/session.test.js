@@ -33,6 +33,10 @@ test('a .heron model runs in a session, sync and async, and classifies MNIST tes
   // the same model from bytes
   const s2 = new heron.Session(fs.readFileSync(MODEL));
   close(s2.run({ image: x }).logits.toArray(), out.toArray(), 1e-6);
+  // the arena and micro-batching switches change how, not what
+  const s3 = new heron.Session(model, { arena: false, microbatch: false });
+  close(s3.run({ image: x }).logits.toArray(), out.toArray(), 1e-6);
+  assert.throws(() => new heron.Session(model, { microBatch: false }), /microBatch/);
 });
 
 test('session errors name what the model expects', async () => {

@@ -73,7 +73,7 @@ export class Model {
 }
 export class Session {
   constructor(model: Model | string | ArrayBufferView | ArrayBuffer,
-    options?: { device?: string; threads?: number; profiling?: boolean; optimize?: boolean; arena?: boolean });
+    options?: { device?: string; threads?: number; profiling?: boolean; optimize?: boolean; arena?: boolean; microbatch?: boolean });
   readonly inputNames: string[];
   readonly outputNames: string[];
   readonly model: Model;

@@ -11,17 +11,20 @@ __all__ = ["Session"]
 
 
 class Session:
-    """``Session(path_or_traced, device="cpu", threads=None, profile=False, optimize=True, arena=True)``.
+    """``Session(path_or_traced, device="cpu", threads=None, profile=False, optimize=True, arena=True, microbatch=True)``.
 
     ``run({name: array_or_tensor}) -> {name: numpy array}``. ``run`` is safe from several threads
     at once on one session. With ``optimize`` (the default) the session folds eval-mode batch norms
     into convolutions and fuses residual adds and ReLU/clamp into them (see ``graph_text()``);
     results then differ from the unoptimised graph only by float rounding. ``arena=False`` turns
     the planned arena of intermediates off (as the environment variable ``HERON_ARENA=0`` does for
-    every session).
+    every session). ``microbatch=False`` runs every step on the whole batch; by default, at a batch
+    of more than one row, the start of a convolutional graph (where per-row values are >= 512 KiB)
+    runs one row at a time, rows in parallel lanes, so each row's intermediates stay in cache
+    (``HERON_MICROBATCH=0`` turns it off for every session).
     """
 
-    def __init__(self, model, device="cpu", threads=None, profile=False, optimize=True, arena=True):
+    def __init__(self, model, device="cpu", threads=None, profile=False, optimize=True, arena=True, microbatch=True):
         from .jit import TracedModule
         if isinstance(model, TracedModule):
             m = model._model
@@ -34,7 +37,7 @@ class Session:
         # (whose folded weights the session has copied) is released.
         self._inputs, self._outputs = m.inputs(), m.outputs()
         self._s = _C._Session(m, str(device), 0 if threads is None else int(threads), bool(profile), bool(optimize),
-                              bool(arena))
+                              bool(arena), bool(microbatch))
 
     def graph_text(self):
         """The graph this session runs (after its optimisation passes) as readable text."""

@@ -970,7 +970,7 @@ NB_MODULE(_C, m) {
   };
   nb::class_<PySession>(m, "_Session")
       .def("__init__", [](PySession* self, PyModel& model, const std::string& device, int32_t threads, bool profile, bool optimize,
-                          bool arena) {
+                          bool arena, bool microbatch) {
         new (self) PySession();
         heron_session_options* o = nullptr;
         check(heron_session_options_create(&o));
@@ -979,6 +979,7 @@ NB_MODULE(_C, m) {
         if (st == HERON_OK) st = heron_session_options_set_profiling(o, profile);
         if (st == HERON_OK) st = heron_session_options_set_optimization(o, optimize ? 1 : 0);
         if (st == HERON_OK) st = heron_session_options_set_arena(o, arena);
+        if (st == HERON_OK) st = heron_session_options_set_microbatch(o, microbatch);
         if (st == HERON_OK) st = heron_session_create(model.m, o, &self->s);
         heron_session_options_release(o);
         check(st);

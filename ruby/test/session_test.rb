@@ -33,6 +33,9 @@ class SessionTest < Minitest::Test
     assert_equal %w[y z], out.keys
     assert_close expected_y(rows), out["y"].to_a
     assert_close expected_y(rows).map { |r| r.map { |v| 2 * v } }, out["z"].to_a
+    # the arena and micro-batching switches change how, not what
+    plain = Heron::Session.new(MODEL, arena: false, microbatch: false)
+    assert_close expected_y(rows), plain.run({ "x" => Heron.tensor(rows) })["y"].to_a
     only_z = s.run({ x: rows }, outputs: ["z"])
     assert_equal ["z"], only_z.keys
     assert_close expected_y(rows).map { |r| r.map { |v| 2 * v } }, only_z["z"].to_a

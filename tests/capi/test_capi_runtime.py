@@ -118,6 +118,11 @@ def test_options_setters_and_errors(capi):
     capi.expect(lib.heron_session_options_set_threads(o, -2), C.HERON_ERR_INVALID_ARGUMENT, "threads", "-2")
     capi.expect(lib.heron_session_options_set_device(o, ffi.NULL), C.HERON_ERR_NULL_HANDLE, "device")
     capi.expect(lib.heron_session_options_set_profiling(ffi.NULL, 1), C.HERON_ERR_NULL_HANDLE, "options")
+    # Micro-batching (its behaviour is tested through this call by tests/python/test_microbatch.py,
+    # whose Session(microbatch=...) sets it).
+    capi.check(lib.heron_session_options_set_microbatch(o, 0))
+    capi.check(lib.heron_session_options_set_microbatch(o, 1))
+    capi.expect(lib.heron_session_options_set_microbatch(ffi.NULL, 0), C.HERON_ERR_NULL_HANDLE, "options")
     capi.expect(lib.heron_session_options_create(ffi.NULL), C.HERON_ERR_NULL_HANDLE, "out")
     lib.heron_session_options_release(o)
     lib.heron_session_options_release(ffi.NULL)

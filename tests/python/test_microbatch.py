@@ -208,6 +208,16 @@ def test_unbatched_convolution_is_not_split():
     assert not sampled(sess.profile()["runs"][-1])
 
 
+def test_option_turns_it_off(traced):
+    x = np.random.default_rng(3).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    counts = []
+    for micro in (False, True):
+        sess = heron.inference.Session(traced, profile=True, microbatch=micro)
+        sess.run({"input": x})
+        counts.append(len(sampled(sess.profile()["runs"][-1])))
+    assert counts[0] == 0 and counts[1] > 0, counts
+
+
 def test_environment_variable_turns_it_off(tmp_path):
     heron.manual_seed(0)
     traced = heron.jit.trace(heron.models.mobilenet_v2(num_classes=10).eval(), heron.randn(2, 3, 224, 224), check=False)

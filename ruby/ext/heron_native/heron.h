@@ -38,10 +38,10 @@ extern "C" {
 /** Major version of the ABI this header describes; a library with another major is incompatible. */
 #define HERON_ABI_VERSION_MAJOR 1
 /** Minor version: grows when symbols are appended. A library must have at least this minor. */
-#define HERON_ABI_VERSION_MINOR 5  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
+#define HERON_ABI_VERSION_MINOR 6  /* 1.1: autograd, named tensor maps and safetensors; 1.2: models, sessions, tracing;
                                       1.3: session graph optimisation switch and graph text, arena switch and size;
                                       1.4: distributed process groups and collectives (heron_dist_*);
-                                      1.5: post-accumulate-grad hooks */
+                                      1.5: post-accumulate-grad hooks; 1.6: session micro-batching switch */
 /** Packed ABI version of this header: (major << 16) | minor. */
 #define HERON_ABI_VERSION ((HERON_ABI_VERSION_MAJOR << 16) | HERON_ABI_VERSION_MINOR)
 
@@ -498,6 +498,15 @@ HERON_API heron_status heron_session_options_set_profiling(heron_session_options
  * the session is created, turns it off for every session. (ABI 1.3)
  */
 HERON_API heron_status heron_session_options_set_arena(heron_session_options* options, int32_t enable);
+/**
+ * Turns micro-batching on (1, the default) or off (0): with a batch of more than one row, the start
+ * of the graph where per-row values are large (convolutions, pooling and elementwise ops on at
+ * least 512 KiB per row) runs one row at a time, rows in parallel lanes of one thread each, so a
+ * row's intermediates stay in cache; the rest runs on the whole batch. Host devices only. The
+ * environment variable HERON_MICROBATCH=0, read when the session is created, turns it off for
+ * every session. (ABI 1.6)
+ */
+HERON_API heron_status heron_session_options_set_microbatch(heron_session_options* options, int32_t enable);
 
 /**
  * Creates a session: checks the graph, resolves its ops, moves the weights to the device and plans

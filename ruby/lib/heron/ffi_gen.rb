@@ -9,7 +9,7 @@ module Heron
     extend FFI::Library
 
     HERON_ABI_VERSION_MAJOR = 1
-    HERON_ABI_VERSION_MINOR = 5
+    HERON_ABI_VERSION_MINOR = 6
     HERON_OK = 0
     HERON_ERR_INVALID_ARGUMENT = 1
     HERON_ERR_TYPE = 2
@@ -244,6 +244,8 @@ module Heron
       [:heron_session_options_set_profiling, [:pointer, :int32], :int32, {}],
       # heron_status heron_session_options_set_arena(heron_session_options* options, int32_t enable)
       [:heron_session_options_set_arena, [:pointer, :int32], :int32, {}],
+      # heron_status heron_session_options_set_microbatch(heron_session_options* options, int32_t enable)
+      [:heron_session_options_set_microbatch, [:pointer, :int32], :int32, {}],
       # heron_status heron_session_create(const heron_model* model, const heron_session_options* options, heron_session** out)
       [:heron_session_create, [:pointer, :pointer, :pointer], :int32, {blocking: true}],
       # void heron_session_release(heron_session* session)

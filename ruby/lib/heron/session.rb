@@ -72,7 +72,8 @@ module Heron
     attr_reader :inputs, :outputs
 
     # +model+: a Heron::Model or the path of a .heron file. threads: 0 keeps the thread pool.
-    def initialize(model, device: "cpu", threads: 0, profiling: false, optimization: nil, arena: nil)
+    # microbatch: false runs every step on the whole batch (see heron_session_options_set_microbatch).
+    def initialize(model, device: "cpu", threads: 0, profiling: false, optimization: nil, arena: nil, microbatch: nil)
       model = Model.new(model) if model.is_a?(String)
       raise ::TypeError, "Session.new needs a Heron::Model or a path, got #{model.class}" unless model.is_a?(Model)
       raise ::TypeError, "threads must be an Integer" unless threads.is_a?(Integer)
@@ -87,6 +88,7 @@ module Heron
         Heron.check(Native.heron_session_options_set_profiling(opts, profiling ? 1 : 0))
         Heron.check(Native.heron_session_options_set_optimization(opts, optimization ? 1 : 0)) unless optimization.nil?
         Heron.check(Native.heron_session_options_set_arena(opts, arena ? 1 : 0)) unless arena.nil?
+        Heron.check(Native.heron_session_options_set_microbatch(opts, microbatch ? 1 : 0)) unless microbatch.nil?
         out = FFI::MemoryPointer.new(:pointer)
         Heron.check(Native.heron_session_create(model.ptr, opts, out))
         @ptr = Handle.new(out.read_pointer)
