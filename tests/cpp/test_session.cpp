@@ -552,3 +552,90 @@ TEST(Session, ArenasAreSharedAcrossShapes) {
   EXPECT_TRUE(same(got[0], want[0]));
   EXPECT_TRUE(same(got[1], want[1]));
 }
+
+namespace {
+// x[?, 4, 128, 256] (512 KiB per row) -> conv 3x3 -> relu (a model output too) -> + c[1, 4, 1, 1]
+// -> conv 3x3 + residual (the relu) -> mean over dims 1..3 (ends the micro-batched prefix).
+Graph microbatch_graph() {
+  Graph g;
+  const DType f = DType::Float32;
+  int x = g.add_value("x", f, {-1, 4, 128, 256});
+  int w1 = g.add_value("w1", f, {4, 4, 3, 3}), w2 = g.add_value("w2", f, {4, 4, 3, 3}), c = g.add_value("c", f, {1, 4, 1, 1});
+  int a = g.add_value("a", f, {-1, 4, 128, 256}), r = g.add_value("r", f, {-1, 4, 128, 256});
+  int s = g.add_value("s", f, {-1, 4, 128, 256}), b = g.add_value("b", f, {-1, 4, 128, 256});
+  int t = g.add_value("t", f, {-1, 4, 128, 256}), m = g.add_value("m", f, {-1});
+  g.inputs = {x};
+  g.initializers[w1] = randn({4, 4, 3, 3}, f, 11);
+  g.initializers[w2] = randn({4, 4, 3, 3}, f, 12);
+  g.initializers[c] = randn({1, 4, 1, 1}, f, 13);
+  g.nodes.push_back({"conv_a", "conv2d", {x, w1, -1}, {a}, {ints({1, 1}), ints({1, 1})}});
+  g.nodes.push_back({"relu_r", "relu", {a}, {r}, {}});
+  g.nodes.push_back({"add_s", "add", {r, c}, {s}, {}});
+  g.nodes.push_back({"conv_b", "conv2d", {s, w2, -1}, {b}, {ints({1, 1}), ints({1, 1})}});
+  g.nodes.push_back({"add_t", "add", {b, r}, {t}, {}});
+  g.nodes.push_back({"mean_m", "mean", {t}, {m}, {ints({1, 2, 3})}});
+  g.outputs = {m, r};
+  return g;
+}
+}  // namespace
+
+// Micro-batching (the prefix run one row at a time, rows in lanes on 2 threads, the rows left
+// over on all threads) gives the bits of the whole-batch run, with and without the arena, for
+// changing batches and from 8 threads at once; the profile shows the rows.
+TEST(Session, MicroBatchedRunsEqualWholeBatchRuns) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  Graph g = microbatch_graph();
+  SessionOptions plain, no_arena;
+  plain.microbatch = false;
+  plain.optimize = false;
+  no_arena.arena = false;
+  no_arena.optimize = false;
+  SessionOptions prof = no_arena;
+  prof.arena = true;
+  prof.profile = true;
+  Session s_off(g, plain), s_on(g, prof), s_noarena(g, no_arena);
+  for (int64_t batch : {3, 1, 4, 2, 3}) {
+    Tensor x = randn({batch, 4, 128, 256}, DType::Float32, 100 + static_cast<uint32_t>(batch));
+    auto want = s_off.run({"x"}, {x});
+    for (int rep = 0; rep < 2; ++rep) {
+      runtime::RunStats st;
+      auto got = s_on.run({"x"}, {x}, {}, &st);
+      auto got2 = s_noarena.run({"x"}, {x});
+      // A run served from the arena holds nothing else but the two outputs (r's whole-batch tensor
+      // and the means): the rows' values sat where the plan put them, none was moved out.
+      if (rep > 0) EXPECT_EQ(st.peak_bytes, st.arena_bytes + batch * 4 * 128 * 256 * 4 + batch * 4) << "batch " << batch;
+      for (size_t k = 0; k < 2; ++k) {
+        EXPECT_TRUE(same(got[k], want[k])) << "batch " << batch << " output " << k;
+        EXPECT_TRUE(same(got2[k], want[k])) << "batch " << batch << " output " << k;
+      }
+    }
+  }
+  auto prof_json = nlohmann::json::parse(s_on.profile_json());
+  const auto& last = prof_json["runs"].back()["nodes"];  // batch 3: rows 0 and 1 in lanes, row 2 after
+  int rows = 0;
+  for (const auto& n : last) rows += n.contains("sample") ? 1 : 0;
+  EXPECT_EQ(rows, 3 * 5);
+  EXPECT_EQ(last.back()["name"], "mean_m");
+  EXPECT_FALSE(last.back().contains("sample"));
+  // Eight threads on one session.
+  std::vector<Tensor> xs;
+  std::vector<std::vector<Tensor>> want;
+  for (int i = 0; i < 3; ++i) {
+    xs.push_back(randn({2 + i, 4, 128, 256}, DType::Float32, 300 + static_cast<uint32_t>(i)));
+    want.push_back(s_off.run({"x"}, {xs.back()}));
+  }
+  std::vector<int> mismatches(8, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 8; ++t)
+    pool.emplace_back([&, t] {
+      for (int r = 0; r < 4; ++r) {
+        size_t k = static_cast<size_t>(t + r) % xs.size();
+        auto out = s_on.run({"x"}, {xs[k]});
+        if (!same(out[0], want[k][0]) || !same(out[1], want[k][1])) ++mismatches[t];
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  set_num_threads(saved);
+}
