@@ -3,7 +3,7 @@
 //
 //   heron-run MODEL [--input NAME=FILE.npy ...] [--random-input] [--iter N] [--warmup N] [--threads N]
 //             [--device cpu|cuda] [--profile OUT.json] [--chrome-trace OUT.json] [--dump-outputs DIR]
-//             [--no-optimize] [--print-graph]
+//             [--no-optimize] [--no-microbatch] [--print-graph]
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -28,7 +28,7 @@ namespace {
 const char* kUsage =
     "usage: heron-run MODEL [--input NAME=FILE.npy ...] [--random-input] [--iter N] [--warmup N] [--threads N]\n"
     "                 [--device cpu|cuda] [--profile OUT.json] [--chrome-trace OUT.json] [--dump-outputs DIR]\n"
-    "                 [--no-optimize] [--print-graph]\n"
+    "                 [--no-optimize] [--no-microbatch] [--print-graph]\n"
     "  --input NAME=FILE.npy  feed model input NAME from a .npy file (repeatable)\n"
     "  --random-input         fill inputs not given with random values (symbolic dims become 1)\n"
     "  --iter N               timed iterations (default 10)\n"
@@ -39,6 +39,7 @@ const char* kUsage =
     "  --chrome-trace OUT.json  write the timed iterations as a Chrome trace\n"
     "  --dump-outputs DIR     write each output of the last iteration to DIR/NAME.npy\n"
     "  --no-optimize          run the graph as saved (no batch_norm folding or convolution fusion)\n"
+    "  --no-microbatch        run every node on the whole batch (no row-by-row start of the graph)\n"
     "  --print-graph          print the graph the session runs (after optimisation)\n";
 
 struct UsageError : std::runtime_error {
@@ -273,7 +274,7 @@ int run_main(int argc, char** argv) {
   std::string model_path, device = "cpu", profile_out, trace_out, dump_dir;
   std::vector<std::pair<std::string, std::string>> input_files;
   bool random_input = false;
-  bool optimize = true, print_graph = false;
+  bool optimize = true, print_graph = false, microbatch = true;
   int64_t iters = 10, warmup = 1, threads = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -293,6 +294,8 @@ int run_main(int argc, char** argv) {
       random_input = true;
     } else if (a == "--no-optimize") {
       optimize = false;
+    } else if (a == "--no-microbatch") {
+      microbatch = false;
     } else if (a == "--print-graph") {
       print_graph = true;
     } else if (a == "--iter") {
@@ -357,6 +360,7 @@ int run_main(int argc, char** argv) {
   check(heron_session_options_set_device(opts, device.c_str()), "--device");
   check(heron_session_options_set_threads(opts, static_cast<int32_t>(threads)), "--threads");
   check(heron_session_options_set_optimization(opts, optimize ? 1 : 0), "--no-optimize");
+  check(heron_session_options_set_microbatch(opts, microbatch ? 1 : 0), "--no-microbatch");
   check(heron_session_options_set_profiling(opts, !profile_out.empty() || !trace_out.empty()), "profiling");
   heron_session* session = nullptr;
   check(heron_session_create(model, opts, &session), "creating the session");

@@ -193,3 +193,24 @@ def test_c_example_runs_a_model(models):
     first = float(r.stdout.split("output y: ndim 2, 4 elements, first value ")[1].split()[0])
     assert abs(first - ry[0, 0]) < 1e-4
     assert '"format":"heron-profile"' in r.stdout
+
+
+def test_no_microbatch_flag(tmp_path):
+    # A convolution with 512 KiB per row runs row by row at batch 3 unless --no-microbatch; the
+    # outputs are the same.
+    import heron
+    heron.manual_seed(0)
+    conv = heron.nn.Sequential(heron.nn.Conv2d(3, 8, 3, padding=1), heron.nn.ReLU()).eval()
+    traced = heron.jit.trace(conv, heron.randn(2, 3, 128, 128))
+    heron.jit.save(traced, tmp_path / "conv.heron")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((3, 3, 128, 128)).astype(np.float32))
+    outs = []
+    for flag in ([], ["--no-microbatch"]):
+        d = tmp_path / ("off" if flag else "on")
+        r = heron_run(tmp_path / "conv.heron", "--input", f"input={tmp_path / 'x.npy'}", "--iter", 2, "--profile",
+                      tmp_path / "p.json", "--dump-outputs", d, *flag)
+        assert r.returncode == 0, r.stderr
+        rows = sum("sample" in n for n in json.loads((tmp_path / "p.json").read_text())["runs"][-1]["nodes"])
+        assert (rows == 0) == bool(flag), rows
+        outs.append(np.load(d / "output.npy"))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
