@@ -101,10 +101,10 @@ void op_call_fast(const v8::FunctionCallbackInfo<v8::Value>& info) {
   for (int i = 0; i < nin; ++i) {
     v8::Local<v8::Value> v = info[1 + i];
     ins[i] = static_cast<heron_tensor*>(unwrap_fast(v, hn_tensor_kind));
-    if (!ins[i] && !v->IsNull()) {
+    if (!ins[i]) {  // null/undefined (an absent optional input), or an error raised by hn_unwrap
       int ok = 1;
-      hn_unwrap(env, napi_of(v), hn_tensor_kind, 1, &ok);
-      return rethrow(env, iso);
+      ins[i] = static_cast<heron_tensor*>(hn_unwrap(env, napi_of(v), hn_tensor_kind, 1, &ok));
+      if (!ok) return rethrow(env, iso);
     }
   }
   heron_tensor* outs[8];
