@@ -299,7 +299,10 @@ def _jsdoc(op) -> list[str]:
 
 
 def gen_js(spec) -> str:
-    out = [f"// {HEADER}", "'use strict';", "", "const rt = require('./runtime');", "", "const ops = {};", ""]
+    out = [f"// {HEADER}", "'use strict';", "", "const rt = require('./runtime');", "",
+           "// The fast path's pieces, read once (the addon's exports object has too many properties for",
+           "// V8's fast mode, so each rt.binding.x would be a dictionary lookup).",
+           "const opCallFast = rt.binding.op_call_fast;", "const { Tensor, wrap } = rt;", "", "const ops = {};", ""]
     methods = []
     for op in spec["ops"]:
         name = op["name"]
@@ -318,10 +321,10 @@ def gen_js(spec) -> str:
             out.append(f"let op_{name} = null;")
         out.append(f"ops.{camel(name)} = function heron_{name}({sig}) {{")
         if fast:
-            conds = [f"arguments.length === {len(params)}"] + [f"{pname(i['name'])} instanceof rt.Tensor" for i in pos_in]
+            conds = [f"arguments.length === {len(params)}"] + [f"{pname(i['name'])} instanceof Tensor" for i in pos_in]
             hs = [f"{pname(i['name'])}._h" if not i["optional"] else "null" for i in op["inputs"]]
             out.append(f"  if ({' && '.join(conds)}) {{")
-            out.append(f"    return rt.wrap(rt.binding.op_call_fast(op_{name} || (op_{name} = rt.opHandle({_js_str(name)})), "
+            out.append(f"    return wrap(opCallFast(op_{name} || (op_{name} = rt.opHandle({_js_str(name)})), "
                        f"{', '.join(hs)}));")
             out.append("  }")
         lo, hi = len(params), len(params) + (1 if has_opts else 0)
