@@ -1069,8 +1069,8 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_throw_error(env, "HERON_ERR_ABI_MISMATCH", heron_last_error_message());
     return NULL;
   }
+  if (!hn_v8_register(env, exports)) return NULL;
   hn_register_generated(env, exports);
-  hn_v8_register(env, exports);
   def(env, exports, "tensor_from_host", js_tensor_from_host);
   def(env, exports, "tensor_to_host", js_tensor_to_host);
   def(env, exports, "tensor_shape", js_tensor_shape);

@@ -42,7 +42,7 @@ hn_box* hn_box_at(const void* p);
 napi_value hn_v8_external(napi_env env, hn_box* b);
 /* The live box in v (one of our Externals), or NULL for any other value. */
 hn_box* hn_v8_box_of(napi_value v);
-void hn_v8_register(napi_env env, napi_value exports);
+int hn_v8_register(napi_env env, napi_value exports); /* 0: threw (e.g. a second JavaScript thread) */
 
 /* Tensors at least this large are reported to V8 (napi_adjust_external_memory) while a JavaScript
  * object holds them, so the garbage collector runs when native memory grows, not only when the

@@ -4,12 +4,17 @@
 //
 // Handles are v8::External values holding a box from addon.c's slabs (addon.c reads them through
 // hn_v8_box_of: N-API's own externals hold a wrapper object, not the data pointer, so
-// napi_get_value_external cannot read these). The box holds one weak v8::Global with a first-pass
-// callback that releases the handle during the collection, where N-API's napi_create_external
-// allocated a wrapper and a reference object (with a second global handle) per value, finalized
-// through N-API's dispatch. N-API values and V8 locals
-// share one representation (a napi_value is a v8::Local's slot pointer; Node's own
-// JsValueFromV8LocalValue / V8LocalValueFromJsValue convert them the same way).
+// napi_get_value_external cannot read these). Each box holds one weak v8::Global without a
+// callback: the collector empties it when the value dies, and a GC epilogue callback (after_gc)
+// walks the boxes made since the last collections, releases the handles of the emptied ones and
+// frees their boxes. N-API's napi_create_external allocated a wrapper and a reference object (with a
+// second global handle) per value and finalized each through N-API's dispatch; a weak callback per
+// value (tried first) still made V8 queue one pending-callback record per dead value, a vector
+// that grew to megabytes at every scavenge and page-faulted back in. The epilogue releases the dead
+// handles newest first: freeing the engine's blocks in the reverse of their allocation order left
+// glibc less coalescing and bin sorting to do than allocation order (measured: ~300 ns per
+// 1-element add with the epilogue releasing newest first, ~340-360 ns oldest first or with a weak
+// callback per value; docs/design/bindings.md).
 //
 // This file is compiled by node-gyp against the running Node's headers, like the rest of the addon:
 // it gives up N-API's ABI stability (a build is tied to the Node major version it was built for),
@@ -17,6 +22,9 @@
 #include <string.h>
 
 #include <v8.h>
+
+#include <atomic>
+#include <vector>
 
 extern "C" {
 #include "addon.h"
@@ -36,28 +44,51 @@ inline v8::Local<v8::Value> local_of(napi_value v) {
 
 inline napi_value napi_of(v8::Local<v8::Value> l) { return reinterpret_cast<napi_value>(*l); }
 
-// Second pass (V8 calls allowed): tell V8 the tensor's memory went away, then free the box.
-void second_pass(const v8::WeakCallbackInfo<hn_box>& info) {
-  hn_box* b = info.GetParameter();
-  if (b->ext) info.GetIsolate()->AdjustAmountOfExternalAllocatedMemory(-b->ext);
-  hn_box_free(b);
-}
+// Every box handed to JavaScript, in the order they were made: [0, g_old_end) survived two
+// collections (their values are in V8's old generation), [g_old_end, g_mid) survived one,
+// [g_mid, end) are newer than the last collection. A scavenge can only have cleared the weak
+// handles of the last two groups, so it looks at those alone; a full collection looks at all.
+std::vector<hn_box*> g_tracked;
+size_t g_old_end = 0, g_mid = 0;
+std::vector<hn_box*> g_dead;
 
-// First pass, inside the collection: the JavaScript value is dead. Only the handle's own release
-// (plain C, no V8) runs here; boxes that reported external memory finish in the second pass.
-void first_pass(const v8::WeakCallbackInfo<hn_box>& info) {
-  hn_box* b = info.GetParameter();
-  weak_of(b)->Reset();
-  if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
-  b->ptr = nullptr;
-  if (b->ext) info.SetSecondPassCallback(second_pass);
-  else hn_box_free(b);
+// After a collection (GC epilogue, JavaScript thread): V8 has set the weak handles of dead values
+// to empty; release their handles and free their boxes, keep the others in order.
+void after_gc(v8::Isolate* iso, v8::GCType type, v8::GCCallbackFlags flags, void* data) {
+  (void)flags;
+  (void)data;
+  const bool full = type == v8::kGCTypeMarkSweepCompact;
+  const size_t from = full ? 0 : g_old_end, n = g_tracked.size();
+  size_t w = from, kept_old = 0, kept_mid = 0;
+  int64_t ext = 0;
+  for (size_t r = from; r < n; ++r) {
+    hn_box* b = g_tracked[r];
+    if (!weak_of(b)->IsEmpty()) {
+      g_tracked[w++] = b;
+      if (r < g_old_end) ++kept_old;
+      else if (r < g_mid) ++kept_mid;
+      continue;
+    }
+    g_dead.push_back(b);
+  }
+  g_tracked.resize(w);
+  for (size_t i = g_dead.size(); i-- > 0;) {
+    hn_box* b = g_dead[i];
+    if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
+    ext += b->ext;
+    hn_box_free(b);
+  }
+  g_dead.clear();
+  g_old_end = (full ? kept_old : g_old_end) + kept_mid;
+  g_mid = w;
+  if (ext) iso->AdjustAmountOfExternalAllocatedMemory(-ext);
 }
 
 inline v8::Local<v8::External> make_external(v8::Isolate* iso, hn_box* b) {
   v8::Local<v8::External> e = v8::External::New(iso, b);
+  g_tracked.push_back(b);
   new (weak_of(b)) v8::Global<v8::External>(iso, e);
-  weak_of(b)->SetWeak(b, first_pass, v8::WeakCallbackType::kParameter);
+  weak_of(b)->SetWeak();  // no callback: the collector empties it, after_gc finds it empty
   return e;
 }
 
@@ -136,13 +167,27 @@ extern "C" hn_box* hn_v8_box_of(napi_value v) {
   return l->IsExternal() ? hn_box_at(l.As<v8::External>()->Value()) : nullptr;
 }
 
-extern "C" void hn_v8_register(napi_env env, napi_value exports) {
+extern "C" int hn_v8_register(napi_env env, napi_value exports) {
   v8::Isolate* iso = v8::Isolate::GetCurrent();
+  // The boxes and g_tracked belong to one JavaScript thread; a second one (a worker thread loading
+  // the addon) gets an error instead of racing on them.
+  static std::atomic<v8::Isolate*> owner{nullptr};
+  v8::Isolate* expected = nullptr;
+  const bool first = owner.compare_exchange_strong(expected, iso);
+  if (!first && expected != iso) {
+    napi_throw_error(env, "HERON_ERR_RUNTIME",
+                     "heron: the Node.js addon runs on one JavaScript thread (the one that loaded it first); "
+                     "worker threads cannot load it");
+    return 0;
+  }
+  if (first)
+    iso->AddGCEpilogueCallback(after_gc, nullptr,
+                               static_cast<v8::GCType>(v8::kGCTypeScavenge | v8::kGCTypeMinorMarkCompact | v8::kGCTypeMarkSweepCompact));
   v8::Local<v8::Context> ctx = iso->GetCurrentContext();
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(iso, op_call_fast, v8::External::New(iso, env));
   v8::Local<v8::Function> f;
-  if (!t->GetFunction(ctx).ToLocal(&f)) return;
+  if (!t->GetFunction(ctx).ToLocal(&f)) return 0;
   v8::Local<v8::String> name = v8::String::NewFromUtf8Literal(iso, "op_call_fast");
   f->SetName(name);
-  local_of(exports).As<v8::Object>()->Set(ctx, name, f).FromMaybe(false);
+  return local_of(exports).As<v8::Object>()->Set(ctx, name, f).FromMaybe(false) ? 1 : 0;
 }

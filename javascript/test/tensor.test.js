@@ -110,6 +110,37 @@ test('the op-call fast path (V8 API) checks its handles and raises engine errors
   m.release();
 });
 
+test('a worker thread loading the addon gets an error, and the main thread goes on', async () => {
+  // the addon's handle boxes belong to the JavaScript thread that loaded it first (fast.cc)
+  const { Worker } = require('worker_threads');
+  const w = new Worker(`require(${JSON.stringify(require('path').join(__dirname, '..'))});`, { eval: true });
+  const err = await new Promise((resolve) => {
+    w.on('error', resolve);
+    w.on('exit', () => resolve(null));
+  });
+  assert.ok(err, 'the worker must fail to load heron');
+  assert.match(String(err.message), /worker threads cannot load it/);
+  assert.deepEqual(Array.from(heron.add(heron.tensor([1]), heron.tensor([2])).toArray()), [3]);
+});
+
+test('dropped results are released by the collector, young and old', () => {
+  // handles die young (a scavenge empties their weak handles), and after surviving collections
+  // (only a full collection finds those): both must come back to the live count
+  global.gc();
+  const before = heron.liveHandles();
+  const a = heron.tensor([1]);
+  for (let i = 0; i < 100000; i++) heron.add(a, a); // several scavenges
+  const kept = [];
+  for (let i = 0; i < 1000; i++) kept.push(heron.add(a, a));
+  for (let i = 0; i < 100000; i++) heron.add(a, a); // the kept ones survive scavenges and age
+  global.gc();
+  assert.equal(heron.liveHandles(), before + 1 + kept.length);
+  kept.length = 0;
+  global.gc();
+  assert.equal(heron.liveHandles(), before + 1);
+  assert.equal(a.numel, 1); // (keeps `a` alive up to here)
+});
+
 test('version, devices, seeds and threads', () => {
   assert.match(heron.version, /^\d+\.\d+\.\d+/);
   assert.ok(heron.deviceTypes().includes('cpu'));
