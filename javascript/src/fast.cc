@@ -85,10 +85,10 @@ void after_gc(v8::Isolate* iso, v8::GCType type, v8::GCCallbackFlags flags, void
 }
 
 inline v8::Local<v8::External> make_external(v8::Isolate* iso, hn_box* b) {
-  v8::Local<v8::External> e = v8::External::New(iso, b);
-  g_tracked.push_back(b);
+  v8::Local<v8::External> e = v8::External::New(iso, b);  // (may collect: b is not tracked yet)
   new (weak_of(b)) v8::Global<v8::External>(iso, e);
   weak_of(b)->SetWeak();  // no callback: the collector empties it, after_gc finds it empty
+  g_tracked.push_back(b);
   return e;
 }
 
