@@ -11,9 +11,9 @@
 /* Boxes live in slabs of SLAB_BOXES, so that an external from another addon is never mistaken for
  * one of ours: its data pointer is checked against our slabs' address ranges (a binary search over
  * the sorted slab bases) and never dereferenced unless it lies inside one. Freed boxes go on a LIFO
- * free list, so a call's box is usually the one the last finalizer freed (hot in cache), and
- * wrapping a handle allocates nothing in the common case. Only the JavaScript thread touches the
- * slabs (finalizers run there too). Slabs are never returned: their memory is bounded by the peak
+ * free list (the GC epilogue in fast.cc frees the boxes of dead values), and wrapping a handle
+ * allocates nothing in the common case. Only the JavaScript thread touches the slabs (the GC
+ * epilogue runs there too; fast.cc refuses a second JavaScript thread). Slabs are never returned: their memory is bounded by the peak
  * number of live boxes (24 bytes each). */
 #define SLAB_BOXES 4096
 #define BOX_FREE (-1)

@@ -1,7 +1,8 @@
 /* Heron's Node.js addon: the hand-written core shared with the generated wrappers
- * (abi_gen.c, written by bindings/langs/node.py). Handles travel to JavaScript as externals
- * holding a small box from the addon's slabs (see addon.c); the box's finalizer releases the handle, so memory follows the
- * JavaScript garbage collector, and `release(h)` frees one early (later uses then raise). */
+ * (abi_gen.c, written by bindings/langs/node.py). Handles travel to JavaScript as V8 externals
+ * holding a small box from the addon's slabs (see addon.c); after a collection finds the external
+ * dead, fast.cc releases the handle, so memory follows the JavaScript garbage collector, and
+ * `release(h)` frees one early (later uses then raise). */
 #ifndef HERON_NODE_ADDON_H_
 #define HERON_NODE_ADDON_H_
 
