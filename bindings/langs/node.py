@@ -299,7 +299,10 @@ def _jsdoc(op) -> list[str]:
 
 
 def gen_js(spec) -> str:
-    out = [f"// {HEADER}", "'use strict';", "", "const rt = require('./runtime');", "", "const ops = {};", ""]
+    out = [f"// {HEADER}", "'use strict';", "", "const rt = require('./runtime');", "",
+           "// The fast path's pieces, read once (the addon's exports object has too many properties for",
+           "// V8's fast mode, so each rt.binding.x would be a dictionary lookup).",
+           "const opCallFast = rt.binding.op_call_fast;", "const { Tensor, wrap } = rt;", "", "const ops = {};", ""]
     methods = []
     for op in spec["ops"]:
         name = op["name"]
@@ -309,8 +312,8 @@ def gen_js(spec) -> str:
         sig = ", ".join(params + (["options = rt.NO_OPTIONS"] if has_opts else []))
         allowed = [camel(i["name"]) for i in opt_in] + [camel(a["name"]) for a in opt_at]
         # The common call (every input a Tensor, no options, no required attribute, one output)
-        # goes straight to the addon: no argument arrays, no attribute marshalling, the op handle
-        # cached in the closure. Anything else takes the general path below, which checks it.
+        # goes straight to the addon's op_call_fast (V8 API, javascript/src/fast.cc): no argument
+        # arrays, no attribute marshalling, the op handle cached in the closure. Anything else takes the general path below, which checks it.
         fast = (not req_at and pos_in and len(op["inputs"]) <= 21 and not any(i["variadic"] for i in op["inputs"])
                 and len(op["outputs"]) == 1 and not op["outputs"][0]["variadic"])
         out += _jsdoc(op)
@@ -318,11 +321,11 @@ def gen_js(spec) -> str:
             out.append(f"let op_{name} = null;")
         out.append(f"ops.{camel(name)} = function heron_{name}({sig}) {{")
         if fast:
-            conds = [f"arguments.length === {len(params)}"] + [f"{pname(i['name'])} instanceof rt.Tensor" for i in pos_in]
+            conds = [f"arguments.length === {len(params)}"] + [f"{pname(i['name'])} instanceof Tensor" for i in pos_in]
             hs = [f"{pname(i['name'])}._h" if not i["optional"] else "null" for i in op["inputs"]]
             out.append(f"  if ({' && '.join(conds)}) {{")
-            out.append(f"    return rt.wrap(rt.binding.op_call_n(op_{name} || (op_{name} = rt.opHandle({_js_str(name)})), true, "
-                       f"undefined, {', '.join(hs)}));")
+            out.append(f"    return wrap(opCallFast(op_{name} || (op_{name} = rt.opHandle({_js_str(name)})), "
+                       f"{', '.join(hs)}));")
             out.append("  }")
         lo, hi = len(params), len(params) + (1 if has_opts else 0)
         usage = ", ".join(params) + ("[, options]" if has_opts and params else "[options]" if has_opts else "")

@@ -442,9 +442,11 @@ function backwardAsync(tensors, grads = null, options = {}) {
 }
 function fromFile(path) { return fs.readFileSync(path); }
 
+// (no `delete` on the exports: it would turn the object into dictionary mode, and every
+// heron.op lookup in user code into a hash lookup)
+const { METHODS: _methods, ...opFunctions } = ops;
 module.exports = {
-  ...ops,
-  METHODS: undefined,
+  ...opFunctions,
   Tensor,
   tensor,
   dtypes: DTYPES.slice(),
@@ -472,4 +474,3 @@ module.exports = {
   version: binding.version_string(),
   abiVersion: binding.abi_version(),
 };
-delete module.exports.METHODS;

@@ -3,6 +3,11 @@
 
 const rt = require('./runtime');
 
+// The fast path's pieces, read once (the addon's exports object has too many properties for
+// V8's fast mode, so each rt.binding.x would be a dictionary lookup).
+const opCallFast = rt.binding.op_call_fast;
+const { Tensor, wrap } = rt;
+
 const ops = {};
 
 /**
@@ -13,8 +18,8 @@ const ops = {};
  */
 let op_neg = null;
 ops.neg = function heron_neg(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_neg || (op_neg = rt.opHandle("neg")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_neg || (op_neg = rt.opHandle("neg")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("neg", "input", arguments.length);
   return rt.call("neg", [input], [], 'one');
@@ -28,8 +33,8 @@ ops.neg = function heron_neg(input) {
  */
 let op_abs = null;
 ops.abs = function heron_abs(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_abs || (op_abs = rt.opHandle("abs")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_abs || (op_abs = rt.opHandle("abs")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("abs", "input", arguments.length);
   return rt.call("abs", [input], [], 'one');
@@ -43,8 +48,8 @@ ops.abs = function heron_abs(input) {
  */
 let op_sign = null;
 ops.sign = function heron_sign(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sign || (op_sign = rt.opHandle("sign")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_sign || (op_sign = rt.opHandle("sign")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sign", "input", arguments.length);
   return rt.call("sign", [input], [], 'one');
@@ -58,8 +63,8 @@ ops.sign = function heron_sign(input) {
  */
 let op_exp = null;
 ops.exp = function heron_exp(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_exp || (op_exp = rt.opHandle("exp")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_exp || (op_exp = rt.opHandle("exp")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("exp", "input", arguments.length);
   return rt.call("exp", [input], [], 'one');
@@ -73,8 +78,8 @@ ops.exp = function heron_exp(input) {
  */
 let op_expm1 = null;
 ops.expm1 = function heron_expm1(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_expm1 || (op_expm1 = rt.opHandle("expm1")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_expm1 || (op_expm1 = rt.opHandle("expm1")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("expm1", "input", arguments.length);
   return rt.call("expm1", [input], [], 'one');
@@ -88,8 +93,8 @@ ops.expm1 = function heron_expm1(input) {
  */
 let op_log = null;
 ops.log = function heron_log(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_log || (op_log = rt.opHandle("log")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_log || (op_log = rt.opHandle("log")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log", "input", arguments.length);
   return rt.call("log", [input], [], 'one');
@@ -103,8 +108,8 @@ ops.log = function heron_log(input) {
  */
 let op_log1p = null;
 ops.log1p = function heron_log1p(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_log1p || (op_log1p = rt.opHandle("log1p")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_log1p || (op_log1p = rt.opHandle("log1p")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log1p", "input", arguments.length);
   return rt.call("log1p", [input], [], 'one');
@@ -118,8 +123,8 @@ ops.log1p = function heron_log1p(input) {
  */
 let op_log2 = null;
 ops.log2 = function heron_log2(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_log2 || (op_log2 = rt.opHandle("log2")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_log2 || (op_log2 = rt.opHandle("log2")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("log2", "input", arguments.length);
   return rt.call("log2", [input], [], 'one');
@@ -133,8 +138,8 @@ ops.log2 = function heron_log2(input) {
  */
 let op_sqrt = null;
 ops.sqrt = function heron_sqrt(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sqrt || (op_sqrt = rt.opHandle("sqrt")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_sqrt || (op_sqrt = rt.opHandle("sqrt")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sqrt", "input", arguments.length);
   return rt.call("sqrt", [input], [], 'one');
@@ -148,8 +153,8 @@ ops.sqrt = function heron_sqrt(input) {
  */
 let op_rsqrt = null;
 ops.rsqrt = function heron_rsqrt(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_rsqrt || (op_rsqrt = rt.opHandle("rsqrt")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_rsqrt || (op_rsqrt = rt.opHandle("rsqrt")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("rsqrt", "input", arguments.length);
   return rt.call("rsqrt", [input], [], 'one');
@@ -163,8 +168,8 @@ ops.rsqrt = function heron_rsqrt(input) {
  */
 let op_square = null;
 ops.square = function heron_square(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_square || (op_square = rt.opHandle("square")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_square || (op_square = rt.opHandle("square")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("square", "input", arguments.length);
   return rt.call("square", [input], [], 'one');
@@ -178,8 +183,8 @@ ops.square = function heron_square(input) {
  */
 let op_sin = null;
 ops.sin = function heron_sin(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sin || (op_sin = rt.opHandle("sin")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_sin || (op_sin = rt.opHandle("sin")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sin", "input", arguments.length);
   return rt.call("sin", [input], [], 'one');
@@ -193,8 +198,8 @@ ops.sin = function heron_sin(input) {
  */
 let op_cos = null;
 ops.cos = function heron_cos(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_cos || (op_cos = rt.opHandle("cos")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_cos || (op_cos = rt.opHandle("cos")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("cos", "input", arguments.length);
   return rt.call("cos", [input], [], 'one');
@@ -208,8 +213,8 @@ ops.cos = function heron_cos(input) {
  */
 let op_tan = null;
 ops.tan = function heron_tan(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_tan || (op_tan = rt.opHandle("tan")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_tan || (op_tan = rt.opHandle("tan")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("tan", "input", arguments.length);
   return rt.call("tan", [input], [], 'one');
@@ -223,8 +228,8 @@ ops.tan = function heron_tan(input) {
  */
 let op_tanh = null;
 ops.tanh = function heron_tanh(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_tanh || (op_tanh = rt.opHandle("tanh")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_tanh || (op_tanh = rt.opHandle("tanh")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("tanh", "input", arguments.length);
   return rt.call("tanh", [input], [], 'one');
@@ -238,8 +243,8 @@ ops.tanh = function heron_tanh(input) {
  */
 let op_sigmoid = null;
 ops.sigmoid = function heron_sigmoid(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sigmoid || (op_sigmoid = rt.opHandle("sigmoid")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_sigmoid || (op_sigmoid = rt.opHandle("sigmoid")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("sigmoid", "input", arguments.length);
   return rt.call("sigmoid", [input], [], 'one');
@@ -253,8 +258,8 @@ ops.sigmoid = function heron_sigmoid(input) {
  */
 let op_relu = null;
 ops.relu = function heron_relu(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_relu || (op_relu = rt.opHandle("relu")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_relu || (op_relu = rt.opHandle("relu")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("relu", "input", arguments.length);
   return rt.call("relu", [input], [], 'one');
@@ -270,8 +275,8 @@ ops.relu = function heron_relu(input) {
  */
 let op_gelu = null;
 ops.gelu = function heron_gelu(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_gelu || (op_gelu = rt.opHandle("gelu")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_gelu || (op_gelu = rt.opHandle("gelu")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("gelu", "input[, options]", arguments.length);
   rt.checkOptions("gelu", options, "approximate");
@@ -286,8 +291,8 @@ ops.gelu = function heron_gelu(input, options = rt.NO_OPTIONS) {
  */
 let op_silu = null;
 ops.silu = function heron_silu(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_silu || (op_silu = rt.opHandle("silu")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_silu || (op_silu = rt.opHandle("silu")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("silu", "input", arguments.length);
   return rt.call("silu", [input], [], 'one');
@@ -304,8 +309,8 @@ ops.silu = function heron_silu(input) {
  */
 let op_softplus = null;
 ops.softplus = function heron_softplus(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_softplus || (op_softplus = rt.opHandle("softplus")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_softplus || (op_softplus = rt.opHandle("softplus")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("softplus", "input[, options]", arguments.length);
   rt.checkOptions("softplus", options, "beta,threshold");
@@ -320,8 +325,8 @@ ops.softplus = function heron_softplus(input, options = rt.NO_OPTIONS) {
  */
 let op_erf = null;
 ops.erf = function heron_erf(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_erf || (op_erf = rt.opHandle("erf")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_erf || (op_erf = rt.opHandle("erf")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("erf", "input", arguments.length);
   return rt.call("erf", [input], [], 'one');
@@ -335,8 +340,8 @@ ops.erf = function heron_erf(input) {
  */
 let op_floor = null;
 ops.floor = function heron_floor(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_floor || (op_floor = rt.opHandle("floor")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_floor || (op_floor = rt.opHandle("floor")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("floor", "input", arguments.length);
   return rt.call("floor", [input], [], 'one');
@@ -350,8 +355,8 @@ ops.floor = function heron_floor(input) {
  */
 let op_ceil = null;
 ops.ceil = function heron_ceil(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_ceil || (op_ceil = rt.opHandle("ceil")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_ceil || (op_ceil = rt.opHandle("ceil")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("ceil", "input", arguments.length);
   return rt.call("ceil", [input], [], 'one');
@@ -367,8 +372,8 @@ ops.ceil = function heron_ceil(input) {
  */
 let op_round = null;
 ops.round = function heron_round(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_round || (op_round = rt.opHandle("round")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_round || (op_round = rt.opHandle("round")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("round", "input[, options]", arguments.length);
   rt.checkOptions("round", options, "decimals");
@@ -383,8 +388,8 @@ ops.round = function heron_round(input, options = rt.NO_OPTIONS) {
  */
 let op_trunc = null;
 ops.trunc = function heron_trunc(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_trunc || (op_trunc = rt.opHandle("trunc")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_trunc || (op_trunc = rt.opHandle("trunc")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("trunc", "input", arguments.length);
   return rt.call("trunc", [input], [], 'one');
@@ -398,8 +403,8 @@ ops.trunc = function heron_trunc(input) {
  */
 let op_reciprocal = null;
 ops.reciprocal = function heron_reciprocal(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_reciprocal || (op_reciprocal = rt.opHandle("reciprocal")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_reciprocal || (op_reciprocal = rt.opHandle("reciprocal")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("reciprocal", "input", arguments.length);
   return rt.call("reciprocal", [input], [], 'one');
@@ -413,8 +418,8 @@ ops.reciprocal = function heron_reciprocal(input) {
  */
 let op_isnan = null;
 ops.isnan = function heron_isnan(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_isnan || (op_isnan = rt.opHandle("isnan")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_isnan || (op_isnan = rt.opHandle("isnan")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isnan", "input", arguments.length);
   return rt.call("isnan", [input], [], 'one');
@@ -428,8 +433,8 @@ ops.isnan = function heron_isnan(input) {
  */
 let op_isinf = null;
 ops.isinf = function heron_isinf(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_isinf || (op_isinf = rt.opHandle("isinf")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_isinf || (op_isinf = rt.opHandle("isinf")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isinf", "input", arguments.length);
   return rt.call("isinf", [input], [], 'one');
@@ -443,8 +448,8 @@ ops.isinf = function heron_isinf(input) {
  */
 let op_isfinite = null;
 ops.isfinite = function heron_isfinite(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_isfinite || (op_isfinite = rt.opHandle("isfinite")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_isfinite || (op_isfinite = rt.opHandle("isfinite")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("isfinite", "input", arguments.length);
   return rt.call("isfinite", [input], [], 'one');
@@ -458,8 +463,8 @@ ops.isfinite = function heron_isfinite(input) {
  */
 let op_logical_not = null;
 ops.logicalNot = function heron_logical_not(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_logical_not || (op_logical_not = rt.opHandle("logical_not")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_logical_not || (op_logical_not = rt.opHandle("logical_not")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("logicalNot", "input", arguments.length);
   return rt.call("logical_not", [input], [], 'one');
@@ -473,8 +478,8 @@ ops.logicalNot = function heron_logical_not(input) {
  */
 let op_bitwise_not = null;
 ops.bitwiseNot = function heron_bitwise_not(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_not || (op_bitwise_not = rt.opHandle("bitwise_not")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_not || (op_bitwise_not = rt.opHandle("bitwise_not")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("bitwiseNot", "input", arguments.length);
   return rt.call("bitwise_not", [input], [], 'one');
@@ -491,8 +496,8 @@ ops.bitwiseNot = function heron_bitwise_not(input) {
  */
 let op_add = null;
 ops.add = function heron_add(input, other, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_add || (op_add = rt.opHandle("add")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_add || (op_add = rt.opHandle("add")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("add", "input, other[, options]", arguments.length);
   rt.checkOptions("add", options, "alpha");
@@ -510,8 +515,8 @@ ops.add = function heron_add(input, other, options = rt.NO_OPTIONS) {
  */
 let op_sub = null;
 ops.sub = function heron_sub(input, other, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sub || (op_sub = rt.opHandle("sub")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_sub || (op_sub = rt.opHandle("sub")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("sub", "input, other[, options]", arguments.length);
   rt.checkOptions("sub", options, "alpha");
@@ -527,8 +532,8 @@ ops.sub = function heron_sub(input, other, options = rt.NO_OPTIONS) {
  */
 let op_mul = null;
 ops.mul = function heron_mul(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_mul || (op_mul = rt.opHandle("mul")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_mul || (op_mul = rt.opHandle("mul")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("mul", "input, other", arguments.length);
   return rt.call("mul", [input, other], [], 'one');
@@ -545,8 +550,8 @@ ops.mul = function heron_mul(input, other) {
  */
 let op_div = null;
 ops.div = function heron_div(input, other, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_div || (op_div = rt.opHandle("div")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_div || (op_div = rt.opHandle("div")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("div", "input, other[, options]", arguments.length);
   rt.checkOptions("div", options, "roundingMode");
@@ -562,8 +567,8 @@ ops.div = function heron_div(input, other, options = rt.NO_OPTIONS) {
  */
 let op_floor_divide = null;
 ops.floorDivide = function heron_floor_divide(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_floor_divide || (op_floor_divide = rt.opHandle("floor_divide")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_floor_divide || (op_floor_divide = rt.opHandle("floor_divide")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("floorDivide", "input, other", arguments.length);
   return rt.call("floor_divide", [input, other], [], 'one');
@@ -578,8 +583,8 @@ ops.floorDivide = function heron_floor_divide(input, other) {
  */
 let op_remainder = null;
 ops.remainder = function heron_remainder(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_remainder || (op_remainder = rt.opHandle("remainder")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_remainder || (op_remainder = rt.opHandle("remainder")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("remainder", "input, other", arguments.length);
   return rt.call("remainder", [input, other], [], 'one');
@@ -594,8 +599,8 @@ ops.remainder = function heron_remainder(input, other) {
  */
 let op_pow = null;
 ops.pow = function heron_pow(input, exponent) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && exponent instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_pow || (op_pow = rt.opHandle("pow")), true, undefined, input._h, exponent._h));
+  if (arguments.length === 2 && input instanceof Tensor && exponent instanceof Tensor) {
+    return wrap(opCallFast(op_pow || (op_pow = rt.opHandle("pow")), input._h, exponent._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("pow", "input, exponent", arguments.length);
   return rt.call("pow", [input, exponent], [], 'one');
@@ -610,8 +615,8 @@ ops.pow = function heron_pow(input, exponent) {
  */
 let op_maximum = null;
 ops.maximum = function heron_maximum(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_maximum || (op_maximum = rt.opHandle("maximum")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_maximum || (op_maximum = rt.opHandle("maximum")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("maximum", "input, other", arguments.length);
   return rt.call("maximum", [input, other], [], 'one');
@@ -626,8 +631,8 @@ ops.maximum = function heron_maximum(input, other) {
  */
 let op_minimum = null;
 ops.minimum = function heron_minimum(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_minimum || (op_minimum = rt.opHandle("minimum")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_minimum || (op_minimum = rt.opHandle("minimum")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("minimum", "input, other", arguments.length);
   return rt.call("minimum", [input, other], [], 'one');
@@ -642,8 +647,8 @@ ops.minimum = function heron_minimum(input, other) {
  */
 let op_atan2 = null;
 ops.atan2 = function heron_atan2(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_atan2 || (op_atan2 = rt.opHandle("atan2")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_atan2 || (op_atan2 = rt.opHandle("atan2")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("atan2", "input, other", arguments.length);
   return rt.call("atan2", [input, other], [], 'one');
@@ -658,8 +663,8 @@ ops.atan2 = function heron_atan2(input, other) {
  */
 let op_eq = null;
 ops.eq = function heron_eq(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_eq || (op_eq = rt.opHandle("eq")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_eq || (op_eq = rt.opHandle("eq")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("eq", "input, other", arguments.length);
   return rt.call("eq", [input, other], [], 'one');
@@ -674,8 +679,8 @@ ops.eq = function heron_eq(input, other) {
  */
 let op_ne = null;
 ops.ne = function heron_ne(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_ne || (op_ne = rt.opHandle("ne")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_ne || (op_ne = rt.opHandle("ne")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("ne", "input, other", arguments.length);
   return rt.call("ne", [input, other], [], 'one');
@@ -690,8 +695,8 @@ ops.ne = function heron_ne(input, other) {
  */
 let op_lt = null;
 ops.lt = function heron_lt(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_lt || (op_lt = rt.opHandle("lt")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_lt || (op_lt = rt.opHandle("lt")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("lt", "input, other", arguments.length);
   return rt.call("lt", [input, other], [], 'one');
@@ -706,8 +711,8 @@ ops.lt = function heron_lt(input, other) {
  */
 let op_le = null;
 ops.le = function heron_le(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_le || (op_le = rt.opHandle("le")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_le || (op_le = rt.opHandle("le")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("le", "input, other", arguments.length);
   return rt.call("le", [input, other], [], 'one');
@@ -722,8 +727,8 @@ ops.le = function heron_le(input, other) {
  */
 let op_gt = null;
 ops.gt = function heron_gt(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_gt || (op_gt = rt.opHandle("gt")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_gt || (op_gt = rt.opHandle("gt")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("gt", "input, other", arguments.length);
   return rt.call("gt", [input, other], [], 'one');
@@ -738,8 +743,8 @@ ops.gt = function heron_gt(input, other) {
  */
 let op_ge = null;
 ops.ge = function heron_ge(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_ge || (op_ge = rt.opHandle("ge")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_ge || (op_ge = rt.opHandle("ge")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("ge", "input, other", arguments.length);
   return rt.call("ge", [input, other], [], 'one');
@@ -754,8 +759,8 @@ ops.ge = function heron_ge(input, other) {
  */
 let op_logical_and = null;
 ops.logicalAnd = function heron_logical_and(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_logical_and || (op_logical_and = rt.opHandle("logical_and")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_logical_and || (op_logical_and = rt.opHandle("logical_and")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalAnd", "input, other", arguments.length);
   return rt.call("logical_and", [input, other], [], 'one');
@@ -770,8 +775,8 @@ ops.logicalAnd = function heron_logical_and(input, other) {
  */
 let op_logical_or = null;
 ops.logicalOr = function heron_logical_or(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_logical_or || (op_logical_or = rt.opHandle("logical_or")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_logical_or || (op_logical_or = rt.opHandle("logical_or")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalOr", "input, other", arguments.length);
   return rt.call("logical_or", [input, other], [], 'one');
@@ -786,8 +791,8 @@ ops.logicalOr = function heron_logical_or(input, other) {
  */
 let op_logical_xor = null;
 ops.logicalXor = function heron_logical_xor(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_logical_xor || (op_logical_xor = rt.opHandle("logical_xor")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_logical_xor || (op_logical_xor = rt.opHandle("logical_xor")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("logicalXor", "input, other", arguments.length);
   return rt.call("logical_xor", [input, other], [], 'one');
@@ -802,8 +807,8 @@ ops.logicalXor = function heron_logical_xor(input, other) {
  */
 let op_bitwise_and = null;
 ops.bitwiseAnd = function heron_bitwise_and(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_and || (op_bitwise_and = rt.opHandle("bitwise_and")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_and || (op_bitwise_and = rt.opHandle("bitwise_and")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseAnd", "input, other", arguments.length);
   return rt.call("bitwise_and", [input, other], [], 'one');
@@ -818,8 +823,8 @@ ops.bitwiseAnd = function heron_bitwise_and(input, other) {
  */
 let op_bitwise_or = null;
 ops.bitwiseOr = function heron_bitwise_or(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_or || (op_bitwise_or = rt.opHandle("bitwise_or")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_or || (op_bitwise_or = rt.opHandle("bitwise_or")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseOr", "input, other", arguments.length);
   return rt.call("bitwise_or", [input, other], [], 'one');
@@ -834,8 +839,8 @@ ops.bitwiseOr = function heron_bitwise_or(input, other) {
  */
 let op_bitwise_xor = null;
 ops.bitwiseXor = function heron_bitwise_xor(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_xor || (op_bitwise_xor = rt.opHandle("bitwise_xor")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_xor || (op_bitwise_xor = rt.opHandle("bitwise_xor")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseXor", "input, other", arguments.length);
   return rt.call("bitwise_xor", [input, other], [], 'one');
@@ -850,8 +855,8 @@ ops.bitwiseXor = function heron_bitwise_xor(input, other) {
  */
 let op_bitwise_left_shift = null;
 ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_left_shift || (op_bitwise_left_shift = rt.opHandle("bitwise_left_shift")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_left_shift || (op_bitwise_left_shift = rt.opHandle("bitwise_left_shift")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseLeftShift", "input, other", arguments.length);
   return rt.call("bitwise_left_shift", [input, other], [], 'one');
@@ -866,8 +871,8 @@ ops.bitwiseLeftShift = function heron_bitwise_left_shift(input, other) {
  */
 let op_bitwise_right_shift = null;
 ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bitwise_right_shift || (op_bitwise_right_shift = rt.opHandle("bitwise_right_shift")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_bitwise_right_shift || (op_bitwise_right_shift = rt.opHandle("bitwise_right_shift")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("bitwiseRightShift", "input, other", arguments.length);
   return rt.call("bitwise_right_shift", [input, other], [], 'one');
@@ -883,8 +888,8 @@ ops.bitwiseRightShift = function heron_bitwise_right_shift(input, other) {
  */
 let op_where = null;
 ops.where = function heron_where(condition, input, other) {
-  if (arguments.length === 3 && condition instanceof rt.Tensor && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_where || (op_where = rt.opHandle("where")), true, undefined, condition._h, input._h, other._h));
+  if (arguments.length === 3 && condition instanceof Tensor && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_where || (op_where = rt.opHandle("where")), condition._h, input._h, other._h));
   }
   if (arguments.length < 3 || arguments.length > 3) rt.arity("where", "condition, input, other", arguments.length);
   return rt.call("where", [condition, input, other], [], 'one');
@@ -901,8 +906,8 @@ ops.where = function heron_where(condition, input, other) {
  */
 let op_clamp = null;
 ops.clamp = function heron_clamp(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_clamp || (op_clamp = rt.opHandle("clamp")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_clamp || (op_clamp = rt.opHandle("clamp")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("clamp", "input[, options]", arguments.length);
   rt.checkOptions("clamp", options, "min,max");
@@ -921,8 +926,8 @@ ops.clamp = function heron_clamp(input, options = rt.NO_OPTIONS) {
  */
 let op_sum = null;
 ops.sum = function heron_sum(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_sum || (op_sum = rt.opHandle("sum")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_sum || (op_sum = rt.opHandle("sum")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("sum", "input[, options]", arguments.length);
   rt.checkOptions("sum", options, "dim,keepdim,dtype");
@@ -941,8 +946,8 @@ ops.sum = function heron_sum(input, options = rt.NO_OPTIONS) {
  */
 let op_mean = null;
 ops.mean = function heron_mean(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_mean || (op_mean = rt.opHandle("mean")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_mean || (op_mean = rt.opHandle("mean")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("mean", "input[, options]", arguments.length);
   rt.checkOptions("mean", options, "dim,keepdim,dtype");
@@ -961,8 +966,8 @@ ops.mean = function heron_mean(input, options = rt.NO_OPTIONS) {
  */
 let op_prod = null;
 ops.prod = function heron_prod(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_prod || (op_prod = rt.opHandle("prod")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_prod || (op_prod = rt.opHandle("prod")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("prod", "input[, options]", arguments.length);
   rt.checkOptions("prod", options, "dim,keepdim,dtype");
@@ -980,8 +985,8 @@ ops.prod = function heron_prod(input, options = rt.NO_OPTIONS) {
  */
 let op_amax = null;
 ops.amax = function heron_amax(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_amax || (op_amax = rt.opHandle("amax")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_amax || (op_amax = rt.opHandle("amax")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("amax", "input[, options]", arguments.length);
   rt.checkOptions("amax", options, "dim,keepdim");
@@ -999,8 +1004,8 @@ ops.amax = function heron_amax(input, options = rt.NO_OPTIONS) {
  */
 let op_amin = null;
 ops.amin = function heron_amin(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_amin || (op_amin = rt.opHandle("amin")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_amin || (op_amin = rt.opHandle("amin")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("amin", "input[, options]", arguments.length);
   rt.checkOptions("amin", options, "dim,keepdim");
@@ -1018,8 +1023,8 @@ ops.amin = function heron_amin(input, options = rt.NO_OPTIONS) {
  */
 let op_argmax = null;
 ops.argmax = function heron_argmax(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_argmax || (op_argmax = rt.opHandle("argmax")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_argmax || (op_argmax = rt.opHandle("argmax")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("argmax", "input[, options]", arguments.length);
   rt.checkOptions("argmax", options, "dim,keepdim");
@@ -1037,8 +1042,8 @@ ops.argmax = function heron_argmax(input, options = rt.NO_OPTIONS) {
  */
 let op_argmin = null;
 ops.argmin = function heron_argmin(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_argmin || (op_argmin = rt.opHandle("argmin")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_argmin || (op_argmin = rt.opHandle("argmin")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("argmin", "input[, options]", arguments.length);
   rt.checkOptions("argmin", options, "dim,keepdim");
@@ -1057,8 +1062,8 @@ ops.argmin = function heron_argmin(input, options = rt.NO_OPTIONS) {
  */
 let op_var = null;
 ops.var = function heron_var(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_var || (op_var = rt.opHandle("var")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_var || (op_var = rt.opHandle("var")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("var", "input[, options]", arguments.length);
   rt.checkOptions("var", options, "dim,correction,keepdim");
@@ -1077,8 +1082,8 @@ ops.var = function heron_var(input, options = rt.NO_OPTIONS) {
  */
 let op_std = null;
 ops.std = function heron_std(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_std || (op_std = rt.opHandle("std")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_std || (op_std = rt.opHandle("std")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("std", "input[, options]", arguments.length);
   rt.checkOptions("std", options, "dim,correction,keepdim");
@@ -1096,8 +1101,8 @@ ops.std = function heron_std(input, options = rt.NO_OPTIONS) {
  */
 let op_logsumexp = null;
 ops.logsumexp = function heron_logsumexp(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_logsumexp || (op_logsumexp = rt.opHandle("logsumexp")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_logsumexp || (op_logsumexp = rt.opHandle("logsumexp")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("logsumexp", "input[, options]", arguments.length);
   rt.checkOptions("logsumexp", options, "dim,keepdim");
@@ -1115,8 +1120,8 @@ ops.logsumexp = function heron_logsumexp(input, options = rt.NO_OPTIONS) {
  */
 let op_all = null;
 ops.all = function heron_all(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_all || (op_all = rt.opHandle("all")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_all || (op_all = rt.opHandle("all")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("all", "input[, options]", arguments.length);
   rt.checkOptions("all", options, "dim,keepdim");
@@ -1134,8 +1139,8 @@ ops.all = function heron_all(input, options = rt.NO_OPTIONS) {
  */
 let op_any = null;
 ops.any = function heron_any(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_any || (op_any = rt.opHandle("any")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_any || (op_any = rt.opHandle("any")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("any", "input[, options]", arguments.length);
   rt.checkOptions("any", options, "dim,keepdim");
@@ -1181,8 +1186,8 @@ ops.cumprod = function heron_cumprod(input, dim, options = rt.NO_OPTIONS) {
  */
 let op_matmul = null;
 ops.matmul = function heron_matmul(input, other) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && other instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_matmul || (op_matmul = rt.opHandle("matmul")), true, undefined, input._h, other._h));
+  if (arguments.length === 2 && input instanceof Tensor && other instanceof Tensor) {
+    return wrap(opCallFast(op_matmul || (op_matmul = rt.opHandle("matmul")), input._h, other._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("matmul", "input, other", arguments.length);
   return rt.call("matmul", [input, other], [], 'one');
@@ -1313,8 +1318,8 @@ ops.transpose = function heron_transpose(input, dim0, dim1) {
  */
 let op_slice = null;
 ops.slice = function heron_slice(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_slice || (op_slice = rt.opHandle("slice")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_slice || (op_slice = rt.opHandle("slice")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("slice", "input[, options]", arguments.length);
   rt.checkOptions("slice", options, "dim,start,end,step");
@@ -1368,8 +1373,8 @@ ops.broadcastTo = function heron_broadcast_to(input, shape) {
  */
 let op_squeeze = null;
 ops.squeeze = function heron_squeeze(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_squeeze || (op_squeeze = rt.opHandle("squeeze")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_squeeze || (op_squeeze = rt.opHandle("squeeze")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("squeeze", "input[, options]", arguments.length);
   rt.checkOptions("squeeze", options, "dim");
@@ -1399,8 +1404,8 @@ ops.unsqueeze = function heron_unsqueeze(input, dim) {
  */
 let op_flatten = null;
 ops.flatten = function heron_flatten(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_flatten || (op_flatten = rt.opHandle("flatten")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_flatten || (op_flatten = rt.opHandle("flatten")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("flatten", "input[, options]", arguments.length);
   rt.checkOptions("flatten", options, "startDim,endDim");
@@ -1431,8 +1436,8 @@ ops.asStrided = function heron_as_strided(input, size, stride, options = rt.NO_O
  */
 let op_contiguous = null;
 ops.contiguous = function heron_contiguous(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_contiguous || (op_contiguous = rt.opHandle("contiguous")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_contiguous || (op_contiguous = rt.opHandle("contiguous")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("contiguous", "input", arguments.length);
   return rt.call("contiguous", [input], [], 'one');
@@ -1446,8 +1451,8 @@ ops.contiguous = function heron_contiguous(input) {
  */
 let op_clone = null;
 ops.clone = function heron_clone(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_clone || (op_clone = rt.opHandle("clone")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_clone || (op_clone = rt.opHandle("clone")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("clone", "input", arguments.length);
   return rt.call("clone", [input], [], 'one');
@@ -1486,8 +1491,8 @@ ops.toDevice = function heron_to_device(input, device) {
  */
 let op_copy_ = null;
 ops.copy_ = function heron_copy_(input, src) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && src instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_copy_ || (op_copy_ = rt.opHandle("copy_")), true, undefined, input._h, src._h));
+  if (arguments.length === 2 && input instanceof Tensor && src instanceof Tensor) {
+    return wrap(opCallFast(op_copy_ || (op_copy_ = rt.opHandle("copy_")), input._h, src._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("copy_", "input, src", arguments.length);
   return rt.call("copy_", [input, src], [], 'one');
@@ -1620,8 +1625,8 @@ ops.indexSelect = function heron_index_select(input, index, dim) {
  */
 let op_take_along_dim = null;
 ops.takeAlongDim = function heron_take_along_dim(input, indices, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && indices instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_take_along_dim || (op_take_along_dim = rt.opHandle("take_along_dim")), true, undefined, input._h, indices._h));
+  if (arguments.length === 2 && input instanceof Tensor && indices instanceof Tensor) {
+    return wrap(opCallFast(op_take_along_dim || (op_take_along_dim = rt.opHandle("take_along_dim")), input._h, indices._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("takeAlongDim", "input, indices[, options]", arguments.length);
   rt.checkOptions("take_along_dim", options, "dim");
@@ -1666,8 +1671,8 @@ ops.indexPut_ = function heron_index_put_(input, values, options = rt.NO_OPTIONS
  */
 let op_nonzero = null;
 ops.nonzero = function heron_nonzero(input) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_nonzero || (op_nonzero = rt.opHandle("nonzero")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_nonzero || (op_nonzero = rt.opHandle("nonzero")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 1) rt.arity("nonzero", "input", arguments.length);
   return rt.call("nonzero", [input], [], 'one');
@@ -1723,8 +1728,8 @@ ops.roll = function heron_roll(input, shifts, options = rt.NO_OPTIONS) {
  */
 let op_tril = null;
 ops.tril = function heron_tril(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_tril || (op_tril = rt.opHandle("tril")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_tril || (op_tril = rt.opHandle("tril")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("tril", "input[, options]", arguments.length);
   rt.checkOptions("tril", options, "diagonal");
@@ -1741,8 +1746,8 @@ ops.tril = function heron_tril(input, options = rt.NO_OPTIONS) {
  */
 let op_triu = null;
 ops.triu = function heron_triu(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_triu || (op_triu = rt.opHandle("triu")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_triu || (op_triu = rt.opHandle("triu")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("triu", "input[, options]", arguments.length);
   rt.checkOptions("triu", options, "diagonal");
@@ -1919,8 +1924,8 @@ ops.eye = function heron_eye(n, options = rt.NO_OPTIONS) {
  */
 let op_empty_like = null;
 ops.emptyLike = function heron_empty_like(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_empty_like || (op_empty_like = rt.opHandle("empty_like")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_empty_like || (op_empty_like = rt.opHandle("empty_like")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("emptyLike", "input[, options]", arguments.length);
   rt.checkOptions("empty_like", options, "dtype");
@@ -1937,8 +1942,8 @@ ops.emptyLike = function heron_empty_like(input, options = rt.NO_OPTIONS) {
  */
 let op_zeros_like = null;
 ops.zerosLike = function heron_zeros_like(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_zeros_like || (op_zeros_like = rt.opHandle("zeros_like")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_zeros_like || (op_zeros_like = rt.opHandle("zeros_like")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("zerosLike", "input[, options]", arguments.length);
   rt.checkOptions("zeros_like", options, "dtype");
@@ -1955,8 +1960,8 @@ ops.zerosLike = function heron_zeros_like(input, options = rt.NO_OPTIONS) {
  */
 let op_ones_like = null;
 ops.onesLike = function heron_ones_like(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_ones_like || (op_ones_like = rt.opHandle("ones_like")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_ones_like || (op_ones_like = rt.opHandle("ones_like")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("onesLike", "input[, options]", arguments.length);
   rt.checkOptions("ones_like", options, "dtype");
@@ -2042,8 +2047,8 @@ ops.randint = function heron_randint(high, size, options = rt.NO_OPTIONS) {
  */
 let op_bernoulli = null;
 ops.bernoulli = function heron_bernoulli(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_bernoulli || (op_bernoulli = rt.opHandle("bernoulli")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_bernoulli || (op_bernoulli = rt.opHandle("bernoulli")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("bernoulli", "input[, options]", arguments.length);
   rt.checkOptions("bernoulli", options, "seed");
@@ -2179,8 +2184,8 @@ ops.clipGradNorm_ = function heron_clip_grad_norm_(tensors, maxNorm, options = r
  */
 let op_conv1d = null;
 ops.conv1d = function heron_conv1d(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_conv1d || (op_conv1d = rt.opHandle("conv1d")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_conv1d || (op_conv1d = rt.opHandle("conv1d")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv1d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv1d", options, "bias,stride,padding,dilation,groups,samePadding");
@@ -2203,8 +2208,8 @@ ops.conv1d = function heron_conv1d(input, weight, options = rt.NO_OPTIONS) {
  */
 let op_conv2d = null;
 ops.conv2d = function heron_conv2d(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_conv2d || (op_conv2d = rt.opHandle("conv2d")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_conv2d || (op_conv2d = rt.opHandle("conv2d")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv2d", options, "bias,stride,padding,dilation,groups,samePadding");
@@ -2230,8 +2235,8 @@ ops.conv2d = function heron_conv2d(input, weight, options = rt.NO_OPTIONS) {
  */
 let op_conv2d_fused = null;
 ops.conv2dFused = function heron_conv2d_fused(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_conv2d_fused || (op_conv2d_fused = rt.opHandle("conv2d_fused")), true, undefined, input._h, weight._h, null, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_conv2d_fused || (op_conv2d_fused = rt.opHandle("conv2d_fused")), input._h, weight._h, null, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("conv2dFused", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv2d_fused", options, "bias,residual,stride,padding,dilation,groups,samePadding,min,max");
@@ -2254,8 +2259,8 @@ ops.conv2dFused = function heron_conv2d_fused(input, weight, options = rt.NO_OPT
  */
 let op_conv_transpose2d = null;
 ops.convTranspose2d = function heron_conv_transpose2d(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_conv_transpose2d || (op_conv_transpose2d = rt.opHandle("conv_transpose2d")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_conv_transpose2d || (op_conv_transpose2d = rt.opHandle("conv_transpose2d")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("convTranspose2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("conv_transpose2d", options, "bias,stride,padding,outputPadding,groups,dilation");
@@ -2384,8 +2389,8 @@ ops.convTranspose2dBackward = function heron_conv_transpose2d_backward(grad, inp
  */
 let op_max_pool2d_backward = null;
 ops.maxPool2dBackward = function heron_max_pool2d_backward(grad, input, indices) {
-  if (arguments.length === 3 && grad instanceof rt.Tensor && input instanceof rt.Tensor && indices instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_max_pool2d_backward || (op_max_pool2d_backward = rt.opHandle("max_pool2d_backward")), true, undefined, grad._h, input._h, indices._h));
+  if (arguments.length === 3 && grad instanceof Tensor && input instanceof Tensor && indices instanceof Tensor) {
+    return wrap(opCallFast(op_max_pool2d_backward || (op_max_pool2d_backward = rt.opHandle("max_pool2d_backward")), grad._h, input._h, indices._h));
   }
   if (arguments.length < 3 || arguments.length > 3) rt.arity("maxPool2dBackward", "grad, input, indices", arguments.length);
   return rt.call("max_pool2d_backward", [grad, input, indices], [], 'one');
@@ -2420,8 +2425,8 @@ ops.avgPool2dBackward = function heron_avg_pool2d_backward(grad, input, kernelSi
  */
 let op_adaptive_avg_pool2d_backward = null;
 ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad, input) {
-  if (arguments.length === 2 && grad instanceof rt.Tensor && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_adaptive_avg_pool2d_backward || (op_adaptive_avg_pool2d_backward = rt.opHandle("adaptive_avg_pool2d_backward")), true, undefined, grad._h, input._h));
+  if (arguments.length === 2 && grad instanceof Tensor && input instanceof Tensor) {
+    return wrap(opCallFast(op_adaptive_avg_pool2d_backward || (op_adaptive_avg_pool2d_backward = rt.opHandle("adaptive_avg_pool2d_backward")), grad._h, input._h));
   }
   if (arguments.length < 2 || arguments.length > 2) rt.arity("adaptiveAvgPool2dBackward", "grad, input", arguments.length);
   return rt.call("adaptive_avg_pool2d_backward", [grad, input], [], 'one');
@@ -2438,8 +2443,8 @@ ops.adaptiveAvgPool2dBackward = function heron_adaptive_avg_pool2d_backward(grad
  */
 let op_linear = null;
 ops.linear = function heron_linear(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_linear || (op_linear = rt.opHandle("linear")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_linear || (op_linear = rt.opHandle("linear")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("linear", "input, weight[, options]", arguments.length);
   rt.checkOptions("linear", options, "bias");
@@ -2472,8 +2477,8 @@ ops.linearBackward = function heron_linear_backward(gradOutput, input, weight, o
  */
 let op_leaky_relu = null;
 ops.leakyRelu = function heron_leaky_relu(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_leaky_relu || (op_leaky_relu = rt.opHandle("leaky_relu")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_leaky_relu || (op_leaky_relu = rt.opHandle("leaky_relu")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("leakyRelu", "input[, options]", arguments.length);
   rt.checkOptions("leaky_relu", options, "negativeSlope");
@@ -2491,8 +2496,8 @@ ops.leakyRelu = function heron_leaky_relu(input, options = rt.NO_OPTIONS) {
  */
 let op_leaky_relu_backward = null;
 ops.leakyReluBackward = function heron_leaky_relu_backward(gradOutput, input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_leaky_relu_backward || (op_leaky_relu_backward = rt.opHandle("leaky_relu_backward")), true, undefined, gradOutput._h, input._h));
+  if (arguments.length === 2 && gradOutput instanceof Tensor && input instanceof Tensor) {
+    return wrap(opCallFast(op_leaky_relu_backward || (op_leaky_relu_backward = rt.opHandle("leaky_relu_backward")), gradOutput._h, input._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("leakyReluBackward", "gradOutput, input[, options]", arguments.length);
   rt.checkOptions("leaky_relu_backward", options, "negativeSlope");
@@ -2525,8 +2530,8 @@ ops.dropout = function heron_dropout(input, options = rt.NO_OPTIONS) {
  */
 let op_dropout_backward = null;
 ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && gradOutput instanceof rt.Tensor && mask instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_dropout_backward || (op_dropout_backward = rt.opHandle("dropout_backward")), true, undefined, gradOutput._h, mask._h));
+  if (arguments.length === 2 && gradOutput instanceof Tensor && mask instanceof Tensor) {
+    return wrap(opCallFast(op_dropout_backward || (op_dropout_backward = rt.opHandle("dropout_backward")), gradOutput._h, mask._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("dropoutBackward", "gradOutput, mask[, options]", arguments.length);
   rt.checkOptions("dropout_backward", options, "p");
@@ -2544,8 +2549,8 @@ ops.dropoutBackward = function heron_dropout_backward(gradOutput, mask, options 
  */
 let op_embedding = null;
 ops.embedding = function heron_embedding(weight, indices, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && weight instanceof rt.Tensor && indices instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_embedding || (op_embedding = rt.opHandle("embedding")), true, undefined, weight._h, indices._h));
+  if (arguments.length === 2 && weight instanceof Tensor && indices instanceof Tensor) {
+    return wrap(opCallFast(op_embedding || (op_embedding = rt.opHandle("embedding")), weight._h, indices._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("embedding", "weight, indices[, options]", arguments.length);
   rt.checkOptions("embedding", options, "paddingIdx");
@@ -2605,8 +2610,8 @@ ops.pixelUnshuffle = function heron_pixel_unshuffle(input, downscaleFactor) {
  */
 let op_interpolate = null;
 ops.interpolate = function heron_interpolate(input, options = rt.NO_OPTIONS) {
-  if (arguments.length === 1 && input instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_interpolate || (op_interpolate = rt.opHandle("interpolate")), true, undefined, input._h));
+  if (arguments.length === 1 && input instanceof Tensor) {
+    return wrap(opCallFast(op_interpolate || (op_interpolate = rt.opHandle("interpolate")), input._h));
   }
   if (arguments.length < 1 || arguments.length > 2) rt.arity("interpolate", "input[, options]", arguments.length);
   rt.checkOptions("interpolate", options, "size,scaleFactor,mode,alignCorners");
@@ -2772,8 +2777,8 @@ ops.instanceNorm = function heron_instance_norm(input, options = rt.NO_OPTIONS) 
  */
 let op_cross_entropy = null;
 ops.crossEntropy = function heron_cross_entropy(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_cross_entropy || (op_cross_entropy = rt.opHandle("cross_entropy")), true, undefined, input._h, target._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_cross_entropy || (op_cross_entropy = rt.opHandle("cross_entropy")), input._h, target._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("crossEntropy", "input, target[, options]", arguments.length);
   rt.checkOptions("cross_entropy", options, "weight,ignoreIndex,reduction,labelSmoothing");
@@ -2795,8 +2800,8 @@ ops.crossEntropy = function heron_cross_entropy(input, target, options = rt.NO_O
  */
 let op_cross_entropy_backward = null;
 ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_cross_entropy_backward || (op_cross_entropy_backward = rt.opHandle("cross_entropy_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_cross_entropy_backward || (op_cross_entropy_backward = rt.opHandle("cross_entropy_backward")), gradOutput._h, input._h, target._h, null));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("crossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("cross_entropy_backward", options, "weight,ignoreIndex,reduction,labelSmoothing");
@@ -2816,8 +2821,8 @@ ops.crossEntropyBackward = function heron_cross_entropy_backward(gradOutput, inp
  */
 let op_nll_loss = null;
 ops.nllLoss = function heron_nll_loss(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_nll_loss || (op_nll_loss = rt.opHandle("nll_loss")), true, undefined, input._h, target._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_nll_loss || (op_nll_loss = rt.opHandle("nll_loss")), input._h, target._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("nllLoss", "input, target[, options]", arguments.length);
   rt.checkOptions("nll_loss", options, "weight,ignoreIndex,reduction");
@@ -2838,8 +2843,8 @@ ops.nllLoss = function heron_nll_loss(input, target, options = rt.NO_OPTIONS) {
  */
 let op_nll_loss_backward = null;
 ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_nll_loss_backward || (op_nll_loss_backward = rt.opHandle("nll_loss_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_nll_loss_backward || (op_nll_loss_backward = rt.opHandle("nll_loss_backward")), gradOutput._h, input._h, target._h, null));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("nllLossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("nll_loss_backward", options, "weight,ignoreIndex,reduction");
@@ -2857,8 +2862,8 @@ ops.nllLossBackward = function heron_nll_loss_backward(gradOutput, input, target
  */
 let op_mse_loss = null;
 ops.mseLoss = function heron_mse_loss(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_mse_loss || (op_mse_loss = rt.opHandle("mse_loss")), true, undefined, input._h, target._h));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_mse_loss || (op_mse_loss = rt.opHandle("mse_loss")), input._h, target._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("mseLoss", "input, target[, options]", arguments.length);
   rt.checkOptions("mse_loss", options, "reduction");
@@ -2877,8 +2882,8 @@ ops.mseLoss = function heron_mse_loss(input, target, options = rt.NO_OPTIONS) {
  */
 let op_mse_loss_backward = null;
 ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_mse_loss_backward || (op_mse_loss_backward = rt.opHandle("mse_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_mse_loss_backward || (op_mse_loss_backward = rt.opHandle("mse_loss_backward")), gradOutput._h, input._h, target._h));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("mseLossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("mse_loss_backward", options, "reduction");
@@ -2896,8 +2901,8 @@ ops.mseLossBackward = function heron_mse_loss_backward(gradOutput, input, target
  */
 let op_l1_loss = null;
 ops.l1Loss = function heron_l1_loss(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_l1_loss || (op_l1_loss = rt.opHandle("l1_loss")), true, undefined, input._h, target._h));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_l1_loss || (op_l1_loss = rt.opHandle("l1_loss")), input._h, target._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("l1Loss", "input, target[, options]", arguments.length);
   rt.checkOptions("l1_loss", options, "reduction");
@@ -2916,8 +2921,8 @@ ops.l1Loss = function heron_l1_loss(input, target, options = rt.NO_OPTIONS) {
  */
 let op_l1_loss_backward = null;
 ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_l1_loss_backward || (op_l1_loss_backward = rt.opHandle("l1_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_l1_loss_backward || (op_l1_loss_backward = rt.opHandle("l1_loss_backward")), gradOutput._h, input._h, target._h));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("l1LossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("l1_loss_backward", options, "reduction");
@@ -2936,8 +2941,8 @@ ops.l1LossBackward = function heron_l1_loss_backward(gradOutput, input, target, 
  */
 let op_smooth_l1_loss = null;
 ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_smooth_l1_loss || (op_smooth_l1_loss = rt.opHandle("smooth_l1_loss")), true, undefined, input._h, target._h));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_smooth_l1_loss || (op_smooth_l1_loss = rt.opHandle("smooth_l1_loss")), input._h, target._h));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("smoothL1Loss", "input, target[, options]", arguments.length);
   rt.checkOptions("smooth_l1_loss", options, "reduction,beta");
@@ -2957,8 +2962,8 @@ ops.smoothL1Loss = function heron_smooth_l1_loss(input, target, options = rt.NO_
  */
 let op_smooth_l1_loss_backward = null;
 ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_smooth_l1_loss_backward || (op_smooth_l1_loss_backward = rt.opHandle("smooth_l1_loss_backward")), true, undefined, gradOutput._h, input._h, target._h));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_smooth_l1_loss_backward || (op_smooth_l1_loss_backward = rt.opHandle("smooth_l1_loss_backward")), gradOutput._h, input._h, target._h));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("smoothL1LossBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("smooth_l1_loss_backward", options, "reduction,beta");
@@ -2977,8 +2982,8 @@ ops.smoothL1LossBackward = function heron_smooth_l1_loss_backward(gradOutput, in
  */
 let op_binary_cross_entropy = null;
 ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy || (op_binary_cross_entropy = rt.opHandle("binary_cross_entropy")), true, undefined, input._h, target._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_binary_cross_entropy || (op_binary_cross_entropy = rt.opHandle("binary_cross_entropy")), input._h, target._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropy", "input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy", options, "weight,reduction");
@@ -2998,8 +3003,8 @@ ops.binaryCrossEntropy = function heron_binary_cross_entropy(input, target, opti
  */
 let op_binary_cross_entropy_backward = null;
 ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_backward || (op_binary_cross_entropy_backward = rt.opHandle("binary_cross_entropy_backward")), true, undefined, gradOutput._h, input._h, target._h, null));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_binary_cross_entropy_backward || (op_binary_cross_entropy_backward = rt.opHandle("binary_cross_entropy_backward")), gradOutput._h, input._h, target._h, null));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_backward", options, "weight,reduction");
@@ -3019,8 +3024,8 @@ ops.binaryCrossEntropyBackward = function heron_binary_cross_entropy_backward(gr
  */
 let op_binary_cross_entropy_with_logits = null;
 ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logits(input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_with_logits || (op_binary_cross_entropy_with_logits = rt.opHandle("binary_cross_entropy_with_logits")), true, undefined, input._h, target._h, null, null));
+  if (arguments.length === 2 && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_binary_cross_entropy_with_logits || (op_binary_cross_entropy_with_logits = rt.opHandle("binary_cross_entropy_with_logits")), input._h, target._h, null, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("binaryCrossEntropyWithLogits", "input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_with_logits", options, "weight,posWeight,reduction");
@@ -3041,8 +3046,8 @@ ops.binaryCrossEntropyWithLogits = function heron_binary_cross_entropy_with_logi
  */
 let op_binary_cross_entropy_with_logits_backward = null;
 ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_with_logits_backward(gradOutput, input, target, options = rt.NO_OPTIONS) {
-  if (arguments.length === 3 && gradOutput instanceof rt.Tensor && input instanceof rt.Tensor && target instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_binary_cross_entropy_with_logits_backward || (op_binary_cross_entropy_with_logits_backward = rt.opHandle("binary_cross_entropy_with_logits_backward")), true, undefined, gradOutput._h, input._h, target._h, null, null));
+  if (arguments.length === 3 && gradOutput instanceof Tensor && input instanceof Tensor && target instanceof Tensor) {
+    return wrap(opCallFast(op_binary_cross_entropy_with_logits_backward || (op_binary_cross_entropy_with_logits_backward = rt.opHandle("binary_cross_entropy_with_logits_backward")), gradOutput._h, input._h, target._h, null, null));
   }
   if (arguments.length < 3 || arguments.length > 4) rt.arity("binaryCrossEntropyWithLogitsBackward", "gradOutput, input, target[, options]", arguments.length);
   rt.checkOptions("binary_cross_entropy_with_logits_backward", options, "weight,posWeight,reduction");
@@ -3063,8 +3068,8 @@ ops.binaryCrossEntropyWithLogitsBackward = function heron_binary_cross_entropy_w
  */
 let op_local_conv2d = null;
 ops.localConv2d = function heron_local_conv2d(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_local_conv2d || (op_local_conv2d = rt.opHandle("local_conv2d")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_local_conv2d || (op_local_conv2d = rt.opHandle("local_conv2d")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("localConv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("local_conv2d", options, "bias,stride,padding,algo");
@@ -3089,8 +3094,8 @@ ops.localConv2d = function heron_local_conv2d(input, weight, options = rt.NO_OPT
  */
 let op_local_share_conv2d = null;
 ops.localShareConv2d = function heron_local_share_conv2d(input, weight, options = rt.NO_OPTIONS) {
-  if (arguments.length === 2 && input instanceof rt.Tensor && weight instanceof rt.Tensor) {
-    return rt.wrap(rt.binding.op_call_n(op_local_share_conv2d || (op_local_share_conv2d = rt.opHandle("local_share_conv2d")), true, undefined, input._h, weight._h, null));
+  if (arguments.length === 2 && input instanceof Tensor && weight instanceof Tensor) {
+    return wrap(opCallFast(op_local_share_conv2d || (op_local_share_conv2d = rt.opHandle("local_share_conv2d")), input._h, weight._h, null));
   }
   if (arguments.length < 2 || arguments.length > 3) rt.arity("localShareConv2d", "input, weight[, options]", arguments.length);
   rt.checkOptions("local_share_conv2d", options, "bias,stride,padding,dilation,spatialGroups,groups,mode,algo");

@@ -11,10 +11,10 @@
 /* Boxes live in slabs of SLAB_BOXES, so that an external from another addon is never mistaken for
  * one of ours: its data pointer is checked against our slabs' address ranges (a binary search over
  * the sorted slab bases) and never dereferenced unless it lies inside one. Freed boxes go on a LIFO
- * free list, so a call's box is usually the one the last finalizer freed (hot in cache), and
- * wrapping a handle allocates nothing in the common case. Only the JavaScript thread touches the
- * slabs (finalizers run there too). Slabs are never returned: their memory is bounded by the peak
- * number of live boxes (16 bytes each). */
+ * free list (the GC epilogue in fast.cc frees the boxes of dead values), and wrapping a handle
+ * allocates nothing in the common case. Only the JavaScript thread touches the slabs (the GC
+ * epilogue runs there too; fast.cc refuses a second JavaScript thread). Slabs are never returned: their memory is bounded by the peak
+ * number of live boxes (24 bytes each). */
 #define SLAB_BOXES 4096
 #define BOX_FREE (-1)
 static char** g_slabs = NULL; /* sorted by address */
@@ -46,21 +46,21 @@ static int slab_add(void) {
   return 1;
 }
 
-static hn_box* box_alloc(void) {
+hn_box* hn_box_alloc(void) {
   if (!g_free && !slab_add()) return NULL;
   hn_box* b = g_free;
   g_free = (hn_box*)b->ptr;
   return b;
 }
 
-static void box_free(hn_box* b) {
+void hn_box_free(hn_box* b) {
   b->kind = BOX_FREE;
   b->ptr = g_free;
   g_free = b;
 }
 
 /* The live box at p, or NULL when p is not one of ours. */
-static hn_box* box_at(const void* p) {
+hn_box* hn_box_at(const void* p) {
   const char* c = (const char*)p;
   size_t lo = 0, hi = g_nslabs; /* the last slab base <= c */
   while (lo < hi) {
@@ -82,24 +82,7 @@ int hn_kind_of(const char* type_name) {
   return -1;
 }
 
-#ifdef NODE_API_EXPERIMENTAL_HAS_POST_FINALIZER
-typedef node_api_nogc_env finalize_env;
-#else
-typedef napi_env finalize_env;
-#endif
-
-static void box_finalize(finalize_env env, void* data, void* hint) {
-  (void)hint;
-  hn_box* b = (hn_box*)data;
-  if (b->ptr && hn_kinds[b->kind].release) hn_kinds[b->kind].release(b->ptr);
-  if (b->ext) {
-    int64_t now = 0;
-    napi_adjust_external_memory(env, -b->ext, &now);
-  }
-  box_free(b);
-}
-
-static int g_tensor_kind = -1; /* hn_kind_of("heron_tensor"), set at load */
+int hn_tensor_kind = -1, hn_op_kind = -1; /* hn_kind_of("heron_tensor"), ("heron_op"), set at load */
 
 /* The bytes a tensor's elements take (numel * itemsize; views count their own elements, which
  * overstates shared storage: for pressure on the collector that errs on the safe side). */
@@ -124,7 +107,7 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
     napi_get_null(env, &v);
     return v;
   }
-  hn_box* b = box_alloc();
+  hn_box* b = hn_box_alloc();
   if (!b) {
     if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
     napi_throw_error(env, "HERON_ERR_OUT_OF_MEMORY", "out of memory");
@@ -133,12 +116,8 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
   b->ptr = ptr;
   b->kind = kind;
   b->ext = 0;
-  if (napi_create_external(env, b, box_finalize, NULL, &v) != napi_ok) {
-    if (hn_kinds[kind].release) hn_kinds[kind].release(ptr);
-    box_free(b);
-    return NULL;
-  }
-  if (kind == g_tensor_kind) {
+  v = hn_v8_external(env, b); /* owns b from here: the collector releases ptr and frees b */
+  if (kind == hn_tensor_kind) {
     const int64_t bytes = tensor_bytes((const heron_tensor*)ptr);
     int64_t now = 0;
     if (bytes >= HN_EXT_MIN_BYTES && napi_adjust_external_memory(env, bytes, &now) == napi_ok) b->ext = bytes;
@@ -147,17 +126,8 @@ napi_value hn_wrap(napi_env env, void* ptr, int kind) {
 }
 
 static hn_box* get_box(napi_env env, napi_value v) {
-  void* data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok) {  /* not an external */
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value e;
-      napi_get_and_clear_last_exception(env, &e);
-    }
-    return NULL;
-  }
-  return box_at(data);
+  (void)env;
+  return hn_v8_box_of(v);
 }
 
 napi_value hn_type_error(napi_env env, const char* fn, const char* what) {
@@ -1089,8 +1059,9 @@ static void def(napi_env env, napi_value exports, const char* name, napi_callbac
 
 static napi_value init(napi_env env, napi_value exports) {
   K_TENSOR = hn_kind_of("heron_tensor");
-  g_tensor_kind = K_TENSOR;
+  hn_tensor_kind = K_TENSOR;
   K_OP = hn_kind_of("heron_op");
+  hn_op_kind = K_OP;
   K_MODEL = hn_kind_of("heron_model");
   K_SESSION = hn_kind_of("heron_session");
   K_MAP = hn_kind_of("heron_tensor_map");
@@ -1098,6 +1069,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_throw_error(env, "HERON_ERR_ABI_MISMATCH", heron_last_error_message());
     return NULL;
   }
+  if (!hn_v8_register(env, exports)) return NULL;
   hn_register_generated(env, exports);
   def(env, exports, "tensor_from_host", js_tensor_from_host);
   def(env, exports, "tensor_to_host", js_tensor_to_host);

@@ -1,14 +1,11 @@
 /* Heron's Node.js addon: the hand-written core shared with the generated wrappers
- * (abi_gen.c, written by bindings/langs/node.py). Handles travel to JavaScript as externals
- * holding a small box from the addon's slabs (see addon.c); the box's finalizer releases the handle, so memory follows the
- * JavaScript garbage collector, and `release(h)` frees one early (later uses then raise). */
+ * (abi_gen.c, written by bindings/langs/node.py). Handles travel to JavaScript as V8 externals
+ * holding a small box from the addon's slabs (see addon.c); after a collection finds the external
+ * dead, fast.cc releases the handle, so memory follows the JavaScript garbage collector, and
+ * `release(h)` frees one early (later uses then raise). */
 #ifndef HERON_NODE_ADDON_H_
 #define HERON_NODE_ADDON_H_
 
-/* Experimental N-API for "pure" finalizers (they run inside the garbage collector instead of being
- * queued: a tensor finalizer only calls heron_tensor_release); older headers fall back to the
- * queued napi_finalize. */
-#define NAPI_EXPERIMENTAL
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +13,7 @@
 #include "heron.h"
 
 /* One kind per opaque handle type of heron.h (abi_gen.c numbers them and gives their release
- * functions; kind 0 is heron_op, which is static and never released). */
+ * functions; heron_op is static and never released). */
 typedef struct hn_kind {
   const char* name;            /* "heron_tensor" */
   void (*release)(void* handle); /* NULL: never released */
@@ -29,7 +26,24 @@ typedef struct hn_box {
   void* ptr;
   int kind;
   int64_t ext; /* bytes reported to V8 as external memory (tensors of >= HN_EXT_MIN_BYTES), 0 otherwise */
+  void* weak;  /* the v8::Global (weak) on the box's JavaScript value (fast.cc) */
 } hn_box;
+
+/* the kinds of heron_tensor and heron_op (hn_kind_of, set at load) */
+extern int hn_tensor_kind, hn_op_kind;
+
+/* The addon's box slabs (addon.c; JavaScript thread only). hn_box_at: the live box at p, or NULL
+ * when p is not one of ours. */
+hn_box* hn_box_alloc(void);
+void hn_box_free(hn_box* b);
+hn_box* hn_box_at(const void* p);
+
+/* fast.cc (V8 API): the External for box b, tied to the collector by a weak handle whose callback
+ * releases b's handle and frees b; and the registration of the V8-API functions on `exports`. */
+napi_value hn_v8_external(napi_env env, hn_box* b);
+/* The live box in v (one of our Externals), or NULL for any other value. */
+hn_box* hn_v8_box_of(napi_value v);
+int hn_v8_register(napi_env env, napi_value exports); /* 0: threw (e.g. a second JavaScript thread) */
 
 /* Tensors at least this large are reported to V8 (napi_adjust_external_memory) while a JavaScript
  * object holds them, so the garbage collector runs when native memory grows, not only when the

@@ -68,6 +68,79 @@ test('a released or foreign handle raises instead of crashing', () => {
   assert.throws(() => wrong.shape, /expected a heron_tensor handle, got heron_model/);
 });
 
+test('the op-call fast path (V8 API) checks its handles and raises engine errors like the general path', () => {
+  const { binding, opHandle } = require('../lib/runtime');
+  const a = heron.tensor(new Float32Array([1, 2]));
+  // results: right values, and one handle each (released by the collector; checkLeaks counts them)
+  assert.deepEqual(Array.from(heron.add(a, a).toArray()), [2, 4]);
+  assert.deepEqual(Array.from(new Float32Array(binding.tensor_to_host(binding.op_call_fast(opHandle('mul'), a._h, a._h)))), [1, 4]);
+  // an absent optional input: null from the generated code, undefined as well
+  const w = heron.tensor([[1, 0], [0, 2], [1, 1]]);
+  assert.deepEqual(Array.from(heron.linear(a, w).toArray()), [1, 4, 3]);
+  const viaUndefined = binding.op_call_fast(opHandle('linear'), a._h, w._h, undefined);
+  assert.equal(binding.handle_kind(viaUndefined), 'heron_tensor');
+  // released, foreign and wrong-kind handles: a TypeError naming the problem, never a crash
+  const r = heron.tensor([1, 2]);
+  r.release();
+  assert.throws(() => heron.add(r, a), /this heron_tensor was released/);
+  assert.throws(() => heron.add(a, r), /this heron_tensor was released/);
+  const fake = Object.create(heron.Tensor.prototype);
+  fake._h = { not: 'a handle' };
+  assert.throws(() => heron.add(fake, a), /expected a heron_tensor handle, got another value/);
+  for (const v of [1, 'x', {}, [], () => 0, 2n, Symbol('s'), new Float32Array(2)]) {
+    assert.throws(() => binding.op_call_fast(opHandle('add'), v, a._h), TypeError);
+  }
+  const m = new heron.Model(require('path').join(__dirname, '..', '..', 'tests', 'data', 'mnist_convnet.heron'));
+  const wrong = Object.create(heron.Tensor.prototype);
+  wrong._h = m._h;
+  assert.throws(() => heron.add(wrong, a), /expected a heron_tensor handle, got heron_model/);
+  assert.throws(() => binding.op_call_fast(a._h, a._h, a._h), /expected a heron_op handle, got heron_tensor/);
+  assert.throws(() => binding.op_call_fast(), /at most 21 inputs/);
+  assert.throws(() => binding.op_call_fast(opHandle('add'), ...new Array(22).fill(a._h)), /at most 21 inputs/);
+  // engine errors carry the ABI's code, status and op, as from the general path
+  const b = heron.tensor(new Float32Array([1, 2, 3]));
+  let err = null;
+  try { heron.add(a, b); } catch (e) { err = e; }
+  assert.ok(err instanceof RangeError, String(err));
+  assert.equal(err.code, 'HERON_ERR_INVALID_ARGUMENT');
+  assert.equal(err.op, 'add');
+  assert.throws(() => binding.op_call_fast(opHandle('add'), a._h), /add/);
+  // the addon keeps working after each of those errors
+  assert.deepEqual(Array.from(heron.sub(a, a).toArray()), [0, 0]);
+  m.release();
+});
+
+test('a worker thread loading the addon gets an error, and the main thread goes on', async () => {
+  // the addon's handle boxes belong to the JavaScript thread that loaded it first (fast.cc)
+  const { Worker } = require('worker_threads');
+  const w = new Worker(`require(${JSON.stringify(require('path').join(__dirname, '..'))});`, { eval: true });
+  const err = await new Promise((resolve) => {
+    w.on('error', resolve);
+    w.on('exit', () => resolve(null));
+  });
+  assert.ok(err, 'the worker must fail to load heron');
+  assert.match(String(err.message), /worker threads cannot load it/);
+  assert.deepEqual(Array.from(heron.add(heron.tensor([1]), heron.tensor([2])).toArray()), [3]);
+});
+
+test('dropped results are released by the collector, young and old', () => {
+  // handles die young (a scavenge empties their weak handles), and after surviving collections
+  // (only a full collection finds those): both must come back to the live count
+  global.gc();
+  const before = heron.liveHandles();
+  const a = heron.tensor([1]);
+  for (let i = 0; i < 100000; i++) heron.add(a, a); // several scavenges
+  const kept = [];
+  for (let i = 0; i < 1000; i++) kept.push(heron.add(a, a));
+  for (let i = 0; i < 100000; i++) heron.add(a, a); // the kept ones survive scavenges and age
+  global.gc();
+  assert.equal(heron.liveHandles(), before + 1 + kept.length);
+  kept.length = 0;
+  global.gc();
+  assert.equal(heron.liveHandles(), before + 1);
+  assert.equal(a.numel, 1); // (keeps `a` alive up to here)
+});
+
 test('version, devices, seeds and threads', () => {
   assert.match(heron.version, /^\d+\.\d+\.\d+/);
   assert.ok(heron.deviceTypes().includes('cpu'));
