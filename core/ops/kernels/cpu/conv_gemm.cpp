@@ -23,8 +23,9 @@
 // wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
-// micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
-// packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
+// micro-kernel, or for 1x1 convolutions with at most 8 pixels pixels-as-rows FMAs on 8 output
+// channels (no lanes for absent pixels); at batch > 1, 1x1 convolutions pool such tails of
+// several images into one packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
 // panel's output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1
 // convolutions with inputs over 1 MB the next panel's input rows too (one row per step of the
 // first sliver, or of the packing): kc rows H*W apart are more streams than the hardware
@@ -219,6 +220,64 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
   if (s.rows > 6) store_row(6, c60, c61);
   if (s.rows > 7) store_row(7, c70, c71);
 }
+
+// A 1x1 panel of at most 8 pixels (14x14 planes at batch 1 end with 4 of 32), pixels as rows:
+// per sliver, acc[p] (the 8 output channels of pixel p, one ymm) += x[k][p] * A[k][0..7], so no
+// lanes are spent on absent pixels (the half-width micro-kernel computes 16 columns for them, 4x
+// the work for 4 pixels). Each output is the same chain of operations as in micro_kernel (FMAs
+// over k in order, then the earlier k blocks' partial sum, bias, residual, clamp keeping nan), so
+// the results are bit for bit the half-width kernel's. Slivers: A + i * as for i < nsl; x row k at
+// X + k * ldx; y row r at C + r * ldc; s.bias / s.res at the block's first row / element.
+template <int P>
+__attribute__((noinline, target("avx512f,avx2,fma"))) void narrow_tail_1x1(int64_t kc, const float* A, int64_t as, int64_t nsl,
+                                                                           const float* X, int64_t ldx, float* C, int64_t ldc,
+                                                                           int64_t rows_total, const Store& s) {
+  for (int64_t sl = 0; sl < nsl; ++sl) {
+    __m256 acc[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
+    const float* a = A + sl * as;
+    const float* xk = X;
+    for (int64_t k = 0; k < kc; ++k) {
+      const __m256 av = _mm256_loadu_ps(a + k * MR);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_set1_ps(xk[p]), av, acc[p]);
+      xk += ldx;
+    }
+    alignas(32) float buf[P][MR];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) _mm256_store_ps(buf[p], acc[p]);
+    const int64_t rows = std::min<int64_t>(MR, rows_total - sl * MR);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = sl * MR + r;
+      float* cr = C + row * ldc;
+      for (int p = 0; p < P; ++p) {
+        float v = buf[p][r];
+        if (s.accumulate) v = v + cr[p];
+        if (s.last) {
+          if (s.bias) v = v + s.bias[row];
+          if (s.res) v = v + s.res[row * ldc + p];
+          if (s.clamp) {  // as max_ps(lo, v) then min_ps(hi, v): a nan v stays nan
+            v = s.lo > v ? s.lo : v;
+            v = s.hi < v ? s.hi : v;
+          }
+        }
+        cr[p] = v;
+      }
+    }
+  }
+}
+
+using NarrowTailFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, int64_t, const Store&);
+constexpr NarrowTailFn kNarrowTail[9] = {nullptr,
+                                         &narrow_tail_1x1<1>,
+                                         &narrow_tail_1x1<2>,
+                                         &narrow_tail_1x1<3>,
+                                         &narrow_tail_1x1<4>,
+                                         &narrow_tail_1x1<5>,
+                                         &narrow_tail_1x1<6>,
+                                         &narrow_tail_1x1<7>,
+                                         &narrow_tail_1x1<8>};
 
 // The geometry the packing routines need, for one group of one image.
 struct PackGeom {
@@ -563,8 +622,10 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           }
         }
         const bool direct_b = direct && nr == NR;  // (a partial panel is packed: zeros past the image)
-        bool table_b = false;
+        bool table_b = false, narrow = false;
         if (direct_b) {
+        } else if (is1x1 && nr <= 8) {
+          narrow = true;  // a tail of at most 8 pixels: pixels as rows, read in place (narrow_tail_1x1)
         } else if (is1x1) {
           if (prefetch_in && pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
           else pack_1x1(Bp, q, p0, nr, k0, kc);
@@ -594,6 +655,13 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         s.clamp = clamp;
         s.lo = e.lo;
         s.hi = e.hi;
+        if (narrow) {
+          s.bias = e.bias ? e.bias + gi * Kg + mb0 * MR : nullptr;
+          s.res = rg ? rg + mb0 * MR * OHW + p0 : nullptr;
+          kNarrowTail[nr](kc, wg + (mb0 * Kd + k0) * MR, Kd * MR, mb1 - mb0, q.x + k0 * HW + p0, HW, yg + mb0 * MR * OHW + p0, OHW,
+                          std::min(Kg - mb0 * MR, (mb1 - mb0) * MR), s);
+          continue;
+        }
         for (int64_t mb = mb0; mb < mb1; ++mb) {
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
