@@ -23,9 +23,9 @@
 // wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
-// micro-kernel, or for 1x1 convolutions with at most 8 pixels pixels-as-rows FMAs on 8 output
-// channels (no lanes for absent pixels); at batch > 1, 1x1 convolutions pool such tails of
-// several images into one packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
+// micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
+// packed panel instead, and otherwise run a tail of at most 8 pixels as pixels as rows
+// (conv_narrow_tail.cpp). 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
 // panel's output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1
 // convolutions with inputs over 1 MB the next panel's input rows too (one row per step of the
 // first sliver, or of the packing): kc rows H*W apart are more streams than the hardware
@@ -220,64 +220,6 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
   if (s.rows > 6) store_row(6, c60, c61);
   if (s.rows > 7) store_row(7, c70, c71);
 }
-
-// A 1x1 panel of at most 8 pixels (14x14 planes at batch 1 end with 4 of 32), pixels as rows:
-// per sliver, acc[p] (the 8 output channels of pixel p, one ymm) += x[k][p] * A[k][0..7], so no
-// lanes are spent on absent pixels (the half-width micro-kernel computes 16 columns for them, 4x
-// the work for 4 pixels). Each output is the same chain of operations as in micro_kernel (FMAs
-// over k in order, then the earlier k blocks' partial sum, bias, residual, clamp keeping nan), so
-// the results are bit for bit the half-width kernel's. Slivers: A + i * as for i < nsl; x row k at
-// X + k * ldx; y row r at C + r * ldc; s.bias / s.res at the block's first row / element.
-template <int P>
-__attribute__((noinline, target("avx512f,avx2,fma"))) void narrow_tail_1x1(int64_t kc, const float* A, int64_t as, int64_t nsl,
-                                                                           const float* X, int64_t ldx, float* C, int64_t ldc,
-                                                                           int64_t rows_total, const Store& s) {
-  for (int64_t sl = 0; sl < nsl; ++sl) {
-    __m256 acc[P];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
-    const float* a = A + sl * as;
-    const float* xk = X;
-    for (int64_t k = 0; k < kc; ++k) {
-      const __m256 av = _mm256_loadu_ps(a + k * MR);
-#pragma GCC unroll 8
-      for (int p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_set1_ps(xk[p]), av, acc[p]);
-      xk += ldx;
-    }
-    alignas(32) float buf[P][MR];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; ++p) _mm256_store_ps(buf[p], acc[p]);
-    const int64_t rows = std::min<int64_t>(MR, rows_total - sl * MR);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t row = sl * MR + r;
-      float* cr = C + row * ldc;
-      for (int p = 0; p < P; ++p) {
-        float v = buf[p][r];
-        if (s.accumulate) v = v + cr[p];
-        if (s.last) {
-          if (s.bias) v = v + s.bias[row];
-          if (s.res) v = v + s.res[row * ldc + p];
-          if (s.clamp) {  // as max_ps(lo, v) then min_ps(hi, v): a nan v stays nan
-            v = s.lo > v ? s.lo : v;
-            v = s.hi < v ? s.hi : v;
-          }
-        }
-        cr[p] = v;
-      }
-    }
-  }
-}
-
-using NarrowTailFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, int64_t, const Store&);
-constexpr NarrowTailFn kNarrowTail[9] = {nullptr,
-                                         &narrow_tail_1x1<1>,
-                                         &narrow_tail_1x1<2>,
-                                         &narrow_tail_1x1<3>,
-                                         &narrow_tail_1x1<4>,
-                                         &narrow_tail_1x1<5>,
-                                         &narrow_tail_1x1<6>,
-                                         &narrow_tail_1x1<7>,
-                                         &narrow_tail_1x1<8>};
 
 // The geometry the packing routines need, for one group of one image.
 struct PackGeom {
@@ -540,7 +482,11 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t tail = OHW % NR;
   const bool pool = is1x1 && g.G == 1 && g.N >= 2 && tail > 0 && tail < 16;
   const int64_t per_tail = pool ? NR / tail : 0, tail_panels = pool ? (g.N + per_tail - 1) / per_tail : 0;
-  const int64_t panels = pool ? OHW / NR : (OHW + NR - 1) / NR;  // per image, pooled tails apart
+  // Otherwise (batch 1, or grouped) a 1x1 convolution's last panel of at most 8 pixels runs as
+  // separate work items, pixels as rows (conv1x1_narrow_tail_f32: 4 instead of 16 columns' FMAs
+  // for a 14x14 plane's 4 pixels).
+  const bool narrow = is1x1 && !pool && tail > 0 && tail <= 8;
+  const int64_t panels = pool || narrow ? OHW / NR : (OHW + NR - 1) / NR;  // per image, pooled / narrow tails apart
   const int64_t threads = get_num_threads();
   // Items: runs of about PANELS_PER_ITEM panels of one image and group, split evenly; at least
   // ~8 items per thread when the images allow it (items are pulled dynamically, so many similar
@@ -549,13 +495,14 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t want = 8 * threads;
   if (g.G * g.N * chunks < want) chunks = std::min(panels, (want + g.G * g.N - 1) / (g.G * g.N));
   const int64_t base_items = g.G * g.N * chunks;
-  const int64_t units = base_items + tail_panels;
+  const int64_t units = std::max<int64_t>(1, base_items + tail_panels + (narrow ? g.G * g.N : 0));
   // At least ~4 items per thread: batch-1 14x14 planes have 7 panels (the last a quarter full),
   // and 7 items on 2 threads left one idle for up to a panel (MobileNetV2's 14x14 layers 5-8%
   // faster split into 14).
   const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (4 * threads + units - 1) / units));
   const int64_t main_items = base_items * msplit;
-  const int64_t items = main_items + tail_panels * msplit;  // (the pooled tails last: lighter)
+  const int64_t pooled_items = tail_panels * msplit, narrow_items = narrow ? g.G * g.N * msplit : 0;
+  const int64_t items = main_items + pooled_items + narrow_items;  // (the tails last: lighter)
   // Balanced k blocks of at most KC rows, KC_1X1 for 1x1 convolutions: their panels are cheap
   // to pack and an 80 KB panel read from L2 (10 bytes per cycle) costs less than more passes of
   // partial sums through y (MobileNetV2's 14x14 reductions: 4-7% faster).
@@ -622,10 +569,8 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           }
         }
         const bool direct_b = direct && nr == NR;  // (a partial panel is packed: zeros past the image)
-        bool table_b = false, narrow = false;
+        bool table_b = false;
         if (direct_b) {
-        } else if (is1x1 && nr <= 8) {
-          narrow = true;  // a tail of at most 8 pixels: pixels as rows, read in place (narrow_tail_1x1)
         } else if (is1x1) {
           if (prefetch_in && pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
           else pack_1x1(Bp, q, p0, nr, k0, kc);
@@ -655,13 +600,6 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         s.clamp = clamp;
         s.lo = e.lo;
         s.hi = e.hi;
-        if (narrow) {
-          s.bias = e.bias ? e.bias + gi * Kg + mb0 * MR : nullptr;
-          s.res = rg ? rg + mb0 * MR * OHW + p0 : nullptr;
-          kNarrowTail[nr](kc, wg + (mb0 * Kd + k0) * MR, Kd * MR, mb1 - mb0, q.x + k0 * HW + p0, HW, yg + mb0 * MR * OHW + p0, OHW,
-                          std::min(Kg - mb0 * MR, (mb1 - mb0) * MR), s);
-          continue;
-        }
         for (int64_t mb = mb0; mb < mb1; ++mb) {
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
@@ -723,10 +661,21 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     }
   };
 
+  // A narrow tail: image n, group gi, slivers mb0 .. mb1 - 1.
+  auto narrow_item = [&](int64_t t) {
+    const int64_t ms = t % msplit, rest = t / msplit, n = rest % g.N, gi = rest / g.N;
+    const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit, p0 = panels * NR;
+    const int64_t o = (n * g.K + gi * Kg + mb0 * MR) * OHW + p0;
+    conv1x1_narrow_tail_f32(x + (n * g.C + gi * Cg) * HW + p0, HW, tail, wp + (gi * Mb + mb0) * Kd * MR, Kd, kcb, mb1 - mb0,
+                            std::min(Kg - mb0 * MR, (mb1 - mb0) * MR), y + o, OHW, e.bias ? e.bias + gi * Kg + mb0 * MR : nullptr,
+                            e.residual ? e.residual + o : nullptr, clamp, e.lo, e.hi);
+  };
+
   split_items(items, std::min<int64_t>(threads, items), [&](int64_t, int64_t it, int64_t) {
     float* Bp = scratch().get(0, static_cast<size_t>(kcb * NR));
     if (it < main_items) item(it, Bp);
-    else tail_item(it - main_items, Bp);
+    else if (it < main_items + pooled_items) tail_item(it - main_items, Bp);
+    else narrow_item(it - main_items - pooled_items);
   });
 }
 
