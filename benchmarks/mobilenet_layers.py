@@ -1,4 +1,4 @@
-"""Per-layer times of MobileNetV2's convolutions and classifier in a session, next to onnxruntime.
+"""Per-layer times of MobileNetV2's convolutions, global pooling and classifier in a session, next to onnxruntime.
 
     python benchmarks/mobilenet_layers.py [--threads 1] [--batch 1] [--reps 15] [--iters 20]
                                           [--layers a,b] [--ab VAR] [--ab-values 0,1]
@@ -51,6 +51,12 @@ LAYERS = {
     "pw320_1280_7": ("conv", 1, 320, 7, 7, 1280, 1, 1, 0, False, True),
     "pw160_960_7": ("conv", 1, 160, 7, 7, 960, 1, 1, 0, False, True),
     "classifier": ("linear", 1, 1280, 1, 1, 1000, 0, 0, 0, False, False),
+    # depthwise 3x3 (+bias, clamp); K == C
+    "dw576_14_s2": ("dw", 1, 576, 14, 14, 576, 3, 2, 1, False, True),
+    "dw960_7_s1": ("dw", 1, 960, 7, 7, 960, 3, 1, 1, False, True),
+    "dw144_56_s1": ("dw", 1, 144, 56, 56, 144, 3, 1, 1, False, True),
+    # global average pooling before the classifier (adaptive_avg_pool2d to 1x1 / GlobalAveragePool)
+    "gap1280_7": ("gap", 1, 1280, 7, 7, 1280, 0, 0, 0, False, False),
 }
 
 
@@ -63,7 +69,10 @@ def make(name, rng, batch=None):
         b = rng.standard_normal(K).astype(np.float32)
         return kind, x, w, b, None, clamp, s, p
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-    w = (rng.standard_normal((K, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+    if kind == "gap":
+        return kind, x, np.zeros(1, np.float32), np.zeros(1, np.float32), None, clamp, s, p
+    cg = 1 if kind == "dw" else C
+    w = (rng.standard_normal((K, cg, k, k)) / np.sqrt(cg * k * k)).astype(np.float32)
     b = rng.standard_normal(K).astype(np.float32)
     OH = (H + 2 * p - k) // s + 1
     r = rng.standard_normal((N, K, OH, OH)).astype(np.float32) if res else None
@@ -76,7 +85,9 @@ def heron_session(kind, x, w, b, r, clamp, s, p, threads):
     def fn(xx, rr=None):
         if kind == "linear":
             return heron.linear(xx, wt, bt)
-        y = heron.conv2d(xx, wt, bt, stride=s, padding=p)
+        if kind == "gap":
+            return heron.adaptive_avg_pool2d(xx, 1)
+        y = heron.conv2d(xx, wt, bt, stride=s, padding=p, groups=x.shape[1] if kind == "dw" else 1)
         if rr is not None:
             y = y + rr  # a graph input, as the block input is in the model: fused as the residual
         return heron.clamp(y, 0.0, 6.0) if clamp else y
@@ -91,10 +102,10 @@ def heron_block(sess, feeds, iters):
     for _ in range(iters):
         sess.run(feeds)
     runs = sess.profile()["runs"][before:]
-    # the layer's node: the one with flops (conv2d_fused / linear)
+    # the layer's node: the one with flops (conv2d_fused / linear), or the pooling node
     out = []
     for run in runs:
-        nodes = [n for n in run["nodes"] if n["flops"] > 0]
+        nodes = [n for n in run["nodes"] if n["flops"] > 0 or "pool" in n["op"]]
         out.append(sum(n["end_ns"] - n["start_ns"] for n in nodes) / 1e3)
     return out
 
@@ -104,9 +115,14 @@ def ort_session(kind, x, w, b, r, clamp, s, p, threads):
     if kind == "linear":
         nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)]
         out_shape = [x.shape[0], w.shape[0]]
+    elif kind == "gap":
+        inits = []
+        nodes = [helper.make_node("GlobalAveragePool", ["x"], ["y"])]
+        out_shape = [x.shape[0], x.shape[1], 1, 1]
     else:
         k = w.shape[2]
-        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)]
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
+                                  group=x.shape[1] if kind == "dw" else 1)]
         cur = "c"
         if r is not None:
             inits.append(helper.make_tensor("r", TensorProto.FLOAT, r.shape, r.ravel()))

@@ -327,6 +327,36 @@ def test_adaptive_avg_pool2d(dtype, xs, os):
     close(heron.adaptive_avg_pool2d(xt, os), ref_adaptive_avg_pool2d(x, os), dtype)
 
 
+@pytest.mark.parametrize("hw", [(1, 1), (3, 5), (4, 4), (1, 17), (7, 7), (9, 7), (8, 8), (5, 13), (10, 10), (17, 19), (56, 56)])
+def test_global_adaptive_avg_pool2d_float32(hw):
+    """Output 1x1 (global pooling) runs a vector sum per plane on AVX-512: planes of every length
+    class (under one register, one, a partial 64-pixel group, several groups, a masked tail)
+    against float64 numpy, with nan and infinities kept, and the same bits at any thread count."""
+    x = rand(3, 37, *hw).astype(np.float32)
+    x[0, 1].flat[-1] = np.nan  # the last pixel: the masked tail where there is one
+    x[1, 2].flat[0] = np.inf
+    x[2, 36].flat[-1] = -np.inf
+    x[2, 35] = 1e4  # large equal values: the mean is exact
+    want = np.asarray(x, np.float64).mean(axis=(-2, -1), keepdims=True)
+    got = heron.adaptive_avg_pool2d(H(x, F32), 1)
+    np.testing.assert_allclose(N(got).astype(np.float64), want, rtol=1e-5, atol=1e-6)
+    assert np.isnan(N(got)[0, 1, 0, 0]) and N(got)[1, 2, 0, 0] == np.inf and N(got)[2, 36, 0, 0] == -np.inf
+    assert N(got)[2, 35, 0, 0] == np.float32(1e4)
+    unbatched = heron.adaptive_avg_pool2d(H(x[1], F32), (1, 1))
+    np.testing.assert_array_equal(N(unbatched), N(got)[1])
+    big = H(rand(4, 1500, *hw).astype(np.float32), F32)  # enough planes for several work items
+    prev = heron.get_num_threads()
+    try:
+        runs = []
+        for threads in (1, 2, 3):
+            heron.set_num_threads(threads)
+            runs.append(N(heron.adaptive_avg_pool2d(big, 1)).copy())
+    finally:
+        heron.set_num_threads(prev)
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
+
 # ------------------------------------------------------------------ backward ops: finite differences
 def numgrad(f, x, eps=1e-6):
     """Central differences of scalar f at x (float64 numpy)."""

@@ -197,3 +197,38 @@ def test_stem_same_bits_at_any_thread_count_and_in_a_session():
         np.testing.assert_array_equal(r, res[0])
     sess = heron.inference.Session(heron.jit.trace(lambda xx: heron.conv2d(xx, wt, bt, stride=2, padding=1), t(x)))
     np.testing.assert_array_equal(sess.run({"input": x})["output"], res[0])
+
+
+# 1x1 convolutions whose last 32-pixel panel holds 1-8 pixels (14x14 at batch 1: 4) run that tail
+# as pixels-as-rows FMAs on 8 output channels. Planes with every such tail length, reductions over
+# one and two k blocks (> 640 input channels), output channels not a multiple of 8, grouped, with
+# bias, residual, clamp and a nan; eager and in a session, against float64 numpy.
+NARROW_TAILS = [(1, 20, 9, 3, 11), (1, 24, 16, 2, 17), (1, 384, 64, 14, 14), (1, 70, 13, 5, 7), (1, 16, 24, 4, 9),
+                (1, 33, 40, 2, 19), (1, 10, 12, 37, 1), (1, 30, 20, 1, 7), (1, 1000, 24, 5, 8), (1, 96, 576, 14, 14), (2, 12, 18, 3, 13)]
+
+
+@pytest.mark.parametrize("N,C,K,H,W", NARROW_TAILS, ids=[f"{n}x{c}x{h}x{w}-{k}" for n, c, k, h, w in NARROW_TAILS])
+def test_pointwise_narrow_tail_matches_numpy(N, C, K, H, W):
+    x = rng.uniform(-1, 1, (N, C, H, W))
+    x[0, 1, H - 1, W - 1] = np.nan  # the last pixel: in the tail
+    w = rng.uniform(-1, 1, (K, C, 1, 1)) / np.sqrt(C)
+    b = rng.uniform(-1, 1, K)
+    r = rng.uniform(-1, 1, (N, K, H, W))
+    want = ref_conv2d(x, w, b)
+    tol = 3e-6 * np.sqrt(C) + 1e-6
+    np.testing.assert_allclose(heron.conv2d(t(x), t(w), t(b)).numpy(), want, rtol=tol, atol=tol)
+    fused = heron.conv2d_fused(t(x), t(w), t(b), t(r), min=-0.5, max=0.5).numpy()
+    want_f = np.clip(want + r, -0.5, 0.5)
+    want_f[np.isnan(want)] = np.nan
+    np.testing.assert_allclose(fused, want_f, rtol=tol, atol=tol)
+    assert np.isnan(fused[0, :, H - 1, W - 1]).all()
+    if N == 2:  # grouped: 3 groups of C/3 -> K/3
+        wg = rng.uniform(-1, 1, (K, C // 3, 1, 1))
+        np.testing.assert_allclose(heron.conv2d(t(x), t(wg), t(b), groups=3).numpy(), ref_conv2d(x, wg, b, groups=3),
+                                   rtol=tol, atol=tol)
+    # in a session (frozen weights), at 1 and 2 threads: the same bits
+    traced = heron.jit.trace(lambda a: heron.conv2d(a, t(w), t(b)), (t(x),), input_names=["input"])
+    outs = [with_threads(n, lambda: heron.inference.Session(traced, threads=n).run({"input": x.astype(np.float32)})) for n in (1, 2)]
+    a, c = (list(o.values())[0] for o in outs)
+    np.testing.assert_array_equal(a, c)
+    np.testing.assert_allclose(a, want, rtol=tol, atol=tol)

@@ -24,7 +24,8 @@
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
 // micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
-// packed panel instead. 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
+// packed panel instead, and otherwise run a tail of at most 8 pixels as pixels as rows
+// (conv_narrow_tail.cpp). 1x1 convolutions take k blocks of up to 640 rows (others 256). The next
 // panel's output lines are prefetched into L2 when a panel writes at most 96 rows; for 1x1
 // convolutions with inputs over 1 MB the next panel's input rows too (one row per step of the
 // first sliver, or of the packing): kc rows H*W apart are more streams than the hardware
@@ -481,7 +482,11 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t tail = OHW % NR;
   const bool pool = is1x1 && g.G == 1 && g.N >= 2 && tail > 0 && tail < 16;
   const int64_t per_tail = pool ? NR / tail : 0, tail_panels = pool ? (g.N + per_tail - 1) / per_tail : 0;
-  const int64_t panels = pool ? OHW / NR : (OHW + NR - 1) / NR;  // per image, pooled tails apart
+  // Otherwise (batch 1, or grouped) a 1x1 convolution's last panel of at most 8 pixels runs as
+  // separate work items, pixels as rows (conv1x1_narrow_tail_f32: 4 instead of 16 columns' FMAs
+  // for a 14x14 plane's 4 pixels).
+  const bool narrow = is1x1 && !pool && tail > 0 && tail <= 8;
+  const int64_t panels = pool || narrow ? OHW / NR : (OHW + NR - 1) / NR;  // per image, pooled / narrow tails apart
   const int64_t threads = get_num_threads();
   // Items: runs of about PANELS_PER_ITEM panels of one image and group, split evenly; at least
   // ~8 items per thread when the images allow it (items are pulled dynamically, so many similar
@@ -490,13 +495,14 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const int64_t want = 8 * threads;
   if (g.G * g.N * chunks < want) chunks = std::min(panels, (want + g.G * g.N - 1) / (g.G * g.N));
   const int64_t base_items = g.G * g.N * chunks;
-  const int64_t units = base_items + tail_panels;
+  const int64_t units = std::max<int64_t>(1, base_items + tail_panels + (narrow ? g.G * g.N : 0));
   // At least ~4 items per thread: batch-1 14x14 planes have 7 panels (the last a quarter full),
   // and 7 items on 2 threads left one idle for up to a panel (MobileNetV2's 14x14 layers 5-8%
   // faster split into 14).
   const int64_t msplit = std::max<int64_t>(1, std::min<int64_t>(Mb, (4 * threads + units - 1) / units));
   const int64_t main_items = base_items * msplit;
-  const int64_t items = main_items + tail_panels * msplit;  // (the pooled tails last: lighter)
+  const int64_t pooled_items = tail_panels * msplit, narrow_items = narrow ? g.G * g.N * msplit : 0;
+  const int64_t items = main_items + pooled_items + narrow_items;  // (the tails last: lighter)
   // Balanced k blocks of at most KC rows, KC_1X1 for 1x1 convolutions: their panels are cheap
   // to pack and an 80 KB panel read from L2 (10 bytes per cycle) costs less than more passes of
   // partial sums through y (MobileNetV2's 14x14 reductions: 4-7% faster).
@@ -655,10 +661,21 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     }
   };
 
+  // A narrow tail: image n, group gi, slivers mb0 .. mb1 - 1.
+  auto narrow_item = [&](int64_t t) {
+    const int64_t ms = t % msplit, rest = t / msplit, n = rest % g.N, gi = rest / g.N;
+    const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit, p0 = panels * NR;
+    const int64_t o = (n * g.K + gi * Kg + mb0 * MR) * OHW + p0;
+    conv1x1_narrow_tail_f32(x + (n * g.C + gi * Cg) * HW + p0, HW, tail, wp + (gi * Mb + mb0) * Kd * MR, Kd, kcb, mb1 - mb0,
+                            std::min(Kg - mb0 * MR, (mb1 - mb0) * MR), y + o, OHW, e.bias ? e.bias + gi * Kg + mb0 * MR : nullptr,
+                            e.residual ? e.residual + o : nullptr, clamp, e.lo, e.hi);
+  };
+
   split_items(items, std::min<int64_t>(threads, items), [&](int64_t, int64_t it, int64_t) {
     float* Bp = scratch().get(0, static_cast<size_t>(kcb * NR));
     if (it < main_items) item(it, Bp);
-    else tail_item(it - main_items, Bp);
+    else if (it < main_items + pooled_items) tail_item(it - main_items, Bp);
+    else narrow_item(it - main_items - pooled_items);
   });
 }
 

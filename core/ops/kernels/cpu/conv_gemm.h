@@ -31,6 +31,15 @@ bool conv_gemm_supported(const ConvGeom& g);
 // the same order at any thread count.
 void conv_gemm_f32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeom& g, const ConvEpilogue& e);
 
+// conv_narrow_tail.cpp (used by conv_gemm_f32): the last panel of a 1x1 convolution's image when
+// it holds nr <= 8 pixels, as pixels-as-rows FMAs. x: the panel's first pixel of input channel 0
+// (channel rows ldx apart); wp: the first of nsl packed 8-row slivers (k-major, Kd rows each),
+// summed in k blocks of kcb rows; y: the first output pixel of the slivers' first row (rows ldy
+// apart), rows of them valid; bias, res (y's layout) at that row / element, or null. The same bits
+// as conv_gemm's half-width micro-kernel.
+void conv1x1_narrow_tail_f32(const float* x, int64_t ldx, int64_t nr, const float* wp, int64_t Kd, int64_t kcb, int64_t nsl,
+                             int64_t rows, float* y, int64_t ldy, const float* bias, const float* res, bool clamp, float lo, float hi);
+
 // Depthwise convolutions (groups == C == K), float32, AVX-512F, the same epilogue; dedicated
 // paths for 3x3 stride 1 and 2 (MobileNet's). See conv_depthwise.cpp.
 bool depthwise_f32_supported(const ConvGeom& g);

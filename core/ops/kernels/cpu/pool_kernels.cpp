@@ -197,6 +197,13 @@ void adaptive_forward(const Tensor& xt, const Tensor& yt, const PoolGeom& g) {
   const T* x = xt.data<T>();
   T* y = yt.data<T>();
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+  if constexpr (std::is_same_v<T, float>) {
+    if (OHW == 1 && global_avg_f32_simd_ok(HW)) {  // global pooling: one vector sum per plane
+      parallel_for(0, g.NC, plane_grain(HW + OHW),
+                   [&](int64_t p0, int64_t p1) { global_avg_f32_simd(x, y, p0, p1, HW); });
+      return;
+    }
+  }
   parallel_for(0, g.NC, plane_grain(HW + OHW), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * HW;

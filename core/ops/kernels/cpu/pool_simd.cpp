@@ -98,6 +98,45 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
   }
 }
 
+// Global average of each plane: four accumulators over 16-pixel chunks (chunk c into c % 4), the
+// tail masked into the fourth, combined as (a0 + a1) + (a2 + a3) and reduced by a fixed tree, so a
+// plane's sum does not depend on which thread computes it.
+void global_avg_planes(const float* x, float* y, int64_t p0, int64_t p1, int64_t HW) {
+  const float n_f = static_cast<float>(HW);
+  const __mmask16 tail = static_cast<__mmask16>(lane_bits(HW % 16));
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * HW;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= HW; i += 64) {
+      a0 = _mm512_add_ps(a0, _mm512_loadu_ps(xp + i));
+      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(xp + i + 16));
+      a2 = _mm512_add_ps(a2, _mm512_loadu_ps(xp + i + 32));
+      a3 = _mm512_add_ps(a3, _mm512_loadu_ps(xp + i + 48));
+    }
+    if (i + 16 <= HW) {
+      a0 = _mm512_add_ps(a0, _mm512_loadu_ps(xp + i));
+      i += 16;
+      if (i + 16 <= HW) {
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(xp + i));
+        i += 16;
+        if (i + 16 <= HW) {
+          a2 = _mm512_add_ps(a2, _mm512_loadu_ps(xp + i));
+          i += 16;
+        }
+      }
+    }
+    if (tail) a3 = _mm512_add_ps(a3, _mm512_maskz_loadu_ps(tail, xp + i));
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    // 16 -> 8 -> 4 -> 2 -> 1 lanes, upper half onto lower half each time.
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    __m128 h1 = _mm_add_ss(h2, _mm_movehdup_ps(h2));
+    y[p] = _mm_cvtss_f32(h1) / n_f;
+  }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -106,20 +145,30 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
 
 }  // namespace
 
-bool max_pool_f32_simd_ok(const PoolGeom& g) {
-  if (vec::active_isa() != vec::Isa::Avx512) return false;
+static bool pool_simd_on() {
   static const bool on = [] {
     const char* e = std::getenv("HERON_POOL_SIMD");
     return !(e && !std::strcmp(e, "0"));
   }();
-  return on && g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
+  return on;
+}
+
+bool max_pool_f32_simd_ok(const PoolGeom& g) {
+  if (vec::active_isa() != vec::Isa::Avx512) return false;
+  return pool_simd_on() && g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
 }
 
 void max_pool_f32_simd(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) { max_plane(xp, yp, ip, g); }
 
+bool global_avg_f32_simd_ok(int64_t HW) { return HW > 0 && vec::active_isa() == vec::Isa::Avx512 && pool_simd_on(); }
+
+void global_avg_f32_simd(const float* x, float* y, int64_t p0, int64_t p1, int64_t HW) { global_avg_planes(x, y, p0, p1, HW); }
+
 #else
 bool max_pool_f32_simd_ok(const PoolGeom&) { return false; }
 void max_pool_f32_simd(const float*, float*, int64_t*, const PoolGeom&) {}
+bool global_avg_f32_simd_ok(int64_t) { return false; }
+void global_avg_f32_simd(const float*, float*, int64_t, int64_t, int64_t) {}
 #endif
 
 }  // namespace cpu
