@@ -53,6 +53,8 @@ LAYERS = {
     "classifier": ("linear", 1, 1280, 1, 1, 1000, 0, 0, 0, False, False),
     # depthwise 3x3 (+bias, clamp); K == C
     "dw576_14_s2": ("dw", 1, 576, 14, 14, 576, 3, 2, 1, False, True),
+    "dw576_14_s1": ("dw", 1, 576, 14, 14, 576, 3, 1, 1, False, True),
+    "dw384_14_s1": ("dw", 1, 384, 14, 14, 384, 3, 1, 1, False, True),
     "dw960_7_s1": ("dw", 1, 960, 7, 7, 960, 3, 1, 1, False, True),
     "dw144_56_s1": ("dw", 1, 144, 56, 56, 144, 3, 1, 1, False, True),
     # global average pooling before the classifier (adaptive_avg_pool2d to 1x1 / GlobalAveragePool)
