@@ -930,9 +930,24 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     if (e.planner) e.planner->after_free(static_cast<int32_t>(pos), static_cast<int32_t>(id));  // before drop: it may hold the last other reference
     e.mem->drop(st);
   };
-  // Places `t`, made by `e` at position pos as value id, where the plan says, if it is in the arena
-  // at all: anywhere else (an op that allocated in another order than when it was planned) the
-  // bytes are reserved for another lifetime, so it moves out to memory of its own.
+  // The allocation hook of position pos of `e`: its planned slots (a served run), the recorder (the
+  // planning run), or none.
+  auto hook_at = [&](Exec& e, size_t pos) -> AllocationHook* {
+    if (e.slots && !(*e.slots)[pos].empty()) {
+      e.server.slots = &(*e.slots)[pos];
+      e.server.count = 0;
+      e.server.arena = lease.arena;
+      return &e.server;
+    }
+    if (e.planner) {
+      e.planner->step_allocs.clear();
+      return e.planner;
+    }
+    return nullptr;
+  };
+  // Places `t`, value id, where the plan says, if it is in the arena at all: anywhere else (an op
+  // that allocated in another order than when it was planned) the bytes are reserved for another
+  // lifetime, so it moves out to memory of its own.
   auto placed = [&](Tensor t, size_t id) {
     if (lease.arena && t.defined()) {
       const char* d = static_cast<const char*>(t.storage()->data());
@@ -967,17 +982,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     const int64_t start = profile ? now_ns() - t0 : 0;
     try {
       {
-        AllocationHook* hook = nullptr;
-        if (e.slots && !(*e.slots)[pos].empty()) {
-          e.server.slots = &(*e.slots)[pos];
-          e.server.count = 0;
-          e.server.arena = lease.arena;
-          hook = &e.server;
-        } else if (e.planner) {
-          e.planner->step_allocs.clear();
-          hook = e.planner;
-        }
-        HookGuard guard(hook);
+        HookGuard guard(hook_at(e, pos));
         s.op->invoke(ctx, s.attrs.data(), s.attrs.size());
       }
       if (ctx.outputs.size() != s.outputs.size())
@@ -1053,17 +1058,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     // Position 0: the whole-batch tensors of the values read after the prefix, from their declared
     // shapes (plan_microbatch checked they are known), under the hook so the plan places them.
     {
-      AllocationHook* hook = nullptr;
-      if (lease.arena && !plan->steps[0].empty()) {
-        main_exec.server.slots = &plan->steps[0];
-        main_exec.server.count = 0;
-        main_exec.server.arena = lease.arena;
-        hook = &main_exec.server;
-      } else if (planner) {
-        planner->step_allocs.clear();
-        hook = planner.get();
-      }
-      HookGuard guard(hook);
+      HookGuard guard(hook_at(main_exec, 0));
       for (size_t v = 0; v < static_cast<size_t>(nv); ++v) {
         if (!exit_[v]) continue;
         Dims shape(g_.values[v].shape);
