@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "c_api/include/heron.h"
@@ -146,6 +147,7 @@ class Session {
   Device device_;
   std::vector<Step> steps_;
   std::vector<Tensor> init_values_;            // per value id: the initializer on the device, or undefined
+  std::unordered_set<const Storage*> init_storages_;  // their storages (not counted in a run's peak memory)
   std::unordered_map<std::string, size_t> input_index_;   // model input name -> position
   std::unordered_map<std::string, size_t> output_index_;  // model output name -> position
   std::vector<char> is_output_;                // per value id

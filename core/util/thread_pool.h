@@ -10,6 +10,10 @@ int get_num_threads();
 void set_num_threads(int n);
 void add_num_threads_listener(void (*fn)(int));
 
+// Wakes pool threads that went to sleep after idling (they spin ~100 us, then block), so that the
+// first parallel_for of a burst of work (a session run) finds them up; cheap when none sleeps.
+void wake_thread_pool();
+
 // Splits [begin, end) into chunks of at least `grain` and runs fn(chunk_begin, chunk_end) on the
 // pool. Runs inline when the range is small, when called from inside a pool task, or when the pool
 // is busy with another caller's job. Rethrows the first exception a chunk raised.
