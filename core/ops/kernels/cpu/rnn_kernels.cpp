@@ -67,11 +67,12 @@ void static_split(int64_t items, F fn) {
 }
 
 // C (m x n) = op(A) op(B) + beta C over the pool: rows or columns of C in parts (the sum over k is
-// never split). OpenBLAS computes small products with other kernels than large ones (SkylakeX's
-// small-matrix path takes m*n*k up to 1e6), which round differently; so a product is split only
-// into parts of at least kMinPart multiply-adds, all of which take the blocked path, whose
-// per-element order does not depend on the part's shape. Every element is then summed the same
-// way at any thread count (a product too small to split is one call at every thread count).
+// never split). How an element is rounded may depend on the shape of the call that computes it:
+// OpenBLAS has small-matrix kernels (SkylakeX's take m*n*k up to 1e6), and its Haswell kernels
+// (what OpenBLAS 0.3.21 picks on CPUs it does not know, e.g. AMD Zen 5) round edge tiles
+// differently. So the parts are fixed by the shape alone (at most kFixedParts, each of at least
+// kMinPart multiply-adds) and only their assignment to threads depends on the thread count: every
+// element comes from the same call at any thread count (a product too small to split is one call).
 template <typename T>
 void pgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
            int64_t ldc) {
@@ -82,10 +83,11 @@ void pgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_
     return;
   }
   constexpr int64_t kChunk = 16;
+  constexpr int64_t kFixedParts = 8;
   constexpr double kMinPart = double(int64_t{1} << 21);
   const bool rows = m >= n;
   const int64_t chunks = ((rows ? m : n) + kChunk - 1) / kChunk;
-  const int64_t parts = std::min<int64_t>({get_num_threads(), chunks, int64_t(double(m) * double(n) * double(k) / kMinPart)});
+  const int64_t parts = std::min<int64_t>({kFixedParts, chunks, int64_t(double(m) * double(n) * double(k) / kMinPart)});
   if (parts < 2) {
     gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
