@@ -81,6 +81,12 @@ test-python: build
 	$(PY) -m pytest tests/python -q -p no:cacheprovider
 	@echo "== the recurrent layers again through the device-generic algorithm the cuda kernels run (HERON_RNN_GENERIC=1)"
 	HERON_RNN_GENERIC=1 $(PY) -m pytest tests/python/test_rnn.py tests/python/test_rnn_torch_parity.py tests/python/test_rnn_trace.py -q -p no:cacheprovider
+	@# Training reproducibility at any thread count needs OpenBLAS's AVX-512 kernels (with its Haswell
+	@# kernels, OpenBLAS's own thread split of a matmul changes the bits): where the
+	@# CPU has AVX-512 but the environment chose other kernels (OPENBLAS_CORETYPE), run it with them.
+	@if grep -q avx512bw /proc/cpuinfo 2>/dev/null; then \
+	  echo "== thread-count reproducibility with OpenBLAS's AVX-512 kernels (OPENBLAS_CORETYPE=SKYLAKEX)"; \
+	  OPENBLAS_CORETYPE=SKYLAKEX $(PY) -m pytest tests/python/test_training_parity.py -q -p no:cacheprovider -k bitwise -rs; fi
 
 test-capi: build
 	HERON_LIB=$(ROOT)/python/heron/lib/libheron.so $(PY) -m pytest tests/capi -q -p no:cacheprovider
