@@ -86,7 +86,9 @@ test-python: build
 	@# CPU has AVX-512 but the environment chose other kernels (OPENBLAS_CORETYPE), run it with them.
 	@if grep -q avx512bw /proc/cpuinfo 2>/dev/null; then \
 	  echo "== thread-count reproducibility with OpenBLAS's AVX-512 kernels (OPENBLAS_CORETYPE=SKYLAKEX)"; \
-	  OPENBLAS_CORETYPE=SKYLAKEX $(PY) -m pytest tests/python/test_training_parity.py -q -p no:cacheprovider -k bitwise -rs; fi
+	  OPENBLAS_CORETYPE=SKYLAKEX $(PY) -m pytest tests/python/test_training_parity.py -q -p no:cacheprovider -k bitwise -rs && \
+	  OPENBLAS_CORETYPE=SKYLAKEX HERON_RNN_GENERIC=1 $(PY) -m pytest tests/python/test_rnn.py -q -p no:cacheprovider \
+	    -k test_results_do_not_depend_on_thread_count -rs; fi
 
 test-capi: build
 	HERON_LIB=$(ROOT)/python/heron/lib/libheron.so $(PY) -m pytest tests/capi -q -p no:cacheprovider

@@ -2,14 +2,13 @@
 heron ConvNet unchanged and gives PyTorch's logits, loss, gradients and SGD step (oracle: PyTorch's
 values stored with the fixture; see tests/data/make_convnet_torch_fixture.py). When torch is
 importable, the same is checked live for an Adam step on fresh weights."""
-import ctypes
-import os
 import pathlib
 
 import numpy as np
 import pytest
 
 import heron
+from blas_helpers import openblas_threads_change_bits, why_openblas_threads_change_bits
 from heron.examples.mnist import ConvNet
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
@@ -67,25 +66,7 @@ def test_live_parity_with_pytorch_adam_step():
         np.testing.assert_allclose(p.detach().numpy(), tp[k].detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
 
 
-def _openblas_core():
-    """The kernel set of the OpenBLAS that libheron links (the same library: dlopen by soname returns it)."""
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0")
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        return lib.openblas_get_corename().decode()
-    except (OSError, AttributeError):
-        return None
-
-
-_AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
-
-
-@pytest.mark.skipif((_openblas_core() or "skylakex").lower() not in _AVX512_CORES,
-                    reason=f"OpenBLAS runs its {_openblas_core()} kernels here (OPENBLAS_CORETYPE="
-                           f"{os.environ.get('OPENBLAS_CORETYPE')}), whose products round differently when OpenBLAS splits them over "
-                           "another number of threads (measured with Haswell: up to 2675 gradient elements differ between 1 and "
-                           "3 threads); `make test` runs this test "
-                           "again with OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs (docs/design/decisions.md)")
+@pytest.mark.skipif(openblas_threads_change_bits(), reason=why_openblas_threads_change_bits())
 def test_convnet_gradients_are_bitwise_identical_at_any_thread_count():
     """Reproducibility: same seed and data give the same bits whatever the thread count."""
     rng = np.random.default_rng(0)
