@@ -5,9 +5,13 @@ process, interleaved, medians over blocks.
 
 The architecture is built in Heron (heron.models), traced to a .heron graph and run by a session
 (what heron-run and the C API do; heron-run itself also runs the saved model, in its own process,
-after each row's in-process blocks: its p50 is the last columns); PyTorch gets the same weights in the same architecture (defined
-here: torchvision is not required) and runs eagerly; onnxruntime runs PyTorch's ONNX export of it.
-All use the same thread count. Set HERON_BENCH_EXTRA_PATH to a site-packages folder holding
+after each row's in-process blocks: its p50 is the "heron-run p50" column); PyTorch gets the same
+weights in the same architecture (defined here: torchvision is not required) and runs eagerly;
+onnxruntime runs PyTorch's ONNX export of it. All use the same thread count. Each contender's
+turn starts with a 50 ms pause (the other engines' spinning threads go idle), times one run
+apart (the "idle" columns: the first request after a quiet spell, cold caches, sleeping pool
+threads), runs two untimed warm-ups and then times a block of runs (the main columns: steady
+state, as heron-run and a busy server see it). Set HERON_BENCH_EXTRA_PATH to a site-packages folder holding
 torch/onnxruntime/onnx when they live outside this environment.
 """
 import argparse
@@ -160,8 +164,9 @@ def main():
     exe = find_heron_run()
     tmp = tempfile.mkdtemp(prefix="heron-deploy-bench-")
     print(f"{'model':14s} {'batch':>5s} {'heron ms':>10s} {'ort ms':>10s} {'torch ms':>10s} {'heron/ort':>10s} "
-          f"{'heron/torch':>12s} {'heron peak MiB':>15s} {'heron-run p50':>14s} {'run/ort':>8s}")
-    reps, n = (3, 2) if args.quick else (7, 5)
+          f"{'heron/torch':>12s} {'heron peak MiB':>15s} {'heron-run p50':>14s} {'run/ort':>8s} "
+          f"{'idle: heron ms':>15s} {'ort ms':>7s} {'heron/ort':>10s}")
+    reps, n = (3, 2) if args.quick else (9, 5)
     for name in args.models.split(","):
         heron.manual_seed(0)
         hm = getattr(heron.models, name)().eval()
@@ -188,15 +193,23 @@ def main():
                     osess = ort.InferenceSession(f.getvalue(), so, providers=["CPUExecutionProvider"])
                     contenders["ort"] = lambda: osess.run(None, {"input": x})
             samples = {k: [] for k in contenders}
+            idle = {k: [] for k in contenders}
             for fn in contenders.values():
                 fn()
             for _ in range(reps):
                 for k, fn in contenders.items():
                     # onnxruntime's and OpenMP's pool threads spin for a while after a run: let
-                    # them go idle so they do not take the cores from the next contender.
+                    # them go idle so they do not take the cores from the next contender. The
+                    # first run after that pause is timed apart ("idle": a request after a quiet
+                    # spell, with cold caches and sleeping threads); two more untimed runs, then
+                    # the block (steady state, what heron-run and a busy server see).
                     time.sleep(0.05)
+                    idle[k].append(block_ms(fn, 1))
+                    fn()
+                    fn()
                     samples[k].append(block_ms(fn, n))
             med = {k: statistics.median(v) for k, v in samples.items()}
+            imed = {k: statistics.median(v) for k, v in idle.items()}
             o, t = med.get("ort"), med.get("torch")
             # The same traced model through heron-run, right after, in its own process.
             hr = float("nan")
@@ -209,7 +222,9 @@ def main():
             print(f"{name:14s} {b:5d} {med['heron']:10.1f} {o if o else float('nan'):10.1f} "
                   f"{t if t else float('nan'):10.1f} {(med['heron'] / o) if o else float('nan'):10.2f}x "
                   f"{(med['heron'] / t) if t else float('nan'):11.2f}x {sess.peak_memory / 2**20:15.1f} "
-                  f"{hr:14.1f} {(hr / o) if o else float('nan'):7.2f}x")
+                  f"{hr:14.1f} {(hr / o) if o else float('nan'):7.2f}x "
+                  f"{imed['heron']:15.1f} {imed.get('ort', float('nan')):7.1f} "
+                  f"{(imed['heron'] / imed['ort']) if 'ort' in imed else float('nan'):9.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

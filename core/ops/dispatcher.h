@@ -73,6 +73,10 @@ class OpCtx {
   const Tensor* inputs() const { return inputs_; }
   OutputList outputs;
   void set(Tensor t) { outputs.push_back(std::move(t)); }
+  // Bit i set: the caller drops output i unread (a session, for an output no node reads and the
+  // model does not return). An op may then skip computing it and set an undefined tensor.
+  uint32_t unused_outputs = 0;
+  bool output_unused(int i) const { return i < 32 && ((unused_outputs >> i) & 1u); }
  private:
   const OpInfo* op_;
   const Tensor* inputs_;

@@ -667,6 +667,14 @@ void Session::check_and_plan() {
   }
   for (int32_t v = 0; v < nv; ++v)
     if (last_use[v] >= 0 && !is_output_[v] && producer[v] >= 0) steps_[last_use[v]].free_after.push_back(v);
+  // Outputs nobody reads (max_pool2d's indices at inference): the op may skip them (OpCtx).
+  for (auto& st : steps_) {
+    st.unused_outputs = 0;
+    for (size_t k = 0; k < st.outputs.size() && k < 32; ++k) {
+      const int32_t v = st.outputs[k];
+      if (v >= 0 && !is_output_[v] && producer[v] >= 0 && last_use[v] == producer[v]) st.unused_outputs |= 1u << k;
+    }
+  }
   // Inputs and initializers: the run drops its own reference after the last use too (the caller's
   // and the session's references keep them alive).
   for (int32_t v = 0; v < nv; ++v)
@@ -989,6 +997,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       }
     }
     OpCtx ctx(s.op, e.ins.data(), e.ins.size());
+    ctx.unused_outputs = s.unused_outputs;
     const int64_t start = profile ? now_ns() - t0 : 0;
     try {
       {

@@ -130,6 +130,7 @@ class Session {
     std::vector<int32_t> inputs;     // value ids, -1 = absent
     std::vector<int32_t> outputs;
     std::vector<int32_t> free_after; // values whose last use is this step
+    uint32_t unused_outputs = 0;     // bit k: output k is read by no step and not a model output
   };
   struct ArenaPlan;
   struct ArenaPlanner;

@@ -39,7 +39,7 @@ template <typename T>
 void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const PoolGeom& g) {
   const T* x = xt.data<T>();
   T* y = yt.data<T>();
-  int64_t* ix = it.data<int64_t>();
+  int64_t* ix = it.defined() ? it.data<int64_t>() : nullptr;  // none: values only (indices dropped unread)
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
   const int64_t W = g.W;
   const bool k2s2 = g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0 && g.dH == 1 &&
@@ -50,13 +50,13 @@ void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const Poo
       const T* xp = x + pl * HW;
       if constexpr (std::is_same_v<T, float>) {
         if (simd) {
-          max_pool_f32_simd(xp, y + pl * OHW, ix + pl * OHW, g);
+          max_pool_f32_simd(xp, y + pl * OHW, ix ? ix + pl * OHW : nullptr, g);
           continue;
         }
       }
       if (k2s2) {  // the common 2x2 / stride 2 window: straight-line, branch-free
         T* yp = y + pl * OHW;
-        int64_t* ip = ix + pl * OHW;
+        int64_t* ip = ix ? ix + pl * OHW : nullptr;
         const int64_t OH = g.OH, OW = g.OW;
         for (int64_t oh = 0; oh < OH; ++oh) {
           const T* r0 = xp + 2 * oh * W;
@@ -70,13 +70,13 @@ void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const Poo
             take_if_greater(v2, 2 * oh * W + W + c, best, bi);
             take_if_greater(v3, 2 * oh * W + W + c + 1, best, bi);
             yp[oh * OW + ow] = best;
-            ip[oh * OW + ow] = bi;
+            if (ip) ip[oh * OW + ow] = bi;
           }
         }
         continue;
       }
       T* yp = y + pl * OHW;
-      int64_t* ip = ix + pl * OHW;
+      int64_t* ip = ix ? ix + pl * OHW : nullptr;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         int64_t h0 = oh * g.sH - g.pH;
         int64_t ih_lo = h0;
@@ -97,7 +97,7 @@ void max_forward(const Tensor& xt, const Tensor& yt, const Tensor& it, const Poo
             }
           }
           yp[oh * g.OW + ow] = best;
-          ip[oh * g.OW + ow] = bi;
+          if (ip) ip[oh * g.OW + ow] = bi;
         }
       }
     }

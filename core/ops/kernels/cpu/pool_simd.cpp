@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/ops/kernels/cpu/vec_math.h"
 
@@ -38,6 +39,9 @@ inline uint32_t lane_bits(int64_t n) {  // the first n (clamped to [0, 16]) lane
   return n <= 0 ? 0u : n >= 16 ? 0xFFFFu : (1u << n) - 1;
 }
 
+// kIdx: also the flat index of each maximum (ip); without it only the values (a session that
+// drops the indices), the same values.
+template <bool kIdx>
 void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -56,16 +60,20 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
       const __m512i w0 = _mm512_sub_epi32(_mm512_mullo_epi32(ow, _mm512_set1_epi32(static_cast<int32_t>(g.sW))),
                                           _mm512_set1_epi32(static_cast<int32_t>(g.pW)));
       // iw_lo = w0 < 0 ? w0 + ceil(-w0 / dW) * dW : w0
-      alignas(64) int32_t w0a[16], lo[16];
-      _mm512_store_si512(w0a, w0);
-      for (int k = 0; k < 16; ++k) {
-        int32_t v = w0a[k];
-        if (v < 0) v += static_cast<int32_t>(((-v) + g.dW - 1) / g.dW * g.dW);
-        lo[k] = v;
+      __m512i iw_lo = w0;
+      if (kIdx && ow0 * g.sW < g.pW) {  // some lane starts left of the input (a division per lane: only here)
+        alignas(64) int32_t w0a[16], lo[16];
+        _mm512_store_si512(w0a, w0);
+        for (int k = 0; k < 16; ++k) {
+          int32_t v = w0a[k];
+          if (v < 0) v += static_cast<int32_t>(((-v) + g.dW - 1) / g.dW * g.dW);
+          lo[k] = v;
+        }
+        iw_lo = _mm512_load_si512(lo);
       }
-      const __m512i iw_lo = _mm512_load_si512(lo);
       __m512 best = ninf;
-      __m512i bi = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih_lo)), Wv), iw_lo);
+      __m512i bi = _mm512_setzero_si512();
+      if constexpr (kIdx) bi = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih_lo)), Wv), iw_lo);
       for (int64_t ih = ih_lo; ih < h_end; ih += g.dH) {
         const float* row = xp + ih * g.W;
         const __m512i rowbase = _mm512_set1_epi32(static_cast<int32_t>(ih * g.W));
@@ -87,13 +95,47 @@ void max_plane(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
           }
           const __mmask16 take = (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & valid;
           best = _mm512_mask_mov_ps(best, take, v);
-          bi = _mm512_mask_mov_epi32(bi, take, _mm512_add_epi32(rowbase, iw));
+          if constexpr (kIdx) bi = _mm512_mask_mov_epi32(bi, take, _mm512_add_epi32(rowbase, iw));
         }
       }
       _mm512_mask_storeu_ps(yp + oh * g.OW + ow0, out_mask, best);
+      if constexpr (!kIdx) continue;
       int64_t* o = ip + oh * g.OW + ow0;
       _mm512_mask_storeu_epi64(o, static_cast<__mmask8>(out_mask & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi)));
       _mm512_mask_storeu_epi64(o + 8, static_cast<__mmask8>(out_mask >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1)));
+    }
+  }
+}
+
+// max(a, b) where a nan in either wins (the scalar kernel's rule; which nan does not matter).
+inline __m512 nanmax(__m512 a, __m512 b) { return _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a); }
+
+// Values only, 3x3 windows, stride 2, padding 1, no dilation (ResNet's stem pool), separably: per
+// output row the maximum of its (up to) three input rows into m (a row of W, -inf on both sides),
+// then per 16 outputs the maximum of m's columns 2j-1, 2j and 2j+1 (even lanes of three loads).
+// The same values as max_plane (maxima are exact; a nan anywhere in the window gives nan).
+void max_plane_3x3s2(const float* xp, float* yp, const PoolGeom& g, float* m) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const int64_t W = g.W, OW = g.OW;
+  float* row = m + 16;  // row[-16 .. -1] and row[W ..] stay -inf
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    const int64_t h0 = 2 * oh - 1;
+    const float* r[3];
+    int nr = 0;
+    for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min<int64_t>(h0 + 3, g.H); ++ih) r[nr++] = xp + ih * W;
+    for (int64_t c = 0; c < W; c += 16) {
+      const __mmask16 mk = static_cast<__mmask16>(lane_bits(W - c));
+      __m512 v = _mm512_mask_loadu_ps(ninf, mk, r[0] + c);
+      for (int i = 1; i < nr; ++i) v = nanmax(v, _mm512_mask_loadu_ps(ninf, mk, r[i] + c));
+      _mm512_mask_storeu_ps(row + c, mk, v);
+    }
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const float* b = row + 2 * ow0;
+      const __m512 a = _mm512_permutex2var_ps(_mm512_loadu_ps(b - 1), even, _mm512_loadu_ps(b + 15));
+      const __m512 c = _mm512_permutex2var_ps(_mm512_loadu_ps(b), even, _mm512_loadu_ps(b + 16));
+      const __m512 d = _mm512_permutex2var_ps(_mm512_loadu_ps(b + 1), even, _mm512_loadu_ps(b + 17));
+      _mm512_mask_storeu_ps(yp + oh * OW + ow0, static_cast<__mmask16>(lane_bits(OW - ow0)), nanmax(nanmax(a, c), d));
     }
   }
 }
@@ -158,7 +200,22 @@ bool max_pool_f32_simd_ok(const PoolGeom& g) {
   return pool_simd_on() && g.H * g.W < (int64_t{1} << 30) && g.OW * g.sW + g.kW * g.dW < (int64_t{1} << 29);
 }
 
-void max_pool_f32_simd(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) { max_plane(xp, yp, ip, g); }
+void max_pool_f32_simd(const float* xp, float* yp, int64_t* ip, const PoolGeom& g) {
+  if (ip) {
+    max_plane<true>(xp, yp, ip, g);
+  } else if (g.kH == 3 && g.kW == 3 && g.sH == 2 && g.sW == 2 && g.pH == 1 && g.pW == 1 && g.dH == 1 && g.dW == 1 &&
+             2 * g.OW <= g.W + 1 && 2 * g.OH <= g.H + 1) {
+    // m: one row of W with 16 -inf cells before it and enough after it for the last block's loads
+    // (columns up to 2 * (OW rounded up to 16) + 17).
+    thread_local std::vector<float> m;
+    const size_t need = static_cast<size_t>(16 + 2 * ((g.OW + 15) / 16 * 16) + 48 + g.W);
+    if (m.size() < need) m.assign(need, -std::numeric_limits<float>::infinity());
+    std::fill(m.begin() + 16 + g.W, m.end(), -std::numeric_limits<float>::infinity());  // a wider plane's row may be left there
+    max_plane_3x3s2(xp, yp, g, m.data());
+  } else {
+    max_plane<false>(xp, yp, nullptr, g);
+  }
+}
 
 bool global_avg_f32_simd_ok(int64_t HW) { return HW > 0 && vec::active_isa() == vec::Isa::Avx512 && pool_simd_on(); }
 
