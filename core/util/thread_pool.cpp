@@ -140,12 +140,14 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      // stop_ is part of every wait condition: the destructor's generation bump may be the one a
+      // worker took as `seen` (read below, after it last looked at stop_).
+      if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); })) {
         std::unique_lock<std::mutex> lk(mu_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        cv_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen || wake_.load(); });
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen || wake_.load() || stop_.load(); });
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
-        if (generation_.load(std::memory_order_seq_cst) == seen) {  // woken ahead of a job: spin for it
+        if (!stop_.load() && generation_.load(std::memory_order_seq_cst) == seen) {  // woken ahead of a job: spin for it
           if (sleepers_.load() == 0) wake_.store(false);
           continue;
         }
