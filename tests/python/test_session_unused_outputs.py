@@ -28,11 +28,15 @@ def run_session(fn, x, **kw):
     return [np.asarray(v) for v in s.run({s.input_names[0]: x}).values()]
 
 
-@pytest.mark.parametrize("H,W", [(112, 112), (56, 57), (7, 9), (1, 1), (2, 3), (33, 65), (5, 40), (17, 16), (8, 31), (3, 100)])
-@pytest.mark.parametrize("k,s,p", [(3, 2, 1), (2, 2, 0), (3, 1, 1), (5, 3, 2)])
+PLANES = [(112, 112), (56, 57), (7, 9), (1, 1), (2, 3), (33, 65), (5, 40), (17, 16), (8, 31), (3, 100)]
+WINDOWS = [(3, 2, 1), (2, 2, 0), (3, 1, 1), (5, 3, 2)]
+
+
+# Every plane with every window that fits in its padded input (a 2x2 unpadded window has no
+# output on a 1x1 plane).
+@pytest.mark.parametrize("H,W,k,s,p", [(H, W, k, s, p) for (H, W) in PLANES for (k, s, p) in WINDOWS
+                                       if H + 2 * p >= k and W + 2 * p >= k])
 def test_values_only_max_pool_against_numpy(H, W, k, s, p):
-    if (H + 2 * p - k) < 0 or (W + 2 * p - k) < 0:
-        pytest.skip("window larger than the padded input")
     rng = np.random.default_rng(H * 1000 + W + k)
     x = rng.standard_normal((2, 3, H, W)).astype(np.float32)
     x[0, 0, 0, 0] = np.nan
