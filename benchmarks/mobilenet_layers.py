@@ -59,6 +59,18 @@ LAYERS = {
     "dw144_56_s1": ("dw", 1, 144, 56, 56, 144, 3, 1, 1, False, True),
     # global average pooling before the classifier (adaptive_avg_pool2d to 1x1 / GlobalAveragePool)
     "gap1280_7": ("gap", 1, 1280, 7, 7, 1280, 0, 0, 0, False, False),
+    # ResNet-18's convolutions (clamped to [0, 6] instead of ReLU: the same cost)
+    "r_stem": ("conv", 1, 3, 224, 224, 64, 7, 2, 3, False, True),
+    "r_l1": ("conv", 1, 64, 56, 56, 64, 3, 1, 1, True, True),
+    "r_l2_s2": ("conv", 1, 64, 56, 56, 128, 3, 2, 1, False, True),
+    "r_l2": ("conv", 1, 128, 28, 28, 128, 3, 1, 1, True, True),
+    "r_l3_s2": ("conv", 1, 128, 28, 28, 256, 3, 2, 1, False, True),
+    "r_l3": ("conv", 1, 256, 14, 14, 256, 3, 1, 1, True, True),
+    "r_l4_s2": ("conv", 1, 256, 14, 14, 512, 3, 2, 1, False, True),
+    "r_l4": ("conv", 1, 512, 7, 7, 512, 3, 1, 1, True, True),
+    "r_ds2": ("conv", 1, 64, 56, 56, 128, 1, 2, 0, False, False),
+    "r_ds3": ("conv", 1, 128, 28, 28, 256, 1, 2, 0, False, False),
+    "r_ds4": ("conv", 1, 256, 14, 14, 512, 1, 2, 0, False, False),
 }
 
 

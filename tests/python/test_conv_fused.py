@@ -88,6 +88,11 @@ def test_conv2d_float32_paths_match_reference(c):
     (2, 16, 13, 13, 16, 3, 1, 2),
     (4, 32, 8, 8, 64, 3, 1, 1),
     (1, 32, 11, 11, 24, 3, 1, 1),
+    # inputs over 1 MB (an item's input rows are read once first), plain loads up to the end of
+    # the last plane: stride-2 3x3 and 1x1 (odd width), stride-1 5x5 row copies
+    (4, 32, 48, 47, 24, 3, 2, 1),
+    (4, 64, 34, 35, 48, 1, 2, 0),
+    (4, 24, 61, 59, 16, 5, 1, 2),
 ])
 def test_conv2d_fused_large_shapes(shape):
     N, C, H, W, K, k, s, p = shape

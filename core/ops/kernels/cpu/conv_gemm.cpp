@@ -225,6 +225,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
 struct PackGeom {
   const float* x;  // image n, first channel of group g: Cg planes of H x W
   int64_t H, W, HW, OW, kH, kW, sH, sW, pH, pW, dH, dW;
+  int64_t C;  // channels of the group
 };
 
 // Bp (kc x NR) = rows [k0, k0 + kc) of col for output pixels [p0, p0 + nr) of a 1x1 stride-1
@@ -239,8 +240,13 @@ inline void pack_1x1(float* Bp, const PackGeom& q, int64_t p0, int64_t nr, int64
       _mm_prefetch(reinterpret_cast<const char*>(src + NR + 16), _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(src + NR + 31), _MM_HINT_T1);
     }
-    _mm512_store_ps(Bp + kk * NR, _mm512_maskz_loadu_ps(m0, src));
-    _mm512_store_ps(Bp + kk * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    if (nr == NR) {  // plain loads: masked ones are slow on Zen 5 when they miss the cache
+      _mm512_store_ps(Bp + kk * NR, _mm512_loadu_ps(src));
+      _mm512_store_ps(Bp + kk * NR + 16, _mm512_loadu_ps(src + 16));
+    } else {
+      _mm512_store_ps(Bp + kk * NR, _mm512_maskz_loadu_ps(m0, src));
+      _mm512_store_ps(Bp + kk * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
   }
 }
 
@@ -265,6 +271,7 @@ inline int64_t panel_segments(Segment* seg, int64_t p0, int64_t nr, int64_t OW) 
 // [0, W) with zeros outside; at most NR long, so two masked loads and stores.
 inline void pack_rows(float* Bp, const PackGeom& q, const Segment* seg, int64_t nseg, int64_t k0, int64_t kc) {
   const int64_t RS = q.kH * q.kW;
+  const float* hi_ok = q.x + q.C * q.HW;  // (src >= q.x: t0 clips the row start)
   int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
   for (int64_t kk = 0; kk < kc; ++kk) {
     float* dst = Bp + kk * NR;
@@ -283,8 +290,13 @@ inline void pack_rows(float* Bp, const PackGeom& q, const Segment* seg, int64_t 
       float* d = dst + sg.j0 + t0;
       const int64_t n = t1 - t0;
       const __mmask16 a = lane_mask(n), b = lane_mask(n - 16);
-      _mm512_mask_storeu_ps(d, a, _mm512_maskz_loadu_ps(a, src));
-      if (n > 16) _mm512_mask_storeu_ps(d + 16, b, _mm512_maskz_loadu_ps(b, src + 16));
+      if (src + 32 <= hi_ok) {  // plain loads (see pack_rows_s2), masked stores
+        _mm512_mask_storeu_ps(d, a, _mm512_loadu_ps(src));
+        if (n > 16) _mm512_mask_storeu_ps(d + 16, b, _mm512_loadu_ps(src + 16));
+      } else {
+        _mm512_mask_storeu_ps(d, a, _mm512_maskz_loadu_ps(a, src));
+        if (n > 16) _mm512_mask_storeu_ps(d + 16, b, _mm512_maskz_loadu_ps(b, src + 16));
+      }
     }
     if (++s == q.kW) {
       s = 0;
@@ -296,12 +308,35 @@ inline void pack_rows(float* Bp, const PackGeom& q, const Segment* seg, int64_t 
   }
 }
 
+// Reads rows [ih0, ih1) (clipped to the image) of the C channel planes at x once, in order: the
+// input of a work item's panels, brought into cache by the hardware prefetchers (sequential
+// runs) before packing reads it across planes H*W apart, more streams than they follow. Without
+// it a batch's images (not in L2) were packed at memory latency: ResNet-18's stride-2 128 -> 256
+// layer at batch 8 took 0.75 ms per image against 0.63 at batch 1 (one thread, Zen 5), 0.64 with
+// it. (Software prefetches of the next panel's rows did not help there.)
+inline void touch_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t ih0, int64_t ih1) {
+  ih0 = std::max<int64_t>(ih0, 0);
+  ih1 = std::min(ih1, H);
+  if (ih1 <= ih0) return;
+  const int64_t n = (ih1 - ih0) * W;
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* s = x + c * H * W + ih0 * W;
+    for (int64_t i = 0; i + 16 <= n; i += 16) acc = _mm512_max_ps(acc, _mm512_loadu_ps(s + i));
+  }
+  asm volatile("" : : "v"(acc));
+}
+
 // Stride-2 (in width) convolutions: a segment's pixels are every other one of a run of the input
-// row; per 16 output columns, two masked loads of 32 consecutive pixels (zeros outside [0, W))
-// and a permute keeping the even ones.
+// row; per 16 output columns, two loads of 32 consecutive pixels and a permute keeping the even
+// ones (zeros outside [0, W)). The loads are plain wherever the 32 floats lie inside the group's
+// planes, the permute masking the lanes outside the row: masked loads that miss the cache are
+// slow on Zen 5 (ResNet-18's stride-2 128 -> 256 layer at batch 8, one thread: 7.1 -> 5.9 ms).
 inline void pack_rows_s2(float* Bp, const PackGeom& q, const Segment* seg, int64_t nseg, int64_t k0, int64_t kc) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const int64_t RS = q.kH * q.kW;
+  const float* lo_ok = q.x;  // plain loads are safe inside the group's planes
+  const float* hi_ok = q.x + q.C * q.HW;
   int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
   for (int64_t kk = 0; kk < kc; ++kk) {
     float* dst = Bp + kk * NR;
@@ -320,7 +355,15 @@ inline void pack_rows_s2(float* Bp, const PackGeom& q, const Segment* seg, int64
         if (hi <= lo) continue;
         const __mmask16 a = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
         const __mmask16 b = static_cast<__mmask16>(lane_mask(hi - 16) & ~lane_mask(lo - 16));
-        const __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(a, row + base), even, _mm512_maskz_loadu_ps(b, row + base + 16));
+        const float* src = row + base;
+        __m512 v;
+        if (src >= lo_ok && src + 32 <= hi_ok) {
+          // Output lane j reads input lane 2j: valid for lo <= 2j < hi.
+          const __mmask16 o = static_cast<__mmask16>(lane_mask((hi + 1) / 2) & ~lane_mask((lo + 1) / 2));
+          v = _mm512_maskz_permutex2var_ps(o, _mm512_loadu_ps(src), even, _mm512_loadu_ps(src + 16));
+        } else {
+          v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(a, src), even, _mm512_maskz_loadu_ps(b, src + 16));
+        }
         _mm512_mask_storeu_ps(dst + sg.j0 + t0, lane_mask(n), v);
       }
     }
@@ -538,6 +581,9 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   // L2): a smaller one mostly comes from L2 already, and the prefetches then cost ~2% (MobileNetV2
   // batch 1's 56x56 and 28x28 expansions).
   const bool prefetch_in = g.N * g.C * HW > (int64_t{1} << 18);
+  // Other packed convolutions read their item's input rows once first (touch_rows) when the
+  // input exceeds 1 MB and an image's group of planes is at most 1 MB.
+  const bool touch_in = !is1x1 && !dei && g.N * g.C * HW > (int64_t{1} << 18) && Cg * HW <= (int64_t{1} << 18);
 
   auto item = [&](int64_t it, float* Bp) {
     const float* Btab[KC];
@@ -548,10 +594,14 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
     const int64_t n = rest % g.N, gi = rest / g.N;
     const int64_t mb0 = ms * Mb / msplit, mb1 = (ms + 1) * Mb / msplit;
     const int64_t pa0 = ch * panels / chunks, pa1 = (ch + 1) * panels / chunks;
-    PackGeom q{x + (n * g.C + gi * Cg) * HW, g.H, g.W, HW, g.OW, g.kH, g.kW, g.sH, g.sW, g.pH, g.pW, g.dH, g.dW};
+    PackGeom q{x + (n * g.C + gi * Cg) * HW, g.H, g.W, HW, g.OW, g.kH, g.kW, g.sH, g.sW, g.pH, g.pW, g.dH, g.dW, Cg};
     float* yg = y + (n * g.K + gi * Kg) * OHW;
     const float* rg = e.residual ? e.residual + (n * g.K + gi * Kg) * OHW : nullptr;
     const float* wg = wp + gi * Mb * Kd * MR;
+    if (touch_in) {  // the input rows of panels [pa0, pa1)
+      const int64_t q0 = pa0 * NR, q1 = std::min(OHW, pa1 * NR) - 1;
+      touch_rows(q.x, Cg, g.H, g.W, q0 / g.OW * g.sH - g.pH, q1 / g.OW * g.sH - g.pH + (g.kH - 1) * g.dH + 1);
+    }
     for (int64_t k0 = 0; k0 < Kd; k0 += kcb) {
       const int64_t kc = std::min(kcb, Kd - k0);
       for (int64_t pa = pa0; pa < pa1; ++pa) {
