@@ -189,6 +189,30 @@ def test_small_planes_in_a_session(shape):
         np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [
+    # Pixels as rows at batch > 1: packed pixels over 1 MB, several k blocks and output-channel
+    # panels (5: an odd count), slivers across images, at 1-3 threads.
+    (8, 128, 7, 7, 256, 3, 1, 1),
+    (6, 256, 7, 7, 160, 3, 1, 1),
+    (6, 960, 7, 7, 128, 1, 1, 0),
+])
+def test_small_planes_large_batch_in_a_session(shape, threads):
+    N, C, H, W, K, k, s, p = shape
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
+    w = (rng.uniform(-1, 1, (K, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+    b = rng.uniform(-1, 1, K).astype(np.float32)
+    r = rng.uniform(-1, 1, (N, K, H, W)).astype(np.float32)
+    want = np.clip(ref_conv2d(x, w, b, stride=s, padding=p) + r, 0, 6)
+    wt, bt = t(w), t(b)
+    traced = heron.jit.trace(lambda xx, rr: heron.clamp(heron.conv2d(xx, wt, bt, stride=s, padding=p) + rr, 0.0, 6.0), (t(x), t(r)),
+                             input_names=["input", "residual"])
+    sess = heron.inference.Session(traced, threads=threads)
+    assert heron_ops(sess) == ["conv2d_fused"], sess.graph_text()
+    got = sess.run({"input": x, "residual": r})["output"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def heron_ops(sess):
     import re
     return re.findall(r"= (\w+)\(", sess.graph_text())
