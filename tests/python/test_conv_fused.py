@@ -93,6 +93,11 @@ def test_conv2d_float32_paths_match_reference(c):
     (4, 32, 48, 47, 24, 3, 2, 1),
     (4, 64, 34, 35, 48, 1, 2, 0),
     (4, 24, 61, 59, 16, 5, 1, 2),
+    # stride-2 stems read in place from the deinterleaved input, half a panel per output row:
+    # ResNet-18's (112-wide rows, halves across rows), 32-wide rows, a half-panel tail (17 x 16)
+    (1, 3, 224, 224, 64, 7, 2, 3),
+    (2, 3, 64, 64, 32, 3, 2, 1),
+    (1, 3, 34, 32, 16, 3, 2, 1),
 ])
 def test_conv2d_fused_large_shapes(shape):
     N, C, H, W, K, k, s, p = shape

@@ -20,7 +20,9 @@
 // loads), or with at most 8 slivers (or reducing channels on a plane of <= 256 pixels) are not
 // packed at all (the micro-kernel reads x with row stride H*W); stride-1 convolutions copy each
 // output row's run of pixels with masked loads clipped to the image (zeros outside); stride-2 stems (few reduction rows, kernel >= 3
-// wide) copy runs of an input split once into even and odd columns; other stride-2 convolutions
+// wide) split the input once into even and odd columns (with rows of zeros above and below) and
+// read it in place, each 16-pixel half of a panel through its output row's table of k rows
+// (copying only panels whose halves cross a row); other stride-2 convolutions
 // keep the even pixels of two loads with a permute; anything else gathers (vgatherdps) with a
 // validity mask. A panel's tail of at most 16 pixels (14x14 planes: 4 of 32) runs a half-width
 // micro-kernel; at batch > 1, 1x1 convolutions pool such tails of several images into one
@@ -159,20 +161,24 @@ struct Store {
 // NV = 1: only the first 16 columns (a panel's tail of at most 16 pixels: 14x14 planes end with
 // 4 of 32), half the work.
 // B rows: packed (kc x NR), or with LDB rows ldb apart in place, or with BT row k at Bt[k].
-template <int NV = 2, bool LDB = false, bool BT = false, bool PF = false>
+// BT2: the two halves of row k at Bt[k] + off and Bt2[k] + off2 (a panel across two output rows).
+template <int NV = 2, bool LDB = false, bool BT = false, bool PF = false, bool BT2 = false>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B, float* C, int64_t ldc, const Store& s,
-                         int64_t ldb = NR, const float* const* Bt = nullptr) {
+                         int64_t ldb = NR, const float* const* Bt = nullptr, const float* const* Bt2 = nullptr, int64_t off = 0,
+                         int64_t off2 = 0) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
   for (int64_t k = 0; k < kc; ++k) {
     if (BT) B = Bt[k];
+    if (BT2) B = Bt[k] + off;
+    const float* B2 = BT2 ? Bt2[k] + off2 : B + 16;
     if (PF) {  // row k of the next panel (in place: NR floats further) into L2, one to three lines
       _mm_prefetch(reinterpret_cast<const char*>(B + NR), _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(B + NR + 16), _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(B + NR + 31), _MM_HINT_T1);
     }
-    const __m512 b0 = LDB || BT ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
-    const __m512 b1 = NV == 2 ? (LDB || BT ? _mm512_loadu_ps(B + 16) : _mm512_load_ps(B + 16)) : b0;
+    const __m512 b0 = LDB || BT || BT2 ? _mm512_loadu_ps(B) : _mm512_load_ps(B);
+    const __m512 b1 = NV == 2 ? (LDB || BT || BT2 ? _mm512_loadu_ps(B2) : _mm512_load_ps(B2)) : b0;
     __m512 a;
 #define HERON_FMA_ROW(r)            \
   a = _mm512_set1_ps(A[r]);         \
@@ -447,13 +453,17 @@ inline void pack_rows_s2(float* Bp, const PackGeom& q, const Segment* seg, int64
 // every tap reads a contiguous run of one D row: tap s of output column ow is D[c][(s - pW) & 1]
 // [ih][ow + L + floor((s - pW) / 2)]. Panels are then packed with plain copies (no permutes, no
 // clipping) and the three taps of a kernel row share the two D rows.
+// Each plane has T rows of zeros above the image and B below, so every tap of every output row
+// reads a row of D (HP = T + H + B rows per plane and parity).
 struct DeinterleavedGeom {
   int64_t L, WD;  // left margin, row length (a multiple of 16)
+  int64_t T, HP;  // zero rows above the image, rows per plane
 };
 
 inline DeinterleavedGeom deinterleaved_geom(const ConvGeom& g) {
   const int64_t L = (g.pW + 1) / 2;
-  return DeinterleavedGeom{L, (g.OW + L + g.kW + 15) / 16 * 16};
+  const int64_t T = g.pH, below = std::max<int64_t>(0, (g.OH - 1) * g.sH - g.pH + (g.kH - 1) * g.dH - (g.H - 1));
+  return DeinterleavedGeom{L, (g.OW + L + g.kW + 15) / 16 * 16, T, T + g.H + below};
 }
 
 // D rows [r0, r1) of all N * C * H rows (row = (n * C + c) * H + ih, both parities).
@@ -463,8 +473,12 @@ inline void deinterleave_rows(const float* x, float* D, const ConvGeom& g, const
   for (int64_t row = r0; row < r1; ++row) {
     const int64_t ih = row % g.H, nc = row / g.H;
     const float* src = x + row * g.W;
-    float* d0 = D + ((nc * 2 + 0) * g.H + ih) * d.WD;
-    float* d1 = D + ((nc * 2 + 1) * g.H + ih) * d.WD;
+    float* d0 = D + ((nc * 2 + 0) * d.HP + d.T + ih) * d.WD;
+    float* d1 = D + ((nc * 2 + 1) * d.HP + d.T + ih) * d.WD;
+    if (ih == 0)  // this plane's rows of zeros above and below the image
+      for (int64_t par = 0; par < 2; ++par)
+        for (int64_t z = 0; z < d.HP; ++z)
+          if (z < d.T || z >= d.T + g.H) std::fill_n(D + ((nc * 2 + par) * d.HP + z) * d.WD, d.WD, 0.f);
     for (int64_t j0 = 0; j0 < d.WD; j0 += 16) {
       const int64_t base = 2 * (j0 - d.L);  // input column of lane 0's even pixel
       const int64_t lo = std::max<int64_t>(0, -base), hi = std::min<int64_t>(32, g.W - base);
@@ -493,7 +507,7 @@ inline void pack_rows_d(float* Bp, const float* Dn, const PackGeom& q, const Dei
       _mm512_store_ps(dst + 16, _mm512_setzero_ps());
     }
     const int64_t t = s - q.pW, par = t & 1, shift = (t - par) / 2 + d.L;
-    const float* plane = Dn + (c * 2 + par) * q.H * d.WD;
+    const float* plane = Dn + ((c * 2 + par) * d.HP + d.T) * d.WD;
     for (int64_t i = 0; i < nseg; ++i) {
       const Segment& sg = seg[i];
       const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
@@ -518,18 +532,17 @@ inline void pack_rows_d(float* Bp, const float* Dn, const PackGeom& q, const Dei
   }
 }
 
-alignas(64) const float kZeroRow[NR] = {};
-
-// Row pointers (kc of them) of a panel that lies inside one output row (segment sg): the rows of
-// the deinterleaved input it would copy, or a row of zeros for taps above or below the image.
-inline void deinterleaved_table(const float** Bt, const float* Dn, const PackGeom& q, const DeinterleavedGeom& d, const Segment& sg,
+// Row pointers (kc of them) of output row oh: the start of the deinterleaved row that each k row
+// of its output column 0 reads (output column ow reads ow floats further; rows above or below
+// the image are D's rows of zeros).
+inline void deinterleaved_table(const float** Bt, const float* Dn, const PackGeom& q, const DeinterleavedGeom& d, int64_t oh,
                                 int64_t k0, int64_t kc) {
   const int64_t RS = q.kH * q.kW;
   int64_t c = k0 / RS, rs = k0 % RS, r = rs / q.kW, s = rs % q.kW;
   for (int64_t kk = 0; kk < kc; ++kk) {
     const int64_t t = s - q.pW, par = t & 1, shift = (t - par) / 2 + d.L;
-    const int64_t ih = sg.oh * q.sH - q.pH + r * q.dH;
-    Bt[kk] = ih < 0 || ih >= q.H ? kZeroRow : Dn + ((c * 2 + par) * q.H + ih) * d.WD + sg.ow0 + shift;
+    const int64_t ih = oh * q.sH - q.pH + r * q.dH;
+    Bt[kk] = Dn + ((c * 2 + par) * d.HP + d.T + ih) * d.WD + shift;
     if (++s == q.kW) {
       s = 0;
       if (++r == q.kH) {
@@ -632,7 +645,7 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   float* D = nullptr;
   if (dei) {
     // In the calling thread's scratch (slot 1; the items use slot 0), read by every thread.
-    D = scratch().get(1, static_cast<size_t>(g.N * g.C * 2 * g.H * dg.WD));
+    D = scratch().get(1, static_cast<size_t>(g.N * g.C * 2 * dg.HP * dg.WD));
     parallel_for(0, g.N * g.C * g.H, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, dg.WD)),
                  [&](int64_t r0, int64_t r1) { deinterleave_rows(x, D, g, dg, r0, r1); });
   }
@@ -650,7 +663,19 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
   const bool touch_in = !is1x1 && !dei && g.N * g.C * HW > (int64_t{1} << 18) && Cg * HW <= (int64_t{1} << 18);
 
   auto item = [&](int64_t it, float* Bp) {
-    const float* Btab[KC];
+    // Row tables of the last two output rows seen (panels run in order within an item).
+    const float* Btab[2][KC];
+    int64_t tab_row[2] = {-1, -1}, tab_k0[2] = {-1, -1};
+    auto row_table = [&](int64_t oh, int64_t k0, int64_t kc, const float* Dn, const PackGeom& q) -> const float* const* {
+      for (int i = 0; i < 2; ++i)
+        if (tab_row[i] == oh && tab_k0[i] == k0) return Btab[i];
+      // Replace a stale k block's table, else the older row's.
+      const int i = tab_k0[0] != k0 ? 0 : tab_k0[1] != k0 ? 1 : tab_row[0] < tab_row[1] ? 0 : 1;
+      deinterleaved_table(Btab[i], Dn, q, dg, oh, k0, kc);
+      tab_row[i] = oh;
+      tab_k0[i] = k0;
+      return Btab[i];
+    };
     const int64_t ms = it % msplit;
     int64_t rest = it / msplit;
     const int64_t ch = rest % chunks;
@@ -684,6 +709,9 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
         }
         const bool direct_b = direct && nr == NR;  // (a partial panel is packed: zeros past the image)
         bool table_b = false;
+        const float* const* tb0 = nullptr;
+        const float* const* tb1 = nullptr;
+        int64_t toff0 = 0, toff1 = 0;
         if (direct_b) {
         } else if (is1x1) {
           if (prefetch_in && pa + 1 < pa1) pack_1x1<true>(Bp, q, p0, nr, k0, kc);  // (prefetching the next panel's rows)
@@ -693,13 +721,18 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           const int64_t nseg = panel_segments(seg, p0, nr, g.OW);
           if (rows) {
             pack_rows(Bp, q, seg, nseg, k0, kc);
-          } else if (dei && nseg == 1 && nr == NR) {
-            // A whole panel inside one output row: each of its rows is 32 consecutive floats
-            // of a deinterleaved row (or zeros): the micro-kernel reads them in place.
+          } else if (dei && (nr == NR || nr == 16) && (p0 % g.OW) + 16 <= g.OW && (nr == 16 || ((p0 + 16) % g.OW) + 16 <= g.OW)) {
+            // Each 16-pixel half of the panel lies inside one output row: each of its k rows is
+            // 16 consecutive floats of a deinterleaved row, which the micro-kernel reads in
+            // place through the row's table (ResNet-18's 112-wide stem rows: every panel).
             table_b = true;
-            deinterleaved_table(Btab, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg[0], k0, kc);
+            const float* Dn = D + n * g.C * 2 * dg.HP * dg.WD;
+            tb0 = row_table(p0 / g.OW, k0, kc, Dn, q);
+            tb1 = nr == NR ? row_table((p0 + 16) / g.OW, k0, kc, Dn, q) : tb0;
+            toff0 = p0 % g.OW;
+            toff1 = (p0 + 16) % g.OW;
           } else if (dei) {
-            pack_rows_d(Bp, D + n * g.C * 2 * g.H * dg.WD, q, dg, seg, nseg, nr, k0, kc);
+            pack_rows_d(Bp, D + n * g.C * 2 * dg.HP * dg.WD, q, dg, seg, nseg, nr, k0, kc);
           } else {
             pack_rows_s2(Bp, q, seg, nseg, k0, kc);
           }
@@ -718,7 +751,12 @@ void run(const float* x, const float* wp, float* y, const ConvGeom& g, const Con
           s.rows = std::min(MR, Kg - mb * MR);
           s.bias = e.bias ? e.bias + gi * Kg + mb * MR : nullptr;
           s.res = rg ? rg + mb * MR * OHW + p0 : nullptr;
-          if (table_b) micro_kernel<2, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, Btab);
+          if (table_b && nr == NR)
+            micro_kernel<2, false, false, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, tb0, tb1,
+                                                       toff0, toff1);
+          else if (table_b)
+            micro_kernel<1, false, false, false, true>(kc, wg + (mb * Kd + k0) * MR, nullptr, yg + mb * MR * OHW + p0, OHW, s, NR, tb0, tb0,
+                                                       toff0, toff0);
           else if (prefetch_in && direct_b && mb == mb0 && pa + 1 < pa1)  // (prefetching the next panel's rows)
             micro_kernel<2, true, false, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
           else if (direct_b) micro_kernel<2, true>(kc, wg + (mb * Kd + k0) * MR, q.x + k0 * HW + p0, yg + mb * MR * OHW + p0, OHW, s, HW);
