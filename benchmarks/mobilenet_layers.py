@@ -1,4 +1,5 @@
-"""Per-layer times of MobileNetV2's convolutions, global pooling and classifier in a session, next to onnxruntime.
+"""Per-layer times of MobileNetV2's convolutions, global pooling and classifier (and ResNet-18's
+convolutions, the r_* layers) in a session, next to onnxruntime.
 
     python benchmarks/mobilenet_layers.py [--threads 1] [--batch 1] [--reps 15] [--iters 20]
                                           [--layers a,b] [--ab VAR] [--ab-values 0,1]
@@ -37,6 +38,8 @@ except Exception:  # pragma: no cover - optional peer
 LAYERS = {
     "stem": ("conv", 1, 3, 224, 224, 32, 3, 2, 1, False, True),
     "pw32_16_112": ("conv", 1, 32, 112, 112, 16, 1, 1, 0, False, False),
+    "pw16_96_112": ("conv", 1, 16, 112, 112, 96, 1, 1, 0, False, True),
+    "dw96_112_s2": ("dw", 1, 96, 112, 112, 96, 3, 2, 1, False, True),
     "pw24_144_56": ("conv", 1, 24, 56, 56, 144, 1, 1, 0, False, True),
     "pw144_24_56": ("conv", 1, 144, 56, 56, 24, 1, 1, 0, True, False),
     "pw96_24_56": ("conv", 1, 96, 56, 56, 24, 1, 1, 0, False, False),
