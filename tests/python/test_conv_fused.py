@@ -218,6 +218,30 @@ def test_small_planes_large_batch_in_a_session(shape, threads):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [
+    # Winograd F(2x2, 3x3) in a session (frozen weights: from 32 tiles): the input transform reads
+    # rows of tiles with plain loads (halves of 16 tiles in one or several tile rows and images,
+    # columns and rows outside the image, padding 0-2) or, next to the ends of the input, gathers.
+    (1, 16, 12, 12, 16, 1),
+    (2, 20, 15, 17, 24, 1),
+    (3, 17, 9, 33, 16, 0),
+    (1, 24, 31, 30, 32, 2),
+    (2, 16, 7, 64, 16, 1),
+    (1, 32, 56, 56, 16, 1),
+])
+def test_winograd_input_rows_in_a_session(shape):
+    N, C, H, W, K, p = shape
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
+    w = (rng.uniform(-1, 1, (K, C, 3, 3)) / np.sqrt(C * 9)).astype(np.float32)
+    b = rng.uniform(-1, 1, K).astype(np.float32)
+    want = np.maximum(ref_conv2d(x, w, b, stride=1, padding=p), 0)
+    wt, bt = t(w), t(b)
+    traced = heron.jit.trace(lambda xx: heron.relu(heron.conv2d(xx, wt, bt, padding=p)), t(x))
+    for threads in (1, 2):
+        got = heron.inference.Session(traced, threads=threads).run({"input": x})["output"]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def heron_ops(sess):
     import re
     return re.findall(r"= (\w+)\(", sess.graph_text())

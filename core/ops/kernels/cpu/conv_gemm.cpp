@@ -1075,9 +1075,88 @@ inline __mmask16 bits16(int64_t lo, int64_t hi) {  // positions [lo, hi) of 0..1
   return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
 }
 
+// The input transform of one half (16 tiles at lanes [0, nv)) from row loads instead of gathers:
+// the tiles of a half lie in at most a few runs of consecutive tiles of one tile row (segments);
+// lane l of a segment reads input columns base + 2l + j (j = 0..3) of rows 2 th - pH + i, which
+// are the even / odd lanes of three consecutive 16-float loads (shifted by two with valignd for
+// j = 2, 3). Every load must lie inside the input's total floats (else false: the gathers run). The same
+// values reach the same lanes as with the gathers, zeros outside the image.
+bool winograd_input_rows(const float* x, int64_t total, float* Vp, int64_t C, int64_t tfirst, int64_t nv, int64_t half,
+                         const ConvGeom& g, int64_t TH, int64_t TW) {
+  const int64_t HW = g.H * g.W;
+  struct Seg {
+    int64_t ls, th;
+    __mmask16 lanes, col[4];
+    int64_t off;  // offset of image n's channel 0, row 2 th - pH, column base (lane 0) from x
+  } seg[16];
+  int64_t ns = 0;
+  for (int64_t l = 0; l < nv;) {
+    const int64_t t = tfirst + l, n = t / (TH * TW), r = t % (TH * TW), th = r / TW, tw = r % TW;
+    const int64_t len = std::min(nv - l, TW - tw);
+    Seg& sg = seg[ns++];
+    sg.ls = l;
+    sg.th = th;
+    sg.lanes = static_cast<__mmask16>(lane_mask(l + len) & ~lane_mask(l));
+    for (int j = 0; j < 4; ++j) {
+      sg.col[j] = 0;
+      for (int64_t q = 0; q < len; ++q) {
+        const int64_t iw = 2 * (tw + q) - g.pW + j;
+        if (iw >= 0 && iw < g.W) sg.col[j] = static_cast<__mmask16>(sg.col[j] | (1u << (l + q)));
+      }
+    }
+    const int64_t base = 2 * tw - g.pW - 2 * l;  // column read by lane 0 for j = 0
+    sg.off = n * C * HW + (2 * th - g.pH) * g.W + base;
+    // the first and last loads of the whole channel loop (rows outside the image are not read)
+    const int64_t ih0 = std::max<int64_t>(0, 2 * th - g.pH), ih1 = std::min<int64_t>(g.H - 1, 2 * th - g.pH + 3);
+    const int64_t lo = n * C * HW + ih0 * g.W + base, hi = n * C * HW + (C - 1) * HW + ih1 * g.W + base + 48;
+    l += len;
+    if (ih1 >= ih0 && (lo < 0 || hi > total)) return false;  // (all four rows outside: no loads)
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t c = 0; c < C; ++c) {
+    __m512 d[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) d[i][j] = _mm512_setzero_ps();
+    for (int64_t si = 0; si < ns; ++si) {
+      const Seg& sg = seg[si];
+      for (int i = 0; i < 4; ++i) {
+        const int64_t ih = 2 * sg.th - g.pH + i;
+        if (ih < 0 || ih >= g.H) continue;
+        const float* q = x + (sg.off + c * HW + i * g.W);
+        const __m512 a0 = _mm512_loadu_ps(q), a1 = _mm512_loadu_ps(q + 16), a2 = _mm512_loadu_ps(q + 32);
+        const __m512 s0 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(a1), _mm512_castps_si512(a0), 2));
+        const __m512 s1 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(a2), _mm512_castps_si512(a1), 2));
+        d[i][0] = _mm512_mask_mov_ps(d[i][0], sg.col[0], _mm512_permutex2var_ps(a0, even, a1));
+        d[i][1] = _mm512_mask_mov_ps(d[i][1], sg.col[1], _mm512_permutex2var_ps(a0, odd, a1));
+        d[i][2] = _mm512_mask_mov_ps(d[i][2], sg.col[2], _mm512_permutex2var_ps(s0, even, s1));
+        d[i][3] = _mm512_mask_mov_ps(d[i][3], sg.col[3], _mm512_permutex2var_ps(s0, odd, s1));
+      }
+    }
+    __m512 t[4][4];  // B^T d
+    for (int j = 0; j < 4; ++j) {
+      t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+      t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+      t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+      t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; ++i) {  // (B^T d) B
+      float* o = Vp + ((i * 4) * C + c) * WT + half * 16;
+      const int64_t es = C * WT;
+      _mm512_store_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
+      _mm512_store_ps(o + es, _mm512_add_ps(t[i][1], t[i][2]));
+      _mm512_store_ps(o + 2 * es, _mm512_sub_ps(t[i][2], t[i][1]));
+      _mm512_store_ps(o + 3 * es, _mm512_sub_ps(t[i][1], t[i][3]));
+    }
+  }
+  return true;
+}
+
 void winograd_input(const float* x, float* Vp, int64_t C, int64_t t0, int64_t nt, const ConvGeom& g, int64_t TH, int64_t TW) {
   const int64_t HW = g.H * g.W;
   for (int64_t half = 0; half < 2; ++half) {
+    const int64_t nv = std::min<int64_t>(16, nt - half * 16);
+    if (nv > 0 && winograd_input_rows(x, g.N * C * HW, Vp, C, t0 + half * 16, nv, half, g, TH, TW)) continue;
     alignas(64) int32_t off[16];
     __mmask16 rowm[4] = {0, 0, 0, 0}, colm[4] = {0, 0, 0, 0};
     int64_t n0 = -1;
