@@ -853,6 +853,8 @@ struct TLayout {
 void t_pack_pixels(const float* x, float* A, const ConvGeom& g, int64_t s0, int64_t s1, int64_t P) {
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W, RS = g.kH * g.kW, Kd = g.C * RS;
   const bool is1x1 = g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.pH == 0 && g.pW == 0;
+  const bool fast_rows = !is1x1 && (g.sW == 1 || g.sW == 2) && g.dW == 1 && g.kW <= 64 && g.G == 1;
+  const int64_t total = g.N * g.C * HW;
   for (int64_t sl = s0; sl < s1; ++sl) {
     float* a = A + sl * Kd * TR;
     const int64_t p0 = sl * TR;
@@ -861,6 +863,48 @@ void t_pack_pixels(const float* x, float* A, const ConvGeom& g, int64_t s0, int6
       const __mmask16 m7 = lane_mask(TR);
       const float* src = x + (p0 / OHW) * g.C * HW + p0 % OHW;
       for (int64_t c = 0; c < g.C; ++c) _mm512_mask_storeu_ps(a + c * TR, m7, _mm512_maskz_loadu_ps(m7, src + c * HW));
+      continue;
+    }
+    if (fast_rows && p0 + TR <= P && (p0 % OHW) % g.OW + TR <= g.OW) {
+      // The 7 pixels are consecutive in one output row, width stride 1 or 2: per channel and
+      // kernel tap one load (plain inside the input, the lanes outside the row zeroed) and a
+      // 7-lane store, instead of 7 scalar copies (ResNet-18's 7x7 layers: 8% of their time).
+      const int64_t n = p0 / OHW, q0 = p0 % OHW, oh = q0 / g.OW, ow0 = q0 % g.OW;
+      const float* xn = x + n * g.C * HW;
+      const __mmask16 m7 = lane_mask(TR);
+      __mmask16 mj[64];
+      for (int64_t j = 0; j < g.kW; ++j) {
+        mj[j] = 0;
+        for (int64_t q = 0; q < TR; ++q) {
+          const int64_t iw = (ow0 + q) * g.sW - g.pW + j;
+          if (iw >= 0 && iw < g.W) mj[j] = static_cast<__mmask16>(mj[j] | (1u << q));
+        }
+      }
+      const __m512i idx = g.sW == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+                                    : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      int64_t k = 0;
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t i = 0; i < g.kH; ++i) {
+          const int64_t ih = oh * g.sH - g.pH + i * g.dH;
+          if (ih < 0 || ih >= g.H) {
+            for (int64_t j = 0; j < g.kW; ++j, ++k) _mm512_mask_storeu_ps(a + k * TR, m7, _mm512_setzero_ps());
+            continue;
+          }
+          const int64_t rowoff = (n * g.C + c) * HW + ih * g.W;  // from x
+          for (int64_t j = 0; j < g.kW; ++j, ++k) {
+            const int64_t o = rowoff + ow0 * g.sW - g.pW + j;  // lane 0's input column, from x
+            __m512 v;
+            if (o >= 0 && o + 32 <= total) {
+              const __m512 lo = _mm512_loadu_ps(x + o), hi = _mm512_loadu_ps(x + o + 16);
+              v = _mm512_maskz_permutex2var_ps(mj[j], lo, idx, hi);
+            } else {
+              v = _mm512_setzero_ps();
+              for (int64_t q = 0; q < TR; ++q)
+                if (mj[j] >> q & 1) v = _mm512_mask_mov_ps(v, static_cast<__mmask16>(1u << q), _mm512_set1_ps(xn[o - n * g.C * HW + q * g.sW]));
+            }
+            _mm512_mask_storeu_ps(a + k * TR, m7, v);
+          }
+        }
       continue;
     }
     for (int64_t r = 0; r < TR; ++r) {
