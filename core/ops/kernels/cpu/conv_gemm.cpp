@@ -146,6 +146,17 @@ inline __mmask16 lane_mask(int64_t n) {  // the first n (clamped to [0, 16]) lan
   return static_cast<__mmask16>((1u << n) - 1);
 }
 
+// The lanes m of the 16 floats at p, zeros elsewhere: a plain load (then the lanes outside m
+// zeroed) where all 16 floats are known to be readable (plain), else a masked load. Masked loads
+// that miss the cache are slow on Zen 5; the empty asm keeps the compiler from folding the plain
+// load and the zeroing back into one.
+inline __m512 load_lanes(__mmask16 m, const float* p, bool plain) {
+  if (!plain) return _mm512_maskz_loadu_ps(m, p);
+  __m512 v = _mm512_loadu_ps(p);
+  asm("" : "+v"(v));
+  return m == 0xFFFF ? v : _mm512_maskz_mov_ps(m, v);
+}
+
 struct Store {
   int64_t rows;             // valid rows of the block (<= MR)
   __mmask16 m0, m1;         // valid columns
@@ -194,8 +205,8 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
   auto store_row = [&](int64_t r, __m512 x0, __m512 x1) {
     float* cr = C + r * ldc;
     if (s.accumulate) {
-      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, cr));
-      if (NV == 2) x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, cr + 16));
+      x0 = _mm512_add_ps(x0, load_lanes(s.m0, cr, s.m0 == 0xFFFF));
+      if (NV == 2) x1 = _mm512_add_ps(x1, load_lanes(s.m1, cr + 16, s.m1 == 0xFFFF));
     }
     if (s.last) {
       if (s.bias) {
@@ -205,8 +216,8 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
       }
       if (s.res) {
         const float* rr = s.res + r * ldc;
-        x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(s.m0, rr));
-        if (NV == 2) x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(s.m1, rr + 16));
+        x0 = _mm512_add_ps(x0, load_lanes(s.m0, rr, s.m0 == 0xFFFF));
+        if (NV == 2) x1 = _mm512_add_ps(x1, load_lanes(s.m1, rr + 16, s.m1 == 0xFFFF));
       }
       if (s.clamp) {
         // max/min return their second operand when either is nan: nan stays nan, like clamp.
@@ -1306,8 +1317,9 @@ void winograd_output(const float* Mt, int64_t kl, int64_t Kr, int64_t k, float* 
         const int64_t o = sg.out[rr] + k * OHW;
         __m512 a = ia, b = ib;
         if (e.residual) {
-          a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(sg.ma[rr], e.residual + o));
-          b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(sg.mb[rr], e.residual + o + 16));
+          const bool plain = o + 32 <= g.N * g.K * OHW;  // (o >= 0)
+          a = _mm512_add_ps(a, load_lanes(sg.ma[rr], e.residual + o, plain));
+          b = _mm512_add_ps(b, load_lanes(sg.mb[rr], e.residual + o + 16, plain));
         }
         if (clamp) {
           a = _mm512_min_ps(hiv, _mm512_max_ps(lov, a));

@@ -124,7 +124,13 @@ void max_plane_3x3s2(const float* xp, float* yp, const PoolGeom& g, float* m) {
     const float* r[3];
     int nr = 0;
     for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min<int64_t>(h0 + 3, g.H); ++ih) r[nr++] = xp + ih * W;
-    for (int64_t c = 0; c < W; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= W; c += 16) {  // plain loads: masked ones that miss the cache are slow on Zen 5
+      __m512 v = _mm512_loadu_ps(r[0] + c);
+      for (int i = 1; i < nr; ++i) v = nanmax(v, _mm512_loadu_ps(r[i] + c));
+      _mm512_storeu_ps(row + c, v);
+    }
+    if (c < W) {
       const __mmask16 mk = static_cast<__mmask16>(lane_bits(W - c));
       __m512 v = _mm512_mask_loadu_ps(ninf, mk, r[0] + c);
       for (int i = 1; i < nr; ++i) v = nanmax(v, _mm512_mask_loadu_ps(ninf, mk, r[i] + c));
