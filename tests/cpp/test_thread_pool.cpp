@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/ops/kernels/cpu/split_items.h"
 #include "core/util/thread_pool.h"
 
 using heron::get_num_threads;
@@ -168,4 +169,62 @@ TEST(ThreadPool, RebuildsRightAfterJobs) {
   }
   set_num_threads(saved);
   EXPECT_EQ(sum.load(), 8 * 20000);
+}
+
+// split_items (the convolution kernels' work split): every item runs exactly once, each call of
+// fn with a part no other running call has, parts start on their own contiguous range in order
+// and the ranges of slow parts are taken over by the others.
+TEST(SplitItems, EveryItemOnceWithUniqueParts) {
+  for (int threads : {1, 2, 3, 4}) {
+    ThreadCount tc(threads);
+    for (int64_t items : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{7}, int64_t{30}, int64_t{97}, int64_t{1000}}) {
+      for (int64_t parts : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{8}, int64_t{65}}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(items));
+        for (auto& h : hits) h.store(0);
+        std::vector<std::atomic<int>> busy(static_cast<size_t>(parts));
+        for (auto& b : busy) b.store(0);
+        std::atomic<int> clash{0};
+        heron::cpu::split_items(items, parts, [&](int64_t p, int64_t i0, int64_t i1) {
+          ASSERT_GE(p, 0);
+          ASSERT_LT(p, parts);
+          ASSERT_EQ(i1, i0 + 1);
+          if (busy[static_cast<size_t>(p)].fetch_add(1) != 0) clash.fetch_add(1);
+          hits[static_cast<size_t>(i0)].fetch_add(1);
+          busy[static_cast<size_t>(p)].fetch_sub(1);
+        });
+        EXPECT_EQ(clash.load(), 0) << items << " items, " << parts << " parts";
+        for (int64_t i = 0; i < items; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "item " << i;
+      }
+    }
+  }
+}
+
+TEST(SplitItems, PartsStartOnTheirOwnRange) {
+  // A part's first item is the start of its own range, unless other parts had already taken
+  // that whole range (a part that starts late: the pool's scheduling decides, so both are
+  // allowed, but nothing else is). Parts are slowed down unevenly so that they overlap.
+  if (!heron::cpu::affine_split_enabled()) GTEST_SKIP() << "HERON_SPLIT_AFFINE=0";
+  for (int threads : {2, 3}) {
+    ThreadCount tc(threads);
+    for (int round = 0; round < 20; ++round) {
+      const int64_t items = 40 + round, parts = threads;
+      std::vector<int64_t> first(static_cast<size_t>(parts), -1);
+      std::vector<std::atomic<int>> by(static_cast<size_t>(items));
+      std::mutex mu;
+      heron::cpu::split_items(items, parts, [&](int64_t p, int64_t i, int64_t) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first[static_cast<size_t>(p)] < 0) first[static_cast<size_t>(p)] = i;
+        }
+        by[static_cast<size_t>(i)].store(static_cast<int>(p));
+        std::this_thread::sleep_for(std::chrono::microseconds(50 * (p + 1)));
+      });
+      for (int64_t p = 0; p < parts; ++p) {
+        if (first[static_cast<size_t>(p)] < 0) continue;  // (ran nothing)
+        const int64_t r0 = items * p / parts, r1 = items * (p + 1) / parts;
+        if (first[static_cast<size_t>(p)] == r0) continue;
+        for (int64_t i = r0; i < r1; ++i) EXPECT_NE(by[static_cast<size_t>(i)].load(), p) << "part " << p << " item " << i;
+      }
+    }
+  }
 }
