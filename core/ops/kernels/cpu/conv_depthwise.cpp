@@ -319,15 +319,7 @@ struct Dw3Plane {
   const float *x_lo, *x_hi;  // the whole input: plain loads inside it are safe
 };
 
-// An edge block's masked load as a plain load (the lanes outside the mask zeroed after it)
-// where the 16 floats lie inside the input: masked loads that miss the cache are slow on Zen 5.
-// The empty asm keeps the compiler from folding the two back into a masked load.
-inline __m512 dw_edge_load(__mmask16 m, const float* s, bool plain) {
-  if (!plain) return _mm512_maskz_loadu_ps(m, s);
-  __m512 v = _mm512_loadu_ps(s);
-  asm("" : "+v"(v));
-  return _mm512_maskz_mov_ps(m, v);
-}
+#include "core/ops/kernels/cpu/lanes_avx512.inc"  // load_lanes
 
 // The plane's weights, bias and clamp bounds as locals (in registers: a struct's members would be
 // reloaded after every store, which may alias them as far as the compiler knows).
@@ -344,13 +336,9 @@ inline void dw3_store(float* yp, const float* rp, __m512 lo, __m512 hi, __m512 a
   // slow on Zen 5: 256 MB of stores 15-16 ms masked, 9.1-9.5 plain), partial ones masked.
   // (The same for the implicit-GEMM micro-kernel's stores made MobileNetV2 ~7% slower.)
   if (out == 0xFFFF) {
-    if (Res) {
-      __m512 r = _mm512_loadu_ps(rp + o);
-      asm("" : "+v"(r));
-      a = _mm512_add_ps(a, r);
-    }
+    if (Res) a = _mm512_add_ps(a, load_lanes(out, rp + o, true));
     if (Clamp) a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));
-    asm("" : "+v"(a));
+    asm("" : "+v"(a));  // (kept apart from the masked store below)
     _mm512_storeu_ps(yp + o, a);
     return;
   }
@@ -400,7 +388,7 @@ void dw3_s1_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
           if (!rows[k]) continue;
           const float* s = rows[k] + c0;
           const bool plain = s >= p.x_lo && s + 18 <= p.x_hi;
-          taps(k, dw_edge_load(m0, s, plain), dw_edge_load(m1, s + 1, plain), dw_edge_load(m2, s + 2, plain));
+          taps(k, load_lanes(m0, s, plain), load_lanes(m1, s + 1, plain), load_lanes(m2, s + 2, plain));
         }
       }
       const __mmask16 out = t.out[b];
@@ -463,7 +451,7 @@ void dw3_s2_rows(const Dw3Plane& p, const ConvGeom& g, const Dw3Cols& t) {
           if (!rows[k]) continue;
           const float* s = rows[k] + c0;
           const bool plain = s - 15 >= p.x_lo && s + 33 <= p.x_hi;
-          taps(k, dw_edge_load(m0, s + 1, plain), dw_edge_load(m1, s + 17, plain), dw_edge_load(ml, s - 15, plain));
+          taps(k, load_lanes(m0, s + 1, plain), load_lanes(m1, s + 17, plain), load_lanes(ml, s - 15, plain));
         }
       }
       const __mmask16 out = t.out[b];

@@ -146,16 +146,7 @@ inline __mmask16 lane_mask(int64_t n) {  // the first n (clamped to [0, 16]) lan
   return static_cast<__mmask16>((1u << n) - 1);
 }
 
-// The lanes m of the 16 floats at p, zeros elsewhere: a plain load (then the lanes outside m
-// zeroed) where all 16 floats are known to be readable (plain), else a masked load. Masked loads
-// that miss the cache are slow on Zen 5; the empty asm keeps the compiler from folding the plain
-// load and the zeroing back into one.
-inline __m512 load_lanes(__mmask16 m, const float* p, bool plain) {
-  if (!plain) return _mm512_maskz_loadu_ps(m, p);
-  __m512 v = _mm512_loadu_ps(p);
-  asm("" : "+v"(v));
-  return m == 0xFFFF ? v : _mm512_maskz_mov_ps(m, v);
-}
+#include "core/ops/kernels/cpu/lanes_avx512.inc"
 
 struct Store {
   int64_t rows;             // valid rows of the block (<= MR)
@@ -1130,6 +1121,26 @@ inline __mmask16 bits16(int64_t lo, int64_t hi) {  // positions [lo, hi) of 0..1
   return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
 }
 
+// V for channel c and the 16 tiles of a half from their 4x4 input blocks d: (B^T d B)[e], stored
+// at Vp[e][c][half * 16 ...].
+inline void winograd_input_store(const __m512 (&d)[4][4], float* Vp, int64_t C, int64_t c, int64_t half) {
+  __m512 t[4][4];  // B^T d
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+    t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+    t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+    t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B
+    float* o = Vp + ((i * 4) * C + c) * WT + half * 16;
+    const int64_t es = C * WT;
+    _mm512_store_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
+    _mm512_store_ps(o + es, _mm512_add_ps(t[i][1], t[i][2]));
+    _mm512_store_ps(o + 2 * es, _mm512_sub_ps(t[i][2], t[i][1]));
+    _mm512_store_ps(o + 3 * es, _mm512_sub_ps(t[i][1], t[i][3]));
+  }
+}
+
 // The input transform of one half (16 tiles at lanes [0, nv)) from row loads instead of gathers:
 // the tiles of a half lie in at most a few runs of consecutive tiles of one tile row (segments);
 // lane l of a segment reads input columns base + 2l + j (j = 0..3) of rows 2 th - pH + i, which
@@ -1188,21 +1199,7 @@ bool winograd_input_rows(const float* x, int64_t total, float* Vp, int64_t C, in
         d[i][3] = _mm512_mask_mov_ps(d[i][3], sg.col[3], _mm512_permutex2var_ps(s0, odd, s1));
       }
     }
-    __m512 t[4][4];  // B^T d
-    for (int j = 0; j < 4; ++j) {
-      t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-      t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-      t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-      t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-    }
-    for (int i = 0; i < 4; ++i) {  // (B^T d) B
-      float* o = Vp + ((i * 4) * C + c) * WT + half * 16;
-      const int64_t es = C * WT;
-      _mm512_store_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
-      _mm512_store_ps(o + es, _mm512_add_ps(t[i][1], t[i][2]));
-      _mm512_store_ps(o + 2 * es, _mm512_sub_ps(t[i][2], t[i][1]));
-      _mm512_store_ps(o + 3 * es, _mm512_sub_ps(t[i][1], t[i][3]));
-    }
+    winograd_input_store(d, Vp, C, c, half);
   }
   return true;
 }
@@ -1242,21 +1239,7 @@ void winograd_input(const float* x, float* Vp, int64_t C, int64_t t0, int64_t nt
       __m512 d[4][4];
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) d[i][j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rowm[i] & colm[j], idx[i][j], xc, 4);
-      __m512 t[4][4];  // B^T d
-      for (int j = 0; j < 4; ++j) {
-        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-      }
-      for (int i = 0; i < 4; ++i) {  // (B^T d) B
-        float* o = Vp + ((i * 4) * C + c) * WT + half * 16;
-        const int64_t es = C * WT;
-        _mm512_store_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
-        _mm512_store_ps(o + es, _mm512_add_ps(t[i][1], t[i][2]));
-        _mm512_store_ps(o + 2 * es, _mm512_sub_ps(t[i][2], t[i][1]));
-        _mm512_store_ps(o + 3 * es, _mm512_sub_ps(t[i][1], t[i][3]));
-      }
+      winograd_input_store(d, Vp, C, c, half);
     }
   }
 }
